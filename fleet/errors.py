@@ -1,0 +1,54 @@
+"""One error tree for the whole manager.
+
+Every error a user can cause or meet derives from :class:`FleetError`. The CLI boundary turns
+each into a one-line message and the exit code attached to its type; nothing else in the code
+prints tracebacks or calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+
+class FleetError(Exception):
+    """Base of every error fleet reports to a user."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def lines(self) -> list[str]:
+        """The lines to print for this error (one, unless it carries several problems)."""
+        return [self.message]
+
+
+class UserError(FleetError):
+    """Invalid input: a bad file, flag or argument. Exit code 2."""
+
+    exit_code = 2
+
+
+class InvalidInventory(UserError):
+    """One or more problems in the inventory, each a ``file:line: field: message`` line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{len(problems)} {noun} in the inventory")
+
+    def lines(self) -> list[str]:
+        return list(self.problems)
+
+
+class OperationError(FleetError):
+    """An operation that was attempted and failed (a deploy, a gate, a lock). Exit code 1."""
+
+    exit_code = 1
+
+
+class LockHeld(OperationError):
+    """A stack is already being rolled out by another rollout."""
+
+
+class MissingTool(OperationError):
+    """A required external tool (the ``pulumi`` CLI) is not installed."""
