@@ -1,0 +1,94 @@
+"""The ``fleet`` command: the app, its global options and the one error boundary."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from fleet.errors import FleetError
+from fleet.settings import Settings
+
+
+@dataclass
+class State:
+    """What the global options decided; handed to every command through the click context."""
+
+    settings: Settings
+    debug: bool = False
+    _inventory: Any = field(default=None, repr=False)
+
+    def inventory(self) -> Any:
+        """The loaded inventory (loaded once, on first use)."""
+        if self._inventory is None:
+            from fleet.inventory import load_inventory
+
+            self._inventory = load_inventory(self.settings.inventory)
+        return self._inventory
+
+
+class FleetGroup(TyperGroup):
+    """Turns every FleetError into its lines on stderr and its exit code, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FleetError as exc:
+            state = ctx.obj if isinstance(ctx.obj, State) else None
+            if state is not None and state.debug:
+                raise
+            for line in exc.lines():
+                click.echo(f"error: {line}" if len(exc.lines()) == 1 else line, err=True)
+            if len(exc.lines()) > 1:
+                click.echo(f"error: {exc.message}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+app = typer.Typer(
+    name="fleet",
+    cls=FleetGroup,
+    help="Roll observability stacks (Alloy, Mimir, Loki, Grafana) out to a fleet of clusters.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    inventory: Path | None = typer.Option(
+        None, "--inventory", "-i", help="Inventory directory [env: FLEET_INVENTORY; default: .]"
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    settings = Settings()
+    if inventory is not None:
+        settings = settings.model_copy(update={"inventory": inventory})
+    ctx.obj = State(settings=settings, debug=debug)
+
+
+def state(ctx: typer.Context) -> State:
+    """The State of the running command."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, State)
+    return obj
+
+
+def _register() -> None:
+    # Command modules add themselves to `app`; importing them is cheap (no Pulumi, no Celery).
+    from fleet.cli import inventory_cmds  # noqa: F401
+
+
+_register()
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(app(prog_name="fleet", standalone_mode=True))

@@ -1,0 +1,42 @@
+"""Durations as users write them in fleet.yaml and on the command line: ``90s``, ``5m``, ``4h``."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration like ``0s``, ``90s``, ``5m``, ``1h30m`` or ``7d``.
+
+    Raises ValueError with the expected form when ``text`` is not a duration.
+    """
+    value = text.strip()
+    if value == "0":
+        return 0.0
+    pos = 0
+    total = 0.0
+    for match in _PART.finditer(value):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(value) or not value:
+        raise ValueError(
+            f"{text!r} is not a duration; expected a number and a unit, like 90s, 5m, 4h or 7d"
+        )
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """A short human form of ``seconds``: ``45s``, ``12m05s``, ``2h03m``."""
+    whole = int(round(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
