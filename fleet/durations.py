@@ -24,15 +24,13 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(value) or not value:
-        raise ValueError(
-            f"{text!r} is not a duration; expected a number and a unit, like 90s, 5m, 4h or 7d"
-        )
+        raise ValueError(f"{text!r} is not a duration; expected a number and a unit, like 90s, 5m, 4h or 7d")
     return total
 
 
 def format_duration(seconds: float) -> str:
     """A short human form of ``seconds``: ``45s``, ``12m05s``, ``2h03m``."""
-    whole = int(round(seconds))
+    whole = round(seconds)
     if whole < 60:
         return f"{whole}s"
     minutes, secs = divmod(whole, 60)

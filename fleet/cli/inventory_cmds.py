@@ -89,12 +89,8 @@ def workload_list(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     table = Table("NAME", "CLOUD", "REGION", "ENVIRONMENT", "LABELS", "VERSIONS", box=None)
     for row in rows:
         labels = ",".join(f"{k}={v}" for k, v in sorted(row["labels"].items()))
-        versions = " ".join(
-            f"{c}={v}{'*' if c in row['pinned'] else ''}" for c, v in row["versions"].items()
-        )
-        table.add_row(
-            row["name"], row["cloud"], row["region"], row["environment"], labels, versions
-        )
+        versions = " ".join(f"{c}={v}{'*' if c in row['pinned'] else ''}" for c, v in row["versions"].items())
+        table.add_row(row["name"], row["cloud"], row["region"], row["environment"], labels, versions)
     out = console()
     out.print(table)
     if any(row["pinned"] for row in rows):
@@ -108,7 +104,7 @@ def schema(
     """Print the JSON Schema of fleet.yaml or of a workload file (for editors and CI linters)."""
     from fleet.models import Fleet, Workload
 
-    models = {"fleet": Fleet, "workload": Workload}
+    models: dict[str, type[Fleet] | type[Workload]] = {"fleet": Fleet, "workload": Workload}
     if kind not in models:
         raise UserError(f"schema: unknown kind {kind!r}; use fleet or workload")
     document = models[kind].model_json_schema(by_alias=True)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -35,7 +34,7 @@ class State:
 class FleetGroup(TyperGroup):
     """Turns every FleetError into its lines on stderr and its exit code, without a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except FleetError as exc:
@@ -43,9 +42,9 @@ class FleetGroup(TyperGroup):
             if state is not None and state.debug:
                 raise
             for line in exc.lines():
-                click.echo(f"error: {line}" if len(exc.lines()) == 1 else line, err=True)
+                typer.echo(f"error: {line}" if len(exc.lines()) == 1 else line, err=True)
             if len(exc.lines()) > 1:
-                click.echo(f"error: {exc.message}", err=True)
+                typer.echo(f"error: {exc.message}", err=True)
             ctx.exit(exc.exit_code)
 
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 
-class Output(str, enum.Enum):
+class Output(enum.StrEnum):
     """``--output``: ``table`` for people, ``json`` for scripts."""
 
     table = "table"

@@ -1,0 +1,80 @@
+"""The seam between orchestration and Pulumi.
+
+A :class:`StackEngine` runs one stack's program (``controlroom`` or a workload) and reports a
+:class:`StackOutcome` as a value, never as an exception across processes. Orchestration (the
+rollout coordinator, executors, Celery tasks) only sees this interface; the programs only see
+their :mod:`fleet.models` spec.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from fleet.inventory import Inventory
+
+
+class Action(enum.StrEnum):
+    """What to do with a stack."""
+
+    preview = "preview"
+    up = "up"
+    refresh = "refresh"
+    destroy = "destroy"
+
+
+EventSink = Callable[[str], None]
+"""Receives one-line progress messages (never secrets) while a stack runs."""
+
+
+@dataclass(frozen=True)
+class StackOutcome:
+    """The result of running one stack: small, JSON-friendly, secret-free.
+
+    ``transient`` marks failures worth retrying with backoff (someone else holds the Pulumi
+    stack lock, a network blip); program and configuration errors are not transient.
+    """
+
+    stack: str
+    ok: bool
+    changes: Mapping[str, int] = field(default_factory=dict)
+    error: str | None = None
+    transient: bool = False
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "ok": self.ok,
+            "changes": dict(self.changes),
+            "error": self.error,
+            "transient": self.transient,
+            "summary": dict(self.summary),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StackOutcome:
+        return cls(
+            stack=data["stack"],
+            ok=bool(data["ok"]),
+            changes=dict(data.get("changes") or {}),
+            error=data.get("error"),
+            transient=bool(data.get("transient", False)),
+            summary=dict(data.get("summary") or {}),
+        )
+
+
+class StackEngine(Protocol):
+    """Runs one stack of an inventory. Implementations must be safe to construct in a worker."""
+
+    name: str
+    """``pulumi`` or ``render``; recorded in the journal (``render`` rollouts are dry runs)."""
+
+    def run(
+        self, inventory: Inventory, stack: str, action: Action, events: EventSink | None = None
+    ) -> StackOutcome:
+        """Run ``action`` on ``stack`` (``controlroom`` or a workload name)."""
+        ...
