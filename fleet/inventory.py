@@ -104,23 +104,17 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[st
             return []
         annotation = info.annotation
         candidates = [annotation, *getattr(annotation, "__args__", ())]
-        current = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
-        )
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
         if current is None:
             return []
     fields = getattr(current, "model_fields", {})
     return [f.alias or n for n, f in fields.items()]
 
 
-def _problems(
-    model: type[BaseModel], error: ValidationError, doc: Document, where: str
-) -> list[str]:
+def _problems(model: type[BaseModel], error: ValidationError, doc: Document, where: str) -> list[str]:
     problems = []
     for item in error.errors(include_url=False):
-        loc = tuple(
-            p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))
-        )
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         message = item["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
         kind = item["type"]
         if kind == "extra_forbidden":
@@ -211,9 +205,7 @@ def load_inventory(root: Path) -> Inventory:
     if problems:
         raise InvalidInventory(problems)
     assert fleet is not None
-    return Inventory(
-        root=root, fleet=fleet, workloads=tuple(sorted(workloads, key=lambda w: w.name))
-    )
+    return Inventory(root=root, fleet=fleet, workloads=tuple(sorted(workloads, key=lambda w: w.name)))
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -258,9 +250,7 @@ def add_workload(root: Path, source: Path) -> Workload:
         )
     target = root / WORKLOADS_DIR / f"{workload.name}.yaml"
     if target.exists():  # e.g. an unparseable leftover with that name
-        raise UserError(
-            f"{_display(target, root)} already exists; remove it or choose another name"
-        )
+        raise UserError(f"{_display(target, root)} already exists; remove it or choose another name")
     write_atomically(target, text)
     return workload
 

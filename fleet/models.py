@@ -29,9 +29,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
-_LABEL_KEY = re.compile(
-    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-)
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
 
@@ -51,25 +49,19 @@ def _duration(value: str) -> str:
 
 def _version(value: str) -> str:
     if not _VERSION.match(value):
-        raise ValueError(
-            f"{value!r} is not a chart version; expected a semantic version like 1.11.1"
-        )
+        raise ValueError(f"{value!r} is not a chart version; expected a semantic version like 1.11.1")
     return value
 
 
 def _region(value: str) -> str:
     if not re.fullmatch(r"[a-z]{2,}[a-z0-9-]*[a-z0-9]", value):
-        raise ValueError(
-            f"{value!r} is not a cloud region; expected a name like us-east-1 or eastus"
-        )
+        raise ValueError(f"{value!r} is not a cloud region; expected a name like us-east-1 or eastus")
     return value
 
 
 def _account_id(value: str) -> str:
     if not re.fullmatch(r"\d{12}", value):
-        raise ValueError(
-            f'{value!r} is not an AWS account id; expected 12 digits, quoted: "123456789012"'
-        )
+        raise ValueError(f'{value!r} is not an AWS account id; expected 12 digits, quoted: "123456789012"')
     return value
 
 
@@ -233,9 +225,7 @@ class StateSettings(Model):
     @classmethod
     def _backend(cls, value: str) -> str:
         if not value.startswith(("file://", "s3://", "azblob://", "gs://", "https://")):
-            raise ValueError(
-                f"{value!r} is not a Pulumi backend URL; use file://, s3:// or azblob://"
-            )
+            raise ValueError(f"{value!r} is not a Pulumi backend URL; use file://, s3:// or azblob://")
         return value
 
     @field_validator("secrets_provider")
@@ -293,9 +283,7 @@ class UpgradeSchedule(Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{value!r} is not an IANA time zone like UTC or Europe/Berlin"
-            ) from None
+            raise ValueError(f"{value!r} is not an IANA time zone like UTC or Europe/Berlin") from None
         return value
 
 
@@ -354,9 +342,7 @@ class WorkloadSpec(CloudAccount):
             if len(key) > 63 or not _LABEL_KEY.match(key):
                 raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
             if len(val) > 63 or not _LABEL_VALUE.match(val):
-                raise ValueError(
-                    f"label {key}={val!r}: value is not a valid Kubernetes label value"
-                )
+                raise ValueError(f"label {key}={val!r}: value is not a valid Kubernetes label value")
         return value
 
 

@@ -1,0 +1,35 @@
+# The two commands a newcomer needs:
+#   make demo   set up, then roll the example inventory out (dry run, local executor, SQLite)
+#   make test   set up, then lint, type-check and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+INV    := examples/inventory
+
+.PHONY: setup demo test lint system-packages clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/fleet -i $(INV) rollout --all --dry-run --yes
+	$(BIN)/fleet -i $(INV) status
+
+system-packages:
+	scripts/system-packages.sh .ci/apt-packages.txt
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup system-packages lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) $(INV)/.fleet .pytest_cache .mypy_cache .ruff_cache
