@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 __all__ = ["AlloyPipeline", "quote", "render_alloy_config"]
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -53,7 +53,7 @@ class AlloyPipeline:
     """Label selector of the kube-state-metrics pods."""
 
     def __post_init__(self) -> None:
-        if len(self.workload) > 63 or not _DNS_LABEL.match(self.workload):
+        if len(self.workload) > 63 or not _DNS_LABEL.fullmatch(self.workload):
             raise ValueError(f"workload name {self.workload!r} is not a DNS-1123 label")
         for field in ("local_metrics_url", "central_metrics_url", "local_logs_url"):
             url = getattr(self, field)
@@ -416,8 +416,8 @@ def _logs(pipeline: AlloyPipeline) -> list[_Block]:
 
 # --- a tiny typed writer -----------------------------------------------------------------------
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_REFERENCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_REFERENCE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _NAMED_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -428,7 +428,7 @@ class _Ref:
     path: str
 
     def __post_init__(self) -> None:
-        if not _REFERENCE.match(self.path):
+        if not _REFERENCE.fullmatch(self.path):
             raise ValueError(f"{self.path!r} is not a reference")
 
 
@@ -456,9 +456,9 @@ class _Block:
     body: tuple[_Item, ...]
 
     def __post_init__(self) -> None:
-        if not _REFERENCE.match(self.name):
+        if not _REFERENCE.fullmatch(self.name):
             raise ValueError(f"{self.name!r} is not a block name")
-        if self.label is not None and not _IDENTIFIER.match(self.label):
+        if self.label is not None and not _IDENTIFIER.fullmatch(self.label):
             raise ValueError(f"{self.label!r} is not a component label")
 
 
@@ -497,7 +497,7 @@ def _write_value(value: _Value, indent: int) -> str:
         if not value:
             return "{}"
         pad = "  " * (indent + 1)
-        keys = {key: key if _IDENTIFIER.match(key) else quote(key) for key in value}
+        keys = {key: key if _IDENTIFIER.fullmatch(key) else quote(key) for key in value}
         width = max(len(key) for key in keys.values())
         lines = [
             f"{pad}{keys[key].ljust(width)} = {_write_value(item, indent + 1)},\n"
@@ -527,7 +527,7 @@ def _write_block(block: _Block, indent: int) -> str:
 
     for item in block.body:
         if isinstance(item, _Attr):
-            if not _IDENTIFIER.match(item.name):
+            if not _IDENTIFIER.fullmatch(item.name):
                 raise ValueError(f"{item.name!r} is not an attribute name")
             run.append(item)
         else:

