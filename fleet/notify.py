@@ -1,0 +1,215 @@
+"""Webhook notifications about rollouts.
+
+fleet.yaml may name ``spec.notifications.webhook: URL``; when a rollout halts, fails or finishes
+the manager POSTs one JSON document there (:func:`build_payload`, :func:`send_webhook`). A
+notification is a courtesy: the caller logs a failed one as a warning and never fails a rollout
+because of it.
+
+The payload is plain data about the rollout and never carries secrets. The URL itself is treated
+as one: chat webhooks (Slack, Teams, Discord) carry their token in the path, and a URL may carry
+``user:password@``, sent as HTTP basic auth. Error messages name only the scheme and host.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.client import HTTPException
+from typing import Any
+
+from fleet.errors import OperationError
+
+SCHEMA_VERSION = 1
+EVENTS = ("started", "halted", "failed", "finished", "cancelled", "resumed")
+
+_ERROR_LIMIT = 500
+_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+
+
+@dataclass(frozen=True)
+class StackOutcome:
+    """What happened to one stack in a rollout, as a notification reports it."""
+
+    stack: str
+    status: str
+    error: str | None = None
+
+
+def build_payload(
+    *,
+    rollout_id: str,
+    kind: str,
+    event: str,
+    dry_run: bool,
+    stacks: Sequence[StackOutcome],
+    reason: str | None = None,
+    started_by: str | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The JSON document announcing ``event`` for a rollout. Pure.
+
+    ``kind`` is the rollout's kind (``"deploy"``, ``"upgrade"``, ``"destroy"``...), ``event``
+    one of :data:`EVENTS`, ``reason`` a one-line why (a halt's gate failure, say). Stack errors
+    and the reason are cut to one line of at most 500 characters, and any ``user:password@`` in
+    a URL inside them is masked; they must otherwise already be free of secrets, as every
+    fleet error message is. Times must be tz-aware and are written in UTC (ISO 8601).
+
+    ``text`` is a one-line summary, which Slack- and Mattermost-style webhooks display as is.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"event {event!r} is not one of {', '.join(EVENTS)}")
+    counts = Counter(outcome.status for outcome in stacks)
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    clean_reason = _clean(reason)
+    text = f"fleet {kind} rollout {rollout_id} {event}"
+    if dry_run:
+        text += " (dry run)"
+    if summary:
+        text += f": {summary}"
+    if clean_reason:
+        text += f" ({clean_reason})"
+    return {
+        "version": SCHEMA_VERSION,
+        "rollout": rollout_id,
+        "kind": kind,
+        "event": event,
+        "dry_run": dry_run,
+        "text": text,
+        "reason": clean_reason,
+        "started_by": started_by,
+        "started_at": _iso(started_at),
+        "finished_at": _iso(finished_at),
+        "counts": dict(sorted(counts.items())),
+        "stacks": [
+            {"stack": outcome.stack, "status": outcome.status, "error": _clean(outcome.error)}
+            for outcome in stacks
+        ],
+    }
+
+
+def validate_webhook_url(url: str) -> None:
+    """Raise ValueError (one line, without the URL's secret parts) unless ``url`` is http(s)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("the webhook URL must be an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError(f"the webhook URL for {parts.hostname} has an invalid port") from None
+
+
+def send_webhook(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    timeout_s: float = 10,
+    retries: int = 2,
+    backoff_s: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """POST ``payload`` as JSON to ``url``; raise OperationError (one line) if it fails.
+
+    A connection failure, a timeout, HTTP 429 or a 5xx answer is retried up to ``retries``
+    times, waiting ``backoff_s``, then twice that, and so on. Other answers outside 2xx fail at
+    once; redirects are not followed (the POST and its credentials go to ``url`` only).
+    """
+    try:
+        validate_webhook_url(url)
+    except ValueError as error:
+        raise OperationError(f"webhook not sent: {error}") from None
+    target, headers, where = _split_credentials(url)
+    headers["Content-Type"] = "application/json"
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    attempts = 1 + max(0, retries)
+    problem = ""
+    for attempt in range(1, attempts + 1):
+        problem, retryable = _post_once(target, body, headers, timeout_s)
+        if not problem:
+            return
+        if not retryable:
+            break
+        if attempt < attempts:
+            sleep(backoff_s * 2 ** (attempt - 1))
+    tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
+    raise OperationError(f"webhook to {where} failed: {problem} ({tries})")
+
+
+def _post_once(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> tuple[str, bool]:
+    """One POST: ``("", False)`` on success, else a one-line problem and whether to retry."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with _opener.open(request, timeout=timeout_s) as response:
+            response.read()
+    except urllib.error.HTTPError as error:
+        retryable = error.code == 429 or error.code >= 500
+        return f"HTTP {error.code} {_one_line(str(error.reason))}".rstrip(), retryable
+    except urllib.error.URLError as error:
+        return f"cannot connect: {_describe(error.reason)}", True
+    except (TimeoutError, ConnectionError) as error:
+        return f"cannot connect: {_describe(error)}", True
+    except HTTPException as error:
+        return f"bad response: {type(error).__name__}", True
+    return "", False
+
+
+def _split_credentials(url: str) -> tuple[str, dict[str, str], str]:
+    """The URL without user-info, the headers carrying it, and a printable ``scheme://host``."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    headers = {"User-Agent": "fleet-notify"}
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    target = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return target, headers, f"{parts.scheme}://{netloc}"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def _describe(reason: object) -> str:
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    return _one_line(str(reason)) or type(reason).__name__
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return _one_line(_USERINFO.sub(r"\1***@", text))
+
+
+def _one_line(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _ERROR_LIMIT else flat[: _ERROR_LIMIT - 1] + "…"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment.isoformat()} must be timezone-aware")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
