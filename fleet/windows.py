@@ -22,6 +22,7 @@ Daylight-saving rules (decided here, relied on by the tests):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,9 @@ from fleet.durations import parse_duration
 # UTC offsets lie within [-12h, +14h], so a wall time and the instant it names are never more
 # than this apart; searches over wall times widen their range by it.
 _OFFSET_MARGIN = timedelta(days=1)
+# croniter's "R" and "H" pick a random or hashed time per evaluation: windows must be the same
+# in every process that computes them. A letter next to R or H is a name (MAR, THU).
+_RANDOM_OR_HASHED = re.compile(r"(?<![a-z])[rh](?![a-z])", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ def _parse(schedule: str, length: str | float, tz: str) -> tuple[ZoneInfo, float
         raise ValueError(
             f"schedule {schedule!r} must have 5 cron fields (minute hour day month weekday), "
             f"not {len(fields)}"
+        )
+    if _RANDOM_OR_HASHED.search(schedule):
+        raise ValueError(
+            f"schedule {schedule!r} uses R or H (random or hashed times), which fleet does not support"
         )
     if not croniter.is_valid(schedule):
         raise ValueError(f"schedule {schedule!r} is not a valid cron expression")

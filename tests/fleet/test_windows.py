@@ -175,6 +175,8 @@ def test_naive_now_is_rejected() -> None:
         ("61 3 * * SAT", "4h", BERLIN, "not a valid cron expression"),
         ("0 3 * * FUNDAY", "4h", BERLIN, "not a valid cron expression"),
         ("0 0 30 2 *", "4h", BERLIN, "never fires"),
+        ("R 3 * * *", "4h", BERLIN, "random or hashed"),
+        ("H(0-29) 3 * * *", "4h", BERLIN, "random or hashed"),
         ("0 3 * * SAT", "4 hours", BERLIN, "not a duration"),
         ("0 3 * * SAT", "0s", BERLIN, "longer than zero"),
         ("0 3 * * SAT", -60.0, BERLIN, "longer than zero"),
@@ -188,8 +190,11 @@ def test_validate_schedule_rejects(schedule: str, length: str | float, tz: str, 
     assert "\n" not in str(caught.value)
 
 
-def test_validate_schedule_accepts_the_example() -> None:
-    validate_schedule("0 3 * * SAT", "4h", BERLIN)
+@pytest.mark.parametrize(
+    "schedule", ["0 3 * * SAT", "0 3 * * sat", "0 3 * MAR-APR THU,FRI", "0 3 L * *", "0 3 * * 6#1"]
+)
+def test_validate_schedule_accepts(schedule: str) -> None:
+    validate_schedule(schedule, "4h", BERLIN)
 
 
 def test_invalid_schedule_is_rejected_by_the_window_functions_too() -> None:
