@@ -1,0 +1,179 @@
+"""The SQL database the journal and the stack locks share: engine set-up and small helpers.
+
+SQLite (the default, one file per inventory) is opened in WAL mode with a busy timeout, and every
+writing transaction starts with ``BEGIN IMMEDIATE``: it takes the database's write lock up front,
+so a read-then-write transaction (a claim, a lock take-over) cannot interleave with another
+process's. PostgreSQL gets the same guarantee from row locks (``SELECT ... FOR UPDATE``) and
+unique keys. Every method that changes state commits its own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, DateTime, Dialect, Engine, Table, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
+from sqlalchemy.types import TypeDecorator
+
+from fleet.errors import OperationError, UserError
+
+Clock = Callable[[], datetime]
+"""Returns the current time, timezone-aware. Injected so tests can move time without sleeping."""
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+_READ_ONLY = "fleet_read_only"
+_SCHEMA_LOCK_KEY = 0x666C656574  # "fleet": serialises create_all across processes on PostgreSQL
+
+
+def utc_now() -> datetime:
+    """The current time in UTC, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def journal_url_for(inventory_dir: Path) -> str:
+    """The default journal URL of an inventory: SQLite at ``<inventory>/.fleet/fleet.db``.
+
+    Creates the ``.fleet`` directory when it is missing.
+    """
+    state_dir = inventory_dir / ".fleet"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(state_dir / 'fleet.db').resolve()}"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and always returned timezone-aware (UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the journal stores timezone-aware times only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Database:
+    """An engine plus the transaction discipline both the journal and the locks rely on."""
+
+    def __init__(self, url: str, *, clock: Clock = utc_now) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as error:
+            raise UserError(f"bad journal URL: {error}") from None
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise UserError(
+                f"unsupported journal database {parsed.get_backend_name()!r}; "
+                "use sqlite:///path or postgresql+psycopg://..."
+            )
+        self.safe_url = parsed.render_as_string(hide_password=True)
+        self.clock = clock
+        try:
+            if parsed.get_backend_name() == "sqlite":
+                self.engine = _sqlite_engine(url)
+            else:
+                self.engine = create_engine(url, pool_pre_ping=True)
+        except NoSuchModuleError as error:
+            raise UserError(f"bad journal URL {self.safe_url}: {error}") from None
+        self.is_postgresql = self.engine.dialect.name == "postgresql"
+
+    def __repr__(self) -> str:
+        return f"Database({self.safe_url!r})"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that may write; commits on success, rolls back on an exception."""
+        with self._translated_errors(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (on SQLite it does not take the write lock)."""
+        with self._translated_errors(), self.engine.connect() as conn:
+            conn.execution_options(**{_READ_ONLY: True})
+            with conn.begin():
+                yield conn
+
+    def create_schema(self, tables: list[Table]) -> None:
+        """Create ``tables`` where missing; safe when several processes start at once."""
+        with self.write() as conn:
+            if self.is_postgresql:
+                conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+            tables[0].metadata.create_all(conn, tables=tables)
+
+    def insert_ignoring_conflict(
+        self, conn: Connection, table: Table, values: dict[str, Any], key: list[str]
+    ) -> bool:
+        """Insert a row unless one with the same ``key`` exists; True when it was inserted.
+
+        On PostgreSQL a concurrent uncommitted insert of the same key makes this wait for that
+        transaction, then report the conflict: there is no window for two winners.
+        """
+        if self.is_postgresql:
+            statement: Any = (
+                postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=key)
+            )
+        else:
+            statement = sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=key)
+        return conn.execute(statement).rowcount == 1
+
+    def upsert(self, conn: Connection, table: Table, values: dict[str, Any], key: list[str]) -> None:
+        """Insert a row, or update the existing row with the same ``key``."""
+        changes = {name: value for name, value in values.items() if name not in key}
+        if self.is_postgresql:
+            pg = postgresql.insert(table).values(values)
+            conn.execute(pg.on_conflict_do_update(index_elements=key, set_=changes))
+        else:
+            lite = sqlite.insert(table).values(values)
+            conn.execute(lite.on_conflict_do_update(index_elements=key, set_=changes))
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except DBAPIError as error:
+            if not error.connection_invalidated and not _is_operational(error):
+                raise
+            detail = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+            raise OperationError(f"journal database {self.safe_url} failed: {detail}") from None
+
+
+def _is_operational(error: DBAPIError) -> bool:
+    # Connection refused, database locked past the busy timeout, server gone: not a bug in fleet.
+    return isinstance(error, OperationalError | InterfaceError)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event, not the sqlite3 module, decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,116 @@
+"""The journal's tables. One schema for the journal, the render records and the stack locks."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from fleet.journal.db import UTCDateTime
+
+metadata = MetaData()
+
+ID = String(64)
+NAME = String(255)
+STATUS = String(16)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    # seq orders rollouts strictly (two rollouts may share a timestamp); id is what users type.
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", ID, nullable=False, unique=True),
+    Column("kind", STATUS, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("status", STATUS, nullable=False),
+    Column("started_by", NAME, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("policy", JSON, nullable=False),
+    Column("versions", JSON, nullable=False),
+    Column("halt_reason", Text),
+    Column("cancel_requested", Boolean, nullable=False),
+)
+
+waves = Table(
+    "rollout_waves",
+    metadata,
+    Column("rollout_id", ID, ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True),
+    Column("wave_index", Integer, primary_key=True),
+    Column("name", NAME, nullable=False),
+    Column("stacks", JSON, nullable=False),
+    Column("status", STATUS, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("gate_passed", Boolean),
+    Column("gate_reason", Text),
+)
+
+stacks = Table(
+    "rollout_stacks",
+    metadata,
+    Column("rollout_id", ID, ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True),
+    Column("stack", NAME, primary_key=True),
+    Column("wave_index", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("status", STATUS, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+attempts = Table(
+    "stack_attempts",
+    metadata,
+    Column("rollout_id", ID, primary_key=True),
+    Column("stack", NAME, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("worker", NAME, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("outcome", STATUS),
+    Column("error", Text),
+    Column("versions", JSON),
+    Column("summary", JSON),
+    ForeignKeyConstraint(
+        ["rollout_id", "stack"],
+        ["rollout_stacks.rollout_id", "rollout_stacks.stack"],
+        ondelete="CASCADE",
+    ),
+    Index("ix_stack_attempts_stack", "stack"),
+)
+
+renders = Table(
+    "renders",
+    metadata,
+    Column("stack", NAME, primary_key=True),
+    Column("plan_hash", String(64), nullable=False),
+    Column("plan", Text, nullable=False),
+    Column("rollout_id", ID),
+    Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+stack_locks = Table(
+    "stack_locks",
+    metadata,
+    Column("stack", NAME, primary_key=True),
+    Column("rollout_id", ID, nullable=False),
+    Column("holder", NAME, nullable=False),
+    Column("hostname", NAME, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Index("ix_stack_locks_rollout", "rollout_id"),
+)
+
+ALL_TABLES = [rollouts, waves, stacks, attempts, renders, stack_locks]

@@ -1,0 +1,554 @@
+"""The rollout journal: the durable record, and the source of truth, of every rollout.
+
+Every method that changes state is one committed transaction, so a process killed at any moment
+(CLI, coordinator, worker) loses nothing that it reported. Methods return frozen records, never
+ORM objects; several processes, on several machines with PostgreSQL, may use one journal at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import hashlib
+import json
+import os
+import secrets
+import socket
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from fleet.errors import OperationError
+from fleet.journal import queries
+from fleet.journal.db import Clock, Database, utc_now
+from fleet.journal.records import (
+    Claim,
+    ClaimResult,
+    Outcome,
+    RenderRecord,
+    Rollout,
+    RolloutDetail,
+    RolloutKind,
+    RolloutStatus,
+    RolloutSummary,
+    StackDeployment,
+    StackState,
+    StackStatus,
+    WaveStatus,
+)
+from fleet.journal.schema import ALL_TABLES, attempts, renders, rollouts, stacks, waves
+from fleet.waves import Wave
+
+DEFAULT_HEARTBEAT_TTL = timedelta(minutes=5)
+"""A running attempt whose worker has not heart-beaten for this long is presumed lost."""
+
+ERROR_MAX_CHARS = 500
+
+_S = RolloutStatus
+_ALLOWED: dict[RolloutStatus, frozenset[RolloutStatus]] = {
+    _S.PENDING: frozenset({_S.RUNNING, _S.CANCELLING, _S.CANCELLED, _S.FAILED}),
+    _S.RUNNING: frozenset({_S.PAUSED, _S.HALTED, _S.CANCELLING, _S.CANCELLED, _S.SUCCEEDED, _S.FAILED}),
+    _S.PAUSED: frozenset({_S.RUNNING, _S.HALTED, _S.CANCELLING, _S.CANCELLED}),
+    _S.HALTED: frozenset({_S.RUNNING, _S.CANCELLED}),
+    _S.CANCELLING: frozenset({_S.CANCELLED}),
+    _S.FAILED: frozenset({_S.RUNNING}),
+    _S.CANCELLED: frozenset(),
+    _S.SUCCEEDED: frozenset(),
+}
+_FINISHED_WAVE = {WaveStatus.SUCCEEDED, WaveStatus.FAILED, WaveStatus.SKIPPED, WaveStatus.CANCELLED}
+_SETTABLE_STACK = {StackStatus.PENDING, StackStatus.SKIPPED, StackStatus.CANCELLED}
+
+
+def current_actor() -> str:
+    """``user@host`` of this process, for "who started it"."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def new_rollout_id(now: datetime) -> str:
+    """A short id users can type: ``r-20261122-0312-ab12`` (UTC date and time, random suffix)."""
+    return f"r-{now:%Y%m%d-%H%M}-{secrets.token_hex(2)}"
+
+
+def one_line(text: str, limit: int = ERROR_MAX_CHARS) -> str:
+    """``text`` on one line (whitespace collapsed), cut to ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class Journal:
+    """The rollout journal at ``url`` (``sqlite:///...`` or ``postgresql+psycopg://...``).
+
+    Creates its tables when missing. Close it (or use it as a context manager) to release the
+    database connections. ``heartbeat_ttl`` is how long a running attempt may go without a
+    heartbeat before another worker may take the stack over; ``clock`` is for tests.
+
+    The life of a rollout, as a coordinator drives it::
+
+        rollout = journal.create_rollout(waves, kind="rollout", dry_run=False, policy=..., versions=...)
+        journal.set_status(rollout.id, "running")
+        journal.mark_wave(rollout.id, 0, "running")
+        # in a worker, per stack:
+        claim = journal.claim(rollout.id, "eu-prod", worker="host:1234")
+        if claim.granted:
+            ...  # run it, calling journal.heartbeat_attempt(...) every ~30 s
+            journal.finish(rollout.id, "eu-prod", claim.attempt, "succeeded", versions=..., summary=...)
+        journal.mark_wave(rollout.id, 0, "succeeded")
+        journal.set_status(rollout.id, "succeeded")
+    """
+
+    def __init__(
+        self, url: str, *, heartbeat_ttl: timedelta = DEFAULT_HEARTBEAT_TTL, clock: Clock = utc_now
+    ) -> None:
+        self.database = Database(url, clock=clock)
+        self.heartbeat_ttl = heartbeat_ttl
+        try:
+            self.database.create_schema(ALL_TABLES)
+        except BaseException:
+            self.database.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"Journal({self.database.safe_url!r})"
+
+    def close(self) -> None:
+        """Release every database connection."""
+        self.database.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- rollouts ------------------------------------------------------------------------------
+
+    def create_rollout(
+        self,
+        waves_plan: Sequence[Wave],
+        *,
+        kind: RolloutKind | str,
+        dry_run: bool,
+        policy: Mapping[str, Any],
+        versions: Mapping[str, Any],
+        started_by: str | None = None,
+        rollout_id: str | None = None,
+    ) -> Rollout:
+        """Record a new ``pending`` rollout with its waves and stacks (all ``pending``).
+
+        ``policy`` and ``versions`` must be JSON data. Every stack may appear in one wave only.
+        A fresh id is generated unless ``rollout_id`` is given (OperationError if it exists).
+        """
+        kind = RolloutKind(kind)
+        names = [stack for wave in waves_plan for stack in wave.stacks]
+        if len(names) != len(set(names)):
+            raise ValueError(f"a stack appears in more than one wave: {sorted(names)}")
+        for attempt in range(8):
+            now = self.database.clock()
+            candidate = rollout_id or new_rollout_id(now)
+            try:
+                with self.database.write() as conn:
+                    conn.execute(
+                        insert(rollouts).values(
+                            id=candidate,
+                            kind=kind.value,
+                            dry_run=dry_run,
+                            status=RolloutStatus.PENDING.value,
+                            started_by=started_by or current_actor(),
+                            created_at=now,
+                            policy=_json_data(policy, "policy"),
+                            versions=_json_data(versions, "versions"),
+                            cancel_requested=False,
+                        )
+                    )
+                    self._insert_plan(conn, candidate, waves_plan, now)
+                    return queries.to_rollout(queries.rollout_row(conn, candidate))
+            except IntegrityError:
+                if rollout_id is not None or attempt == 7:
+                    raise OperationError(f"rollout id {candidate!r} is already in the journal") from None
+        raise AssertionError("unreachable")
+
+    def _insert_plan(self, conn: Any, rollout_id: str, waves_plan: Sequence[Wave], now: datetime) -> None:
+        wave_rows = [
+            {
+                "rollout_id": rollout_id,
+                "wave_index": wave.index,
+                "name": wave.name,
+                "stacks": list(wave.stacks),
+                "status": WaveStatus.PENDING.value,
+            }
+            for wave in waves_plan
+        ]
+        stack_rows = [
+            {
+                "rollout_id": rollout_id,
+                "stack": stack,
+                "wave_index": wave.index,
+                "position": position,
+                "status": StackStatus.PENDING.value,
+                "updated_at": now,
+            }
+            for wave in waves_plan
+            for position, stack in enumerate(wave.stacks)
+        ]
+        if wave_rows:
+            conn.execute(insert(waves), wave_rows)
+        if stack_rows:
+            conn.execute(insert(stacks), stack_rows)
+
+    def rollout(self, rollout_id: str) -> Rollout:
+        """The rollout record alone; RolloutNotFound (a UserError) when there is none."""
+        with self.database.read() as conn:
+            return queries.to_rollout(queries.rollout_row(conn, rollout_id))
+
+    def get_rollout(self, rollout_id: str) -> RolloutDetail:
+        """The rollout with its waves and every stack's state and attempts (watch, resume)."""
+        with self.database.read() as conn:
+            rollout = queries.to_rollout(queries.rollout_row(conn, rollout_id))
+            wave_list = tuple(queries.wave_records(conn, [rollout_id])[rollout_id])
+            states = tuple(queries.stack_states(conn, rollout_id))
+        return RolloutDetail(rollout, wave_list, queries.total_counts(wave_list), states)
+
+    def list_rollouts(
+        self, *, limit: int = 20, kind: RolloutKind | str | None = None
+    ) -> list[RolloutSummary]:
+        """Rollouts newest first, with per-wave results and stack counts (``fleet history``)."""
+        query = select(rollouts).order_by(rollouts.c.seq.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(rollouts.c.kind == RolloutKind(kind).value)
+        with self.database.read() as conn:
+            found = [queries.to_rollout(row) for row in conn.execute(query)]
+            wave_lists = queries.wave_records(conn, [rollout.id for rollout in found])
+        result = []
+        for rollout in found:
+            wave_list = tuple(wave_lists[rollout.id])
+            result.append(RolloutSummary(rollout, wave_list, queries.total_counts(wave_list)))
+        return result
+
+    def set_status(
+        self, rollout_id: str, status: RolloutStatus | str, *, reason: str | None = None
+    ) -> Rollout:
+        """Move the rollout to ``status``; ``reason`` is recorded as the halt reason.
+
+        ``running`` stamps ``started_at`` the first time and clears a previous halt (resume);
+        ``halted``, ``cancelled``, ``succeeded`` and ``failed`` stamp ``finished_at``;
+        ``cancelled`` also marks the stacks still pending as cancelled. Setting the current
+        status again is allowed; an impossible move (e.g. out of ``succeeded``) is an
+        OperationError.
+        """
+        status = RolloutStatus(status)
+        now = self.database.clock()
+        with self.database.write() as conn:
+            row = queries.rollout_row(conn, rollout_id, lock=True)
+            current = RolloutStatus(row.status)
+            if status is not current and status not in _ALLOWED[current]:
+                raise OperationError(f"rollout {rollout_id} is {current}; it cannot become {status}")
+            changes: dict[str, Any] = {"status": status.value}
+            if status is RolloutStatus.RUNNING:
+                changes.update(finished_at=None, halt_reason=None)
+                if row.started_at is None:
+                    changes["started_at"] = now
+            if status.finished and status is not current:
+                changes["finished_at"] = now
+            if reason is not None:
+                changes["halt_reason"] = one_line(reason)
+            conn.execute(update(rollouts).where(rollouts.c.id == rollout_id).values(**changes))
+            if status is RolloutStatus.CANCELLED:
+                self._mark_pending(conn, rollout_id, StackStatus.CANCELLED, now)
+            return queries.to_rollout(queries.rollout_row(conn, rollout_id))
+
+    def request_cancel(self, rollout_id: str) -> Rollout:
+        """Ask for the rollout to stop (``fleet rollout cancel``), from any process.
+
+        A running or paused rollout becomes ``cancelling`` and its coordinator finishes the job;
+        a pending or halted one, which has no coordinator, becomes ``cancelled`` at once. New
+        claims are refused from now on. OperationError if the rollout already finished.
+        """
+        now = self.database.clock()
+        with self.database.write() as conn:
+            row = queries.rollout_row(conn, rollout_id, lock=True)
+            current = RolloutStatus(row.status)
+            if current in (RolloutStatus.SUCCEEDED, RolloutStatus.FAILED, RolloutStatus.CANCELLED):
+                raise OperationError(f"rollout {rollout_id} already finished ({current}); nothing to cancel")
+            unattended = current in (RolloutStatus.PENDING, RolloutStatus.HALTED)
+            target = RolloutStatus.CANCELLED if unattended else RolloutStatus.CANCELLING
+            changes: dict[str, Any] = {"cancel_requested": True, "status": target.value}
+            if unattended:
+                changes["finished_at"] = now
+                self._mark_pending(conn, rollout_id, StackStatus.CANCELLED, now)
+            conn.execute(update(rollouts).where(rollouts.c.id == rollout_id).values(**changes))
+            return queries.to_rollout(queries.rollout_row(conn, rollout_id))
+
+    def cancel_requested(self, rollout_id: str) -> bool:
+        """Whether someone asked for this rollout to stop (cheap: poll it between steps)."""
+        return self.rollout(rollout_id).cancel_requested
+
+    # -- waves ---------------------------------------------------------------------------------
+
+    def mark_wave(self, rollout_id: str, index: int, status: WaveStatus | str) -> None:
+        """Set a wave's status; ``running`` stamps its start, a final status its finish."""
+        status = WaveStatus(status)
+        now = self.database.clock()
+        changes: dict[str, Any] = {"status": status.value}
+        if status is WaveStatus.RUNNING:
+            changes["started_at"] = func.coalesce(waves.c.started_at, now)
+            changes["finished_at"] = None
+        elif status in _FINISHED_WAVE:
+            changes["finished_at"] = now
+        self._update_wave(rollout_id, index, changes)
+
+    def record_gate(self, rollout_id: str, index: int, *, passed: bool, reason: str) -> None:
+        """Record the health gate's verdict after wave ``index``."""
+        self._update_wave(rollout_id, index, {"gate_passed": passed, "gate_reason": one_line(reason)})
+
+    def _update_wave(self, rollout_id: str, index: int, changes: dict[str, Any]) -> None:
+        with self.database.write() as conn:
+            queries.rollout_row(conn, rollout_id)
+            done = conn.execute(
+                update(waves)
+                .where((waves.c.rollout_id == rollout_id) & (waves.c.wave_index == index))
+                .values(**changes)
+            )
+            if done.rowcount != 1:
+                raise OperationError(f"rollout {rollout_id} has no wave {index}")
+
+    # -- stacks and attempts -------------------------------------------------------------------
+
+    def claim(self, rollout_id: str, stack: str, worker: str, *, previous_worker_lost: bool = False) -> Claim:
+        """Atomically decide whether ``worker`` may run ``stack`` now, and if so record an attempt.
+
+        Refused when the stack already succeeded in this rollout (exactly-once success), when a
+        cancel was requested, when the rollout is not ``running``, or when another attempt is
+        running and its worker heart-beat within ``heartbeat_ttl``. That running attempt is taken
+        over (closed as ``lost``) only when its heartbeat is stale or ``previous_worker_lost`` says
+        the caller knows its worker died (e.g. Celery redelivered the task after a worker loss).
+        """
+        now = self.database.clock()
+        with self.database.write() as conn:
+            rollout = queries.rollout_row(conn, rollout_id, lock=True)
+            state = conn.execute(
+                select(stacks.c.status).where(_stack_key(rollout_id, stack)).with_for_update()
+            ).one_or_none()
+            if state is None:
+                raise OperationError(f"stack {stack!r} is not part of rollout {rollout_id}")
+            refused = _refusal(rollout, StackStatus(state.status))
+            if refused is ClaimResult.CANCELLED and state.status != StackStatus.RUNNING:
+                self._set_stack(conn, rollout_id, stack, StackStatus.CANCELLED, now)
+            if refused is not None:
+                return Claim(refused, rollout_id, stack, worker, None)
+            running = conn.execute(
+                select(attempts).where(_attempt_key(rollout_id, stack) & attempts.c.outcome.is_(None))
+            ).first()
+            recovered_from = None
+            if running is not None:
+                stale = running.heartbeat_at < now - self.heartbeat_ttl
+                if not stale and not previous_worker_lost:
+                    return Claim(ClaimResult.BUSY, rollout_id, stack, worker, running.number, running.worker)
+                why = "stopped heart-beating" if stale else "was reported lost"
+                conn.execute(
+                    update(attempts)
+                    .where(_attempt_key(rollout_id, stack) & (attempts.c.number == running.number))
+                    .values(
+                        outcome=Outcome.LOST.value,
+                        finished_at=now,
+                        error=one_line(f"worker {running.worker} {why}; {worker} took over"),
+                    )
+                )
+                recovered_from = running.worker
+            last = conn.execute(select(func.max(attempts.c.number)).where(_attempt_key(rollout_id, stack)))
+            number = (last.scalar() or 0) + 1
+            conn.execute(
+                insert(attempts).values(
+                    rollout_id=rollout_id,
+                    stack=stack,
+                    number=number,
+                    worker=worker,
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
+            self._set_stack(conn, rollout_id, stack, StackStatus.RUNNING, now)
+            return Claim(
+                ClaimResult.GRANTED, rollout_id, stack, worker, number, recovered_from=recovered_from
+            )
+
+    def heartbeat_attempt(self, rollout_id: str, stack: str, attempt: int) -> bool:
+        """Refresh a running attempt's heartbeat; False if it was taken over or has finished."""
+        with self.database.write() as conn:
+            done = conn.execute(
+                update(attempts)
+                .where(
+                    _attempt_key(rollout_id, stack)
+                    & (attempts.c.number == attempt)
+                    & attempts.c.outcome.is_(None)
+                )
+                .values(heartbeat_at=self.database.clock())
+            )
+            return done.rowcount == 1
+
+    def finish(
+        self,
+        rollout_id: str,
+        stack: str,
+        attempt: int,
+        outcome: Outcome | str,
+        *,
+        error: str | None = None,
+        versions: Mapping[str, Any] | None = None,
+        summary: Mapping[str, Any] | None = None,
+    ) -> StackState:
+        """Record how an attempt ended, and set the stack's status when it is the latest attempt.
+
+        ``error`` is stored on one line (never put secrets in it); ``versions`` is the version set
+        applied, ``summary`` a small JSON result (e.g. resource change counts). An attempt that
+        was taken over as ``lost`` still gets its real outcome recorded. OperationError when the
+        attempt does not exist or already has an outcome.
+        """
+        outcome = Outcome(outcome)
+        if outcome is Outcome.LOST:
+            raise ValueError("'lost' is recorded by claim(), not reported by a worker")
+        now = self.database.clock()
+        with self.database.write() as conn:
+            # Lock order (stack row, then attempt row) matches claim(): no deadlock between them.
+            conn.execute(select(stacks.c.status).where(_stack_key(rollout_id, stack)).with_for_update())
+            key = _attempt_key(rollout_id, stack) & (attempts.c.number == attempt)
+            row = conn.execute(select(attempts.c.outcome).where(key)).one_or_none()
+            if row is None:
+                raise OperationError(f"no attempt {attempt} of stack {stack!r} in rollout {rollout_id}")
+            if row.outcome not in (None, Outcome.LOST.value):
+                raise OperationError(f"attempt {attempt} of stack {stack!r} already {row.outcome}")
+            conn.execute(
+                update(attempts)
+                .where(key)
+                .values(
+                    outcome=outcome.value,
+                    finished_at=now,
+                    error=None if error is None else one_line(error),
+                    versions=None if versions is None else _json_data(versions, "versions"),
+                    summary=None if summary is None else _json_data(summary, "summary"),
+                )
+            )
+            latest = conn.execute(select(func.max(attempts.c.number)).where(_attempt_key(rollout_id, stack)))
+            if latest.scalar() == attempt:
+                self._set_stack(conn, rollout_id, stack, StackStatus(outcome.value), now)
+            return queries.stack_states(conn, rollout_id, [stack])[0]
+
+    def mark_stacks(
+        self, rollout_id: str, names: Sequence[str], status: StackStatus | str
+    ) -> tuple[str, ...]:
+        """Set ``pending``, ``skipped`` or ``cancelled`` on stacks that are neither running nor done.
+
+        Returns the stacks that changed, in the given order. Succeeded and running stacks are
+        never touched: the journal keeps what really happened.
+        """
+        status = StackStatus(status)
+        if status not in _SETTABLE_STACK:
+            raise ValueError(f"stacks reach {status} through claim() and finish(), not mark_stacks()")
+        now = self.database.clock()
+        with self.database.write() as conn:
+            queries.rollout_row(conn, rollout_id)
+            movable = (stacks.c.rollout_id == rollout_id) & stacks.c.stack.in_(list(names))
+            movable &= stacks.c.status.not_in([StackStatus.SUCCEEDED.value, StackStatus.RUNNING.value])
+            changed = {row.stack for row in conn.execute(select(stacks.c.stack).where(movable))}
+            conn.execute(update(stacks).where(movable).values(status=status.value, updated_at=now))
+        return tuple(name for name in dict.fromkeys(names) if name in changed)
+
+    def remaining_stacks(self, rollout_id: str) -> list[str]:
+        """The stacks of a rollout that have not succeeded, in wave order (what resume runs)."""
+        with self.database.read() as conn:
+            queries.rollout_row(conn, rollout_id)
+            query = (
+                select(stacks.c.stack)
+                .where((stacks.c.rollout_id == rollout_id) & (stacks.c.status != StackStatus.SUCCEEDED.value))
+                .order_by(stacks.c.wave_index, stacks.c.position)
+            )
+            return list(conn.execute(query).scalars())
+
+    def _set_stack(self, conn: Any, rollout_id: str, stack: str, status: StackStatus, now: datetime) -> None:
+        conn.execute(
+            update(stacks).where(_stack_key(rollout_id, stack)).values(status=status.value, updated_at=now)
+        )
+
+    def _mark_pending(self, conn: Any, rollout_id: str, status: StackStatus, now: datetime) -> None:
+        conn.execute(
+            update(stacks)
+            .where((stacks.c.rollout_id == rollout_id) & (stacks.c.status == StackStatus.PENDING.value))
+            .values(status=status.value, updated_at=now)
+        )
+
+    # -- fleet-wide views ----------------------------------------------------------------------
+
+    def stack_status(self, names: Sequence[str] | None = None) -> list[StackDeployment]:
+        """Per stack (sorted by name; all stacks ever attempted, or ``names``): ``fleet status``.
+
+        Only real rollouts count: a dry run never makes a stack look deployed.
+        """
+        with self.database.read() as conn:
+            return queries.deployments(conn, None if names is None else list(names))
+
+    def deployed_versions(self) -> dict[str, Mapping[str, Any]]:
+        """Per stack, the version set of its last successful real deploy (for upgrade skew)."""
+        with self.database.read() as conn:
+            return queries.deployed_versions(conn)
+
+    # -- renders (drift in dry-run mode) -------------------------------------------------------
+
+    def record_render(
+        self, stack: str, plan: Mapping[str, Any] | str, rollout_id: str | None = None
+    ) -> RenderRecord:
+        """Store ``stack``'s render plan (JSON data or JSON text), replacing the previous one.
+
+        The plan must already be redacted: the journal stores what it is given. Compare
+        :meth:`last_render` (before recording) with the returned hash to detect drift.
+        """
+        data = json.loads(plan) if isinstance(plan, str) else plan
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        record = RenderRecord(
+            stack=stack,
+            plan_hash=hashlib.sha256(text.encode()).hexdigest(),
+            plan=text,
+            rollout_id=rollout_id,
+            recorded_at=self.database.clock(),
+        )
+        with self.database.write() as conn:
+            self.database.upsert(conn, renders, dataclasses.asdict(record), ["stack"])
+        return record
+
+    def last_render(self, stack: str) -> RenderRecord | None:
+        """The last recorded render plan of ``stack``, or None."""
+        with self.database.read() as conn:
+            return queries.render_record(conn, stack)
+
+
+def _stack_key(rollout_id: str, stack: str) -> Any:
+    return (stacks.c.rollout_id == rollout_id) & (stacks.c.stack == stack)
+
+
+def _attempt_key(rollout_id: str, stack: str) -> Any:
+    return (attempts.c.rollout_id == rollout_id) & (attempts.c.stack == stack)
+
+
+def _refusal(rollout: Any, stack_status: StackStatus) -> ClaimResult | None:
+    if stack_status is StackStatus.SUCCEEDED:
+        return ClaimResult.ALREADY_SUCCEEDED
+    if rollout.cancel_requested:
+        return ClaimResult.CANCELLED
+    if rollout.status != RolloutStatus.RUNNING.value:
+        return ClaimResult.NOT_RUNNING
+    return None
+
+
+def _json_data(value: Mapping[str, Any], what: str) -> Any:
+    try:
+        return json.loads(json.dumps(dict(value)))
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{what} must be JSON data: {error}") from None

@@ -1,0 +1,72 @@
+"""Shared fixtures.
+
+``database_url`` runs a test against every journal backend: a fresh SQLite file in ``tmp_path``,
+and PostgreSQL (a database created for this test session, emptied after each test). The server
+is ``FLEET_TEST_POSTGRES`` (a libpq URL of an existing database to connect to for administration,
+default ``postgresql://postgres@127.0.0.1:5432/test``); when it is unreachable the PostgreSQL
+params are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ADMIN_DSN = os.environ.get("FLEET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A PostgreSQL database made for this session (libpq URL), dropped at the end."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        admin = psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL is not reachable at {ADMIN_DSN}: {str(error).strip().splitlines()[0]}")
+    name = f"fleet_test_{os.getpid()}_{secrets.token_hex(4)}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        params = conninfo_to_dict(ADMIN_DSN)
+        params["dbname"] = name
+        try:
+            yield make_conninfo(**{key: str(value) for key, value in params.items()})
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _sqlalchemy_url(conninfo: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+    from sqlalchemy import URL
+
+    params = {key: str(value) for key, value in conninfo_to_dict(conninfo).items()}
+    url = URL.create(
+        "postgresql+psycopg",
+        username=params.pop("user", None),
+        password=params.pop("password", None),
+        host=params.pop("host", None),
+        port=int(params.pop("port")) if "port" in params else None,
+        database=params.pop("dbname", None),
+        query=params,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A SQLAlchemy URL of an empty database; the test owns it until it returns."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fleet.db'}"
+        return
+    import psycopg
+
+    conninfo: str = request.getfixturevalue("postgres_database")
+    yield _sqlalchemy_url(conninfo)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
