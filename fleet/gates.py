@@ -13,7 +13,8 @@ server, a bad response and silent workloads all come back as a failed :class:`Ga
 ``reason`` is one line without secrets. Only invalid arguments raise (:class:`UserError`).
 
 Only the standard library is used (``urllib``); HTTP and HTTPS both work, with the system's CA
-certificates. Redirects are not followed, so credentials are only ever sent to ``base_url``.
+certificates or a given CA file. Redirects are not followed, so credentials are only ever sent
+to ``base_url``.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def check_receiving(
     tenant_header: bool = False,
     label: str = "workload",
     timeout_s: float = 10,
+    ca_file: str | None = None,
 ) -> GateResult:
     """Ask the Prometheus API at ``base_url`` whether every workload wrote a sample recently.
 
@@ -105,7 +107,8 @@ def check_receiving(
     ``since`` so that samples written before the upgrade do not count.
 
     With ``tenant_header`` the query carries ``X-Scope-OrgID: w1|w2|...``, for a Mimir with
-    tenant federation whose tenants are the workloads.
+    tenant federation whose tenants are the workloads. ``ca_file`` (PEM) replaces the system's
+    CA certificates for an HTTPS server with a private CA.
     """
     names = tuple(dict.fromkeys(workloads))
     if not names:
@@ -128,7 +131,7 @@ def check_receiving(
         headers["X-Scope-OrgID"] = _tenant_ids(names)
     body = urllib.parse.urlencode({"query": receiving_query(names, window_s, label=label)})
 
-    payload = _post(url, body.encode(), headers, timeout_s)
+    payload = _post(_opener_for(ca_file), url, body.encode(), headers, timeout_s)
     if isinstance(payload, GateResult):
         return _scrubbed(payload, password)
     try:
@@ -155,6 +158,7 @@ def wait_until_receiving(
     tenant_header: bool = False,
     label: str = "workload",
     timeout_s: float = 10,
+    ca_file: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> GateResult:
@@ -177,6 +181,7 @@ def wait_until_receiving(
             tenant_header=tenant_header,
             label=label,
             timeout_s=timeout_s,
+            ca_file=ca_file,
         )
         checks += 1
         if result.passed or result.cause == "credentials":
@@ -231,14 +236,27 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+def _opener_for(ca_file: str | None) -> urllib.request.OpenerDirector:
+    if ca_file is None:
+        return urllib.request.build_opener(_NoRedirects)
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as error:
+        raise UserError(f"cannot use CA file {ca_file}: {_describe(error)}") from None
+    return urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=context))
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Any:
+def _post(
+    opener: urllib.request.OpenerDirector,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout_s: float,
+) -> Any:
     """POST and decode the JSON answer; a failed :class:`GateResult` for any failure."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with _opener.open(request, timeout=timeout_s) as response:
+        with opener.open(request, timeout=timeout_s) as response:
             raw = response.read()
     except urllib.error.HTTPError as error:
         detail = _error_detail(error.read())

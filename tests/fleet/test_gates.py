@@ -8,9 +8,11 @@ by hand (a protobuf WriteRequest in a literal-only snappy block).
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import threading
@@ -89,9 +91,14 @@ def _snappy_literals(data: bytes) -> bytes:
 
 @dataclass
 class PromServer:
-    root: str  # http://127.0.0.1:PORT
+    root: str  # http(s)://127.0.0.1:PORT
     process: subprocess.Popen[bytes]
+    ca_file: str | None = None  # the server's self-signed certificate, when it serves HTTPS
     pushed: int = field(default=0)
+
+    @property
+    def context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
 
     @property
     def base_url(self) -> str:
@@ -115,7 +122,7 @@ class PromServer:
                 "Authorization": _basic(USERNAME, PASSWORD),
             },
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=self.context) as response:
             assert response.status == 204
 
 
@@ -129,51 +136,91 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def running_prometheus(home: Path, *, tls: bool = False) -> Iterator[PromServer]:
+    """A Prometheus on a free loopback port, serving under /prometheus with basic auth."""
+    digest = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    web = f"basic_auth_users:\n  {USERNAME}: '{digest}'\n"
+    ca_file = None
+    if tls:
+        cert, key = _self_signed_certificate(home)
+        web += f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+        ca_file = str(cert)
+    (home / "web.yml").write_text(web)
+    (home / "prometheus.yml").write_text("global: {}\n")
+    port = _free_port()
+    root = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    with (home / "prometheus.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={home / 'prometheus.yml'}",
+                f"--web.config.file={home / 'web.yml'}",
+                f"--storage.tsdb.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--web.external-url={root}/prometheus",
+                "--web.route-prefix=/prometheus",
+                "--web.enable-remote-write-receiver",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            server = PromServer(root, process, ca_file)
+            _wait_ready(server, home / "prometheus.log")
+            yield server
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _self_signed_certificate(home: Path) -> tuple[Path, Path]:
+    cert, key = home / "cert.pem", home / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-nodes", "-days", "1",
+            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-keyout", str(key), "-out", str(cert),
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
 @pytest.fixture(scope="module")
 def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromServer]:
     if not Path(PROMETHEUS).exists():
         pytest.skip("the prometheus binary is not installed")
-    home = tmp_path_factory.mktemp("prometheus")
-    digest = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    (home / "web.yml").write_text(f"basic_auth_users:\n  {USERNAME}: '{digest}'\n")
-    (home / "prometheus.yml").write_text("global: {}\n")
-    port = _free_port()
-    root = f"http://127.0.0.1:{port}"
-    log = (home / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={home / 'prometheus.yml'}",
-            f"--web.config.file={home / 'web.yml'}",
-            f"--storage.tsdb.path={home / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--web.external-url={root}/prometheus",
-            "--web.route-prefix=/prometheus",
-            "--web.enable-remote-write-receiver",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    with running_prometheus(tmp_path_factory.mktemp("prometheus")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def prom_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromServer]:
+    if not Path(PROMETHEUS).exists():
+        pytest.skip("the prometheus binary is not installed")
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    with running_prometheus(tmp_path_factory.mktemp("prometheus-tls"), tls=True) as server:
+        yield server
+
+
+def _wait_ready(server: PromServer, log: Path) -> None:
+    request = urllib.request.Request(
+        f"{server.base_url}/-/ready", headers={"Authorization": _basic(USERNAME, PASSWORD)}
     )
-    try:
-        _wait_ready(f"{root}/prometheus/-/ready", process, home / "prometheus.log")
-        yield PromServer(root, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    request = urllib.request.Request(url, headers={"Authorization": _basic(USERNAME, PASSWORD)})
+    context = server.context
     for _ in range(300):
-        if process.poll() is not None:
+        if server.process.poll() is not None:
             pytest.fail(f"prometheus exited: {log.read_text()[-2000:]}")
         try:
-            with urllib.request.urlopen(request, timeout=1) as response:
+            with urllib.request.urlopen(request, timeout=1, context=context) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError):
@@ -306,6 +353,32 @@ def test_unknown_host_is_unreachable() -> None:
     result = check_receiving("https://mimir.invalid/prometheus", ["w1"], username=USERNAME, password=PASSWORD)
     assert result.cause == "unreachable"
     assert result.reason.startswith("cannot reach https://mimir.invalid/prometheus/api/v1/query: ")
+
+
+@needs_prometheus
+def test_https_with_a_private_ca(prom_tls: PromServer) -> None:
+    assert prom_tls.base_url.startswith("https://")
+    pushed, silent = unique("tls"), unique("tls")
+    prom_tls.push([pushed])
+    result = check_receiving(
+        prom_tls.base_url, [pushed, silent], username=USERNAME, password=PASSWORD, ca_file=prom_tls.ca_file
+    )
+    assert result.silent == (silent,)
+    assert check(prom_tls, [pushed], ca_file=prom_tls.ca_file).passed
+
+
+@needs_prometheus
+def test_https_with_an_untrusted_certificate_is_unreachable(prom_tls: PromServer) -> None:
+    result = check_receiving(prom_tls.base_url, ["w1"], username=USERNAME, password=PASSWORD)
+    assert result.cause == "unreachable"
+    assert "CERTIFICATE_VERIFY_FAILED" in result.reason
+
+
+def test_missing_ca_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="cannot use CA file"):
+        check_receiving(
+            "https://127.0.0.1:1", ["w"], username="u", password="p", ca_file=str(tmp_path / "no.pem")
+        )
 
 
 # --- waiting, with an injected clock ------------------------------------------------------------
