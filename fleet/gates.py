@@ -114,7 +114,10 @@ def check_receiving(
     if not names:
         return GateResult(True, (), "no workloads to check")
     url = _query_url(base_url)
-    window_s = parse_duration(lookback) if isinstance(lookback, str) else float(lookback)
+    try:
+        window_s = parse_duration(lookback) if isinstance(lookback, str) else float(lookback)
+    except ValueError as error:
+        raise UserError(f"lookback: {error}") from None
     if since is not None:
         if since.tzinfo is None:
             raise UserError("since must be timezone-aware")

@@ -652,3 +652,14 @@ def test_invalid_label_is_refused() -> None:
 def test_naive_since_is_refused() -> None:
     with pytest.raises(UserError, match="timezone-aware"):
         check_receiving("http://127.0.0.1:1", ["w"], username="u", password="p", since=datetime(2024, 1, 1))
+
+
+def test_since_in_the_future_is_silent_without_asking() -> None:
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    result = check_receiving("http://127.0.0.1:1", ["w1", "w2"], username="u", password="p", since=soon)
+    assert result == GateResult(False, ("w1", "w2"), "silent: w1, w2 (since is in the future)", "silent")
+
+
+def test_bad_lookback_is_refused() -> None:
+    with pytest.raises(UserError, match="lookback: '5 minutes' is not a duration"):
+        check_receiving("http://127.0.0.1:1", ["w"], username="u", password="p", lookback="5 minutes")
