@@ -68,7 +68,7 @@ REDACTED = "[secret]"
 _SECRET_TYPE = "kubernetes:core/v1:Secret"
 _CONFIGMAP_TYPE = "kubernetes:core/v1:ConfigMap"
 _IN_CLUSTER_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")
-_BCRYPT = re.compile(r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$")
+_BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 # Exports that receive data: Alloy's ``receiver`` (prometheus.*, loki.*) and ``input`` (otelcol.*).
 _DATA_EXPORTS = ("receiver", "input")
 _METRIC_SOURCE_PREFIXES = ("prometheus.scrape", "prometheus.receive_", "prometheus.operator.")
@@ -402,7 +402,7 @@ def check_htpasswd(content: str, expected_users: Iterable[str]) -> list[Violatio
         counts[user] = counts.get(user, 0) + 1
         if counts[user] == 2:
             violations.append(Violation(5, f"htpasswd:{user}", "has more than one line"))
-        if not _BCRYPT.match(hashed):
+        if not _BCRYPT.fullmatch(hashed):
             violations.append(Violation(5, f"htpasswd:{user}", f"line {number} is not a bcrypt hash"))
         if user not in expected and counts[user] == 1:
             violations.append(Violation(5, f"htpasswd:{user}", "is not a workload in the inventory"))
