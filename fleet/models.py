@@ -266,25 +266,12 @@ class UpgradeSchedule(Model):
     window: Duration = "4h"
     timezone: str = "UTC"
 
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        from croniter import croniter
+    @model_validator(mode="after")
+    def _check(self) -> UpgradeSchedule:
+        from fleet.windows import validate_schedule
 
-        if len(value.split()) != 5 or not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a 5-field cron expression like '0 3 * * SAT'")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone like UTC or Europe/Berlin") from None
-        return value
+        validate_schedule(self.schedule, self.window, self.timezone)
+        return self
 
 
 class HealthGate(Model):
@@ -295,13 +282,16 @@ class HealthGate(Model):
 
 
 class Notifications(Model):
-    webhook: str | None = None
+    # Webhook URLs often carry a token in their path: keep them out of reprs and logs.
+    webhook: str | None = Field(default=None, repr=False)
 
     @field_validator("webhook")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+        if value is not None:
+            from fleet.notify import validate_webhook_url
+
+            validate_webhook_url(value)
         return value
 
 
