@@ -3,13 +3,15 @@
 The proof reads the Alloy text a workload will run, parses it into its component graph and walks
 the data path (``forward_to`` and other references to a component's ``receiver``/``input``), so
 it checks the configuration itself rather than the model that produced it. Discovery components
-hand over targets, not data, so they are not on the data path.
+and exporters (``prometheus.exporter.*``) hand over targets, not data, so they are not on the data
+path: the ``prometheus.scrape`` that scrapes an exporter's ``targets`` is the metric source, and an
+exporter whose targets no scrape collects is reported.
 
 1. Every log pipeline (``loki.source.*`` through ``loki.process``/``loki.relabel``) ends in
    ``loki.write`` components whose endpoints are in-cluster, and no log component forwards
    anywhere else.
 2. Every metric source reaches both the local (in-cluster) and the central remote-write endpoint,
-   and no remote-write endpoint goes anywhere else.
+   every exporter is scraped, and no remote-write endpoint goes anywhere else.
 3. The central endpoint authenticates with basic auth, username = the workload, password read
    from a ``remote.kubernetes.secret`` (or a ``password_file``); no credential in the text is a
    literal; no secret value appears in any rendered plan.
@@ -71,6 +73,9 @@ _IN_CLUSTER_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")
 _BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 # Exports that receive data: Alloy's ``receiver`` (prometheus.*, loki.*) and ``input`` (otelcol.*).
 _DATA_EXPORTS = ("receiver", "input")
+# Exports that hand over targets: discovery.* and prometheus.exporter.* ``targets``,
+# discovery.relabel's ``output``.
+_TARGET_EXPORTS = ("targets", "output")
 _METRIC_SOURCE_PREFIXES = ("prometheus.scrape", "prometheus.receive_", "prometheus.operator.")
 _CREDENTIAL_ATTRIBUTES = ("password", "bearer_token", "credentials", "client_secret")
 _ENV_FUNCTIONS = {("sys", "env"), ("env",)}
@@ -124,14 +129,22 @@ def _describe_url(url: str) -> str:
 class _Graph:
     def __init__(self, blocks: list[tuple[str, Block]]) -> None:
         self.blocks = dict(blocks)
+        # Data flows along ``edges`` (a component -> the receivers it forwards to); targets flow
+        # along ``target_consumers`` (a component -> the components that read its targets).
         self.edges: dict[str, list[str]] = {}
+        self.target_consumers: dict[str, list[str]] = {component_id: [] for component_id, _ in blocks}
         for component_id, block in blocks:
             targets: list[str] = []
             for chain in _block_references(block):
-                if chain[-1] in _DATA_EXPORTS and len(chain) > 1:
-                    target = ".".join(chain[:-1])
-                    if target not in targets:
-                        targets.append(target)
+                if len(chain) < 2:
+                    continue
+                referenced = ".".join(chain[:-1])
+                if chain[-1] in _DATA_EXPORTS and referenced not in targets:
+                    targets.append(referenced)
+                elif chain[-1] in _TARGET_EXPORTS and referenced in self.target_consumers:
+                    consumers = self.target_consumers[referenced]
+                    if component_id not in consumers:
+                        consumers.append(component_id)
             self.edges[component_id] = targets
 
     def of_kind(self, *prefixes: str) -> list[str]:
@@ -146,6 +159,23 @@ class _Graph:
                 seen.add(node)
                 stack.extend(self.edges.get(node, []))
         return seen
+
+    def scrapes_of(self, start: str) -> set[str]:
+        """The ``prometheus.scrape`` components that scrape ``start``'s targets, via discovery."""
+        scrapes: set[str] = set()
+        seen: set[str] = set()
+        stack = list(self.target_consumers.get(start, []))
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            name = self.blocks[node].name
+            if name == "prometheus.scrape":
+                scrapes.add(node)
+            elif name.startswith("discovery."):
+                stack.extend(self.target_consumers[node])
+        return scrapes
 
 
 def _block_references(block: Block) -> Iterator[tuple[str, ...]]:
@@ -280,6 +310,15 @@ def _check_metrics(graph: _Graph, central_url: str) -> list[Violation]:
             violations.append(Violation(2, source, "does not reach the central remote_write"))
         if local and not reached & local:
             violations.append(Violation(2, source, "does not reach an in-cluster remote_write"))
+    # An exporter is collected by the scrapes of its targets, which are checked as sources above;
+    # one that nothing scrapes sends its metrics nowhere.
+    for exporter in graph.of_kind("prometheus.exporter."):
+        if not graph.scrapes_of(exporter):
+            violations.append(
+                Violation(
+                    2, exporter, "no prometheus.scrape scrapes its targets; its metrics reach no remote_write"
+                )
+            )
     return violations
 
 

@@ -2,8 +2,9 @@
 
 Alloy runs as a DaemonSet with clustering enabled. Cluster-wide targets (pods, kubelets,
 kube-state-metrics, pod logs) are discovered by every instance and shared out between them by
-clustering, so each is collected once; the node's systemd journal is read by the instance on that
-node. Every metric goes to two ``prometheus.remote_write`` components: ``local`` (the workload's
+clustering, so each is collected once; the node's systemd journal and its node_exporter metrics
+(``prometheus.exporter.unix`` over the node's ``/proc``, ``/sys`` and ``/`` mounted read-only) are
+read by the instance on that node. Every metric goes to two ``prometheus.remote_write`` components: ``local`` (the workload's
 own Mimir, in-cluster, no auth) and ``central`` (the control room's Mimir, basic auth with the
 workload's name and a password Alloy reads from a Kubernetes Secret at run time, optionally
 filtered by metric name). Logs go only to the in-cluster ``loki.write "local"``.
@@ -51,6 +52,12 @@ class AlloyPipeline:
     """Collect the nodes' systemd journal."""
     kube_state_metrics_selector: str = "app.kubernetes.io/name=kube-state-metrics"
     """Label selector of the kube-state-metrics pods."""
+    host_root: str = "/host/root"
+    """Where the node's ``/`` is mounted (read-only) in the Alloy container, for node metrics."""
+    procfs_path: str = "/host/proc"
+    """Where the node's ``/proc`` is mounted (read-only) in the Alloy container."""
+    sysfs_path: str = "/host/sys"
+    """Where the node's ``/sys`` is mounted (read-only) in the Alloy container."""
 
     def __post_init__(self) -> None:
         if len(self.workload) > 63 or not _DNS_LABEL.fullmatch(self.workload):
@@ -72,6 +79,10 @@ class AlloyPipeline:
                 raise ValueError(f"metric filter {pattern!r} is not a regex ({exc})") from None
         if any(not namespace for namespace in self.namespaces):
             raise ValueError("namespaces must not contain an empty name")
+        for field in ("host_root", "procfs_path", "sysfs_path"):
+            path = getattr(self, field)
+            if not path.startswith("/") or "\n" in path:
+                raise ValueError(f"{field} {path!r} is not an absolute path")
 
 
 def render_alloy_config(pipeline: AlloyPipeline) -> str:
@@ -80,6 +91,7 @@ def render_alloy_config(pipeline: AlloyPipeline) -> str:
         *_metrics_destinations(pipeline),
         *_pod_metrics(pipeline),
         *_node_metrics(),
+        *_node_exporter(pipeline),
         *_kube_state_metrics(pipeline),
         *_logs(pipeline),
     ]
@@ -170,17 +182,15 @@ def _copy_label(source: str, target: str) -> _Block:
     return _Block("rule", None, (_Attr("source_labels", [source]), _Attr("target_label", target)))
 
 
-def _scrape(label: str, targets: str, *extra: _Item) -> _Block:
-    return _Block(
-        "prometheus.scrape",
-        label,
-        (
-            _Attr("targets", _Ref(targets)),
-            *extra,
-            _Attr("forward_to", [_Ref(writer) for writer in _BOTH_WRITERS]),
-            _Block("clustering", None, (_Attr("enabled", True),)),
-        ),
-    )
+def _scrape(label: str, targets: str, *extra: _Item, clustering: bool = True) -> _Block:
+    body: list[_Item] = [
+        _Attr("targets", _Ref(targets)),
+        *extra,
+        _Attr("forward_to", [_Ref(writer) for writer in _BOTH_WRITERS]),
+    ]
+    if clustering:
+        body.append(_Block("clustering", None, (_Attr("enabled", True),)))
+    return _Block("prometheus.scrape", label, tuple(body))
 
 
 def _pod_metrics(pipeline: AlloyPipeline) -> list[_Block]:
@@ -298,6 +308,42 @@ def _node_metrics() -> list[_Block]:
             )
         )
     return blocks
+
+
+def _node_exporter(pipeline: AlloyPipeline) -> list[_Block]:
+    # node_exporter built into Alloy, reading the node's /proc, /sys and / from read-only
+    # hostPath mounts. Each DaemonSet pod exports its own node, so the scrape is not clustered
+    # (clustering would hand this pod's target to another pod, which cannot reach it). The
+    # exporter names the target after the container's hostname (the pod); the Alloy chart sets
+    # HOSTNAME to the node's name, which is what the series should carry.
+    node_name = _Call("sys.env", ("HOSTNAME",))
+    return [
+        _Block(
+            "prometheus.exporter.unix",
+            "node",
+            (
+                _Attr("procfs_path", pipeline.procfs_path),
+                _Attr("sysfs_path", pipeline.sysfs_path),
+                _Attr("rootfs_path", pipeline.host_root),
+                _Attr("udev_data_path", pipeline.host_root.rstrip("/") + "/run/udev/data"),
+            ),
+        ),
+        _Block(
+            "discovery.relabel",
+            "node_exporter",
+            (
+                _Attr("targets", _Ref("prometheus.exporter.unix.node.targets")),
+                _Block("rule", None, (_Attr("target_label", "instance"), _Attr("replacement", node_name))),
+                _Block("rule", None, (_Attr("target_label", "node"), _Attr("replacement", node_name))),
+            ),
+        ),
+        _scrape(
+            "node_exporter",
+            "discovery.relabel.node_exporter.output",
+            _Attr("job_name", "node-exporter"),
+            clustering=False,
+        ),
+    ]
 
 
 def _kube_state_metrics(pipeline: AlloyPipeline) -> list[_Block]:
@@ -440,7 +486,19 @@ class _Index:
     key: str
 
 
-_Value = Union[str, int, bool, _Ref, _Index, Sequence["_Value"], dict[str, "_Value"]]  # noqa: UP007
+@dataclass(frozen=True)
+class _Call:
+    """``function("arg", ...)`` of a standard-library function; only ever built from constants."""
+
+    function: str
+    args: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not _REFERENCE.fullmatch(self.function):
+            raise ValueError(f"{self.function!r} is not a function name")
+
+
+_Value = Union[str, int, bool, _Ref, _Index, _Call, Sequence["_Value"], dict[str, "_Value"]]  # noqa: UP007
 
 
 @dataclass(frozen=True)
@@ -493,6 +551,8 @@ def _write_value(value: _Value, indent: int) -> str:
         return value.path
     if isinstance(value, _Index):
         return f"{value.ref.path}[{quote(value.key)}]"
+    if isinstance(value, _Call):
+        return f"{value.function}({', '.join(quote(arg) for arg in value.args)})"
     if isinstance(value, dict):
         if not value:
             return "{}"

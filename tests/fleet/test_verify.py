@@ -156,7 +156,7 @@ prometheus.relabel "filter" {
 """
 
 
-SCRAPES = ("pods", "kubelet", "cadvisor", "kube_state_metrics")
+SCRAPES = ("pods", "kubelet", "cadvisor", "node_exporter", "kube_state_metrics")
 
 
 def through_filter(writers: str) -> str:
@@ -182,6 +182,37 @@ def test_remote_write_to_a_third_party_breaks_invariant_2() -> None:
         '  }\n  external_labels = { workload = "shop" }\n}\n'
     )
     assert found(text) == {(2, "prometheus.remote_write.vendor")}
+
+
+def test_node_exporter_scrape_reaching_only_the_local_endpoint_breaks_invariant_2() -> None:
+    text = retarget(GOOD, 'prometheus.scrape "node_exporter"', "prometheus.remote_write.local.receiver")
+    violations = check_workload_alloy(text, WORKLOAD, CENTRAL)
+    assert [(v.invariant, v.component) for v in violations] == [(2, "prometheus.scrape.node_exporter")]
+    assert "central" in violations[0].message
+
+
+def test_an_exporter_scraped_directly_is_collected() -> None:
+    text = broken(
+        "targets    = discovery.relabel.node_exporter.output",
+        "targets    = prometheus.exporter.unix.node.targets",
+    )
+    assert check_workload_alloy(text, WORKLOAD, CENTRAL) == []
+
+
+def test_an_exporter_nobody_scrapes_breaks_invariant_2() -> None:
+    start = GOOD.index('prometheus.scrape "node_exporter"')
+    end = GOOD.index("\n}\n", start) + len("\n}\n")
+    violations = check_workload_alloy(GOOD[:start] + GOOD[end:], WORKLOAD, CENTRAL)
+    assert [(v.invariant, v.component) for v in violations] == [(2, "prometheus.exporter.unix.node")]
+    assert "no prometheus.scrape" in violations[0].message
+
+
+def test_an_exporter_whose_targets_go_only_to_a_non_scrape_breaks_invariant_2() -> None:
+    text = broken(
+        "targets    = discovery.relabel.node_exporter.output",
+        "targets    = discovery.relabel.pod_metrics.output",
+    )
+    assert found(text) == {(2, "prometheus.exporter.unix.node")}
 
 
 def test_config_without_metric_sources_breaks_invariant_2() -> None:

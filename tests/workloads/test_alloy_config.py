@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet.alloy_syntax import Attribute, Block, Expr, Index, Literal, Object, components, parse
+from fleet.alloy_syntax import Attribute, Block, Call, Expr, Index, Literal, Object, components, parse
 from fleet.alloy_syntax import reference_chain as chain_of
 from fleet.verify import check_workload_alloy
 from workloads.alloy_config import AlloyPipeline, quote, render_alloy_config
@@ -150,15 +150,60 @@ def test_every_writer_labels_data_with_the_workload() -> None:
         assert labels.get("workload") == Literal("shop-eu")
 
 
-def test_scrapes_cover_pods_kubelet_cadvisor_and_kube_state_metrics() -> None:
+def test_scrapes_cover_pods_kubelet_cadvisor_node_exporter_and_kube_state_metrics() -> None:
     found = blocks_by_id(render_alloy_config(pipeline()))
     scrapes = sorted(cid for cid in found if cid.startswith("prometheus.scrape."))
     assert scrapes == [
         "prometheus.scrape.cadvisor",
         "prometheus.scrape.kube_state_metrics",
         "prometheus.scrape.kubelet",
+        "prometheus.scrape.node_exporter",
         "prometheus.scrape.pods",
     ]
+
+
+def test_node_exporter_reads_the_host_mounts_and_each_pod_scrapes_its_own_node() -> None:
+    config = pipeline(host_root="/node", procfs_path="/node-proc", sysfs_path="/node-sys")
+    found = blocks_by_id(render_alloy_config(config))
+    exporter = found["prometheus.exporter.unix.node"]
+    assert exporter.attribute("procfs_path") == Literal("/node-proc")
+    assert exporter.attribute("sysfs_path") == Literal("/node-sys")
+    assert exporter.attribute("rootfs_path") == Literal("/node")
+    assert exporter.attribute("udev_data_path") == Literal("/node/run/udev/data")
+    relabel = found["discovery.relabel.node_exporter"]
+    assert chain_of(relabel.attribute("targets")) == (  # type: ignore[arg-type]
+        "prometheus",
+        "exporter",
+        "unix",
+        "node",
+        "targets",
+    )
+    # The exporter names its target after the pod; the series must name the node.
+    relabelled = {
+        rule.attribute("target_label"): rule.attribute("replacement") for rule in relabel.blocks("rule")
+    }
+    assert relabelled.keys() == {Literal("instance"), Literal("node")}
+    for replacement in relabelled.values():
+        assert isinstance(replacement, Call)
+        assert chain_of(replacement.function) == ("sys", "env")
+        assert replacement.args == (Literal("HOSTNAME"),)
+    scrape = found["prometheus.scrape.node_exporter"]
+    assert chain_of(scrape.attribute("targets")) == (  # type: ignore[arg-type]
+        "discovery",
+        "relabel",
+        "node_exporter",
+        "output",
+    )
+    # A clustered scrape would hand this node's target to a pod on another node.
+    assert scrape.blocks("clustering") == []
+    assert found["prometheus.scrape.pods"].blocks("clustering") != []
+
+
+def test_default_host_mounts() -> None:
+    exporter = blocks_by_id(render_alloy_config(pipeline()))["prometheus.exporter.unix.node"]
+    assert exporter.attribute("procfs_path") == Literal("/host/proc")
+    assert exporter.attribute("sysfs_path") == Literal("/host/sys")
+    assert exporter.attribute("rootfs_path") == Literal("/host/root")
 
 
 @pytest.mark.parametrize(
@@ -173,6 +218,9 @@ def test_scrapes_cover_pods_kubelet_cadvisor_and_kube_state_metrics() -> None:
         ({"central_metric_filters": ("(unclosed",)}, "not a regex"),
         ({"central_secret_key": ""}, "must not be empty"),
         ({"namespaces": ("",)}, "empty name"),
+        ({"procfs_path": "proc"}, "not an absolute path"),
+        ({"host_root": ""}, "not an absolute path"),
+        ({"sysfs_path": "/sys\n"}, "not an absolute path"),
     ],
 )
 def test_invalid_pipelines_are_rejected(changes: dict[str, object], fragment: str) -> None:
