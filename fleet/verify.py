@@ -57,6 +57,7 @@ __all__ = [
     "Violation",
     "check_htpasswd",
     "check_no_secret_leak",
+    "check_plan_set",
     "check_workload_alloy",
     "is_in_cluster_url",
     "verify_plans",
@@ -83,11 +84,16 @@ _ENV_FUNCTIONS = {("sys", "env"), ("env",)}
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken invariant: its number (1-5), where, and a one-line explanation."""
+    """One broken invariant: its number (1-5), where, and a one-line explanation.
+
+    ``redacted`` marks an invariant that could not be proven because the plan hides the value the
+    proof needs (rendered without ``--show-secrets``): not a defect of the stack, but not a proof.
+    """
 
     invariant: int
     component: str
     message: str
+    redacted: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "component", _one_line(self.component))
@@ -218,8 +224,10 @@ def check_workload_alloy(text: str, workload: str, central_url: str) -> list[Vio
     return sorted(violations, key=lambda v: (v.invariant, v.component, v.message))
 
 
-def _unprovable(reason: str, component: str = "alloy") -> list[Violation]:
-    return [Violation(invariant, component, f"cannot prove: {reason}") for invariant in (1, 2, 3, 4)]
+def _unprovable(reason: str, component: str = "alloy", redacted: bool = False) -> list[Violation]:
+    return [
+        Violation(invariant, component, f"cannot prove: {reason}", redacted) for invariant in (1, 2, 3, 4)
+    ]
 
 
 def _check_logs(graph: _Graph) -> list[Violation]:
@@ -532,6 +540,7 @@ def _check_controlroom(plan: Mapping[str, Any], workloads: Iterable[str]) -> lis
                 component,
                 "the plan is redacted; run `fleet verify` without a render directory, "
                 "or render with --show-secrets",
+                redacted=True,
             )
         ]
     if not isinstance(content, str):
@@ -557,12 +566,26 @@ def _check_workload_plan(stack: str, plan: Mapping[str, Any], central_url: str) 
     violations: list[Violation] = []
     for where, text in configs:
         if text == REDACTED:
-            violations += _unprovable(f"{where} is redacted in the plan", where)
+            violations += _unprovable(f"{where} is redacted in the plan", where, redacted=True)
         elif not isinstance(text, str):
             violations += _unprovable(f"{where} is not text", where)
         else:
             violations += check_workload_alloy(text, stack, central_url)
     return violations
+
+
+def check_plan_set(plans: Mapping[str, Any], workloads: Iterable[str]) -> dict[str, list[Violation]]:
+    """The stacks of the inventory (the control room and ``workloads``) that have no plan.
+
+    A stack without a plan proves nothing: each missing one gets the invariants it would prove.
+    """
+    missing: dict[str, list[Violation]] = {}
+    if CONTROLROOM not in plans:
+        missing[CONTROLROOM] = [Violation(5, CONTROLROOM, "cannot prove: no plan was rendered")]
+    for workload in sorted(set(workloads)):
+        if workload not in plans:
+            missing[workload] = _unprovable("no plan was rendered", workload)
+    return missing
 
 
 def verify_plans(

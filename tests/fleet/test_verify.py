@@ -14,6 +14,7 @@ from fleet.verify import (
     Violation,
     check_htpasswd,
     check_no_secret_leak,
+    check_plan_set,
     check_workload_alloy,
     is_in_cluster_url,
     verify_plans,
@@ -512,3 +513,26 @@ def test_secret_leaking_into_a_plan_is_found_without_repeating_it() -> None:
 
 def test_no_secrets_means_nothing_to_find() -> None:
     assert check_no_secret_leak(good_plans(), []) == []
+
+
+def test_redacted_values_are_marked_as_not_proven_rather_than_broken() -> None:
+    plans = good_plans()
+    plans["controlroom"] = controlroom_plan(REDACTED)
+    plans["shop"] = workload_plan("shop", REDACTED)
+    results = verify_plans(plans, URLS)
+    assert [v.redacted for v in results["controlroom"]] == [True]
+    assert [(v.invariant, v.redacted) for v in results["shop"]] == [(n, True) for n in (1, 2, 3, 4)]
+    assert results["blog"] == []
+    broken_config = verify_plans({"shop": workload_plan("shop", "x {")}, URLS)["shop"]
+    assert not any(v.redacted for v in broken_config)
+
+
+def test_plan_set_names_every_stack_without_a_plan() -> None:
+    plans = good_plans()
+    assert check_plan_set(plans, URLS) == {}
+    del plans["controlroom"], plans["blog"]
+    missing = check_plan_set(plans, ["shop", "blog", "news"])
+    assert sorted(missing) == ["blog", "controlroom", "news"]
+    assert [v.invariant for v in missing["controlroom"]] == [5]
+    assert [v.invariant for v in missing["news"]] == [1, 2, 3, 4]
+    assert all("no plan" in v.message and not v.redacted for v in missing["blog"])
