@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NoReturn
 
+from fleet.alloy_tokens import EOF, IDENT, NEWLINE, NUMBER, PUNCT, STRING, AlloySyntaxError, Token, tokenize
+
 __all__ = [
     "Access",
     "AlloySyntaxError",
@@ -39,16 +41,6 @@ __all__ = [
     "reference_chain",
     "references",
 ]
-
-
-class AlloySyntaxError(ValueError):
-    """The text is not valid Alloy syntax; ``line`` and ``column`` are 1-based."""
-
-    def __init__(self, message: str, line: int, column: int) -> None:
-        super().__init__(f"line {line}, column {column}: {message}")
-        self.message = message
-        self.line = line
-        self.column = column
 
 
 # --- the tree ---------------------------------------------------------------------------------
@@ -167,202 +159,6 @@ class Document:
     body: tuple[Attribute | Block, ...]
 
 
-# --- tokens -----------------------------------------------------------------------------------
-
-_IDENT, _STRING, _NUMBER, _PUNCT, _NEWLINE, _EOF = "ident", "string", "number", "punct", "nl", "eof"
-
-_TWO_CHAR = {"==", "!=", "<=", ">=", "&&", "||"}
-_ONE_CHAR = set("{}[](),.=<>+-*/%^!")
-_SIMPLE_ESCAPES = {
-    "a": "\a",
-    "b": "\b",
-    "f": "\f",
-    "n": "\n",
-    "r": "\r",
-    "t": "\t",
-    "v": "\v",
-    "\\": "\\",
-    '"': '"',
-}
-_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str
-    value: str
-    line: int
-    column: int
-
-
-def _is_ident_start(ch: str) -> bool:
-    return ch == "_" or ("a" <= ch <= "z") or ("A" <= ch <= "Z")
-
-
-def _is_ident_char(ch: str) -> bool:
-    return _is_ident_start(ch) or ch.isdigit()
-
-
-class _Lexer:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-        self.line = 1
-        self.column = 1
-
-    def error(self, message: str, line: int | None = None, column: int | None = None) -> NoReturn:
-        raise AlloySyntaxError(message, line or self.line, column or self.column)
-
-    def peek(self, offset: int = 0) -> str:
-        index = self.pos + offset
-        return self.text[index] if index < len(self.text) else ""
-
-    def advance(self) -> str:
-        ch = self.text[self.pos]
-        self.pos += 1
-        if ch == "\n":
-            self.line += 1
-            self.column = 1
-        else:
-            self.column += 1
-        return ch
-
-    def tokens(self) -> list[_Token]:
-        out: list[_Token] = []
-        while True:
-            token = self.next_token()
-            out.append(token)
-            if token.kind == _EOF:
-                return out
-
-    def next_token(self) -> _Token:
-        while True:
-            ch = self.peek()
-            line, column = self.line, self.column
-            if ch == "":
-                return _Token(_EOF, "", line, column)
-            if ch in " \t\r\ufeff":
-                self.advance()
-            elif ch == "\n":
-                self.advance()
-                return _Token(_NEWLINE, "\n", line, column)
-            elif ch == "/" and self.peek(1) == "/":
-                while self.peek() not in ("", "\n"):
-                    self.advance()
-            elif ch == "/" and self.peek(1) == "*":
-                if self.block_comment():
-                    return _Token(_NEWLINE, "\n", line, column)
-            elif ch == '"':
-                return _Token(_STRING, self.string(), line, column)
-            elif ch == "`":
-                return _Token(_STRING, self.raw_string(), line, column)
-            elif ch.isdigit():
-                return _Token(_NUMBER, self.number(), line, column)
-            elif _is_ident_start(ch):
-                start = self.pos
-                while _is_ident_char(self.peek()):
-                    self.advance()
-                return _Token(_IDENT, self.text[start : self.pos], line, column)
-            elif ch + self.peek(1) in _TWO_CHAR:
-                self.advance()
-                self.advance()
-                return _Token(_PUNCT, ch + self.text[self.pos - 1], line, column)
-            elif ch in _ONE_CHAR:
-                self.advance()
-                return _Token(_PUNCT, ch, line, column)
-            else:
-                self.error(f"unexpected character {ch!r}")
-
-    def block_comment(self) -> bool:
-        """Skip a ``/* */`` comment; True when it spanned a line break (which ends a statement)."""
-        line, column = self.line, self.column
-        self.advance()
-        self.advance()
-        spans_lines = False
-        while not (self.peek() == "*" and self.peek(1) == "/"):
-            if self.peek() == "":
-                self.error("unterminated block comment", line, column)
-            spans_lines |= self.advance() == "\n"
-        self.advance()
-        self.advance()
-        return spans_lines
-
-    def number(self) -> str:
-        start = self.pos
-        while self.peek().isdigit():
-            self.advance()
-        if self.peek() == "." and self.peek(1).isdigit():
-            self.advance()
-            while self.peek().isdigit():
-                self.advance()
-        if self.peek() in ("e", "E"):
-            self.advance()
-            if self.peek() in ("+", "-"):
-                self.advance()
-            if not self.peek().isdigit():
-                self.error("malformed number exponent")
-            while self.peek().isdigit():
-                self.advance()
-        if _is_ident_char(self.peek()):
-            self.error(f"unexpected character {self.peek()!r} in number")
-        return self.text[start : self.pos]
-
-    def raw_string(self) -> str:
-        line, column = self.line, self.column
-        self.advance()
-        start = self.pos
-        while self.peek() != "`":
-            if self.peek() == "":
-                self.error("unterminated raw string", line, column)
-            self.advance()
-        value = self.text[start : self.pos]
-        self.advance()
-        return value
-
-    def string(self) -> str:
-        line, column = self.line, self.column
-        self.advance()
-        parts: list[str] = []
-        while True:
-            ch = self.peek()
-            if ch == "" or ch == "\n":
-                self.error("unterminated string literal", line, column)
-            self.advance()
-            if ch == '"':
-                return "".join(parts)
-            if ch != "\\":
-                parts.append(ch)
-                continue
-            escape_line, escape_column = self.line, self.column - 1
-            kind = self.peek()
-            if kind in _SIMPLE_ESCAPES:
-                self.advance()
-                parts.append(_SIMPLE_ESCAPES[kind])
-            elif kind in _HEX_ESCAPES:
-                self.advance()
-                digits = "".join(self.advance() for _ in range(_HEX_ESCAPES[kind]) if self.peek())
-                if len(digits) != _HEX_ESCAPES[kind] or any(
-                    d not in "0123456789abcdefABCDEF" for d in digits
-                ):
-                    self.error(f"invalid \\{kind} escape", escape_line, escape_column)
-                parts.append(self._code_point(int(digits, 16), escape_line, escape_column))
-            elif kind in "01234567" and kind != "":
-                digits = "".join(self.advance() for _ in range(3) if self.peek())
-                if len(digits) != 3 or any(d not in "01234567" for d in digits):
-                    self.error("invalid octal escape", escape_line, escape_column)
-                value = int(digits, 8)
-                if value > 0xFF:
-                    self.error("octal escape out of range", escape_line, escape_column)
-                parts.append(chr(value))
-            else:
-                self.error(f"unknown escape sequence \\{kind}", escape_line, escape_column)
-
-    def _code_point(self, value: int, line: int, column: int) -> str:
-        if value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
-            self.error("escape is not a valid Unicode code point", line, column)
-        return chr(value)
-
-
 # --- parser -----------------------------------------------------------------------------------
 
 _BINARY_PRECEDENCE: dict[str, int] = {
@@ -386,7 +182,7 @@ _KEYWORDS: dict[str, str | int | float | bool | None] = {"true": True, "false": 
 
 
 class _Parser:
-    def __init__(self, tokens: list[_Token]) -> None:
+    def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.pos = 0
         # Inside (), [] and object literals newlines carry no meaning.
@@ -394,15 +190,15 @@ class _Parser:
 
     # token access
 
-    def peek(self) -> _Token:
+    def peek(self) -> Token:
         if self.nesting:
-            while self.tokens[self.pos].kind == _NEWLINE:
+            while self.tokens[self.pos].kind == NEWLINE:
                 self.pos += 1
         return self.tokens[self.pos]
 
-    def next(self) -> _Token:
+    def next(self) -> Token:
         token = self.peek()
-        if token.kind != _EOF:
+        if token.kind != EOF:
             self.pos += 1
         return token
 
@@ -410,30 +206,30 @@ class _Parser:
         token = self.peek()
         return token.kind == kind and (value is None or token.value == value)
 
-    def expect(self, kind: str, value: str | None = None, what: str = "") -> _Token:
+    def expect(self, kind: str, value: str | None = None, what: str = "") -> Token:
         if not self.at(kind, value):
             self.fail(f"expected {what or value or kind}")
         return self.next()
 
-    def fail(self, message: str, token: _Token | None = None) -> NoReturn:
+    def fail(self, message: str, token: Token | None = None) -> NoReturn:
         token = token or self.peek()
-        found = {_EOF: "end of file", _NEWLINE: "newline"}.get(token.kind, repr(token.value))
+        found = {EOF: "end of file", NEWLINE: "newline"}.get(token.kind, repr(token.value))
         raise AlloySyntaxError(f"{message}, found {found}", token.line, token.column)
 
     # statements
 
     def document(self) -> Document:
         body = self.body(closing=None)
-        self.expect(_EOF, what="end of file")
+        self.expect(EOF, what="end of file")
         return Document(body)
 
     def body(self, closing: str | None) -> tuple[Attribute | Block, ...]:
         items: list[Attribute | Block] = []
         attribute_names: set[str] = set()
         while True:
-            while self.at(_NEWLINE):
+            while self.at(NEWLINE):
                 self.next()
-            if self.at(_EOF) or (closing and self.at(_PUNCT, closing)):
+            if self.at(EOF) or (closing and self.at(PUNCT, closing)):
                 return tuple(items)
             item = self.statement()
             if isinstance(item, Attribute):
@@ -443,22 +239,22 @@ class _Parser:
                     )
                 attribute_names.add(item.name)
             items.append(item)
-            if not (self.at(_NEWLINE) or self.at(_EOF) or (closing and self.at(_PUNCT, closing))):
+            if not (self.at(NEWLINE) or self.at(EOF) or (closing and self.at(PUNCT, closing))):
                 self.fail("expected a newline after the statement")
 
     def statement(self) -> Attribute | Block:
-        first = self.expect(_IDENT, what="an attribute or block name")
-        if self.at(_PUNCT, "="):
+        first = self.expect(IDENT, what="an attribute or block name")
+        if self.at(PUNCT, "="):
             self.next()
             return Attribute(first.value, self.expression(), first.line, first.column)
         name = [first.value]
-        while self.at(_PUNCT, "."):
+        while self.at(PUNCT, "."):
             self.next()
-            name.append(self.expect(_IDENT, what="a name after '.'").value)
-        label = self.next().value if self.at(_STRING) else None
-        self.expect(_PUNCT, "{", what="'{' or '='")
+            name.append(self.expect(IDENT, what="a name after '.'").value)
+        label = self.next().value if self.at(STRING) else None
+        self.expect(PUNCT, "{", what="'{' or '='")
         body = self.body(closing="}")
-        self.expect(_PUNCT, "}", what="'}'")
+        self.expect(PUNCT, "}", what="'}'")
         return Block(".".join(name), label, body, first.line, first.column)
 
     # expressions
@@ -467,7 +263,7 @@ class _Parser:
         left = self.unary()
         while True:
             token = self.peek()
-            precedence = _BINARY_PRECEDENCE.get(token.value) if token.kind == _PUNCT else None
+            precedence = _BINARY_PRECEDENCE.get(token.value) if token.kind == PUNCT else None
             if precedence is None or precedence < min_precedence:
                 return left
             self.next()
@@ -475,24 +271,24 @@ class _Parser:
             left = Binary(token.value, left, self.expression(next_min))
 
     def unary(self) -> Expr:
-        if self.at(_PUNCT, "!") or self.at(_PUNCT, "-"):
+        if self.at(PUNCT, "!") or self.at(PUNCT, "-"):
             op = self.next().value
             return Unary(op, self.unary())
         return self.postfix(self.primary())
 
     def postfix(self, value: Expr) -> Expr:
         while True:
-            if self.at(_PUNCT, "."):
+            if self.at(PUNCT, "."):
                 self.next()
-                value = Access(value, self.expect(_IDENT, what="a name after '.'").value)
-            elif self.at(_PUNCT, "["):
+                value = Access(value, self.expect(IDENT, what="a name after '.'").value)
+            elif self.at(PUNCT, "["):
                 self.next()
                 self.nesting += 1
                 index = self.expression()
-                self.expect(_PUNCT, "]", what="']'")
+                self.expect(PUNCT, "]", what="']'")
                 self.nesting -= 1
                 value = Index(value, index)
-            elif self.at(_PUNCT, "("):
+            elif self.at(PUNCT, "("):
                 self.next()
                 value = Call(value, tuple(self.sequence(")")))
             else:
@@ -500,29 +296,29 @@ class _Parser:
 
     def primary(self) -> Expr:
         token = self.peek()
-        if token.kind == _STRING:
+        if token.kind == STRING:
             self.next()
             return Literal(token.value)
-        if token.kind == _NUMBER:
+        if token.kind == NUMBER:
             self.next()
             is_float = any(c in token.value for c in ".eE")
             return Literal(float(token.value) if is_float else int(token.value))
-        if token.kind == _IDENT:
+        if token.kind == IDENT:
             self.next()
             if token.value in _KEYWORDS:
                 return Literal(_KEYWORDS[token.value])
             return Identifier(token.value)
-        if token.kind == _PUNCT and token.value == "[":
+        if token.kind == PUNCT and token.value == "[":
             self.next()
             return Array(tuple(self.sequence("]")))
-        if token.kind == _PUNCT and token.value == "{":
+        if token.kind == PUNCT and token.value == "{":
             self.next()
             return self.object()
-        if token.kind == _PUNCT and token.value == "(":
+        if token.kind == PUNCT and token.value == "(":
             self.next()
             self.nesting += 1
             inner = self.expression()
-            self.expect(_PUNCT, ")", what="')'")
+            self.expect(PUNCT, ")", what="')'")
             self.nesting -= 1
             return inner
         self.fail("expected an expression")
@@ -531,10 +327,10 @@ class _Parser:
         """Comma-separated expressions up to ``closing`` (already past the opening bracket)."""
         self.nesting += 1
         items: list[Expr] = []
-        while not self.at(_PUNCT, closing):
+        while not self.at(PUNCT, closing):
             items.append(self.expression())
-            if not self.at(_PUNCT, closing):
-                self.expect(_PUNCT, ",", what=f"',' or '{closing}'")
+            if not self.at(PUNCT, closing):
+                self.expect(PUNCT, ",", what=f"',' or '{closing}'")
         self.next()
         self.nesting -= 1
         return items
@@ -543,9 +339,9 @@ class _Parser:
         self.nesting += 1
         fields: list[tuple[str, Expr]] = []
         seen: set[str] = set()
-        while not self.at(_PUNCT, "}"):
+        while not self.at(PUNCT, "}"):
             key_token = self.peek()
-            if key_token.kind not in (_IDENT, _STRING):
+            if key_token.kind not in (IDENT, STRING):
                 self.fail("expected an object key")
             self.next()
             if key_token.value in seen:
@@ -553,10 +349,10 @@ class _Parser:
                     f"duplicate object key {key_token.value!r}", key_token.line, key_token.column
                 )
             seen.add(key_token.value)
-            self.expect(_PUNCT, "=", what="'=' after the object key")
+            self.expect(PUNCT, "=", what="'=' after the object key")
             fields.append((key_token.value, self.expression()))
-            if not self.at(_PUNCT, "}"):
-                self.expect(_PUNCT, ",", what="',' or '}'")
+            if not self.at(PUNCT, "}"):
+                self.expect(PUNCT, ",", what="',' or '}'")
         self.next()
         self.nesting -= 1
         return Object(tuple(fields))
@@ -564,7 +360,7 @@ class _Parser:
 
 def parse(text: str) -> Document:
     """Parse Alloy configuration text; raises :class:`AlloySyntaxError` with line and column."""
-    return _Parser(_Lexer(text).tokens()).document()
+    return _Parser(tokenize(text)).document()
 
 
 def components(document: Document) -> list[tuple[str, Block]]:
