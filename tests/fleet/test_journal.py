@@ -361,7 +361,7 @@ def test_every_change_is_visible_to_another_process_at_once(database_url: str) -
 
 def _claim_in_a_process(url: str, rollout_id: str, worker: str, barrier: object, results: object) -> None:
     with Journal(url) as journal:
-        barrier.wait()  # type: ignore[attr-defined]
+        barrier.wait(timeout=30)  # type: ignore[attr-defined]
         claim = journal.claim(rollout_id, "eu-prod", worker)
         results.put((worker, claim.result.value))  # type: ignore[attr-defined]
 
