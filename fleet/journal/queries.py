@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, func, select
 
@@ -36,11 +36,13 @@ class RolloutNotFound(UserError):
         self.rollout_id = rollout_id
 
 
-def rollout_row(conn: Connection, rollout_id: str, *, lock: bool = False) -> Row[Any]:
-    """The rollout's row; RolloutNotFound when missing. ``lock`` takes a shared row lock."""
+def rollout_row(
+    conn: Connection, rollout_id: str, *, lock: Literal["share", "update"] | None = None
+) -> Row[Any]:
+    """The rollout's row; RolloutNotFound when missing. ``lock`` takes a row lock (PostgreSQL)."""
     query = select(rollouts).where(rollouts.c.id == rollout_id)
-    if lock:
-        query = query.with_for_update(read=True)
+    if lock is not None:
+        query = query.with_for_update(read=lock == "share")
     row = conn.execute(query).one_or_none()
     if row is None:
         raise RolloutNotFound(rollout_id)

@@ -23,11 +23,12 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fleet.errors import OperationError
+from fleet.journal import attempts as attempt_rows
 from fleet.journal import queries
+from fleet.journal.attempts import json_data, one_line
 from fleet.journal.db import Clock, Database, utc_now
 from fleet.journal.records import (
     Claim,
-    ClaimResult,
     Outcome,
     RenderRecord,
     Rollout,
@@ -40,13 +41,11 @@ from fleet.journal.records import (
     StackStatus,
     WaveStatus,
 )
-from fleet.journal.schema import ALL_TABLES, attempts, renders, rollouts, stacks, waves
+from fleet.journal.schema import ALL_TABLES, renders, rollouts, stacks, waves
 from fleet.waves import Wave
 
 DEFAULT_HEARTBEAT_TTL = timedelta(minutes=5)
 """A running attempt whose worker has not heart-beaten for this long is presumed lost."""
-
-ERROR_MAX_CHARS = 500
 
 _S = RolloutStatus
 _ALLOWED: dict[RolloutStatus, frozenset[RolloutStatus]] = {
@@ -75,12 +74,6 @@ def current_actor() -> str:
 def new_rollout_id(now: datetime) -> str:
     """A short id users can type: ``r-20261122-0312-ab12`` (UTC date and time, random suffix)."""
     return f"r-{now:%Y%m%d-%H%M}-{secrets.token_hex(2)}"
-
-
-def one_line(text: str, limit: int = ERROR_MAX_CHARS) -> str:
-    """``text`` on one line (whitespace collapsed), cut to ``limit`` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class Journal:
@@ -165,8 +158,8 @@ class Journal:
                             status=RolloutStatus.PENDING.value,
                             started_by=started_by or current_actor(),
                             created_at=now,
-                            policy=_json_data(policy, "policy"),
-                            versions=_json_data(versions, "versions"),
+                            policy=json_data(policy, "policy"),
+                            versions=json_data(versions, "versions"),
                             cancel_requested=False,
                         )
                     )
@@ -248,7 +241,7 @@ class Journal:
         status = RolloutStatus(status)
         now = self.database.clock()
         with self.database.write() as conn:
-            row = queries.rollout_row(conn, rollout_id, lock=True)
+            row = queries.rollout_row(conn, rollout_id, lock="update")
             current = RolloutStatus(row.status)
             if status is not current and status not in _ALLOWED[current]:
                 raise OperationError(f"rollout {rollout_id} is {current}; it cannot become {status}")
@@ -275,7 +268,7 @@ class Journal:
         """
         now = self.database.clock()
         with self.database.write() as conn:
-            row = queries.rollout_row(conn, rollout_id, lock=True)
+            row = queries.rollout_row(conn, rollout_id, lock="update")
             current = RolloutStatus(row.status)
             if current in (RolloutStatus.SUCCEEDED, RolloutStatus.FAILED, RolloutStatus.CANCELLED):
                 raise OperationError(f"rollout {rollout_id} already finished ({current}); nothing to cancel")
@@ -334,66 +327,20 @@ class Journal:
         """
         now = self.database.clock()
         with self.database.write() as conn:
-            rollout = queries.rollout_row(conn, rollout_id, lock=True)
-            state = conn.execute(
-                select(stacks.c.status).where(_stack_key(rollout_id, stack)).with_for_update()
-            ).one_or_none()
-            if state is None:
-                raise OperationError(f"stack {stack!r} is not part of rollout {rollout_id}")
-            refused = _refusal(rollout, StackStatus(state.status))
-            if refused is ClaimResult.CANCELLED and state.status != StackStatus.RUNNING:
-                self._set_stack(conn, rollout_id, stack, StackStatus.CANCELLED, now)
-            if refused is not None:
-                return Claim(refused, rollout_id, stack, worker, None)
-            running = conn.execute(
-                select(attempts).where(_attempt_key(rollout_id, stack) & attempts.c.outcome.is_(None))
-            ).first()
-            recovered_from = None
-            if running is not None:
-                stale = running.heartbeat_at < now - self.heartbeat_ttl
-                if not stale and not previous_worker_lost:
-                    return Claim(ClaimResult.BUSY, rollout_id, stack, worker, running.number, running.worker)
-                why = "stopped heart-beating" if stale else "was reported lost"
-                conn.execute(
-                    update(attempts)
-                    .where(_attempt_key(rollout_id, stack) & (attempts.c.number == running.number))
-                    .values(
-                        outcome=Outcome.LOST.value,
-                        finished_at=now,
-                        error=one_line(f"worker {running.worker} {why}; {worker} took over"),
-                    )
-                )
-                recovered_from = running.worker
-            last = conn.execute(select(func.max(attempts.c.number)).where(_attempt_key(rollout_id, stack)))
-            number = (last.scalar() or 0) + 1
-            conn.execute(
-                insert(attempts).values(
-                    rollout_id=rollout_id,
-                    stack=stack,
-                    number=number,
-                    worker=worker,
-                    started_at=now,
-                    heartbeat_at=now,
-                )
-            )
-            self._set_stack(conn, rollout_id, stack, StackStatus.RUNNING, now)
-            return Claim(
-                ClaimResult.GRANTED, rollout_id, stack, worker, number, recovered_from=recovered_from
+            return attempt_rows.claim(
+                conn,
+                rollout_id,
+                stack,
+                worker,
+                now=now,
+                stale_before=now - self.heartbeat_ttl,
+                previous_worker_lost=previous_worker_lost,
             )
 
     def heartbeat_attempt(self, rollout_id: str, stack: str, attempt: int) -> bool:
         """Refresh a running attempt's heartbeat; False if it was taken over or has finished."""
         with self.database.write() as conn:
-            done = conn.execute(
-                update(attempts)
-                .where(
-                    _attempt_key(rollout_id, stack)
-                    & (attempts.c.number == attempt)
-                    & attempts.c.outcome.is_(None)
-                )
-                .values(heartbeat_at=self.database.clock())
-            )
-            return done.rowcount == 1
+            return attempt_rows.heartbeat(conn, rollout_id, stack, attempt, self.database.clock())
 
     def finish(
         self,
@@ -413,33 +360,18 @@ class Journal:
         was taken over as ``lost`` still gets its real outcome recorded. OperationError when the
         attempt does not exist or already has an outcome.
         """
-        outcome = Outcome(outcome)
-        if outcome is Outcome.LOST:
-            raise ValueError("'lost' is recorded by claim(), not reported by a worker")
-        now = self.database.clock()
         with self.database.write() as conn:
-            # Lock order (stack row, then attempt row) matches claim(): no deadlock between them.
-            conn.execute(select(stacks.c.status).where(_stack_key(rollout_id, stack)).with_for_update())
-            key = _attempt_key(rollout_id, stack) & (attempts.c.number == attempt)
-            row = conn.execute(select(attempts.c.outcome).where(key)).one_or_none()
-            if row is None:
-                raise OperationError(f"no attempt {attempt} of stack {stack!r} in rollout {rollout_id}")
-            if row.outcome not in (None, Outcome.LOST.value):
-                raise OperationError(f"attempt {attempt} of stack {stack!r} already {row.outcome}")
-            conn.execute(
-                update(attempts)
-                .where(key)
-                .values(
-                    outcome=outcome.value,
-                    finished_at=now,
-                    error=None if error is None else one_line(error),
-                    versions=None if versions is None else _json_data(versions, "versions"),
-                    summary=None if summary is None else _json_data(summary, "summary"),
-                )
+            attempt_rows.finish(
+                conn,
+                rollout_id,
+                stack,
+                attempt,
+                Outcome(outcome),
+                now=self.database.clock(),
+                error=None if error is None else one_line(error),
+                versions=None if versions is None else json_data(versions, "versions"),
+                summary=None if summary is None else json_data(summary, "summary"),
             )
-            latest = conn.execute(select(func.max(attempts.c.number)).where(_attempt_key(rollout_id, stack)))
-            if latest.scalar() == attempt:
-                self._set_stack(conn, rollout_id, stack, StackStatus(outcome.value), now)
             return queries.stack_states(conn, rollout_id, [stack])[0]
 
     def mark_stacks(
@@ -472,11 +404,6 @@ class Journal:
                 .order_by(stacks.c.wave_index, stacks.c.position)
             )
             return list(conn.execute(query).scalars())
-
-    def _set_stack(self, conn: Any, rollout_id: str, stack: str, status: StackStatus, now: datetime) -> None:
-        conn.execute(
-            update(stacks).where(_stack_key(rollout_id, stack)).values(status=status.value, updated_at=now)
-        )
 
     def _mark_pending(self, conn: Any, rollout_id: str, status: StackStatus, now: datetime) -> None:
         conn.execute(
@@ -527,28 +454,3 @@ class Journal:
         """The last recorded render plan of ``stack``, or None."""
         with self.database.read() as conn:
             return queries.render_record(conn, stack)
-
-
-def _stack_key(rollout_id: str, stack: str) -> Any:
-    return (stacks.c.rollout_id == rollout_id) & (stacks.c.stack == stack)
-
-
-def _attempt_key(rollout_id: str, stack: str) -> Any:
-    return (attempts.c.rollout_id == rollout_id) & (attempts.c.stack == stack)
-
-
-def _refusal(rollout: Any, stack_status: StackStatus) -> ClaimResult | None:
-    if stack_status is StackStatus.SUCCEEDED:
-        return ClaimResult.ALREADY_SUCCEEDED
-    if rollout.cancel_requested:
-        return ClaimResult.CANCELLED
-    if rollout.status != RolloutStatus.RUNNING.value:
-        return ClaimResult.NOT_RUNNING
-    return None
-
-
-def _json_data(value: Mapping[str, Any], what: str) -> Any:
-    try:
-        return json.loads(json.dumps(dict(value)))
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{what} must be JSON data: {error}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -415,3 +416,38 @@ def test_bad_urls_and_unreachable_servers() -> None:
         Journal(url)
     assert "s3cret-pw" not in raised.value.message
     assert "127.0.0.1" in raised.value.message
+
+
+def _drive_in_a_process(url: str, rollout_id: str, worker: str, barrier: object) -> None:
+    code = 4
+    try:
+        with Journal(url) as journal:
+            barrier.wait(timeout=30)  # type: ignore[attr-defined]
+            for _ in range(5):
+                journal.set_status(rollout_id, "running")
+                claim = journal.claim(rollout_id, "stage-1", worker, previous_worker_lost=True)
+                if claim.granted and claim.attempt is not None:
+                    journal.finish(rollout_id, "stage-1", claim.attempt, "failed", error="again")
+            code = 0
+    finally:
+        os._exit(code)
+
+
+def test_concurrent_status_changes_claims_and_finishes_do_not_deadlock(database_url: str) -> None:
+    with Journal(database_url) as journal:
+        rollout_id = start(journal)
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(4)
+    processes = [
+        context.Process(target=_drive_in_a_process, args=(database_url, rollout_id, f"w{n}", barrier))
+        for n in range(4)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+    assert [process.exitcode for process in processes] == [0] * 4
+    with Journal(database_url) as journal:
+        attempts = journal.get_rollout(rollout_id).stack("stage-1").attempts
+    assert [a.number for a in attempts] == list(range(1, len(attempts) + 1))
+    assert all(a.outcome in (Outcome.FAILED, Outcome.LOST) for a in attempts)

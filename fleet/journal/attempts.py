@@ -1,0 +1,158 @@
+"""Attempts at a stack: the exactly-once claim and the finish, inside a caller's transaction.
+
+Lock order, everywhere: the rollout row (shared for a claim, exclusive for a status change), then
+the stack row, then its attempt rows. With one order, PostgreSQL never deadlocks two of these
+transactions; on SQLite ``BEGIN IMMEDIATE`` serialises them anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, func, insert, select, update
+
+from fleet.errors import OperationError
+from fleet.journal import queries
+from fleet.journal.records import Claim, ClaimResult, Outcome, RolloutStatus, StackStatus
+from fleet.journal.schema import attempts, stacks
+
+ERROR_MAX_CHARS = 500
+
+
+def one_line(text: str, limit: int = ERROR_MAX_CHARS) -> str:
+    """``text`` on one line (whitespace collapsed), cut to ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def json_data(value: Mapping[str, Any], what: str) -> Any:
+    """A plain JSON copy of ``value``; TypeError naming ``what`` when it is not JSON data."""
+    try:
+        return json.loads(json.dumps(dict(value)))
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{what} must be JSON data: {error}") from None
+
+
+def stack_key(rollout_id: str, stack: str) -> ColumnElement[bool]:
+    return (stacks.c.rollout_id == rollout_id) & (stacks.c.stack == stack)
+
+
+def attempt_key(rollout_id: str, stack: str) -> ColumnElement[bool]:
+    return (attempts.c.rollout_id == rollout_id) & (attempts.c.stack == stack)
+
+
+def set_stack_status(
+    conn: Connection, rollout_id: str, stack: str, status: StackStatus, now: datetime
+) -> None:
+    conn.execute(
+        update(stacks).where(stack_key(rollout_id, stack)).values(status=status.value, updated_at=now)
+    )
+
+
+def claim(
+    conn: Connection,
+    rollout_id: str,
+    stack: str,
+    worker: str,
+    *,
+    now: datetime,
+    stale_before: datetime,
+    previous_worker_lost: bool,
+) -> Claim:
+    """See :meth:`fleet.journal.Journal.claim`. An open attempt is stale when its last heartbeat
+    is older than ``stale_before``."""
+    rollout = queries.rollout_row(conn, rollout_id, lock="share")
+    state = conn.execute(
+        select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update()
+    ).one_or_none()
+    if state is None:
+        raise OperationError(f"stack {stack!r} is not part of rollout {rollout_id}")
+    refused = _refusal(rollout, StackStatus(state.status))
+    if refused is ClaimResult.CANCELLED and state.status != StackStatus.RUNNING:
+        set_stack_status(conn, rollout_id, stack, StackStatus.CANCELLED, now)
+    if refused is not None:
+        return Claim(refused, rollout_id, stack, worker, None)
+
+    running = conn.execute(
+        select(attempts).where(attempt_key(rollout_id, stack) & attempts.c.outcome.is_(None))
+    ).first()
+    recovered_from = None
+    if running is not None:
+        stale = running.heartbeat_at < stale_before
+        if not stale and not previous_worker_lost:
+            return Claim(ClaimResult.BUSY, rollout_id, stack, worker, running.number, running.worker)
+        why = "stopped heart-beating" if stale else "was reported lost"
+        conn.execute(
+            update(attempts)
+            .where(attempt_key(rollout_id, stack) & (attempts.c.number == running.number))
+            .values(
+                outcome=Outcome.LOST.value,
+                finished_at=now,
+                error=one_line(f"worker {running.worker} {why}; {worker} took over"),
+            )
+        )
+        recovered_from = running.worker
+
+    last = conn.execute(select(func.max(attempts.c.number)).where(attempt_key(rollout_id, stack))).scalar()
+    number = (last or 0) + 1
+    conn.execute(
+        insert(attempts).values(
+            rollout_id=rollout_id, stack=stack, number=number, worker=worker, started_at=now, heartbeat_at=now
+        )
+    )
+    set_stack_status(conn, rollout_id, stack, StackStatus.RUNNING, now)
+    return Claim(ClaimResult.GRANTED, rollout_id, stack, worker, number, recovered_from=recovered_from)
+
+
+def finish(
+    conn: Connection,
+    rollout_id: str,
+    stack: str,
+    attempt: int,
+    outcome: Outcome,
+    *,
+    now: datetime,
+    error: str | None,
+    versions: Any,
+    summary: Any,
+) -> None:
+    """See :meth:`fleet.journal.Journal.finish`."""
+    if outcome is Outcome.LOST:
+        raise ValueError("'lost' is recorded by claim(), not reported by a worker")
+    conn.execute(select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update())
+    key = attempt_key(rollout_id, stack) & (attempts.c.number == attempt)
+    row = conn.execute(select(attempts.c.outcome).where(key)).one_or_none()
+    if row is None:
+        raise OperationError(f"no attempt {attempt} of stack {stack!r} in rollout {rollout_id}")
+    if row.outcome not in (None, Outcome.LOST.value):
+        raise OperationError(f"attempt {attempt} of stack {stack!r} already {row.outcome}")
+    conn.execute(
+        update(attempts)
+        .where(key)
+        .values(outcome=outcome.value, finished_at=now, error=error, versions=versions, summary=summary)
+    )
+    # A late report from a taken-over attempt is kept on its row; the stack follows the newest attempt.
+    latest = conn.execute(select(func.max(attempts.c.number)).where(attempt_key(rollout_id, stack))).scalar()
+    if latest == attempt:
+        set_stack_status(conn, rollout_id, stack, StackStatus(outcome.value), now)
+
+
+def heartbeat(conn: Connection, rollout_id: str, stack: str, attempt: int, now: datetime) -> bool:
+    """Refresh an open attempt's heartbeat; False when it is no longer open."""
+    open_attempt = (
+        attempt_key(rollout_id, stack) & (attempts.c.number == attempt) & attempts.c.outcome.is_(None)
+    )
+    return conn.execute(update(attempts).where(open_attempt).values(heartbeat_at=now)).rowcount == 1
+
+
+def _refusal(rollout: Any, stack_status: StackStatus) -> ClaimResult | None:
+    if stack_status is StackStatus.SUCCEEDED:
+        return ClaimResult.ALREADY_SUCCEEDED
+    if rollout.cancel_requested:
+        return ClaimResult.CANCELLED
+    if rollout.status != RolloutStatus.RUNNING.value:
+        return ClaimResult.NOT_RUNNING
+    return None
