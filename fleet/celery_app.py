@@ -1,0 +1,78 @@
+"""The Celery app: built from :class:`~fleet.settings.Settings` on demand, never at import time.
+
+One task, :data:`TASK_NAME`, a thin adapter: it hands the job message to
+:func:`fleet.executors.run.run_message` and returns its small result. The settings below are the
+ones that matter when one task is a 10-30 minute stack update:
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a task is acknowledged only when it ends,
+  so a worker that dies mid-stack gives the message back and another worker runs it;
+- ``worker_prefetch_multiplier=1`` with the prefork pool: one stack per worker process at a
+  time, and no process hoards messages that an idle one could run;
+- a visibility timeout above the longest stack update, in all three places Redis reads it,
+  else Redis hands a still-running task to a second worker;
+- JSON only: jobs are data, never pickled objects.
+
+Tasks are idempotent (the journal's exactly-once claim), so a redelivered message is harmless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+
+from fleet.errors import UserError
+from fleet.executors.run import run_message
+from fleet.settings import Settings
+
+TASK_NAME = "fleet.run_stack"
+DEFAULT_QUEUE = "fleet"
+MAX_TASKS_PER_CHILD = 8
+"""A worker process is replaced after this many stacks: bounded memory, fresh Pulumi runtime."""
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration for ``settings`` (broker, results, delivery guarantees)."""
+    if not settings.broker_url:
+        raise UserError(
+            "no broker: set FLEET_BROKER_URL (e.g. redis://localhost:6379/0) to use Celery workers"
+        )
+    visibility = {"visibility_timeout": settings.visibility_timeout}
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.result_backend or settings.broker_url,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_max_tasks_per_child": MAX_TASKS_PER_CHILD,
+        "broker_transport_options": dict(visibility),
+        "result_backend_transport_options": dict(visibility),
+        "visibility_timeout": settings.visibility_timeout,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_track_started": False,
+        "result_expires": 7 * 24 * 3600,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "redis_socket_connect_timeout": 5,
+        "redis_socket_timeout": 30,
+        "redis_retry_on_timeout": True,
+        "worker_hijack_root_logger": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+    }
+
+
+def create_app(settings: Settings) -> Celery:
+    """A Celery app for ``settings`` with the fleet task registered. UserError without a broker."""
+    app = Celery("fleet", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    app.task(name=TASK_NAME, bind=True)(_run_stack)
+    return app
+
+
+def _run_stack(task: Task, message: str) -> dict[str, Any]:
+    # The whole task: no logic here, no waiting on other tasks; run_message never raises.
+    return run_message(message)

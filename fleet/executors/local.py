@@ -1,0 +1,86 @@
+"""LocalExecutor: a pool of worker processes on this machine; the default when no broker is set.
+
+Workers are started with the ``spawn`` method: Pulumi's Python runtime keeps per-process state
+and gRPC does not survive ``fork``, so each worker is a fresh interpreter that runs one stack at
+a time. A worker that dies (killed, out of memory) breaks the pool; its jobs come back as
+``error`` events and the next submission starts a new pool. The journal then tells the
+coordinator which of those stacks really ran.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from typing import Any
+
+from fleet.executors.base import ExecutorEvent
+from fleet.executors.run import run_message
+from fleet.jobs import JobKey, JobState, StackJob
+
+Runner = Callable[[str], dict[str, Any]]
+
+
+class LocalExecutor:
+    """Runs jobs in ``workers`` spawned processes (0: one per CPU core)."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 0, *, runner: Runner = run_message) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._runner = runner
+        self._events: queue.SimpleQueue[ExecutorEvent] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, job: StackJob) -> None:
+        """Queue ``job`` on the pool (starting a new pool if the last one broke)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context("spawn")
+                )
+            try:
+                future = self._pool.submit(self._runner, job.to_json())
+            except BrokenProcessPool:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context("spawn")
+                )
+                future = self._pool.submit(self._runner, job.to_json())
+        future.add_done_callback(partial(self._finished, job.key))
+
+    def poll(self) -> list[ExecutorEvent]:
+        """The events of every job that ended since the last call."""
+        events = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
+
+    def shutdown(self) -> None:
+        """Cancel queued jobs and let the workers exit once their current stack is done."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def _finished(self, key: JobKey, future: Future[dict[str, Any]]) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            detail = "worker process died" if isinstance(error, BrokenProcessPool) else repr(error)
+            self._events.put(ExecutorEvent(key, JobState.error, {"error": detail}))
+            return
+        result = future.result()
+        self._events.put(ExecutorEvent(key, JobState(result["state"]), dict(result.get("info") or {})))

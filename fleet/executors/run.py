@@ -1,0 +1,206 @@
+"""Running one job: the plain function every executor calls in its worker process.
+
+:func:`run_job` decodes nothing and knows no executor: it claims the stack in the journal
+(exactly-once: a stack that already succeeded in this rollout is not run again, one that another
+live worker runs is left alone), runs the engine while heart-beating the attempt, records the
+outcome and returns a small :class:`~fleet.jobs.JobResult`. Transient engine failures (someone
+holds the Pulumi stack lock, a network blip) are retried here with backoff; program errors are
+not. Nothing raises out of it: a broken job comes back as a ``error`` result.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from fleet.engines.base import StackEngine, StackOutcome
+from fleet.errors import FleetError, UserError
+from fleet.jobs import SCHEMA_VERSION, EngineKind, JobError, JobResult, JobState, StackJob
+from fleet.journal import Journal, Outcome, journal_url_for
+from fleet.models import CONTROLROOM
+from fleet.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_BACKOFF: tuple[float, ...] = (5.0, 15.0, 45.0, 120.0)
+"""Seconds to wait before each retry of a transient failure; then the failure stands."""
+
+
+class WorkerSettings(Settings):
+    """The settings a worker process reads from its environment, beyond :class:`Settings`."""
+
+    engine: EngineKind | None = Field(
+        default=None, description="Engine override for real rollouts (scripted: tests and benchmarks)"
+    )
+    engine_script: Path | None = Field(default=None, description="The scripted engine's JSON script")
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process, as recorded on the attempts it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def journal_url(settings: Settings, inventory: Path) -> str:
+    """The journal a job's rollout is recorded in: FLEET_DATABASE_URL or the inventory's SQLite."""
+    return settings.database_url or journal_url_for(inventory)
+
+
+@functools.lru_cache(maxsize=8)
+def _journal(url: str, ttl: float) -> Journal:
+    # One journal (one connection pool) per worker process, reused by every job it runs.
+    return Journal(url, heartbeat_ttl=timedelta(seconds=ttl))
+
+
+def build_engine(kind: EngineKind, settings: WorkerSettings) -> StackEngine:
+    """The engine a job asks for, constructed in the worker process."""
+    if kind is EngineKind.scripted:
+        from fleet.engines.scripted import ScriptedEngine
+
+        if settings.engine_script is None:
+            raise UserError("FLEET_ENGINE=scripted needs FLEET_ENGINE_SCRIPT=<path of a JSON script>")
+        return ScriptedEngine.from_file(settings.engine_script)
+    if kind is EngineKind.render:
+        from fleet.engines.render import RenderEngine
+
+        return RenderEngine()
+    from fleet.engines.pulumi import PulumiEngine
+
+    return PulumiEngine(settings)
+
+
+def spec_hash(inventory: Any, stack: str) -> str:
+    """sha256 of the program input of ``stack``: what changed since a deploy, without secrets."""
+    spec = inventory.controlroom_stack() if stack == CONTROLROOM else inventory.workload_stack(stack)
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+
+
+def run_job(
+    job: StackJob,
+    settings: WorkerSettings,
+    *,
+    backoff: Sequence[float] = TRANSIENT_BACKOFF,
+    sleep: Callable[[float], None] = time.sleep,
+) -> JobResult:
+    """Claim, run and record one stack (see the module docstring). Never raises for a job's failure."""
+    try:
+        journal = _journal(journal_url(settings, Path(job.inventory)), float(settings.lock_ttl))
+        claim = journal.claim(job.rollout_id, job.stack, worker_id())
+    except FleetError as error:
+        return JobResult(job.key, JobState.error, {"error": error.message})
+    if not claim.granted:
+        return JobResult(job.key, JobState.declined, {"reason": claim.result.value, "holder": claim.holder})
+    assert claim.attempt is not None
+    stop = threading.Event()
+    beat = threading.Thread(
+        target=_heartbeat,
+        args=(journal, job, claim.attempt, stop, settings.lock_ttl / 5),
+        name=f"heartbeat-{job.stack}",
+        daemon=True,
+    )
+    beat.start()
+    versions: dict[str, Any] | None = None
+    summary: dict[str, Any] = {}
+    try:
+        from fleet.inventory import load_inventory
+
+        inventory = load_inventory(Path(job.inventory))
+        versions = _versions(inventory, job.stack)
+        summary["spec_hash"] = spec_hash(inventory, job.stack)
+        engine = build_engine(job.engine, settings)
+        outcome = _run_with_retries(engine, inventory, job, backoff, sleep)
+    except FleetError as error:
+        outcome = StackOutcome(job.stack, ok=False, error=error.message)
+    except Exception as error:  # a bug in a program or an engine: record it, keep the worker alive
+        log.exception("stack %s crashed", job.stack)
+        outcome = StackOutcome(job.stack, ok=False, error=f"{type(error).__name__}: {error}")
+    finally:
+        stop.set()
+        beat.join()
+    summary.update(engine=job.engine.value, changes=dict(outcome.changes), retries=_retries(outcome))
+    try:
+        journal.finish(
+            job.rollout_id,
+            job.stack,
+            claim.attempt,
+            Outcome.SUCCEEDED if outcome.ok else Outcome.FAILED,
+            error=outcome.error,
+            versions=versions if outcome.ok else None,
+            summary=summary,
+        )
+    except FleetError as error:
+        return JobResult(job.key, JobState.error, {"error": error.message, "attempt": claim.attempt})
+    info = {"attempt": claim.attempt, "error": outcome.error, "changes": dict(outcome.changes)}
+    return JobResult(job.key, JobState.succeeded if outcome.ok else JobState.failed, info)
+
+
+def _run_with_retries(
+    engine: StackEngine,
+    inventory: Any,
+    job: StackJob,
+    backoff: Sequence[float],
+    sleep: Callable[[float], None],
+) -> StackOutcome:
+    retries = 0
+    while True:
+        outcome = engine.run(inventory, job.stack, job.action)
+        if outcome.ok or not outcome.transient or retries >= len(backoff):
+            break
+        log.warning(
+            "stack %s: transient failure (%s); retrying in %gs", job.stack, outcome.error, backoff[retries]
+        )
+        sleep(backoff[retries])
+        retries += 1
+    if retries:
+        outcome = StackOutcome(
+            outcome.stack,
+            outcome.ok,
+            outcome.changes,
+            outcome.error,
+            outcome.transient,
+            {**outcome.summary, "retries": retries},
+        )
+    return outcome
+
+
+def _retries(outcome: StackOutcome) -> int:
+    return int(outcome.summary.get("retries", 0))
+
+
+def _versions(inventory: Any, stack: str) -> dict[str, Any]:
+    if stack == CONTROLROOM:
+        return dict(inventory.fleet.spec.versions.model_dump())
+    return dict(inventory.workload_stack(stack).versions.model_dump())
+
+
+def _heartbeat(journal: Journal, job: StackJob, attempt: int, stop: threading.Event, every: float) -> None:
+    while not stop.wait(every):
+        try:
+            if not journal.heartbeat_attempt(job.rollout_id, job.stack, attempt):
+                log.warning("stack %s: attempt %d was taken over by another worker", job.stack, attempt)
+                return
+        except FleetError as error:  # the journal is unreachable for a moment: keep trying
+            log.warning("stack %s: heartbeat failed: %s", job.stack, error.message)
+
+
+def run_message(message: str) -> dict[str, Any]:
+    """The task body: decode a job message, run it with this process's settings, return the result.
+
+    An undecodable message is an ``error`` result (its key is unknown: the submitter's own id for
+    the submission tells which job it was).
+    """
+    try:
+        job = StackJob.from_json(message)
+    except JobError as error:
+        return {"schema": SCHEMA_VERSION, "state": JobState.error.value, "info": {"error": str(error)}}
+    return run_job(job, WorkerSettings()).to_json()

@@ -1,0 +1,52 @@
+"""The detached coordinator: ``python -m fleet.rollout [--after-pid PID] ROLLOUT_ID``.
+
+``fleet rollout --detach`` records and locks the rollout, starts this in a new session and
+exits; this waits for that CLI process to be gone (its locks then count as stale and are taken
+over), then resumes the rollout. Settings come from the environment (``FLEET_*``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from rich.console import Console
+
+from fleet.errors import FleetError
+from fleet.journal import RolloutStatus
+from fleet.locks import pid_is_alive
+from fleet.rollout.coordinator import prepare_resume
+from fleet.rollout.session import drive, open_journal
+from fleet.rollout.view import RolloutView, summary_lines
+from fleet.settings import Settings
+
+PARENT_EXIT_TIMEOUT = 60.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fleet.rollout", description=__doc__)
+    parser.add_argument("rollout_id")
+    parser.add_argument("--after-pid", type=int, default=None, help="wait for this process to exit first")
+    args = parser.parse_args(argv)
+    if args.after_pid is not None:
+        deadline = time.monotonic() + PARENT_EXIT_TIMEOUT
+        while pid_is_alive(args.after_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    console = Console(width=200)
+    settings = Settings()
+    try:
+        journal, locks = open_journal(settings)
+        with journal:
+            prepare_resume(journal, locks, args.rollout_id)
+            detail = drive(settings, journal, locks, args.rollout_id, RolloutView(console).update)
+    except FleetError as error:
+        console.print(f"error: {error.message}", markup=False)
+        return error.exit_code
+    for line in summary_lines(detail):
+        console.print(line, markup=False, highlight=False)
+    return 0 if detail.rollout.status is RolloutStatus.SUCCEEDED else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""The rollout coordinator: drives a recorded rollout wave by wave through an executor.
+
+The journal is the source of truth for every stack; executor events only say "look now". So a
+job whose message or result got lost (a Redis restart without persistence, a killed worker) is
+noticed in the journal, pending too long or running without a heartbeat, and submitted again;
+that is safe because a task claims its stack first and a succeeded stack is never run twice.
+
+Per wave: at most ``max_parallel`` stacks in flight; more failures than ``failure_budget``
+halts the rollout (running stacks finish, nothing new starts, the rest are ``skipped``); a
+cancel request (``fleet rollout cancel``) stops it the same way with ``cancelled``. Between waves
+the coordinator bakes for ``bake_time``, asks ``may_start_wave`` (maintenance windows) and,
+after a wave, ``after_wave`` (health gates). It heart-beats its stack locks throughout and
+releases them at the end.
+
+The coordinator never imports Celery: it only sees :class:`~fleet.executors.base.Executor`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from fleet.durations import parse_duration
+from fleet.engines.base import Action
+from fleet.errors import OperationError, UserError
+from fleet.executors.base import Executor, ExecutorUnavailable
+from fleet.jobs import EngineKind, JobState, StackJob
+from fleet.journal import (
+    Journal,
+    Rollout,
+    RolloutDetail,
+    RolloutKind,
+    RolloutStatus,
+    StackState,
+    StackStatus,
+    WaveRecord,
+    WaveStatus,
+)
+from fleet.locks import StackLocks
+from fleet.rollout.plan import RolloutPlan
+
+log = logging.getLogger(__name__)
+
+WaveHook = Callable[[WaveRecord], "str | None"]
+"""Called with a wave's record; returns None to go on, or a one-line reason to stop."""
+
+_DONE = {StackStatus.SUCCEEDED, StackStatus.FAILED, StackStatus.SKIPPED, StackStatus.CANCELLED}
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Extension points of the wave loop (health gates, maintenance windows, progress)."""
+
+    may_start_wave: WaveHook | None = None
+    """Before a wave starts: a reason pauses the rollout (``resume`` continues it later)."""
+    after_wave: WaveHook | None = None
+    """After a wave finished without halting: a reason halts the rollout (e.g. a failed gate)."""
+    on_update: Callable[[RolloutDetail], None] | None = None
+    """Called with the journal's view of the rollout whenever the coordinator reads it."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How often the coordinator looks, and when it presumes a job lost."""
+
+    tick: float = 0.1
+    """Seconds between executor polls."""
+    reconcile: float = 1.0
+    """Seconds between journal reads when no event arrived."""
+    lost_after: float = 300.0
+    """A submitted job not claimed after this long is presumed lost and submitted again (the
+    delay doubles with each resubmission of the same stack)."""
+    lock_heartbeat: float = 60.0
+    """Seconds between heartbeats of the stack locks (well within the lock TTL)."""
+
+    @classmethod
+    def for_ttl(cls, ttl_seconds: float, **changes: float) -> Timing:
+        """Timings derived from the lock / attempt TTL."""
+        return cls(lost_after=ttl_seconds, lock_heartbeat=ttl_seconds / 5, **changes)
+
+
+@dataclass
+class _InFlight:
+    job: StackJob
+    submitted_at: float
+    resubmits: int = 0
+    answered: bool = False
+    """The executor reported this submission ended without running it (declined or error)."""
+
+
+@dataclass
+class _Run:
+    """Mutable state of one coordinator run."""
+
+    stop: RolloutStatus | None = None
+    """HALTED or CANCELLING once the rollout must stop starting stacks."""
+    reason: str | None = None
+    inflight: dict[str, _InFlight] = field(default_factory=dict)
+
+
+def start_rollout(journal: Journal, locks: StackLocks, plan: RolloutPlan) -> Rollout:
+    """Lock the plan's stacks, then record the rollout as running. Nothing is recorded on a conflict.
+
+    Raises StacksLocked (a LockHeld) at once, naming the holder, when another live rollout holds
+    any of the stacks.
+    """
+    rollout_id = _unused_id(journal)
+    locks.acquire(plan.stacks, rollout_id)
+    try:
+        rollout = journal.create_rollout(
+            plan.waves,
+            kind=RolloutKind.ROLLOUT,
+            dry_run=plan.dry_run,
+            policy=plan.record(),
+            versions=dict(plan.versions),
+            rollout_id=rollout_id,
+        )
+        return journal.set_status(rollout.id, RolloutStatus.RUNNING)
+    except BaseException:
+        locks.release(rollout_id)
+        raise
+
+
+def prepare_resume(journal: Journal, locks: StackLocks, rollout_id: str) -> RolloutDetail:
+    """Take the rollout's locks back (stale ones of a dead coordinator are recovered) and reopen it.
+
+    Stacks that did not succeed (failed, skipped, cancelled by a halt) become pending again;
+    succeeded stacks are never run again. UserError when the rollout already finished for good;
+    StacksLocked when its coordinator is still alive.
+    """
+    detail = journal.get_rollout(rollout_id)
+    status = detail.rollout.status
+    if status in (RolloutStatus.SUCCEEDED, RolloutStatus.CANCELLED):
+        raise UserError(f"rollout {rollout_id} already finished ({status}); nothing to resume")
+    locks.acquire([state.stack for state in detail.stacks], rollout_id)
+    if status is not RolloutStatus.CANCELLING:
+        remaining = [s.stack for s in detail.stacks if s.status is not StackStatus.SUCCEEDED]
+        journal.mark_stacks(rollout_id, remaining, StackStatus.PENDING)
+        journal.set_status(rollout_id, RolloutStatus.RUNNING)
+    return journal.get_rollout(rollout_id)
+
+
+class Coordinator:
+    """Runs rollout ``rollout_id`` (already recorded and locked) to its end through ``executor``."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        locks: StackLocks,
+        executor: Executor,
+        rollout_id: str,
+        *,
+        hooks: Hooks | None = None,
+        timing: Timing | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.journal = journal
+        self.locks = locks
+        self.executor = executor
+        self.rollout_id = rollout_id
+        self.hooks = hooks or Hooks()
+        self.timing = timing or Timing.for_ttl(journal.heartbeat_ttl.total_seconds())
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self._last_lock_beat = monotonic()
+        self._detail = journal.get_rollout(rollout_id)
+        policy = self._detail.rollout.policy
+        self.max_parallel = int(policy["max_parallel"])
+        self.failure_budget = int(policy["failure_budget"])
+        self.bake_time = parse_duration(str(policy["bake_time"]))
+        self.action = Action(policy.get("action", Action.up.value))
+        self.engine = EngineKind(policy.get("engine", EngineKind.pulumi.value))
+        self.inventory = str(Path(str(policy["inventory"])))
+
+    def run(self) -> RolloutDetail:
+        """Run every wave that has not succeeded yet; returns the final journal view."""
+        run = _Run()
+        try:
+            ran_a_wave = False
+            for wave in self._detail.waves:
+                if wave.status is WaveStatus.SUCCEEDED:
+                    continue
+                if run.stop is None and ran_a_wave and self.bake_time:
+                    self._bake(run)
+                if run.stop is None:
+                    self._check_cancel(run, self._refresh())
+                if run.stop is not None:
+                    self._close_wave(wave, run)
+                    continue
+                if self.hooks.may_start_wave is not None:
+                    reason = self.hooks.may_start_wave(wave)
+                    if reason is not None:
+                        self.journal.set_status(self.rollout_id, RolloutStatus.PAUSED, reason=reason)
+                        return self._refresh()
+                self._run_wave(wave, run)
+                ran_a_wave = True
+                self._close_wave(wave, run)
+                if run.stop is None and self.hooks.after_wave is not None:
+                    reason = self.hooks.after_wave(self._wave(wave.index))
+                    if reason is not None:
+                        self._halt(run, reason)
+            return self._finish(run)
+        finally:
+            self.locks.release(self.rollout_id)
+
+    # -- one wave ------------------------------------------------------------------------------
+
+    def _run_wave(self, wave: WaveRecord, run: _Run) -> None:
+        self.journal.mark_wave(self.rollout_id, wave.index, WaveStatus.RUNNING)
+        detail = self._refresh()
+        todo = [name for name in wave.stacks if detail.stack(name).status not in _DONE]
+        last_read = self.monotonic()
+        while todo or run.inflight:
+            todo = self._submit(todo, run) if run.stop is None else []
+            events = self.executor.poll()
+            for event in events:
+                if event.state in (JobState.declined, JobState.error) and event.key.stack in run.inflight:
+                    run.inflight[event.key.stack].answered = True
+            if events or self.monotonic() - last_read >= self.timing.reconcile:
+                detail = self._refresh()
+                last_read = self.monotonic()
+                self._reconcile(detail, run)
+                self._check_cancel(run, detail)
+                self._check_budget(run, detail)
+            self._beat_locks()
+            if todo or run.inflight:
+                self.sleep(self.timing.tick)
+
+    def _submit(self, todo: list[str], run: _Run) -> list[str]:
+        while todo and len(run.inflight) < self.max_parallel:
+            job = StackJob(self.rollout_id, todo[0], self.action, self.engine, self.inventory)
+            if not self._send(job):
+                break
+            run.inflight[todo.pop(0)] = _InFlight(job, self.monotonic())
+        return todo
+
+    def _send(self, job: StackJob) -> bool:
+        try:
+            self.executor.submit(job)
+        except ExecutorUnavailable as error:
+            log.warning("could not submit %s: %s; will retry", job.stack, error.message)
+            return False
+        return True
+
+    def _reconcile(self, detail: RolloutDetail, run: _Run) -> None:
+        """Compare each job in flight with the journal; resubmit the ones that got lost."""
+        now = self.monotonic()
+        db_now = self.journal.database.clock()
+        for name, flight in list(run.inflight.items()):
+            state = detail.stack(name)
+            if state.status in _DONE:
+                del run.inflight[name]
+            elif state.status is StackStatus.RUNNING:
+                if _heartbeat_age(state, db_now) > self.journal.heartbeat_ttl and self._due(flight, now):
+                    log.warning("stack %s: its worker stopped heart-beating; submitting it again", name)
+                    self._resubmit(flight, now)
+            elif run.stop is not None:
+                # Never claimed and nothing new may start: it will not run in this rollout.
+                status = StackStatus.SKIPPED if run.stop is RolloutStatus.HALTED else StackStatus.CANCELLED
+                self.journal.mark_stacks(self.rollout_id, [name], status)
+                del run.inflight[name]
+            elif self._due(flight, now):
+                log.info(
+                    "stack %s: not claimed yet (attempt %d); submitting it again", name, flight.job.attempt
+                )
+                self._resubmit(flight, now)
+
+    def _due(self, flight: _InFlight, now: float) -> bool:
+        # A job the executor answered without running it is retried soon; a silent one only once
+        # it is presumed lost. Both back off, so a broken worker is not flooded with jobs.
+        wait = self.timing.reconcile if flight.answered else self.timing.lost_after
+        return now - flight.submitted_at >= wait * 2 ** min(flight.resubmits, 4)
+
+    def _resubmit(self, flight: _InFlight, now: float) -> None:
+        job = flight.job.resubmission()
+        if self._send(job):
+            flight.job, flight.submitted_at, flight.answered = job, now, False
+            flight.resubmits += 1
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    def _check_budget(self, run: _Run, detail: RolloutDetail) -> None:
+        failed = [state.stack for state in detail.stacks if state.status is StackStatus.FAILED]
+        if run.stop is None and len(failed) > self.failure_budget:
+            self._halt(
+                run, f"{len(failed)} failed ({', '.join(failed)}), failure budget {self.failure_budget}"
+            )
+
+    def _check_cancel(self, run: _Run, detail: RolloutDetail) -> None:
+        if detail.rollout.cancel_requested and run.stop is not RolloutStatus.CANCELLING:
+            run.stop, run.reason = RolloutStatus.CANCELLING, "cancelled on request"
+
+    def _halt(self, run: _Run, reason: str) -> None:
+        # Halting at once makes the journal refuse claims of jobs still queued: nothing new starts.
+        log.warning("rollout %s halted: %s", self.rollout_id, reason)
+        try:
+            self.journal.set_status(self.rollout_id, RolloutStatus.HALTED, reason=reason)
+        except OperationError:  # a cancel request came first: the rollout is cancelling
+            self._check_cancel(run, self._refresh())
+            return
+        run.stop, run.reason = RolloutStatus.HALTED, reason
+
+    def _bake(self, run: _Run) -> None:
+        end = self.monotonic() + self.bake_time
+        while run.stop is None and self.monotonic() < end:
+            self._check_cancel(run, self._refresh())
+            self._beat_locks()
+            self.sleep(min(self.timing.reconcile, max(0.0, end - self.monotonic())))
+
+    def _close_wave(self, wave: WaveRecord, run: _Run) -> None:
+        """Give the wave its final status, marking its unfinished stacks skipped or cancelled."""
+        if run.stop is not None:
+            status = StackStatus.SKIPPED if run.stop is RolloutStatus.HALTED else StackStatus.CANCELLED
+            self.journal.mark_stacks(self.rollout_id, list(wave.stacks), status)
+        record = self._wave(wave.index)
+        counts = record.counts
+        if counts.get(StackStatus.FAILED):
+            final = WaveStatus.FAILED
+        elif counts.get(StackStatus.SUCCEEDED, 0) == len(record.stacks):
+            final = WaveStatus.SUCCEEDED
+        elif run.stop is RolloutStatus.CANCELLING:
+            final = WaveStatus.CANCELLED
+        else:
+            final = WaveStatus.SKIPPED
+        self.journal.mark_wave(self.rollout_id, wave.index, final)
+
+    def _finish(self, run: _Run) -> RolloutDetail:
+        detail = self._refresh()
+        self._check_cancel(run, detail)
+        if run.stop is RolloutStatus.CANCELLING:
+            self.journal.set_status(self.rollout_id, RolloutStatus.CANCELLED)
+        elif run.stop is None:
+            ok = all(state.status is StackStatus.SUCCEEDED for state in detail.stacks)
+            self.journal.set_status(self.rollout_id, RolloutStatus.SUCCEEDED if ok else RolloutStatus.FAILED)
+        return self._refresh()
+
+    # -- journal and locks ---------------------------------------------------------------------
+
+    def _refresh(self) -> RolloutDetail:
+        self._detail = self.journal.get_rollout(self.rollout_id)
+        if self.hooks.on_update is not None:
+            self.hooks.on_update(self._detail)
+        return self._detail
+
+    def _wave(self, index: int) -> WaveRecord:
+        return next(wave for wave in self._refresh().waves if wave.index == index)
+
+    def _beat_locks(self) -> None:
+        now = self.monotonic()
+        if now - self._last_lock_beat < self.timing.lock_heartbeat:
+            return
+        self._last_lock_beat = now
+        if self.locks.heartbeat(self.rollout_id) < len(self._detail.stacks):
+            raise OperationError(
+                f"rollout {self.rollout_id}: another process took over its stack locks; stopping here"
+            )
+
+
+def _heartbeat_age(state: StackState, now: datetime) -> timedelta:
+    attempt = state.last_attempt
+    return timedelta(0) if attempt is None else now - attempt.heartbeat_at
+
+
+def _unused_id(journal: Journal) -> str:
+    from fleet.journal import new_rollout_id
+    from fleet.journal.queries import RolloutNotFound
+
+    for _ in range(8):
+        candidate = new_rollout_id(journal.database.clock())
+        try:
+            journal.rollout(candidate)
+        except RolloutNotFound:
+            return candidate
+    raise OperationError("could not find an unused rollout id; try again")

@@ -1,0 +1,149 @@
+"""How a rollout looks: the plan before it runs, a live view while it runs, a summary after.
+
+Everything is drawn from journal records (:class:`~fleet.journal.RolloutDetail`), so ``fleet
+rollout watch`` in another terminal shows exactly what the coordinator's own terminal shows.
+On a terminal the live view redraws in place; piped, it prints one line per stack change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from fleet.durations import format_duration
+from fleet.journal import RolloutDetail, StackState, StackStatus, WaveRecord, WaveStatus, utc_now
+from fleet.rollout.plan import RolloutPlan
+
+_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "running": "yellow",
+    "skipped": "dim",
+    "cancelled": "magenta",
+    "pending": "dim",
+    "halted": "red",
+    "paused": "yellow",
+    "cancelling": "magenta",
+}
+
+
+def plan_table(plan: RolloutPlan) -> RenderableType:
+    """The plan as people read it before confirming."""
+    policy = plan.policy
+    mode = "dry run (render engine)" if plan.dry_run else f"{plan.action.value} with the {plan.engine} engine"
+    header = Text(
+        f"Rollout plan: {len(plan.stacks)} stacks in {len(plan.waves)} waves, {mode}\n"
+        f"policy: canary {policy.canary}, wave size {policy.wave_size}, max parallel {policy.max_parallel}, "
+        f"failure budget {policy.failure_budget}, bake time {policy.bake_time}"
+    )
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("wave")
+    table.add_column("stacks")
+    for wave in plan.waves:
+        names = ", ".join(wave.stacks)
+        if wave.name == "controlroom" and plan.controlroom_reason:
+            names += f"  ({plan.controlroom_reason})"
+        table.add_row(wave.name, names)
+    return Group(header, table)
+
+
+def _elapsed(state: StackState, now: datetime) -> str:
+    attempt = state.last_attempt
+    if attempt is None:
+        return ""
+    end = attempt.finished_at or now
+    return format_duration((end - attempt.started_at).total_seconds())
+
+
+def rollout_table(detail: RolloutDetail, now: datetime | None = None) -> RenderableType:
+    """The rollout's waves and every stack's state, with elapsed times."""
+    now = now or utc_now()
+    rollout = detail.rollout
+    started = rollout.started_at or rollout.created_at
+    elapsed = format_duration(((rollout.finished_at or now) - started).total_seconds())
+    status = rollout.status.value
+    dry = " (dry run)" if rollout.dry_run else ""
+    title = Text.assemble(f"rollout {rollout.id}  ", (status, _STYLE.get(status, "")), f"  {elapsed}{dry}")
+    if rollout.halt_reason:
+        title.append(f"\n{rollout.halt_reason}")
+    table = Table(show_header=True, header_style="bold", box=None)
+    for column in ("wave", "stack", "state", "time", "error"):
+        table.add_column(column)
+    for wave in detail.waves:
+        for position, name in enumerate(wave.stacks):
+            state = detail.stack(name)
+            label = f"{wave.name} ({wave.status.value})" if position == 0 else ""
+            table.add_row(
+                label,
+                name,
+                Text(state.status.value, _STYLE.get(state.status.value, "")),
+                _elapsed(state, now),
+                state.error if state.status is StackStatus.FAILED else "",
+            )
+    return Group(title, table)
+
+
+def summary_lines(detail: RolloutDetail) -> list[str]:
+    """The final summary: the outcome, counts and each failed stack's error."""
+    rollout = detail.rollout
+    counts = ", ".join(f"{count} {status.value}" for status, count in detail.counts.items() if count)
+    lines = [f"rollout {rollout.id} {rollout.status.value}: {counts or 'no stacks'}"]
+    if rollout.halt_reason:
+        lines.append(f"  reason: {rollout.halt_reason}")
+    for state in detail.stacks:
+        if state.status is StackStatus.FAILED:
+            lines.append(f"  {state.stack}: {state.error}")
+    return lines
+
+
+def wave_line(wave: WaveRecord) -> str:
+    label = wave.name if wave.name.startswith("wave") else f"{wave.name} wave"
+    return f"{label}: {wave.status.value}"
+
+
+class RolloutView:
+    """Shows a rollout as it progresses; feed it every new journal view with :meth:`update`."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._live: Live | None = None
+        self._seen: dict[str, str] = {}
+
+    @contextmanager
+    def showing(self) -> Iterator[RolloutView]:
+        """Live redrawing on a terminal, plain change lines otherwise."""
+        if not self.console.is_terminal:
+            yield self
+            return
+        with Live(console=self.console, refresh_per_second=4, transient=False) as live:
+            self._live = live
+            try:
+                yield self
+            finally:
+                self._live = None
+
+    def update(self, detail: RolloutDetail) -> None:
+        if self._live is not None:
+            self._live.update(rollout_table(detail))
+            return
+        for wave in detail.waves:
+            if wave.status is not WaveStatus.PENDING or f"wave {wave.index}" in self._seen:
+                self._print_change(f"wave {wave.index}", wave_line(wave))
+        for state in detail.stacks:
+            if state.status is StackStatus.PENDING and state.stack not in self._seen:
+                continue  # the plan was shown already: print only what happens
+            line = f"{state.stack}: {state.status.value}"
+            if state.status is StackStatus.FAILED and state.error:
+                line += f" ({state.error})"
+            self._print_change(state.stack, line)
+
+    def _print_change(self, key: str, line: str) -> None:
+        if self._seen.get(key) != line:
+            self._seen[key] = line
+            self.console.print(line, highlight=False, markup=False)
