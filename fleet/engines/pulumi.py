@@ -1,0 +1,482 @@
+"""PulumiEngine: runs a stack's program for real through the Automation API (``pulumi.automation``).
+
+Each stack gets its own Pulumi workspace directory, ``<inventory>/.fleet/work/<stack>``, because
+``create_or_select_stack`` rewrites ``Pulumi.yaml`` and the stack's settings file there. Pulumi's
+Python runtime keeps per-run state, so a process runs one stack at a time (``_ONE_STACK``).
+Failures come back as :class:`~fleet.engines.base.StackOutcome` values; the CLI's own errors are
+reduced to one useful line, and nothing secret (the passphrase, secret outputs, raw engine events)
+ever reaches an outcome or the event sink.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pulumi import automation as auto
+from pulumi.automation.events import EngineEvent, OpType, StepEventMetadata
+
+from fleet.engines.base import Action, EventSink, StackOutcome
+from fleet.errors import FleetError, MissingTool, OperationError, UserError
+from fleet.models import CONTROLROOM, StateSettings, pulumi_project
+from fleet.settings import Settings
+
+if TYPE_CHECKING:
+    from fleet.inventory import Inventory
+
+INSTALL_HINT = (
+    "install it with `curl -fsSL https://get.pulumi.com | sh` "
+    "(https://www.pulumi.com/docs/iac/download-install/), or use --dry-run"
+)
+PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+SECRET = "[secret]"
+
+_ONE_STACK = threading.Lock()
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[a-z]*%\}>")
+_TRANSIENT = re.compile(
+    r"timed? ?out|timeout|connection (reset|refused)|broken pipe|temporary failure|"
+    r"TLS handshake|unexpected EOF|too many requests|\b(429|502|503|504)\b|"
+    r"service ?unavailable|SlowDown|RequestTimeout|throttl",
+    re.IGNORECASE,
+)
+_GENERIC = re.compile(
+    r"^(error: )?((update|preview|refresh|destroy) failed|one or more errors occurred|"
+    r"an error occurred while advancing the (preview|update)|"
+    r"program failed with an unhandled exception:?)\s*$",
+    re.IGNORECASE,
+)
+_NO_CHANGES_EXPECTED = "no changes were expected"
+_VERBS = {  # op: (in progress, done, in a preview)
+    OpType.CREATE: ("creating", "created", "would create"),
+    OpType.UPDATE: ("updating", "updated", "would update"),
+    OpType.DELETE: ("deleting", "deleted", "would delete"),
+    OpType.REPLACE: ("replacing", "replaced", "would replace"),
+    OpType.CREATE_REPLACEMENT: ("creating replacement", "created replacement", "would create replacement"),
+    OpType.DELETE_REPLACED: ("deleting replaced", "deleted replaced", "would delete replaced"),
+    OpType.READ: ("reading", "read", "would read"),
+    OpType.REFRESH: ("refreshing", "refreshed", "would refresh"),
+    OpType.IMPORT: ("importing", "imported", "would import"),
+}
+
+
+_DRIFT_OPS = {OpType.CREATE, OpType.UPDATE, OpType.DELETE, OpType.REPLACE, OpType.IMPORT}
+
+
+def require_pulumi_cli() -> str:
+    """The path of the ``pulumi`` CLI; raises MissingTool (one line: how to install it) if absent."""
+    path = shutil.which("pulumi")
+    if path is None:
+        raise MissingTool(f"the pulumi CLI is not on PATH; {INSTALL_HINT}")
+    return path
+
+
+class SecretEnv(dict[str, str]):
+    """Environment variables for the ``pulumi`` CLI; its repr names the keys, never the values
+    (``LocalWorkspace.__repr__`` prints its ``env_vars``)."""
+
+    def __repr__(self) -> str:
+        return "SecretEnv(" + ", ".join(sorted(self)) + ")"
+
+
+def pulumi_env(state: StateSettings, settings: Settings, environ: Mapping[str, str]) -> SecretEnv:
+    """The CLI's environment: update checks off, and the passphrase when the secrets provider is
+    ``passphrase`` (from the environment first, then Settings); a missing one is a UserError."""
+    env = SecretEnv(PULUMI_SKIP_UPDATE_CHECK="true")
+    if state.secrets_provider != "passphrase":
+        return env
+    from_environ = {name: environ[name] for name in PASSPHRASE_VARS if name in environ}
+    if from_environ:
+        env.update(from_environ)
+    elif settings.passphrase is not None:
+        env["PULUMI_CONFIG_PASSPHRASE"] = settings.passphrase
+    else:
+        raise UserError(
+            "the state's secrets provider is passphrase but no passphrase is set; "
+            "export PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE or FLEET_PASSPHRASE)"
+        )
+    return env
+
+
+def backend_url(state: StateSettings, root: Path) -> str:
+    """The backend URL with ``file://`` paths made absolute (``~`` expanded, relative paths
+    resolved against the inventory) and the directory created."""
+    if not state.backend.startswith("file://"):
+        return state.backend
+    path = Path(state.backend.removeprefix("file://")).expanduser()
+    if not path.is_absolute():
+        path = root / path
+    path.mkdir(parents=True, exist_ok=True)
+    return f"file://{path.resolve()}"
+
+
+def qualified_stack_name(inventory: Inventory, stack: str) -> str:
+    """``organization/<project>/<stack>``: the name self-managed backends (file, s3, azblob) know a
+    stack by, and the name a workload's StackReference uses for the control room."""
+    return f"organization/{pulumi_project(inventory.fleet.name)}/{stack}"
+
+
+def stack_config(inventory: Inventory, stack: str) -> dict[str, auto.ConfigValue]:
+    """Provider configuration for the stack's cloud account (set with ``path=True``)."""
+    account = inventory.fleet.spec.control_room if stack == CONTROLROOM else inventory.workload(stack).spec
+    if account.cloud == "aws":
+        return {
+            "aws:region": auto.ConfigValue(account.region),
+            "aws:allowedAccountIds[0]": auto.ConfigValue(str(account.account_id)),
+        }
+    return {
+        "azure-native:location": auto.ConfigValue(account.region),
+        "azure-native:subscriptionId": auto.ConfigValue(str(account.subscription_id)),
+        "azure-native:tenantId": auto.ConfigValue(str(account.tenant_id)),
+    }
+
+
+@dataclass(frozen=True)
+class StackTarget:
+    """Where and how one stack runs: everything ``create_or_select_stack`` needs but the program."""
+
+    name: str
+    """The fully qualified stack name."""
+    project: str
+    backend: str
+    secrets_provider: str
+    work_dir: Path
+    env: SecretEnv = field(repr=False)
+    config: Mapping[str, auto.ConfigValue] = field(default_factory=dict)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values to scrub from anything shown: the passphrase, when it is given inline."""
+        passphrase = self.env.get("PULUMI_CONFIG_PASSPHRASE")
+        return (passphrase,) if passphrase else ()
+
+    def workspace_options(self) -> auto.LocalWorkspaceOptions:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        return auto.LocalWorkspaceOptions(
+            work_dir=str(self.work_dir),
+            env_vars=self.env,
+            secrets_provider=self.secrets_provider,
+            project_settings=auto.ProjectSettings(
+                name=self.project,
+                runtime="python",
+                main=str(self.work_dir),
+                backend=auto.ProjectBackend(url=self.backend),
+            ),
+        )
+
+
+def stack_target(
+    inventory: Inventory,
+    stack: str,
+    settings: Settings | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> StackTarget:
+    """The target for ``stack`` of ``inventory``; raises UserError for an unknown workload or a
+    missing passphrase. Creates the file backend's directory."""
+    if stack != CONTROLROOM:
+        inventory.workload(stack)
+    state = inventory.fleet.spec.state
+    return StackTarget(
+        name=qualified_stack_name(inventory, stack),
+        project=pulumi_project(inventory.fleet.name),
+        backend=backend_url(state, inventory.root),
+        secrets_provider=state.secrets_provider,
+        work_dir=inventory.state_dir / "work" / stack,
+        env=pulumi_env(state, settings or Settings(), os.environ if environ is None else environ),
+        config=stack_config(inventory, stack),
+    )
+
+
+def stack_program(inventory: Inventory, stack: str) -> Callable[[], None]:
+    """The inline program for ``stack``; the program modules are imported when it runs."""
+    if stack == CONTROLROOM:
+        controlroom_spec = inventory.controlroom_stack()
+
+        def controlroom() -> None:
+            from controlroom.program import controlroom_program
+
+            controlroom_program(controlroom_spec)
+
+        return controlroom
+    workload_spec = inventory.workload_stack(stack)
+
+    def workload() -> None:
+        from workloads.program import workload_program
+
+        workload_program(workload_spec)
+
+    return workload
+
+
+def _resource_name(meta: StepEventMetadata) -> str:
+    return meta.urn.rsplit("::", 1)[-1] if meta.urn else "?"
+
+
+def describe_event(event: EngineEvent, action: Action) -> str | None:
+    """A one-line progress message for an engine event, or None for events not worth showing.
+    Only types, names, operations and error text: never property values."""
+    if event.resource_pre_event or event.res_outputs_event:
+        step = event.resource_pre_event or event.res_outputs_event
+        assert step is not None
+        meta = step.metadata
+        verbs = _VERBS.get(meta.op)
+        if verbs is None or meta.type == "pulumi:pulumi:Stack":
+            return None
+        if action is Action.preview:
+            if event.res_outputs_event:
+                return None
+            verb = verbs[2]
+        else:
+            verb = verbs[0] if event.resource_pre_event else verbs[1]
+        return f"{verb} {meta.type} {_resource_name(meta)}"
+    if event.res_op_failed_event:
+        meta = event.res_op_failed_event.metadata
+        return f"failed to {meta.op.value} {meta.type} {_resource_name(meta)}"
+    if event.diagnostic_event and event.diagnostic_event.severity == "error":
+        line = _first_line(event.diagnostic_event.message).removeprefix("error: ")
+        return f"error: {line}" if line else None
+    if event.summary_event:
+        counts = op_counts(event.summary_event.resource_changes)
+        done = ", ".join(f"{n} {op}" for op, n in counts.items() if op != "same") or "no changes"
+        return f"done: {done}"
+    return None
+
+
+def op_counts(changes: Mapping[Any, int] | None) -> dict[str, int]:
+    """Change counts keyed by operation name (``create``, ``same``, ...), zero counts dropped."""
+    return {
+        (op.value if isinstance(op, OpType) else str(op)): int(n) for op, n in (changes or {}).items() if n
+    }
+
+
+def _clean(text: str) -> str:
+    return _ANSI.sub("", text).strip()
+
+
+def _first_line(message: str) -> str:
+    lines = [_clean(line) for line in message.splitlines()]
+    useful = [line for line in lines if line and not _GENERIC.match(line)]
+    return useful[0] if useful else ""
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def error_line(stderr: str, diagnostics: Iterable[str] = (), stdout: str = "") -> str:
+    """The most useful line of a failed command: the first specific error diagnostic, else the
+    first specific ``error:`` line of stderr (then stdout), else stderr's first non-empty line."""
+    for message in diagnostics:
+        line = _first_line(message)
+        if line:
+            return line.removeprefix("error: ")
+    lines = [_clean(line) for line in stderr.splitlines()]
+    for text in (lines, [_clean(line) for line in stdout.splitlines()]):
+        errors = [line for line in text if line.startswith("error:") and not _GENERIC.match(line)]
+        if errors:
+            return errors[0].removeprefix("error: ")
+    return next((line for line in lines if line), "").removeprefix("error: ")
+
+
+def command_output(error: auto.CommandError) -> tuple[str, str]:
+    """``(stdout, stderr)`` of a failed command (the exception keeps only their text)."""
+    head, _, stderr = str(error).partition("\n stderr: ")
+    return head.partition("\n stdout: ")[2], stderr
+
+
+def failed_outcome(
+    stack: str, error: BaseException, diagnostics: Iterable[str] = (), secrets: Iterable[str] = ()
+) -> StackOutcome:
+    """Classify a failure: lock held or network trouble is transient, everything else is not."""
+    secrets = tuple(secrets)
+    if isinstance(error, auto.ConcurrentUpdateError):
+        line = error_line(command_output(error)[1]) or "the stack is locked by another update"
+        return StackOutcome(stack=stack, ok=False, error=_scrub(line, secrets), transient=True)
+    if isinstance(error, auto.CommandError):
+        stdout, stderr = command_output(error)
+        line = error_line(stderr, diagnostics, stdout) or "pulumi failed"
+        transient = bool(_TRANSIENT.search(stderr))
+        return StackOutcome(stack=stack, ok=False, error=_scrub(line, secrets), transient=transient)
+    if isinstance(error, FleetError):
+        return StackOutcome(stack=stack, ok=False, error=_scrub(error.message, secrets))
+    transient = isinstance(error, ConnectionError | TimeoutError)
+    line = _first_line(str(error)) or type(error).__name__
+    message = f"{type(error).__name__}: {line}"
+    return StackOutcome(stack=stack, ok=False, error=_scrub(message, secrets), transient=transient)
+
+
+def _open(target: StackTarget, program: Callable[[], None], create: bool = True) -> auto.Stack:
+    opener = auto.create_or_select_stack if create else auto.select_stack
+    stack = opener(target.name, project_name=target.project, program=program, opts=target.workspace_options())
+    if target.config:
+        stack.set_all_config(dict(target.config), path=True)
+    return stack
+
+
+def _forward(
+    action: Action, events: EventSink | None, secrets: Iterable[str], seen: Callable[[EngineEvent], None]
+) -> Callable[[EngineEvent], None]:
+    def on_event(event: EngineEvent) -> None:
+        seen(event)
+        line = describe_event(event, action)
+        if events is not None and line:
+            events(_scrub(line, secrets))
+
+    return on_event
+
+
+def _outputs(outputs: Mapping[str, auto.OutputValue], show_secrets: bool) -> dict[str, Any]:
+    return {key: out.value if show_secrets or not out.secret else SECRET for key, out in outputs.items()}
+
+
+def run_program(
+    target: StackTarget, program: Callable[[], None], action: Action, events: EventSink | None = None
+) -> StackOutcome:
+    """Run ``action`` on ``target`` with the inline ``program``; failures come back as values."""
+    diagnostics: list[str] = []
+
+    def collect(event: EngineEvent) -> None:
+        if event.diagnostic_event and event.diagnostic_event.severity == "error":
+            diagnostics.append(event.diagnostic_event.message)
+
+    on_event = _forward(action, events, target.secrets, collect)
+    summary: dict[str, Any] = {"action": action.value}
+    try:
+        with _ONE_STACK:
+            require_pulumi_cli()
+            stack = _open(target, program)
+            common: dict[str, Any] = {"color": "never", "on_event": on_event}
+            if action is Action.preview:
+                preview = stack.preview(**common)
+                changes = op_counts(preview.change_summary)
+            elif action is Action.up:
+                up = stack.up(show_secrets=False, suppress_outputs=True, **common)
+                changes = op_counts(up.summary.resource_changes)
+                summary["outputs"] = _outputs(up.outputs, show_secrets=False)
+            elif action is Action.refresh:
+                changes = op_counts(stack.refresh(show_secrets=False, **common).summary.resource_changes)
+            else:
+                changes = op_counts(stack.destroy(show_secrets=False, **common).summary.resource_changes)
+    except Exception as error:
+        return failed_outcome(target.name, error, diagnostics, target.secrets)
+    return StackOutcome(stack=target.name, ok=True, changes=changes, summary=summary)
+
+
+class PulumiEngine:
+    """Runs stacks with the Pulumi Automation API; needs the ``pulumi`` CLI on PATH."""
+
+    name = "pulumi"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    def preflight(self, inventory: Inventory) -> None:
+        """Fail fast, before anything is touched: the CLI is installed and the passphrase known."""
+        require_pulumi_cli()
+        pulumi_env(inventory.fleet.spec.state, self.settings, os.environ)
+
+    def run(
+        self, inventory: Inventory, stack: str, action: Action, events: EventSink | None = None
+    ) -> StackOutcome:
+        """Run ``action`` on ``stack`` (``controlroom`` or a workload name)."""
+        try:
+            require_pulumi_cli()
+            target = stack_target(inventory, stack, self.settings)
+            program = stack_program(inventory, stack)
+        except FleetError as error:
+            return StackOutcome(stack=stack, ok=False, error=error.message)
+        return run_program(target, program, action, events)
+
+
+def _fail(error: Exception, target: StackTarget) -> OperationError:
+    if isinstance(error, auto.StackNotFoundError):
+        return OperationError(f"stack {target.name} does not exist yet; deploy it first")
+    outcome = failed_outcome(target.name, error, secrets=target.secrets)
+    return OperationError(f"{target.name}: {outcome.error}")
+
+
+def stack_outputs(
+    inventory: Inventory, stack: str, show_secrets: bool = False, settings: Settings | None = None
+) -> dict[str, Any]:
+    """A deployed stack's outputs; secret ones are ``"[secret]"`` unless ``show_secrets``
+    (health gates read the control room's ``query_url`` and ``reader``). Raises OperationError."""
+    require_pulumi_cli()
+    target = stack_target(inventory, stack, settings)
+    try:
+        with _ONE_STACK:
+            selected = _open(target, stack_program(inventory, stack), create=False)
+            return _outputs(selected.outputs(), show_secrets)
+    except Exception as error:
+        raise _fail(error, target) from None
+
+
+@dataclass(frozen=True)
+class ResourceDrift:
+    """A resource whose live state differs from the program: the operation that would fix it,
+    and the names (never the values) of the properties that differ."""
+
+    op: str
+    type: str
+    name: str
+    properties: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        changed = f" ({', '.join(self.properties)})" if self.properties else ""
+        return f"{self.op} {self.type} {self.name}{changed}"
+
+
+def drift_of(event: EngineEvent) -> ResourceDrift | None:
+    """The drift a preview's resource event reports, if any."""
+    if event.resource_pre_event is None:
+        return None
+    meta = event.resource_pre_event.metadata
+    if meta.op not in _DRIFT_OPS or meta.type == "pulumi:pulumi:Stack":
+        return None
+    return ResourceDrift(meta.op.value, meta.type, _resource_name(meta), tuple(meta.diffs or ()))
+
+
+def preview_expect_no_changes(
+    inventory: Inventory, stack: str, settings: Settings | None = None, events: EventSink | None = None
+) -> list[ResourceDrift]:
+    """Drift detection: refresh the stack's state from the live resources, then preview with
+    ``expect_no_changes``; returns the resources that differ (empty: no drift)."""
+    require_pulumi_cli()
+    target = stack_target(inventory, stack, settings)
+    drifted: list[ResourceDrift] = []
+
+    def collect(event: EngineEvent) -> None:
+        found = drift_of(event)
+        if found is not None:
+            drifted.append(found)
+
+    on_refresh = _forward(Action.refresh, events, target.secrets, lambda event: None)
+    on_preview = _forward(Action.preview, events, target.secrets, collect)
+    try:
+        with _ONE_STACK:
+            selected = _open(target, stack_program(inventory, stack), create=False)
+            selected.refresh(color="never", on_event=on_refresh, show_secrets=False)
+            selected.preview(color="never", on_event=on_preview, expect_no_changes=True)
+    except auto.CommandError as error:
+        if not (drifted and _NO_CHANGES_EXPECTED in command_output(error)[1]):
+            raise _fail(error, target) from None
+    except Exception as error:
+        raise _fail(error, target) from None
+    return drifted
+
+
+__all__ = [
+    "PulumiEngine",
+    "ResourceDrift",
+    "StackTarget",
+    "preview_expect_no_changes",
+    "require_pulumi_cli",
+    "stack_outputs",
+]

@@ -1,0 +1,481 @@
+"""The PulumiEngine: what runs here without the pulumi CLI for real, the rest against the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from pulumi import automation as auto
+from pulumi.automation.errors import create_command_error
+from pulumi.automation.events import EngineEvent, OpType
+
+from fleet.engines.base import Action
+from fleet.engines.pulumi import (
+    PulumiEngine,
+    ResourceDrift,
+    describe_event,
+    drift_of,
+    failed_outcome,
+    op_counts,
+    preview_expect_no_changes,
+    pulumi_env,
+    qualified_stack_name,
+    require_pulumi_cli,
+    run_program,
+    stack_config,
+    stack_outputs,
+    stack_target,
+)
+from fleet.errors import MissingTool, OperationError, UserError
+from fleet.inventory import Inventory, load_inventory
+from fleet.settings import Settings
+
+PASSPHRASE = "correct horse battery staple"
+FLEET = """\
+apiVersion: fleet/v1
+kind: Fleet
+name: acme
+spec:
+  control_room:
+    cloud: aws
+    region: eu-west-1
+    account_id: "123456789012"
+    domain: ctrl.acme.example
+  state:
+    backend: {backend}
+    secrets_provider: {secrets_provider}
+  versions: {{alloy: "1.4.0", mimir: "6.0.6", loki: "6.46.0", grafana: "10.1.4"}}
+"""
+WORKLOAD = """\
+apiVersion: fleet/v1
+kind: Workload
+name: payments-prod
+spec:
+  cloud: azure
+  region: westeurope
+  subscription_id: 0b5e9f43-7c2a-4d8e-9a61-3f2d8c4b1e07
+  tenant_id: 7d1e4c2a-9b3f-4e8d-a6c5-2f1b0e9d8c7a
+"""
+
+
+def make_inventory(
+    root: Path, backend: str = "file://./state", secrets_provider: str = "passphrase"
+) -> Inventory:
+    (root / "workloads").mkdir(parents=True)
+    (root / "fleet.yaml").write_text(FLEET.format(backend=backend, secrets_provider=secrets_provider))
+    (root / "workloads" / "payments-prod.yaml").write_text(WORKLOAD)
+    return load_inventory(root)
+
+
+@pytest.fixture
+def no_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "FLEET_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def command_error(stderr: str, stdout: str = "", code: int = 255) -> auto.CommandError:
+    return create_command_error(auto.CommandResult(stdout=stdout, stderr=stderr, code=code))
+
+
+# --- the CLI check -------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_pulumi")
+def test_missing_cli_is_one_line_saying_how_to_install_or_dry_run() -> None:
+    with pytest.raises(MissingTool) as caught:
+        require_pulumi_cli()
+    message = caught.value.message
+    assert "\n" not in message
+    assert "get.pulumi.com" in message
+    assert "--dry-run" in message
+
+
+def test_cli_on_path_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli = tmp_path / "bin" / "pulumi"
+    cli.parent.mkdir()
+    cli.write_text("#!/bin/sh\n")
+    cli.chmod(0o755)
+    monkeypatch.setenv("PATH", str(cli.parent))
+    assert require_pulumi_cli() == str(cli)
+
+
+@pytest.mark.usefixtures("no_pulumi")
+def test_run_without_cli_fails_as_a_value_before_touching_anything(tmp_path: Path) -> None:
+    inventory = make_inventory(tmp_path / "inv")
+    outcome = PulumiEngine(Settings(passphrase=PASSPHRASE)).run(inventory, "controlroom", Action.up)
+    assert not outcome.ok
+    assert not outcome.transient
+    assert outcome.error is not None and "pulumi CLI is not on PATH" in outcome.error
+    assert not (inventory.root / "state").exists()
+    assert not inventory.state_dir.exists()
+
+
+@pytest.mark.usefixtures("no_pulumi", "clean_env")
+def test_preflight_checks_the_cli_first(tmp_path: Path) -> None:
+    with pytest.raises(MissingTool):
+        PulumiEngine(Settings()).preflight(make_inventory(tmp_path / "inv"))
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_preflight_without_passphrase_is_a_one_line_user_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = tmp_path / "bin" / "pulumi"
+    cli.parent.mkdir()
+    cli.write_text("#!/bin/sh\n")
+    cli.chmod(0o755)
+    monkeypatch.setenv("PATH", str(cli.parent))
+    with pytest.raises(UserError) as caught:
+        PulumiEngine(Settings()).preflight(make_inventory(tmp_path / "inv"))
+    assert "\n" not in caught.value.message
+    assert "PULUMI_CONFIG_PASSPHRASE" in caught.value.message
+
+
+# --- naming, workspace and environment ----------------------------------------------------------
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_controlroom_stack_name_is_what_workloads_reference(tmp_path: Path) -> None:
+    inventory = make_inventory(tmp_path / "inv")
+    controlroom = qualified_stack_name(inventory, "controlroom")
+    assert controlroom == inventory.workload_stack("payments-prod").controlroom_stack
+    target = stack_target(inventory, "payments-prod", Settings(passphrase=PASSPHRASE))
+    assert target.name == "organization/fleet-acme/payments-prod"
+    assert target.project == "fleet-acme"
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_unknown_workload_is_a_user_error(tmp_path: Path) -> None:
+    inventory = make_inventory(tmp_path / "inv")
+    with pytest.raises(UserError, match="no workload named 'nope'"):
+        stack_target(inventory, "nope", Settings(passphrase=PASSPHRASE))
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_workspace_options_give_each_stack_its_own_work_dir(tmp_path: Path) -> None:
+    inventory = make_inventory(tmp_path / "inv")
+    target = stack_target(inventory, "payments-prod", Settings(passphrase=PASSPHRASE))
+    options = target.workspace_options()
+    assert options.work_dir == str(inventory.root / ".fleet" / "work" / "payments-prod")
+    assert Path(options.work_dir).is_dir()
+    assert options.secrets_provider == "passphrase"
+    project = options.project_settings
+    assert project is not None and project.backend is not None
+    assert (project.name, project.runtime) == ("fleet-acme", "python")
+    assert project.backend.url == f"file://{(inventory.root / 'state').resolve()}"
+    assert (inventory.root / "state").is_dir()
+    controlroom = stack_target(inventory, "controlroom", Settings(passphrase=PASSPHRASE))
+    assert controlroom.work_dir != target.work_dir
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_home_relative_file_backend_is_expanded_and_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    inventory = make_inventory(tmp_path / "inv", backend="file://~/.fleet/state")
+    target = stack_target(inventory, "controlroom", Settings(passphrase=PASSPHRASE))
+    state = tmp_path / "home" / ".fleet" / "state"
+    assert target.backend == f"file://{state.resolve()}"
+    assert state.is_dir()
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_cloud_backend_and_kms_need_no_passphrase(tmp_path: Path) -> None:
+    inventory = make_inventory(
+        tmp_path / "inv", backend="s3://acme-state", secrets_provider="awskms://alias/fleet"
+    )
+    target = stack_target(inventory, "controlroom", Settings())
+    assert target.backend == "s3://acme-state"
+    assert target.secrets_provider == "awskms://alias/fleet"
+    assert "PULUMI_CONFIG_PASSPHRASE" not in target.env
+
+
+def test_passphrase_comes_from_the_environment_first(tmp_path: Path) -> None:
+    state = make_inventory(tmp_path / "inv").fleet.spec.state
+    env = pulumi_env(state, Settings(passphrase="from-settings"), {"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE})
+    assert env["PULUMI_CONFIG_PASSPHRASE"] == PASSPHRASE
+    env = pulumi_env(state, Settings(), {"PULUMI_CONFIG_PASSPHRASE_FILE": "/run/secrets/pp"})
+    assert env["PULUMI_CONFIG_PASSPHRASE_FILE"] == "/run/secrets/pp"
+    assert "PULUMI_CONFIG_PASSPHRASE" not in env
+    env = pulumi_env(state, Settings(passphrase=PASSPHRASE), {})
+    assert env["PULUMI_CONFIG_PASSPHRASE"] == PASSPHRASE
+    with pytest.raises(UserError):
+        pulumi_env(state, Settings(), {"HOME": "/root"})
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_passphrase_stays_out_of_reprs(tmp_path: Path) -> None:
+    target = stack_target(make_inventory(tmp_path / "inv"), "controlroom", Settings(passphrase=PASSPHRASE))
+    options = target.workspace_options()
+    assert options.env_vars is not None and options.env_vars["PULUMI_CONFIG_PASSPHRASE"] == PASSPHRASE
+    assert {**options.env_vars}["PULUMI_CONFIG_PASSPHRASE"] == PASSPHRASE  # how the CLI gets it
+    for shown in (repr(target), repr(options.env_vars), str(options.env_vars), f"{target.env}"):
+        assert PASSPHRASE not in shown
+    assert "PULUMI_CONFIG_PASSPHRASE" in repr(options.env_vars)
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_stack_config_carries_each_stacks_cloud_account(tmp_path: Path) -> None:
+    inventory = make_inventory(tmp_path / "inv")
+    controlroom = {k: v.value for k, v in stack_config(inventory, "controlroom").items()}
+    assert controlroom == {"aws:region": "eu-west-1", "aws:allowedAccountIds[0]": "123456789012"}
+    workload = {k: v.value for k, v in stack_config(inventory, "payments-prod").items()}
+    assert workload == {
+        "azure-native:location": "westeurope",
+        "azure-native:subscriptionId": "0b5e9f43-7c2a-4d8e-9a61-3f2d8c4b1e07",
+        "azure-native:tenantId": "7d1e4c2a-9b3f-4e8d-a6c5-2f1b0e9d8c7a",
+    }
+
+
+# --- error classification -----------------------------------------------------------------------
+
+LOCKED = (
+    "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end "
+    "or delete the lock file with `pulumi cancel`.\n"
+    "  file:///srv/state/.pulumi/locks/organization/fleet-acme/controlroom/1.json: "
+    "created by ops@worker-3 (pid 4242) at 2025-01-01T03:00:00Z\n"
+)
+
+
+def test_a_held_stack_lock_is_transient() -> None:
+    error = command_error(LOCKED)
+    assert isinstance(error, auto.ConcurrentUpdateError)
+    outcome = failed_outcome("organization/fleet-acme/controlroom", error)
+    assert (outcome.ok, outcome.transient) == (False, True)
+    assert outcome.error is not None
+    assert outcome.error.startswith("the stack is currently locked by 1 lock(s)")
+
+
+def test_a_pulumi_cloud_conflict_is_transient() -> None:
+    error = command_error("error: [409] Conflict: Another update is currently in progress.\n")
+    assert isinstance(error, auto.ConcurrentUpdateError)
+    assert failed_outcome("s", error).transient
+
+
+def test_a_command_error_reports_the_diagnostic_not_the_banner() -> None:
+    stderr = (
+        "Updating (organization/fleet-acme/payments-prod):\n"
+        "error: update failed\n"
+        'error: kubernetes:core/v1:Secret mimir-auth: secrets "mimir-auth" is forbidden\n'
+    )
+    outcome = failed_outcome("payments-prod", command_error(stderr, stdout="Updating...\n"))
+    assert (outcome.ok, outcome.transient) == (False, False)
+    assert outcome.error == 'kubernetes:core/v1:Secret mimir-auth: secrets "mimir-auth" is forbidden'
+
+
+def test_engine_diagnostics_are_preferred_to_stderr() -> None:
+    error = command_error("error: update failed\n")
+    diagnostics = [
+        "update failed",
+        "python inline source runtime error: no chart version for loki\nTraceback (most recent call last):",
+    ]
+    outcome = failed_outcome("payments-prod", error, diagnostics)
+    assert outcome.error == "python inline source runtime error: no chart version for loki"
+
+
+def test_an_inline_program_error_is_found_in_stdout() -> None:
+    stdout = (
+        "Updating (organization/fleet-acme/controlroom):\n"
+        "Diagnostics:\n  pulumi:pulumi:Stack (fleet-acme-controlroom):\n"
+        "    error: python inline source runtime error: KeyError: 'reader'\n"
+    )
+    error = command_error("error: update failed\n", stdout=stdout)
+    assert isinstance(error, auto.InlineSourceRuntimeError)
+    outcome = failed_outcome("controlroom", error)
+    assert outcome.error == "python inline source runtime error: KeyError: 'reader'"
+    assert not outcome.transient
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "error: failed to load checkpoint: read tcp 10.0.0.7:443: read: connection reset by peer",
+        "error: could not get stack: blob (key .pulumi/meta.yaml): dial tcp: i/o timeout",
+        "error: failed to save checkpoint: 503 Service Unavailable: SlowDown",
+    ],
+)
+def test_network_trouble_with_the_backend_is_transient(stderr: str) -> None:
+    outcome = failed_outcome("controlroom", command_error(stderr))
+    assert (outcome.ok, outcome.transient) == (False, True)
+    assert outcome.error == stderr.removeprefix("error: ")
+
+
+def test_python_network_errors_are_transient_and_others_are_not() -> None:
+    assert failed_outcome("s", ConnectionResetError(104, "Connection reset by peer")).transient
+    assert failed_outcome("s", TimeoutError("timed out")).transient
+    outcome = failed_outcome("s", ValueError("bad\nsecond line"))
+    assert (outcome.transient, outcome.error) == (False, "ValueError: bad")
+
+
+def test_the_passphrase_never_reaches_an_outcome() -> None:
+    error = command_error(f"error: decrypting secret with passphrase {PASSPHRASE!r}: incorrect passphrase\n")
+    outcome = failed_outcome("controlroom", error, secrets=(PASSPHRASE,))
+    assert outcome.error is not None and "incorrect passphrase" in outcome.error
+    assert PASSPHRASE not in json.dumps(outcome.to_json())
+
+
+# --- events and change counts -------------------------------------------------------------------
+
+SECRET_URN = (
+    "urn:pulumi:payments-prod::fleet-acme::fleet:workload:Alloy$kubernetes:core/v1:Secret::mimir-auth"
+)
+
+
+def step_event(
+    kind: str, op: str, type_: str = "kubernetes:core/v1:Secret", urn: str = SECRET_URN
+) -> EngineEvent:
+    state = {
+        "type": type_,
+        "urn": urn,
+        "id": "",
+        "parent": "",
+        "provider": "",
+        "inputs": {"stringData": {"password": "hunter2-secret"}},
+        "outputs": {"stringData": {"password": "hunter2-secret"}},
+    }
+    metadata = {"op": op, "urn": urn, "type": type_, "provider": "", "new": state, "diffs": ["stringData"]}
+    return EngineEvent.from_json({"sequence": 1, "timestamp": 0, kind: {"metadata": metadata}})
+
+
+def test_resource_events_are_one_line_with_type_and_name_but_no_values() -> None:
+    pre = step_event("resourcePreEvent", "create")
+    done = step_event("resOutputsEvent", "create")
+    assert describe_event(pre, Action.up) == "creating kubernetes:core/v1:Secret mimir-auth"
+    assert describe_event(done, Action.up) == "created kubernetes:core/v1:Secret mimir-auth"
+    assert describe_event(pre, Action.preview) == "would create kubernetes:core/v1:Secret mimir-auth"
+    assert describe_event(done, Action.preview) is None
+    assert describe_event(step_event("resourcePreEvent", "update"), Action.up) == (
+        "updating kubernetes:core/v1:Secret mimir-auth"
+    )
+    assert describe_event(step_event("resourcePreEvent", "same"), Action.up) is None
+    stack = step_event(
+        "resourcePreEvent", "create", "pulumi:pulumi:Stack", "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s"
+    )
+    assert describe_event(stack, Action.up) is None
+
+
+def test_diagnostics_summaries_and_raw_output() -> None:
+    def event(**payload: object) -> EngineEvent:
+        return EngineEvent.from_json({"sequence": 2, "timestamp": 0, **payload})
+
+    error = event(diagnosticEvent={"message": "error: boom\nmore", "color": "never", "severity": "error"})
+    info = event(diagnosticEvent={"message": "installing plugins", "color": "never", "severity": "info"})
+    summary = event(
+        summaryEvent={
+            "maybeCorrupt": False,
+            "durationSeconds": 3,
+            "resourceChanges": {"create": 2, "update": 1, "same": 5},
+            "PolicyPacks": {},
+        }
+    )
+    stdout = event(
+        stdoutEvent={"message": "Updating (organization/fleet-acme/controlroom)", "color": "never"}
+    )
+    failed = event(
+        resOpFailedEvent={
+            "metadata": {"op": "update", "urn": SECRET_URN, "type": "kubernetes:core/v1:Secret"},
+            "status": 1,
+            "steps": 0,
+        }
+    )
+    assert describe_event(error, Action.up) == "error: boom"
+    assert describe_event(info, Action.up) is None
+    assert describe_event(summary, Action.up) == "done: 2 create, 1 update"
+    assert describe_event(stdout, Action.up) is None
+    assert describe_event(failed, Action.up) == "failed to update kubernetes:core/v1:Secret mimir-auth"
+
+
+def test_change_counts_from_previews_and_update_summaries() -> None:
+    preview = auto.PreviewResult(
+        stdout="", stderr="", change_summary={OpType.CREATE: 3, OpType.SAME: 2, OpType.DELETE: 0}
+    )
+    assert op_counts(preview.change_summary) == {"create": 3, "same": 2}
+    assert op_counts({"update": 1, "same": 9}) == {"update": 1, "same": 9}
+    assert op_counts(None) == {}
+
+
+def test_drift_names_resources_and_properties_never_values() -> None:
+    drift = drift_of(step_event("resourcePreEvent", "update"))
+    assert drift == ResourceDrift("update", "kubernetes:core/v1:Secret", "mimir-auth", ("stringData",))
+    assert str(drift) == "update kubernetes:core/v1:Secret mimir-auth (stringData)"
+    assert "hunter2" not in str(drift)
+    assert drift_of(step_event("resourcePreEvent", "same")) is None
+    assert drift_of(step_event("resourcePreEvent", "read")) is None
+    assert drift_of(step_event("resOutputsEvent", "update")) is None
+
+
+# --- against the real CLI -------------------------------------------------------------------------
+
+needs_cli = pytest.mark.skipif(shutil.which("pulumi") is None, reason="the pulumi CLI is not on PATH")
+
+
+def tiny_program() -> None:
+    import pulumi
+
+    pulumi.export("query_url", "https://mimir.ctrl.acme.example/prometheus")
+    pulumi.export("reader", pulumi.Output.secret({"username": "fleet-reader", "password": "s3cr3t-reader"}))
+
+
+@pytest.mark.pulumi_cli
+@needs_cli
+@pytest.mark.usefixtures("clean_env")
+def test_up_preview_and_outputs_on_a_file_backend(tmp_path: Path) -> None:
+    inventory = make_inventory(tmp_path / "inv", backend=f"file://{tmp_path / 'state'}")
+    settings = Settings(passphrase=PASSPHRASE)
+    target = stack_target(inventory, "controlroom", settings)
+    seen: list[str] = []
+    outcome = run_program(target, tiny_program, Action.up, seen.append)
+    assert outcome.ok, outcome.error
+    assert outcome.changes == {"create": 1}
+    assert outcome.summary["outputs"] == {
+        "query_url": "https://mimir.ctrl.acme.example/prometheus",
+        "reader": "[secret]",
+    }
+    assert "s3cr3t-reader" not in json.dumps(outcome.to_json()) + "".join(seen)
+    assert stack_outputs(inventory, "controlroom", settings=settings)["reader"] == "[secret]"
+    shown = stack_outputs(inventory, "controlroom", show_secrets=True, settings=settings)
+    assert shown["reader"] == {"username": "fleet-reader", "password": "s3cr3t-reader"}
+    again = run_program(target, tiny_program, Action.preview)
+    assert (again.ok, again.changes) == (True, {"same": 1})
+
+
+@pytest.mark.pulumi_cli
+@needs_cli
+@pytest.mark.usefixtures("clean_env")
+def test_a_held_lock_is_a_transient_outcome(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    inventory = make_inventory(tmp_path / "inv", backend=f"file://{state}")
+    target = stack_target(inventory, "controlroom", Settings(passphrase=PASSPHRASE))
+    assert run_program(target, tiny_program, Action.up).ok
+    lock = (
+        state / ".pulumi" / "locks" / "organization" / "fleet-acme" / "controlroom" / f"{uuid.uuid4()}.json"
+    )
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(
+        json.dumps({"pid": 1, "username": "ops", "hostname": "worker-3", "timestamp": "2025-01-01T03:00:00Z"})
+    )
+    outcome = run_program(target, tiny_program, Action.up)
+    assert (outcome.ok, outcome.transient) == (False, True)
+    assert outcome.error is not None and "locked" in outcome.error
+
+
+@pytest.mark.pulumi_cli
+@needs_cli
+@pytest.mark.usefixtures("clean_env")
+def test_outputs_of_a_stack_never_deployed_is_an_operation_error(tmp_path: Path) -> None:
+    inventory = make_inventory(tmp_path / "inv", backend=f"file://{tmp_path / 'state'}")
+    with pytest.raises(OperationError, match="does not exist yet"):
+        stack_outputs(inventory, "controlroom", settings=Settings(passphrase=PASSPHRASE))
+    with pytest.raises(OperationError, match="does not exist yet"):
+        preview_expect_no_changes(inventory, "controlroom", settings=Settings(passphrase=PASSPHRASE))
