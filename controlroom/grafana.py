@@ -1,0 +1,126 @@
+"""The control room's Grafana: one datasource, the central Mimir, querying every workload's
+tenant at once through tenant federation (``X-Scope-OrgID: a|b|c``).
+
+No Loki datasource: logs never leave the workloads. The reader password reaches Grafana through a
+Secret and an environment variable, never through the chart values; the admin password is random
+and lives in its own Secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from controlroom.credentials import READER_USERNAME
+from controlroom.kube import namespace
+
+CHART = "grafana"
+CHART_REPOSITORY = "https://grafana.github.io/helm-charts"
+NAMESPACE = "grafana"
+ADMIN_SECRET = "grafana-admin"
+READER_SECRET = "grafana-mimir-reader"
+READER_ENV = "MIMIR_READER_PASSWORD"
+DATASOURCE_UID = "fleet-mimir"
+
+
+def federated_tenants(workloads: Sequence[str]) -> str:
+    """The ``X-Scope-OrgID`` value that federates every workload's tenant: ``a|b|c``."""
+    return "|".join(sorted(set(workloads)))
+
+
+def mimir_datasource(url: str, workloads: Sequence[str]) -> dict[str, Any]:
+    """Grafana's provisioned datasource for the central Mimir (the password from the env)."""
+    return {
+        "name": "Mimir (fleet)",
+        "uid": DATASOURCE_UID,
+        "type": "prometheus",
+        "access": "proxy",
+        "url": url,
+        "isDefault": True,
+        "editable": False,
+        "basicAuth": True,
+        "basicAuthUser": READER_USERNAME,
+        "jsonData": {"httpHeaderName1": "X-Scope-OrgID", "prometheusType": "Mimir", "httpMethod": "POST"},
+        "secureJsonData": {
+            "httpHeaderValue1": federated_tenants(workloads),
+            "basicAuthPassword": f"${READER_ENV}",
+        },
+    }
+
+
+def grafana_values(query_url: str, workloads: Sequence[str]) -> dict[str, Any]:
+    """The chart values for the control room's Grafana."""
+    return {
+        "admin": {"existingSecret": ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+        "envValueFrom": {READER_ENV: {"secretKeyRef": {"name": READER_SECRET, "key": "password"}}},
+        "datasources": {
+            "datasources.yaml": {"apiVersion": 1, "datasources": [mimir_datasource(query_url, workloads)]}
+        },
+        "testFramework": {"enabled": False},
+        "grafana.ini": {
+            "analytics": {"reporting_enabled": False, "check_for_updates": False},
+            "auth.anonymous": {"enabled": False},
+            "users": {"allow_sign_up": False},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class GrafanaArgs:
+    version: str
+    """grafana chart version, from the fleet's version set."""
+    workloads: Sequence[str]
+    mimir_url: pulumi.Input[str]
+    """In-cluster base URL of the Mimir gateway; the datasource queries ``<url>/prometheus``."""
+    reader_password: pulumi.Input[str]
+
+
+class Grafana(pulumi.ComponentResource):
+    """Grafana for the whole fleet, reading only the central Mimir."""
+
+    chart: k8s.helm.v4.Chart
+
+    def __init__(self, name: str, args: GrafanaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleet:controlroom:Grafana", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = namespace(f"{name}-namespace", NAMESPACE, child)
+        admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+        labels = {"app.kubernetes.io/managed-by": "fleet"}
+        admin_password: pulumi.Output[str] = pulumi.Output.secret(admin.result)
+        reader_password: pulumi.Output[str] = pulumi.Output.secret(args.reader_password)
+        admin_secret = k8s.core.v1.Secret(
+            f"{name}-admin",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ADMIN_SECRET, namespace=ns.metadata.name, labels=labels),
+            type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": admin_password},
+            opts=child,
+        )
+        reader_secret = k8s.core.v1.Secret(
+            f"{name}-reader",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=READER_SECRET, namespace=ns.metadata.name, labels=labels
+            ),
+            type="Opaque",
+            string_data={"password": reader_password},
+            opts=child,
+        )
+        workloads = tuple(args.workloads)
+        values = pulumi.Output.from_input(args.mimir_url).apply(
+            lambda url: grafana_values(f"{url}/prometheus", workloads)
+        )
+        self.chart = k8s.helm.v4.Chart(
+            f"{name}-chart",
+            name="grafana",
+            chart=CHART,
+            version=args.version,
+            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
+            namespace=ns.metadata.name,
+            values=values,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret, reader_secret]),
+        )
+        self.register_outputs({})

@@ -1,0 +1,222 @@
+"""The central Mimir: the ``mimir-distributed`` chart on object storage, behind an nginx gateway
+that authenticates every request and derives the tenant from the authenticated user.
+
+Write path (``/api/v1/push``, ``/otlp/v1/metrics``): basic auth against the workloads' htpasswd;
+the gateway sets ``X-Scope-OrgID`` to ``$remote_user``, whatever the client sent, so a workload
+can only ever write its own tenant. Read path (``/prometheus``): basic auth against the reader's
+htpasswd; the client's ``X-Scope-OrgID`` passes through, and tenant federation lets one query
+span ``a|b|c``. Every other path is 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET
+from fleet.models import ControlRoom
+
+CHART = "mimir-distributed"
+CHART_REPOSITORY = "https://grafana.github.io/helm-charts"
+RELEASE = "mimir"
+SERVICE_ACCOUNT = "mimir"
+GATEWAY_SERVICE = f"{RELEASE}-gateway"
+"""The chart names the gateway Service ``<fullname>-gateway``; the release name is the fullname."""
+INGRESS_TLS_SECRET = "mimir-gateway-tls"
+WRITE_HTPASSWD = "/etc/nginx/secrets/.htpasswd"
+"""Where the chart mounts ``gateway.nginx.basicAuth.existingSecret``."""
+READER_HTPASSWD_DIR = "/etc/nginx/reader"
+
+# Passed through the chart's `tpl`: the {{ }} are Helm template expressions, the $ names nginx's.
+_UPSTREAM = (
+    '{{ template "mimir.fullname" . }}-%s.{{ .Release.Namespace }}.svc.{{ .Values.global.clusterDomain }}'
+)
+_PORT = '{{ include "mimir.serverHttpListenPort" . }}'
+_RESOLVER = (
+    "{{ .Values.global.dnsService }}.{{ .Values.global.dnsNamespace }}.svc.{{ .Values.global.clusterDomain }}"
+)
+
+
+def _write_location(path: str) -> str:
+    return f"""
+    location = {path} {{
+      auth_basic           "Mimir write";
+      auth_basic_user_file {WRITE_HTPASSWD};
+      # The tenant is the authenticated workload, never a header the client chose.
+      proxy_set_header     X-Scope-OrgID $remote_user;
+      proxy_set_header     Authorization "";
+      set $distributor {_UPSTREAM % "distributor-headless"};
+      proxy_pass      http://$distributor:{_PORT}$request_uri;
+    }}"""
+
+
+def gateway_nginx_config() -> str:
+    """The gateway's nginx.conf (a Helm template rendered by the chart's ``tpl``)."""
+    return f"""worker_processes  5;
+error_log  /dev/stderr error;
+pid        /tmp/nginx.pid;
+worker_rlimit_nofile 8192;
+
+events {{
+  worker_connections  4096;
+}}
+
+http {{
+  client_body_temp_path /tmp/client_temp;
+  proxy_temp_path       /tmp/proxy_temp_path;
+  fastcgi_temp_path     /tmp/fastcgi_temp;
+  uwsgi_temp_path       /tmp/uwsgi_temp;
+  scgi_temp_path        /tmp/scgi_temp;
+
+  default_type application/octet-stream;
+  log_format   main '$remote_addr - $remote_user [$time_local] $status "$request" $body_bytes_sent';
+  access_log   /dev/stderr main;
+  sendfile           on;
+  tcp_nopush         on;
+  proxy_http_version 1.1;
+  proxy_read_timeout 300;
+  resolver {_RESOLVER};
+
+  map $http_x_scope_orgid $has_multiple_orgid_headers {{
+    default 0;
+    "~^.+,.+$" 1;
+  }}
+
+  server {{
+    listen {_PORT};
+    listen [::]:{_PORT};
+    client_max_body_size 540M;
+
+    if ($has_multiple_orgid_headers = 1) {{
+      return 400 'Send one X-Scope-OrgID header, tenants separated by |';
+    }}
+
+    location = / {{
+      return 200 'OK';
+    }}
+    location = /ready {{
+      return 200 'OK';
+    }}
+{_write_location("/api/v1/push")}
+{_write_location("/otlp/v1/metrics")}
+
+    location /prometheus {{
+      auth_basic           "Mimir read";
+      auth_basic_user_file {READER_HTPASSWD_DIR}/.htpasswd;
+      # X-Scope-OrgID passes through: "a|b|c" federates the workloads' tenants.
+      proxy_set_header     Authorization "";
+      set $query_frontend {_UPSTREAM % "query-frontend"};
+      proxy_pass      http://$query_frontend:{_PORT}$request_uri;
+    }}
+
+    location / {{
+      return 404;
+    }}
+  }}
+}}
+"""
+
+
+def mimir_values(
+    room: ControlRoom,
+    storage: dict[str, Any],
+    service_account_annotations: dict[str, str],
+    pod_labels: dict[str, str],
+) -> dict[str, Any]:
+    """The chart values for the central Mimir."""
+    replicas = room.mimir.replicas
+    zone_aware = replicas >= 3
+    return {
+        "minio": {"enabled": False},
+        "nginx": {"enabled": False},
+        "alertmanager": {"enabled": False},
+        "ruler": {"enabled": False},
+        "serviceAccount": {
+            "create": True,
+            "name": SERVICE_ACCOUNT,
+            "annotations": dict(service_account_annotations),
+        },
+        "global": {"podLabels": dict(pod_labels)},
+        "mimir": {
+            "structuredConfig": {
+                "multitenancy_enabled": True,
+                "tenant_federation": {"enabled": True},
+                "common": {"storage": storage},
+                "blocks_storage": {"storage_prefix": "blocks"},
+                "ruler_storage": {"storage_prefix": "ruler"},
+                "alertmanager_storage": {"storage_prefix": "alertmanager"},
+                "limits": {"compactor_blocks_retention_period": room.mimir.retention},
+                "ingester": {"ring": {"replication_factor": min(3, replicas)}},
+            }
+        },
+        "ingester": {"replicas": replicas, "zoneAwareReplication": {"enabled": zone_aware}},
+        "store_gateway": {"zoneAwareReplication": {"enabled": zone_aware}},
+        "distributor": {"replicas": max(2, min(replicas, 10))},
+        "gateway": {
+            "enabledNonEnterprise": True,
+            "replicas": 2,
+            "nginx": {
+                "basicAuth": {"enabled": True, "existingSecret": HTPASSWD_SECRET},
+                "config": {"file": gateway_nginx_config()},
+            },
+            "extraVolumes": [
+                {
+                    "name": "reader-htpasswd",
+                    "secret": {"secretName": READER_HTPASSWD_SECRET},
+                }
+            ],
+            "extraVolumeMounts": [
+                {"name": "reader-htpasswd", "mountPath": READER_HTPASSWD_DIR, "readOnly": True}
+            ],
+            "ingress": {
+                "enabled": True,
+                "hosts": [{"host": f"mimir.{room.domain}", "paths": [{"path": "/", "pathType": "Prefix"}]}],
+                "tls": [{"secretName": INGRESS_TLS_SECRET, "hosts": [f"mimir.{room.domain}"]}],
+            },
+        },
+    }
+
+
+@dataclass(frozen=True)
+class MimirArgs:
+    control_room: ControlRoom
+    version: str
+    """mimir-distributed chart version, from the fleet's version set."""
+    namespace: pulumi.Input[str]
+    storage: pulumi.Input[dict[str, Any]]
+    service_account_annotations: pulumi.Input[dict[str, str]]
+    pod_labels: dict[str, str]
+    depends_on: tuple[pulumi.Resource, ...] = ()
+    """The htpasswd Secrets the gateway mounts."""
+
+
+class Mimir(pulumi.ComponentResource):
+    """The central Mimir release."""
+
+    chart: k8s.helm.v4.Chart
+    gateway_url: pulumi.Output[str]
+    """In-cluster base URL of the gateway."""
+
+    def __init__(self, name: str, args: MimirArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleet:controlroom:Mimir", name, None, opts)
+        room = args.control_room
+        values = pulumi.Output.all(storage=args.storage, annotations=args.service_account_annotations).apply(
+            lambda got: mimir_values(room, got["storage"], got["annotations"], args.pod_labels)
+        )
+        self.chart = k8s.helm.v4.Chart(
+            f"{name}-chart",
+            name=RELEASE,
+            chart=CHART,
+            version=args.version,
+            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
+            namespace=args.namespace,
+            values=values,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        self.gateway_url = pulumi.Output.from_input(args.namespace).apply(
+            lambda ns: f"http://{GATEWAY_SERVICE}.{ns}.svc.cluster.local"
+        )
+        self.register_outputs({"gateway_url": self.gateway_url})
