@@ -1,0 +1,219 @@
+"""The upgrade scheduler: decide at each tick whether a scheduled upgrade starts, resumes or waits.
+
+``fleet.yaml`` declares ``spec.upgrades: {schedule, window, timezone}``. :func:`tick` is called
+every minute (by Celery beat, through :func:`configure_beat`) and looks at the clock, the
+inventory and the journal:
+
+- outside a maintenance window it does nothing (a running upgrade stops starting new waves on
+  its own: the coordinator asks :func:`fleet.rollout.hooks.window_hook` before each wave and
+  pauses the rollout when the window has closed);
+- inside a window, a paused upgrade rollout is resumed (the journal's exactly-once claims mean
+  finished stacks are not run again);
+- otherwise, when no upgrade rollout was started in this window yet, it starts one for every
+  deployed stack whose versions differ from the inventory's. Stacks never deployed are left to
+  ``fleet rollout``: onboarding is not an upgrade.
+
+Several ``fleet beat`` processes may run for availability; :class:`RedisLease` makes sure only
+one of them sends ticks. The lease is a Redis key holding the holder's random token with a TTL;
+the holder renews it well within the TTL, and a standby takes over once a dead holder's key
+expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from fleet.inventory import Inventory
+from fleet.journal import Journal, Rollout, RolloutKind, RolloutStatus
+from fleet.skew import out_of_date
+from fleet.windows import Window, next_window, window_containing
+
+if TYPE_CHECKING:
+    import redis
+    from celery import Celery
+
+log = logging.getLogger(__name__)
+
+TICK_TASK = "fleet.beat_tick"
+TICK_EVERY_S = 60.0
+LEASE_KEY = "fleet:beat:leader"
+LEASE_TTL_S = 30.0
+SCHEDULER_ACTOR = "fleet beat"
+"""``started_by`` of the rollouts the scheduler starts."""
+
+TickAction = Literal["idle", "waiting", "running", "started", "resumed"]
+_ACTIVE = (RolloutStatus.PENDING, RolloutStatus.RUNNING, RolloutStatus.PAUSED, RolloutStatus.CANCELLING)
+
+
+class Launcher(Protocol):
+    """How the scheduler sets rollouts going; the real one hands them to the rollout coordinator."""
+
+    def start(self, inventory: Inventory, stacks: Sequence[str]) -> str | None:
+        """Start an upgrade rollout of ``stacks``; returns its id when known at once.
+        Must not wait for it to finish."""
+        ...
+
+    def resume(self, inventory: Inventory, rollout_id: str) -> None:
+        """Continue the paused rollout ``rollout_id``. Must not wait for it to finish."""
+        ...
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What a tick decided, for the log and for tests."""
+
+    action: TickAction
+    reason: str
+    rollout_id: str | None = None
+    stacks: tuple[str, ...] = ()
+    window: Window | None = None
+
+
+def tick(now: datetime, inventory: Inventory, journal: Journal, launcher: Launcher) -> TickResult:
+    """One scheduler step at ``now`` (tz-aware): start, resume or leave the fleet's upgrade."""
+    schedule = inventory.fleet.spec.upgrades
+    if schedule is None:
+        return TickResult("idle", "fleet.yaml has no spec.upgrades schedule")
+    args = (schedule.schedule, schedule.window, schedule.timezone)
+    window = window_containing(now, *args)
+    upgrades = [s.rollout for s in journal.list_rollouts(limit=50, kind=RolloutKind.UPGRADE)]
+    active = next((r for r in upgrades if r.status in _ACTIVE), None)
+    if window is None:
+        upcoming = next_window(now, *args)
+        reason = f"outside the maintenance window; the next opens at {upcoming.start.isoformat()}"
+        return TickResult("waiting", reason, active.id if active else None, window=upcoming)
+    if active is not None:
+        if active.status is RolloutStatus.PAUSED:
+            launcher.resume(inventory, active.id)
+            return TickResult("resumed", f"resumed paused upgrade {active.id}", active.id, window=window)
+        return TickResult("running", f"upgrade {active.id} is {active.status}", active.id, window=window)
+    earlier = _started_in(upgrades, window)
+    if earlier is not None:
+        reason = f"upgrade {earlier.id} already ran in this window ({earlier.status}); waiting for the next"
+        return TickResult("idle", reason, earlier.id, window=window)
+    stacks = tuple(out_of_date(inventory, journal.deployed_versions()))
+    if not stacks:
+        return TickResult("idle", "every deployed stack runs the inventory's versions", window=window)
+    rollout_id = launcher.start(inventory, stacks)
+    noun = "stack" if len(stacks) == 1 else "stacks"
+    reason = f"started an upgrade of {len(stacks)} {noun}: {', '.join(stacks)}"
+    return TickResult("started", reason, rollout_id, stacks, window)
+
+
+def _started_in(upgrades: Sequence[Rollout], window: Window) -> Rollout | None:
+    return next((r for r in upgrades if r.created_at >= window.start), None)
+
+
+# -- the single-beat guard -------------------------------------------------------------------------
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass
+class RedisLease:
+    """A leader lease in Redis: at most one holder at a time, lost unless renewed within ``ttl_s``.
+
+    Acquire is ``SET key token NX PX ttl``; renew and release are compare-and-set scripts, so a
+    holder whose lease expired and was taken over can never extend or delete the new holder's.
+    """
+
+    client: redis.Redis
+    key: str = LEASE_KEY
+    ttl_s: float = LEASE_TTL_S
+    holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{secrets.token_hex(8)}")
+
+    def ensure(self) -> bool:
+        """Renew the lease if this holder has it, else try to take it; True when held."""
+        ttl_ms = max(1, round(self.ttl_s * 1000))
+        if self.client.eval(_RENEW, 1, self.key, self.holder, ttl_ms):
+            return True
+        return bool(self.client.set(self.key, self.holder, nx=True, px=ttl_ms))
+
+    def release(self) -> bool:
+        """Give the lease up (only if this holder has it); True when it was released."""
+        return bool(self.client.eval(_RELEASE, 1, self.key, self.holder))
+
+    def current_holder(self) -> str | None:
+        value = self.client.get(self.key)
+        return None if value is None else value.decode() if isinstance(value, bytes) else str(value)
+
+
+def guarded_scheduler_class(lease_factory: Callable[[Any], RedisLease]) -> type:
+    """A Celery beat scheduler that sends nothing unless it holds the lease ``lease_factory(app)``.
+
+    Every beat process keeps ticking; a standby checks the lease every third of its TTL and
+    takes over when the holder's key has expired.
+    """
+    from celery.beat import Scheduler
+
+    class GuardedScheduler(Scheduler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.lease = lease_factory(self.app)
+            self.leading = False
+
+        def tick(self, *args: Any, **kwargs: Any) -> float:
+            recheck = self.lease.ttl_s / 3
+            holds = self.lease.ensure()
+            if holds != self.leading:
+                log.info("fleet beat %s: %s", self.lease.holder, "leading" if holds else "standing by")
+                self.leading = holds
+            if not holds:
+                return recheck
+            return float(min(super().tick(*args, **kwargs), recheck))
+
+        def close(self) -> None:
+            super().close()
+            if self.leading:
+                self.lease.release()
+
+    return GuardedScheduler
+
+
+def configure_beat(app: Celery, inventory_path: str, *, every_s: float = TICK_EVERY_S) -> None:
+    """Register the tick task and its beat schedule on ``app`` (the fleet's Celery app)."""
+    app.task(name=TICK_TASK, ignore_result=True)(_beat_tick)
+    app.conf.beat_schedule = {
+        "fleet-upgrade-tick": {
+            "task": TICK_TASK,
+            "schedule": every_s,
+            "args": (inventory_path,),
+            # A tick that waited longer than a tick interval is stale; the next one decides.
+            "options": {"expires": every_s},
+        }
+    }
+
+
+def _beat_tick(inventory_path: str) -> dict[str, Any]:
+    # The task body: decide, hand any rollout to a detached process, return a small result.
+    from pathlib import Path
+
+    from fleet.executors.run import journal_url
+    from fleet.inventory import load_inventory
+    from fleet.journal import utc_now
+    from fleet.rollout.upgrade import DetachedLauncher
+    from fleet.settings import Settings
+
+    settings = Settings()
+    inventory = load_inventory(Path(inventory_path))
+    with Journal(journal_url(settings, inventory.root)) as journal:
+        result = tick(utc_now(), inventory, journal, DetachedLauncher())
+    log.info("fleet beat tick: %s", result.reason)
+    return {"action": result.action, "reason": result.reason, "rollout_id": result.rollout_id}

@@ -1,0 +1,322 @@
+"""The upgrade scheduler: its tick under a controlled clock, and the single-beat guard on a real Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from fleet.beat import RedisLease, configure_beat, guarded_scheduler_class, tick
+from fleet.executors.local import LocalExecutor
+from fleet.inventory import Inventory, load_inventory
+from fleet.jobs import EngineKind
+from fleet.journal import Journal, RolloutDetail, RolloutStatus, WaveStatus, journal_url_for
+from fleet.locks import StackLocks
+from fleet.rollout.coordinator import Timing
+from fleet.rollout.upgrade import run_upgrade, start_upgrade
+from fleet.waves import Wave
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "inventory"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port, for this module."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port)
+    try:
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("redis-server did not start")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_url)
+    connection.flushdb()
+    yield connection
+    connection.close()
+
+
+def race(leases: list[RedisLease]) -> list[bool]:
+    """Every lease calls ensure() at the same moment, each from its own thread."""
+    barrier = threading.Barrier(len(leases))
+    won = [False] * len(leases)
+
+    def contend(index: int) -> None:
+        barrier.wait()
+        won[index] = leases[index].ensure()
+
+    threads = [threading.Thread(target=contend, args=(i,)) for i in range(len(leases))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return won
+
+
+def test_two_contenders_racing_get_one_lease(client: redis.Redis) -> None:
+    for round_ in range(20):
+        leases = [RedisLease(client, key=f"race-{round_}", ttl_s=5) for _ in range(2)]
+        won = race(leases)
+        assert won.count(True) == 1, won
+        winner = leases[won.index(True)]
+        assert winner.current_holder() == winner.holder
+
+
+def test_the_holder_renews_and_a_standby_takes_over_only_after_expiry(client: redis.Redis) -> None:
+    leader = RedisLease(client, key="lease", ttl_s=0.5)
+    standby = RedisLease(client, key="lease", ttl_s=0.5)
+    assert leader.ensure()
+    for _ in range(5):  # renewing keeps it, however long it runs
+        time.sleep(0.2)
+        assert leader.ensure()
+        assert not standby.ensure()
+    # The leader stalls (no renewal): the key expires and the standby takes over.
+    deadline = time.monotonic() + 5
+    while not standby.ensure():
+        assert time.monotonic() < deadline, "the standby never took over"
+        time.sleep(0.05)
+    assert standby.current_holder() == standby.holder
+    # The old leader can neither renew, nor delete, the new holder's lease.
+    assert not leader.ensure()
+    assert not leader.release()
+    assert standby.current_holder() == standby.holder
+    assert standby.release()
+    assert standby.current_holder() is None
+
+
+def test_only_the_leading_beat_sends_ticks(client: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    from fleet.celery_app import create_app
+    from fleet.settings import Settings
+
+    app = create_app(Settings(broker_url=redis_url))
+    configure_beat(app, str(tmp_path), every_s=0.05)
+    scheduler_class = guarded_scheduler_class(lambda app: RedisLease(client, key="beat", ttl_s=30))
+    first, second = scheduler_class(app=app), scheduler_class(app=app)
+    queue = app.conf.task_default_queue
+    try:
+        for _ in range(6):
+            time.sleep(0.06)  # let the 50 ms entry fall due
+            first.tick()
+            second.tick()
+        sent = client.llen(queue)
+        assert first.leading and not second.leading
+        assert 1 <= sent <= 6  # one tick per due interval, from the leader only
+        first.close()  # the leader stops: it gives the lease up
+        time.sleep(0.06)
+        second.tick()
+        assert second.leading
+        assert client.llen(queue) == sent + 1
+    finally:
+        second.close()
+        app.close()
+
+
+# -- the tick, with a controlled clock and a real coordinator --------------------------------------
+
+OLD = {"alloy": "1.3.0", "mimir": "6.0.6", "loki": "6.46.0", "grafana": "10.1.4"}
+SATURDAY = datetime(2026, 3, 7, 3, 0, tzinfo=UTC)  # the example's window: Saturdays 03:00-07:00 UTC
+
+
+@dataclass
+class InlineLauncher:
+    """Runs the upgrade in this process, to its end or its pause, with the test's clock."""
+
+    journal: Journal
+    clock: Callable[[], datetime]
+    on_update: Callable[[RolloutDetail], None] | None = None
+    started: list[str] = field(default_factory=list)
+
+    def start(self, inventory: Inventory, stacks: Sequence[str]) -> str:
+        locks = StackLocks(self.journal)
+        rollout = start_upgrade(inventory, self.journal, locks, stacks, engine=EngineKind.scripted)
+        self.started.append(rollout.id)
+        self.resume(inventory, rollout.id)
+        return rollout.id
+
+    def resume(self, inventory: Inventory, rollout_id: str) -> None:
+        executor = LocalExecutor(2)
+        try:
+            run_upgrade(
+                inventory,
+                self.journal,
+                StackLocks(self.journal),
+                executor,
+                rollout_id,
+                in_window=True,
+                clock=self.clock,
+                on_update=self.on_update,
+                timing=Timing(tick=0.02, reconcile=0.2),
+            )
+        finally:
+            executor.shutdown()
+
+
+def record_deploys(journal: Journal, deployed: dict[str, dict[str, str]]) -> None:
+    rollout = journal.create_rollout(
+        [Wave(0, "all", tuple(deployed))], kind="rollout", dry_run=False, policy={}, versions={}
+    )
+    journal.set_status(rollout.id, "running")
+    for stack, versions in deployed.items():
+        claim = journal.claim(rollout.id, stack, worker="test")
+        assert claim.attempt is not None
+        journal.finish(rollout.id, stack, claim.attempt, "succeeded", versions=versions)
+    journal.set_status(rollout.id, "succeeded")
+
+
+@dataclass
+class ControlledClock:
+    """The controlled clock of the scheduler, the hooks and the coordinator's journal."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> ControlledClock:
+    return ControlledClock(SATURDAY - timedelta(days=1))
+
+
+@pytest.fixture
+def scheduled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: ControlledClock
+) -> Iterator[tuple[Inventory, Journal]]:
+    """The example inventory, health gates off, every stack deployed with Alloy 1.3.0 (behind)."""
+    root = tmp_path / "inv"
+    shutil.copytree(EXAMPLE, root)
+    with (root / "fleet.yaml").open("a") as handle:
+        handle.write("  health: {enabled: false}\n")
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"default": {"duration": 0}}))
+    monkeypatch.setenv("FLEET_ENGINE_SCRIPT", str(script))
+    monkeypatch.delenv("FLEET_DATABASE_URL", raising=False)
+    inventory = load_inventory(root)
+    with Journal(journal_url_for(root), clock=clock) as journal:
+        pinned_loki = {"analytics-prod": {**OLD, "loki": "6.30.1"}}
+        record_deploys(journal, {stack: dict(OLD) for stack in inventory.stacks()} | pinned_loki)
+        yield inventory, journal
+
+
+def test_outside_the_window_the_tick_waits(
+    scheduled: tuple[Inventory, Journal], clock: ControlledClock
+) -> None:
+    inventory, journal = scheduled
+    launcher = InlineLauncher(journal, clock=clock)
+    clock.now = SATURDAY - timedelta(minutes=1)
+    result = tick(clock.now, inventory, journal, launcher)
+    assert result.action == "waiting"
+    assert result.reason == "outside the maintenance window; the next opens at 2026-03-07T03:00:00+00:00"
+    assert launcher.started == []
+
+
+def test_window_opens_pauses_at_its_close_and_resumes_in_the_next(
+    scheduled: tuple[Inventory, Journal], clock: ControlledClock
+) -> None:
+    inventory, journal = scheduled
+    clock.now = SATURDAY
+
+    def close_the_window_after_the_canary(detail: RolloutDetail) -> None:
+        if detail.waves[0].status is WaveStatus.SUCCEEDED and clock.now == SATURDAY:
+            clock.now = SATURDAY + timedelta(hours=4)  # 07:00: the window has just closed
+
+    launcher = InlineLauncher(journal, clock=clock, on_update=close_the_window_after_the_canary)
+
+    started = tick(clock.now, inventory, journal, launcher)
+    assert started.action == "started"
+    assert started.stacks == ("analytics-prod", "payments-prod", "search-staging")  # not the control room
+    rollout_id = started.rollout_id
+    assert rollout_id is not None
+    paused = journal.get_rollout(rollout_id)
+    assert paused.rollout.status is RolloutStatus.PAUSED
+    assert paused.rollout.halt_reason == (
+        "maintenance window closed before wave 1; continues at 2026-03-14T03:00:00+00:00"
+    )
+    assert [w.status for w in paused.waves] == [WaveStatus.SUCCEEDED, WaveStatus.PENDING, WaveStatus.PENDING]
+
+    clock.now += timedelta(hours=1)
+    waiting = tick(clock.now, inventory, journal, launcher)
+    assert (waiting.action, waiting.rollout_id) == ("waiting", rollout_id)
+
+    clock.now = SATURDAY + timedelta(days=7)
+    resumed = tick(clock.now, inventory, journal, launcher)
+    assert (resumed.action, resumed.rollout_id) == ("resumed", rollout_id)
+    done = journal.get_rollout(rollout_id)
+    assert done.rollout.status is RolloutStatus.SUCCEEDED
+    assert {s.stack: len(s.attempts) for s in done.stacks} == {
+        "search-staging": 1,  # the canary ran in the first window and was not run again
+        "analytics-prod": 1,
+        "payments-prod": 1,
+    }
+    assert launcher.started == [rollout_id]
+
+    clock.now += timedelta(minutes=1)
+    after = tick(clock.now, inventory, journal, launcher)
+    assert (after.action, after.reason) == ("idle", "every deployed stack runs the inventory's versions")
+
+
+def test_one_new_upgrade_per_window(scheduled: tuple[Inventory, Journal], clock: ControlledClock) -> None:
+    inventory, journal = scheduled
+    script = Path(os.environ["FLEET_ENGINE_SCRIPT"])
+    script.write_text(
+        json.dumps({"default": {"duration": 0}, "stacks": {"search-staging": {"fail": "boom"}}})
+    )
+    launcher = InlineLauncher(journal, clock=clock)
+    clock.now = SATURDAY
+    first = tick(clock.now, inventory, journal, launcher)
+    assert first.rollout_id is not None
+    assert journal.rollout(first.rollout_id).status is RolloutStatus.HALTED  # failure budget 0
+    clock.now += timedelta(minutes=1)
+    again = tick(clock.now, inventory, journal, launcher)
+    assert again.action == "idle"
+    assert (
+        again.reason
+        == f"upgrade {first.rollout_id} already ran in this window (halted); waiting for the next"
+    )
+    assert launcher.started == [first.rollout_id]
+
+
+def test_no_schedule_no_upgrades(scheduled: tuple[Inventory, Journal]) -> None:
+    inventory, journal = scheduled
+    spec = inventory.fleet.spec.model_copy(update={"upgrades": None})
+    unscheduled = dataclasses.replace(inventory, fleet=inventory.fleet.model_copy(update={"spec": spec}))
+    result = tick(SATURDAY, unscheduled, journal, InlineLauncher(journal, clock=lambda: SATURDAY))
+    assert (result.action, result.reason) == ("idle", "fleet.yaml has no spec.upgrades schedule")
