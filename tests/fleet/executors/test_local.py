@@ -1,0 +1,100 @@
+"""LocalExecutor: jobs run in spawned processes; results come back as events, never exceptions."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fleet_services import wait_for, write_script
+
+from fleet.engines.base import Action
+from fleet.executors.base import ExecutorEvent
+from fleet.executors.local import LocalExecutor
+from fleet.jobs import EngineKind, JobState, StackJob
+from fleet.journal import Journal, RolloutStatus, journal_url_for
+from fleet.waves import Wave
+
+
+@pytest.fixture
+def local_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Workers inherit the environment: the scripted engine, a short heartbeat TTL."""
+    script = tmp_path / "script.json"
+    for name in [key for key in os.environ if key.startswith("FLEET_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FLEET_ENGINE_SCRIPT", str(script))
+    monkeypatch.setenv("FLEET_LOCK_TTL", "5")
+    return script
+
+
+@pytest.fixture
+def executor() -> Iterator[LocalExecutor]:
+    pool = LocalExecutor(2)
+    try:
+        yield pool
+    finally:
+        pool.shutdown()
+
+
+def _rollout(inventory: Path, stacks: list[str]) -> str:
+    with Journal(journal_url_for(inventory)) as journal:
+        rollout = journal.create_rollout(
+            [Wave(0, "wave 1", tuple(stacks))], kind="rollout", dry_run=False, policy={}, versions={}
+        )
+        journal.set_status(rollout.id, RolloutStatus.RUNNING)
+        return rollout.id
+
+
+def _events(executor: LocalExecutor, count: int) -> list[ExecutorEvent]:
+    events: list[ExecutorEvent] = []
+    wait_for(lambda: events.extend(executor.poll()) or len(events) >= count, f"{count} events")
+    return events
+
+
+def test_jobs_run_in_worker_processes_and_report_their_results(
+    inventory: Path, local_env: Path, executor: LocalExecutor, tmp_path: Path
+) -> None:
+    log = tmp_path / "runs.log"
+    write_script(
+        local_env, log=str(log), default={"duration": 0.2}, stacks={"payments-prod": {"fail": "boom"}}
+    )
+    rollout_id = _rollout(inventory, ["payments-prod", "search-staging", "analytics-prod"])
+    for stack in ("payments-prod", "search-staging", "analytics-prod"):
+        executor.submit(StackJob(rollout_id, stack, Action.up, EngineKind.scripted, str(inventory)))
+
+    events = {event.key.stack: event for event in _events(executor, 3)}
+
+    assert events["payments-prod"].state is JobState.failed
+    assert events["payments-prod"].info["error"] == "boom"
+    assert events["search-staging"].state is JobState.succeeded
+    assert events["analytics-prod"].state is JobState.succeeded
+    pids = {line.split()[2] for line in log.read_text().splitlines()}
+    assert str(os.getpid()) not in pids  # not run in the coordinator's process
+    assert executor.poll() == []
+
+
+def test_a_killed_worker_is_an_error_event_and_the_pool_recovers(
+    inventory: Path, local_env: Path, executor: LocalExecutor, tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    write_script(
+        local_env,
+        pid_dir=str(pids),
+        default={"duration": 0.1},
+        stacks={"payments-prod": {"duration": 60}},
+    )
+    rollout_id = _rollout(inventory, ["payments-prod", "search-staging"])
+    executor.submit(StackJob(rollout_id, "payments-prod", Action.up, EngineKind.scripted, str(inventory)))
+    running = wait_for(lambda: list(pids.glob("payments-prod.*")), "payments-prod to start")
+    os.kill(int(running[0].suffix[1:]), signal.SIGKILL)
+
+    [event] = _events(executor, 1)
+    assert event.key.stack == "payments-prod"
+    assert event.state is JobState.error
+    assert "died" in event.info["error"]
+
+    executor.submit(StackJob(rollout_id, "search-staging", Action.up, EngineKind.scripted, str(inventory)))
+    [after] = _events(executor, 1)
+    assert (after.key.stack, after.state) == ("search-staging", JobState.succeeded)
