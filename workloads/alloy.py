@@ -1,0 +1,191 @@
+"""The workload's Alloy: a clustered DaemonSet that dual-writes metrics and keeps logs local.
+
+The program owns Alloy's configuration (a ConfigMap rendered by :mod:`workloads.alloy_config`)
+and the ``mimir-auth`` Secret holding the control room's password for this workload; the chart
+only runs Alloy with them. RBAC is spelled out here rather than taken from the chart: Alloy may
+discover and scrape cluster objects and read the one ``mimir-auth`` Secret, not every Secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from fleet.models import AlloySettings, CentralExport
+from workloads.alloy_config import AlloyPipeline, render_alloy_config
+from workloads.charts import grafana_chart
+from workloads.namespaces import MANAGED_BY
+
+RELEASE = "alloy"
+SERVICE_ACCOUNT = RELEASE
+CONFIG_MAP = "alloy-config"
+CONFIG_KEY = "config.alloy"
+AUTH_SECRET = "mimir-auth"
+AUTH_PASSWORD_KEY = "password"
+AUTH_USERNAME_KEY = "username"
+HOST_ROOT = "/host/root"
+HOST_PROC = "/host/proc"
+HOST_SYS = "/host/sys"
+
+# What the generated pipeline reads from the API: pods and services to discover, pod logs, and
+# the kubelets through the API server's node proxy.
+NAMESPACED_RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": ["", "discovery.k8s.io"],
+        "resources": ["pods", "services", "endpoints", "endpointslices"],
+        "verbs": ["get", "list", "watch"],
+    },
+    {"apiGroups": [""], "resources": ["pods/log", "namespaces"], "verbs": ["get", "list", "watch"]},
+]
+CLUSTER_RULES: list[dict[str, Any]] = [
+    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["nodes/metrics", "nodes/proxy"], "verbs": ["get"]},
+    {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
+]
+# The node's filesystems for the built-in node_exporter (prometheus.exporter.unix), read-only,
+# at the paths AlloyPipeline expects.
+HOST_PATHS = (
+    ("host-root", "/", HOST_ROOT),
+    ("host-proc", "/proc", HOST_PROC),
+    ("host-sys", "/sys", HOST_SYS),
+)
+# The node's systemd journal, read-only; machine-id names the journal directory.
+JOURNAL_PATHS = (
+    ("journal-var", "/var/log/journal", "/var/log/journal"),
+    ("journal-run", "/run/log/journal", "/run/log/journal"),
+    ("machine-id", "/etc/machine-id", "/etc/machine-id"),
+)
+
+
+@dataclass(frozen=True)
+class AlloyArgs:
+    version: str
+    namespace: pulumi.Input[str]
+    workload: str
+    settings: AlloySettings
+    central: CentralExport
+    central_push_url: str
+    """The control room's push URL (``https://mimir.<domain>/api/v1/push``)."""
+    central_password: pulumi.Input[str]
+    """This workload's password at the control room (a secret)."""
+    local_metrics_url: pulumi.Input[str]
+    local_logs_url: pulumi.Input[str]
+
+
+def alloy_pipeline(
+    args: AlloyArgs, namespace: str, local_metrics_url: str, local_logs_url: str
+) -> AlloyPipeline:
+    """The pipeline Alloy runs, from the workload's spec and the local endpoints."""
+    return AlloyPipeline(
+        workload=args.workload,
+        local_metrics_url=local_metrics_url,
+        central_metrics_url=args.central_push_url,
+        central_secret_namespace=namespace,
+        central_secret_name=AUTH_SECRET,
+        central_secret_key=AUTH_PASSWORD_KEY,
+        local_logs_url=local_logs_url,
+        namespaces=tuple(args.settings.namespaces),
+        central_metric_filters=tuple(args.central.metrics),
+        system_logs=args.settings.system_logs,
+        host_root=HOST_ROOT,
+        procfs_path=HOST_PROC,
+        sysfs_path=HOST_SYS,
+    )
+
+
+def alloy_values(system_logs: bool) -> dict[str, Any]:
+    """The chart values: a clustered DaemonSet on our ConfigMap, our RBAC, the host mounts."""
+    paths = HOST_PATHS + (JOURNAL_PATHS if system_logs else ())
+    volumes = [{"name": volume, "hostPath": {"path": host}} for volume, host, _ in paths]
+    mounts = [
+        {"name": volume, "mountPath": inside, "readOnly": True, "mountPropagation": "HostToContainer"}
+        if host == "/"
+        else {"name": volume, "mountPath": inside, "readOnly": True}
+        for volume, host, inside in paths
+    ]
+    return {
+        "fullnameOverride": RELEASE,
+        "crds": {"create": False},
+        "controller": {"type": "daemonset", "volumes": {"extra": volumes}},
+        "alloy": {
+            "configMap": {"create": False, "name": CONFIG_MAP, "key": CONFIG_KEY},
+            "clustering": {"enabled": True},
+            "enableReporting": False,
+            "mounts": {"extra": mounts},
+        },
+        "serviceAccount": {"create": True},
+        "rbac": {"create": True, "rules": NAMESPACED_RULES, "clusterRules": CLUSTER_RULES},
+    }
+
+
+class Alloy(pulumi.ComponentResource):
+    """Alloy for one workload, with its configuration and its control-room credential."""
+
+    config_text: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AlloyArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("fleet:workload:Alloy", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = dict(MANAGED_BY)
+
+        self.auth_secret = k8s.core.v1.Secret(
+            f"{name}-mimir-auth",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=AUTH_SECRET, namespace=args.namespace, labels=labels),
+            type="Opaque",
+            string_data={
+                AUTH_USERNAME_KEY: args.workload,
+                AUTH_PASSWORD_KEY: pulumi.Output.secret(args.central_password),
+            },
+            opts=child,
+        )
+        self.config_text = pulumi.Output.all(
+            args.namespace, args.local_metrics_url, args.local_logs_url
+        ).apply(lambda parts: render_alloy_config(alloy_pipeline(args, *parts)))
+        self.config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_MAP, namespace=args.namespace, labels=labels),
+            data={CONFIG_KEY: self.config_text},
+            opts=child,
+        )
+        self.secret_reader = k8s.rbac.v1.Role(
+            f"{name}-read-mimir-auth",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{RELEASE}-read-{AUTH_SECRET}", namespace=args.namespace, labels=labels
+            ),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""],
+                    resources=["secrets"],
+                    resource_names=[AUTH_SECRET],
+                    verbs=["get", "list", "watch"],
+                )
+            ],
+            opts=child,
+        )
+        self.secret_reader_binding = k8s.rbac.v1.RoleBinding(
+            f"{name}-read-mimir-auth",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{RELEASE}-read-{AUTH_SECRET}", namespace=args.namespace, labels=labels
+            ),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=f"{RELEASE}-read-{AUTH_SECRET}"
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=args.namespace)
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret_reader]),
+        )
+        self.chart = grafana_chart(
+            f"{name}-chart",
+            chart="alloy",
+            version=args.version,
+            namespace=args.namespace,
+            values=alloy_values(args.settings.system_logs),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.auth_secret, self.config_map, self.secret_reader_binding]
+            ),
+        )
+        self.register_outputs({"config_map": CONFIG_MAP, "auth_secret": AUTH_SECRET})

@@ -1,0 +1,106 @@
+"""The workload's Grafana: reads the local Mimir and the local Loki, nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from fleet.models import GrafanaSettings
+from workloads.charts import grafana_chart
+from workloads.namespaces import MANAGED_BY
+
+RELEASE = "grafana"
+ADMIN_SECRET = "grafana-admin"
+ADMIN_USER = "admin"
+USER_KEY = "admin-user"
+PASSWORD_KEY = "admin-password"
+
+
+@dataclass(frozen=True)
+class GrafanaArgs:
+    version: str
+    namespace: pulumi.Input[str]
+    settings: GrafanaSettings
+    mimir_url: pulumi.Input[str]
+    """The local Mimir's Prometheus API, ``.../prometheus``."""
+    loki_url: pulumi.Input[str]
+    """The local Loki gateway."""
+
+
+def datasources(mimir_url: pulumi.Input[str], loki_url: pulumi.Input[str]) -> dict[str, Any]:
+    """Grafana's provisioned datasources: the workload's own Mimir (default) and Loki."""
+    return {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": "Mimir",
+                "uid": "mimir",
+                "type": "prometheus",
+                "access": "proxy",
+                "url": mimir_url,
+                "isDefault": True,
+                "editable": False,
+                "jsonData": {"prometheusType": "Mimir", "httpMethod": "POST"},
+            },
+            {
+                "name": "Loki",
+                "uid": "loki",
+                "type": "loki",
+                "access": "proxy",
+                "url": loki_url,
+                "editable": False,
+            },
+        ],
+    }
+
+
+def grafana_values(args: GrafanaArgs) -> dict[str, Any]:
+    """The chart values: the admin login from our Secret, the two datasources, optional ingress."""
+    values: dict[str, Any] = {
+        "fullnameOverride": RELEASE,
+        "admin": {"existingSecret": ADMIN_SECRET, "userKey": USER_KEY, "passwordKey": PASSWORD_KEY},
+        "datasources": {"datasources.yaml": datasources(args.mimir_url, args.loki_url)},
+        "grafana.ini": {"analytics": {"reporting_enabled": False, "check_for_updates": False}},
+    }
+    hostname = args.settings.hostname
+    if hostname is not None:
+        values["ingress"] = {"enabled": True, "hosts": [hostname], "path": "/", "pathType": "Prefix"}
+        values["grafana.ini"]["server"] = {"domain": hostname, "root_url": f"https://{hostname}/"}
+    return values
+
+
+class Grafana(pulumi.ComponentResource):
+    """Grafana for one workload, its admin password generated and kept in a Secret."""
+
+    admin_password: pulumi.Output[str]
+    url: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: GrafanaArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("fleet:workload:Grafana", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+        self.admin_password = pulumi.Output.secret(password.result)
+        self.secret = k8s.core.v1.Secret(
+            f"{name}-admin",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ADMIN_SECRET, namespace=args.namespace, labels=dict(MANAGED_BY)
+            ),
+            type="Opaque",
+            string_data={USER_KEY: ADMIN_USER, PASSWORD_KEY: self.admin_password},
+            opts=child,
+        )
+        self.chart = grafana_chart(
+            f"{name}-chart",
+            chart="grafana",
+            version=args.version,
+            namespace=args.namespace,
+            values=grafana_values(args),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret]),
+        )
+        hostname = args.settings.hostname
+        self.url = None if hostname is None else pulumi.Output.from_input(f"https://{hostname}/")
+        self.register_outputs({"url": self.url})

@@ -1,0 +1,107 @@
+"""The workload's Loki (simple scalable mode): TSDB index, schema v13, the workload's bucket."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from fleet.models import LokiSettings
+from workloads.charts import grafana_chart, hours
+from workloads.storage import BucketBinding
+
+RELEASE = "loki"
+SERVICE_ACCOUNT = "loki"
+GATEWAY_SERVICE = f"{RELEASE}-gateway"
+SCHEMA_START = "2024-04-01"
+"""When the v13/TSDB schema period starts. Never change it: Loki finds old chunks by it."""
+
+
+def gateway_url(namespace: str) -> str:
+    """The in-cluster URL of the Loki gateway (its service listens on port 80) in ``namespace``."""
+    return f"http://{GATEWAY_SERVICE}.{namespace}.svc.cluster.local"
+
+
+@dataclass(frozen=True)
+class LokiArgs:
+    version: str
+    namespace: pulumi.Input[str]
+    settings: LokiSettings
+    storage: BucketBinding
+
+
+def _storage(storage: BucketBinding) -> dict[str, Any]:
+    buckets = {"chunks": storage.bucket, "ruler": storage.bucket, "admin": storage.bucket}
+    if storage.backend == "s3":
+        return {"type": "s3", "bucketNames": buckets, "s3": {"region": storage.region}}
+    return {
+        "type": "azure",
+        "bucketNames": buckets,
+        "azure": {"accountName": storage.storage_account, "useFederatedToken": True},
+    }
+
+
+def loki_values(args: LokiArgs) -> dict[str, Any]:
+    """The chart values: TSDB + v13 on object storage, compactor-enforced retention, replicas."""
+    replicas = args.settings.replicas
+    backend = args.storage.backend
+    return {
+        "fullnameOverride": RELEASE,
+        "deploymentMode": "SimpleScalable",
+        "serviceAccount": {
+            "create": True,
+            "name": SERVICE_ACCOUNT,
+            "annotations": args.storage.service_account_annotations,
+        },
+        "loki": {
+            # Only this workload's Alloy writes here: one tenant, no org header.
+            "auth_enabled": False,
+            "podLabels": args.storage.pod_labels,
+            "commonConfig": {"replication_factor": min(3, replicas)},
+            "schemaConfig": {
+                "configs": [
+                    {
+                        "from": SCHEMA_START,
+                        "store": "tsdb",
+                        "object_store": backend,
+                        "schema": "v13",
+                        "index": {"prefix": "index_", "period": "24h"},
+                    }
+                ]
+            },
+            "storage": _storage(args.storage),
+            # Retention is enforced by the compactor, in whole days of the 24h index period.
+            "limits_config": {"retention_period": hours(args.settings.retention, multiple=24)},
+            "compactor": {"retention_enabled": True, "delete_request_store": backend},
+        },
+        "write": {"replicas": replicas},
+        "read": {"replicas": replicas},
+        "backend": {"replicas": replicas},
+        "minio": {"enabled": False},
+        "lokiCanary": {"enabled": False},
+        "test": {"enabled": False},
+    }
+
+
+class Loki(pulumi.ComponentResource):
+    """Loki for one workload: where its logs stay (they never leave the workload)."""
+
+    push_url: pulumi.Output[str]
+    """Where Alloy writes: ``http://loki-gateway.<namespace>.svc.cluster.local/loki/api/v1/push``."""
+    query_url: pulumi.Output[str]
+    """The base URL Grafana's Loki datasource reads."""
+
+    def __init__(self, name: str, args: LokiArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("fleet:workload:Loki", name, None, opts)
+        self.query_url = pulumi.Output.from_input(args.namespace).apply(gateway_url)
+        self.push_url = self.query_url.apply(lambda url: f"{url}/loki/api/v1/push")
+        self.chart = grafana_chart(
+            f"{name}-chart",
+            chart="loki",
+            version=args.version,
+            namespace=args.namespace,
+            values=loki_values(args),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"push_url": self.push_url, "query_url": self.query_url})

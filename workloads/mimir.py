@@ -1,0 +1,104 @@
+"""The workload's own Mimir (mimir-distributed), storing blocks in the workload's bucket."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from fleet.models import MimirSettings
+from workloads.charts import grafana_chart, hours
+from workloads.storage import BucketBinding
+
+RELEASE = "mimir"
+SERVICE_ACCOUNT = "mimir"
+GATEWAY_SERVICE = f"{RELEASE}-gateway"
+
+
+def gateway_url(namespace: str) -> str:
+    """The in-cluster URL of the Mimir gateway (its service listens on port 80) in ``namespace``."""
+    return f"http://{GATEWAY_SERVICE}.{namespace}.svc.cluster.local"
+
+
+@dataclass(frozen=True)
+class MimirArgs:
+    version: str
+    namespace: pulumi.Input[str]
+    settings: MimirSettings
+    storage: BucketBinding
+
+
+def _bucket_config(storage: BucketBinding) -> dict[str, Any]:
+    if storage.backend == "s3":
+        return {
+            "backend": "s3",
+            "s3": {
+                "bucket_name": storage.bucket,
+                "endpoint": f"s3.{storage.region}.amazonaws.com",
+                "region": storage.region,
+            },
+        }
+    return {
+        "backend": "azure",
+        "azure": {"account_name": storage.storage_account, "container_name": storage.bucket},
+    }
+
+
+def mimir_values(args: MimirArgs) -> dict[str, Any]:
+    """The chart values: single tenant, one bucket split by prefix, the spec's replicas and retention."""
+    replicas = args.settings.replicas
+    replication = min(3, replicas)
+    return {
+        "fullnameOverride": RELEASE,
+        "serviceAccount": {
+            "create": True,
+            "name": SERVICE_ACCOUNT,
+            "annotations": args.storage.service_account_annotations,
+        },
+        "global": {"podLabels": args.storage.pod_labels},
+        "minio": {"enabled": False},
+        # The gateway is the one in-cluster entry point: /api/v1/push and /prometheus.
+        "gateway": {"enabledNonEnterprise": True},
+        "alertmanager": {"enabled": False},
+        "ingester": {"replicas": replicas, "zoneAwareReplication": {"enabled": False}},
+        "distributor": {"replicas": replicas},
+        "store_gateway": {"replicas": replication, "zoneAwareReplication": {"enabled": False}},
+        "mimir": {
+            "structuredConfig": {
+                # Only this workload writes here (Alloy, in-cluster): one tenant, no org header.
+                "multitenancy_enabled": False,
+                "common": {"storage": _bucket_config(args.storage)},
+                "blocks_storage": {"storage_prefix": "blocks"},
+                "ruler_storage": {"storage_prefix": "ruler"},
+                "alertmanager_storage": {"storage_prefix": "alertmanager"},
+                "ingester": {"ring": {"replication_factor": replication}},
+                "store_gateway": {"sharding_ring": {"replication_factor": replication}},
+                "limits": {"compactor_blocks_retention_period": hours(args.settings.retention)},
+            }
+        },
+    }
+
+
+class Mimir(pulumi.ComponentResource):
+    """Mimir for one workload: the local metrics store Alloy writes to and Grafana reads."""
+
+    push_url: pulumi.Output[str]
+    """Where Alloy writes: ``http://mimir-gateway.<namespace>.svc.cluster.local/api/v1/push``."""
+    query_url: pulumi.Output[str]
+    """The Prometheus API Grafana reads: ``.../prometheus``."""
+
+    def __init__(self, name: str, args: MimirArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("fleet:workload:Mimir", name, None, opts)
+        base = pulumi.Output.from_input(args.namespace).apply(gateway_url)
+        self.push_url = base.apply(lambda url: f"{url}/api/v1/push")
+        self.query_url = base.apply(lambda url: f"{url}/prometheus")
+        self.chart = grafana_chart(
+            f"{name}-chart",
+            chart="mimir-distributed",
+            version=args.version,
+            namespace=args.namespace,
+            values=mimir_values(args),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"push_url": self.push_url, "query_url": self.query_url})

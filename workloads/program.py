@@ -1,0 +1,145 @@
+"""The workload ("spoke") program: Alloy, Mimir, Loki and Grafana on one workload cluster.
+
+Metrics are written twice by Alloy (the local Mimir, the control room's Mimir); logs go to the
+local Loki only; Grafana reads the local Mimir and Loki. The control room's password for this
+workload comes from the control-room stack through a StackReference, straight into a Secret.
+
+Stack configuration (all optional) in the ``fleet`` namespace tells the program how to find the
+cluster's OIDC issuer for IRSA / workload identity:
+
+- ``fleet:oidcIssuer`` - the issuer URL (``https://oidc.eks.<region>.amazonaws.com/id/…`` or the
+  AKS issuer). When unset it is looked up from the cluster:
+- ``fleet:clusterName`` - the EKS/AKS cluster's name (default: the workload's name);
+- ``fleet:clusterResourceGroup`` - the AKS cluster's resource group (Azure lookups only).
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from fleet.models import WorkloadStack
+from workloads import loki as loki_module
+from workloads import mimir as mimir_module
+from workloads.alloy import Alloy, AlloyArgs
+from workloads.grafana import Grafana, GrafanaArgs
+from workloads.loki import Loki, LokiArgs
+from workloads.mimir import Mimir, MimirArgs
+from workloads.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
+from workloads.provider import kubernetes_provider
+from workloads.storage import ClusterIdentity, StorageArgs, StorageUser, object_storage
+
+CONFIG_NAMESPACE = "fleet"
+ALLOY_NAMESPACE = "alloy"
+MIMIR_NAMESPACE = "mimir"
+LOKI_NAMESPACE = "loki"
+GRAFANA_NAMESPACE = "grafana"
+
+
+def cluster_identity(workload: str) -> ClusterIdentity:
+    """Where the cluster's OIDC issuer comes from, per the stack's ``fleet:*`` configuration."""
+    config = pulumi.Config(CONFIG_NAMESPACE)
+    return ClusterIdentity(
+        cluster_name=config.get("clusterName") or workload,
+        oidc_issuer=config.get("oidcIssuer"),
+        resource_group=config.get("clusterResourceGroup"),
+    )
+
+
+def workload_program(spec: WorkloadStack) -> None:
+    """Declare one workload's observability stack; run inside a Pulumi program context."""
+    workload = spec.workload
+    name = workload.name
+    settings = workload.spec
+
+    cluster = kubernetes_provider("cluster", settings.cluster)
+    on_cluster = pulumi.ResourceOptions(provider=cluster)
+
+    namespaces = Namespaces(
+        "namespaces",
+        NamespacesArgs(
+            workload=name,
+            namespaces=(
+                # Alloy reads the node's /, /proc, /sys (and journal) from hostPath volumes, which
+                # only "privileged" admits.
+                NamespaceSpec(ALLOY_NAMESPACE, "privileged"),
+                NamespaceSpec(MIMIR_NAMESPACE),
+                NamespaceSpec(LOKI_NAMESPACE),
+                NamespaceSpec(GRAFANA_NAMESPACE),
+            ),
+        ),
+        opts=on_cluster,
+    )
+
+    storage = object_storage(
+        "storage",
+        StorageArgs(
+            fleet=spec.fleet,
+            workload=name,
+            account=settings,
+            cluster=cluster_identity(name),
+            users=(
+                StorageUser("mimir", MIMIR_NAMESPACE, mimir_module.SERVICE_ACCOUNT),
+                StorageUser("loki", LOKI_NAMESPACE, loki_module.SERVICE_ACCOUNT),
+            ),
+            tags={"fleet": spec.fleet, "workload": name, "managed-by": "fleet"},
+        ),
+    )
+
+    mimir = Mimir(
+        "mimir",
+        MimirArgs(
+            version=spec.versions.mimir,
+            namespace=namespaces.names[MIMIR_NAMESPACE],
+            settings=settings.mimir,
+            storage=storage.bindings["mimir"],
+        ),
+        opts=on_cluster,
+    )
+    loki = Loki(
+        "loki",
+        LokiArgs(
+            version=spec.versions.loki,
+            namespace=namespaces.names[LOKI_NAMESPACE],
+            settings=settings.loki,
+            storage=storage.bindings["loki"],
+        ),
+        opts=on_cluster,
+    )
+    grafana = Grafana(
+        "grafana",
+        GrafanaArgs(
+            version=spec.versions.grafana,
+            namespace=namespaces.names[GRAFANA_NAMESPACE],
+            settings=settings.grafana,
+            mimir_url=mimir.query_url,
+            loki_url=loki.query_url,
+        ),
+        opts=on_cluster,
+    )
+
+    control_room = pulumi.StackReference("controlroom", stack_name=spec.controlroom_stack)
+    password = control_room.require_output("credentials").apply(
+        lambda credentials: credentials[name]["password"]
+    )
+    Alloy(
+        "alloy",
+        AlloyArgs(
+            version=spec.versions.alloy,
+            namespace=namespaces.names[ALLOY_NAMESPACE],
+            workload=name,
+            settings=settings.alloy,
+            central=settings.central,
+            central_push_url=spec.push_url,
+            central_password=pulumi.Output.secret(password),
+            local_metrics_url=mimir.push_url,
+            local_logs_url=loki.push_url,
+        ),
+        opts=on_cluster,
+    )
+
+    pulumi.export("workload", name)
+    pulumi.export("versions", spec.versions.model_dump())
+    pulumi.export("local_metrics_url", mimir.push_url)
+    pulumi.export("local_logs_url", loki.push_url)
+    pulumi.export("grafana_url", grafana.url)
+    pulumi.export("grafana_admin_password", grafana.admin_password)
