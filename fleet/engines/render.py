@@ -41,7 +41,7 @@ import bcrypt
 
 from fleet.engines.base import Action, EventSink, StackOutcome
 from fleet.errors import FleetError, OperationError, UserError
-from fleet.models import CONTROLROOM, ControlRoomStack, WorkloadStack, pulumi_project
+from fleet.models import CONTROLROOM, CloudAccount, ControlRoomStack, WorkloadStack, pulumi_project
 
 if TYPE_CHECKING:
     from fleet.inventory import Inventory
@@ -446,10 +446,13 @@ def _monitor_class() -> type:
 _MONITOR: type | None = None
 
 
-def _run_program(program: Callable[[], None], project: str, stack: str, recorder: _Recorder) -> None:
+def _run_program(
+    program: Callable[[], None], project: str, stack: str, recorder: _Recorder, config: Mapping[str, str]
+) -> None:
     """Run ``program`` to completion under the mock runtime, in the current (fresh) context."""
     global _MONITOR
     from pulumi.runtime import mocks, settings
+    from pulumi.runtime.config import set_all_config
     from pulumi.runtime.stack import run_in_stack
 
     if _MONITOR is None:
@@ -469,6 +472,7 @@ def _run_program(program: Callable[[], None], project: str, stack: str, recorder
         )
     )
     settings.ROOT.set(None)
+    set_all_config(dict(config), [])
 
     # The runtime talks to the monitor from worker threads that each get an event loop; own
     # those threads and loops so that every one of them is closed when the render ends.
@@ -500,6 +504,20 @@ def _run_program(program: Callable[[], None], project: str, stack: str, recorder
             thread_owned.close()
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def render_config(fleet: str, stack: str, account: CloudAccount) -> dict[str, str]:
+    """The stack configuration a render runs with: the cloud provider's settings (as the Pulumi
+    engine sets them), and on Azure the cluster's resource group, so that the programs look the
+    cluster's OIDC issuer up (answered by the mocks) instead of failing for want of it."""
+    if account.cloud == "aws":
+        return {"aws:region": account.region, "aws:allowedAccountIds": json.dumps([account.account_id])}
+    return {
+        "azure-native:location": account.region,
+        "azure-native:subscriptionId": str(account.subscription_id),
+        "azure-native:tenantId": str(account.tenant_id),
+        "fleet:clusterResourceGroup": f"fleet-{fleet}-{stack}",
+    }
 
 
 # --- the engine --------------------------------------------------------------------------------
@@ -634,7 +652,8 @@ class RenderEngine:
                 "tenant_id": room.tenant_id or "",
             }
             recorder = _Recorder(stack, context, state)
-            self._execute(lambda: self.programs.controlroom(spec), project, stack, recorder)
+            config = render_config(inventory.fleet.name, stack, room)
+            self._execute(lambda: self.programs.controlroom(spec), project, stack, recorder, config)
             outputs = recorder.stack_outputs or {}
             new_state = _ControlRoomState(
                 passwords=dict(sorted(recorder.passwords.items())),
@@ -666,13 +685,16 @@ class RenderEngine:
         recorder.reference_name = workload_spec.controlroom_stack
         recorder.reference_outputs = state.outputs
         recorder.reference_secret_names = state.secret_outputs
-        self._execute(lambda: self.programs.workload(workload_spec), project, stack, recorder)
+        config = render_config(inventory.fleet.name, stack, workload)
+        self._execute(lambda: self.programs.workload(workload_spec), project, stack, recorder, config)
         return _Rendered(self._plan(stack, recorder, state), None)
 
     @staticmethod
-    def _execute(program: Callable[[], None], project: str, stack: str, recorder: _Recorder) -> None:
+    def _execute(
+        program: Callable[[], None], project: str, stack: str, recorder: _Recorder, config: Mapping[str, str]
+    ) -> None:
         try:
-            contextvars.Context().run(_run_program, program, project, stack, recorder)
+            contextvars.Context().run(_run_program, program, project, stack, recorder, config)
         except FleetError:
             raise
         except Exception as exc:
