@@ -6,7 +6,7 @@ Pure: the inventory, the target version set, what the journal says is deployed a
 A stack's *before* version of a component is what the journal says it runs, or, for a stack
 never deployed, what the inventory asks for today. Its *after* version is what the inventory
 will ask for once the target version set is written: workloads that pin a component keep their
-pin, and are listed as *held* when the pin differs from the fleet's new version.
+pin, and are listed as *held* when the upgrade moves that component and the pin differs.
 """
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ def plan_upgrade(
                 changes.append(ComponentChange(component, before, version))
         for component, pin in pinned_components(inventory, stack).items():
             fleet_version = getattr(target, component)
-            if pin != fleet_version:
+            moves = getattr(inventory.fleet.spec.versions, component) != fleet_version
+            if moves and pin != fleet_version:
                 held.append(Hold(stack, component, pin, fleet_version))
         if changes:
             changed.append(StackChange(stack, tuple(changes), deployed=stack in deployed))
