@@ -87,7 +87,7 @@ class FleetMocks(Mocks):
             state["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs['name']}"
         elif typ.startswith("azure-native:"):
             state.update(self._azure(typ, inputs))
-        return f"{args.name}-id", state
+        return state.pop("id", f"{args.name}-id"), state
 
     def _azure(self, typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
         group = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{inputs.get('resourceGroupName')}"
@@ -116,7 +116,7 @@ class FleetMocks(Mocks):
         if args.token == "aws:eks/getCluster:getCluster":
             return {"name": args.args["name"], "identities": [{"oidcs": [{"issuer": EKS_ISSUER}]}]}
         if args.token == "azure-native:containerservice:getManagedCluster":
-            return {"name": args.args["resourceName"], "oidcIssuerProfile": {"issuerUrl": AKS_ISSUER}}
+            return {"name": args.args["resourceName"], "oidcIssuerProfile": {"issuerURL": AKS_ISSUER}}
         return {}
 
 
