@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
+from celery.backends.redis import RedisBackend
 
 from fleet.errors import UserError
 from fleet.executors.run import run_message
@@ -31,6 +32,26 @@ MAX_TASKS_PER_CHILD = 8
 """A worker process is replaced after this many stacks: bounded memory, fresh Pulumi runtime."""
 
 
+class PolledRedisBackend(RedisBackend):
+    """Redis results, read by polling (a GET per pending task), never by subscription.
+
+    The stock backend subscribes to a pub/sub channel per sent task so that ``result.get()`` can
+    block. The coordinator never blocks on a result, and that subscription does not survive a
+    Redis restart gracefully, so it is skipped.
+    """
+
+    def on_task_call(self, producer: Any, task_id: str) -> None:
+        return None
+
+
+def result_backend_url(settings: Settings) -> str:
+    """The result backend URL: Redis ones are read through :class:`PolledRedisBackend`."""
+    url = settings.result_backend or settings.broker_url or ""
+    if url.split("://", 1)[0] in ("redis", "rediss"):
+        return f"{__name__}:{PolledRedisBackend.__name__}+{url}"
+    return url
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery configuration for ``settings`` (broker, results, delivery guarantees)."""
     if not settings.broker_url:
@@ -40,7 +61,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     visibility = {"visibility_timeout": settings.visibility_timeout}
     return {
         "broker_url": settings.broker_url,
-        "result_backend": settings.result_backend or settings.broker_url,
+        "result_backend": result_backend_url(settings),
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,

@@ -287,9 +287,8 @@ class Coordinator:
     def _check_budget(self, run: _Run, detail: RolloutDetail) -> None:
         failed = [state.stack for state in detail.stacks if state.status is StackStatus.FAILED]
         if run.stop is None and len(failed) > self.failure_budget:
-            self._halt(
-                run, f"{len(failed)} failed ({', '.join(failed)}), failure budget {self.failure_budget}"
-            )
+            budget = self.failure_budget
+            self._halt(run, f"{len(failed)} failed ({', '.join(failed)}); the failure budget is {budget}")
 
     def _check_cancel(self, run: _Run, detail: RolloutDetail) -> None:
         if detail.rollout.cancel_requested and run.stop is not RolloutStatus.CANCELLING:
@@ -316,7 +315,9 @@ class Coordinator:
         """Give the wave its final status, marking its unfinished stacks skipped or cancelled."""
         if run.stop is not None:
             status = StackStatus.SKIPPED if run.stop is RolloutStatus.HALTED else StackStatus.CANCELLED
-            self.journal.mark_stacks(self.rollout_id, list(wave.stacks), status)
+            detail = self._refresh()
+            unstarted = [name for name in wave.stacks if detail.stack(name).status is StackStatus.PENDING]
+            self.journal.mark_stacks(self.rollout_id, unstarted, status)
         record = self._wave(wave.index)
         counts = record.counts
         if counts.get(StackStatus.FAILED):

@@ -76,7 +76,12 @@ class RedisServer:
         if binary is None:
             pytest.skip("redis-server is not installed")
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
+        with (self.directory / "redis.log").open("ab") as log:
+            self.process = self._spawn(binary, log)
+        wait_for(self.ping, f"redis-server on port {self.port}")
+
+    def _spawn(self, binary: str, log: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 binary,
                 "--port",
@@ -92,11 +97,10 @@ class RedisServer:
                 "--daemonize",
                 "no",
             ],
-            stdout=(self.directory / "redis.log").open("ab"),
+            stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for(self.ping, f"redis-server on port {self.port}")
 
     def ping(self) -> bool:
         import redis
@@ -165,23 +169,23 @@ class Workers:
         self, env: dict[str, str], concurrency: int = 2, name: str | None = None
     ) -> subprocess.Popen[bytes]:
         name = name or f"w{len(self.processes) + 1}"
-        log = (self.directory / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            [
-                *fleet_command(),
-                "worker",
-                "--concurrency",
-                str(concurrency),
-                "--hostname",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (self.directory / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [
+                    *fleet_command(),
+                    "worker",
+                    "--concurrency",
+                    str(concurrency),
+                    "--hostname",
+                    f"{name}@%h",
+                    "--loglevel",
+                    "INFO",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.processes.append(process)
         wait_for(lambda: "ready." in self.log(name) or process.poll() is not None, f"worker {name} to start")
         assert process.poll() is None, f"worker {name} exited:\n{self.log(name)}"
@@ -223,3 +227,49 @@ def inventory(tmp_path: Path) -> Path:
     target = tmp_path / "inventory"
     shutil.copytree(EXAMPLE_INVENTORY, target)
     return target
+
+
+WORKLOAD = """apiVersion: fleet/v1
+kind: Workload
+name: {name}
+spec:
+  cloud: aws
+  region: us-east-1
+  account_id: "123456789012"
+  environment: {environment}
+  labels: {{team: extra}}
+"""
+
+
+def add_workloads(inventory: Path, count: int, environment: str = "production") -> list[str]:
+    """Add ``count`` plain workloads (``extra-01``...) to an inventory; returns their names."""
+    names = [f"extra-{number:02d}" for number in range(1, count + 1)]
+    for name in names:
+        text = WORKLOAD.format(name=name, environment=environment)
+        (inventory / "workloads" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return names
+
+
+def run_fleet(env: dict[str, str], *args: str, timeout: float = 180.0) -> subprocess.CompletedProcess[str]:
+    """Run the `fleet` CLI to completion; stdin is not a terminal, so it never asks."""
+    return subprocess.run(
+        [*fleet_command(), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start_fleet(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Start the `fleet` CLI in the background (own process group), output to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [*fleet_command(), *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

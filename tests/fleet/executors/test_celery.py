@@ -1,0 +1,96 @@
+"""CeleryExecutor against a real redis-server and real `fleet worker` processes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fleet_services import RedisServer, Workers, fleet_env, wait_for, write_script
+
+from fleet.celery_app import DEFAULT_QUEUE, create_app
+from fleet.engines.base import Action
+from fleet.executors.base import ExecutorEvent, ExecutorUnavailable
+from fleet.executors.celery import CeleryExecutor
+from fleet.jobs import EngineKind, JobState, StackJob
+from fleet.journal import Journal, RolloutStatus, journal_url_for
+from fleet.settings import Settings
+from fleet.waves import Wave
+
+PASSPHRASE = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def executor(redis_server: RedisServer) -> Iterator[CeleryExecutor]:
+    settings = Settings(broker_url=redis_server.url, passphrase=PASSPHRASE, visibility_timeout=30)
+    celery = CeleryExecutor(create_app(settings))
+    try:
+        yield celery
+    finally:
+        celery.shutdown()
+
+
+def _rollout(inventory: Path, stacks: list[str]) -> str:
+    with Journal(journal_url_for(inventory)) as journal:
+        rollout = journal.create_rollout(
+            [Wave(0, "wave 1", tuple(stacks))], kind="rollout", dry_run=False, policy={}, versions={}
+        )
+        journal.set_status(rollout.id, RolloutStatus.RUNNING)
+        return rollout.id
+
+
+def test_the_task_message_in_redis_is_the_small_job_and_holds_no_secret(
+    executor: CeleryExecutor, redis_server: RedisServer, inventory: Path
+) -> None:
+    job = StackJob("r-1", "payments-prod", Action.up, EngineKind.pulumi, str(inventory))
+    executor.submit(job)  # no worker runs: the message stays in the queue
+
+    [raw] = redis_server.client().lrange(DEFAULT_QUEUE, 0, -1)
+    assert PASSPHRASE.encode() not in raw
+    message = json.loads(raw)
+    assert message["headers"]["task"] == "fleet.run_stack"
+    assert message["headers"]["id"] == job.task_id
+    assert "argsrepr" in message["headers"] and PASSPHRASE not in message["headers"]["argsrepr"]
+    body = message["body"]
+    import base64
+
+    args, kwargs, _ = json.loads(base64.b64decode(body))
+    assert kwargs == {}
+    assert StackJob.from_json(args[0]) == job
+
+
+def test_a_worker_runs_the_job_and_the_result_comes_back_as_an_event(
+    executor: CeleryExecutor,
+    redis_server: RedisServer,
+    fleet_workers: Workers,
+    inventory: Path,
+    tmp_path: Path,
+) -> None:
+    script = write_script(
+        tmp_path / "script.json", default={"duration": 0.1}, stacks={"payments-prod": {"fail": "boom"}}
+    )
+    fleet_workers.start(fleet_env(inventory, script, redis_server.url))
+    rollout_id = _rollout(inventory, ["payments-prod", "search-staging"])
+    for stack in ("payments-prod", "search-staging"):
+        executor.submit(StackJob(rollout_id, stack, Action.up, EngineKind.scripted, str(inventory)))
+
+    events: list[ExecutorEvent] = []
+    wait_for(lambda: events.extend(executor.poll()) or len(events) == 2, "two results")
+
+    by_stack = {event.key.stack: event for event in events}
+    assert by_stack["payments-prod"].state is JobState.failed
+    assert by_stack["payments-prod"].info["error"] == "boom"
+    assert by_stack["search-staging"].state is JobState.succeeded
+
+
+def test_an_unreachable_broker_is_reported_as_a_value_not_a_crash(
+    executor: CeleryExecutor, redis_server: RedisServer, inventory: Path
+) -> None:
+    job = StackJob("r-1", "payments-prod", Action.up, EngineKind.scripted, str(inventory))
+    executor.submit(job)
+    redis_server.stop()
+
+    assert executor.poll() == []
+    with pytest.raises(ExecutorUnavailable, match="cannot reach the broker"):
+        executor.submit(job.resubmission())
