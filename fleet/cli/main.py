@@ -84,6 +84,7 @@ def _register() -> None:
     # Command modules add themselves to `app`; importing them is cheap (no Pulumi, no Celery).
     from fleet.cli import inventory_cmds  # noqa: F401
     from fleet.cli import render_cmds  # noqa: F401
+    from fleet.cli import render_cmds  # noqa: F401
     from fleet.cli import rollout_cmds  # noqa: F401
     from fleet.cli import upgrade_cmds  # noqa: F401
     from fleet.cli import verify_cmds  # noqa: F401

@@ -381,7 +381,7 @@ class _Mocks:
                 f"https://{region}.oic.prod-aks.azure.com/{context.get('tenant_id')}/"
                 f"{_stable_uuid(cluster, 'issuer')}/"
             )
-            profile = {"enabled": True, "issuerUrl": issuer}
+            profile = {"enabled": True, "issuerURL": issuer}
             return {"name": cluster, "location": region, "oidcIssuerProfile": profile}
         return {}
 
