@@ -101,6 +101,15 @@ def storage_account_name(fleet: str, workload: str, subscription: str) -> str:
     return re.sub(r"[^a-z0-9]", "", workload)[:14] + digest
 
 
+def _require_issuer(issuer: str | None, kind: str) -> str:
+    if not issuer:
+        raise ValueError(
+            f"the {kind} cluster reports no OIDC issuer; enable its OIDC issuer "
+            "or set the stack config fleet:oidcIssuer"
+        )
+    return issuer
+
+
 def _trust_policy(
     provider_arn: pulumi.Output[str], issuer_host: pulumi.Output[str], subject: str
 ) -> pulumi.Output[str]:
@@ -192,7 +201,9 @@ class AwsStorage(pulumi.ComponentResource):
             cluster = aws.eks.get_cluster_output(
                 name=args.cluster.cluster_name, opts=pulumi.InvokeOutputOptions(provider=provider)
             )
-            issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+            issuer = cluster.identities.apply(
+                lambda ids: _require_issuer(ids[0].oidcs[0].issuer if ids and ids[0].oidcs else None, "EKS")
+            )
         issuer_host = issuer.apply(lambda url: url.removeprefix("https://").rstrip("/"))
         provider_arn = issuer_host.apply(lambda host: f"arn:aws:iam::{account_id}:oidc-provider/{host}")
 
@@ -291,7 +302,9 @@ class AzureStorage(pulumi.ComponentResource):
                 resource_name=args.cluster.cluster_name,
                 opts=pulumi.InvokeOutputOptions(provider=provider),
             )
-            issuer = cluster.oidc_issuer_profile.apply(lambda profile: profile.issuer_url)
+            issuer = cluster.oidc_issuer_profile.apply(
+                lambda profile: _require_issuer(profile.issuer_url if profile else None, "AKS")
+            )
 
         group = azure.resources.ResourceGroup(
             f"{name}-group",

@@ -66,6 +66,8 @@ class FleetMocks(Mocks):
         self.credentials = credentials
         self.resources: list[Recorded] = []
         self.calls: list[str] = []
+        self.oidc_issuer_enabled = True
+        """Whether the looked-up clusters report an OIDC issuer."""
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(Recorded(args.typ, args.name, dict(args.inputs)))
@@ -113,10 +115,13 @@ class FleetMocks(Mocks):
 
     def call(self, args: MockCallArgs) -> dict[str, Any]:
         self.calls.append(args.token)
+        enabled = self.oidc_issuer_enabled
         if args.token == "aws:eks/getCluster:getCluster":
-            return {"name": args.args["name"], "identities": [{"oidcs": [{"issuer": EKS_ISSUER}]}]}
+            oidcs = [{"issuer": EKS_ISSUER}] if enabled else []
+            return {"name": args.args["name"], "identities": [{"oidcs": oidcs}]}
         if args.token == "azure-native:containerservice:getManagedCluster":
-            return {"name": args.args["resourceName"], "oidcIssuerProfile": {"issuerURL": AKS_ISSUER}}
+            profile = {"enabled": True, "issuerURL": AKS_ISSUER} if enabled else {"enabled": False}
+            return {"name": args.args["resourceName"], "oidcIssuerProfile": profile}
         return {}
 
 

@@ -159,3 +159,21 @@ def test_azure_issuer_is_looked_up_from_aks(pulumi_runtime: Callable[..., FleetM
         if r.type == "azure-native:managedidentity:FederatedIdentityCredential"
     }
     assert issuers == {AKS_ISSUER}
+
+
+@pytest.mark.parametrize("account", [AWS, AZURE], ids=["eks", "aks"])
+def test_a_cluster_without_an_oidc_issuer_is_an_error(
+    pulumi_runtime: Callable[..., FleetMocks], account: CloudAccount
+) -> None:
+    mocks = pulumi_runtime()
+    mocks.oidc_issuer_enabled = False
+
+    @pulumi.runtime.test
+    def declare() -> None:
+        object_storage(
+            "storage",
+            StorageArgs("demo", "web", account, ClusterIdentity("web", resource_group="rg-aks"), USERS),
+        )
+
+    with pytest.raises(ValueError, match="reports no OIDC issuer"):
+        declare()
