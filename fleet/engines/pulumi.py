@@ -24,7 +24,7 @@ from pulumi.automation.events import EngineEvent, OpType, StepEventMetadata
 
 from fleet.engines.base import Action, EventSink, StackOutcome
 from fleet.errors import FleetError, MissingTool, OperationError, UserError
-from fleet.models import CONTROLROOM, StateSettings, pulumi_project
+from fleet.models import CONTROLROOM, ControlRoomStack, StateSettings, pulumi_project
 from fleet.settings import Settings
 
 if TYPE_CHECKING:
@@ -194,23 +194,19 @@ def stack_target(
 
 def stack_program(inventory: Inventory, stack: str) -> Callable[[], None]:
     """The inline program for ``stack``; the program modules are imported when it runs."""
-    if stack == CONTROLROOM:
-        controlroom_spec = inventory.controlroom_stack()
+    spec = inventory.controlroom_stack() if stack == CONTROLROOM else inventory.workload_stack(stack)
 
-        def controlroom() -> None:
+    def program() -> None:
+        if isinstance(spec, ControlRoomStack):
             from controlroom.program import controlroom_program
 
-            controlroom_program(controlroom_spec)
+            controlroom_program(spec)
+        else:
+            from workloads.program import workload_program
 
-        return controlroom
-    workload_spec = inventory.workload_stack(stack)
+            workload_program(spec)
 
-    def workload() -> None:
-        from workloads.program import workload_program
-
-        workload_program(workload_spec)
-
-    return workload
+    return program
 
 
 def _resource_name(meta: StepEventMetadata) -> str:
