@@ -266,3 +266,56 @@ def beat(ctx: typer.Context) -> None:
     scheduler = guarded_scheduler_class(lambda _app: RedisLease(client))
     typer.echo(f"fleet beat: scheduling upgrades of {inventory.root.resolve()} (one leader among all beats)")
     celery.Beat(scheduler=scheduler, loglevel="INFO", quiet=True).run()
+
+
+@app.command()
+def drift(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(None, help="Stacks to check (workloads or controlroom)"),
+    all_: bool = typer.Option(False, "--all", help="Every stack"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Offline: compare a fresh render with the last recorded render"
+    ),
+    record: bool = typer.Option(
+        False, "--record", help="With --dry-run: accept drifted renders as the baseline"
+    ),
+    output: Output = OUTPUT_OPTION,
+) -> None:
+    """Find stacks that drifted from the inventory (exit 1 when any did, or could not be checked)."""
+    from fleet.drift import live_drift, render_drift, stacks_for
+    from fleet.rollout.session import open_journal
+
+    st = state(ctx)
+    inventory = st.inventory()
+    stacks = stacks_for(inventory, names or (), all_)
+    if record and not dry_run:
+        raise UserError("--record only applies to --dry-run (render baselines)")
+    if dry_run:
+        journal, _locks = open_journal(st.settings)
+        with journal:
+            report = render_drift(inventory, journal, stacks, record=record)
+    else:
+        report = live_drift(inventory, stacks, parallel=inventory.fleet.spec.rollout.max_parallel)
+    if output is Output.json:
+        print_json(
+            {
+                "mode": "render" if dry_run else "live",
+                "drifted": list(report.drifted),
+                "failed": list(report.failed),
+                "stacks": [s.to_json() for s in report.stacks],
+            }
+        )
+    else:
+        for result in report.stacks:
+            if result.error is not None:
+                typer.echo(f"{result.stack}: could not check: {result.error}")
+            elif result.baseline:
+                typer.echo(f"{result.stack}: no earlier render; recorded this one as the baseline")
+            elif not result.drifted:
+                typer.echo(f"{result.stack}: no drift")
+            else:
+                typer.echo(f"{result.stack}: drifted")
+                for change in result.changes:
+                    typer.echo(f"  {change}")
+    if report.drifted or report.failed:
+        raise typer.Exit(1)
