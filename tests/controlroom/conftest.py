@@ -1,0 +1,98 @@
+"""Render the control-room program under the RenderEngine's mocks, for an inventory in tmp_path.
+
+The fixture returns plans with secrets shown, plus the persisted state, so tests can check real
+values: passwords, bcrypt hashes, chart values, cloud resources.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet.engines.render import RenderEngine, default_programs
+from fleet.inventory import load_inventory
+
+AWS_ROOM = """\
+    cloud: aws
+    region: us-east-1
+    account_id: "123456789012"
+"""
+AZURE_ROOM = """\
+    cloud: azure
+    region: westeurope
+    subscription_id: "0b5e9f43-7c2a-4d8e-9a61-3f2d8c4b1e07"
+    tenant_id: "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+"""
+
+
+def write_inventory(root: Path, cloud: str, workloads: list[str], replicas: int = 3) -> Path:
+    """A valid inventory with the control room on ``cloud`` and AWS workloads named ``workloads``."""
+    room = AWS_ROOM if cloud == "aws" else AZURE_ROOM
+    (root / "workloads").mkdir(parents=True, exist_ok=True)
+    (root / "fleet.yaml").write_text(
+        "apiVersion: fleet/v1\nkind: Fleet\nname: acme\nspec:\n  control_room:\n"
+        + room
+        + "    domain: ctrl.acme.example\n"
+        + "    cluster: {kubeconfig: /etc/kube/ctrl.yaml, context: ctrl}\n"
+        + f"    mimir: {{replicas: {replicas}, retention: 120d}}\n"
+        + '  versions: {alloy: "1.4.0", mimir: "6.0.6", loki: "6.46.0", grafana: "10.1.4"}\n',
+        encoding="utf-8",
+    )
+    for path in (root / "workloads").glob("*.yaml"):
+        path.unlink()
+    for name in workloads:
+        (root / "workloads" / f"{name}.yaml").write_text(
+            f"apiVersion: fleet/v1\nkind: Workload\nname: {name}\nspec:\n"
+            '  cloud: aws\n  region: eu-west-1\n  account_id: "210987654321"\n',
+            encoding="utf-8",
+        )
+    return root
+
+
+@dataclass
+class Rendered:
+    plan: dict[str, Any]
+    state: dict[str, Any]
+
+    def resources(self, type_: str) -> list[dict[str, Any]]:
+        return [r for r in self.plan["resources"] if r["type"] == type_]
+
+    def resource(self, name: str) -> dict[str, Any]:
+        (found,) = [r for r in self.plan["resources"] if r["name"] == name]
+        return found
+
+    def kubernetes(self, kind: str, name: str) -> dict[str, Any]:
+        (found,) = [
+            r["inputs"]
+            for r in self.resources(f"kubernetes:core/v1:{kind}")
+            if r["inputs"]["metadata"]["name"] == name
+        ]
+        return found
+
+    def chart(self, name: str) -> dict[str, Any]:
+        return self.resource(name)["inputs"]
+
+
+RenderControlRoom = Callable[..., Rendered]
+
+
+@pytest.fixture
+def render_controlroom(tmp_path: Path) -> RenderControlRoom:
+    """Render the control room for ``cloud`` and ``workloads`` (re-rendering reuses the state)."""
+    out = tmp_path / "render"
+    engine = RenderEngine(out, show_secrets=True, programs=default_programs())
+
+    def render(
+        cloud: str = "aws", workloads: tuple[str, ...] = ("alpha", "beta"), replicas: int = 3
+    ) -> Rendered:
+        root = write_inventory(tmp_path / "inventory", cloud, list(workloads), replicas)
+        path = engine.render(load_inventory(root), "controlroom")
+        state = json.loads((out / ".state" / "controlroom.json").read_text(encoding="utf-8"))
+        return Rendered(plan=json.loads(path.read_text(encoding="utf-8")), state=state)
+
+    return render

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from controlroom.grafana import federated_tenants
+
+from .conftest import RenderControlRoom
+
+
+def test_federated_tenants_are_sorted_and_unique() -> None:
+    assert federated_tenants(["b", "a", "b"]) == "a|b"
+
+
+def test_one_datasource_the_central_mimir_across_all_tenants(render_controlroom: RenderControlRoom) -> None:
+    rendered = render_controlroom("azure", workloads=("gamma", "alpha", "beta"))
+    chart = rendered.chart("grafana-chart")
+    assert chart["chart"] == "grafana"
+    assert chart["version"] == "10.1.4"
+    assert chart["namespace"] == "grafana"
+    values = chart["values"]
+    (datasource,) = values["datasources"]["datasources.yaml"]["datasources"]
+    assert datasource["type"] == "prometheus"
+    assert datasource["url"] == "http://mimir-gateway.mimir.svc.cluster.local/prometheus"
+    assert datasource["basicAuth"] is True and datasource["basicAuthUser"] == "fleet-reader"
+    assert datasource["jsonData"]["httpHeaderName1"] == "X-Scope-OrgID"
+    assert datasource["secureJsonData"]["httpHeaderValue1"] == "alpha|beta|gamma"
+    assert datasource["secureJsonData"]["basicAuthPassword"] == "$MIMIR_READER_PASSWORD"
+    assert values["envValueFrom"]["MIMIR_READER_PASSWORD"] == {
+        "secretKeyRef": {"name": "grafana-mimir-reader", "key": "password"}
+    }
+    reader = rendered.kubernetes("Secret", "grafana-mimir-reader")
+    assert reader["metadata"]["namespace"] == "grafana"
+    assert reader["stringData"]["password"] == rendered.plan["outputs"]["reader"]["password"]
+    assert values["admin"]["existingSecret"] == "grafana-admin"
+    admin = rendered.kubernetes("Secret", "grafana-admin")["stringData"]
+    assert admin["admin-user"] == "admin" and len(admin["admin-password"]) == 32

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from controlroom.mimir import gateway_nginx_config
+
+from .conftest import RenderControlRoom
+
+
+def _location(config: str, path: str) -> str:
+    match = re.search(r"location " + re.escape(path) + r" \{(.*?)\n    \}", config, re.S)
+    assert match, f"no location {path}"
+    return match.group(1)
+
+
+def test_write_path_derives_the_tenant_from_the_authenticated_user() -> None:
+    config = gateway_nginx_config()
+    for path in ("= /api/v1/push", "= /otlp/v1/metrics"):
+        block = _location(config, path)
+        assert "auth_basic_user_file /etc/nginx/secrets/.htpasswd;" in block
+        assert re.search(r"proxy_set_header\s+X-Scope-OrgID \$remote_user;", block)
+        assert "distributor-headless" in block
+
+
+def test_read_path_uses_the_reader_file_and_passes_the_tenant_header() -> None:
+    config = gateway_nginx_config()
+    block = _location(config, "/prometheus")
+    assert "auth_basic_user_file /etc/nginx/reader/.htpasswd;" in block
+    assert "X-Scope-OrgID" not in block.replace("# X-Scope-OrgID passes through", "")
+    assert "query-frontend" in block
+    assert "return 404;" in _location(config, "/")
+    # Balanced braces: the file is one nginx configuration.
+    assert config.count("{{") == config.count("}}")
+    assert config.replace("{{", "").replace("}}", "").count("{") == config.replace("{{", "").replace(
+        "}}", ""
+    ).count("}")
+
+
+def test_chart_comes_from_the_version_set_with_tenancy_and_federation(
+    render_controlroom: RenderControlRoom,
+) -> None:
+    rendered = render_controlroom("aws")
+    chart = rendered.chart("mimir-chart")
+    assert rendered.resource("mimir-chart")["type"] == "kubernetes:helm.sh/v4:Chart"
+    assert chart["chart"] == "mimir-distributed"
+    assert chart["version"] == "6.0.6"
+    assert chart["repositoryOpts"] == {"repo": "https://grafana.github.io/helm-charts"}
+    assert chart["namespace"] == "mimir"
+    assert chart["name"] == "mimir"
+    values = chart["values"]
+    structured = values["mimir"]["structuredConfig"]
+    assert structured["multitenancy_enabled"] is True
+    assert structured["tenant_federation"] == {"enabled": True}
+    assert structured["limits"]["compactor_blocks_retention_period"] == "120d"
+    assert values["minio"] == {"enabled": False}
+    gateway = values["gateway"]
+    assert gateway["enabledNonEnterprise"] is True
+    assert gateway["nginx"]["basicAuth"] == {"enabled": True, "existingSecret": "mimir-gateway-htpasswd"}
+    assert gateway["nginx"]["config"]["file"] == gateway_nginx_config()
+    assert gateway["extraVolumes"] == [
+        {"name": "reader-htpasswd", "secret": {"secretName": "mimir-gateway-reader-htpasswd"}}
+    ]
+    assert gateway["extraVolumeMounts"][0]["mountPath"] == "/etc/nginx/reader"
+    assert gateway["ingress"]["hosts"][0]["host"] == "mimir.ctrl.acme.example"
+
+
+@pytest.mark.parametrize(("replicas", "factor", "zones"), [(1, 1, False), (3, 3, True), (6, 3, True)])
+def test_replication_follows_the_replicas(
+    render_controlroom: RenderControlRoom, replicas: int, factor: int, zones: bool
+) -> None:
+    values = render_controlroom("aws", replicas=replicas).chart("mimir-chart")["values"]
+    assert values["ingester"] == {"replicas": replicas, "zoneAwareReplication": {"enabled": zones}}
+    assert values["mimir"]["structuredConfig"]["ingester"]["ring"]["replication_factor"] == factor

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+
+from fleet.engines.render import REDACTED, RenderEngine
+
+from .conftest import RenderControlRoom, write_inventory
+
+KUBERNETES_VERSION = "1.33.0"
+
+
+def test_outputs(render_controlroom: RenderControlRoom) -> None:
+    outputs = render_controlroom("aws", workloads=("beta", "alpha")).plan["outputs"]
+    assert outputs["push_url"] == "https://mimir.ctrl.acme.example/api/v1/push"
+    assert outputs["query_url"] == "https://mimir.ctrl.acme.example/prometheus"
+    assert outputs["tenants"] == ["alpha", "beta"]
+    assert sorted(outputs["credentials"]) == ["alpha", "beta"]
+
+
+def test_credentials_and_reader_are_secret_outputs(tmp_path: Path) -> None:
+    from fleet.inventory import load_inventory
+
+    root = write_inventory(tmp_path / "inventory", "aws", ["alpha"])
+    path = RenderEngine(tmp_path / "out").render(load_inventory(root), "controlroom")
+    outputs = json.loads(path.read_text(encoding="utf-8"))["outputs"]
+    assert outputs["credentials"] == REDACTED
+    assert outputs["reader"] == REDACTED
+    assert outputs["tenants"] == ["alpha"]
+
+
+def _manifest(resource: dict[str, object]) -> dict[str, object]:
+    inputs = dict(resource["inputs"])  # type: ignore[call-overload]
+    group_version, kind = str(resource["type"]).removeprefix("kubernetes:").rsplit(":", 1)
+    group, version = group_version.split("/")
+    assert inputs["kind"] == kind
+    assert inputs["apiVersion"] == (version if group == "core" else f"{group}/{version}")
+    return inputs
+
+
+@pytest.mark.parametrize("cloud", ["aws", "azure"])
+def test_every_kubernetes_object_validates(render_controlroom: RenderControlRoom, cloud: str) -> None:
+    rendered = render_controlroom(cloud)
+    objects = [
+        r
+        for r in rendered.plan["resources"]
+        if r["type"].startswith("kubernetes:") and not r["type"].startswith("kubernetes:helm.sh/")
+    ]
+    kinds = sorted({r["type"] for r in objects})
+    assert kinds == ["kubernetes:core/v1:Namespace", "kubernetes:core/v1:Secret"]
+    assert len(objects) == 6
+    for resource in objects:
+        kubernetes_validate.validate(_manifest(resource), KUBERNETES_VERSION, strict=True)
+
+
+def test_a_broken_object_fails_validation() -> None:
+    broken = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}, "stringData": {"a": 1}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)

@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import pytest
+
+from fleet.engines.base import Action
+from fleet.engines.render import (
+    PLAN_FILE,
+    REDACTED,
+    Programs,
+    RenderEngine,
+    load_plans,
+    render_all,
+    render_secrets,
+)
+from fleet.errors import OperationError, UserError
+from fleet.inventory import Inventory, load_inventory
+from fleet.models import ControlRoomStack, WorkloadStack
+
+FLEET = """\
+apiVersion: fleet/v1
+kind: Fleet
+name: acme
+spec:
+  control_room:
+    cloud: aws
+    region: us-east-1
+    account_id: "123456789012"
+    domain: ctrl.acme.example
+  versions: {alloy: "1.4.0", mimir: "6.0.6", loki: "6.46.0", grafana: "10.1.4"}
+"""
+
+
+def _inventory(root: Path, workloads: list[str]) -> Inventory:
+    (root / "workloads").mkdir(parents=True, exist_ok=True)
+    (root / "fleet.yaml").write_text(FLEET, encoding="utf-8")
+    for path in (root / "workloads").glob("*.yaml"):
+        path.unlink()
+    for name in workloads:
+        (root / "workloads" / f"{name}.yaml").write_text(
+            f"apiVersion: fleet/v1\nkind: Workload\nname: {name}\nspec:\n"
+            '  cloud: aws\n  region: eu-west-1\n  account_id: "210987654321"\n',
+            encoding="utf-8",
+        )
+    return load_inventory(root)
+
+
+# A tiny hub and spoke with the same credential flow as the real programs.
+def tiny_controlroom(spec: ControlRoomStack) -> None:
+    passwords = {w: random.RandomPassword(f"cred-{w}", length=24, special=False) for w in spec.workloads}
+    k8s.core.v1.Secret(
+        "htpasswd",
+        metadata={"name": "mimir-gateway-htpasswd", "namespace": "mimir"},
+        string_data={
+            ".htpasswd": pulumi.Output.all(*[p.bcrypt_hash for p in passwords.values()]).apply("".join)
+        },
+    )
+    results = {w: p.result for w, p in passwords.items()}
+    pulumi.export("tenants", list(spec.workloads))
+    pulumi.export(
+        "credentials",
+        pulumi.Output.secret(
+            pulumi.Output.all(**results).apply(lambda r: {w: {"username": w, "password": r[w]} for w in r})
+        ),
+    )
+
+
+def tiny_workload(spec: WorkloadStack) -> None:
+    name = spec.workload.name
+    password = (
+        pulumi.StackReference(spec.controlroom_stack)
+        .get_output("credentials")
+        .apply(lambda c: c[name]["password"])
+    )
+    k8s.core.v1.Secret(
+        "mimir-auth",
+        metadata={"name": "mimir-auth", "namespace": "alloy"},
+        string_data={"username": name, "password": password},
+    )
+    k8s.core.v1.ConfigMap("alloy", metadata={"name": "alloy", "namespace": "alloy"}, data={"workload": name})
+
+
+TINY = Programs(controlroom=tiny_controlroom, workload=tiny_workload)
+
+
+def test_plans_have_the_contract_format(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path / "inv", ["alpha", "beta"])
+    paths = render_all(inventory, None, tmp_path / "out", programs=TINY)
+    assert list(paths) == ["controlroom", "alpha", "beta"]
+    for stack, path in paths.items():
+        assert path == tmp_path / "out" / stack / PLAN_FILE
+        plan = json.loads(path.read_text(encoding="utf-8"))
+        assert list(plan) == ["stack", "resources", "outputs"]
+        assert plan["stack"] == stack
+        for resource in plan["resources"]:
+            assert list(resource) == ["type", "name", "parent", "inputs"]
+    alpha = json.loads(paths["alpha"].read_text(encoding="utf-8"))
+    types = {r["name"]: r["type"] for r in alpha["resources"]}
+    assert types == {
+        "organization/fleet-acme/controlroom": "pulumi:pulumi:StackReference",
+        "mimir-auth": "kubernetes:core/v1:Secret",
+        "alloy": "kubernetes:core/v1:ConfigMap",
+    }
+    (reference,) = [r for r in alpha["resources"] if r["type"] == "pulumi:pulumi:StackReference"]
+    assert reference["inputs"] == {"name": "organization/fleet-acme/controlroom"}
+    (config,) = [r for r in alpha["resources"] if r["name"] == "alloy"]
+    assert config["inputs"]["data"] == {"workload": "alpha"}
+
+
+def test_no_password_in_any_plan_and_the_state_is_private(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path / "inv", ["alpha", "beta"])
+    out = tmp_path / "out"
+    render_all(inventory, None, out, programs=TINY)
+    secrets = render_secrets(out)
+    assert len(secrets) == 2 and all(len(s) == 24 for s in secrets)
+    for path in out.glob(f"*/{PLAN_FILE}"):
+        text = path.read_text(encoding="utf-8")
+        assert not any(secret in text for secret in secrets)
+    plans = load_plans(out)
+    assert plans["controlroom"]["outputs"]["credentials"] == REDACTED
+    (auth,) = [r for r in plans["alpha"]["resources"] if r["name"] == "mimir-auth"]
+    assert auth["inputs"]["stringData"] == REDACTED
+    state = out / ".state" / "controlroom.json"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700
+
+
+def test_workloads_receive_the_control_rooms_credential(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path / "inv", ["alpha", "beta"])
+    out = tmp_path / "out"
+    render_all(inventory, None, out, show_secrets=True, programs=TINY)
+    plans = load_plans(out)
+    credentials = plans["controlroom"]["outputs"]["credentials"]
+    for workload in ("alpha", "beta"):
+        (secret,) = [r for r in plans[workload]["resources"] if r["name"] == "mimir-auth"]
+        assert secret["inputs"]["stringData"] == {
+            "username": workload,
+            "password": credentials[workload]["password"],
+        }
+    assert sorted(render_secrets(out)) == sorted(c["password"] for c in credentials.values())
+
+
+def test_rerendering_is_stable(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path / "inv", ["alpha"])
+    out = tmp_path / "out"
+    first = {
+        s: p.read_text(encoding="utf-8")
+        for s, p in render_all(inventory, None, out, True, programs=TINY).items()
+    }
+    second = {
+        s: p.read_text(encoding="utf-8")
+        for s, p in render_all(inventory, None, out, True, programs=TINY).items()
+    }
+    assert first == second
+
+
+def test_a_workload_without_a_credential_is_not_ok(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    engine = RenderEngine(out, programs=TINY)
+    before = engine.run(_inventory(tmp_path / "inv", ["alpha"]), "alpha", Action.preview)
+    assert not before.ok and "render it first" in str(before.error)
+    assert engine.run(_inventory(tmp_path / "inv", ["alpha"]), "controlroom", Action.up).ok
+    outcome = engine.run(_inventory(tmp_path / "inv", ["alpha", "beta"]), "beta", Action.preview)
+    assert not outcome.ok
+    assert "no credential for this workload" in str(outcome.error) and "control room first" in str(
+        outcome.error
+    )
+    assert not (out / "beta").exists()
+    ok = engine.run(_inventory(tmp_path / "inv", ["alpha", "beta"]), "alpha", Action.preview)
+    assert ok.ok and ok.changes == {"create": 3} and ok.summary["resources"] == 3
+
+
+def test_only_preview_and_up_render(tmp_path: Path) -> None:
+    outcome = RenderEngine(tmp_path / "out", programs=TINY).run(
+        _inventory(tmp_path / "inv", []), "controlroom", Action.destroy
+    )
+    assert not outcome.ok and "pulumi engine" in str(outcome.error)
+
+
+def test_unknown_stacks_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="unknown stack: nope"):
+        render_all(_inventory(tmp_path / "inv", ["alpha"]), ["nope"], tmp_path / "out", programs=TINY)
+
+
+def test_a_failure_writes_nothing(tmp_path: Path) -> None:
+    def broken(spec: WorkloadStack) -> None:
+        k8s.core.v1.ConfigMap("ok", data={"a": "b"})
+        raise RuntimeError("cannot build this workload")
+
+    out = tmp_path / "out"
+    with pytest.raises(OperationError, match="alpha: the program failed: RuntimeError: cannot build"):
+        render_all(
+            _inventory(tmp_path / "inv", ["alpha"]), None, out, programs=Programs(tiny_controlroom, broken)
+        )
+    assert not out.exists()
+
+
+def test_runs_do_not_share_state(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path / "inv", ["alpha", "beta"])
+    engine = RenderEngine(tmp_path / "out", programs=TINY)
+    engine.render(inventory, "controlroom")
+    alpha = json.loads(engine.render(inventory, "alpha").read_text(encoding="utf-8"))
+    beta = json.loads(engine.render(inventory, "beta").read_text(encoding="utf-8"))
+    assert [r["name"] for r in alpha["resources"]] == [r["name"] for r in beta["resources"]]
+    (config,) = [r for r in beta["resources"] if r["name"] == "alloy"]
+    assert config["inputs"]["data"] == {"workload": "beta"}
+
+
+def test_the_real_programs_render(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path / "inv", ["alpha"])
+    out = tmp_path / "out"
+    paths = render_all(inventory, None, out)
+    secrets = render_secrets(out)
+    assert secrets
+    plans = load_plans(out)
+    assert set(plans) == {"controlroom", "alpha"}
+    for path in paths.values():
+        assert not any(secret in path.read_text(encoding="utf-8") for secret in secrets)
+    (auth,) = [
+        r
+        for r in plans["alpha"]["resources"]
+        if r["type"] == "kubernetes:core/v1:Secret" and r["inputs"]["metadata"]["name"] == "mimir-auth"
+    ]
+    assert auth["inputs"]["stringData"] == REDACTED
