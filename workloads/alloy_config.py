@@ -3,11 +3,12 @@
 Alloy runs as a DaemonSet with clustering enabled. Cluster-wide targets (pods, kubelets,
 kube-state-metrics, pod logs) are discovered by every instance and shared out between them by
 clustering, so each is collected once; the node's systemd journal and its node_exporter metrics
-(``prometheus.exporter.unix`` over the node's ``/proc``, ``/sys`` and ``/`` mounted read-only) are
-read by the instance on that node. Every metric goes to two ``prometheus.remote_write`` components: ``local`` (the workload's
-own Mimir, in-cluster, no auth) and ``central`` (the control room's Mimir, basic auth with the
-workload's name and a password Alloy reads from a Kubernetes Secret at run time, optionally
-filtered by metric name). Logs go only to the in-cluster ``loki.write "local"``.
+(``prometheus.exporter.unix`` over the node's ``/proc``, ``/sys`` and ``/`` mounted read-only)
+are read by the instance on that node. Every metric goes to two ``prometheus.remote_write``
+components: ``local`` (the workload's own Mimir, in-cluster, no auth) and ``central`` (the
+control room's Mimir, basic auth with the workload's name and a password Alloy reads from a
+Kubernetes Secret at run time, optionally filtered by metric name). Logs go only to the
+in-cluster ``loki.write "local"``.
 
 The text is built as a small tree of blocks and attributes and then written out, so every value
 that comes from the inventory ends up inside an escaped string literal: a namespace or a regex
