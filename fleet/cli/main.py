@@ -82,12 +82,13 @@ def state(ctx: typer.Context) -> State:
 
 def _register() -> None:
     # Command modules add themselves to `app`; importing them is cheap (no Pulumi, no Celery).
-    from fleet.cli import inventory_cmds  # noqa: F401
-    from fleet.cli import render_cmds  # noqa: F401
-    from fleet.cli import render_cmds  # noqa: F401
-    from fleet.cli import rollout_cmds  # noqa: F401
-    from fleet.cli import upgrade_cmds  # noqa: F401
-    from fleet.cli import verify_cmds  # noqa: F401
+    from fleet.cli import (  # noqa: F401
+        inventory_cmds,
+        render_cmds,
+        rollout_cmds,
+        upgrade_cmds,
+        verify_cmds,
+    )
 
 
 _register()

@@ -77,9 +77,7 @@ def test_wrong_type_is_reported_with_its_line(inventory_dir: Path) -> None:
         ("cloud: aws", "cloud: gcp", "spec.cloud", "'aws' or 'azure'"),
     ],
 )
-def test_bad_cloud_specific_fields(
-    inventory_dir: Path, old: str, new: str, field: str, expect: str
-) -> None:
+def test_bad_cloud_specific_fields(inventory_dir: Path, old: str, new: str, field: str, expect: str) -> None:
     edit(inventory_dir / "workloads/payments-prod.yaml", old, new)
     [line] = problems(inventory_dir)
     assert f": {field}: " in line
@@ -119,13 +117,19 @@ def test_file_name_must_match_name(inventory_dir: Path) -> None:
 
 
 def test_duplicate_names_across_yaml_and_yml(inventory_dir: Path) -> None:
-    shutil.copy(inventory_dir / "workloads/search-staging.yaml", inventory_dir / "workloads/search-staging.yml")
+    shutil.copy(
+        inventory_dir / "workloads/search-staging.yaml", inventory_dir / "workloads/search-staging.yml"
+    )
     [line] = problems(inventory_dir)
     assert "duplicate workload 'search-staging'" in line
 
 
 def test_yaml_syntax_error_has_its_line(inventory_dir: Path) -> None:
-    edit(inventory_dir / "workloads/payments-prod.yaml", "  environment: production", "  environment: [production")
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "  environment: production",
+        "  environment: [production",
+    )
     [line] = problems(inventory_dir)
     assert line.startswith("workloads/payments-prod.yaml:")
     assert "invalid YAML" in line
@@ -150,7 +154,9 @@ def test_missing_fleet_yaml(tmp_path: Path) -> None:
 
 def test_add_workload_writes_it(inventory_dir: Path, tmp_path: Path) -> None:
     source = tmp_path / "billing-dev.yaml"
-    text = (inventory_dir / "workloads/search-staging.yaml").read_text().replace("search-staging", "billing-dev")
+    text = (
+        (inventory_dir / "workloads/search-staging.yaml").read_text().replace("search-staging", "billing-dev")
+    )
     source.write_text(text)
     workload = add_workload(inventory_dir, source)
     assert workload.name == "billing-dev"

@@ -85,7 +85,9 @@ def test_init_creates_an_inventory_that_validates(tmp_path: Path) -> None:
 
 def test_workload_add_onboards_and_prints_the_rollout_command(inv: Path, tmp_path: Path) -> None:
     source = tmp_path / "billing-dev.yaml"
-    source.write_text((EXAMPLE / "workloads/search-staging.yaml").read_text().replace("search-staging", "billing-dev"))
+    source.write_text(
+        (EXAMPLE / "workloads/search-staging.yaml").read_text().replace("search-staging", "billing-dev")
+    )
     result = fleet("-i", inv, "workload", "add", source)
     assert result.exit_code == 0, result.output
     assert f"fleet -i {inv} rollout billing-dev" in result.stdout
@@ -209,7 +211,9 @@ def mutated(draw: st.DrawFn) -> str:
         else:
             key = draw(st.sampled_from(["region", "cloud", "environment", "account_id", "replicas", "name"]))
             value = draw(st.one_of(st.integers(), st.text(max_size=8), st.booleans(), yaml_noise))
-            text = text.replace(f"{key}: ", f"{key}: {json.dumps(value) if not isinstance(value, str) else value} #", 1)
+            text = text.replace(
+                f"{key}: ", f"{key}: {json.dumps(value) if not isinstance(value, str) else value} #", 1
+            )
     return text
 
 
