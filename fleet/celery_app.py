@@ -28,8 +28,6 @@ from fleet.settings import Settings
 
 TASK_NAME = "fleet.run_stack"
 DEFAULT_QUEUE = "fleet"
-MAX_TASKS_PER_CHILD = 8
-"""A worker process is replaced after this many stacks: bounded memory, fresh Pulumi runtime."""
 
 
 class PolledRedisBackend(RedisBackend):
@@ -65,7 +63,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "worker_max_tasks_per_child": MAX_TASKS_PER_CHILD,
         "broker_transport_options": dict(visibility),
         "result_backend_transport_options": dict(visibility),
         "visibility_timeout": settings.visibility_timeout,

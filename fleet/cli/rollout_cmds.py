@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,6 +14,9 @@ from typer.core import TyperGroup
 
 from fleet.cli.main import app, state
 from fleet.cli.output import OUTPUT_OPTION, Output, console, print_json
+
+MAX_TASKS_PER_CHILD = 8
+"""A worker process is replaced after this many stacks: bounded memory, a fresh Pulumi runtime."""
 
 
 class RolloutGroup(TyperGroup):
@@ -260,17 +264,30 @@ def worker(
     queues: str | None = typer.Option(None, "--queues", "-Q", help="Comma-separated queues [default: fleet]"),
     hostname: str | None = typer.Option(None, "--hostname", "-n", help="Node name, e.g. w1@%h"),
     loglevel: str = typer.Option("INFO", "--loglevel", help="DEBUG, INFO, WARNING or ERROR"),
+    max_tasks_per_child: int = typer.Option(
+        MAX_TASKS_PER_CHILD,
+        "--max-tasks-per-child",
+        min=1,
+        help="Stacks a process runs before it is replaced",
+    ),
 ) -> None:
     """Run a Celery worker: one stack per process at a time (needs FLEET_BROKER_URL)."""
-    from fleet.celery_app import DEFAULT_QUEUE, MAX_TASKS_PER_CHILD, create_app
+    from fleet.celery_app import DEFAULT_QUEUE, create_app
+    from fleet.errors import FleetError
+    from fleet.executors.run import load_job_inventory
 
-    celery = create_app(state(ctx).settings)
+    settings = state(ctx).settings
+    celery = create_app(settings)
+    # Parsed once here and inherited by every forked process, so a replaced process starts warm.
+    # No inventory here (jobs name theirs) or a broken one: the jobs report it.
+    with contextlib.suppress(FleetError):
+        load_job_inventory(settings.inventory.resolve())
     argv = [
         "worker",
         "--pool=prefork",
         f"--concurrency={concurrency or os.cpu_count() or 1}",
         f"--queues={queues or DEFAULT_QUEUE}",
-        f"--max-tasks-per-child={MAX_TASKS_PER_CHILD}",
+        f"--max-tasks-per-child={max_tasks_per_child}",
         f"--loglevel={loglevel}",
         "--without-gossip",
         "--without-mingle",

@@ -26,6 +26,7 @@ from pydantic import Field
 
 from fleet.engines.base import StackEngine, StackOutcome
 from fleet.errors import FleetError, UserError
+from fleet.inventory import FLEET_FILE, Inventory, load_inventory, workload_files
 from fleet.jobs import SCHEMA_VERSION, EngineKind, JobError, JobResult, JobState, StackJob
 from fleet.journal import Journal, Outcome, journal_url_for
 from fleet.models import CONTROLROOM
@@ -60,6 +61,32 @@ def journal_url(settings: Settings, inventory: Path) -> str:
 def _journal(url: str, ttl: float) -> Journal:
     # One journal (one connection pool) per worker process, reused by every job it runs.
     return Journal(url, heartbeat_ttl=timedelta(seconds=ttl))
+
+
+def load_job_inventory(root: Path) -> Inventory:
+    """The inventory at ``root``, re-read only when one of its files changed.
+
+    A worker runs many jobs of the same inventory, and parsing hundreds of workload files for
+    each of them would cost more than the orchestration itself.
+    """
+    files = [root / FLEET_FILE, *workload_files(root)]
+    fingerprint = tuple((str(path), *_stamp(path)) for path in files)
+    cached = _inventories.get(root)
+    if cached is None or cached[0] != fingerprint:
+        cached = (fingerprint, load_inventory(root))
+        _inventories[root] = cached
+    return cached[1]
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return (0, -1)
+    return (info.st_mtime_ns, info.st_size)
+
+
+_inventories: dict[Path, tuple[tuple[tuple[str, int, int], ...], Inventory]] = {}
 
 
 def build_engine(kind: EngineKind, settings: WorkerSettings) -> StackEngine:
@@ -112,9 +139,7 @@ def run_job(
     versions: dict[str, Any] | None = None
     summary: dict[str, Any] = {}
     try:
-        from fleet.inventory import load_inventory
-
-        inventory = load_inventory(Path(job.inventory))
+        inventory = load_job_inventory(Path(job.inventory))
         versions = _versions(inventory, job.stack)
         summary["spec_hash"] = spec_hash(inventory, job.stack)
         engine = build_engine(job.engine, settings)

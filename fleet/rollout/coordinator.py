@@ -67,7 +67,7 @@ class Hooks:
 class Timing:
     """How often the coordinator looks, and when it presumes a job lost."""
 
-    tick: float = 0.1
+    tick: float = 0.05
     """Seconds between executor polls."""
     reconcile: float = 1.0
     """Seconds between journal reads when no event arrived."""
@@ -215,8 +215,7 @@ class Coordinator:
         detail = self._refresh()
         todo = [name for name in wave.stacks if detail.stack(name).status not in _DONE]
         last_read = self.monotonic()
-        while todo or run.inflight:
-            todo = self._submit(todo, run) if run.stop is None else []
+        while True:
             events = self.executor.poll()
             for event in events:
                 if event.state in (JobState.declined, JobState.error) and event.key.stack in run.inflight:
@@ -227,9 +226,12 @@ class Coordinator:
                 self._reconcile(detail, run)
                 self._check_cancel(run, detail)
                 self._check_budget(run, detail)
+            # Submit right after the journal freed a slot, not one tick later.
+            todo = self._submit(todo, run) if run.stop is None else []
+            if not todo and not run.inflight:
+                return
             self._beat_locks()
-            if todo or run.inflight:
-                self.sleep(self.timing.tick)
+            self.sleep(self.timing.tick)
 
     def _submit(self, todo: list[str], run: _Run) -> list[str]:
         while todo and len(run.inflight) < self.max_parallel:
