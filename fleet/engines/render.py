@@ -485,6 +485,13 @@ def _run_program(
         with loops_lock:
             loops.append(loop)
 
+    # Put the caller's event loop back afterwards: code that runs next in this thread (another
+    # render, a @pulumi.runtime.test test) expects the thread to still have one.
+    policy = asyncio.get_event_loop_policy()
+    try:
+        previous: asyncio.AbstractEventLoop | None = policy.get_event_loop()
+    except RuntimeError:
+        previous = None
     loop = asyncio.new_event_loop()
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=8, initializer=thread_loop)
     loop.set_default_executor(executor)
@@ -503,7 +510,7 @@ def _run_program(
         for thread_owned in loops:
             thread_owned.close()
         loop.close()
-        asyncio.set_event_loop(None)
+        asyncio.set_event_loop(previous)
 
 
 def render_config(fleet: str, stack: str, account: CloudAccount) -> dict[str, str]:
