@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 from fleet_services import (
     RedisServer,
     Workers,
+    fleet_command,
     fleet_env,
     run_fleet,
     start_fleet,
@@ -222,3 +225,23 @@ def test_resume_after_the_cli_was_killed_finishes_without_rerunning_finished_sta
         assert sum(line.startswith(f"end {state.stack} ") for line in runs) == 1, state.stack
     for name in done_before:
         assert len(after.stack(name).attempts) == 1
+
+
+def test_on_a_terminal_it_asks_and_no_records_nothing(inventory: Path, tmp_path: Path) -> None:
+    env = _local_env(inventory, write_script(tmp_path / "script.json"))
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [*fleet_command(), "rollout", "--all"], env=env, stdin=terminal, stdout=subprocess.PIPE, text=True
+        )
+        os.write(controller, b"n\n")
+        output, _ = process.communicate(timeout=120)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+
+    assert process.returncode == 1
+    assert "Rollout plan: 4 stacks" in output
+    assert "Start this rollout?" in output
+    with Journal(journal_url_for(inventory)) as journal:
+        assert journal.list_rollouts() == []
