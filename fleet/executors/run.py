@@ -106,7 +106,7 @@ def build_engine(kind: EngineKind, settings: WorkerSettings) -> StackEngine:
     return PulumiEngine(settings)
 
 
-def spec_hash(inventory: Any, stack: str) -> str:
+def spec_hash(inventory: Inventory, stack: str) -> str:
     """sha256 of the program input of ``stack``: what changed since a deploy, without secrets."""
     spec = inventory.controlroom_stack() if stack == CONTROLROOM else inventory.workload_stack(stack)
     return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
@@ -171,7 +171,7 @@ def run_job(
 
 def _run_with_retries(
     engine: StackEngine,
-    inventory: Any,
+    inventory: Inventory,
     job: StackJob,
     backoff: Sequence[float],
     sleep: Callable[[float], None],
@@ -202,7 +202,7 @@ def _retries(outcome: StackOutcome) -> int:
     return int(outcome.summary.get("retries", 0))
 
 
-def _versions(inventory: Any, stack: str) -> dict[str, Any]:
+def _versions(inventory: Inventory, stack: str) -> dict[str, Any]:
     if stack == CONTROLROOM:
         return dict(inventory.fleet.spec.versions.model_dump())
     return dict(inventory.workload_stack(stack).versions.model_dump())
