@@ -9,11 +9,15 @@ params are skipped with the reason.
 
 from __future__ import annotations
 
+# hypothesis is imported up front: when its pytest plugin imports it lazily, late in a session
+# that ran a failing Pulumi program, CPython 3.11.7's parser can raise "AST constructor
+# recursion depth mismatch" while pytest rewrites hypothesis's modules.
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401
 import pytest
 
 ADMIN_DSN = os.environ.get("FLEET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

@@ -449,10 +449,34 @@ _MONITOR: type | None = None
 def _run_program(
     program: Callable[[], None], project: str, stack: str, recorder: _Recorder, config: Mapping[str, str]
 ) -> None:
-    """Run ``program`` to completion under the mock runtime, in the current (fresh) context."""
+    """Run ``program`` to completion under the mock runtime.
+
+    The run gets a thread of its own, so its event loops never touch the caller's thread (which
+    may be running its own loop, or a ``@pulumi.runtime.test`` test next); its exception is
+    re-raised here.
+    """
+    failure: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            _run_program_here(program, project, stack, recorder, config)
+        except BaseException as exc:  # handed to the calling thread below
+            failure.append(exc)
+
+    worker = threading.Thread(target=body, name=f"render-{stack}")
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+
+
+def _run_program_here(
+    program: Callable[[], None], project: str, stack: str, recorder: _Recorder, config: Mapping[str, str]
+) -> None:
     global _MONITOR
     from pulumi.runtime import mocks, settings
     from pulumi.runtime.config import set_all_config
+    from pulumi.runtime.rpc_manager import RPCManager
     from pulumi.runtime.stack import run_in_stack
 
     if _MONITOR is None:
@@ -472,6 +496,10 @@ def _run_program(
         )
     )
     settings.ROOT.set(None)
+    # configure() leaves the pending-output set and the RPC manager alone; after a failed run they
+    # still hold tasks bound to its closed event loop, which would fail every later run.
+    settings.SETTINGS.outputs = set()
+    settings.SETTINGS.rpc_manager = RPCManager()
     set_all_config(dict(config), [])
 
     # The runtime talks to the monitor from worker threads that each get an event loop; own
@@ -485,13 +513,6 @@ def _run_program(
         with loops_lock:
             loops.append(loop)
 
-    # Put the caller's event loop back afterwards: code that runs next in this thread (another
-    # render, a @pulumi.runtime.test test) expects the thread to still have one.
-    policy = asyncio.get_event_loop_policy()
-    try:
-        previous: asyncio.AbstractEventLoop | None = policy.get_event_loop()
-    except RuntimeError:
-        previous = None
     loop = asyncio.new_event_loop()
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=8, initializer=thread_loop)
     loop.set_default_executor(executor)
@@ -510,20 +531,18 @@ def _run_program(
         for thread_owned in loops:
             thread_owned.close()
         loop.close()
-        asyncio.set_event_loop(previous)
+        asyncio.set_event_loop(None)
 
 
 def render_config(fleet: str, stack: str, account: CloudAccount) -> dict[str, str]:
-    """The stack configuration a render runs with: the cloud provider's settings (as the Pulumi
-    engine sets them), and on Azure the cluster's resource group, so that the programs look the
-    cluster's OIDC issuer up (answered by the mocks) instead of failing for want of it."""
+    """The stack configuration a render runs with: the cloud provider's settings, as the Pulumi
+    engine sets them."""
     if account.cloud == "aws":
         return {"aws:region": account.region, "aws:allowedAccountIds": json.dumps([account.account_id])}
     return {
         "azure-native:location": account.region,
         "azure-native:subscriptionId": str(account.subscription_id),
         "azure-native:tenantId": str(account.tenant_id),
-        "fleet:clusterResourceGroup": f"fleet-{fleet}-{stack}",
     }
 
 

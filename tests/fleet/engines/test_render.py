@@ -201,6 +201,26 @@ def test_a_failure_writes_nothing(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_a_failed_output_does_not_break_later_runs(tmp_path: Path) -> None:
+    # A lookup that fails inside an Output leaves tasks behind in Pulumi's runtime; the next
+    # runs in the same process (a worker renders many stacks) must not trip over them.
+    def failing_lookup(spec: WorkloadStack) -> None:
+        def fail(_: str) -> str:
+            raise ValueError("the cluster reports no OIDC issuer")
+
+        k8s.core.v1.ConfigMap("cm", data={"issuer": pulumi.Output.from_input("x").apply(fail)})
+
+    inventory = _inventory(tmp_path / "inv", ["alpha", "beta"])
+    engine = RenderEngine(tmp_path / "out", programs=TINY)
+    broken = RenderEngine(tmp_path / "out", programs=Programs(tiny_controlroom, failing_lookup))
+    assert engine.run(inventory, "controlroom", Action.up).ok
+    failed = broken.run(inventory, "alpha", Action.up)
+    assert not failed.ok and "no OIDC issuer" in (failed.error or "")
+    for stack in ("controlroom", "alpha", "beta"):
+        outcome = engine.run(inventory, stack, Action.up)
+        assert outcome.ok, outcome.error
+
+
 def test_runs_do_not_share_state(tmp_path: Path) -> None:
     inventory = _inventory(tmp_path / "inv", ["alpha", "beta"])
     engine = RenderEngine(tmp_path / "out", programs=TINY)
