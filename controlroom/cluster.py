@@ -1,14 +1,10 @@
 """Facts about the control-room cluster that the program looks up from the cloud.
 
-The inventory names the cluster only by kubeconfig and context. Like the workload program, the
-stack configuration in the ``fleet`` namespace says more (all optional):
-
-- ``fleet:oidcIssuer`` - the service-account token issuer URL; when unset it is looked up:
-- ``fleet:clusterName`` - the EKS/AKS cluster (default: the kube context, or the tail of an EKS
-  context ARN such as ``arn:aws:eks:us-east-1:123456789012:cluster/ctrl``; without a context
-  ``<fleet>-controlroom``);
-- ``fleet:clusterResourceGroup`` - the AKS cluster's resource group (default
-  ``fleet-<fleet>-controlroom``).
+``control_room.cluster`` in fleet.yaml says (all optional): ``oidc_issuer``, the service-account
+token issuer URL; when unset it is looked up by ``name`` (default: the kube context, or the tail
+of an EKS context ARN such as ``arn:aws:eks:us-east-1:123456789012:cluster/ctrl``; without a
+context ``<fleet>-controlroom``) and, on Azure, ``resource_group`` (default
+``fleet-<fleet>-controlroom``).
 """
 
 from __future__ import annotations
@@ -19,11 +15,11 @@ import pulumi_azure_native as azure_native
 
 from fleet.models import ControlRoom
 
-CONFIG_NAMESPACE = "fleet"
-
 
 def cluster_name(fleet: str, room: ControlRoom) -> str:
-    """The managed cluster's name when ``fleet:clusterName`` is not set."""
+    """The managed cluster's name: as configured, else derived from the kube context."""
+    if room.cluster.name:
+        return room.cluster.name
     context = room.cluster.context
     if not context:
         return f"{fleet}-controlroom"
@@ -37,17 +33,15 @@ def aks_resource_group(fleet: str) -> str:
 
 def oidc_issuer(fleet: str, room: ControlRoom, provider: pulumi.ProviderResource) -> pulumi.Output[str]:
     """The cluster's service-account token issuer URL, for IRSA or workload identity."""
-    config = pulumi.Config(CONFIG_NAMESPACE)
-    configured = config.get("oidcIssuer")
-    if configured:
-        return pulumi.Output.from_input(configured)
-    name = config.get("clusterName") or cluster_name(fleet, room)
+    if room.cluster.oidc_issuer:
+        return pulumi.Output.from_input(room.cluster.oidc_issuer)
+    name = cluster_name(fleet, room)
     invoke = pulumi.InvokeOutputOptions(provider=provider)
     if room.cloud == "aws":
         eks = aws.eks.get_cluster_output(name=name, opts=invoke)
         return eks.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
     aks = azure_native.containerservice.get_managed_cluster_output(
-        resource_group_name=config.get("clusterResourceGroup") or aks_resource_group(fleet),
+        resource_group_name=room.cluster.resource_group or aks_resource_group(fleet),
         resource_name=name,
         opts=invoke,
     )

@@ -122,10 +122,42 @@ class VersionPins(Model):
 
 
 class Cluster(Model):
-    """How to reach a Kubernetes cluster; both fields optional (defaults: the ambient kubeconfig)."""
+    """How to reach a Kubernetes cluster, and which managed cluster (EKS/AKS) it is.
+
+    Every field is optional: the ambient kubeconfig, and the cluster's OIDC issuer (for IRSA or
+    workload identity) looked up by the cluster's name.
+    """
 
     kubeconfig: str | None = None
     context: str | None = None
+    name: DnsLabel | None = Field(
+        default=None, description="The EKS/AKS cluster's name; default: the stack's name"
+    )
+    resource_group: str | None = Field(
+        default=None, description="Azure: the AKS cluster's resource group; default: fleet-<fleet>-<stack>"
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="The cluster's service-account token issuer URL; default: looked up"
+    )
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an https:// issuer URL")
+        return value
+
+    @field_validator("resource_group")
+    @classmethod
+    def _group(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[-\w.()]{1,89}[-\w()]", value):
+            raise ValueError(f"{value!r} is not an Azure resource group name")
+        return value
+
+
+def _check_cluster(cloud: str, cluster: Cluster) -> None:
+    if cloud == "aws" and cluster.resource_group is not None:
+        raise ValueError("cluster: resource_group is only for azure clusters; remove it")
 
 
 class CloudAccount(Model):
@@ -200,6 +232,11 @@ class ControlRoom(CloudAccount):
     domain: str = Field(description="Central push endpoint is https://mimir.<domain>/api/v1/push")
     cluster: Cluster = Field(default_factory=Cluster)
     mimir: ControlRoomMimir = Field(default_factory=ControlRoomMimir)
+
+    @model_validator(mode="after")
+    def _cluster(self) -> ControlRoom:
+        _check_cluster(self.cloud, self.cluster)
+        return self
 
     @field_validator("domain")
     @classmethod
@@ -324,6 +361,11 @@ class WorkloadSpec(CloudAccount):
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
     alloy: AlloySettings = Field(default_factory=AlloySettings)
     central: CentralExport = Field(default_factory=CentralExport)
+
+    @model_validator(mode="after")
+    def _cluster(self) -> WorkloadSpec:
+        _check_cluster(self.cloud, self.cluster)
+        return self
 
     @field_validator("labels")
     @classmethod

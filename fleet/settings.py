@@ -24,15 +24,11 @@ class Settings(BaseSettings):
         default=None,
         description="Celery broker (redis://…); unset: the local process-pool executor",
     )
-    result_backend: str | None = Field(
-        default=None, description="Celery results; default: the broker"
-    )
+    result_backend: str | None = Field(default=None, description="Celery results; default: the broker")
     visibility_timeout: int = Field(
         default=4 * 3600,
         description="Seconds before an unacknowledged task is redelivered; above the longest update",
     )
     workers: int = Field(default=0, ge=0, description="Local executor processes; 0: one per core")
-    lock_ttl: int = Field(
-        default=300, ge=5, description="Seconds after which a silent lock is stale"
-    )
+    lock_ttl: int = Field(default=300, ge=5, description="Seconds after which a silent lock is stale")
     passphrase: str | None = Field(default=None, repr=False, description="Pulumi config passphrase")

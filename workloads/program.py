@@ -4,13 +4,9 @@ Metrics are written twice by Alloy (the local Mimir, the control room's Mimir); 
 local Loki only; Grafana reads the local Mimir and Loki. The control room's password for this
 workload comes from the control-room stack through a StackReference, straight into a Secret.
 
-Stack configuration (all optional) in the ``fleet`` namespace tells the program how to find the
-cluster's OIDC issuer for IRSA / workload identity:
-
-- ``fleet:oidcIssuer`` - the issuer URL (``https://oidc.eks.<region>.amazonaws.com/id/…`` or the
-  AKS issuer). When unset it is looked up from the cluster:
-- ``fleet:clusterName`` - the EKS/AKS cluster's name (default: the workload's name);
-- ``fleet:clusterResourceGroup`` - the AKS cluster's resource group (Azure lookups only).
+The workload's ``spec.cluster`` says how to find the cluster's OIDC issuer for IRSA / workload
+identity: ``oidc_issuer`` outright, or looked up by ``name`` (default: the workload's name) and, on
+Azure, ``resource_group`` (default: ``fleet-<fleet>-<workload>``).
 """
 
 from __future__ import annotations
@@ -28,20 +24,20 @@ from workloads.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
 from workloads.provider import kubernetes_provider
 from workloads.storage import ClusterIdentity, StorageArgs, StorageUser, object_storage
 
-CONFIG_NAMESPACE = "fleet"
 ALLOY_NAMESPACE = "alloy"
 MIMIR_NAMESPACE = "mimir"
 LOKI_NAMESPACE = "loki"
 GRAFANA_NAMESPACE = "grafana"
 
 
-def cluster_identity(workload: str) -> ClusterIdentity:
-    """Where the cluster's OIDC issuer comes from, per the stack's ``fleet:*`` configuration."""
-    config = pulumi.Config(CONFIG_NAMESPACE)
+def cluster_identity(spec: WorkloadStack) -> ClusterIdentity:
+    """Where the workload cluster's OIDC issuer comes from, per its ``spec.cluster``."""
+    name = spec.workload.name
+    cluster = spec.workload.spec.cluster
     return ClusterIdentity(
-        cluster_name=config.get("clusterName") or workload,
-        oidc_issuer=config.get("oidcIssuer"),
-        resource_group=config.get("clusterResourceGroup"),
+        cluster_name=cluster.name or name,
+        oidc_issuer=cluster.oidc_issuer,
+        resource_group=cluster.resource_group or f"fleet-{spec.fleet}-{name}",
     )
 
 
@@ -76,7 +72,7 @@ def workload_program(spec: WorkloadStack) -> None:
             fleet=spec.fleet,
             workload=name,
             account=settings,
-            cluster=cluster_identity(name),
+            cluster=cluster_identity(spec),
             users=(
                 StorageUser("mimir", MIMIR_NAMESPACE, mimir_module.SERVICE_ACCOUNT),
                 StorageUser("loki", LOKI_NAMESPACE, loki_module.SERVICE_ACCOUNT),

@@ -105,7 +105,7 @@ def _require_issuer(issuer: str | None, kind: str) -> str:
     if not issuer:
         raise ValueError(
             f"the {kind} cluster reports no OIDC issuer; enable its OIDC issuer "
-            "or set the stack config fleet:oidcIssuer"
+            "or set spec.cluster.oidc_issuer in the inventory"
         )
     return issuer
 
@@ -294,8 +294,8 @@ class AzureStorage(pulumi.ComponentResource):
         else:
             if args.cluster.resource_group is None:
                 raise ValueError(
-                    "the AKS cluster's OIDC issuer is unknown: set the stack config fleet:oidcIssuer, "
-                    "or fleet:clusterResourceGroup (and fleet:clusterName) to look it up"
+                    "the AKS cluster's OIDC issuer is unknown: set spec.cluster.oidc_issuer, "
+                    "or spec.cluster.resource_group (and name) to look it up"
                 )
             cluster = azure.containerservice.get_managed_cluster_output(
                 resource_group_name=args.cluster.resource_group,

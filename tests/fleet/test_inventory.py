@@ -148,7 +148,7 @@ def test_every_problem_in_one_run(inventory_dir: Path) -> None:
 
 
 def test_missing_fleet_yaml(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="no fleet.yaml here"):
+    with pytest.raises(UserError, match=r"no fleet\.yaml here"):
         load_inventory(tmp_path)
 
 

@@ -36,7 +36,8 @@ def test_schedule_checks_cron_and_zone() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("0", 0), ("0s", 0), ("90s", 90), ("5m", 300), ("1h30m", 5400), ("7d", 604800)]
+    ("text", "seconds"),
+    [("0", 0), ("0s", 0), ("90s", 90), ("5m", 300), ("1h30m", 5400), ("7d", 604800)],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -50,3 +51,20 @@ def test_bad_durations(text: str) -> None:
 
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (5, 65, 3725)] == ["5s", "1m05s", "1h02m"]
+
+
+def test_cluster_identity_fields() -> None:
+    from fleet.models import Cluster, WorkloadSpec
+
+    aws = {"cloud": "aws", "region": "us-east-1", "account_id": "123456789012"}
+    spec = WorkloadSpec.model_validate(
+        {
+            **aws,
+            "cluster": {"name": "prod-eks", "oidc_issuer": "https://oidc.eks.us-east-1.amazonaws.com/id/AB"},
+        }
+    )
+    assert spec.cluster.name == "prod-eks"
+    with pytest.raises(ValidationError, match="only for azure"):
+        WorkloadSpec.model_validate({**aws, "cluster": {"resource_group": "rg-aks"}})
+    with pytest.raises(ValidationError, match="https:// issuer URL"):
+        Cluster(oidc_issuer="http://insecure.example.com")

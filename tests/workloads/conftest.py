@@ -208,16 +208,14 @@ def credentials() -> dict[str, dict[str, str]]:
 
 @pytest.fixture
 def pulumi_runtime(credentials: dict[str, dict[str, str]]) -> Iterator[Callable[..., FleetMocks]]:
-    """Install fresh mocks (and optional ``fleet:*`` stack config) for one test."""
+    """Install fresh mocks for one test."""
 
-    def install(stack: str = "web", config: dict[str, str] | None = None) -> FleetMocks:
-        pulumi.runtime.set_all_config({f"fleet:{key}": value for key, value in (config or {}).items()})
+    def install(stack: str = "web") -> FleetMocks:
         mocks = FleetMocks(credentials)
         pulumi.runtime.set_mocks(mocks, project="fleet-demo", stack=stack, preview=False)
         return mocks
 
     yield install
-    pulumi.runtime.set_all_config({})
 
 
 @pytest.fixture
@@ -225,8 +223,12 @@ def render(pulumi_runtime: Callable[..., FleetMocks]) -> Callable[..., Rendered]
     """Run ``workload_program(spec)`` under the mocks and return what it declared."""
     from workloads.program import workload_program
 
-    def run(spec: WorkloadStack, config: dict[str, str] | None = None) -> Rendered:
-        mocks = pulumi_runtime(spec.workload.name, {"oidcIssuer": EKS_ISSUER} if config is None else config)
+    def run(spec: WorkloadStack, cluster: dict[str, str] | None = None) -> Rendered:
+        cluster = {"oidc_issuer": EKS_ISSUER} if cluster is None else cluster
+        settings = spec.workload.spec
+        settings = settings.model_copy(update={"cluster": settings.cluster.model_copy(update=cluster)})
+        spec = spec.model_copy(update={"workload": spec.workload.model_copy(update={"spec": settings})})
+        mocks = pulumi_runtime(spec.workload.name)
 
         @pulumi.runtime.test
         def program() -> None:

@@ -105,7 +105,7 @@ def test_aws_workload_end_to_end(render: Render, inventory_stack: Stack, credent
 
 def test_azure_workload_uses_workload_identity(render: Render, inventory_stack: Stack) -> None:
     spec = inventory_stack(workload_document("web", cloud="azure"))
-    rendered = render(spec, {"oidcIssuer": AKS_ISSUER})
+    rendered = render(spec, {"oidc_issuer": AKS_ISSUER})
 
     (account,) = rendered.of_type("azure-native:storage:StorageAccount")
     assert account.inputs["minimumTlsVersion"] == "TLS1_2"
@@ -232,7 +232,7 @@ def test_every_direct_kubernetes_object_is_valid(render: Render, inventory_stack
             workload_document("web", cloud=cloud, alloy={"namespaces": ["shop"]}),
             workload_document("payments"),
         )
-        rendered = render(spec, {"oidcIssuer": AKS_ISSUER if cloud == "azure" else EKS_ISSUER})
+        rendered = render(spec, {"oidc_issuer": AKS_ISSUER if cloud == "azure" else EKS_ISSUER})
         direct = [r for r in rendered.resources if r.type in DIRECT_KUBERNETES]
         assert len(direct) == 4 + 3 + 2  # namespaces, 2 Secrets + ConfigMap, Role + RoleBinding
         for resource in direct:

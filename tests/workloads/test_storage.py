@@ -137,7 +137,7 @@ def test_azure_bindings_carry_container_and_client_id(pulumi_runtime: Callable[.
 
 def test_azure_lookup_needs_the_cluster_resource_group(pulumi_runtime: Callable[..., FleetMocks]) -> None:
     pulumi_runtime()
-    with pytest.raises(ValueError, match="fleet:clusterResourceGroup"):
+    with pytest.raises(ValueError, match=r"spec\.cluster\.resource_group"):
         AzureStorage("storage", StorageArgs("demo", "web", AZURE, ClusterIdentity("web"), USERS))
 
 

@@ -167,8 +167,8 @@ def test_help_does_not_import_pulumi_or_celery() -> None:
         "from typer.testing import CliRunner\n"
         "from fleet.cli.main import app\n"
         "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'celery', 'kombu', 'sqlalchemy'))\n"
-        "print(heavy)\n"
+        "heavy = {'pulumi', 'celery', 'kombu', 'sqlalchemy'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -190,7 +190,7 @@ def test_console_script_exits_2_without_traceback(tmp_path: Path) -> None:
 # --- property: random mutations of a valid workload never crash validate ---------------------
 
 VALID = (EXAMPLE / "workloads/payments-prod.yaml").read_text()
-yaml_noise = st.sampled_from(list(":-[]{}\"'#&*!|>%@` \n\t") + ["null", "~", "1e9", "yes", "- x", "  "])
+yaml_noise = st.sampled_from([*":-[]{}\"'#&*!|>%@` \n\t", "null", "~", "1e9", "yes", "- x", "  "])
 
 
 @st.composite
