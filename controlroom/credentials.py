@@ -1,7 +1,7 @@
 """The workloads' credentials for the central Mimir: one random password per workload, a reader
 password for the query path, and the gateway's two htpasswd Secrets built from their bcrypt hashes.
 
-The write-path htpasswd holds exactly the inventory's workloads (DESIGN.md invariant 5); the
+The write-path htpasswd holds exactly the inventory's workloads (invariant 5 in docs/architecture.md); the
 read path has its own file with only the reader, so a workload's credential cannot query and the
 reader cannot write.
 """

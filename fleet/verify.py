@@ -1,4 +1,4 @@
-"""`fleet verify`'s engine: prove DESIGN.md's five invariants from what the stacks will deploy.
+"""`fleet verify`'s engine: prove the data-path invariants (docs/architecture.md) from a render.
 
 The proof reads the Alloy text a workload will run, parses it into its component graph and walks
 the data path (``forward_to`` and other references to a component's ``receiver``/``input``), so

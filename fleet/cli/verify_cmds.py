@@ -1,4 +1,4 @@
-"""``fleet verify``: prove DESIGN.md's five invariants over a render of the whole inventory.
+"""``fleet verify``: prove the data-path invariants (docs/architecture.md) over a render of the inventory.
 
 By default the inventory is rendered now, by the same RenderEngine as ``fleet render``, into a
 private temporary directory that is gone when the command ends: the real passwords are only in this
@@ -165,7 +165,7 @@ def verify(
     ),
     output: Output = OUTPUT_OPTION,
 ) -> None:
-    """Prove the five invariants of DESIGN.md for every stack; exit 1 when one does not hold."""
+    """Prove every stack's data path (logs stay local, metrics reach both Mimirs); exit 1 if not."""
     inventory = state(ctx).inventory()
     if render_dir is not None and rendered:
         raise UserError("give --render-dir DIR or --rendered, not both")
