@@ -19,7 +19,6 @@ to ``base_url``.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
@@ -36,6 +35,7 @@ from typing import Any, Literal
 
 from fleet.durations import format_duration, parse_duration
 from fleet.errors import UserError
+from fleet.http import DETAIL_LIMIT, basic_auth, describe, no_redirect_opener, one_line, without_userinfo
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ GateCause = Literal["silent", "credentials", "unreachable", "bad_response"]
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # Mimir's tenant IDs: at most 150 of these characters, and not "." or "..".
 _TENANT_ID = re.compile(r"[a-zA-Z0-9!\-_.*'()]{1,150}")
-_DETAIL_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ def check_receiving(
         silent = ", ".join(names)
         return GateResult(False, names, f"silent: {silent} (since is in the future)", "silent")
     headers = {
-        "Authorization": _basic_auth(username, password),
+        "Authorization": basic_auth(username, password),
         "Accept": "application/json",
         "Content-Type": "application/x-www-form-urlencoded",
     }
@@ -134,7 +133,7 @@ def check_receiving(
         headers["X-Scope-OrgID"] = _tenant_ids(names)
     body = urllib.parse.urlencode({"query": receiving_query(names, window_s, label=label)})
 
-    payload = _post(_opener_for(ca_file), url, body.encode(), headers, timeout_s)
+    payload = _post(no_redirect_opener(ca_file), url, body.encode(), headers, timeout_s)
     if isinstance(payload, GateResult):
         return _scrubbed(payload, password)
     try:
@@ -215,38 +214,10 @@ def _tenant_ids(names: tuple[str, ...]) -> str:
 def _query_url(base_url: str) -> str:
     parts = urllib.parse.urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(f"{_safe_url(base_url)!r} is not an http(s) URL")
+        raise UserError(f"{without_userinfo(base_url)!r} is not an http(s) URL")
     if parts.username is not None or parts.password is not None:
-        raise UserError(f"{_safe_url(base_url)!r}: pass the credentials separately, not in the URL")
+        raise UserError(f"{without_userinfo(base_url)!r}: pass the credentials separately, not in the URL")
     return base_url.rstrip("/") + "/api/v1/query"
-
-
-def _safe_url(url: str) -> str:
-    """``url`` without its user-info part (the only place a URL carries a password)."""
-    parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def _basic_auth(username: str, password: str) -> str:
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _opener_for(ca_file: str | None) -> urllib.request.OpenerDirector:
-    if ca_file is None:
-        return urllib.request.build_opener(_NoRedirects)
-    try:
-        context = ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError) as error:
-        raise UserError(f"cannot use CA file {ca_file}: {_describe(error)}") from None
-    return urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=context))
 
 
 def _post(
@@ -267,9 +238,9 @@ def _post(
             return _failure("credentials", f"{url} rejected the credentials (HTTP {error.code}{detail})")
         return _failure("bad_response", f"bad response from {url}: HTTP {error.code}{detail}")
     except urllib.error.URLError as error:
-        return _failure("unreachable", f"cannot reach {url}: {_describe(error.reason)}")
+        return _failure("unreachable", f"cannot reach {url}: {describe(error.reason)}")
     except (TimeoutError, ssl.SSLError, ConnectionError) as error:
-        return _failure("unreachable", f"cannot reach {url}: {_describe(error)}")
+        return _failure("unreachable", f"cannot reach {url}: {describe(error)}")
     except HTTPException as error:
         return _failure("bad_response", f"bad response from {url}: {type(error).__name__}")
     try:
@@ -282,7 +253,7 @@ def _workloads_in_vector(payload: Any, label: str) -> set[str]:
     """The workloads named by a successful instant-vector response; ValueError if it is not one."""
     if not isinstance(payload, dict) or payload.get("status") != "success":
         error = payload.get("error") if isinstance(payload, dict) else None
-        raise ValueError(f"query failed: {_one_line(str(error))}" if error else "no success status")
+        raise ValueError(f"query failed: {one_line(str(error))}" if error else "no success status")
     data = payload.get("data")
     if not isinstance(data, dict) or data.get("resultType") != "vector":
         raise ValueError("result is not an instant vector")
@@ -303,25 +274,12 @@ def _error_detail(raw: bytes) -> str:
     try:
         message = json.loads(raw).get("error")
     except (ValueError, AttributeError):
-        message = raw.decode("utf-8", "replace") if len(raw) <= _DETAIL_LIMIT else None
-    return f": {_one_line(str(message))}" if message and str(message).strip() else ""
-
-
-def _describe(reason: object) -> str:
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    return _one_line(str(reason)) or type(reason).__name__
-
-
-def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _DETAIL_LIMIT else flat[: _DETAIL_LIMIT - 1] + "…"
+        message = raw.decode("utf-8", "replace") if len(raw) <= DETAIL_LIMIT else None
+    return f": {one_line(str(message))}" if message and str(message).strip() else ""
 
 
 def _failure(cause: GateCause, reason: str) -> GateResult:
-    return GateResult(False, (), _one_line(reason), cause)
+    return GateResult(False, (), one_line(reason), cause)
 
 
 def _scrubbed(result: GateResult, password: str) -> GateResult:

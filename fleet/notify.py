@@ -12,9 +12,7 @@ as one: chat webhooks (Slack, Teams, Discord) carry their token in the path, and
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import time
 import urllib.error
 import urllib.parse
@@ -27,12 +25,13 @@ from http.client import HTTPException
 from typing import Any
 
 from fleet.errors import OperationError
+from fleet.http import basic_auth, describe, mask_userinfo, no_redirect_opener, one_line
 
 SCHEMA_VERSION = 1
 EVENTS = ("started", "halted", "failed", "finished", "cancelled", "resumed")
 
 _ERROR_LIMIT = 500
-_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+_OPENER = no_redirect_opener()
 
 
 @dataclass(frozen=True)
@@ -149,15 +148,15 @@ def _post_once(url: str, body: bytes, headers: dict[str, str], timeout_s: float)
     """One POST: ``("", False)`` on success, else a one-line problem and whether to retry."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with _opener.open(request, timeout=timeout_s) as response:
+        with _OPENER.open(request, timeout=timeout_s) as response:
             response.read()
     except urllib.error.HTTPError as error:
         retryable = error.code == 429 or error.code >= 500
-        return f"HTTP {error.code} {_one_line(str(error.reason))}".rstrip(), retryable
+        return f"HTTP {error.code} {one_line(str(error.reason), _ERROR_LIMIT)}".rstrip(), retryable
     except urllib.error.URLError as error:
-        return f"cannot connect: {_describe(error.reason)}", True
+        return f"cannot connect: {describe(error.reason, _ERROR_LIMIT)}", True
     except (TimeoutError, ConnectionError) as error:
-        return f"cannot connect: {_describe(error)}", True
+        return f"cannot connect: {describe(error, _ERROR_LIMIT)}", True
     except HTTPException as error:
         return f"bad response: {type(error).__name__}", True
     return "", False
@@ -174,37 +173,15 @@ def _split_credentials(url: str) -> tuple[str, dict[str, str], str]:
     if parts.username is not None:
         user = urllib.parse.unquote(parts.username)
         password = urllib.parse.unquote(parts.password or "")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        headers["Authorization"] = f"Basic {token}"
+        headers["Authorization"] = basic_auth(user, password)
     target = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
     return target, headers, f"{parts.scheme}://{netloc}"
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
-def _describe(reason: object) -> str:
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    return _one_line(str(reason)) or type(reason).__name__
 
 
 def _clean(text: str | None) -> str | None:
     if text is None:
         return None
-    return _one_line(_USERINFO.sub(r"\1***@", text))
-
-
-def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _ERROR_LIMIT else flat[: _ERROR_LIMIT - 1] + "…"
+    return one_line(mask_userinfo(text), _ERROR_LIMIT)
 
 
 def _iso(moment: datetime | None) -> str | None:
