@@ -9,11 +9,8 @@ context ``<fleet>-controlroom``) and, on Azure, ``resource_group`` (default
 
 from __future__ import annotations
 
-import pulumi
-import pulumi_aws as aws
-import pulumi_azure_native as azure_native
-
 from fleet.models import ControlRoom
+from workloads.storage import ClusterIdentity
 
 
 def cluster_name(fleet: str, room: ControlRoom) -> str:
@@ -31,20 +28,10 @@ def aks_resource_group(fleet: str) -> str:
     return f"fleet-{fleet}-controlroom"
 
 
-def oidc_issuer(fleet: str, room: ControlRoom, provider: pulumi.ProviderResource) -> pulumi.Output[str]:
-    """The cluster's service-account token issuer URL, for IRSA or workload identity."""
-    if room.cluster.oidc_issuer:
-        return pulumi.Output.from_input(room.cluster.oidc_issuer)
-    name = cluster_name(fleet, room)
-    invoke = pulumi.InvokeOutputOptions(provider=provider)
-    if room.cloud == "aws":
-        eks = aws.eks.get_cluster_output(name=name, opts=invoke)
-        return eks.identities.apply(lambda identities: identities[0].oidcs[0].issuer)
-    aks = azure_native.containerservice.get_managed_cluster_output(
-        resource_group_name=room.cluster.resource_group or aks_resource_group(fleet),
-        resource_name=name,
-        opts=invoke,
-    )
-    return aks.oidc_issuer_profile.apply(
-        lambda profile: profile.issuer_url if profile is not None and profile.issuer_url else ""
+def cluster_identity(fleet: str, room: ControlRoom) -> ClusterIdentity:
+    """Where the control-room cluster's OIDC issuer (for IRSA or workload identity) comes from."""
+    return ClusterIdentity(
+        cluster_name=cluster_name(fleet, room),
+        oidc_issuer=room.cluster.oidc_issuer,
+        resource_group=room.cluster.resource_group or aks_resource_group(fleet),
     )

@@ -18,13 +18,14 @@ import pulumi_kubernetes as k8s
 
 from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET
 from fleet.models import ControlRoom
+from workloads.charts import gateway_url
+from workloads.mimir import storage_config
+from workloads.storage import BucketBinding
 
 CHART = "mimir-distributed"
 CHART_REPOSITORY = "https://grafana.github.io/helm-charts"
 RELEASE = "mimir"
 SERVICE_ACCOUNT = "mimir"
-GATEWAY_SERVICE = f"{RELEASE}-gateway"
-"""The chart names the gateway Service ``<fullname>-gateway``; the release name is the fullname."""
 INGRESS_TLS_SECRET = "mimir-gateway-tls"
 WRITE_HTPASSWD = "/etc/nginx/secrets/.htpasswd"
 """Where the chart mounts ``gateway.nginx.basicAuth.existingSecret``."""
@@ -120,13 +121,8 @@ http {{
 """
 
 
-def mimir_values(
-    room: ControlRoom,
-    storage: dict[str, Any],
-    service_account_annotations: dict[str, str],
-    pod_labels: dict[str, str],
-) -> dict[str, Any]:
-    """The chart values for the central Mimir."""
+def mimir_values(room: ControlRoom, storage: BucketBinding) -> dict[str, Any]:
+    """The chart values for the central Mimir, on ``storage`` as its cloud identity."""
     replicas = room.mimir.replicas
     zone_aware = replicas >= 3
     return {
@@ -137,14 +133,14 @@ def mimir_values(
         "serviceAccount": {
             "create": True,
             "name": SERVICE_ACCOUNT,
-            "annotations": dict(service_account_annotations),
+            "annotations": storage.service_account_annotations,
         },
-        "global": {"podLabels": dict(pod_labels)},
+        "global": {"podLabels": dict(storage.pod_labels)},
         "mimir": {
             "structuredConfig": {
                 "multitenancy_enabled": True,
                 "tenant_federation": {"enabled": True},
-                "common": {"storage": storage},
+                "common": {"storage": storage_config(storage)},
                 "blocks_storage": {"storage_prefix": "blocks"},
                 "ruler_storage": {"storage_prefix": "ruler"},
                 "alertmanager_storage": {"storage_prefix": "alertmanager"},
@@ -186,9 +182,8 @@ class MimirArgs:
     version: str
     """mimir-distributed chart version, from the fleet's version set."""
     namespace: pulumi.Input[str]
-    storage: pulumi.Input[dict[str, Any]]
-    service_account_annotations: pulumi.Input[dict[str, str]]
-    pod_labels: dict[str, str]
+    storage: BucketBinding
+    """The central Mimir's bucket and the identity its pods use (from ``workloads.storage``)."""
     depends_on: tuple[pulumi.Resource, ...] = ()
     """The htpasswd Secrets the gateway mounts."""
 
@@ -202,10 +197,6 @@ class Mimir(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MimirArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleet:controlroom:Mimir", name, None, opts)
-        room = args.control_room
-        values = pulumi.Output.all(storage=args.storage, annotations=args.service_account_annotations).apply(
-            lambda got: mimir_values(room, got["storage"], got["annotations"], args.pod_labels)
-        )
         self.chart = k8s.helm.v4.Chart(
             f"{name}-chart",
             name=RELEASE,
@@ -213,10 +204,8 @@ class Mimir(pulumi.ComponentResource):
             version=args.version,
             repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
             namespace=args.namespace,
-            values=values,
+            values=mimir_values(args.control_room, args.storage),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
-        self.gateway_url = pulumi.Output.from_input(args.namespace).apply(
-            lambda ns: f"http://{GATEWAY_SERVICE}.{ns}.svc.cluster.local"
-        )
+        self.gateway_url = pulumi.Output.from_input(args.namespace).apply(lambda ns: gateway_url(RELEASE, ns))
         self.register_outputs({"gateway_url": self.gateway_url})

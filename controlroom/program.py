@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_azure_native as azure_native
 
-from controlroom.cluster import oidc_issuer
+from controlroom.cluster import cluster_identity
 from controlroom.credentials import Credentials, CredentialsArgs
 from controlroom.grafana import Grafana, GrafanaArgs
 from controlroom.kube import kubernetes_provider, namespace
 from controlroom.mimir import SERVICE_ACCOUNT, Mimir, MimirArgs
-from controlroom.storage import MimirStorage, StorageArgs
-from fleet.models import ControlRoomStack
+from fleet.models import CONTROLROOM, ControlRoomStack
+from workloads.storage import StorageArgs, StorageUser, object_storage
 
 MIMIR_NAMESPACE = "mimir"
-
-
-def _cloud_provider(spec: ControlRoomStack) -> pulumi.ProviderResource:
-    room = spec.control_room
-    if room.cloud == "aws":
-        assert room.account_id is not None
-        return aws.Provider(
-            "controlroom-aws",
-            region=room.region,
-            allowed_account_ids=[room.account_id],
-            default_tags=aws.ProviderDefaultTagsArgs(tags={"fleet": spec.fleet, "managed-by": "fleet"}),
-        )
-    return azure_native.Provider(
-        "controlroom-azure",
-        subscription_id=room.subscription_id,
-        tenant_id=room.tenant_id,
-        location=room.region,
-    )
 
 
 def controlroom_program(spec: ControlRoomStack) -> None:
@@ -40,7 +20,6 @@ def controlroom_program(spec: ControlRoomStack) -> None:
     fleet Grafana; export ``push_url``, ``query_url``, ``tenants`` and the secret
     ``credentials`` and ``reader``."""
     room = spec.control_room
-    cloud = _cloud_provider(spec)
     kube = kubernetes_provider("controlroom-kubernetes", room.cluster)
     with_kube = pulumi.ResourceOptions(provider=kube)
 
@@ -50,16 +29,18 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         CredentialsArgs(workloads=spec.workloads, namespace=mimir_namespace.metadata.name),
         opts=with_kube,
     )
-    storage = MimirStorage(
+    # The same component as a workload's storage, with one user: the central Mimir.
+    storage = object_storage(
         "mimir-storage",
         StorageArgs(
             fleet=spec.fleet,
-            control_room=room,
-            namespace=MIMIR_NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            oidc_issuer=oidc_issuer(spec.fleet, room, cloud),
+            owner=CONTROLROOM,
+            account=room,
+            cluster=cluster_identity(spec.fleet, room),
+            users=(StorageUser("mimir", MIMIR_NAMESPACE, SERVICE_ACCOUNT),),
+            tags={"fleet": spec.fleet, "stack": CONTROLROOM, "managed-by": "fleet"},
+            zone_redundant=True,
         ),
-        opts=pulumi.ResourceOptions(providers=[cloud]),
     )
     mimir = Mimir(
         "mimir",
@@ -67,9 +48,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             control_room=room,
             version=spec.versions.mimir,
             namespace=mimir_namespace.metadata.name,
-            storage=storage.mimir_storage,
-            service_account_annotations=storage.service_account_annotations,
-            pod_labels=storage.pod_labels,
+            storage=storage.bindings["mimir"],
             depends_on=(credentials.htpasswd_secret, credentials.reader_htpasswd_secret),
         ),
         opts=with_kube,

@@ -43,6 +43,15 @@ def grafana_chart(
     )
 
 
+def gateway_url(release: str, namespace: str) -> str:
+    """The in-cluster URL of release ``release``'s gateway Service (port 80) in ``namespace``.
+
+    Grafana's Mimir and Loki charts both name it ``<fullname>-gateway``, and the fullname is the
+    release name (``fullnameOverride`` or the release itself).
+    """
+    return f"http://{release}-gateway.{namespace}.svc.cluster.local"
+
+
 def hours(duration: str, *, multiple: int = 1) -> str:
     """``duration`` (a fleet duration like ``30d`` or ``1h30m``) as whole hours, rounded up to
     a multiple of ``multiple`` hours: the one form both Mimir and Loki parse (``720h``).

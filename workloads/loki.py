@@ -8,19 +8,13 @@ from typing import Any
 import pulumi
 
 from fleet.models import LokiSettings
-from workloads.charts import grafana_chart, hours
+from workloads.charts import gateway_url, grafana_chart, hours
 from workloads.storage import BucketBinding
 
 RELEASE = "loki"
 SERVICE_ACCOUNT = "loki"
-GATEWAY_SERVICE = f"{RELEASE}-gateway"
 SCHEMA_START = "2024-04-01"
 """When the v13/TSDB schema period starts. Never change it: Loki finds old chunks by it."""
-
-
-def gateway_url(namespace: str) -> str:
-    """The in-cluster URL of the Loki gateway (its service listens on port 80) in ``namespace``."""
-    return f"http://{GATEWAY_SERVICE}.{namespace}.svc.cluster.local"
 
 
 @dataclass(frozen=True)
@@ -94,7 +88,7 @@ class Loki(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LokiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("fleet:workload:Loki", name, None, opts)
-        self.query_url = pulumi.Output.from_input(args.namespace).apply(gateway_url)
+        self.query_url = pulumi.Output.from_input(args.namespace).apply(lambda ns: gateway_url(RELEASE, ns))
         self.push_url = self.query_url.apply(lambda url: f"{url}/loki/api/v1/push")
         self.chart = grafana_chart(
             f"{name}-chart",

@@ -8,17 +8,11 @@ from typing import Any
 import pulumi
 
 from fleet.models import MimirSettings
-from workloads.charts import grafana_chart, hours
+from workloads.charts import gateway_url, grafana_chart, hours
 from workloads.storage import BucketBinding
 
 RELEASE = "mimir"
 SERVICE_ACCOUNT = "mimir"
-GATEWAY_SERVICE = f"{RELEASE}-gateway"
-
-
-def gateway_url(namespace: str) -> str:
-    """The in-cluster URL of the Mimir gateway (its service listens on port 80) in ``namespace``."""
-    return f"http://{GATEWAY_SERVICE}.{namespace}.svc.cluster.local"
 
 
 @dataclass(frozen=True)
@@ -29,7 +23,8 @@ class MimirArgs:
     storage: BucketBinding
 
 
-def _bucket_config(storage: BucketBinding) -> dict[str, Any]:
+def storage_config(storage: BucketBinding) -> dict[str, Any]:
+    """Mimir's ``common.storage`` for ``storage``: no keys, the pods' cloud identity signs in."""
     if storage.backend == "s3":
         return {
             "backend": "s3",
@@ -68,7 +63,7 @@ def mimir_values(args: MimirArgs) -> dict[str, Any]:
             "structuredConfig": {
                 # Only this workload writes here (Alloy, in-cluster): one tenant, no org header.
                 "multitenancy_enabled": False,
-                "common": {"storage": _bucket_config(args.storage)},
+                "common": {"storage": storage_config(args.storage)},
                 "blocks_storage": {"storage_prefix": "blocks"},
                 "ruler_storage": {"storage_prefix": "ruler"},
                 "alertmanager_storage": {"storage_prefix": "alertmanager"},
@@ -90,7 +85,7 @@ class Mimir(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MimirArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("fleet:workload:Mimir", name, None, opts)
-        base = pulumi.Output.from_input(args.namespace).apply(gateway_url)
+        base = pulumi.Output.from_input(args.namespace).apply(lambda ns: gateway_url(RELEASE, ns))
         self.push_url = base.apply(lambda url: f"{url}/api/v1/push")
         self.query_url = base.apply(lambda url: f"{url}/prometheus")
         self.chart = grafana_chart(

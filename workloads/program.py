@@ -70,7 +70,7 @@ def workload_program(spec: WorkloadStack) -> None:
         "storage",
         StorageArgs(
             fleet=spec.fleet,
-            workload=name,
+            owner=name,
             account=settings,
             cluster=cluster_identity(spec),
             users=(

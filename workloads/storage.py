@@ -1,12 +1,15 @@
-"""Object storage for the workload's Mimir and Loki, and the cloud identities that reach it.
+"""Object storage for a stack's Mimir (and Loki), and the cloud identities that reach it.
+
+Both programs use it: a workload for its Mimir and Loki, the control room for the central Mimir.
 
 AWS: one S3 bucket per component (public access blocked, server-side encryption, TLS-only bucket
 policy, owner-enforced objects) and one IAM role per component that only the component's
 Kubernetes service account can assume (IRSA: a web-identity trust on the cluster's OIDC provider).
 
-Azure: one storage account (TLS 1.2, HTTPS only, no public blob access, no shared keys), a private
-container per component, and a user-assigned identity per component federated with the
-component's service account (workload identity), allowed to read and write its container only.
+Azure: one storage account (TLS 1.2, HTTPS only, no public blob access, no shared keys,
+infrastructure encryption), a private container per component, and a user-assigned identity per
+component federated with the component's service account (workload identity), allowed to read
+and write its container only.
 
 Either way each component gets a :class:`BucketBinding`: where its objects go, and the annotations
 and pod labels its chart needs so that its pods act as that identity. No static keys exist.
@@ -65,11 +68,15 @@ class ClusterIdentity:
 @dataclass(frozen=True)
 class StorageArgs:
     fleet: str
-    workload: str
+    owner: str
+    """The stack the storage belongs to: a workload's name, or ``controlroom``."""
     account: CloudAccount
     cluster: ClusterIdentity
     users: tuple[StorageUser, ...]
     tags: dict[str, str] = field(default_factory=dict)
+    """Tags on every resource; each component's resources also get ``component: <name>``."""
+    zone_redundant: bool = False
+    """Azure: keep the blobs in three zones (ZRS) rather than one (LRS)."""
 
 
 @dataclass(frozen=True)
@@ -86,19 +93,28 @@ class BucketBinding:
     """Azure only: the storage account holding ``bucket``."""
 
 
-def bucket_name(fleet: str, workload: str, component: str, account: str) -> str:
+def bucket_name(fleet: str, owner: str, component: str, account: str) -> str:
     """A globally unique, stable S3 bucket name: readable prefix, fleet/account digest suffix.
 
     At most 40 + 1 + 5 + 1 + 10 = 57 characters, within S3's 63.
     """
     digest = hashlib.sha256(f"{fleet}/{account}".encode()).hexdigest()[:10]
-    return f"{workload}-{component}-{digest}"
+    return f"{owner}-{component}-{digest}"
 
 
-def storage_account_name(fleet: str, workload: str, subscription: str) -> str:
+def storage_account_name(fleet: str, owner: str, subscription: str) -> str:
     """A globally unique, stable storage account name: 3-24 lowercase letters and digits."""
-    digest = hashlib.sha256(f"{fleet}/{subscription}/{workload}".encode()).hexdigest()[:10]
-    return re.sub(r"[^a-z0-9]", "", workload)[:14] + digest
+    digest = hashlib.sha256(f"{fleet}/{subscription}/{owner}".encode()).hexdigest()[:10]
+    return re.sub(r"[^a-z0-9]", "", owner)[:14] + digest
+
+
+def resource_group_name(fleet: str, owner: str) -> str:
+    """The Azure resource group of ``owner``'s storage account and identities.
+
+    Its own group, never the cluster's (``fleet-<fleet>-<owner>`` by default): destroying the
+    stack deletes the group.
+    """
+    return f"fleet-{fleet}-{owner}-storage"[:90]
 
 
 def _require_issuer(issuer: str | None, kind: str) -> str:
@@ -146,11 +162,11 @@ def _bucket_access_policy(bucket_arn: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": bucket_arn},
+                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
                 {
                     "Effect": "Allow",
                     "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                    "Resource": f"{bucket_arn}/*",
+                    "Resource": [f"{bucket_arn}/*"],
                 },
             ],
         },
@@ -183,7 +199,7 @@ class AwsStorage(pulumi.ComponentResource):
     bindings: dict[str, BucketBinding]
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("fleet:workload:AwsStorage", name, None, opts)
+        super().__init__("fleet:storage:AwsStorage", name, None, opts)
         account_id = args.account.account_id
         assert account_id is not None  # CloudAccount guarantees it for aws
         provider = aws.Provider(
@@ -210,8 +226,9 @@ class AwsStorage(pulumi.ComponentResource):
         self.bindings = {}
         for user in args.users:
             prefix = f"{name}-{user.component}"
-            physical = bucket_name(args.fleet, args.workload, user.component, account_id)
-            bucket = aws.s3.Bucket(prefix, bucket=physical, force_destroy=False, tags=args.tags, opts=child)
+            tags = {**args.tags, "component": user.component}
+            physical = bucket_name(args.fleet, args.owner, user.component, account_id)
+            bucket = aws.s3.Bucket(prefix, bucket=physical, force_destroy=False, tags=tags, opts=child)
             public = aws.s3.BucketPublicAccessBlock(
                 f"{prefix}-public-access",
                 bucket=bucket.id,
@@ -249,9 +266,9 @@ class AwsStorage(pulumi.ComponentResource):
             role = aws.iam.Role(
                 prefix,
                 name=physical,
-                description=f"{user.component} of workload {args.workload}: its bucket, nothing else",
+                description=f"{user.component} of {args.owner}: its bucket, nothing else",
                 assume_role_policy=_trust_policy(provider_arn, issuer_host, user.subject),
-                tags=args.tags,
+                tags=tags,
                 opts=child,
             )
             aws.iam.RolePolicy(
@@ -276,7 +293,7 @@ class AzureStorage(pulumi.ComponentResource):
     bindings: dict[str, BucketBinding]
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("fleet:workload:AzureStorage", name, None, opts)
+        super().__init__("fleet:storage:AzureStorage", name, None, opts)
         subscription = args.account.subscription_id
         assert subscription is not None  # CloudAccount guarantees it for azure
         provider = azure.Provider(
@@ -308,23 +325,37 @@ class AzureStorage(pulumi.ComponentResource):
 
         group = azure.resources.ResourceGroup(
             f"{name}-group",
-            resource_group_name=f"fleet-{args.fleet}-{args.workload}"[:90],
+            resource_group_name=resource_group_name(args.fleet, args.owner),
             location=args.account.region,
             tags=args.tags,
             opts=child,
         )
         account = azure.storage.StorageAccount(
             f"{name}-account",
-            account_name=storage_account_name(args.fleet, args.workload, subscription),
+            account_name=storage_account_name(args.fleet, args.owner, subscription),
             resource_group_name=group.name,
             location=args.account.region,
             kind=azure.storage.Kind.STORAGE_V2,
-            sku=azure.storage.SkuArgs(name=azure.storage.SkuName.STANDARD_LRS),
+            sku=azure.storage.SkuArgs(
+                name=azure.storage.SkuName.STANDARD_ZRS
+                if args.zone_redundant
+                else azure.storage.SkuName.STANDARD_LRS
+            ),
+            access_tier=azure.storage.AccessTier.HOT,
             minimum_tls_version=azure.storage.MinimumTlsVersion.TLS1_2,
             enable_https_traffic_only=True,
             allow_blob_public_access=False,
             # Workload identity only: no account keys, no SAS tokens.
             allow_shared_key_access=False,
+            default_to_o_auth_authentication=True,
+            allow_cross_tenant_replication=False,
+            encryption=azure.storage.EncryptionArgs(
+                key_source=azure.storage.KeySource.MICROSOFT_STORAGE,
+                require_infrastructure_encryption=True,
+                services=azure.storage.EncryptionServicesArgs(
+                    blob=azure.storage.EncryptionServiceArgs(enabled=True, key_type="Account"),
+                ),
+            ),
             tags=args.tags,
             opts=child,
         )
@@ -342,10 +373,10 @@ class AzureStorage(pulumi.ComponentResource):
             )
             identity = azure.managedidentity.UserAssignedIdentity(
                 prefix,
-                resource_name_=f"{args.workload}-{user.component}",
+                resource_name_=f"{args.owner}-{user.component}",
                 resource_group_name=group.name,
                 location=args.account.region,
-                tags=args.tags,
+                tags={**args.tags, "component": user.component},
                 opts=child,
             )
             azure.managedidentity.FederatedIdentityCredential(
@@ -387,7 +418,8 @@ class AzureStorage(pulumi.ComponentResource):
 def object_storage(
     name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None
 ) -> AwsStorage | AzureStorage:
-    """The storage component for the workload's cloud."""
+    """The storage component for ``args.account``'s cloud; its ``bindings`` map each
+    :class:`StorageUser`'s component to its :class:`BucketBinding`."""
     if args.account.cloud == "aws":
         return AwsStorage(name, args, opts)
     return AzureStorage(name, args, opts)

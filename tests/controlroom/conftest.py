@@ -62,8 +62,11 @@ class Rendered:
     def resources(self, type_: str) -> list[dict[str, Any]]:
         return [r for r in self.plan["resources"] if r["type"] == type_]
 
-    def resource(self, name: str) -> dict[str, Any]:
-        (found,) = [r for r in self.plan["resources"] if r["name"] == name]
+    def resource(self, name: str, type_: str | None = None) -> dict[str, Any]:
+        """The one resource named ``name`` (of type ``type_``, where several share the name)."""
+        (found,) = [
+            r for r in self.plan["resources"] if r["name"] == name and (type_ is None or r["type"] == type_)
+        ]
         return found
 
     def kubernetes(self, kind: str, name: str) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def test_aws_bindings_carry_bucket_and_role(pulumi_runtime: Callable[..., FleetM
     }
     mimir_bucket = bucket_name("demo", "web", "mimir", ACCOUNT_ID)
     resources = [s["Resource"] for s in policies["storage-mimir-bucket-access"]["Statement"]]
-    assert resources == [f"arn:aws:s3:::{mimir_bucket}", f"arn:aws:s3:::{mimir_bucket}/*"]
+    assert resources == [[f"arn:aws:s3:::{mimir_bucket}"], [f"arn:aws:s3:::{mimir_bucket}/*"]]
     (provider,) = [r for r in mocks.resources if r.type == "pulumi:providers:aws"]
     assert json.loads(provider.inputs["allowedAccountIds"]) == [ACCOUNT_ID]
 
@@ -127,6 +127,13 @@ def test_azure_bindings_carry_container_and_client_id(pulumi_runtime: Callable[.
         if r.type == "azure-native:managedidentity:UserAssignedIdentity"
     }
     assert identities["storage-loki"]["resourceName"] == "web-loki"
+    (account,) = [r.inputs for r in mocks.resources if r.type == "azure-native:storage:StorageAccount"]
+    assert account["sku"] == {"name": "Standard_LRS"}
+    assert account["allowSharedKeyAccess"] is False
+    assert account["encryption"]["requireInfrastructureEncryption"] is True
+    (group,) = [r.inputs for r in mocks.resources if r.type == "azure-native:resources:ResourceGroup"]
+    # Never the AKS cluster's own group (fleet-<fleet>-<workload> by default): destroy deletes it.
+    assert group["resourceGroupName"] == "fleet-demo-web-storage"
     assignments = [r.inputs for r in mocks.resources if r.type == "azure-native:authorization:RoleAssignment"]
     assert len(assignments) == 2
     assert {a["roleDefinitionId"].rsplit("/", 1)[1] for a in assignments} == {
