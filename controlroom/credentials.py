@@ -33,6 +33,27 @@ def _password(name: str, opts: pulumi.ResourceOptions) -> random.RandomPassword:
     return random.RandomPassword(name, length=PASSWORD_LENGTH, special=False, opts=opts)
 
 
+def _htpasswd_secret(
+    resource_name: str,
+    secret_name: str,
+    namespace: pulumi.Input[str],
+    text: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.Secret:
+    """A Secret the gateway mounts: ``text`` under the key ``.htpasswd``."""
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=secret_name,
+            namespace=namespace,
+            labels={"app.kubernetes.io/managed-by": "fleet"},
+        ),
+        type="Opaque",
+        string_data={HTPASSWD_KEY: text},
+        opts=opts,
+    )
+
+
 @dataclass(frozen=True)
 class CredentialsArgs:
     workloads: Sequence[str]
@@ -65,27 +86,11 @@ class Credentials(pulumi.ComponentResource):
         reader_file: pulumi.Output[str] = pulumi.Output.secret(
             reader.bcrypt_hash.apply(lambda h: htpasswd({READER_USERNAME: h}))
         )
-        self.htpasswd_secret = k8s.core.v1.Secret(
-            f"{name}-htpasswd",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=HTPASSWD_SECRET,
-                namespace=args.namespace,
-                labels={"app.kubernetes.io/managed-by": "fleet"},
-            ),
-            type="Opaque",
-            string_data={HTPASSWD_KEY: write_file},
-            opts=child,
+        self.htpasswd_secret = _htpasswd_secret(
+            f"{name}-htpasswd", HTPASSWD_SECRET, args.namespace, write_file, child
         )
-        self.reader_htpasswd_secret = k8s.core.v1.Secret(
-            f"{name}-reader-htpasswd",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=READER_HTPASSWD_SECRET,
-                namespace=args.namespace,
-                labels={"app.kubernetes.io/managed-by": "fleet"},
-            ),
-            type="Opaque",
-            string_data={HTPASSWD_KEY: reader_file},
-            opts=child,
+        self.reader_htpasswd_secret = _htpasswd_secret(
+            f"{name}-reader-htpasswd", READER_HTPASSWD_SECRET, args.namespace, reader_file, child
         )
 
         results: dict[str, Any] = {workload: p.result for workload, p in passwords.items()}

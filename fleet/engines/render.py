@@ -26,10 +26,8 @@ import contextvars
 import hashlib
 import json
 import logging
-import os
 import secrets
 import string
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -41,6 +39,7 @@ import bcrypt
 
 from fleet.engines.base import Action, EventSink, StackOutcome
 from fleet.errors import FleetError, OperationError, UserError
+from fleet.inventory import write_atomically
 from fleet.models import CONTROLROOM, CloudAccount, ControlRoomStack, WorkloadStack, pulumi_project
 
 if TYPE_CHECKING:
@@ -139,26 +138,11 @@ class _ControlRoomState:
         directory = out_dir / STATE_DIR
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o700)
-        _write_private(directory / STATE_FILE, json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+        text = json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
+        write_atomically(directory / STATE_FILE, text, mode=0o600)
 
     def password_values(self) -> list[str]:
         return [str(entry["result"]) for entry in self.passwords.values() if entry.get("result")]
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically to a file only its owner can read (mode 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- recording values --------------------------------------------------------------------------
@@ -546,6 +530,16 @@ def render_config(fleet: str, stack: str, account: CloudAccount) -> dict[str, st
     }
 
 
+def _cloud_context(account: CloudAccount) -> dict[str, str]:
+    """What the mocks need to answer like the stack's cloud: its region and account ids."""
+    return {
+        "region": account.region,
+        "account_id": account.account_id or "",
+        "subscription_id": account.subscription_id or "",
+        "tenant_id": account.tenant_id or "",
+    }
+
+
 # --- the engine --------------------------------------------------------------------------------
 
 
@@ -648,8 +642,6 @@ class RenderEngine:
     def _write(
         self, out_dir: Path, rendered: Mapping[str, _Rendered], events: EventSink | None
     ) -> dict[str, Path]:
-        from fleet.inventory import write_atomically
-
         paths: dict[str, Path] = {}
         for result in rendered.values():
             if result.state is not None:
@@ -657,10 +649,8 @@ class RenderEngine:
         for name, result in rendered.items():
             path = out_dir / name / PLAN_FILE
             text = json.dumps(result.plan.to_json(), indent=2, ensure_ascii=False) + "\n"
-            if self.show_secrets:
-                _write_private(path, text)
-            else:
-                write_atomically(path, text)
+            # A plan with secrets shown is for its owner's eyes only.
+            write_atomically(path, text, mode=0o600 if self.show_secrets else None)
             paths[name] = path
             if events is not None:
                 events(f"wrote {path} ({len(result.plan.resources)} resources)")
@@ -671,13 +661,7 @@ class RenderEngine:
         if stack == CONTROLROOM:
             spec = inventory.controlroom_stack()
             room = spec.control_room
-            context = {
-                "region": room.region,
-                "account_id": room.account_id or "",
-                "subscription_id": room.subscription_id or "",
-                "tenant_id": room.tenant_id or "",
-            }
-            recorder = _Recorder(stack, context, state)
+            recorder = _Recorder(stack, _cloud_context(room), state)
             config = render_config(inventory.fleet.name, stack, room)
             self._execute(lambda: self.programs.controlroom(spec), project, stack, recorder, config)
             outputs = recorder.stack_outputs or {}
@@ -701,13 +685,7 @@ class RenderEngine:
                 f"render the control room first (fleet render {CONTROLROOM})"
             )
         workload = workload_spec.workload.spec
-        context = {
-            "region": workload.region,
-            "account_id": workload.account_id or "",
-            "subscription_id": workload.subscription_id or "",
-            "tenant_id": workload.tenant_id or "",
-        }
-        recorder = _Recorder(stack, context, None)
+        recorder = _Recorder(stack, _cloud_context(workload), None)
         recorder.reference_name = workload_spec.controlroom_stack
         recorder.reference_outputs = state.outputs
         recorder.reference_secret_names = state.secret_outputs

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
 
 from fleet.errors import InvalidInventory, UserError
-from fleet.inventory import add_workload, load_inventory
+from fleet.inventory import add_workload, load_inventory, write_atomically
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "inventory"
 
@@ -162,3 +163,12 @@ def test_add_workload_writes_it(inventory_dir: Path, tmp_path: Path) -> None:
     assert workload.name == "billing-dev"
     assert (inventory_dir / "workloads/billing-dev.yaml").read_text() == text
     assert "billing-dev" in load_inventory(inventory_dir).names
+
+
+def test_write_atomically_replaces_a_file_and_can_make_it_private(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "plan.json"
+    write_atomically(path, "old\n")
+    write_atomically(path, "new\n", mode=0o600)
+    assert path.read_text(encoding="utf-8") == "new\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["plan.json"]  # no temporary file left
