@@ -1,24 +1,17 @@
-"""Kubernetes plumbing shared by the control-room components: the provider and namespaces."""
+"""Kubernetes plumbing shared by the control-room components: namespaces.
+
+The provider is the workloads' (``workloads.provider.kubernetes_provider``): same cluster
+section, same server-side apply.
+"""
 
 from __future__ import annotations
-
-import os
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from fleet.models import Cluster
-
 POD_SECURITY = "baseline"
 """Pod Security Standard enforced on the control room's namespaces (Mimir and Grafana run as
 non-root, but the charts' defaults do not all satisfy ``restricted``)."""
-
-
-def kubernetes_provider(name: str, cluster: Cluster) -> k8s.Provider:
-    """A Kubernetes provider for ``cluster``: its kubeconfig file and context, or the ambient
-    kubeconfig when neither is given."""
-    kubeconfig = os.path.expanduser(cluster.kubeconfig) if cluster.kubeconfig else None
-    return k8s.Provider(name, kubeconfig=kubeconfig, context=cluster.context)
 
 
 def namespace(

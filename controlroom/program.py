@@ -7,9 +7,10 @@ import pulumi
 from controlroom.cluster import cluster_identity
 from controlroom.credentials import Credentials, CredentialsArgs
 from controlroom.grafana import Grafana, GrafanaArgs
-from controlroom.kube import kubernetes_provider, namespace
+from controlroom.kube import namespace
 from controlroom.mimir import SERVICE_ACCOUNT, Mimir, MimirArgs
 from fleet.models import CONTROLROOM, ControlRoomStack
+from workloads.provider import kubernetes_provider
 from workloads.storage import StorageArgs, StorageUser, object_storage
 
 MIMIR_NAMESPACE = "mimir"

@@ -60,3 +60,11 @@ def test_a_broken_object_fails_validation() -> None:
     broken = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}, "stringData": {"a": 1}}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_kubernetes_provider_uses_the_cluster_section(render_controlroom: RenderControlRoom) -> None:
+    provider = render_controlroom("aws").resource("controlroom-kubernetes")
+    assert provider["type"] == "pulumi:providers:kubernetes"
+    assert provider["inputs"]["kubeconfig"] == "/etc/kube/ctrl.yaml"
+    assert provider["inputs"]["context"] == "ctrl"
+    assert provider["inputs"]["enableServerSideApply"] in (True, "true")
