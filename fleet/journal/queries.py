@@ -18,6 +18,7 @@ from fleet.journal.records import (
     RolloutKind,
     RolloutStatus,
     StackDeployment,
+    StackDryRun,
     StackState,
     StackStatus,
     WaveRecord,
@@ -204,6 +205,24 @@ def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDepl
             )
         )
     return result
+
+
+def last_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDryRun]:
+    """Per stack, its state in the newest dry-run rollout that included it (sorted by stack)."""
+    rank = func.row_number().over(partition_by=stacks.c.stack, order_by=rollouts.c.seq.desc()).label("rank")
+    ranked = (
+        select(stacks.c.stack, stacks.c.rollout_id, stacks.c.status, stacks.c.updated_at, rank)
+        .join(rollouts, rollouts.c.id == stacks.c.rollout_id)
+        .where(rollouts.c.dry_run.is_(True))
+    )
+    if names is not None:
+        ranked = ranked.where(stacks.c.stack.in_(names))
+    latest = ranked.subquery()
+    query = select(latest).where(latest.c.rank == 1).order_by(latest.c.stack)
+    return [
+        StackDryRun(row.stack, row.rollout_id, StackStatus(row.status), row.updated_at)
+        for row in conn.execute(query)
+    ]
 
 
 def deployed_versions(conn: Connection) -> dict[str, Any]:

@@ -220,6 +220,17 @@ class StackDeployment:
 
 
 @dataclass(frozen=True)
+class StackDryRun:
+    """A stack's part in the newest dry-run rollout that included it: rendered, not deployed."""
+
+    stack: str
+    rollout_id: str
+    status: StackStatus
+    when: datetime
+    """When the stack last changed state in that rollout."""
+
+
+@dataclass(frozen=True)
 class RenderRecord:
     """The last recorded render plan of a stack (drift detection in dry-run mode)."""
 

@@ -37,6 +37,7 @@ from fleet.journal.records import (
     RolloutStatus,
     RolloutSummary,
     StackDeployment,
+    StackDryRun,
     StackState,
     StackStatus,
     WaveStatus,
@@ -59,7 +60,8 @@ _ALLOWED: dict[RolloutStatus, frozenset[RolloutStatus]] = {
     _S.SUCCEEDED: frozenset(),
 }
 _FINISHED_WAVE = {WaveStatus.SUCCEEDED, WaveStatus.FAILED, WaveStatus.SKIPPED, WaveStatus.CANCELLED}
-_SETTABLE_STACK = {StackStatus.PENDING, StackStatus.SKIPPED, StackStatus.CANCELLED}
+_SETTABLE_STACK = {StackStatus.SKIPPED, StackStatus.CANCELLED}
+_REOPENABLE_STACK = {StackStatus.FAILED, StackStatus.SKIPPED, StackStatus.CANCELLED}
 
 
 def current_actor() -> str:
@@ -377,21 +379,45 @@ class Journal:
     def mark_stacks(
         self, rollout_id: str, names: Sequence[str], status: StackStatus | str
     ) -> tuple[str, ...]:
-        """Set ``pending``, ``skipped`` or ``cancelled`` on stacks that are neither running nor done.
+        """Mark ``pending`` stacks ``skipped`` or ``cancelled`` (they will not run in this rollout).
 
-        Returns the stacks that changed, in the given order. Succeeded and running stacks are
-        never touched: the journal keeps what really happened.
+        Returns the stacks that changed, in the given order. Running and finished stacks
+        (succeeded, failed, skipped, cancelled) are never touched: the journal keeps what really
+        happened. To run stacks again on resume, use :meth:`reopen_stacks`.
         """
         status = StackStatus(status)
         if status not in _SETTABLE_STACK:
-            raise ValueError(f"stacks reach {status} through claim() and finish(), not mark_stacks()")
+            raise ValueError(f"mark_stacks() sets skipped or cancelled, not {status}")
+        return self._move_stacks(rollout_id, names, {StackStatus.PENDING}, status)
+
+    def reopen_stacks(self, rollout_id: str) -> tuple[str, ...]:
+        """Make the stacks that failed, were skipped or were cancelled ``pending`` again (resume).
+
+        Succeeded stacks are never run again and running ones are left to their workers. Returns
+        the reopened stacks in wave order.
+        """
+        return self._move_stacks(rollout_id, None, _REOPENABLE_STACK, StackStatus.PENDING)
+
+    def _move_stacks(
+        self,
+        rollout_id: str,
+        names: Sequence[str] | None,
+        from_statuses: set[StackStatus],
+        status: StackStatus,
+    ) -> tuple[str, ...]:
         now = self.database.clock()
         with self.database.write() as conn:
             queries.rollout_row(conn, rollout_id)
-            movable = (stacks.c.rollout_id == rollout_id) & stacks.c.stack.in_(list(names))
-            movable &= stacks.c.status.not_in([StackStatus.SUCCEEDED.value, StackStatus.RUNNING.value])
-            changed = {row.stack for row in conn.execute(select(stacks.c.stack).where(movable))}
+            movable = (stacks.c.rollout_id == rollout_id) & stacks.c.status.in_(
+                [s.value for s in from_statuses]
+            )
+            if names is not None:
+                movable &= stacks.c.stack.in_(list(names))
+            query = select(stacks.c.stack).where(movable).order_by(stacks.c.wave_index, stacks.c.position)
+            changed = list(conn.execute(query).scalars())
             conn.execute(update(stacks).where(movable).values(status=status.value, updated_at=now))
+        if names is None:
+            return tuple(changed)
         return tuple(name for name in dict.fromkeys(names) if name in changed)
 
     def remaining_stacks(self, rollout_id: str) -> list[str]:
@@ -421,6 +447,12 @@ class Journal:
         """
         with self.database.read() as conn:
             return queries.deployments(conn, None if names is None else list(names))
+
+    def last_dry_runs(self, names: Sequence[str] | None = None) -> list[StackDryRun]:
+        """Per stack (sorted by name; all, or ``names``), its state in the newest dry-run rollout
+        that included it: what ``fleet status`` shows next to the deploys, never as one."""
+        with self.database.read() as conn:
+            return queries.last_dry_runs(conn, None if names is None else list(names))
 
     def deployed_versions(self) -> dict[str, Mapping[str, Any]]:
         """Per stack, the version set of its last successful real deploy (for upgrade skew)."""

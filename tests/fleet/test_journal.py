@@ -274,10 +274,8 @@ def test_waves_gates_and_remaining_stacks_for_resume(journal: Journal, clock: Cl
     journal.record_gate(rollout_id, 1, passed=False, reason="no series with workload=dev-1 for 5m")
     journal.mark_wave(rollout_id, 2, "running")
     deploy(journal, rollout_id, "eu-prod", "failed", error="boom")
-    assert journal.mark_stacks(rollout_id, ["stage-1", "eu-prod", "dev-1"], "skipped") == (
-        "stage-1",
-        "eu-prod",
-    )
+    # Only pending stacks are marked: the failed and the succeeded ones keep what happened.
+    assert journal.mark_stacks(rollout_id, ["stage-1", "eu-prod", "dev-1"], "skipped") == ("stage-1",)
 
     detail = journal.get_rollout(rollout_id)
     first, canary, rest = detail.waves
@@ -285,8 +283,8 @@ def test_waves_gates_and_remaining_stacks_for_resume(journal: Journal, clock: Cl
     assert first.started_at == clock.now - timedelta(seconds=30)
     assert canary.gate is not None and not canary.gate.passed
     assert canary.gate.reason == "no series with workload=dev-1 for 5m"
-    assert rest.counts == {StackStatus.SKIPPED: 2}
-    assert detail.counts == {StackStatus.SUCCEEDED: 2, StackStatus.SKIPPED: 2}
+    assert rest.counts == {StackStatus.SKIPPED: 1, StackStatus.FAILED: 1}
+    assert detail.counts == {StackStatus.SUCCEEDED: 2, StackStatus.SKIPPED: 1, StackStatus.FAILED: 1}
     assert journal.remaining_stacks(rollout_id) == ["stage-1", "eu-prod"]
     with pytest.raises(ValueError):
         journal.mark_stacks(rollout_id, ["stage-1"], "succeeded")
@@ -335,6 +333,73 @@ def test_status_and_versions_count_real_rollouts_only(journal: Journal, clock: C
     assert (eu.deployed_rollout_id, eu.deployed_versions, eu.deployed_at) == (first, VERSIONS, deployed_at)
     assert [item.stack for item in journal.stack_status(["eu-prod", "nope"])] == ["eu-prod"]
     assert journal.deployed_versions() == {"dev-1": VERSIONS, "eu-prod": VERSIONS}
+
+
+def test_dry_runs_are_listed_apart_from_deploys(journal: Journal, clock: Clock) -> None:
+    real = start(journal)
+    deploy(journal, real, "dev-1", versions=VERSIONS)
+    clock.advance(hours=1)
+    older_dry = start(journal, dry_run=True)
+    deploy(journal, older_dry, "eu-prod", "failed", error="render broke")
+    clock.advance(hours=1)
+    newer_dry = start(journal, dry_run=True)
+    deploy(journal, newer_dry, "dev-1")
+    journal.mark_stacks(newer_dry, ["stage-1"], "skipped")
+
+    dry = {item.stack: item for item in journal.last_dry_runs()}
+
+    assert sorted(dry) == ["controlroom", "dev-1", "eu-prod", "stage-1"]  # every stack of a dry run
+    assert (dry["dev-1"].rollout_id, dry["dev-1"].status, dry["dev-1"].when) == (
+        newer_dry,
+        StackStatus.SUCCEEDED,
+        clock.now,
+    )
+    assert (dry["stage-1"].rollout_id, dry["stage-1"].status) == (newer_dry, StackStatus.SKIPPED)
+    # eu-prod is in both dry runs: the newer one (pending there) is what counts
+    assert (dry["eu-prod"].rollout_id, dry["eu-prod"].status) == (newer_dry, StackStatus.PENDING)
+    assert [item.stack for item in journal.last_dry_runs(["dev-1", "nope"])] == ["dev-1"]
+    assert journal.deployed_versions() == {"dev-1": VERSIONS}  # dry runs deploy nothing
+
+
+def test_mark_stacks_moves_only_pending_stacks_and_reopen_brings_back_the_unfinished(
+    journal: Journal,
+) -> None:
+    rollout_id = journal.create_rollout(
+        [Wave(0, "all", ("ok", "broken", "busy", "later", "dropped", "stopped"))],
+        kind="rollout",
+        dry_run=False,
+        policy=POLICY,
+        versions=VERSIONS,
+    ).id
+    journal.set_status(rollout_id, "running")
+    deploy(journal, rollout_id, "ok")
+    deploy(journal, rollout_id, "broken", "failed", error="boom")
+    assert journal.claim(rollout_id, "busy", "worker-b").granted
+    assert journal.mark_stacks(rollout_id, ["dropped"], "skipped") == ("dropped",)
+    assert journal.mark_stacks(rollout_id, ["stopped"], "cancelled") == ("stopped",)
+    everything = ["ok", "broken", "busy", "later", "dropped", "stopped"]
+
+    for status in ("skipped", "cancelled"):
+        # Finished (succeeded, failed, skipped, cancelled) and running stacks keep their status.
+        changed = journal.mark_stacks(rollout_id, everything, status)
+        assert changed == (("later",) if status == "skipped" else ())
+    states = {s.stack: s.status for s in journal.get_rollout(rollout_id).stacks}
+    assert states == {
+        "ok": StackStatus.SUCCEEDED,
+        "broken": StackStatus.FAILED,
+        "busy": StackStatus.RUNNING,
+        "later": StackStatus.SKIPPED,
+        "dropped": StackStatus.SKIPPED,
+        "stopped": StackStatus.CANCELLED,
+    }
+    for status in ("pending", "running", "succeeded", "failed"):
+        with pytest.raises(ValueError):
+            journal.mark_stacks(rollout_id, ["later"], status)
+
+    assert journal.reopen_stacks(rollout_id) == ("broken", "later", "dropped", "stopped")
+    states = {s.stack: s.status for s in journal.get_rollout(rollout_id).stacks}
+    assert states["ok"] is StackStatus.SUCCEEDED and states["busy"] is StackStatus.RUNNING
+    assert {states[name] for name in ("broken", "later", "dropped", "stopped")} == {StackStatus.PENDING}
 
 
 def test_renders_keep_the_last_plan_per_stack(journal: Journal) -> None:
