@@ -10,9 +10,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fleet.jobs import EngineKind
+
 
 class Settings(BaseSettings):
-    """Where the inventory, the journal and the broker are."""
+    """Where the inventory, the journal and the broker are, and how stacks run."""
 
     model_config = SettingsConfigDict(env_prefix="FLEET_", extra="ignore")
 
@@ -32,3 +34,21 @@ class Settings(BaseSettings):
     workers: int = Field(default=0, ge=0, description="Local executor processes; 0: one per core")
     lock_ttl: int = Field(default=300, ge=5, description="Seconds after which a silent lock is stale")
     passphrase: str | None = Field(default=None, repr=False, description="Pulumi config passphrase")
+    engine: EngineKind | None = Field(
+        default=None,
+        description=(
+            "Engine of real (non dry-run) rollouts; default: pulumi. `scripted` runs no program "
+            "(it follows FLEET_ENGINE_SCRIPT) and is for tests and benchmarks only"
+        ),
+    )
+    engine_script: Path | None = Field(
+        default=None, description="The scripted engine's JSON script (see fleet/engines/scripted.py)"
+    )
+    log_level: str = Field(
+        default="WARNING", description="Log level of the fleet commands (DEBUG, INFO, WARNING, ERROR)"
+    )
+
+    @property
+    def rollout_engine(self) -> EngineKind:
+        """The engine a real rollout uses: FLEET_ENGINE, else pulumi."""
+        return self.engine or EngineKind.pulumi

@@ -22,8 +22,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from fleet.engines.base import StackEngine, StackOutcome
 from fleet.errors import FleetError, UserError
 from fleet.inventory import FLEET_FILE, Inventory, load_inventory, workload_files
@@ -36,15 +34,6 @@ log = logging.getLogger(__name__)
 
 TRANSIENT_BACKOFF: tuple[float, ...] = (5.0, 15.0, 45.0, 120.0)
 """Seconds to wait before each retry of a transient failure; then the failure stands."""
-
-
-class WorkerSettings(Settings):
-    """The settings a worker process reads from its environment, beyond :class:`Settings`."""
-
-    engine: EngineKind | None = Field(
-        default=None, description="Engine override for real rollouts (scripted: tests and benchmarks)"
-    )
-    engine_script: Path | None = Field(default=None, description="The scripted engine's JSON script")
 
 
 def worker_id() -> str:
@@ -89,7 +78,7 @@ def _stamp(path: Path) -> tuple[int, int]:
 _inventories: dict[Path, tuple[tuple[tuple[str, int, int], ...], Inventory]] = {}
 
 
-def build_engine(kind: EngineKind, settings: WorkerSettings) -> StackEngine:
+def build_engine(kind: EngineKind, settings: Settings) -> StackEngine:
     """The engine a job asks for, constructed in the worker process."""
     if kind is EngineKind.scripted:
         from fleet.engines.scripted import ScriptedEngine
@@ -114,7 +103,7 @@ def spec_hash(inventory: Inventory, stack: str) -> str:
 
 def run_job(
     job: StackJob,
-    settings: WorkerSettings,
+    settings: Settings,
     *,
     backoff: Sequence[float] = TRANSIENT_BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
@@ -153,6 +142,8 @@ def run_job(
         stop.set()
         beat.join()
     summary.update(engine=job.engine.value, changes=dict(outcome.changes), retries=_retries(outcome))
+    if outcome.ok and job.engine is EngineKind.render:
+        _record_render(journal, job, outcome)
     try:
         journal.finish(
             job.rollout_id,
@@ -167,6 +158,19 @@ def run_job(
         return JobResult(job.key, JobState.error, {"error": error.message, "attempt": claim.attempt})
     info = {"attempt": claim.attempt, "error": outcome.error, "changes": dict(outcome.changes)}
     return JobResult(job.key, JobState.succeeded if outcome.ok else JobState.failed, info)
+
+
+def _record_render(journal: Journal, job: StackJob, outcome: StackOutcome) -> None:
+    # A dry run's (redacted) plan becomes the baseline `fleet drift --dry-run` compares with.
+    # A baseline that cannot be kept costs drift a comparison, never the stack its success.
+    path = outcome.summary.get("plan")
+    if not path:
+        return
+    try:
+        journal.record_render(job.stack, Path(str(path)).read_text(encoding="utf-8"), job.rollout_id)
+    except (FleetError, OSError, ValueError) as error:
+        reason = error.message if isinstance(error, FleetError) else type(error).__name__
+        log.warning("stack %s: could not record its render for drift: %s", job.stack, reason)
 
 
 def _run_with_retries(
@@ -228,4 +232,4 @@ def run_message(message: str) -> dict[str, Any]:
         job = StackJob.from_json(message)
     except JobError as error:
         return {"schema": SCHEMA_VERSION, "state": JobState.error.value, "info": {"error": str(error)}}
-    return run_job(job, WorkerSettings()).to_json()
+    return run_job(job, Settings()).to_json()

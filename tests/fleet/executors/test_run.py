@@ -8,9 +8,10 @@ import pytest
 from fleet_services import write_script
 
 from fleet.engines.base import Action
-from fleet.executors.run import WorkerSettings, run_job, run_message
+from fleet.executors.run import run_job, run_message
 from fleet.jobs import EngineKind, JobState, StackJob
 from fleet.journal import Journal, Outcome, RolloutStatus, StackStatus, journal_url_for
+from fleet.settings import Settings
 from fleet.waves import Wave
 
 
@@ -23,8 +24,8 @@ def _rollout(inventory: Path, stacks: list[str]) -> str:
         return rollout.id
 
 
-def _settings(script: Path) -> WorkerSettings:
-    return WorkerSettings(engine_script=script, lock_ttl=5, database_url=None)
+def _settings(script: Path) -> Settings:
+    return Settings(engine_script=script, lock_ttl=5, database_url=None)
 
 
 def _job(rollout_id: str, stack: str, inventory: Path) -> StackJob:
@@ -125,9 +126,7 @@ def test_an_undecodable_message_is_an_error_result_not_an_exception() -> None:
 
 def test_scripted_engine_without_a_script_is_a_recorded_failure(inventory: Path) -> None:
     rollout_id = _rollout(inventory, ["payments-prod"])
-    result = run_job(
-        _job(rollout_id, "payments-prod", inventory), WorkerSettings(engine_script=None, lock_ttl=5)
-    )
+    result = run_job(_job(rollout_id, "payments-prod", inventory), Settings(engine_script=None, lock_ttl=5))
     assert result.state is JobState.failed
     assert "FLEET_ENGINE_SCRIPT" in result.info["error"]
 
