@@ -58,7 +58,6 @@ def rollout_start(
     detach: bool = typer.Option(False, "--detach", help="Run in the background; print the rollout id"),
 ) -> None:
     """Plan a rollout, show it, ask, then run it wave by wave (exit 1 unless every stack succeeded)."""
-    from fleet.executors.run import WorkerSettings
     from fleet.jobs import EngineKind
     from fleet.rollout import plan_rollout, start_rollout
     from fleet.rollout.session import open_journal
@@ -66,7 +65,7 @@ def rollout_start(
 
     st = state(ctx)
     inventory = st.inventory()
-    engine = EngineKind.render if dry_run else WorkerSettings().engine or EngineKind.pulumi
+    engine = EngineKind.render if dry_run else st.settings.rollout_engine
     if engine is EngineKind.pulumi:
         from fleet.engines.pulumi import PulumiEngine
 
@@ -129,7 +128,8 @@ def rollout_resume(
     rollout_id: str = typer.Argument(..., help="The rollout id"),
     detach: bool = typer.Option(False, "--detach", help="Run in the background"),
 ) -> None:
-    """Continue a halted, paused or interrupted rollout; succeeded stacks are never run again."""
+    """Continue a halted, paused or interrupted rollout (or upgrade, with its health gates and
+    maintenance window); succeeded stacks are never run again."""
     from fleet.rollout import prepare_resume
     from fleet.rollout.session import open_journal
 
@@ -164,17 +164,21 @@ def rollout_cancel(ctx: typer.Context, rollout_id: str = typer.Argument(..., hel
 
 @app.command()
 def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
-    """Per stack: the last rollout, its result, the version set deployed, when, and the error."""
+    """Per stack: the last rollout, its result, the version set deployed, when, and the error;
+    and the last dry run, which renders only (it never counts as deployed)."""
     from fleet.rollout.session import open_journal
+    from fleet.rollout.view import without_stack_name
 
     st = state(ctx)
     inventory = st.inventory()
     journal, _ = open_journal(st.settings)
     with journal:
         found = {record.stack: record for record in journal.stack_status()}
+        dry_runs = {record.stack: record for record in journal.last_dry_runs()}
     rows: list[dict[str, Any]] = []
-    for stack in dict.fromkeys([*inventory.stacks(), *found]):
+    for stack in dict.fromkeys([*inventory.stacks(), *found, *dry_runs]):
         record = found.get(stack)
+        dry = dry_runs.get(stack)
         rows.append(
             {
                 "stack": stack,
@@ -185,25 +189,40 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
                 "versions": dict(record.deployed_versions) if record and record.deployed_versions else None,
                 "deployed_at": record.deployed_at.isoformat() if record and record.deployed_at else None,
                 "error": record.error if record else None,
+                "last_dry_run": (
+                    {"rollout": dry.rollout_id, "result": dry.status.value, "when": dry.when.isoformat()}
+                    if dry
+                    else None
+                ),
             }
         )
     if output is Output.json:
         print_json(rows)
         return
+    with_dry_runs = any(row["last_dry_run"] for row in rows)
     table = Table(box=None, header_style="bold")
-    for column in ("stack", "last rollout", "result", "when", "versions deployed", "error"):
+    columns = ["stack", "last rollout", "result", "when", "versions deployed", "error"]
+    for column in [*columns, *(["last dry run (not deployed)"] if with_dry_runs else [])]:
         table.add_column(column)
     for row in rows:
         versions = row["versions"] or {}
-        table.add_row(
+        dry = row["last_dry_run"]
+        cells = [
             row["stack"] + ("" if row["in_inventory"] else " (offboarded)"),
             row["last_rollout"] or "",
             row["result"],
-            (row["when"] or "")[:19].replace("T", " "),
+            _when(row["when"]),
             " ".join(f"{key}={value}" for key, value in versions.items()),
-            row["error"] or "",
-        )
+            without_stack_name(row["stack"], row["error"]),
+        ]
+        if with_dry_runs:
+            cells.append(f"{dry['rollout']} {dry['result']} {_when(dry['when'])}" if dry else "")
+        table.add_row(*cells)
     console().print(table)
+
+
+def _when(iso: str | None) -> str:
+    return (iso or "")[:19].replace("T", " ")
 
 
 @app.command()
@@ -212,7 +231,7 @@ def history(
     output: Output = OUTPUT_OPTION,
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many rollouts"),
 ) -> None:
-    """Rollouts, newest first, with each wave's result."""
+    """Rollouts, newest first, with each wave's result and health gate."""
     from fleet.rollout.session import open_journal
 
     journal, _ = open_journal(state(ctx).settings)
@@ -236,6 +255,7 @@ def history(
                     "status": wave.status.value,
                     "stacks": list(wave.stacks),
                     "counts": {status.value: count for status, count in wave.counts.items()},
+                    "gate": None if wave.gate is None else _gate_json(wave.gate),
                 }
                 for wave in item.waves
             ],
@@ -246,13 +266,30 @@ def history(
         print_json(rows)
         return
     table = Table(box=None, header_style="bold")
-    for column in ("rollout", "status", "created", "by", "waves"):
+    for column in ("rollout", "kind", "status", "created", "by", "waves"):
         table.add_column(column)
     for row in rows:
-        waves = "; ".join(f"{wave['name']} {wave['status']}" for wave in row["waves"])
+        waves = "; ".join(_wave_cell(wave) for wave in row["waves"])
         label = row["status"] + (" (dry run)" if row["dry_run"] else "")
-        table.add_row(row["id"], label, row["created_at"][:19].replace("T", " "), row["started_by"], waves)
+        table.add_row(row["id"], row["kind"], label, _when(row["created_at"]), row["started_by"], waves)
     console().print(table)
+
+
+def _gate_json(gate: Any) -> dict[str, Any]:
+    from fleet.rollout.view import gate_skipped, gate_summary
+
+    return {
+        "passed": gate.passed,
+        "skipped": gate_skipped(gate),
+        "reason": gate.reason,
+        "summary": gate_summary(gate),
+    }
+
+
+def _wave_cell(wave: dict[str, Any]) -> str:
+    gate = wave["gate"]
+    suffix = f" (gate {gate['summary']})" if gate else ""
+    return f"{wave['name']} {wave['status']}{suffix}"
 
 
 @app.command()
@@ -261,7 +298,9 @@ def worker(
     concurrency: int = typer.Option(
         0, "--concurrency", "-c", min=0, help="Worker processes; 0: one per core"
     ),
-    queues: str | None = typer.Option(None, "--queues", "-Q", help="Comma-separated queues [default: fleet]"),
+    queues: str | None = typer.Option(
+        None, "--queues", "-Q", help="Comma-separated queues [default: fleet,fleet-beat]"
+    ),
     hostname: str | None = typer.Option(None, "--hostname", "-n", help="Node name, e.g. w1@%h"),
     loglevel: str = typer.Option("INFO", "--loglevel", help="DEBUG, INFO, WARNING or ERROR"),
     max_tasks_per_child: int = typer.Option(
@@ -272,7 +311,7 @@ def worker(
     ),
 ) -> None:
     """Run a Celery worker: one stack per process at a time (needs FLEET_BROKER_URL)."""
-    from fleet.celery_app import DEFAULT_QUEUE, create_app
+    from fleet.celery_app import BEAT_QUEUE, DEFAULT_QUEUE, create_app
     from fleet.errors import FleetError
     from fleet.executors.run import load_job_inventory
 
@@ -286,7 +325,7 @@ def worker(
         "worker",
         "--pool=prefork",
         f"--concurrency={concurrency or os.cpu_count() or 1}",
-        f"--queues={queues or DEFAULT_QUEUE}",
+        f"--queues={queues or f'{DEFAULT_QUEUE},{BEAT_QUEUE}'}",
         f"--max-tasks-per-child={max_tasks_per_child}",
         f"--loglevel={loglevel}",
         "--without-gossip",
@@ -305,10 +344,12 @@ def _check_engine(st: Any, policy: Any) -> None:
 
 
 def _run_foreground(ctx: typer.Context, journal: Any, locks: Any, rollout_id: str) -> None:
+    """Drive the rollout here with the live view and the hooks its record calls for."""
     from fleet.journal import RolloutStatus
     from fleet.rollout.session import drive
     from fleet.rollout.view import RolloutView, summary_lines
 
+    st = state(ctx)
     out = console()
     out.print(
         f"rollout {rollout_id} (detach-safe: resume with `fleet rollout resume {rollout_id}`)", markup=False
@@ -316,7 +357,7 @@ def _run_foreground(ctx: typer.Context, journal: Any, locks: Any, rollout_id: st
     view = RolloutView(out)
     try:
         with view.showing():
-            detail = drive(state(ctx).settings, journal, locks, rollout_id, view.update)
+            detail = drive(st.settings, journal, locks, rollout_id, view.update, inventory=st.inventory())
     except KeyboardInterrupt:
         typer.echo(
             f"interrupted; running stacks finish on their own. Resume: fleet rollout resume {rollout_id}"

@@ -127,7 +127,6 @@ def upgrade_apply(
 
 
 def _start_now(ctx: typer.Context, stacks: list[str]) -> None:
-    from fleet.executors.run import WorkerSettings
     from fleet.inventory import load_inventory
     from fleet.jobs import EngineKind
     from fleet.rollout.session import open_journal
@@ -135,7 +134,7 @@ def _start_now(ctx: typer.Context, stacks: list[str]) -> None:
 
     st = state(ctx)
     inventory = load_inventory(st.settings.inventory)  # with the version set just written
-    engine = WorkerSettings().engine or EngineKind.pulumi
+    engine = st.settings.rollout_engine
     if engine is EngineKind.pulumi:
         from fleet.engines.pulumi import PulumiEngine
 
@@ -143,11 +142,11 @@ def _start_now(ctx: typer.Context, stacks: list[str]) -> None:
     journal, locks = open_journal(st.settings)
     with journal:
         rollout = start_upgrade(inventory, journal, locks, stacks, engine=engine)
-        _drive(ctx, inventory, journal, locks, rollout.id, in_window=False)
+        _drive(ctx, inventory, journal, locks, rollout.id, in_window=None)
 
 
 def _drive(
-    ctx: typer.Context, inventory: Any, journal: Any, locks: Any, rollout_id: str, *, in_window: bool
+    ctx: typer.Context, inventory: Any, journal: Any, locks: Any, rollout_id: str, *, in_window: bool | None
 ) -> None:
     from fleet.executors import executor_for
     from fleet.journal import RolloutStatus
@@ -176,12 +175,6 @@ def _drive(
         executor.shutdown()
     for line in summary_lines(detail):
         out.print(line, markup=False, highlight=False)
-    for wave in detail.waves:
-        if wave.gate is not None:
-            verdict = "passed" if wave.gate.passed else "failed"
-            out.print(
-                f"gate after {wave.name}: {verdict} ({wave.gate.reason})", markup=False, highlight=False
-            )
     raise typer.Exit(0 if detail.rollout.status in (RolloutStatus.SUCCEEDED, RolloutStatus.PAUSED) else 1)
 
 
@@ -190,12 +183,15 @@ def upgrade_run(
     ctx: typer.Context,
     rollout_id: str | None = typer.Argument(None, help="An upgrade rollout to continue"),
     stacks: str | None = typer.Option(None, "--stacks", help="Start an upgrade of these stacks (a,b,c)"),
-    scheduled: bool = typer.Option(False, "--scheduled", help="Pause when the maintenance window closes"),
+    scheduled: bool = typer.Option(
+        False,
+        "--scheduled",
+        help="Pause when the maintenance window closes (always so for upgrades fleet beat started)",
+    ),
 ) -> None:
     """Run (or continue) an upgrade rollout in the foreground; `fleet beat` starts this itself."""
-    from fleet.executors.run import WorkerSettings
-    from fleet.jobs import EngineKind
     from fleet.journal import RolloutKind
+    from fleet.rollout.hooks import SCHEDULER_ACTOR
     from fleet.rollout.session import open_journal
     from fleet.rollout.upgrade import start_upgrade
 
@@ -207,17 +203,17 @@ def upgrade_run(
     with journal:
         if stacks is not None:
             names = [name.strip() for name in stacks.split(",") if name.strip()]
-            engine = WorkerSettings().engine or EngineKind.pulumi
-            started_by = "fleet beat" if scheduled else None
+            started_by = SCHEDULER_ACTOR if scheduled else None
             rollout_id = start_upgrade(
-                inventory, journal, locks, names, engine=engine, started_by=started_by
+                inventory, journal, locks, names, engine=st.settings.rollout_engine, started_by=started_by
             ).id
         assert rollout_id is not None
         if journal.rollout(rollout_id).kind is not RolloutKind.UPGRADE:
             raise UserError(
                 f"rollout {rollout_id} is not an upgrade; use `fleet rollout resume {rollout_id}`"
             )
-        _drive(ctx, inventory, journal, locks, rollout_id, in_window=scheduled)
+        # --scheduled keeps it inside the window; otherwise its record decides (see rollout_hooks).
+        _drive(ctx, inventory, journal, locks, rollout_id, in_window=True if scheduled else None)
 
 
 @app.command()

@@ -2,7 +2,8 @@
 
 ``fleet rollout --detach`` records and locks the rollout, starts this in a new session and
 exits; this waits for that CLI process to be gone (its locks then count as stale and are taken
-over), then resumes the rollout. Settings come from the environment (``FLEET_*``).
+over), then resumes the rollout with the hooks its record calls for (an upgrade keeps its health
+gates and maintenance window). Settings come from the environment (``FLEET_*``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rich.console import Console
 from fleet.errors import FleetError
 from fleet.journal import RolloutStatus
 from fleet.locks import pid_is_alive
+from fleet.logs import configure_logging, level_for
 from fleet.rollout.coordinator import prepare_resume
 from fleet.rollout.session import drive, open_journal
 from fleet.rollout.view import RolloutView, summary_lines
@@ -35,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.05)
     console = Console(width=200)
     settings = Settings()
+    try:
+        configure_logging(level_for(settings.log_level))
+    except ValueError as error:
+        console.print(f"error: FLEET_LOG_LEVEL: {error}", markup=False)
+        return 2
     try:
         journal, locks = open_journal(settings)
         with journal:

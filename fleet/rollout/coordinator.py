@@ -102,21 +102,30 @@ class _Run:
     inflight: dict[str, _InFlight] = field(default_factory=dict)
 
 
-def start_rollout(journal: Journal, locks: StackLocks, plan: RolloutPlan) -> Rollout:
+def start_rollout(
+    journal: Journal,
+    locks: StackLocks,
+    plan: RolloutPlan,
+    *,
+    kind: RolloutKind = RolloutKind.ROLLOUT,
+    started_by: str | None = None,
+) -> Rollout:
     """Lock the plan's stacks, then record the rollout as running. Nothing is recorded on a conflict.
 
-    Raises StacksLocked (a LockHeld) at once, naming the holder, when another live rollout holds
-    any of the stacks.
+    ``kind`` is ``upgrade`` for version-set rollouts (they run with the upgrade hooks);
+    ``started_by`` defaults to ``user@host`` of this process. Raises StacksLocked (a LockHeld)
+    at once, naming the holder, when another live rollout holds any of the stacks.
     """
     rollout_id = _unused_id(journal)
     locks.acquire(plan.stacks, rollout_id)
     try:
         rollout = journal.create_rollout(
             plan.waves,
-            kind=RolloutKind.ROLLOUT,
+            kind=kind,
             dry_run=plan.dry_run,
             policy=plan.record(),
             versions=dict(plan.versions),
+            started_by=started_by,
             rollout_id=rollout_id,
         )
         return journal.set_status(rollout.id, RolloutStatus.RUNNING)
@@ -138,8 +147,7 @@ def prepare_resume(journal: Journal, locks: StackLocks, rollout_id: str) -> Roll
         raise UserError(f"rollout {rollout_id} already finished ({status}); nothing to resume")
     locks.acquire([state.stack for state in detail.stacks], rollout_id)
     if status is not RolloutStatus.CANCELLING:
-        remaining = [s.stack for s in detail.stacks if s.status is not StackStatus.SUCCEEDED]
-        journal.mark_stacks(rollout_id, remaining, StackStatus.PENDING)
+        journal.reopen_stacks(rollout_id)
         journal.set_status(rollout_id, RolloutStatus.RUNNING)
     return journal.get_rollout(rollout_id)
 

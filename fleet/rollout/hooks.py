@@ -9,6 +9,10 @@
 - :func:`notification_hook` (``on_update``): when the rollout halts, fails, finishes or is
   cancelled, the webhook in ``spec.notifications.webhook`` gets a JSON message. A webhook that
   cannot be reached is logged, never fatal.
+
+:func:`rollout_hooks` decides, from a rollout's journal record, which of these it runs with; every
+entry point (``fleet rollout``, ``fleet rollout resume``, the detached coordinator, ``fleet upgrade
+run``, the scheduler) asks it, so a rollout behaves the same however it is continued.
 """
 
 from __future__ import annotations
@@ -23,7 +27,16 @@ from fleet.durations import parse_duration
 from fleet.errors import FleetError, OperationError
 from fleet.gates import GateResult, wait_until_receiving
 from fleet.inventory import Inventory
-from fleet.journal import Journal, RolloutDetail, RolloutStatus, StackStatus, WaveRecord, utc_now
+from fleet.journal import (
+    Journal,
+    Rollout,
+    RolloutDetail,
+    RolloutKind,
+    RolloutStatus,
+    StackStatus,
+    WaveRecord,
+    utc_now,
+)
 from fleet.models import CONTROLROOM, UpgradeSchedule
 from fleet.notify import StackOutcome, build_payload, send_webhook
 from fleet.rollout.coordinator import Hooks, WaveHook
@@ -31,6 +44,8 @@ from fleet.windows import next_window, window_containing
 
 log = logging.getLogger(__name__)
 
+SCHEDULER_ACTOR = "fleet beat"
+"""``started_by`` of the rollouts the upgrade scheduler starts: they stay inside maintenance windows."""
 DRY_RUN_GATE = "skipped: dry run (nothing was deployed)"
 DISABLED_GATE = "skipped: health gates are disabled (spec.health.enabled: false)"
 
@@ -195,27 +210,37 @@ def chain_updates(
     return on_update
 
 
-def upgrade_hooks(
+def rollout_hooks(
     inventory: Inventory,
     journal: Journal,
-    rollout_id: str,
+    rollout: Rollout,
     *,
-    dry_run: bool,
-    in_window: bool,
+    in_window: bool | None = None,
     on_update: Callable[[RolloutDetail], None] | None = None,
     clock: Callable[[], datetime] = utc_now,
     access: GateAccessSource | None = None,
     wait: Waiter = wait_until_receiving,
 ) -> Hooks:
-    """Every hook an upgrade rollout runs with: the health gate after each wave, the window
-    check before each wave (when ``in_window`` and fleet.yaml has a schedule), the webhook."""
+    """The hooks ``rollout`` runs with, decided from its record (the one place that decides).
+
+    Every rollout notifies ``spec.notifications.webhook`` (when set) as it halts, fails, finishes
+    or is cancelled. An upgrade (kind ``upgrade``) also has a health gate after each wave, and
+    the maintenance-window check before each wave when the scheduler started it (``in_window``
+    overrides that). ``on_update`` (e.g. the live view) is called before the webhook.
+    """
     spec = inventory.fleet.spec
-    schedule = spec.upgrades
     webhook = spec.notifications.webhook
+    notify = notification_hook(webhook, kind=rollout.kind.value) if webhook else None
+    updates = chain_updates(on_update, notify)
+    if rollout.kind is not RolloutKind.UPGRADE:
+        return Hooks(on_update=updates)
+    if in_window is None:
+        in_window = rollout.started_by == SCHEDULER_ACTOR
+    schedule = spec.upgrades
     return Hooks(
         may_start_wave=window_hook(schedule, clock=clock) if in_window and schedule is not None else None,
         after_wave=health_gate_hook(
-            inventory, journal, rollout_id, dry_run=dry_run, access=access, wait=wait
+            inventory, journal, rollout.id, dry_run=rollout.dry_run, access=access, wait=wait
         ),
-        on_update=chain_updates(on_update, notification_hook(webhook, kind="upgrade") if webhook else None),
+        on_update=updates,
     )

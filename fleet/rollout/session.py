@@ -1,19 +1,23 @@
 """Opening the journal and driving a rollout with the executor the settings ask for.
 
-Shared by the CLI (foreground), the detached coordinator (``python -m fleet.rollout``) and the
-benchmark, so all three run a rollout the same way.
+Shared by the CLI (``fleet rollout``, ``fleet rollout resume``, ``fleet upgrade``), the detached
+coordinator (``python -m fleet.rollout``) and the benchmark, so all of them run a rollout the
+same way, with the hooks its journal record calls for (:func:`fleet.rollout.hooks.rollout_hooks`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from fleet.executors import executor_for
 from fleet.executors.run import journal_url
+from fleet.inventory import Inventory, load_inventory
 from fleet.journal import Journal, RolloutDetail
 from fleet.locks import StackLocks
 from fleet.rollout.coordinator import Coordinator, Hooks, Timing
+from fleet.rollout.hooks import rollout_hooks
 from fleet.settings import Settings
 
 
@@ -31,18 +35,27 @@ def drive(
     rollout_id: str,
     on_update: Callable[[RolloutDetail], None] | None = None,
     hooks: Hooks | None = None,
+    *,
+    inventory: Inventory | None = None,
+    in_window: bool | None = None,
 ) -> RolloutDetail:
-    """Run a recorded, locked rollout to its end; the executor is shut down afterwards."""
+    """Run a recorded, locked rollout to its end (or a pause); the executor is shut down afterwards.
+
+    Without ``hooks`` the rollout runs with those its record calls for (webhook; for upgrades
+    the health gate and, when scheduled or ``in_window``, the maintenance window), read from
+    ``inventory`` (default: the one the rollout was planned from). ``on_update`` gets every view.
+    """
+    rollout = journal.rollout(rollout_id)
+    if hooks is None:
+        if inventory is None:
+            inventory = load_inventory(Path(str(rollout.policy.get("inventory", settings.inventory))))
+        hooks = rollout_hooks(inventory, journal, rollout, in_window=in_window, on_update=on_update)
+    elif on_update is not None:
+        hooks = Hooks(hooks.may_start_wave, hooks.after_wave, on_update)
     executor = executor_for(settings)
-    base = hooks or Hooks()
     try:
         coordinator = Coordinator(
-            journal,
-            locks,
-            executor,
-            rollout_id,
-            hooks=Hooks(base.may_start_wave, base.after_wave, on_update or base.on_update),
-            timing=Timing.for_ttl(float(settings.lock_ttl)),
+            journal, locks, executor, rollout_id, hooks=hooks, timing=Timing.for_ttl(float(settings.lock_ttl))
         )
         return coordinator.run()
     finally:

@@ -1,10 +1,10 @@
 """Upgrade rollouts: record one for the stacks a version-set change touches, and drive it.
 
 An upgrade is an ordinary rollout (``kind: upgrade`` in the journal) run by the
-:class:`~fleet.rollout.coordinator.Coordinator` with the upgrade hooks
-(:func:`fleet.rollout.hooks.upgrade_hooks`): a health gate after each wave and, when it runs on
-the schedule, the maintenance-window check before each wave. :class:`DetachedLauncher` is how
-the scheduler sets one going without waiting: a separate ``fleet upgrade run`` process.
+:class:`~fleet.rollout.coordinator.Coordinator` with the hooks its record calls for
+(:func:`fleet.rollout.hooks.rollout_hooks`): a health gate after each wave and, when the
+scheduler started it, the maintenance-window check before each wave. :class:`DetachedLauncher`
+is how the scheduler sets one going without waiting: a separate ``fleet upgrade run`` process.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from fleet.engines.base import Action
 from fleet.executors.base import Executor
 from fleet.inventory import Inventory
 from fleet.jobs import EngineKind
-from fleet.journal import Journal, Rollout, RolloutDetail, RolloutKind, RolloutStatus, new_rollout_id, utc_now
+from fleet.journal import Journal, Rollout, RolloutDetail, RolloutKind, RolloutStatus, utc_now
 from fleet.locks import StackLocks
 from fleet.models import CONTROLROOM
-from fleet.rollout.coordinator import Coordinator, Timing, prepare_resume
-from fleet.rollout.hooks import GateAccessSource, Waiter, upgrade_hooks
+from fleet.rollout.coordinator import Coordinator, Timing, prepare_resume, start_rollout
+from fleet.rollout.hooks import GateAccessSource, Waiter, rollout_hooks
 from fleet.rollout.plan import RolloutPlan
 from fleet.upgrades import plan_stacks
 
@@ -53,22 +53,7 @@ def start_upgrade(
     """Lock ``stacks`` and record a running upgrade rollout of them; nothing is recorded when a
     stack is locked by another rollout (StacksLocked names the holder)."""
     plan = upgrade_plan(inventory, stacks, engine)
-    rollout_id = new_rollout_id(journal.database.clock())
-    locks.acquire(plan.stacks, rollout_id)
-    try:
-        rollout = journal.create_rollout(
-            plan.waves,
-            kind=RolloutKind.UPGRADE,
-            dry_run=plan.dry_run,
-            policy=plan.record(),
-            versions=dict(plan.versions),
-            started_by=started_by,
-            rollout_id=rollout_id,
-        )
-        return journal.set_status(rollout.id, RolloutStatus.RUNNING)
-    except BaseException:
-        locks.release(rollout_id)
-        raise
+    return start_rollout(journal, locks, plan, kind=RolloutKind.UPGRADE, started_by=started_by)
 
 
 def run_upgrade(
@@ -78,7 +63,7 @@ def run_upgrade(
     executor: Executor,
     rollout_id: str,
     *,
-    in_window: bool,
+    in_window: bool | None = None,
     on_update: Callable[[RolloutDetail], None] | None = None,
     clock: Callable[[], datetime] = utc_now,
     access: GateAccessSource | None = None,
@@ -86,18 +71,18 @@ def run_upgrade(
     timing: Timing | None = None,
 ) -> RolloutDetail:
     """Drive upgrade ``rollout_id`` to its end (or a pause); a paused or halted one is resumed
-    first (its succeeded stacks are not run again). Returns the journal's final view."""
+    first (its succeeded stacks are not run again). ``in_window`` None: the maintenance window
+    applies when the scheduler started it. Returns the journal's final view."""
     rollout = journal.rollout(rollout_id)
     if rollout.status is not RolloutStatus.RUNNING:
         prepare_resume(journal, locks, rollout_id)
     else:
         locks.acquire([s.stack for s in journal.get_rollout(rollout_id).stacks], rollout_id)
     extra = {} if wait is None else {"wait": wait}
-    hooks = upgrade_hooks(
+    hooks = rollout_hooks(
         inventory,
         journal,
-        rollout_id,
-        dry_run=rollout.dry_run,
+        rollout,
         in_window=in_window,
         on_update=on_update,
         clock=clock,
@@ -112,7 +97,7 @@ class DetachedLauncher:
     so the scheduler's tick returns at once. The child writes to ``<inventory>/.fleet/beat.log``."""
 
     def __init__(self, command: Sequence[str] | None = None) -> None:
-        self.command = list(command or [sys.executable, "-c", "from fleet.cli.main import run; run()"])
+        self.command = list(command or [sys.executable, "-m", "fleet"])
 
     def start(self, inventory: Inventory, stacks: Sequence[str]) -> str | None:
         self._spawn(inventory, ["--stacks", ",".join(stacks)])

@@ -7,6 +7,7 @@ On a terminal the live view redraws in place; piped, it prints one line per stac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fleet.durations import format_duration
-from fleet.journal import RolloutDetail, StackState, StackStatus, WaveRecord, WaveStatus, utc_now
+from fleet.journal import GateResult, RolloutDetail, StackState, StackStatus, WaveRecord, WaveStatus, utc_now
 from fleet.rollout.plan import RolloutPlan
 
 _STYLE = {
@@ -53,6 +54,49 @@ def plan_table(plan: RolloutPlan) -> RenderableType:
     return Group(header, table)
 
 
+def gate_text(gate: GateResult) -> str:
+    """A health gate's verdict in a few words: ``passed (…)``, ``failed: silent: a, b`` or
+    ``skipped: dry run (…)``."""
+    if gate_skipped(gate):
+        return gate.reason
+    if gate.passed:
+        return f"passed ({gate.reason})" if gate.reason else "passed"
+    return f"failed: {gate.reason}" if gate.reason else "failed"
+
+
+def gate_skipped(gate: GateResult) -> bool:
+    """True when the gate did not look (a dry run, gates disabled): it passed without checking."""
+    return gate.reason.startswith("skipped")
+
+
+def gate_summary(gate: GateResult) -> str:
+    """The verdict in as few words as a table cell allows: ``passed``, ``failed: silent: a, b``,
+    ``skipped: dry run``."""
+    if gate_skipped(gate):
+        return gate.reason.split(" (", 1)[0]
+    return "passed" if gate.passed else gate_text(gate)
+
+
+def gate_line(wave: WaveRecord) -> str | None:
+    """``gate after canary: …`` once the wave's gate has a verdict, else None."""
+    return None if wave.gate is None else f"gate after {wave.name}: {gate_text(wave.gate)}"
+
+
+def without_stack_name(stack: str, error: str | None) -> str:
+    """``error`` without a leading ``<stack>: `` (or ``organization/<project>/<stack>: ``, as
+    Pulumi names it): wherever an error is shown, the stack's name is already next to it."""
+    pattern = re.compile(rf"^(?:stack )?(?:\S+/)?{re.escape(stack)}: ")
+    text = error or ""
+    while (match := pattern.match(text)) is not None:
+        text = text[match.end() :]
+    return text
+
+
+def stack_error(state: StackState) -> str:
+    """A stack's last error as shown next to its name (see :func:`without_stack_name`)."""
+    return without_stack_name(state.stack, state.error)
+
+
 def _elapsed(state: StackState, now: datetime) -> str:
     attempt = state.last_attempt
     if attempt is None:
@@ -84,8 +128,11 @@ def rollout_table(detail: RolloutDetail, now: datetime | None = None) -> Rendera
                 name,
                 Text(state.status.value, _STYLE.get(state.status.value, "")),
                 _elapsed(state, now),
-                state.error if state.status is StackStatus.FAILED else "",
+                stack_error(state) if state.status is StackStatus.FAILED else "",
             )
+        if wave.gate is not None:
+            style = "dim" if gate_skipped(wave.gate) else "green" if wave.gate.passed else "red"
+            table.add_row("", Text(f"gate: {gate_text(wave.gate)}", style), "", "", "")
     return Group(title, table)
 
 
@@ -98,7 +145,8 @@ def summary_lines(detail: RolloutDetail) -> list[str]:
         lines.append(f"  reason: {rollout.halt_reason}")
     for state in detail.stacks:
         if state.status is StackStatus.FAILED:
-            lines.append(f"  {state.stack}: {state.error}")
+            lines.append(f"  {state.stack}: {stack_error(state)}")
+    lines.extend(f"  {line}" for wave in detail.waves if (line := gate_line(wave)) is not None)
     return lines
 
 
@@ -132,16 +180,21 @@ class RolloutView:
         if self._live is not None:
             self._live.update(rollout_table(detail))
             return
+        # In journal order: a wave, its stacks, its gate; the next wave.
         for wave in detail.waves:
             if wave.status is not WaveStatus.PENDING or f"wave {wave.index}" in self._seen:
                 self._print_change(f"wave {wave.index}", wave_line(wave))
-        for state in detail.stacks:
-            if state.status is StackStatus.PENDING and state.stack not in self._seen:
-                continue  # the plan was shown already: print only what happens
-            line = f"{state.stack}: {state.status.value}"
-            if state.status is StackStatus.FAILED and state.error:
-                line += f" ({state.error})"
-            self._print_change(state.stack, line)
+            for name in wave.stacks:
+                state = detail.stack(name)
+                if state.status is StackStatus.PENDING and state.stack not in self._seen:
+                    continue  # the plan was shown already: print only what happens
+                line = f"{state.stack}: {state.status.value}"
+                if state.status is StackStatus.FAILED and state.error:
+                    line += f" ({stack_error(state)})"
+                self._print_change(state.stack, line)
+            gate = gate_line(wave)
+            if gate is not None:
+                self._print_change(f"gate {wave.index}", gate)
 
     def _print_change(self, key: str, line: str) -> None:
         if self._seen.get(key) != line:
