@@ -44,8 +44,6 @@ TICK_TASK = "fleet.beat_tick"
 TICK_EVERY_S = 60.0
 LEASE_KEY = "fleet:beat:leader"
 LEASE_TTL_S = 30.0
-SCHEDULER_ACTOR = "fleet beat"
-"""``started_by`` of the rollouts the scheduler starts."""
 
 TickAction = Literal["idle", "waiting", "running", "started", "resumed"]
 _ACTIVE = (RolloutStatus.PENDING, RolloutStatus.RUNNING, RolloutStatus.PAUSED, RolloutStatus.CANCELLING)
@@ -188,21 +186,23 @@ def guarded_scheduler_class(lease_factory: Callable[[Any], RedisLease]) -> type:
 
 
 def configure_beat(app: Celery, inventory_path: str, *, every_s: float = TICK_EVERY_S) -> None:
-    """Register the tick task and its beat schedule on ``app`` (the fleet's Celery app)."""
-    app.task(name=TICK_TASK, ignore_result=True)(_beat_tick)
+    """Schedule the tick on ``app`` (the fleet's Celery app, which has the tick task registered):
+    every ``every_s`` seconds, on the beat queue that ``fleet worker`` consumes."""
+    from fleet.celery_app import BEAT_QUEUE
+
     app.conf.beat_schedule = {
         "fleet-upgrade-tick": {
             "task": TICK_TASK,
             "schedule": every_s,
             "args": (inventory_path,),
             # A tick that waited longer than a tick interval is stale; the next one decides.
-            "options": {"expires": every_s},
+            "options": {"expires": every_s, "queue": BEAT_QUEUE},
         }
     }
 
 
-def _beat_tick(inventory_path: str) -> dict[str, Any]:
-    # The task body: decide, hand any rollout to a detached process, return a small result.
+def beat_tick(inventory_path: str) -> dict[str, Any]:
+    """The tick task's body: decide, hand any rollout to a detached process, return a small result."""
     from pathlib import Path
 
     from fleet.executors.run import journal_url

@@ -1,8 +1,10 @@
 """The Celery app: built from :class:`~fleet.settings.Settings` on demand, never at import time.
 
-One task, :data:`TASK_NAME`, a thin adapter: it hands the job message to
-:func:`fleet.executors.run.run_message` and returns its small result. The settings below are the
-ones that matter when one task is a 10-30 minute stack update:
+Two tasks, both thin adapters: :data:`TASK_NAME` hands a job message to
+:func:`fleet.executors.run.run_message` and returns its small result; :data:`fleet.beat.TICK_TASK`
+is the upgrade scheduler's tick. Ticks travel on their own queue, :data:`BEAT_QUEUE` (which
+``fleet worker`` consumes too), so a tick is never queued behind stack updates. The settings below
+are the ones that matter when one task is a 10-30 minute stack update:
 
 - ``task_acks_late`` + ``task_reject_on_worker_lost``: a task is acknowledged only when it ends,
   so a worker that dies mid-stack gives the message back and another worker runs it;
@@ -22,12 +24,15 @@ from typing import Any
 from celery import Celery, Task
 from celery.backends.redis import RedisBackend
 
+from fleet.beat import TICK_TASK, beat_tick
 from fleet.errors import UserError
 from fleet.executors.run import run_message
 from fleet.settings import Settings
 
 TASK_NAME = "fleet.run_stack"
 DEFAULT_QUEUE = "fleet"
+BEAT_QUEUE = "fleet-beat"
+"""The scheduler's ticks: short tasks that must not wait behind queued stack updates."""
 
 
 class PolledRedisBackend(RedisBackend):
@@ -71,6 +76,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "result_accept_content": ["json"],
         "task_default_queue": DEFAULT_QUEUE,
+        "task_routes": {TICK_TASK: {"queue": BEAT_QUEUE}},
         "task_track_started": False,
         "result_expires": 7 * 24 * 3600,
         "broker_connection_retry_on_startup": True,
@@ -84,10 +90,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def create_app(settings: Settings) -> Celery:
-    """A Celery app for ``settings`` with the fleet task registered. UserError without a broker."""
+    """A Celery app for ``settings`` with the fleet tasks registered. UserError without a broker."""
     app = Celery("fleet", set_as_current=False)
     app.conf.update(celery_config(settings))
     app.task(name=TASK_NAME, bind=True)(_run_stack)
+    app.task(name=TICK_TASK, ignore_result=True)(beat_tick)
     return app
 
 

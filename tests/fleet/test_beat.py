@@ -123,14 +123,14 @@ def test_the_holder_renews_and_a_standby_takes_over_only_after_expiry(client: re
 
 
 def test_only_the_leading_beat_sends_ticks(client: redis.Redis, redis_url: str, tmp_path: Path) -> None:
-    from fleet.celery_app import create_app
+    from fleet.celery_app import BEAT_QUEUE, DEFAULT_QUEUE, create_app
     from fleet.settings import Settings
 
     app = create_app(Settings(broker_url=redis_url))
     configure_beat(app, str(tmp_path), every_s=0.05)
     scheduler_class = guarded_scheduler_class(lambda app: RedisLease(client, key="beat", ttl_s=30))
     first, second = scheduler_class(app=app), scheduler_class(app=app)
-    queue = app.conf.task_default_queue
+    queue = BEAT_QUEUE  # ticks have their own queue: never behind queued stack updates
     try:
         for _ in range(6):
             time.sleep(0.06)  # let the 50 ms entry fall due
@@ -144,6 +144,7 @@ def test_only_the_leading_beat_sends_ticks(client: redis.Redis, redis_url: str, 
         second.tick()
         assert second.leading
         assert client.llen(queue) == sent + 1
+        assert client.llen(DEFAULT_QUEUE) == 0
     finally:
         second.close()
         app.close()
