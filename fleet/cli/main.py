@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from fleet.errors import FleetError
+from fleet.errors import FleetError, UserError
 from fleet.settings import Settings
 
 
@@ -66,11 +66,31 @@ def _global(
         None, "--inventory", "-i", help="Inventory directory [env: FLEET_INVENTORY; default: .]"
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    verbose: int = typer.Option(
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        show_default=False,
+        help="More log lines on stderr: -v info, -vv debug [env: FLEET_LOG_LEVEL]",
+    ),
 ) -> None:
     settings = Settings()
     if inventory is not None:
         settings = settings.model_copy(update={"inventory": inventory})
     ctx.obj = State(settings=settings, debug=debug)
+    if ctx.invoked_subcommand not in _OWN_LOGGING:
+        from fleet.logs import configure_logging, level_for
+
+        try:
+            level = level_for(settings.log_level, verbose)
+        except ValueError as error:
+            raise UserError(f"FLEET_LOG_LEVEL: {error}") from None
+        configure_logging(level)
+
+
+_OWN_LOGGING = {"worker", "beat"}
+"""Commands that run Celery, which sets its own logging up (--loglevel)."""
 
 
 def state(ctx: typer.Context) -> State:
