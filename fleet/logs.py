@@ -37,6 +37,22 @@ class OneLineFormatter(logging.Formatter):
         return " ".join(line.splitlines())
 
 
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is at the time, so a live view that redirects it (rich's
+    Live) prints a warning above the table instead of through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def level_for(name: str | None, verbose: int = 0) -> int:
     """The log level: ``-v`` is INFO, ``-vv`` DEBUG; else ``name`` (FLEET_LOG_LEVEL), else WARNING.
 
@@ -54,10 +70,10 @@ def configure_logging(level: int, stream: TextIO | None = None) -> None:
     """Send fleet's records at ``level`` and above (and other libraries' warnings) to stderr,
     one line each. Calling it again replaces the earlier configuration."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == _HANDLER_NAME:
-            root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    for old in list(root.handlers):
+        if old.get_name() == _HANDLER_NAME:
+            root.removeHandler(old)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(OneLineFormatter(tracebacks=level <= logging.DEBUG))
     root.addHandler(handler)

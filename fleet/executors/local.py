@@ -9,6 +9,7 @@ coordinator which of those stacks really ran.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import queue
@@ -22,6 +23,7 @@ from typing import Any
 from fleet.executors.base import ExecutorEvent
 from fleet.executors.run import run_message
 from fleet.jobs import JobKey, JobState, StackJob
+from fleet.logs import configure_logging
 
 Runner = Callable[[str], dict[str, Any]]
 
@@ -34,6 +36,8 @@ class LocalExecutor:
     def __init__(self, workers: int = 0, *, runner: Runner = run_message) -> None:
         self.workers = workers or os.cpu_count() or 1
         self._runner = runner
+        # A spawned worker starts with no logging set up: it logs like this process does.
+        self._log_level = logging.getLogger("fleet").getEffectiveLevel()
         self._events: queue.SimpleQueue[ExecutorEvent] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
@@ -42,16 +46,12 @@ class LocalExecutor:
         """Queue ``job`` on the pool (starting a new pool if the last one broke)."""
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn")
-                )
+                self._pool = self._new_pool()
             try:
                 future = self._pool.submit(self._runner, job.to_json())
             except BrokenProcessPool:
                 self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn")
-                )
+                self._pool = self._new_pool()
                 future = self._pool.submit(self._runner, job.to_json())
         future.add_done_callback(partial(self._finished, job.key))
 
@@ -72,7 +72,12 @@ class LocalExecutor:
                 self._pool = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=configure_logging,
+            initargs=(self._log_level,),
+        )
 
     def _finished(self, key: JobKey, future: Future[dict[str, Any]]) -> None:
         if future.cancelled():
