@@ -199,25 +199,29 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     if output is Output.json:
         print_json(rows)
         return
-    with_dry_runs = any(row["last_dry_run"] for row in rows)
-    table = Table(box=None, header_style="bold")
-    columns = ["stack", "last rollout", "result", "when", "versions deployed", "error"]
-    for column in [*columns, *(["last dry run (not deployed)"] if with_dry_runs else [])]:
-        table.add_column(column)
+    columns = ["stack", "last rollout", "result", "when", "versions deployed", "error", "last dry run"]
+    cells = []
     for row in rows:
         versions = row["versions"] or {}
         dry = row["last_dry_run"]
-        cells = [
-            row["stack"] + ("" if row["in_inventory"] else " (offboarded)"),
-            row["last_rollout"] or "",
-            row["result"],
-            _when(row["when"]),
-            " ".join(f"{key}={value}" for key, value in versions.items()),
-            without_stack_name(row["stack"], row["error"]),
-        ]
-        if with_dry_runs:
-            cells.append(f"{dry['rollout']} {dry['result']} {_when(dry['when'])}" if dry else "")
-        table.add_row(*cells)
+        cells.append(
+            [
+                row["stack"] + ("" if row["in_inventory"] else " (offboarded)"),
+                row["last_rollout"] or "",
+                row["result"],
+                _when(row["when"]),
+                " ".join(f"{key}={value}" for key, value in versions.items()),
+                without_stack_name(row["stack"], row["error"]),
+                f"{dry['rollout']} {dry['result']} (not deployed)" if dry else "",
+            ]
+        )
+    # Columns nobody has a value in are left out: a fleet only ever dry-run shows what it did.
+    shown = [i for i, name in enumerate(columns) if name in ("stack", "result") or any(c[i] for c in cells)]
+    table = Table(box=None, header_style="bold")
+    for i in shown:
+        table.add_column(columns[i])
+    for row_cells in cells:
+        table.add_row(*(row_cells[i] for i in shown))
     console().print(table)
 
 

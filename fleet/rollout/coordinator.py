@@ -306,7 +306,7 @@ class Coordinator:
 
     def _halt(self, run: _Run, reason: str) -> None:
         # Halting at once makes the journal refuse claims of jobs still queued: nothing new starts.
-        log.warning("rollout %s halted: %s", self.rollout_id, reason)
+        log.info("rollout %s halted: %s", self.rollout_id, reason)
         try:
             self.journal.set_status(self.rollout_id, RolloutStatus.HALTED, reason=reason)
         except OperationError:  # a cancel request came first: the rollout is cancelling

@@ -98,6 +98,8 @@ class DetachedLauncher:
 
     def __init__(self, command: Sequence[str] | None = None) -> None:
         self.command = list(command or [sys.executable, "-m", "fleet"])
+        self.processes: list[subprocess.Popen[bytes]] = []
+        """The processes this launcher started (they outlive it)."""
 
     def start(self, inventory: Inventory, stacks: Sequence[str]) -> str | None:
         self._spawn(inventory, ["--stacks", ",".join(stacks)])
@@ -110,10 +112,22 @@ class DetachedLauncher:
         log_path = Path(inventory.state_dir) / "beat.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log_file:
-            subprocess.Popen(
+            process = subprocess.Popen(
                 [*self.command, "-i", str(inventory.root), "upgrade", "run", "--scheduled", *args],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        self.processes.append(process)
+        _reap_finished()
+        _launched.append(process)
+
+
+_launched: list[subprocess.Popen[bytes]] = []
+"""Every detached process of this (long-lived scheduler) process; the finished ones are reaped at
+the next launch, so none stays a zombie."""
+
+
+def _reap_finished() -> None:
+    _launched[:] = [process for process in _launched if process.poll() is None]

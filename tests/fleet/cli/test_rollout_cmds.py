@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import pty
 import re
 import signal
 import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fleet_services import (
@@ -24,6 +31,41 @@ from fleet_services import (
 )
 
 from fleet.journal import Journal, Outcome, RolloutStatus, StackStatus, journal_url_for
+
+
+@dataclass
+class WebhookServer:
+    """A real HTTP server on loopback recording the JSON documents POSTed to it."""
+
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookServer]:
+    received: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield WebhookServer(f"http://127.0.0.1:{server.server_address[1]}/hooks/fleet", received)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def set_webhook(inventory: Path, url: str) -> None:
+    with (inventory / "fleet.yaml").open("a") as handle:
+        handle.write(f"  notifications: {{webhook: {url}}}\n")
 
 
 def _local_env(inventory: Path, script: Path, **extra: str) -> dict[str, str]:
@@ -109,19 +151,45 @@ def test_without_the_pulumi_cli_a_real_rollout_stops_before_touching_anything(
     assert not (inventory / ".fleet" / "fleet.db").exists()
 
 
-def test_a_dry_run_renders_and_never_counts_as_deployed(inventory: Path, tmp_path: Path) -> None:
+def test_a_dry_run_renders_and_never_counts_as_deployed(
+    inventory: Path, tmp_path: Path, webhook: WebhookServer
+) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("FLEET_")}
     env.update(FLEET_INVENTORY=str(inventory), FLEET_WORKERS="2", FLEET_LOCK_TTL="5")
+    set_webhook(inventory, webhook.url)
 
     result = run_fleet(env, "rollout", "payments-prod", "search-staging", "--dry-run", "--yes")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dry run (render engine)" in result.stdout
+    rollout_id = _rollout_id(result.stdout)
     assert (inventory / ".fleet" / "render" / "payments-prod" / "plan.json").exists()
-    rows = json.loads(run_fleet(env, "status", "--output", "json").stdout)
-    assert {row["result"] for row in rows} == {"never deployed"}
+    rows = {row["stack"]: row for row in json.loads(run_fleet(env, "status", "--output", "json").stdout)}
+    assert {row["result"] for row in rows.values()} == {"never deployed"}
+    assert {row["versions"] is None for row in rows.values()} == {True}
+    assert rows["payments-prod"]["last_dry_run"]["rollout"] == rollout_id
+    assert rows["payments-prod"]["last_dry_run"]["result"] == "succeeded"
+    assert rows["analytics-prod"]["last_dry_run"] is None  # not part of that dry run
+    table = run_fleet(env, "status").stdout
+    assert re.search(rf"payments-prod\s+never deployed\s+{rollout_id} succeeded \(not deployed\)", table)
+    assert "versions deployed" not in table  # nothing was deployed: no empty column for it
     [entry] = json.loads(run_fleet(env, "history", "--output", "json").stdout)
     assert entry["dry_run"] is True and entry["status"] == "succeeded"
+    # A plain rollout notifies the webhook too.
+    assert [(m["event"], m["kind"], m["dry_run"]) for m in webhook.received] == [
+        ("finished", "rollout", True)
+    ]
+
+    # Its renders are the baseline `fleet drift --dry-run` compares with (redacted, as recorded).
+    with Journal(journal_url_for(inventory)) as journal:
+        recorded = journal.last_render("payments-prod")
+    assert recorded is not None and recorded.rollout_id == rollout_id
+    plan_file = inventory / ".fleet" / "render" / "payments-prod" / "plan.json"
+    assert json.loads(recorded.plan) == json.loads(plan_file.read_text())
+    assert '"[secret]"' in recorded.plan  # the credential is redacted in what the journal keeps
+    drift = run_fleet(env, "drift", "payments-prod", "search-staging", "--dry-run")
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    assert drift.stdout.splitlines() == ["payments-prod: no drift", "search-staging: no drift"]
 
 
 @pytest.mark.parametrize(
@@ -245,3 +313,122 @@ def test_on_a_terminal_it_asks_and_no_records_nothing(inventory: Path, tmp_path:
     assert "Start this rollout?" in output
     with Journal(journal_url_for(inventory)) as journal:
         assert journal.list_rollouts() == []
+
+
+# -- upgrades through `fleet rollout resume` and the detached coordinator --------------------------
+
+
+def test_a_halted_upgrade_resumed_in_the_background_keeps_its_gates_and_webhook(
+    inventory: Path, tmp_path: Path, webhook: WebhookServer
+) -> None:
+    with (inventory / "fleet.yaml").open("a") as handle:
+        handle.write("  health: {enabled: false}\n")
+    set_webhook(inventory, webhook.url)
+    script = tmp_path / "script.json"
+    write_script(script, stacks={"payments-prod": {"fail": "mimir chart timed out"}})
+    env = _local_env(inventory, script, FLEET_WORKERS="2")
+
+    first = run_fleet(env, "upgrade", "run", "--stacks", "search-staging,payments-prod")
+    assert first.returncode == 1, first.stdout + first.stderr
+    rollout_id = _rollout_id(first.stdout)
+    write_script(script, default={"duration": 0.1})  # the chart is fixed
+
+    resumed = run_fleet(env, "rollout", "resume", rollout_id, "--detach")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    watch = run_fleet(env, "rollout", "watch", rollout_id)
+
+    assert watch.returncode == 0, watch.stdout + watch.stderr
+    assert "  gate after wave 1: skipped: health gates are disabled" in watch.stdout
+    with Journal(journal_url_for(inventory)) as journal:
+        detail = journal.get_rollout(rollout_id)
+    assert detail.rollout.kind.value == "upgrade"
+    assert [wave.gate is not None and wave.gate.passed for wave in detail.waves] == [True, True]
+    assert [(m["event"], m["kind"]) for m in webhook.received] == [
+        ("halted", "upgrade"),
+        ("finished", "upgrade"),
+    ]
+
+
+def test_a_scheduled_upgrade_resumed_by_hand_still_waits_for_its_window(
+    inventory: Path, tmp_path: Path
+) -> None:
+    closed_hour = (datetime.now(UTC) + timedelta(hours=12)).hour  # a daily 1h window, half a day away
+    fleet_yaml = inventory / "fleet.yaml"
+    text = fleet_yaml.read_text().replace(
+        'schedule: "0 3 * * SAT", window: "4h"', f'schedule: "0 {closed_hour} * * *", window: "1h"'
+    )
+    fleet_yaml.write_text(text + "  health: {enabled: false}\n")
+    log = tmp_path / "runs.log"
+    env = _local_env(inventory, write_script(tmp_path / "script.json", log=str(log)))
+
+    scheduled = run_fleet(env, "upgrade", "run", "--scheduled", "--stacks", "search-staging")
+    assert scheduled.returncode == 0, scheduled.stdout + scheduled.stderr
+    rollout_id = _rollout_id(scheduled.stdout)
+    resumed = run_fleet(env, "rollout", "resume", rollout_id)
+
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    assert f"rollout {rollout_id} paused" in resumed.stdout
+    assert "reason: maintenance window closed before canary" in resumed.stdout
+    with Journal(journal_url_for(inventory)) as journal:
+        rollout = journal.rollout(rollout_id)
+    assert (rollout.status, rollout.started_by) == (RolloutStatus.PAUSED, "fleet beat")
+    assert not log.exists()  # no stack ran outside the window
+
+
+def test_python_dash_m_fleet_runs_the_cli(inventory: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FLEET_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "fleet", "-i", str(inventory), "validate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == run_fleet(env, "-i", str(inventory), "validate").stdout
+
+
+def test_the_worker_consumes_the_beat_queue_and_knows_the_tick(
+    inventory: Path, redis_server: RedisServer, fleet_workers: Workers, tmp_path: Path
+) -> None:
+    from fleet.beat import TICK_TASK
+    from fleet.celery_app import BEAT_QUEUE, DEFAULT_QUEUE, create_app
+    from fleet.settings import Settings
+
+    app = create_app(Settings(broker_url=redis_server.url))
+    try:
+        app.send_task(TICK_TASK, args=[str(inventory)])
+    finally:
+        app.close()
+    client = redis_server.client()
+    assert (client.llen(BEAT_QUEUE), client.llen(DEFAULT_QUEUE)) == (1, 0)  # not behind stack jobs
+
+    fleet_workers.start(fleet_env(inventory, write_script(tmp_path / "script.json"), redis_server.url))
+
+    wait_for(lambda: "fleet beat tick:" in fleet_workers.log("w1"), "the worker to run the tick")
+    assert client.llen(BEAT_QUEUE) == 0
+    assert "unregistered" not in fleet_workers.log("w1").lower()
+
+
+def test_a_worker_crash_is_one_line_on_stderr_and_verbose_adds_the_traceback(
+    inventory: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"default": {"duration": "abc"}}))  # the engine cannot even start
+    env = _local_env(inventory, script, FLEET_WORKERS="1")
+
+    quiet = run_fleet(env, "rollout", "search-staging", "--yes")
+    verbose = run_fleet(env, "-vv", "rollout", "resume", _rollout_id(quiet.stdout))
+
+    assert quiet.returncode == 1
+    crash = "error: stack controlroom crashed (ValueError: could not convert string to float: 'abc')"
+    assert quiet.stderr.splitlines() == [crash]
+    assert "Traceback (most recent call last):" in verbose.stderr
+    assert "info: rollout r-" in verbose.stderr  # -vv: fleet's own info and debug lines too
+
+
+def test_a_bad_log_level_is_a_user_error(inventory: Path, tmp_path: Path) -> None:
+    env = _local_env(inventory, write_script(tmp_path / "script.json"), FLEET_LOG_LEVEL="loud")
+    result = run_fleet(env, "status")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: FLEET_LOG_LEVEL: log level 'loud': use one of DEBUG")

@@ -22,11 +22,14 @@ from fleet.gates import wait_until_receiving
 from fleet.inventory import Inventory, load_inventory
 from fleet.journal import Journal, RolloutStatus, journal_url_for
 from fleet.models import UpgradeSchedule
+from fleet.rollout.coordinator import Hooks
 from fleet.rollout.hooks import (
     DRY_RUN_GATE,
+    SCHEDULER_ACTOR,
     GateAccess,
     health_gate_hook,
     notification_hook,
+    rollout_hooks,
     window_hook,
 )
 from fleet.waves import Wave
@@ -256,3 +259,84 @@ def test_an_unreachable_webhook_is_not_fatal(inventory: Inventory, journal: Jour
 
     notification_hook("http://127.0.0.1:9/hook", kind="upgrade", send=send)(journal.get_rollout(rollout_id))
     assert sent == ["failed"]
+
+
+# -- which hooks a rollout runs with, decided from its record --------------------------------------
+
+
+def _recorded(journal: Journal, kind: str, *, started_by: str | None = None, dry_run: bool = False) -> Any:
+    rollout = journal.create_rollout(
+        [Wave(0, "canary", ("search-staging",))],
+        kind=kind,
+        dry_run=dry_run,
+        policy={},
+        versions={},
+        started_by=started_by,
+    )
+    return journal.set_status(rollout.id, "running")
+
+
+def _with_webhook(inventory: Inventory, url: str) -> Inventory:
+    fleet_yaml = inventory.root / "fleet.yaml"
+    with fleet_yaml.open("a") as handle:
+        handle.write(f"  notifications: {{webhook: {url}}}\n")
+    return load_inventory(inventory.root)
+
+
+def test_a_plain_rollout_only_notifies_and_only_when_a_webhook_is_set(
+    inventory: Inventory, journal: Journal
+) -> None:
+    rollout = _recorded(journal, "rollout")
+    assert rollout_hooks(inventory, journal, rollout) == Hooks()
+    seen: list[str] = []
+    hooks = rollout_hooks(inventory, journal, rollout, on_update=lambda d: seen.append(d.rollout.id))
+    assert (hooks.may_start_wave, hooks.after_wave) == (None, None)
+    assert hooks.on_update is not None
+    hooks.on_update(journal.get_rollout(rollout.id))
+    assert seen == [rollout.id]
+
+    received: list[dict[str, Any]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server, url = serve(Hook)
+    try:
+        hooks = rollout_hooks(_with_webhook(inventory, f"{url}/hook"), journal, rollout)
+        assert hooks.on_update is not None and hooks.after_wave is None
+        journal.set_status(rollout.id, RolloutStatus.SUCCEEDED)
+        hooks.on_update(journal.get_rollout(rollout.id))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(m["event"], m["kind"]) for m in received] == [("finished", "rollout")]
+
+
+def test_an_upgrade_gets_the_gate_and_the_window_only_when_the_scheduler_started_it(
+    inventory: Inventory, journal: Journal
+) -> None:
+    closed = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)  # a Monday: the example's window is on Saturdays
+    by_user = _recorded(journal, "upgrade", started_by="ana@laptop", dry_run=True)
+    by_beat = _recorded(journal, "upgrade", started_by=SCHEDULER_ACTOR, dry_run=True)
+
+    manual = rollout_hooks(inventory, journal, by_user, clock=lambda: closed)
+    scheduled = rollout_hooks(inventory, journal, by_beat, clock=lambda: closed)
+    forced = rollout_hooks(inventory, journal, by_user, in_window=True, clock=lambda: closed)
+
+    assert manual.may_start_wave is None
+    for hooks, rollout in ((scheduled, by_beat), (forced, by_user)):
+        assert hooks.may_start_wave is not None and hooks.after_wave is not None
+        wave = journal.get_rollout(rollout.id).waves[0]
+        reason = hooks.may_start_wave(wave)
+        assert reason is not None and reason.startswith("maintenance window closed before canary")
+    assert manual.after_wave is not None
+    wave = journal.get_rollout(by_user.id).waves[0]
+    assert manual.after_wave(wave) is None  # a dry run: the gate records that it was skipped
+    gate = journal.get_rollout(by_user.id).waves[0].gate
+    assert gate is not None and gate.reason == DRY_RUN_GATE
