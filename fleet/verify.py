@@ -1,11 +1,12 @@
 """`fleet verify`'s engine: prove the data-path invariants (docs/architecture.md) from a render.
 
-The proof reads the Alloy text a workload will run, parses it into its component graph and walks
-the data path (``forward_to`` and other references to a component's ``receiver``/``input``), so
-it checks the configuration itself rather than the model that produced it. Discovery components
-and exporters (``prometheus.exporter.*``) hand over targets, not data, so they are not on the data
-path: the ``prometheus.scrape`` that scrapes an exporter's ``targets`` is the metric source, and an
-exporter whose targets no scrape collects is reported.
+The proof reads the Alloy text a workload will run, parses it into its component graph
+(:mod:`fleet.alloy_graph`) and walks the data path (``forward_to`` and other references to a
+component's ``receiver``/``input``), so it checks the configuration itself rather than the model
+that produced it. Discovery components and exporters (``prometheus.exporter.*``) hand over
+targets, not data, so they are not on the data path: the ``prometheus.scrape`` that scrapes an
+exporter's ``targets`` is the metric source, and an exporter whose targets no scrape collects is
+reported.
 
 1. Every log pipeline (``loki.source.*`` through ``loki.process``/``loki.relabel``) ends in
    ``loki.write`` components whose endpoints are in-cluster, and no log component forwards
@@ -31,23 +32,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from fleet.alloy_graph import AlloyGraph, endpoint_urls, string_value
 from fleet.alloy_syntax import (
-    Access,
     AlloySyntaxError,
     Array,
-    Attribute,
     Binary,
     Block,
     Call,
     Expr,
-    Index,
     Literal,
     Object,
     Unary,
-    components,
-    parse,
     reference_chain,
-    references,
 )
 from fleet.models import CONTROLROOM
 
@@ -72,12 +68,6 @@ _SECRET_TYPE = "kubernetes:core/v1:Secret"
 _CONFIGMAP_TYPE = "kubernetes:core/v1:ConfigMap"
 _IN_CLUSTER_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")
 _BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
-# Exports that receive data: Alloy's ``receiver`` (prometheus.*, loki.*) and ``input`` (otelcol.*).
-_DATA_EXPORTS = ("receiver", "input")
-# Exports that hand over targets: discovery.* and prometheus.exporter.* ``targets``,
-# discovery.relabel's ``output``.
-_TARGET_EXPORTS = ("targets", "output")
-_METRIC_SOURCE_PREFIXES = ("prometheus.scrape", "prometheus.receive_", "prometheus.operator.")
 _CREDENTIAL_ATTRIBUTES = ("password", "bearer_token", "credentials", "client_secret")
 _ENV_FUNCTIONS = {("sys", "env"), ("env",)}
 
@@ -129,80 +119,6 @@ def _describe_url(url: str) -> str:
         return "an unparseable URL"
 
 
-# --- the component graph ---------------------------------------------------------------------
-
-
-class _Graph:
-    def __init__(self, blocks: list[tuple[str, Block]]) -> None:
-        self.blocks = dict(blocks)
-        # Data flows along ``edges`` (a component -> the receivers it forwards to); targets flow
-        # along ``target_consumers`` (a component -> the components that read its targets).
-        self.edges: dict[str, list[str]] = {}
-        self.target_consumers: dict[str, list[str]] = {component_id: [] for component_id, _ in blocks}
-        for component_id, block in blocks:
-            targets: list[str] = []
-            for chain in _block_references(block):
-                if len(chain) < 2:
-                    continue
-                referenced = ".".join(chain[:-1])
-                if chain[-1] in _DATA_EXPORTS and referenced not in targets:
-                    targets.append(referenced)
-                elif chain[-1] in _TARGET_EXPORTS and referenced in self.target_consumers:
-                    consumers = self.target_consumers[referenced]
-                    if component_id not in consumers:
-                        consumers.append(component_id)
-            self.edges[component_id] = targets
-
-    def of_kind(self, *prefixes: str) -> list[str]:
-        return [cid for cid, block in self.blocks.items() if block.name.startswith(prefixes)]
-
-    def reachable(self, start: str) -> set[str]:
-        seen: set[str] = set()
-        stack = list(self.edges.get(start, []))
-        while stack:
-            node = stack.pop()
-            if node not in seen:
-                seen.add(node)
-                stack.extend(self.edges.get(node, []))
-        return seen
-
-    def scrapes_of(self, start: str) -> set[str]:
-        """The ``prometheus.scrape`` components that scrape ``start``'s targets, via discovery."""
-        scrapes: set[str] = set()
-        seen: set[str] = set()
-        stack = list(self.target_consumers.get(start, []))
-        while stack:
-            node = stack.pop()
-            if node in seen:
-                continue
-            seen.add(node)
-            name = self.blocks[node].name
-            if name == "prometheus.scrape":
-                scrapes.add(node)
-            elif name.startswith("discovery."):
-                stack.extend(self.target_consumers[node])
-        return scrapes
-
-
-def _block_references(block: Block) -> Iterator[tuple[str, ...]]:
-    for item in block.body:
-        if isinstance(item, Attribute):
-            yield from references(item.value)
-        else:
-            yield from _block_references(item)
-
-
-def _string(expr: Expr | None) -> str | None:
-    if isinstance(expr, Literal) and isinstance(expr.value, str):
-        return expr.value
-    return None
-
-
-def _endpoint_urls(block: Block) -> list[str | None]:
-    """Each endpoint's URL, None where it is not a string literal."""
-    return [_string(endpoint.attribute("url")) for endpoint in block.blocks("endpoint")]
-
-
 # --- invariants 1-4 ----------------------------------------------------------------------------
 
 
@@ -213,7 +129,7 @@ def check_workload_alloy(text: str, workload: str, central_url: str) -> list[Vio
     means every invariant holds.
     """
     try:
-        graph = _Graph(components(parse(text)))
+        graph = AlloyGraph.from_text(text)
     except AlloySyntaxError as exc:
         return _unprovable(f"the Alloy config does not parse: {exc}")
     violations: list[Violation] = []
@@ -230,7 +146,7 @@ def _unprovable(reason: str, component: str = "alloy", redacted: bool = False) -
     ]
 
 
-def _check_logs(graph: _Graph) -> list[Violation]:
+def _check_logs(graph: AlloyGraph) -> list[Violation]:
     violations: list[Violation] = []
     for component_id in graph.of_kind("loki."):
         for target in graph.edges[component_id]:
@@ -249,7 +165,7 @@ def _check_logs(graph: _Graph) -> list[Violation]:
             if is_end and block is not None and block.name != "loki.write":
                 violations.append(Violation(1, source, f"log pipeline ends in {node}, not a loki.write"))
     for writer in graph.of_kind("loki.write"):
-        urls = _endpoint_urls(graph.blocks[writer])
+        urls = endpoint_urls(graph.blocks[writer])
         if not urls:
             violations.append(Violation(1, writer, "has no endpoint"))
         for url in urls:
@@ -264,21 +180,12 @@ def _check_logs(graph: _Graph) -> list[Violation]:
     return violations
 
 
-def _metric_sources(graph: _Graph) -> list[str]:
-    sources = graph.of_kind(*_METRIC_SOURCE_PREFIXES)
-    for receiver in graph.of_kind("otelcol.receiver."):
-        outputs = graph.blocks[receiver].blocks("output")
-        if any(output.attribute("metrics") is not None for output in outputs):
-            sources.append(receiver)
-    return sources
-
-
-def _check_metrics(graph: _Graph, central_url: str) -> list[Violation]:
+def _check_metrics(graph: AlloyGraph, central_url: str) -> list[Violation]:
     violations: list[Violation] = []
     central: set[str] = set()
     local: set[str] = set()
     for writer in graph.of_kind("prometheus.remote_write"):
-        urls = _endpoint_urls(graph.blocks[writer])
+        urls = endpoint_urls(graph.blocks[writer])
         if not urls:
             violations.append(Violation(2, writer, "has no endpoint"))
         for url in urls:
@@ -309,7 +216,7 @@ def _check_metrics(graph: _Graph, central_url: str) -> list[Violation]:
         )
     if not local:
         violations.append(Violation(2, "prometheus.remote_write", "no prometheus.remote_write is in-cluster"))
-    sources = _metric_sources(graph)
+    sources = graph.metric_sources()
     if not sources:
         violations.append(Violation(2, "prometheus.scrape", "the config has no metric source"))
     for source in sources:
@@ -349,28 +256,11 @@ def _literal_parts(expr: Expr) -> bool:
     return False
 
 
-def _reads_kubernetes_secret(expr: Expr, graph: _Graph) -> bool:
-    """``remote.kubernetes.secret.<label>.data["key"]`` (or ``.data.key``) of a defined component."""
-    if isinstance(expr, Index):
-        if _string(expr.index) is None:
-            return False
-        chain = reference_chain(expr.value)
-    elif isinstance(expr, Access):
-        chain = reference_chain(expr.value)
-    else:
-        return False
-    if chain is None or len(chain) != 5 or chain[-1] != "data":
-        return False
-    component_id = ".".join(chain[:4])
-    block = graph.blocks.get(component_id)
-    return block is not None and block.name == "remote.kubernetes.secret"
-
-
-def _check_auth(graph: _Graph, workload: str, central_url: str) -> list[Violation]:
+def _check_auth(graph: AlloyGraph, workload: str, central_url: str) -> list[Violation]:
     violations: list[Violation] = []
     for writer in graph.of_kind("prometheus.remote_write"):
         for endpoint in graph.blocks[writer].blocks("endpoint"):
-            if _string(endpoint.attribute("url")) == central_url:
+            if string_value(endpoint.attribute("url")) == central_url:
                 violations += _check_central_endpoint(graph, writer, endpoint, workload)
     for component_id, block in graph.blocks.items():
         for nested in block.walk():
@@ -383,14 +273,16 @@ def _check_auth(graph: _Graph, workload: str, central_url: str) -> list[Violatio
     return violations
 
 
-def _check_central_endpoint(graph: _Graph, writer: str, endpoint: Block, workload: str) -> list[Violation]:
+def _check_central_endpoint(
+    graph: AlloyGraph, writer: str, endpoint: Block, workload: str
+) -> list[Violation]:
     auths = endpoint.blocks("basic_auth")
     if len(auths) != 1:
         found = "no basic_auth" if not auths else f"{len(auths)} basic_auth blocks"
         return [Violation(3, writer, f"central endpoint has {found}, expected one")]
     auth = auths[0]
     violations: list[Violation] = []
-    username = _string(auth.attribute("username"))
+    username = string_value(auth.attribute("username"))
     if username != workload:
         shown = "not a string literal" if username is None else repr(username)
         violations.append(Violation(3, writer, f"basic_auth username is {shown}, expected {workload!r}"))
@@ -402,7 +294,7 @@ def _check_central_endpoint(graph: _Graph, writer: str, endpoint: Block, workloa
         password is not None
         # A literal is reported by the credential scan; anything else must read the Secret.
         and not _literal_parts(password)
-        and not _reads_kubernetes_secret(password, graph)
+        and not graph.reads_kubernetes_secret(password)
     ):
         violations.append(
             Violation(3, writer, "basic_auth password is not read from a remote.kubernetes.secret")
@@ -410,7 +302,7 @@ def _check_central_endpoint(graph: _Graph, writer: str, endpoint: Block, workloa
     return violations
 
 
-def _check_workload_labels(graph: _Graph, workload: str) -> list[Violation]:
+def _check_workload_labels(graph: AlloyGraph, workload: str) -> list[Violation]:
     violations: list[Violation] = []
     for writer in graph.of_kind("prometheus.remote_write", "loki.write"):
         labels = graph.blocks[writer].attribute("external_labels")
@@ -420,8 +312,8 @@ def _check_workload_labels(graph: _Graph, workload: str) -> list[Violation]:
         value = labels.get("workload")
         if value is None:
             violations.append(Violation(4, writer, "external_labels has no workload label"))
-        elif _string(value) != workload:
-            shown = "not a string literal" if _string(value) is None else repr(_string(value))
+        elif string_value(value) != workload:
+            shown = "not a string literal" if string_value(value) is None else repr(string_value(value))
             violations.append(
                 Violation(4, writer, f"external label workload is {shown}, expected {workload!r}")
             )
