@@ -12,24 +12,39 @@ Two ways to look:
 
 Differences name resources and property paths, never values: plans are redacted, and even
 redacted values are left out of reports.
+
+Every check, by hand (``fleet drift``) or scheduled (``spec.drift``, run by ``fleet beat``), is
+recorded in the journal as a ``drift`` rollout: one wave with the checked stacks, each succeeded
+(no drift) or failed (drifted, with a one-line summary of what differs; or could not be checked).
+``fleet history`` lists them, and ``spec.notifications.webhook`` hears of every check that fails.
+The record is ``dry_run`` when the check rendered offline: a drift check never deploys anything.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
+import os
+import socket
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from fleet.errors import FleetError, UserError
 from fleet.inventory import Inventory, load_inventory
-from fleet.journal import Journal
+from fleet.journal import Journal, Outcome, Rollout, RolloutKind, RolloutStatus, WaveStatus
+from fleet.waves import Wave
+
+log = logging.getLogger(__name__)
 
 ChangeKind = Literal["added", "removed", "changed"]
 _MAX_PATHS = 20
+_MAX_SUMMARY_CHANGES = 5
+DRIFT_WAVE = "drift"
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,22 @@ class StackDrift:
     @property
     def drifted(self) -> bool:
         return bool(self.changes)
+
+    def summary(self) -> str | None:
+        """One line naming what differs (resources and property paths, never values); None when
+        nothing does. This is the error a failed stack of a drift record carries."""
+        if self.error is not None:
+            return f"could not check: {self.error}"
+        if not self.changes:
+            return None
+        noun = "resource differs" if len(self.changes) == 1 else "resources differ"
+        shown = "; ".join(str(change) for change in self.changes[:_MAX_SUMMARY_CHANGES])
+        more = (
+            f"; and {len(self.changes) - _MAX_SUMMARY_CHANGES} more"
+            if len(self.changes) > _MAX_SUMMARY_CHANGES
+            else ""
+        )
+        return f"{len(self.changes)} {noun}: {shown}{more}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -185,3 +216,113 @@ def _live_one(root: str, stack: str) -> dict[str, Any]:
         ResourceChange(op_kinds.get(d.op, "changed"), d.type, d.name, tuple(d.properties)) for d in drifted
     )
     return {"stack": stack, "changes": changes}
+
+
+# -- the journal record of a check -----------------------------------------------------------------
+
+
+def record_check(
+    inventory: Inventory,
+    journal: Journal,
+    stacks: Sequence[str],
+    *,
+    dry_run: bool,
+    started_by: str | None = None,
+    rollout_id: str | None = None,
+    scheduled_for: datetime | None = None,
+) -> Rollout:
+    """Record a pending drift check of ``stacks`` (a ``drift`` rollout with one wave).
+
+    ``rollout_id`` names it (OperationError when that id is taken: how the scheduler runs each
+    fire time once); ``scheduled_for`` is the schedule's fire time, kept in the record's policy.
+    """
+    policy: dict[str, Any] = {"inventory": str(inventory.root.resolve()), "mode": _mode(dry_run)}
+    if scheduled_for is not None:
+        policy["scheduled_for"] = scheduled_for.isoformat()
+    return journal.create_rollout(
+        [Wave(0, DRIFT_WAVE, tuple(stacks))],
+        kind=RolloutKind.DRIFT,
+        dry_run=dry_run,
+        policy=policy,
+        versions=inventory.fleet.spec.versions.model_dump(),
+        started_by=started_by,
+        rollout_id=rollout_id,
+    )
+
+
+def run_check(
+    inventory: Inventory, journal: Journal, rollout_id: str, *, accept: bool = False
+) -> DriftReport:
+    """Run the recorded drift check ``rollout_id`` (its stacks, in its mode), record each stack's
+    result, and post the webhook when any stack drifted or could not be checked.
+
+    ``accept`` re-baselines drifted renders (offline mode). A check that cannot run at all (no
+    ``pulumi`` CLI, say) is recorded as failed, notified, and its error raised.
+    """
+    rollout = journal.rollout(rollout_id)
+    if rollout.kind is not RolloutKind.DRIFT:
+        raise UserError(f"rollout {rollout_id} is a {rollout.kind} rollout, not a drift check")
+    if rollout.status is not RolloutStatus.PENDING:
+        raise UserError(f"drift check {rollout_id} already ran ({rollout.status})")
+    stacks = journal.remaining_stacks(rollout_id)
+    journal.set_status(rollout_id, RolloutStatus.RUNNING)
+    journal.mark_wave(rollout_id, 0, WaveStatus.RUNNING)
+    try:
+        if rollout.dry_run:
+            report = render_drift(inventory, journal, stacks, record=accept)
+        else:
+            report = live_drift(inventory, stacks, parallel=inventory.fleet.spec.rollout.max_parallel)
+    except FleetError as error:
+        journal.mark_wave(rollout_id, 0, WaveStatus.FAILED)
+        journal.set_status(rollout_id, RolloutStatus.FAILED, reason=f"could not check: {error.message}")
+        _notify(inventory, journal, rollout_id)
+        raise
+    _record_results(inventory, journal, rollout_id, report)
+    return report
+
+
+def _record_results(inventory: Inventory, journal: Journal, rollout_id: str, report: DriftReport) -> None:
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    # A live check's attempt carries the versions the stack was deployed with: fleet status and
+    # upgrade skew read the newest successful real attempt's versions, and a check changes none.
+    deployed = journal.deployed_versions() if not journal.rollout(rollout_id).dry_run else {}
+    for result in report.stacks:
+        claim = journal.claim(rollout_id, result.stack, worker)
+        if claim.attempt is None:
+            continue
+        problem = result.summary()
+        journal.finish(
+            rollout_id,
+            result.stack,
+            claim.attempt,
+            Outcome.FAILED if problem else Outcome.SUCCEEDED,
+            error=problem,
+            versions=deployed.get(result.stack),
+            summary={"changes": len(result.changes), "baseline_recorded": result.baseline},
+        )
+    bad = [s.stack for s in report.stacks if s.drifted or s.error is not None]
+    journal.mark_wave(rollout_id, 0, WaveStatus.FAILED if bad else WaveStatus.SUCCEEDED)
+    if not bad:
+        journal.set_status(rollout_id, RolloutStatus.SUCCEEDED)
+        return
+    reasons = []
+    if report.drifted:
+        reasons.append(f"drift in {', '.join(report.drifted)}")
+    if report.failed:
+        reasons.append(f"could not check {', '.join(report.failed)}")
+    journal.set_status(rollout_id, RolloutStatus.FAILED, reason="; ".join(reasons))
+    _notify(inventory, journal, rollout_id)
+
+
+def _notify(inventory: Inventory, journal: Journal, rollout_id: str) -> None:
+    """Post the failed check to ``spec.notifications.webhook`` (logged, never raised, if it fails)."""
+    url = inventory.fleet.spec.notifications.webhook
+    if url is None:
+        return
+    from fleet.rollout.hooks import notification_hook
+
+    notification_hook(url, kind=RolloutKind.DRIFT.value)(journal.get_rollout(rollout_id))
+
+
+def _mode(dry_run: bool) -> str:
+    return "render" if dry_run else "live"

@@ -311,6 +311,26 @@ class UpgradeSchedule(Model):
         return self
 
 
+class DriftSchedule(Model):
+    """``spec.drift``: when ``fleet beat`` checks every stack for drift, and how."""
+
+    schedule: str = Field(description="Cron expression (5 fields) in `timezone`")
+    timezone: str = "UTC"
+    dry_run: bool = Field(
+        default=False,
+        description="Compare fresh renders with the last recorded ones (offline) instead of "
+        "refreshing the live stacks",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> DriftSchedule:
+        from fleet.windows import validate_schedule
+
+        # A check is an instant, not a window: any positive length validates the cron and zone.
+        validate_schedule(self.schedule, "1m", self.timezone)
+        return self
+
+
 class HealthGate(Model):
     enabled: bool = True
     timeout: Duration = "10m"
@@ -338,6 +358,7 @@ class FleetSpec(Model):
     versions: VersionSet
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
     upgrades: UpgradeSchedule | None = None
+    drift: DriftSchedule | None = None
     health: HealthGate = Field(default_factory=HealthGate)
     notifications: Notifications = Field(default_factory=Notifications)
 
