@@ -8,6 +8,7 @@ the engine receives them.
 
 from __future__ import annotations
 
+import gc
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
@@ -238,3 +239,12 @@ def render(pulumi_runtime: Callable[..., FleetMocks]) -> Callable[..., Rendered]
         return Rendered(mocks, spec, mocks.resources)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _collect_failed_outputs() -> Iterator[None]:
+    """A program that fails on purpose leaves Outputs whose exception nobody retrieves; asyncio
+    logs each one when it is garbage-collected. Collect them while this test's output is still
+    captured, rather than at exit, where they would bury pytest's summary."""
+    yield
+    gc.collect()
