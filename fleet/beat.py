@@ -13,6 +13,12 @@ inventory and the journal:
   deployed stack whose versions differ from the inventory's. Stacks never deployed are left to
   ``fleet rollout``: onboarding is not an upgrade.
 
+``spec.drift: {schedule, timezone, dry_run}`` adds scheduled drift checks: each time its cron
+fires, the tick records a drift check (a ``drift`` rollout whose id names the fire time, so a
+fire time is checked once however many ticks, beats or restarts see it) and hands it to a
+detached ``fleet drift --rollout ID`` process. A fire time missed by more than
+:data:`DRIFT_GRACE` (the scheduler was down) is skipped: the next one checks.
+
 Several ``fleet beat`` processes may run for availability; :class:`RedisLease` makes sure only
 one of them sends ticks. The lease is a Redis key holding the holder's random token with a TTL;
 the holder renews it well within the TTL, and a standby takes over once a dead holder's key
@@ -21,16 +27,21 @@ expires.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import socket
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from fleet.errors import OperationError
 from fleet.inventory import Inventory
-from fleet.journal import Journal, Rollout, RolloutKind, RolloutStatus
+from fleet.journal import Journal, Rollout, RolloutKind, RolloutNotFound, RolloutStatus
+from fleet.rollout.upgrade import DetachedLauncher
 from fleet.skew import out_of_date
 from fleet.windows import Window, next_window, window_containing
 
@@ -45,7 +56,13 @@ TICK_EVERY_S = 60.0
 LEASE_KEY = "fleet:beat:leader"
 LEASE_TTL_S = 30.0
 
+DRIFT_GRACE = "10m"
+"""How late a drift check may still start after its fire time (lost ticks, a beat failover)."""
+DRIFT_ACTOR = "fleet beat"
+"""``started_by`` of the scheduled drift checks."""
+
 TickAction = Literal["idle", "waiting", "running", "started", "resumed"]
+DriftAction = Literal["idle", "waiting", "done", "started"]
 _ACTIVE = (RolloutStatus.PENDING, RolloutStatus.RUNNING, RolloutStatus.PAUSED, RolloutStatus.CANCELLING)
 
 
@@ -61,6 +78,20 @@ class Launcher(Protocol):
         """Continue the paused rollout ``rollout_id``. Must not wait for it to finish."""
         ...
 
+    def check_drift(self, inventory: Inventory, rollout_id: str) -> None:
+        """Run the recorded drift check ``rollout_id``. Must not wait for it to finish."""
+        ...
+
+
+@dataclass(frozen=True)
+class DriftTick:
+    """What a tick decided about the drift check."""
+
+    action: DriftAction
+    reason: str
+    rollout_id: str | None = None
+    fire_time: datetime | None = None
+
 
 @dataclass(frozen=True)
 class TickResult:
@@ -71,10 +102,19 @@ class TickResult:
     rollout_id: str | None = None
     stacks: tuple[str, ...] = ()
     window: Window | None = None
+    drift: DriftTick | None = None
+    """The drift check's decision (the fields above are the upgrade's)."""
 
 
 def tick(now: datetime, inventory: Inventory, journal: Journal, launcher: Launcher) -> TickResult:
-    """One scheduler step at ``now`` (tz-aware): start, resume or leave the fleet's upgrade."""
+    """One scheduler step at ``now`` (tz-aware): start, resume or leave the fleet's upgrade, and
+    start the drift check when its schedule fired."""
+    upgrade = upgrade_tick(now, inventory, journal, launcher)
+    return dataclasses.replace(upgrade, drift=drift_tick(now, inventory, journal, launcher))
+
+
+def upgrade_tick(now: datetime, inventory: Inventory, journal: Journal, launcher: Launcher) -> TickResult:
+    """The upgrade half of :func:`tick`."""
     schedule = inventory.fleet.spec.upgrades
     if schedule is None:
         return TickResult("idle", "fleet.yaml has no spec.upgrades schedule")
@@ -106,6 +146,71 @@ def tick(now: datetime, inventory: Inventory, journal: Journal, launcher: Launch
 
 def _started_in(upgrades: Sequence[Rollout], window: Window) -> Rollout | None:
     return next((r for r in upgrades if r.created_at >= window.start), None)
+
+
+def drift_check_id(fire_time: datetime) -> str:
+    """The journal id of the scheduled drift check for ``fire_time`` (cron: minute precision)."""
+    return f"r-{fire_time.astimezone(UTC):%Y%m%d-%H%M}-drift"
+
+
+def drift_tick(now: datetime, inventory: Inventory, journal: Journal, launcher: Launcher) -> DriftTick:
+    """The drift half of :func:`tick`: record and start the check of the latest fire time, once."""
+    from fleet.drift import record_check
+
+    schedule = inventory.fleet.spec.drift
+    if schedule is None:
+        return DriftTick("idle", "fleet.yaml has no spec.drift schedule")
+    due = window_containing(now, schedule.schedule, DRIFT_GRACE, schedule.timezone)
+    if due is None:
+        upcoming = next_window(now, schedule.schedule, DRIFT_GRACE, schedule.timezone).start
+        return DriftTick("waiting", f"the next drift check is at {upcoming.isoformat()}", fire_time=upcoming)
+    rollout_id = drift_check_id(due.start)
+    done = DriftTick("done", f"drift check {rollout_id} already started", rollout_id, due.start)
+    try:
+        journal.rollout(rollout_id)
+        return done
+    except RolloutNotFound:
+        pass
+    try:
+        record_check(
+            inventory,
+            journal,
+            inventory.stacks(),
+            dry_run=schedule.dry_run,
+            started_by=DRIFT_ACTOR,
+            rollout_id=rollout_id,
+            scheduled_for=due.start,
+        )
+    except OperationError:  # another tick recorded it a moment ago
+        return done
+    launcher.check_drift(inventory, rollout_id)
+    mode = "rendered offline" if schedule.dry_run else "live"
+    return DriftTick("started", f"started drift check {rollout_id} ({mode})", rollout_id, due.start)
+
+
+class SchedulerLauncher(DetachedLauncher):
+    """The scheduler's launcher: upgrades as :class:`~fleet.rollout.upgrade.DetachedLauncher`
+    runs them, and drift checks in a detached ``fleet drift --rollout ID`` process each, writing
+    to the same ``<inventory>/.fleet/beat.log``."""
+
+    def check_drift(self, inventory: Inventory, rollout_id: str) -> None:
+        log_path = Path(inventory.state_dir) / "beat.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(
+                [*self.command, "-i", str(inventory.root), "drift", "--rollout", rollout_id],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes.append(process)
+        _checks[:] = [running for running in _checks if running.poll() is None]  # reap finished ones
+        _checks.append(process)
+
+
+_checks: list[subprocess.Popen[bytes]] = []
+"""This (long-lived scheduler) process's drift-check children, reaped as the next one starts."""
 
 
 # -- the single-beat guard -------------------------------------------------------------------------
@@ -203,17 +308,27 @@ def configure_beat(app: Celery, inventory_path: str, *, every_s: float = TICK_EV
 
 def beat_tick(inventory_path: str) -> dict[str, Any]:
     """The tick task's body: decide, hand any rollout to a detached process, return a small result."""
-    from pathlib import Path
-
     from fleet.executors.run import journal_url
     from fleet.inventory import load_inventory
     from fleet.journal import utc_now
-    from fleet.rollout.upgrade import DetachedLauncher
     from fleet.settings import Settings
 
     settings = Settings()
     inventory = load_inventory(Path(inventory_path))
     with Journal(journal_url(settings, inventory.root)) as journal:
-        result = tick(utc_now(), inventory, journal, DetachedLauncher())
+        result = tick(utc_now(), inventory, journal, SchedulerLauncher())
     log.info("fleet beat tick: %s", result.reason)
-    return {"action": result.action, "reason": result.reason, "rollout_id": result.rollout_id}
+    answer: dict[str, Any] = {
+        "action": result.action,
+        "reason": result.reason,
+        "rollout_id": result.rollout_id,
+    }
+    if result.drift is not None:
+        if result.drift.action == "started":
+            log.info("fleet beat tick: %s", result.drift.reason)
+        answer["drift"] = {
+            "action": result.drift.action,
+            "reason": result.drift.reason,
+            "rollout_id": result.drift.rollout_id,
+        }
+    return answer

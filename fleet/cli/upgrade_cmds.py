@@ -243,7 +243,7 @@ def versions(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
 
 @app.command()
 def beat(ctx: typer.Context) -> None:
-    """Run the upgrade scheduler (Celery beat); several may run, only one sends (a Redis lease)."""
+    """Run the scheduler of upgrades and drift checks (Celery beat); several may run, one sends."""
     st = state(ctx)
     broker = st.settings.broker_url
     if not broker:
@@ -260,7 +260,7 @@ def beat(ctx: typer.Context) -> None:
     configure_beat(celery, str(inventory.root.resolve()))
     client = redis.Redis.from_url(broker)
     scheduler = guarded_scheduler_class(lambda _app: RedisLease(client))
-    typer.echo(f"fleet beat: scheduling upgrades of {inventory.root.resolve()} (one leader among all beats)")
+    typer.echo(f"fleet beat: scheduling {inventory.root.resolve()} (one leader among all beats)")
     celery.Beat(scheduler=scheduler, loglevel="INFO", quiet=True).run()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import http.server
 import json
 import os
 import shutil
@@ -14,15 +15,25 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from typer.testing import CliRunner
 
-from fleet.beat import RedisLease, configure_beat, guarded_scheduler_class, tick
+from fleet.beat import (
+    RedisLease,
+    SchedulerLauncher,
+    configure_beat,
+    drift_check_id,
+    guarded_scheduler_class,
+    tick,
+)
+from fleet.cli.main import app
 from fleet.executors.local import LocalExecutor
 from fleet.inventory import Inventory, load_inventory
 from fleet.jobs import EngineKind
-from fleet.journal import Journal, RolloutDetail, RolloutStatus, WaveStatus, journal_url_for
+from fleet.journal import Journal, RolloutDetail, RolloutKind, RolloutStatus, WaveStatus, journal_url_for
 from fleet.locks import StackLocks
 from fleet.rollout.coordinator import Timing
 from fleet.rollout.upgrade import run_upgrade, start_upgrade
@@ -164,6 +175,10 @@ class InlineLauncher:
     clock: Callable[[], datetime]
     on_update: Callable[[RolloutDetail], None] | None = None
     started: list[str] = field(default_factory=list)
+    drift_checks: list[str] = field(default_factory=list)
+
+    def check_drift(self, inventory: Inventory, rollout_id: str) -> None:
+        self.drift_checks.append(rollout_id)  # the detached run itself: see the SchedulerLauncher test
 
     def start(self, inventory: Inventory, stacks: Sequence[str]) -> str:
         locks = StackLocks(self.journal)
@@ -321,3 +336,154 @@ def test_no_schedule_no_upgrades(scheduled: tuple[Inventory, Journal]) -> None:
     unscheduled = dataclasses.replace(inventory, fleet=inventory.fleet.model_copy(update={"spec": spec}))
     result = tick(SATURDAY, unscheduled, journal, InlineLauncher(journal, clock=lambda: SATURDAY))
     assert (result.action, result.reason) == ("idle", "fleet.yaml has no spec.upgrades schedule")
+
+
+# -- scheduled drift checks -------------------------------------------------------------------------
+
+FRIDAY = SATURDAY - timedelta(days=1)  # no upgrade window open: the drift schedule alone decides
+
+
+def add_drift(inventory: Inventory, line: str) -> Inventory:
+    with (inventory.root / "fleet.yaml").open("a") as handle:
+        handle.write(f"  {line}\n")
+    return load_inventory(inventory.root)
+
+
+def test_the_drift_check_starts_once_per_fire_time(
+    scheduled: tuple[Inventory, Journal], clock: ControlledClock
+) -> None:
+    inventory, journal = scheduled
+    inventory = add_drift(inventory, 'drift: {schedule: "0 * * * *", dry_run: true}')
+    launcher = InlineLauncher(journal, clock=clock)
+
+    def at(moment: datetime, in_journal: Journal = journal) -> Any:
+        clock.now = moment
+        result = tick(moment, inventory, in_journal, launcher)
+        assert result.action == "waiting"  # the upgrade half: Friday, no maintenance window
+        return result.drift
+
+    before = at(FRIDAY - timedelta(seconds=30))
+    assert (before.action, before.reason) == (
+        "waiting",
+        "the next drift check is at 2026-03-06T03:00:00+00:00",
+    )
+    assert launcher.drift_checks == []
+
+    fired = at(FRIDAY)
+    assert (fired.action, fired.rollout_id) == ("started", "r-20260306-0300-drift")
+    assert fired.reason == "started drift check r-20260306-0300-drift (rendered offline)"
+    assert launcher.drift_checks == ["r-20260306-0300-drift"]
+    record = journal.rollout("r-20260306-0300-drift")
+    assert (record.kind, record.status, record.dry_run) == (RolloutKind.DRIFT, RolloutStatus.PENDING, True)
+    assert record.started_by == "fleet beat"
+    assert record.policy["scheduled_for"] == "2026-03-06T03:00:00+00:00"
+    assert [s.stack for s in journal.get_rollout(record.id).stacks] == list(inventory.stacks())
+
+    later = at(FRIDAY + timedelta(minutes=1))
+    assert (later.action, later.rollout_id) == ("done", "r-20260306-0300-drift")
+    # A restarted scheduler (a new journal connection, a new beat) does not run it again.
+    with Journal(journal_url_for(inventory.root), clock=clock) as reopened:
+        restarted = at(FRIDAY + timedelta(minutes=5), reopened)
+    assert restarted.action == "done"
+    assert launcher.drift_checks == ["r-20260306-0300-drift"]
+
+    next_hour = at(FRIDAY + timedelta(hours=1, seconds=20))
+    assert (next_hour.action, next_hour.rollout_id) == ("started", "r-20260306-0400-drift")
+    # A fire time missed by more than the grace (the scheduler was down) is skipped.
+    missed = at(FRIDAY + timedelta(hours=2, minutes=11))
+    assert (missed.action, missed.reason) == (
+        "waiting",
+        "the next drift check is at 2026-03-06T06:00:00+00:00",
+    )
+    assert launcher.drift_checks == ["r-20260306-0300-drift", "r-20260306-0400-drift"]
+    assert [c.rollout.id for c in journal.list_rollouts(kind=RolloutKind.DRIFT)] == [
+        "r-20260306-0400-drift",
+        "r-20260306-0300-drift",
+    ]
+
+
+def test_fire_times_in_a_time_zone_name_their_check_in_utc(
+    scheduled: tuple[Inventory, Journal], clock: ControlledClock
+) -> None:
+    inventory, journal = scheduled
+    inventory = add_drift(inventory, 'drift: {schedule: "30 6 * * *", timezone: Europe/Berlin}')
+    launcher = InlineLauncher(journal, clock=clock)
+    berlin_0630 = datetime(2026, 3, 6, 5, 30, tzinfo=UTC)  # CET is UTC+1 in March (before the switch)
+    assert tick(berlin_0630 - timedelta(minutes=1), inventory, journal, launcher).drift.action == "waiting"  # type: ignore[union-attr]
+    fired = tick(berlin_0630, inventory, journal, launcher).drift
+    assert fired is not None and fired.rollout_id == drift_check_id(berlin_0630) == "r-20260306-0530-drift"
+    assert fired.reason.endswith("(live)")
+    assert journal.rollout(fired.rollout_id).dry_run is False
+
+
+def test_no_drift_schedule_no_checks(scheduled: tuple[Inventory, Journal]) -> None:
+    inventory, journal = scheduled
+    launcher = InlineLauncher(journal, clock=lambda: FRIDAY)
+    result = tick(FRIDAY, inventory, journal, launcher)
+    assert result.drift is not None
+    assert (result.drift.action, result.drift.reason) == ("idle", "fleet.yaml has no spec.drift schedule")
+    assert journal.list_rollouts(kind=RolloutKind.DRIFT) == []
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A real HTTP server on loopback: its URL and the JSON documents POSTed to it."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/fleet", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_scheduled_check_runs_detached_records_the_drift_and_posts_the_webhook(
+    scheduled: tuple[Inventory, Journal], clock: ControlledClock, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    inventory, journal = scheduled
+    url, received = webhook
+    add_drift(inventory, f"notifications: {{webhook: {url}}}")
+    inventory = add_drift(inventory, 'drift: {schedule: "0 * * * *", dry_run: true}')
+    baseline = CliRunner().invoke(
+        app, ["-i", str(inventory.root), "drift", "--all", "--dry-run", "--no-record"]
+    )
+    assert baseline.exit_code == 0, baseline.output
+    path = inventory.root / "workloads" / "payments-prod.yaml"
+    path.write_text(path.read_text().replace("mimir: {replicas: 3", "mimir: {replicas: 4"))
+
+    launcher = SchedulerLauncher()
+    result = tick(FRIDAY, inventory, journal, launcher)
+    assert result.drift is not None and result.drift.action == "started"
+    (child,) = launcher.processes  # the tick did not wait for it
+    assert child.wait(timeout=120) == 1  # fleet drift exits 1: something drifted
+    check = journal.get_rollout("r-20260306-0300-drift")
+    assert check.rollout.status is RolloutStatus.FAILED
+    assert check.stack("payments-prod").error == (
+        "1 resource differs: changed kubernetes:helm.sh/v4:Chart mimir-chart "
+        "(values.distributor.replicas, values.ingester.replicas)"
+    )
+    assert {s.stack: s.status.value for s in check.stacks if s.stack != "payments-prod"} == {
+        "controlroom": "succeeded",
+        "analytics-prod": "succeeded",
+        "search-staging": "succeeded",
+    }
+    [message] = received
+    assert (message["rollout"], message["kind"], message["event"]) == (
+        "r-20260306-0300-drift",
+        "drift",
+        "failed",
+    )
+    assert message["started_by"] == "fleet beat"
+    log_text = (Path(inventory.state_dir) / "beat.log").read_text()
+    assert "payments-prod: drifted" in log_text

@@ -232,3 +232,30 @@ def test_drift_needs_stacks(inv: Path) -> None:
     result = runner.invoke(app, ["-i", str(inv), "drift"])
     assert result.exit_code == 2
     assert "name the stacks to check, or use --all" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            'drift: {schedule: "0 25 * * *"}',
+            "spec.drift: schedule '0 25 * * *' is not a valid cron expression",
+        ),
+        ('drift: {schedule: "0 * * * *", timezone: Mars/Olympus}', "time zone 'Mars/Olympus' is not an IANA"),
+        ('drift: {schedule: "0 * * * *", every: 1h}', "spec.drift.every: unknown key (a typo?)"),
+    ],
+)
+def test_validate_checks_the_drift_schedule(inv: Path, line: str, message: str) -> None:
+    with (inv / "fleet.yaml").open("a") as handle:
+        handle.write(f"  {line}\n")
+    result = runner.invoke(app, ["-i", str(inv), "validate"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: fleet.yaml:18: ")
+    assert message in result.stderr
+
+
+def test_a_valid_drift_schedule_validates(inv: Path) -> None:
+    with (inv / "fleet.yaml").open("a") as handle:
+        handle.write('  drift: {schedule: "0 * * * *", timezone: Europe/Berlin, dry_run: true}\n')
+    result = runner.invoke(app, ["-i", str(inv), "validate"])
+    assert result.exit_code == 0, result.output

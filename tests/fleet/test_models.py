@@ -68,3 +68,16 @@ def test_cluster_identity_fields() -> None:
         WorkloadSpec.model_validate({**aws, "cluster": {"resource_group": "rg-aks"}})
     with pytest.raises(ValidationError, match="https:// issuer URL"):
         Cluster(oidc_issuer="http://insecure.example.com")
+
+
+def test_drift_schedule_checks_cron_zone_and_keys() -> None:
+    from fleet.models import DriftSchedule
+
+    check = DriftSchedule(schedule="0 * * * *")
+    assert (check.timezone, check.dry_run) == ("UTC", False)
+    with pytest.raises(ValidationError, match="5 cron fields"):
+        DriftSchedule(schedule="hourly")
+    with pytest.raises(ValidationError, match="IANA time zone"):
+        DriftSchedule(schedule="0 * * * *", timezone="Mars/Olympus")
+    with pytest.raises(ValidationError, match="window"):
+        DriftSchedule.model_validate({"schedule": "0 * * * *", "window": "1h"})  # a check has no window
