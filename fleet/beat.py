@@ -31,7 +31,6 @@ import dataclasses
 import logging
 import secrets
 import socket
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -194,23 +193,7 @@ class SchedulerLauncher(DetachedLauncher):
     to the same ``<inventory>/.fleet/beat.log``."""
 
     def check_drift(self, inventory: Inventory, rollout_id: str) -> None:
-        log_path = Path(inventory.state_dir) / "beat.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log_file:
-            process = subprocess.Popen(
-                [*self.command, "-i", str(inventory.root), "drift", "--rollout", rollout_id],
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.processes.append(process)
-        _checks[:] = [running for running in _checks if running.poll() is None]  # reap finished ones
-        _checks.append(process)
-
-
-_checks: list[subprocess.Popen[bytes]] = []
-"""This (long-lived scheduler) process's drift-check children, reaped as the next one starts."""
+        self._spawn(inventory, ["drift", "--rollout", rollout_id])
 
 
 # -- the single-beat guard -------------------------------------------------------------------------

@@ -283,9 +283,6 @@ def run_check(
 
 def _record_results(inventory: Inventory, journal: Journal, rollout_id: str, report: DriftReport) -> None:
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    # A live check's attempt carries the versions the stack was deployed with: fleet status and
-    # upgrade skew read the newest successful real attempt's versions, and a check changes none.
-    deployed = journal.deployed_versions() if not journal.rollout(rollout_id).dry_run else {}
     for result in report.stacks:
         claim = journal.claim(rollout_id, result.stack, worker)
         if claim.attempt is None:
@@ -297,7 +294,6 @@ def _record_results(inventory: Inventory, journal: Journal, rollout_id: str, rep
             claim.attempt,
             Outcome.FAILED if problem else Outcome.SUCCEEDED,
             error=problem,
-            versions=deployed.get(result.stack),
             summary={"changes": len(result.changes), "baseline_recorded": result.baseline},
         )
     bad = [s.stack for s in report.stacks if s.drifted or s.error is not None]

@@ -50,7 +50,7 @@ class LocalExecutor:
             try:
                 future = self._pool.submit(self._runner, job.to_json())
             except BrokenProcessPool:
-                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = self._new_pool()
                 future = self._pool.submit(self._runner, job.to_json())
         future.add_done_callback(partial(self._finished, job.key))
@@ -65,10 +65,14 @@ class LocalExecutor:
                 return events
 
     def shutdown(self) -> None:
-        """Cancel queued jobs and let the workers exit once their current stack is done."""
+        """Cancel queued jobs and wait for the workers to exit once their current stack is done.
+
+        Waiting matters: a pool left to wind down on its own can still be closing its wake-up
+        pipe when the interpreter's exit hook writes to it (a traceback at exit).
+        """
         with self._lock:
             if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
 
     def _new_pool(self) -> ProcessPoolExecutor:

@@ -149,7 +149,10 @@ def stack_states(conn: Connection, rollout_id: str, names: Sequence[str] | None 
 
 
 def _latest_real_attempts(*, succeeded_only: bool) -> Any:
-    """Per stack, the newest attempt in a non-dry-run rollout (newest rollout, then attempt)."""
+    """Per stack, the newest attempt in a real rollout (newest rollout, then attempt).
+
+    Dry runs deploy nothing, and drift checks only look: neither says what is deployed.
+    """
     rank = (
         func.row_number()
         .over(partition_by=attempts.c.stack, order_by=(rollouts.c.seq.desc(), attempts.c.number.desc()))
@@ -167,7 +170,7 @@ def _latest_real_attempts(*, succeeded_only: bool) -> Any:
             rank,
         )
         .join(rollouts, rollouts.c.id == attempts.c.rollout_id)
-        .where(rollouts.c.dry_run.is_(False))
+        .where(rollouts.c.dry_run.is_(False), rollouts.c.kind != RolloutKind.DRIFT.value)
     )
     if succeeded_only:
         query = query.where(attempts.c.outcome == Outcome.SUCCEEDED.value)
@@ -208,12 +211,12 @@ def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDepl
 
 
 def last_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDryRun]:
-    """Per stack, its state in the newest dry-run rollout that included it (sorted by stack)."""
+    """Per stack, its state in the newest dry-run rollout (not drift check) that included it."""
     rank = func.row_number().over(partition_by=stacks.c.stack, order_by=rollouts.c.seq.desc()).label("rank")
     ranked = (
         select(stacks.c.stack, stacks.c.rollout_id, stacks.c.status, stacks.c.updated_at, rank)
         .join(rollouts, rollouts.c.id == stacks.c.rollout_id)
-        .where(rollouts.c.dry_run.is_(True))
+        .where(rollouts.c.dry_run.is_(True), rollouts.c.kind != RolloutKind.DRIFT.value)
     )
     if names is not None:
         ranked = ranked.where(stacks.c.stack.in_(names))

@@ -102,18 +102,19 @@ class DetachedLauncher:
         """The processes this launcher started (they outlive it)."""
 
     def start(self, inventory: Inventory, stacks: Sequence[str]) -> str | None:
-        self._spawn(inventory, ["--stacks", ",".join(stacks)])
+        self._spawn(inventory, ["upgrade", "run", "--scheduled", "--stacks", ",".join(stacks)])
         return None
 
     def resume(self, inventory: Inventory, rollout_id: str) -> None:
-        self._spawn(inventory, [rollout_id])
+        self._spawn(inventory, ["upgrade", "run", "--scheduled", rollout_id])
 
     def _spawn(self, inventory: Inventory, args: list[str]) -> None:
+        """Run ``fleet -i <inventory> <args>`` detached, its output appended to beat.log."""
         log_path = Path(inventory.state_dir) / "beat.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(
-                [*self.command, "-i", str(inventory.root), "upgrade", "run", "--scheduled", *args],
+                [*self.command, "-i", str(inventory.root), *args],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

@@ -58,9 +58,11 @@ def journal(database_url: str, clock: Clock) -> Iterator[Journal]:
         yield opened
 
 
-def start(journal: Journal, *, dry_run: bool = False, versions: dict[str, str] = VERSIONS) -> str:
+def start(
+    journal: Journal, *, dry_run: bool = False, versions: dict[str, str] = VERSIONS, kind: str = "rollout"
+) -> str:
     rollout = journal.create_rollout(
-        WAVES, kind="rollout", dry_run=dry_run, policy=POLICY, versions=versions, started_by="ana@laptop"
+        WAVES, kind=kind, dry_run=dry_run, policy=POLICY, versions=versions, started_by="ana@laptop"
     )
     journal.set_status(rollout.id, "running")
     return rollout.id
@@ -333,6 +335,21 @@ def test_status_and_versions_count_real_rollouts_only(journal: Journal, clock: C
     assert (eu.deployed_rollout_id, eu.deployed_versions, eu.deployed_at) == (first, VERSIONS, deployed_at)
     assert [item.stack for item in journal.stack_status(["eu-prod", "nope"])] == ["eu-prod"]
     assert journal.deployed_versions() == {"dev-1": VERSIONS, "eu-prod": VERSIONS}
+
+
+def test_drift_checks_neither_deploy_nor_count_as_dry_runs(journal: Journal, clock: Clock) -> None:
+    real = start(journal)
+    deploy(journal, real, "dev-1", versions=VERSIONS)
+    clock.advance(hours=1)
+    live_check = start(journal, kind="drift")
+    deploy(journal, live_check, "dev-1", "failed", error="drifted: Deployment mimir-ingester")
+    offline_check = start(journal, kind="drift", dry_run=True)
+    deploy(journal, offline_check, "dev-1")
+
+    [status] = journal.stack_status()
+    assert (status.rollout_id, status.status, status.error) == (real, StackStatus.SUCCEEDED, None)
+    assert journal.deployed_versions() == {"dev-1": VERSIONS}
+    assert journal.last_dry_runs() == []
 
 
 def test_dry_runs_are_listed_apart_from_deploys(journal: Journal, clock: Clock) -> None:

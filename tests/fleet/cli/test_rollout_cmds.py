@@ -162,6 +162,7 @@ def test_a_dry_run_renders_and_never_counts_as_deployed(
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dry run (render engine)" in result.stdout
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
     rollout_id = _rollout_id(result.stdout)
     assert (inventory / ".fleet" / "render" / "payments-prod" / "plan.json").exists()
     rows = {row["stack"]: row for row in json.loads(run_fleet(env, "status", "--output", "json").stdout)}
