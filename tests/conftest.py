@@ -12,10 +12,14 @@ from __future__ import annotations
 # hypothesis is imported up front: when its pytest plugin imports it lazily, late in a session
 # that ran a failing Pulumi program, CPython 3.11.7's parser can raise "AST constructor
 # recursion depth mismatch" while pytest rewrites hypothesis's modules.
+import http.server
+import json
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import hypothesis  # noqa: F401
 import pytest
@@ -74,3 +78,33 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
+
+
+class Webhook(NamedTuple):
+    """A webhook receiver: its URL and the JSON documents POSTed to it, in order."""
+
+    url: str
+    received: list[dict[str, Any]]
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A real HTTP server on loopback recording the JSON documents POSTed to it."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield Webhook(f"http://127.0.0.1:{server.server_address[1]}/hooks/fleet", received)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import http.server
 import json
 import os
 import shutil
@@ -423,29 +422,6 @@ def test_no_drift_schedule_no_checks(scheduled: tuple[Inventory, Journal]) -> No
     assert result.drift is not None
     assert (result.drift.action, result.drift.reason) == ("idle", "fleet.yaml has no spec.drift schedule")
     assert journal.list_rollouts(kind=RolloutKind.DRIFT) == []
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A real HTTP server on loopback: its URL and the JSON documents POSTed to it."""
-    received: list[dict[str, Any]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/fleet", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_scheduled_check_runs_detached_records_the_drift_and_posts_the_webhook(

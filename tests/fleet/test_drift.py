@@ -3,11 +3,8 @@ what it prints, what the journal and ``fleet history`` keep, and the webhook it 
 
 from __future__ import annotations
 
-import http.server
 import json
 import shutil
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,29 +103,6 @@ def test_drift_dry_run_records_a_baseline_then_finds_a_change(inv: Path) -> None
     assert accepted.exit_code == 1, accepted.output  # this check still saw the drift ...
     again = runner.invoke(app, ["-i", str(inv), "drift", "payments-prod", "--dry-run"])
     assert (again.exit_code, again.stdout) == (0, "payments-prod: no drift\n")  # ... and accepted it
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A real HTTP server on loopback: its URL and the JSON documents POSTed to it."""
-    received: list[dict[str, Any]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/fleet", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_drifted_stack_after_a_dry_run_rollout_is_recorded_notified_and_in_history(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import pty
@@ -10,9 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,36 +27,6 @@ from fleet_services import (
 )
 
 from fleet.journal import Journal, Outcome, RolloutStatus, StackStatus, journal_url_for
-
-
-@dataclass
-class WebhookServer:
-    """A real HTTP server on loopback recording the JSON documents POSTed to it."""
-
-    url: str
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-
-@pytest.fixture
-def webhook() -> Iterator[WebhookServer]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield WebhookServer(f"http://127.0.0.1:{server.server_address[1]}/hooks/fleet", received)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def set_webhook(inventory: Path, url: str) -> None:
@@ -152,11 +118,11 @@ def test_without_the_pulumi_cli_a_real_rollout_stops_before_touching_anything(
 
 
 def test_a_dry_run_renders_and_never_counts_as_deployed(
-    inventory: Path, tmp_path: Path, webhook: WebhookServer
+    inventory: Path, tmp_path: Path, webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("FLEET_")}
     env.update(FLEET_INVENTORY=str(inventory), FLEET_WORKERS="2", FLEET_LOCK_TTL="5")
-    set_webhook(inventory, webhook.url)
+    set_webhook(inventory, webhook[0])
 
     result = run_fleet(env, "rollout", "payments-prod", "search-staging", "--dry-run", "--yes")
 
@@ -177,9 +143,7 @@ def test_a_dry_run_renders_and_never_counts_as_deployed(
     [entry] = json.loads(run_fleet(env, "history", "--output", "json").stdout)
     assert entry["dry_run"] is True and entry["status"] == "succeeded"
     # A plain rollout notifies the webhook too.
-    assert [(m["event"], m["kind"], m["dry_run"]) for m in webhook.received] == [
-        ("finished", "rollout", True)
-    ]
+    assert [(m["event"], m["kind"], m["dry_run"]) for m in webhook[1]] == [("finished", "rollout", True)]
 
     # Its renders are the baseline `fleet drift --dry-run` compares with (redacted, as recorded).
     with Journal(journal_url_for(inventory)) as journal:
@@ -320,11 +284,11 @@ def test_on_a_terminal_it_asks_and_no_records_nothing(inventory: Path, tmp_path:
 
 
 def test_a_halted_upgrade_resumed_in_the_background_keeps_its_gates_and_webhook(
-    inventory: Path, tmp_path: Path, webhook: WebhookServer
+    inventory: Path, tmp_path: Path, webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:
     with (inventory / "fleet.yaml").open("a") as handle:
         handle.write("  health: {enabled: false}\n")
-    set_webhook(inventory, webhook.url)
+    set_webhook(inventory, webhook[0])
     script = tmp_path / "script.json"
     write_script(script, stacks={"payments-prod": {"fail": "mimir chart timed out"}})
     env = _local_env(inventory, script, FLEET_WORKERS="2")
@@ -344,7 +308,7 @@ def test_a_halted_upgrade_resumed_in_the_background_keeps_its_gates_and_webhook(
         detail = journal.get_rollout(rollout_id)
     assert detail.rollout.kind.value == "upgrade"
     assert [wave.gate is not None and wave.gate.passed for wave in detail.waves] == [True, True]
-    assert [(m["event"], m["kind"]) for m in webhook.received] == [
+    assert [(m["event"], m["kind"]) for m in webhook[1]] == [
         ("halted", "upgrade"),
         ("finished", "upgrade"),
     ]

@@ -217,29 +217,16 @@ def test_the_window_hook_pauses_outside_the_window() -> None:
     )
 
 
-def test_the_webhook_fires_once_per_end_state(inventory: Inventory, journal: Journal) -> None:
-    received: list[dict[str, Any]] = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server, url = serve(Hook)
-    try:
-        rollout_id, _wave = finished_wave(journal, ("search-staging",))
-        on_update = notification_hook(f"{url}/hooks/fleet", kind="upgrade")
-        on_update(journal.get_rollout(rollout_id))  # running: nothing to say
-        journal.set_status(rollout_id, RolloutStatus.HALTED, reason="health gate after canary: silent: x")
-        on_update(journal.get_rollout(rollout_id))
-        on_update(journal.get_rollout(rollout_id))  # the same state again: no second message
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_the_webhook_fires_once_per_end_state(
+    inventory: Inventory, journal: Journal, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = webhook
+    rollout_id, _wave = finished_wave(journal, ("search-staging",))
+    on_update = notification_hook(url, kind="upgrade")
+    on_update(journal.get_rollout(rollout_id))  # running: nothing to say
+    journal.set_status(rollout_id, RolloutStatus.HALTED, reason="health gate after canary: silent: x")
+    on_update(journal.get_rollout(rollout_id))
+    on_update(journal.get_rollout(rollout_id))  # the same state again: no second message
     assert [(m["event"], m["kind"], m["reason"]) for m in received] == [
         ("halted", "upgrade", "health gate after canary: silent: x")
     ]
@@ -284,7 +271,7 @@ def _with_webhook(inventory: Inventory, url: str) -> Inventory:
 
 
 def test_a_plain_rollout_only_notifies_and_only_when_a_webhook_is_set(
-    inventory: Inventory, journal: Journal
+    inventory: Inventory, journal: Journal, webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:
     rollout = _recorded(journal, "rollout")
     assert rollout_hooks(inventory, journal, rollout) == Hooks()
@@ -295,26 +282,11 @@ def test_a_plain_rollout_only_notifies_and_only_when_a_webhook_is_set(
     hooks.on_update(journal.get_rollout(rollout.id))
     assert seen == [rollout.id]
 
-    received: list[dict[str, Any]] = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server, url = serve(Hook)
-    try:
-        hooks = rollout_hooks(_with_webhook(inventory, f"{url}/hook"), journal, rollout)
-        assert hooks.on_update is not None and hooks.after_wave is None
-        journal.set_status(rollout.id, RolloutStatus.SUCCEEDED)
-        hooks.on_update(journal.get_rollout(rollout.id))
-    finally:
-        server.shutdown()
-        server.server_close()
+    url, received = webhook
+    hooks = rollout_hooks(_with_webhook(inventory, url), journal, rollout)
+    assert hooks.on_update is not None and hooks.after_wave is None
+    journal.set_status(rollout.id, RolloutStatus.SUCCEEDED)
+    hooks.on_update(journal.get_rollout(rollout.id))
     assert [(m["event"], m["kind"]) for m in received] == [("finished", "rollout")]
 
 
