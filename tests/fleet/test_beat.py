@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis
+from clocks import Clock
 from typer.testing import CliRunner
 
 from fleet.beat import (
@@ -216,24 +217,14 @@ def record_deploys(journal: Journal, deployed: dict[str, dict[str, str]]) -> Non
     journal.set_status(rollout.id, "succeeded")
 
 
-@dataclass
-class ControlledClock:
-    """The controlled clock of the scheduler, the hooks and the coordinator's journal."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> ControlledClock:
-    return ControlledClock(SATURDAY - timedelta(days=1))
+def clock() -> Clock:
+    return Clock(SATURDAY - timedelta(days=1))
 
 
 @pytest.fixture
 def scheduled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: ControlledClock
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock
 ) -> Iterator[tuple[Inventory, Journal]]:
     """The example inventory, health gates off, every stack deployed with Alloy 1.3.0 (behind)."""
     root = tmp_path / "inv"
@@ -251,9 +242,7 @@ def scheduled(
         yield inventory, journal
 
 
-def test_outside_the_window_the_tick_waits(
-    scheduled: tuple[Inventory, Journal], clock: ControlledClock
-) -> None:
+def test_outside_the_window_the_tick_waits(scheduled: tuple[Inventory, Journal], clock: Clock) -> None:
     inventory, journal = scheduled
     launcher = InlineLauncher(journal, clock=clock)
     clock.now = SATURDAY - timedelta(minutes=1)
@@ -264,7 +253,7 @@ def test_outside_the_window_the_tick_waits(
 
 
 def test_window_opens_pauses_at_its_close_and_resumes_in_the_next(
-    scheduled: tuple[Inventory, Journal], clock: ControlledClock
+    scheduled: tuple[Inventory, Journal], clock: Clock
 ) -> None:
     inventory, journal = scheduled
     clock.now = SATURDAY
@@ -308,7 +297,7 @@ def test_window_opens_pauses_at_its_close_and_resumes_in_the_next(
     assert (after.action, after.reason) == ("idle", "every deployed stack runs the inventory's versions")
 
 
-def test_one_new_upgrade_per_window(scheduled: tuple[Inventory, Journal], clock: ControlledClock) -> None:
+def test_one_new_upgrade_per_window(scheduled: tuple[Inventory, Journal], clock: Clock) -> None:
     inventory, journal = scheduled
     script = Path(os.environ["FLEET_ENGINE_SCRIPT"])
     script.write_text(
@@ -349,7 +338,7 @@ def add_drift(inventory: Inventory, line: str) -> Inventory:
 
 
 def test_the_drift_check_starts_once_per_fire_time(
-    scheduled: tuple[Inventory, Journal], clock: ControlledClock
+    scheduled: tuple[Inventory, Journal], clock: Clock
 ) -> None:
     inventory, journal = scheduled
     inventory = add_drift(inventory, 'drift: {schedule: "0 * * * *", dry_run: true}')
@@ -402,7 +391,7 @@ def test_the_drift_check_starts_once_per_fire_time(
 
 
 def test_fire_times_in_a_time_zone_name_their_check_in_utc(
-    scheduled: tuple[Inventory, Journal], clock: ControlledClock
+    scheduled: tuple[Inventory, Journal], clock: Clock
 ) -> None:
     inventory, journal = scheduled
     inventory = add_drift(inventory, 'drift: {schedule: "30 6 * * *", timezone: Europe/Berlin}')
@@ -425,7 +414,7 @@ def test_no_drift_schedule_no_checks(scheduled: tuple[Inventory, Journal]) -> No
 
 
 def test_a_scheduled_check_runs_detached_records_the_drift_and_posts_the_webhook(
-    scheduled: tuple[Inventory, Journal], clock: ControlledClock, webhook: tuple[str, list[dict[str, Any]]]
+    scheduled: tuple[Inventory, Journal], clock: Clock, webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:
     inventory, journal = scheduled
     url, received = webhook

@@ -7,10 +7,11 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from clocks import Clock
 
 from fleet.errors import OperationError, UserError
 from fleet.journal import (
@@ -32,19 +33,6 @@ WAVES = [
 ]
 VERSIONS = {"alloy": "1.4.2", "mimir": "5.6.0", "loki": "6.24.0", "grafana": "8.8.2"}
 POLICY = {"canary": 1, "wave_size": "50%", "max_parallel": 4}
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 22, 3, 12, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

@@ -9,26 +9,16 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from clocks import Clock
 
 from fleet.errors import LockHeld
 from fleet.journal import Journal
 from fleet.locks import LockHolder, StackLocks, StacksLocked
 
 HOST = socket.gethostname()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 22, 3, 12, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

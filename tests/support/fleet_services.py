@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-EXAMPLE_INVENTORY = Path(__file__).resolve().parents[3] / "examples" / "inventory"
+EXAMPLE_INVENTORY = Path(__file__).resolve().parents[2] / "examples" / "inventory"
 WAIT = 90.0
 """Generous: the suite must pass on a loaded 2-core machine."""
 
