@@ -3,38 +3,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from inventories import write_inventory
 from typer.testing import CliRunner
 
 from fleet.cli.main import app
 
-FLEET = """\
-apiVersion: fleet/v1
-kind: Fleet
-name: acme
-spec:
-  control_room:
-    cloud: aws
-    region: us-east-1
-    account_id: "123456789012"
-    domain: ctrl.acme.example
-  versions: {alloy: "1.4.0", mimir: "6.0.6", loki: "6.46.0", grafana: "10.1.4"}
-"""
-WORKLOAD = """\
-apiVersion: fleet/v1
-kind: Workload
-name: alpha
-spec:
-  cloud: aws
-  region: eu-west-1
-  account_id: "210987654321"
-"""
-
 
 def _inventory(root: Path) -> Path:
-    (root / "workloads").mkdir(parents=True)
-    (root / "fleet.yaml").write_text(FLEET, encoding="utf-8")
-    (root / "workloads" / "alpha.yaml").write_text(WORKLOAD, encoding="utf-8")
-    return root
+    return write_inventory(root, ["alpha"])
 
 
 def test_render_writes_one_plan_per_stack(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pytest
+from inventories import write_inventory
 
 from fleet.engines.base import Action
 from fleet.engines.render import (
@@ -23,32 +24,9 @@ from fleet.errors import OperationError, UserError
 from fleet.inventory import Inventory, load_inventory
 from fleet.models import ControlRoomStack, WorkloadStack
 
-FLEET = """\
-apiVersion: fleet/v1
-kind: Fleet
-name: acme
-spec:
-  control_room:
-    cloud: aws
-    region: us-east-1
-    account_id: "123456789012"
-    domain: ctrl.acme.example
-  versions: {alloy: "1.4.0", mimir: "6.0.6", loki: "6.46.0", grafana: "10.1.4"}
-"""
-
 
 def _inventory(root: Path, workloads: list[str]) -> Inventory:
-    (root / "workloads").mkdir(parents=True, exist_ok=True)
-    (root / "fleet.yaml").write_text(FLEET, encoding="utf-8")
-    for path in (root / "workloads").glob("*.yaml"):
-        path.unlink()
-    for name in workloads:
-        (root / "workloads" / f"{name}.yaml").write_text(
-            f"apiVersion: fleet/v1\nkind: Workload\nname: {name}\nspec:\n"
-            '  cloud: aws\n  region: eu-west-1\n  account_id: "210987654321"\n',
-            encoding="utf-8",
-        )
-    return load_inventory(root)
+    return load_inventory(write_inventory(root, workloads))
 
 
 # A tiny hub and spoke with the same credential flow as the real programs.
