@@ -48,14 +48,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait(condition: object, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            sys.exit(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def _inventory(root: Path, count: int) -> list[str]:
     (root / "workloads").mkdir(parents=True)
     (root / "fleet.yaml").write_text(FLEET_YAML, encoding="utf-8")

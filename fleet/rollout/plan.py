@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fleet.durations import parse_duration
 from fleet.engines.base import Action
 from fleet.errors import UserError
 from fleet.executors.run import spec_hash
@@ -71,10 +70,6 @@ def effective_policy(base: RolloutPolicy, overrides: Mapping[str, Any]) -> Rollo
         raise UserError(
             f"--{field.replace('_', '-')}: {first['msg'].removeprefix('Value error, ')}"
         ) from None
-
-
-def bake_seconds(policy: RolloutPolicy) -> float:
-    return parse_duration(policy.bake_time)
 
 
 def last_deployed_hash(journal: Journal, stack: str) -> str | None:
