@@ -24,14 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from fleet.engines.base import Action
-from fleet.inventory import load_inventory
-from fleet.jobs import EngineKind
-from fleet.models import RolloutPolicy
-from fleet.rollout import RolloutPlan, start_rollout
-from fleet.rollout.session import drive, open_journal
+from fleet.inventory.loader import load_inventory
+from fleet.inventory.models import RolloutPolicy
+from fleet.journal.connect import open_journal
+from fleet.kinds import Action, EngineKind
+from fleet.rollout.coordinator import start_rollout
+from fleet.rollout.driver import drive
+from fleet.rollout.plan import RolloutPlan
+from fleet.rollout.waves import PlanTarget, plan_waves
 from fleet.settings import Settings
-from fleet.waves import PlanTarget, plan_waves
 
 REPO = Path(__file__).resolve().parents[1]
 FLEET_YAML = (REPO / "examples" / "inventory" / "fleet.yaml").read_text(encoding="utf-8")

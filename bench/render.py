@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from fleet.engines.render import render_all
-from fleet.inventory import load_inventory
+from fleet.inventory.loader import load_inventory
 
 FLEET = """\
 apiVersion: fleet/v1

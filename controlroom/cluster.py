@@ -9,8 +9,8 @@ context ``<fleet>-controlroom``) and, on Azure, ``resource_group`` (default
 
 from __future__ import annotations
 
-from fleet.models import ControlRoom
-from workloads.storage import ClusterIdentity
+from fleet.inventory.models import ControlRoom
+from kit.storage import ClusterIdentity
 
 
 def cluster_name(fleet: str, room: ControlRoom) -> str:

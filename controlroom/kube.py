@@ -1,6 +1,6 @@
 """Kubernetes plumbing shared by the control-room components: namespaces.
 
-The provider is the workloads' (``workloads.provider.kubernetes_provider``): same cluster
+The provider is the workloads' (``kit.provider.kubernetes_provider``): same cluster
 section, same server-side apply.
 """
 

@@ -17,10 +17,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET
-from fleet.models import ControlRoom
-from workloads.charts import gateway_url
-from workloads.mimir import storage_config
-from workloads.storage import BucketBinding
+from fleet.inventory.models import ControlRoom
+from kit.charts import gateway_url
+from kit.mimir import storage_config
+from kit.storage import BucketBinding
 
 CHART = "mimir-distributed"
 CHART_REPOSITORY = "https://grafana.github.io/helm-charts"
@@ -183,7 +183,7 @@ class MimirArgs:
     """mimir-distributed chart version, from the fleet's version set."""
     namespace: pulumi.Input[str]
     storage: BucketBinding
-    """The central Mimir's bucket and the identity its pods use (from ``workloads.storage``)."""
+    """The central Mimir's bucket and the identity its pods use (from ``kit.storage``)."""
     depends_on: tuple[pulumi.Resource, ...] = ()
     """The htpasswd Secrets the gateway mounts."""
 

@@ -9,9 +9,9 @@ from controlroom.credentials import Credentials, CredentialsArgs
 from controlroom.grafana import Grafana, GrafanaArgs
 from controlroom.kube import namespace
 from controlroom.mimir import SERVICE_ACCOUNT, Mimir, MimirArgs
-from fleet.models import CONTROLROOM, ControlRoomStack
-from workloads.provider import kubernetes_provider
-from workloads.storage import StorageArgs, StorageUser, object_storage
+from fleet.inventory.models import CONTROLROOM, ControlRoomStack
+from kit.provider import kubernetes_provider
+from kit.storage import StorageArgs, StorageUser, object_storage
 
 MIMIR_NAMESPACE = "mimir"
 

@@ -19,10 +19,9 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.client import HTTPException
-from typing import Any
+from typing import Any, Protocol
 
 from fleet.errors import OperationError
 from fleet.http import basic_auth, describe, mask_userinfo, no_redirect_opener, one_line
@@ -34,13 +33,18 @@ _ERROR_LIMIT = 500
 _OPENER = no_redirect_opener()
 
 
-@dataclass(frozen=True)
-class StackOutcome:
-    """What happened to one stack in a rollout, as a notification reports it."""
+class StackResult(Protocol):
+    """What a notification reports of one stack: the journal's :class:`~fleet.journal.StackState`
+    has these (its status is a string enum)."""
 
-    stack: str
-    status: str
-    error: str | None = None
+    @property
+    def stack(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
 
 
 def build_payload(
@@ -49,7 +53,7 @@ def build_payload(
     kind: str,
     event: str,
     dry_run: bool,
-    stacks: Sequence[StackOutcome],
+    stacks: Sequence[StackResult],
     reason: str | None = None,
     started_by: str | None = None,
     started_at: datetime | None = None,
@@ -67,7 +71,7 @@ def build_payload(
     """
     if event not in EVENTS:
         raise ValueError(f"event {event!r} is not one of {', '.join(EVENTS)}")
-    counts = Counter(outcome.status for outcome in stacks)
+    counts = Counter(str(outcome.status) for outcome in stacks)
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     clean_reason = _clean(reason)
     text = f"fleet {kind} rollout {rollout_id} {event}"
@@ -90,7 +94,7 @@ def build_payload(
         "finished_at": _iso(finished_at),
         "counts": dict(sorted(counts.items())),
         "stacks": [
-            {"stack": outcome.stack, "status": outcome.status, "error": _clean(outcome.error)}
+            {"stack": outcome.stack, "status": str(outcome.status), "error": _clean(outcome.error)}
             for outcome in stacks
         ],
     }

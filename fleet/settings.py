@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fleet.jobs import EngineKind
+from fleet.kinds import EngineKind
 
 
 class Settings(BaseSettings):

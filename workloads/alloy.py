@@ -14,10 +14,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from fleet.models import AlloySettings, CentralExport
+from fleet.inventory.models import AlloySettings, CentralExport
+from kit.charts import grafana_chart
+from kit.namespaces import MANAGED_BY
 from workloads.alloy_config import AlloyPipeline, render_alloy_config
-from workloads.charts import grafana_chart
-from workloads.namespaces import MANAGED_BY
 
 RELEASE = "alloy"
 SERVICE_ACCOUNT = RELEASE

@@ -11,9 +11,9 @@ Kubernetes Secret at run time, optionally filtered by metric name). Logs go only
 in-cluster ``loki.write "local"``.
 
 The text is built as a small tree of blocks and attributes and then written out
-(:mod:`workloads.alloy_writer`), so every value that comes from the inventory ends up inside an
+(:mod:`kit.alloy.writer`), so every value that comes from the inventory ends up inside an
 escaped string literal: a namespace or a regex cannot close a block or inject a component.
-``fleet verify`` parses this text back and proves the data path from it (see ``fleet/verify.py``).
+``fleet verify`` parses this text back and proves the data path from it (see :mod:`fleet.verify.dataflow`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from workloads.alloy_writer import Attr, Block, Call, Index, Item, Ref, write_block
+from kit.alloy.syntax import Block, Item
+from kit.alloy.writer import attr, call, index, ref, write_block
 
 __all__ = ["AlloyPipeline", "render_alloy_config"]
 
@@ -107,23 +108,23 @@ def render_alloy_config(pipeline: AlloyPipeline) -> str:
 _BOTH_WRITERS = ("prometheus.remote_write.local.receiver", "prometheus.remote_write.central.receiver")
 
 
-def _workload_labels(pipeline: AlloyPipeline) -> Attr:
-    return Attr("external_labels", {"workload": pipeline.workload})
+def _workload_labels(pipeline: AlloyPipeline) -> Item:
+    return attr("external_labels", {"workload": pipeline.workload})
 
 
 def _metrics_destinations(pipeline: AlloyPipeline) -> list[Block]:
     central_endpoint: list[Item] = [
-        Attr("url", pipeline.central_metrics_url),
+        attr("url", pipeline.central_metrics_url),
         Block(
             "basic_auth",
             None,
             (
-                Attr("username", pipeline.workload),
+                attr("username", pipeline.workload),
                 # Read at run time from the Secret: the password is never in this text.
-                Attr(
+                attr(
                     "password",
-                    Index(
-                        Ref("remote.kubernetes.secret.central_auth.data"),
+                    index(
+                        ref("remote.kubernetes.secret.central_auth.data"),
                         pipeline.central_secret_key,
                     ),
                 ),
@@ -139,9 +140,9 @@ def _metrics_destinations(pipeline: AlloyPipeline) -> list[Block]:
                 "write_relabel_config",
                 None,
                 (
-                    Attr("source_labels", ["__name__"]),
-                    Attr("regex", "|".join(f"(?:{pattern})" for pattern in filters)),
-                    Attr("action", "keep"),
+                    attr("source_labels", ["__name__"]),
+                    attr("regex", "|".join(f"(?:{pattern})" for pattern in filters)),
+                    attr("action", "keep"),
                 ),
             )
         )
@@ -150,15 +151,15 @@ def _metrics_destinations(pipeline: AlloyPipeline) -> list[Block]:
             "remote.kubernetes.secret",
             "central_auth",
             (
-                Attr("namespace", pipeline.central_secret_namespace),
-                Attr("name", pipeline.central_secret_name),
+                attr("namespace", pipeline.central_secret_namespace),
+                attr("name", pipeline.central_secret_name),
             ),
         ),
         Block(
             "prometheus.remote_write",
             "local",
             (
-                Block("endpoint", None, (Attr("url", pipeline.local_metrics_url),)),
+                Block("endpoint", None, (attr("url", pipeline.local_metrics_url),)),
                 _workload_labels(pipeline),
             ),
         ),
@@ -171,24 +172,24 @@ def _metrics_destinations(pipeline: AlloyPipeline) -> list[Block]:
 
 
 def _pod_discovery(pipeline: AlloyPipeline) -> Block:
-    body: list[Item] = [Attr("role", "pod")]
+    body: list[Item] = [attr("role", "pod")]
     if pipeline.namespaces:
-        body.append(Block("namespaces", None, (Attr("names", list(pipeline.namespaces)),)))
+        body.append(Block("namespaces", None, (attr("names", list(pipeline.namespaces)),)))
     return Block("discovery.kubernetes", "pods", tuple(body))
 
 
 def _copy_label(source: str, target: str) -> Block:
-    return Block("rule", None, (Attr("source_labels", [source]), Attr("target_label", target)))
+    return Block("rule", None, (attr("source_labels", [source]), attr("target_label", target)))
 
 
 def _scrape(label: str, targets: str, *extra: Item, clustering: bool = True) -> Block:
     body: list[Item] = [
-        Attr("targets", Ref(targets)),
+        attr("targets", ref(targets)),
         *extra,
-        Attr("forward_to", [Ref(writer) for writer in _BOTH_WRITERS]),
+        attr("forward_to", [ref(writer) for writer in _BOTH_WRITERS]),
     ]
     if clustering:
-        body.append(Block("clustering", None, (Attr("enabled", True),)))
+        body.append(Block("clustering", None, (attr("enabled", True),)))
     return Block("prometheus.scrape", label, tuple(body))
 
 
@@ -203,9 +204,9 @@ def _pod_metrics(pipeline: AlloyPipeline) -> list[Block]:
             "rule",
             None,
             (
-                Attr("source_labels", [annotation + "scrape"]),
-                Attr("regex", "true"),
-                Attr("action", "keep"),
+                attr("source_labels", [annotation + "scrape"]),
+                attr("regex", "true"),
+                attr("action", "keep"),
             ),
         ),
         # Discovery yields one target per container port: keep the annotated one only.
@@ -213,36 +214,36 @@ def _pod_metrics(pipeline: AlloyPipeline) -> list[Block]:
             "rule",
             None,
             (
-                Attr("source_labels", ["__meta_kubernetes_pod_container_port_number"]),
-                Attr("target_label", annotation + "port"),
-                Attr("action", "keepequal"),
+                attr("source_labels", ["__meta_kubernetes_pod_container_port_number"]),
+                attr("target_label", annotation + "port"),
+                attr("action", "keepequal"),
             ),
         ),
         Block(
             "rule",
             None,
             (
-                Attr("source_labels", ["__meta_kubernetes_pod_phase"]),
-                Attr("regex", "Pending|Succeeded|Failed|Unknown"),
-                Attr("action", "drop"),
+                attr("source_labels", ["__meta_kubernetes_pod_phase"]),
+                attr("regex", "Pending|Succeeded|Failed|Unknown"),
+                attr("action", "drop"),
             ),
         ),
         Block(
             "rule",
             None,
             (
-                Attr("source_labels", [annotation + "path"]),
-                Attr("regex", "(.+)"),
-                Attr("target_label", "__metrics_path__"),
+                attr("source_labels", [annotation + "path"]),
+                attr("regex", "(.+)"),
+                attr("target_label", "__metrics_path__"),
             ),
         ),
         Block(
             "rule",
             None,
             (
-                Attr("source_labels", [annotation + "scheme"]),
-                Attr("regex", "(https?)"),
-                Attr("target_label", "__scheme__"),
+                attr("source_labels", [annotation + "scheme"]),
+                attr("regex", "(https?)"),
+                attr("target_label", "__scheme__"),
             ),
         ),
         _copy_label("__meta_kubernetes_namespace", "namespace"),
@@ -254,7 +255,7 @@ def _pod_metrics(pipeline: AlloyPipeline) -> list[Block]:
         Block(
             "discovery.relabel",
             "pod_metrics",
-            (Attr("targets", Ref("discovery.kubernetes.pods.targets")), *rules),
+            (attr("targets", ref("discovery.kubernetes.pods.targets")), *rules),
         ),
         _scrape("pods", "discovery.relabel.pod_metrics.output"),
     ]
@@ -264,30 +265,30 @@ def _node_metrics() -> list[Block]:
     # Kubelet and cAdvisor through the API server's node proxy: the API server's certificate is
     # verified with the service-account CA, where kubelets often serve self-signed certificates.
     # Needs RBAC: get on nodes/proxy and nodes/metrics.
-    blocks: list[Block] = [Block("discovery.kubernetes", "nodes", (Attr("role", "node"),))]
+    blocks: list[Block] = [Block("discovery.kubernetes", "nodes", (attr("role", "node"),))]
     for label, path in (("kubelet", "metrics"), ("cadvisor", "metrics/cadvisor")):
         blocks.append(
             Block(
                 "discovery.relabel",
                 label,
                 (
-                    Attr("targets", Ref("discovery.kubernetes.nodes.targets")),
+                    attr("targets", ref("discovery.kubernetes.nodes.targets")),
                     Block(
                         "rule",
                         None,
                         (
-                            Attr("target_label", "__address__"),
-                            Attr("replacement", "kubernetes.default.svc:443"),
+                            attr("target_label", "__address__"),
+                            attr("replacement", "kubernetes.default.svc:443"),
                         ),
                     ),
                     Block(
                         "rule",
                         None,
                         (
-                            Attr("source_labels", ["__meta_kubernetes_node_name"]),
-                            Attr("regex", "(.+)"),
-                            Attr("replacement", f"/api/v1/nodes/$1/proxy/{path}"),
-                            Attr("target_label", "__metrics_path__"),
+                            attr("source_labels", ["__meta_kubernetes_node_name"]),
+                            attr("regex", "(.+)"),
+                            attr("replacement", f"/api/v1/nodes/$1/proxy/{path}"),
+                            attr("target_label", "__metrics_path__"),
                         ),
                     ),
                     # Every target has the API server's address: name the node instead.
@@ -300,10 +301,10 @@ def _node_metrics() -> list[Block]:
             _scrape(
                 label,
                 f"discovery.relabel.{label}.output",
-                Attr("job_name", label),
-                Attr("scheme", "https"),
-                Attr("bearer_token_file", f"{_SERVICE_ACCOUNT}/token"),
-                Block("tls_config", None, (Attr("ca_file", f"{_SERVICE_ACCOUNT}/ca.crt"),)),
+                attr("job_name", label),
+                attr("scheme", "https"),
+                attr("bearer_token_file", f"{_SERVICE_ACCOUNT}/token"),
+                Block("tls_config", None, (attr("ca_file", f"{_SERVICE_ACCOUNT}/ca.crt"),)),
             )
         )
     return blocks
@@ -315,31 +316,31 @@ def _node_exporter(pipeline: AlloyPipeline) -> list[Block]:
     # (clustering would hand this pod's target to another pod, which cannot reach it). The
     # exporter names the target after the container's hostname (the pod); the Alloy chart sets
     # HOSTNAME to the node's name, which is what the series should carry.
-    node_name = Call("sys.env", ("HOSTNAME",))
+    node_name = call("sys.env", "HOSTNAME")
     return [
         Block(
             "prometheus.exporter.unix",
             "node",
             (
-                Attr("procfs_path", pipeline.procfs_path),
-                Attr("sysfs_path", pipeline.sysfs_path),
-                Attr("rootfs_path", pipeline.host_root),
-                Attr("udev_data_path", pipeline.host_root.rstrip("/") + "/run/udev/data"),
+                attr("procfs_path", pipeline.procfs_path),
+                attr("sysfs_path", pipeline.sysfs_path),
+                attr("rootfs_path", pipeline.host_root),
+                attr("udev_data_path", pipeline.host_root.rstrip("/") + "/run/udev/data"),
             ),
         ),
         Block(
             "discovery.relabel",
             "node_exporter",
             (
-                Attr("targets", Ref("prometheus.exporter.unix.node.targets")),
-                Block("rule", None, (Attr("target_label", "instance"), Attr("replacement", node_name))),
-                Block("rule", None, (Attr("target_label", "node"), Attr("replacement", node_name))),
+                attr("targets", ref("prometheus.exporter.unix.node.targets")),
+                Block("rule", None, (attr("target_label", "instance"), attr("replacement", node_name))),
+                Block("rule", None, (attr("target_label", "node"), attr("replacement", node_name))),
             ),
         ),
         _scrape(
             "node_exporter",
             "discovery.relabel.node_exporter.output",
-            Attr("job_name", "node-exporter"),
+            attr("job_name", "node-exporter"),
             clustering=False,
         ),
     ]
@@ -352,11 +353,11 @@ def _kube_state_metrics(pipeline: AlloyPipeline) -> list[Block]:
             "discovery.kubernetes",
             "kube_state_metrics",
             (
-                Attr("role", "pod"),
+                attr("role", "pod"),
                 Block(
                     "selectors",
                     None,
-                    (Attr("role", "pod"), Attr("label", pipeline.kube_state_metrics_selector)),
+                    (attr("role", "pod"), attr("label", pipeline.kube_state_metrics_selector)),
                 ),
             ),
         ),
@@ -364,14 +365,14 @@ def _kube_state_metrics(pipeline: AlloyPipeline) -> list[Block]:
             "discovery.relabel",
             "kube_state_metrics",
             (
-                Attr("targets", Ref("discovery.kubernetes.kube_state_metrics.targets")),
+                attr("targets", ref("discovery.kubernetes.kube_state_metrics.targets")),
                 Block(
                     "rule",
                     None,
                     (
-                        Attr("source_labels", ["__meta_kubernetes_pod_container_port_name"]),
-                        Attr("regex", "http"),
-                        Attr("action", "keep"),
+                        attr("source_labels", ["__meta_kubernetes_pod_container_port_name"]),
+                        attr("regex", "http"),
+                        attr("action", "keep"),
                     ),
                 ),
             ),
@@ -380,20 +381,20 @@ def _kube_state_metrics(pipeline: AlloyPipeline) -> list[Block]:
         _scrape(
             "kube_state_metrics",
             "discovery.relabel.kube_state_metrics.output",
-            Attr("job_name", "kube-state-metrics"),
-            Attr("honor_labels", True),
+            attr("job_name", "kube-state-metrics"),
+            attr("honor_labels", True),
         ),
     ]
 
 
 def _logs(pipeline: AlloyPipeline) -> list[Block]:
-    local_writer = Ref("loki.write.local.receiver")
+    local_writer = ref("loki.write.local.receiver")
     blocks = [
         Block(
             "loki.write",
             "local",
             (
-                Block("endpoint", None, (Attr("url", pipeline.local_logs_url),)),
+                Block("endpoint", None, (attr("url", pipeline.local_logs_url),)),
                 _workload_labels(pipeline),
             ),
         ),
@@ -401,7 +402,7 @@ def _logs(pipeline: AlloyPipeline) -> list[Block]:
             "discovery.relabel",
             "pod_logs",
             (
-                Attr("targets", Ref("discovery.kubernetes.pods.targets")),
+                attr("targets", ref("discovery.kubernetes.pods.targets")),
                 _copy_label("__meta_kubernetes_namespace", "namespace"),
                 _copy_label("__meta_kubernetes_pod_name", "pod"),
                 _copy_label("__meta_kubernetes_pod_container_name", "container"),
@@ -412,9 +413,9 @@ def _logs(pipeline: AlloyPipeline) -> list[Block]:
             "loki.source.kubernetes",
             "pods",
             (
-                Attr("targets", Ref("discovery.relabel.pod_logs.output")),
-                Attr("forward_to", [Ref("loki.process.pods.receiver")]),
-                Block("clustering", None, (Attr("enabled", True),)),
+                attr("targets", ref("discovery.relabel.pod_logs.output")),
+                attr("forward_to", [ref("loki.process.pods.receiver")]),
+                Block("clustering", None, (attr("enabled", True),)),
             ),
         ),
         # After a restart the API can replay old lines; Loki would reject them as too old.
@@ -422,11 +423,11 @@ def _logs(pipeline: AlloyPipeline) -> list[Block]:
             "loki.process",
             "pods",
             (
-                Attr("forward_to", [local_writer]),
+                attr("forward_to", [local_writer]),
                 Block(
                     "stage.drop",
                     None,
-                    (Attr("older_than", "1h"), Attr("drop_counter_reason", "too_old")),
+                    (attr("older_than", "1h"), attr("drop_counter_reason", "too_old")),
                 ),
             ),
         ),
@@ -439,7 +440,7 @@ def _logs(pipeline: AlloyPipeline) -> list[Block]:
                 "loki.relabel",
                 "journal",
                 (
-                    Attr("forward_to", []),
+                    attr("forward_to", []),
                     _copy_label("__journal__systemd_unit", "unit"),
                     _copy_label("__journal__hostname", "node"),
                     _copy_label("__journal_priority_keyword", "level"),
@@ -449,10 +450,10 @@ def _logs(pipeline: AlloyPipeline) -> list[Block]:
                 "loki.source.journal",
                 "system",
                 (
-                    Attr("max_age", "12h"),
-                    Attr("relabel_rules", Ref("loki.relabel.journal.rules")),
-                    Attr("labels", {"job": "systemd-journal"}),
-                    Attr("forward_to", [local_writer]),
+                    attr("max_age", "12h"),
+                    attr("relabel_rules", ref("loki.relabel.journal.rules")),
+                    attr("labels", {"job": "systemd-journal"}),
+                    attr("forward_to", [local_writer]),
                 ),
             ),
         ]

@@ -9,9 +9,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from fleet.models import GrafanaSettings
-from workloads.charts import grafana_chart
-from workloads.namespaces import MANAGED_BY
+from fleet.inventory.models import GrafanaSettings
+from kit.charts import grafana_chart
+from kit.namespaces import MANAGED_BY
 
 RELEASE = "grafana"
 ADMIN_SECRET = "grafana-admin"

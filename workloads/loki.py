@@ -7,9 +7,9 @@ from typing import Any
 
 import pulumi
 
-from fleet.models import LokiSettings
-from workloads.charts import gateway_url, grafana_chart, hours
-from workloads.storage import BucketBinding
+from fleet.inventory.models import LokiSettings
+from kit.charts import gateway_url, grafana_chart, hours
+from kit.storage import BucketBinding
 
 RELEASE = "loki"
 SERVICE_ACCOUNT = "loki"

@@ -7,9 +7,10 @@ from typing import Any
 
 import pulumi
 
-from fleet.models import MimirSettings
-from workloads.charts import gateway_url, grafana_chart, hours
-from workloads.storage import BucketBinding
+from fleet.inventory.models import MimirSettings
+from kit.charts import gateway_url, grafana_chart, hours
+from kit.mimir import storage_config
+from kit.storage import BucketBinding
 
 RELEASE = "mimir"
 SERVICE_ACCOUNT = "mimir"
@@ -21,23 +22,6 @@ class MimirArgs:
     namespace: pulumi.Input[str]
     settings: MimirSettings
     storage: BucketBinding
-
-
-def storage_config(storage: BucketBinding) -> dict[str, Any]:
-    """Mimir's ``common.storage`` for ``storage``: no keys, the pods' cloud identity signs in."""
-    if storage.backend == "s3":
-        return {
-            "backend": "s3",
-            "s3": {
-                "bucket_name": storage.bucket,
-                "endpoint": f"s3.{storage.region}.amazonaws.com",
-                "region": storage.region,
-            },
-        }
-    return {
-        "backend": "azure",
-        "azure": {"account_name": storage.storage_account, "container_name": storage.bucket},
-    }
 
 
 def mimir_values(args: MimirArgs) -> dict[str, Any]:

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import pulumi
 
-from fleet.models import WorkloadStack
+from fleet.inventory.models import WorkloadStack
+from kit.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
+from kit.provider import kubernetes_provider
+from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storage
 from workloads import loki as loki_module
 from workloads import mimir as mimir_module
 from workloads.alloy import Alloy, AlloyArgs
 from workloads.grafana import Grafana, GrafanaArgs
 from workloads.loki import Loki, LokiArgs
 from workloads.mimir import Mimir, MimirArgs
-from workloads.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
-from workloads.provider import kubernetes_provider
-from workloads.storage import ClusterIdentity, StorageArgs, StorageUser, object_storage
 
 ALLOY_NAMESPACE = "alloy"
 MIMIR_NAMESPACE = "mimir"

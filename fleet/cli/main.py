@@ -1,117 +1,33 @@
-"""The ``fleet`` command: the app, its global options and the one error boundary."""
+"""The ``fleet`` command: the app (:mod:`fleet.cli.app`) with every command group registered.
+
+Each command module adds its commands to the app when imported, in the order ``fleet --help``
+lists them. Importing one is cheap (no Pulumi, no Celery, no SQLAlchemy): each imports what it
+needs when it runs, so ``fleet --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import typer
-from typer.core import TyperGroup
+from fleet.cli.app import app
 
-from fleet.errors import FleetError, UserError
-from fleet.settings import Settings
-
-
-@dataclass
-class State:
-    """What the global options decided; handed to every command through the click context."""
-
-    settings: Settings
-    debug: bool = False
-    _inventory: Any = field(default=None, repr=False)
-
-    def inventory(self) -> Any:
-        """The loaded inventory (loaded once, on first use)."""
-        if self._inventory is None:
-            from fleet.inventory import load_inventory
-
-            self._inventory = load_inventory(self.settings.inventory)
-        return self._inventory
-
-
-class FleetGroup(TyperGroup):
-    """Turns every FleetError into its lines on stderr and its exit code, without a traceback."""
-
-    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except FleetError as exc:
-            state = ctx.obj if isinstance(ctx.obj, State) else None
-            if state is not None and state.debug:
-                raise
-            for line in exc.lines():
-                typer.echo(f"error: {line}" if len(exc.lines()) == 1 else line, err=True)
-            if len(exc.lines()) > 1:
-                typer.echo(f"error: {exc.message}", err=True)
-            ctx.exit(exc.exit_code)
-
-
-app = typer.Typer(
-    name="fleet",
-    cls=FleetGroup,
-    help="Roll observability stacks (Alloy, Mimir, Loki, Grafana) out to a fleet of clusters.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+COMMAND_MODULES = (
+    "inventory",  # init, validate, schema
+    "workload",  # workload add|list
+    "render",
+    "verify",
+    "rollout",  # rollout [start]|watch|resume|cancel
+    "status",  # status, history
+    "worker",
+    "upgrade",  # upgrade plan|apply|run
+    "versions",
+    "beat",
+    "drift",
 )
 
-
-@app.callback()
-def _global(
-    ctx: typer.Context,
-    inventory: Path | None = typer.Option(
-        None, "--inventory", "-i", help="Inventory directory [env: FLEET_INVENTORY; default: .]"
-    ),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
-    verbose: int = typer.Option(
-        0,
-        "--verbose",
-        "-v",
-        count=True,
-        show_default=False,
-        help="More log lines on stderr: -v info, -vv debug [env: FLEET_LOG_LEVEL]",
-    ),
-) -> None:
-    settings = Settings()
-    if inventory is not None:
-        settings = settings.model_copy(update={"inventory": inventory})
-    ctx.obj = State(settings=settings, debug=debug)
-    if ctx.invoked_subcommand not in _OWN_LOGGING:
-        from fleet.logs import configure_logging, level_for
-
-        try:
-            level = level_for(settings.log_level, verbose)
-        except ValueError as error:
-            raise UserError(f"FLEET_LOG_LEVEL: {error}") from None
-        configure_logging(level)
-
-
-_OWN_LOGGING = {"worker", "beat"}
-"""Commands that run Celery, which sets its own logging up (--loglevel)."""
-
-
-def state(ctx: typer.Context) -> State:
-    """The State of the running command."""
-    obj = ctx.find_root().obj
-    assert isinstance(obj, State)
-    return obj
-
-
-def _register() -> None:
-    # Command modules add themselves to `app`; importing them is cheap (no Pulumi, no Celery).
-    from fleet.cli import (  # noqa: F401
-        inventory_cmds,
-        render_cmds,
-        rollout_cmds,
-        upgrade_cmds,
-        verify_cmds,
-    )
-
-
-_register()
+for _module in COMMAND_MODULES:
+    importlib.import_module(f"fleet.cli.{_module}")
 
 
 def run() -> None:

@@ -3,31 +3,26 @@
 A :class:`StackEngine` runs one stack's program (``controlroom`` or a workload) and reports a
 :class:`StackOutcome` as a value, never as an exception across processes. Orchestration (the
 rollout coordinator, executors, Celery tasks) only sees this interface; the programs only see
-their :mod:`fleet.models` spec.
+their :mod:`fleet.inventory.models` spec.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fleet.kinds import Action
+
 if TYPE_CHECKING:
-    from fleet.inventory import Inventory
-
-
-class Action(enum.StrEnum):
-    """What to do with a stack."""
-
-    preview = "preview"
-    up = "up"
-    refresh = "refresh"
-    destroy = "destroy"
+    from fleet.inventory.loader import Inventory
 
 
 EventSink = Callable[[str], None]
 """Receives one-line progress messages (never secrets) while a stack runs."""
+
+REDACTED = "[secret]"
+"""What a plan or a stack output shows in place of a secret value (unless ``--show-secrets``)."""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Any
 import bcrypt
 
 from fleet.errors import OperationError
-from fleet.models import CloudAccount
+from fleet.inventory.models import CloudAccount
 
 __all__ = [
     "BCRYPT_ROUNDS",

@@ -22,20 +22,20 @@ from typing import TYPE_CHECKING, Any
 from pulumi import automation as auto
 from pulumi.automation.events import EngineEvent, OpType, StepEventMetadata
 
-from fleet.engines.base import Action, EventSink, StackOutcome
+from fleet.engines.base import REDACTED, EventSink, StackOutcome
 from fleet.errors import FleetError, MissingTool, OperationError, UserError
-from fleet.models import CONTROLROOM, ControlRoomStack, StateSettings, pulumi_project
+from fleet.inventory.models import CONTROLROOM, ControlRoomStack, StateSettings, pulumi_project
+from fleet.kinds import Action
 from fleet.settings import Settings
 
 if TYPE_CHECKING:
-    from fleet.inventory import Inventory
+    from fleet.inventory.loader import Inventory
 
 INSTALL_HINT = (
     "install it with `curl -fsSL https://get.pulumi.com | sh` "
     "(https://www.pulumi.com/docs/iac/download-install/), or use --dry-run"
 )
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
-SECRET = "[secret]"
 
 _ONE_STACK = threading.Lock()
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[a-z]*%\}>")
@@ -330,7 +330,7 @@ def _forward(
 
 
 def _outputs(outputs: Mapping[str, auto.OutputValue], show_secrets: bool) -> dict[str, Any]:
-    return {key: out.value if show_secrets or not out.secret else SECRET for key, out in outputs.items()}
+    return {key: out.value if show_secrets or not out.secret else REDACTED for key, out in outputs.items()}
 
 
 def run_program(

@@ -25,14 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleet.engines.base import Action, EventSink, StackOutcome
+from fleet.engines.base import REDACTED, EventSink, StackOutcome
 from fleet.engines.mock_runtime import Recorder, cloud_context, is_secret, run_program, unwrapped
 from fleet.errors import FleetError, OperationError, UserError
-from fleet.inventory import write_atomically
-from fleet.models import CONTROLROOM, CloudAccount, ControlRoomStack, WorkloadStack, pulumi_project
+from fleet.inventory.loader import write_atomically
+from fleet.inventory.models import CONTROLROOM, CloudAccount, ControlRoomStack, WorkloadStack, pulumi_project
+from fleet.kinds import Action
 
 if TYPE_CHECKING:
-    from fleet.inventory import Inventory
+    from fleet.inventory.loader import Inventory
 
 __all__ = [
     "PLAN_FILE",
@@ -46,7 +47,6 @@ __all__ = [
 ]
 
 PLAN_FILE = "plan.json"
-REDACTED = "[secret]"
 STATE_DIR = ".state"
 STATE_FILE = "controlroom.json"
 STATE_VERSION = 1

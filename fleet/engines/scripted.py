@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleet.engines.base import Action, EventSink, StackOutcome
+from fleet.engines.base import EventSink, StackOutcome
 from fleet.errors import UserError
+from fleet.kinds import Action
 
 if TYPE_CHECKING:
-    from fleet.inventory import Inventory
+    from fleet.inventory.loader import Inventory
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from fleet.settings import Settings
 def executor_for(settings: Settings) -> Executor:
     """The executor ``settings`` ask for: CeleryExecutor with a broker, else LocalExecutor."""
     if settings.broker_url:
-        from fleet.celery_app import create_app
         from fleet.executors.celery import CeleryExecutor
+        from fleet.executors.celery_app import create_app
 
         return CeleryExecutor(create_app(settings))
     from fleet.executors.local import LocalExecutor

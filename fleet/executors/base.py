@@ -1,6 +1,6 @@
 """The executor seam: where stacks run, behind three calls.
 
-The rollout coordinator submits :class:`~fleet.jobs.StackJob` values and polls for events; it
+The rollout coordinator submits :class:`~fleet.executors.jobs.StackJob` values and polls for events; it
 never learns whether a process pool or Celery workers ran them. Results come back as values
 (``(key, state, info)`` events), never as exceptions thrown across processes. Executors are
 hints, not the truth: the journal says what happened to a stack; an event only says "look now".
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Protocol
 
 from fleet.errors import OperationError
-from fleet.jobs import JobKey, JobState, StackJob
+from fleet.executors.jobs import JobKey, JobState, StackJob
 
 
 class ExecutorEvent(NamedTuple):

@@ -1,7 +1,7 @@
 """CeleryExecutor: jobs go to ``fleet worker`` processes on any machine, through Redis.
 
-Only this module and :mod:`fleet.celery_app` import Celery. A submission is one small JSON
-message (:class:`~fleet.jobs.StackJob`); a result is one small JSON value. When the broker or the
+Only this module and :mod:`fleet.executors.celery_app` import Celery. A submission is one small JSON
+message (:class:`~fleet.executors.jobs.StackJob`); a result is one small JSON value. When the broker or the
 result backend is unreachable, :meth:`submit` raises ExecutorUnavailable and :meth:`poll` reports
 nothing: the coordinator tries again, and the journal tells it what really happened meanwhile
 (a lost message is noticed there and the job resubmitted; tasks are idempotent).
@@ -17,9 +17,9 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from fleet.celery_app import DEFAULT_QUEUE, TASK_NAME
 from fleet.executors.base import ExecutorEvent, ExecutorUnavailable
-from fleet.jobs import JobKey, JobState, StackJob
+from fleet.executors.celery_app import DEFAULT_QUEUE, TASK_NAME
+from fleet.executors.jobs import JobKey, JobState, StackJob
 
 log = logging.getLogger(__name__)
 

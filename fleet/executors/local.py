@@ -21,8 +21,8 @@ from functools import partial
 from typing import Any
 
 from fleet.executors.base import ExecutorEvent
-from fleet.executors.run import run_message
-from fleet.jobs import JobKey, JobState, StackJob
+from fleet.executors.jobs import JobKey, JobState, StackJob
+from fleet.executors.worker import run_message
 from fleet.logs import configure_logging
 
 Runner = Callable[[str], dict[str, Any]]

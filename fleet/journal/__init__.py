@@ -2,7 +2,7 @@
 
 Open it with :class:`Journal` (``Journal(journal_url_for(inventory_dir))`` for the default SQLite
 file, or a ``postgresql+psycopg://`` URL for a shared one). The stack locks
-(:mod:`fleet.locks`) live in the same database.
+(:mod:`fleet.journal.locks`) live in the same database.
 """
 
 from fleet.journal.db import Clock, Database, journal_url_for, utc_now
@@ -11,7 +11,7 @@ from fleet.journal.records import (
     Attempt,
     Claim,
     ClaimResult,
-    GateResult,
+    GateRecord,
     Outcome,
     RenderRecord,
     Rollout,
@@ -35,7 +35,7 @@ __all__ = [
     "ClaimResult",
     "Clock",
     "Database",
-    "GateResult",
+    "GateRecord",
     "Journal",
     "Outcome",
     "RenderRecord",

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Row, func, select
 from fleet.errors import UserError
 from fleet.journal.records import (
     Attempt,
-    GateResult,
+    GateRecord,
     Outcome,
     RenderRecord,
     Rollout,
@@ -100,7 +100,7 @@ def wave_records(conn: Connection, rollout_ids: Sequence[str]) -> dict[str, list
         .order_by(waves.c.rollout_id, waves.c.wave_index)
     )
     for row in conn.execute(wave_query):
-        gate = None if row.gate_passed is None else GateResult(row.gate_passed, row.gate_reason or "")
+        gate = None if row.gate_passed is None else GateRecord(row.gate_passed, row.gate_reason or "")
         by_rollout[row.rollout_id].append(
             WaveRecord(
                 rollout_id=row.rollout_id,

@@ -96,7 +96,9 @@ class Rollout:
 
 
 @dataclass(frozen=True)
-class GateResult:
+class GateRecord:
+    """What the journal keeps of a wave's health gate: its verdict and a one-line reason."""
+
     passed: bool
     reason: str
 
@@ -110,7 +112,7 @@ class WaveRecord:
     status: WaveStatus
     started_at: datetime | None
     finished_at: datetime | None
-    gate: GateResult | None
+    gate: GateRecord | None
     counts: Mapping[StackStatus, int]
     """How many of the wave's stacks are in each status (statuses with no stack are left out)."""
 

@@ -17,7 +17,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +43,20 @@ from fleet.journal.records import (
     WaveStatus,
 )
 from fleet.journal.schema import ALL_TABLES, renders, rollouts, stacks, waves
-from fleet.waves import Wave
+
+
+class PlannedWave(Protocol):
+    """A wave as the planner hands it over (:class:`fleet.rollout.waves.Wave` is one)."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def stacks(self) -> tuple[str, ...]: ...
+
 
 DEFAULT_HEARTBEAT_TTL = timedelta(minutes=5)
 """A running attempt whose worker has not heart-beaten for this long is presumed lost."""
@@ -129,7 +142,7 @@ class Journal:
 
     def create_rollout(
         self,
-        waves_plan: Sequence[Wave],
+        waves_plan: Sequence[PlannedWave],
         *,
         kind: RolloutKind | str,
         dry_run: bool,
@@ -172,7 +185,9 @@ class Journal:
                     raise OperationError(f"rollout id {candidate!r} is already in the journal") from None
         raise AssertionError("unreachable")
 
-    def _insert_plan(self, conn: Any, rollout_id: str, waves_plan: Sequence[Wave], now: datetime) -> None:
+    def _insert_plan(
+        self, conn: Any, rollout_id: str, waves_plan: Sequence[PlannedWave], now: datetime
+    ) -> None:
         wave_rows = [
             {
                 "rollout_id": rollout_id,

@@ -1,7 +1,5 @@
-"""Rollouts: plan (:mod:`~fleet.rollout.plan`), record and drive (:mod:`~fleet.rollout.coordinator`),
-show (:mod:`~fleet.rollout.view`)."""
-
-from fleet.rollout.coordinator import Coordinator, Hooks, Timing, prepare_resume, start_rollout
-from fleet.rollout.plan import RolloutPlan, plan_rollout
-
-__all__ = ["Coordinator", "Hooks", "RolloutPlan", "Timing", "plan_rollout", "prepare_resume", "start_rollout"]
+"""Rollouts: which stacks in which waves (:mod:`~fleet.rollout.waves`, :mod:`~fleet.rollout.plan`),
+recording and running them (:mod:`~fleet.rollout.coordinator`, driven by :mod:`~fleet.rollout.driver`
+with the hooks of :mod:`~fleet.rollout.hooks` and the health gates of :mod:`~fleet.rollout.gates`),
+and showing them (:mod:`~fleet.rollout.view`). ``python -m fleet.rollout`` is the detached
+coordinator."""

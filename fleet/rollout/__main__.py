@@ -15,11 +15,10 @@ import time
 from rich.console import Console
 
 from fleet.errors import FleetError
-from fleet.journal import RolloutStatus
-from fleet.locks import pid_is_alive
+from fleet.journal.connect import open_journal
+from fleet.journal.locks import pid_is_alive
 from fleet.logs import configure_logging, level_for
-from fleet.rollout.coordinator import prepare_resume
-from fleet.rollout.session import drive, open_journal
+from fleet.rollout.driver import EXIT_INVALID, drive, exit_code
 from fleet.rollout.view import RolloutView, summary_lines
 from fleet.settings import Settings
 
@@ -41,18 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(level_for(settings.log_level))
     except ValueError as error:
         console.print(f"error: FLEET_LOG_LEVEL: {error}", markup=False)
-        return 2
+        return EXIT_INVALID
     try:
         journal, locks = open_journal(settings)
         with journal:
-            prepare_resume(journal, locks, args.rollout_id)
-            detail = drive(settings, journal, locks, args.rollout_id, RolloutView(console).update)
+            detail = drive(settings, journal, locks, args.rollout_id, on_update=RolloutView(console).update)
     except FleetError as error:
         console.print(f"error: {error.message}", markup=False)
         return error.exit_code
     for line in summary_lines(detail):
         console.print(line, markup=False, highlight=False)
-    return 0 if detail.rollout.status is RolloutStatus.SUCCEEDED else 1
+    return exit_code(detail.rollout.status)
 
 
 if __name__ == "__main__":

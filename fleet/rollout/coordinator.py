@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from fleet.durations import parse_duration
-from fleet.engines.base import Action
 from fleet.errors import OperationError, UserError
 from fleet.executors.base import Executor, ExecutorUnavailable
-from fleet.jobs import EngineKind, JobState, StackJob
+from fleet.executors.jobs import JobState, StackJob
+from fleet.inventory.durations import parse_duration
 from fleet.journal import (
     Journal,
     Rollout,
@@ -40,7 +39,8 @@ from fleet.journal import (
     WaveRecord,
     WaveStatus,
 )
-from fleet.locks import StackLocks
+from fleet.journal.locks import StackLocks
+from fleet.kinds import Action, EngineKind
 from fleet.rollout.plan import RolloutPlan
 
 log = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fleet.durations import parse_duration
 from fleet.errors import FleetError, OperationError
-from fleet.gates import GateResult, wait_until_receiving
-from fleet.inventory import Inventory
+from fleet.inventory.durations import parse_duration
+from fleet.inventory.loader import Inventory
+from fleet.inventory.models import CONTROLROOM, UpgradeSchedule
 from fleet.journal import (
     Journal,
     Rollout,
@@ -37,10 +37,10 @@ from fleet.journal import (
     WaveRecord,
     utc_now,
 )
-from fleet.models import CONTROLROOM, UpgradeSchedule
-from fleet.notify import StackOutcome, build_payload, send_webhook
+from fleet.notify import build_payload, send_webhook
 from fleet.rollout.coordinator import Hooks, WaveHook
-from fleet.windows import next_window, window_containing
+from fleet.rollout.gates import GateResult, wait_until_receiving
+from fleet.schedule.windows import next_window, window_containing
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ def notification_hook(
             kind=kind,
             event=event,
             dry_run=rollout.dry_run,
-            stacks=[StackOutcome(s.stack, s.status.value, s.error) for s in detail.stacks],
+            stacks=detail.stacks,
             reason=rollout.halt_reason,
             started_by=rollout.started_by,
             started_at=rollout.started_at,

@@ -1,6 +1,6 @@
 """What a rollout will do, decided before anything runs: targets, policy, waves, engine.
 
-The wave split itself is :func:`fleet.waves.plan_waves` (pure); this module adds what needs the
+The wave split itself is :func:`fleet.rollout.waves.plan_waves` (pure); this module adds what needs the
 inventory and the journal: which workloads the user selected, the policy from ``fleet.yaml`` with
 the command-line overrides applied, and whether the control room goes first (it changed since
 its last successful deploy, or a selected workload was never deployed).
@@ -15,14 +15,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fleet.engines.base import Action
 from fleet.errors import UserError
-from fleet.executors.run import spec_hash
-from fleet.inventory import Inventory
-from fleet.jobs import EngineKind
+from fleet.inventory.loader import Inventory
+from fleet.inventory.models import CONTROLROOM, RolloutPolicy
 from fleet.journal import Journal, Outcome
-from fleet.models import CONTROLROOM, RolloutPolicy
-from fleet.waves import PlanTarget, Wave, parse_selector, plan_waves, select
+from fleet.kinds import Action, EngineKind
+from fleet.rollout.fingerprint import spec_hash
+from fleet.rollout.waves import PlanTarget, Wave, parse_selector, plan_waves, select
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from fleet.durations import format_duration
-from fleet.journal import GateResult, RolloutDetail, StackState, StackStatus, WaveRecord, WaveStatus, utc_now
+from fleet.inventory.durations import format_duration
+from fleet.journal import GateRecord, RolloutDetail, StackState, StackStatus, WaveRecord, WaveStatus, utc_now
 from fleet.rollout.plan import RolloutPlan
 
 _STYLE = {
@@ -54,7 +54,7 @@ def plan_table(plan: RolloutPlan) -> RenderableType:
     return Group(header, table)
 
 
-def gate_text(gate: GateResult) -> str:
+def gate_text(gate: GateRecord) -> str:
     """A health gate's verdict in a few words: ``passed (…)``, ``failed: silent: a, b`` or
     ``skipped: dry run (…)``."""
     if gate_skipped(gate):
@@ -64,12 +64,12 @@ def gate_text(gate: GateResult) -> str:
     return f"failed: {gate.reason}" if gate.reason else "failed"
 
 
-def gate_skipped(gate: GateResult) -> bool:
+def gate_skipped(gate: GateRecord) -> bool:
     """True when the gate did not look (a dry run, gates disabled): it passed without checking."""
     return gate.reason.startswith("skipped")
 
 
-def gate_summary(gate: GateResult) -> str:
+def gate_summary(gate: GateRecord) -> str:
     """The verdict in as few words as a table cell allows: ``passed``, ``failed: silent: a, b``,
     ``skipped: dry run``."""
     if gate_skipped(gate):

@@ -12,46 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import inventories
 import pytest
+from inventories import AWS_ROOM, AZURE_ROOM, fleet_yaml
 
 from fleet.engines.render import RenderEngine, default_programs
-from fleet.inventory import load_inventory
-
-AWS_ROOM = """\
-    cloud: aws
-    region: us-east-1
-    account_id: "123456789012"
-"""
-AZURE_ROOM = """\
-    cloud: azure
-    region: westeurope
-    subscription_id: "0b5e9f43-7c2a-4d8e-9a61-3f2d8c4b1e07"
-    tenant_id: "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
-"""
+from fleet.inventory.loader import load_inventory
 
 
 def write_inventory(root: Path, cloud: str, workloads: list[str], replicas: int = 3) -> Path:
     """A valid inventory with the control room on ``cloud`` and AWS workloads named ``workloads``."""
-    room = AWS_ROOM if cloud == "aws" else AZURE_ROOM
-    (root / "workloads").mkdir(parents=True, exist_ok=True)
-    (root / "fleet.yaml").write_text(
-        "apiVersion: fleet/v1\nkind: Fleet\nname: acme\nspec:\n  control_room:\n"
-        + room
-        + "    domain: ctrl.acme.example\n"
-        + "    cluster: {kubeconfig: /etc/kube/ctrl.yaml, context: ctrl}\n"
-        + f"    mimir: {{replicas: {replicas}, retention: 120d}}\n"
-        + '  versions: {alloy: "1.4.0", mimir: "6.0.6", loki: "6.46.0", grafana: "10.1.4"}\n',
-        encoding="utf-8",
+    fleet = fleet_yaml(
+        AWS_ROOM if cloud == "aws" else AZURE_ROOM,
+        room_extra="    cluster: {kubeconfig: /etc/kube/ctrl.yaml, context: ctrl}\n"
+        f"    mimir: {{replicas: {replicas}, retention: 120d}}\n",
     )
-    for path in (root / "workloads").glob("*.yaml"):
-        path.unlink()
-    for name in workloads:
-        (root / "workloads" / f"{name}.yaml").write_text(
-            f"apiVersion: fleet/v1\nkind: Workload\nname: {name}\nspec:\n"
-            '  cloud: aws\n  region: eu-west-1\n  account_id: "210987654321"\n',
-            encoding="utf-8",
-        )
-    return root
+    return inventories.write_inventory(root, workloads, fleet=fleet)
 
 
 @dataclass

@@ -22,7 +22,7 @@ def test_outputs(render_controlroom: RenderControlRoom) -> None:
 
 
 def test_credentials_and_reader_are_secret_outputs(tmp_path: Path) -> None:
-    from fleet.inventory import load_inventory
+    from fleet.inventory.loader import load_inventory
 
     root = write_inventory(tmp_path / "inventory", "aws", ["alpha"])
     path = RenderEngine(tmp_path / "out").render(load_inventory(root), "controlroom")

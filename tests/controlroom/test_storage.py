@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import re
 
-from workloads.storage import bucket_name, storage_account_name
+from kit.storage import bucket_name, storage_account_name
 
 from .conftest import RenderControlRoom
 

@@ -26,7 +26,7 @@ def _crash() -> None:
     try:
         raise ValueError("chart version 'abc'\nis not a number")
     except ValueError:
-        logging.getLogger("fleet.executors.run").exception("stack %s crashed", "payments-prod")
+        logging.getLogger("fleet.executors.worker").exception("stack %s crashed", "payments-prod")
 
 
 @pytest.mark.usefixtures("restore_logging")

@@ -15,11 +15,20 @@ from fleet.errors import OperationError
 from fleet.notify import (
     EVENTS,
     SCHEMA_VERSION,
-    StackOutcome,
     build_payload,
     send_webhook,
     validate_webhook_url,
 )
+
+
+@dataclass(frozen=True)
+class StackOutcome:
+    """A stack as a notification sees it (the journal's StackState has the same fields)."""
+
+    stack: str
+    status: str
+    error: str | None = None
+
 
 # --- build_payload ------------------------------------------------------------------------------
 

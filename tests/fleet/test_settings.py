@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from fleet.jobs import EngineKind
+from fleet.kinds import EngineKind
 from fleet.settings import Settings
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from inventories import copy_example
 
-EXAMPLE_INVENTORY = Path(__file__).resolve().parents[2] / "examples" / "inventory"
 WAIT = 90.0
 """Generous: the suite must pass on a loaded 2-core machine."""
 
@@ -224,9 +224,7 @@ def fleet_workers(tmp_path: Path) -> Iterator[Workers]:
 @pytest.fixture
 def inventory(tmp_path: Path) -> Path:
     """A copy of the example inventory."""
-    target = tmp_path / "inventory"
-    shutil.copytree(EXAMPLE_INVENTORY, target)
-    return target
+    return copy_example(tmp_path / "inventory")
 
 
 WORKLOAD = """apiVersion: fleet/v1

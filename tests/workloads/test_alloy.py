@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pulumi
+from pulumi_harness import FleetMocks, is_secret
 
-from fleet.models import AlloySettings, CentralExport
-from fleet.verify import check_workload_alloy
-from tests.workloads.conftest import FleetMocks, is_secret
+from fleet.inventory.models import AlloySettings, CentralExport
+from fleet.verify.dataflow import check_workload_alloy
 from workloads.alloy import Alloy, AlloyArgs, alloy_values
 
 CENTRAL = "https://mimir.ctrl.example.com/api/v1/push"

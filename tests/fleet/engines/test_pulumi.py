@@ -8,11 +8,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from inventories import fleet_yaml, workload_yaml
 from pulumi import automation as auto
 from pulumi.automation.errors import create_command_error
 from pulumi.automation.events import EngineEvent, OpType
 
-from fleet.engines.base import Action
 from fleet.engines.pulumi import (
     PulumiEngine,
     ResourceDrift,
@@ -30,30 +30,12 @@ from fleet.engines.pulumi import (
     stack_target,
 )
 from fleet.errors import MissingTool, OperationError, UserError
-from fleet.inventory import Inventory, load_inventory
+from fleet.inventory.loader import Inventory, load_inventory
+from fleet.kinds import Action
 from fleet.settings import Settings
 
 PASSPHRASE = "correct horse battery staple"
-FLEET = """\
-apiVersion: fleet/v1
-kind: Fleet
-name: acme
-spec:
-  control_room:
-    cloud: aws
-    region: eu-west-1
-    account_id: "123456789012"
-    domain: ctrl.acme.example
-  state:
-    backend: {backend}
-    secrets_provider: {secrets_provider}
-  versions: {{alloy: "1.4.0", mimir: "6.0.6", loki: "6.46.0", grafana: "10.1.4"}}
-"""
-WORKLOAD = """\
-apiVersion: fleet/v1
-kind: Workload
-name: payments-prod
-spec:
+WORKLOAD_SPEC = """\
   cloud: azure
   region: westeurope
   subscription_id: 0b5e9f43-7c2a-4d8e-9a61-3f2d8c4b1e07
@@ -64,9 +46,10 @@ spec:
 def make_inventory(
     root: Path, backend: str = "file://./state", secrets_provider: str = "passphrase"
 ) -> Inventory:
+    state = f"  state:\n    backend: {backend}\n    secrets_provider: {secrets_provider}\n"
     (root / "workloads").mkdir(parents=True)
-    (root / "fleet.yaml").write_text(FLEET.format(backend=backend, secrets_provider=secrets_provider))
-    (root / "workloads" / "payments-prod.yaml").write_text(WORKLOAD)
+    (root / "fleet.yaml").write_text(fleet_yaml(spec_extra=state))
+    (root / "workloads" / "payments-prod.yaml").write_text(workload_yaml("payments-prod", WORKLOAD_SPEC))
     return load_inventory(root)
 
 
@@ -229,7 +212,7 @@ def test_passphrase_stays_out_of_reprs(tmp_path: Path) -> None:
 def test_stack_config_carries_each_stacks_cloud_account(tmp_path: Path) -> None:
     inventory = make_inventory(tmp_path / "inv")
     controlroom = {k: v.value for k, v in stack_config(inventory, "controlroom").items()}
-    assert controlroom == {"aws:region": "eu-west-1", "aws:allowedAccountIds[0]": "123456789012"}
+    assert controlroom == {"aws:region": "us-east-1", "aws:allowedAccountIds[0]": "123456789012"}
     workload = {k: v.value for k, v in stack_config(inventory, "payments-prod").items()}
     assert workload == {
         "azure-native:location": "westeurope",

@@ -10,7 +10,6 @@ import pulumi_random as random
 import pytest
 from inventories import write_inventory
 
-from fleet.engines.base import Action
 from fleet.engines.render import (
     PLAN_FILE,
     REDACTED,
@@ -21,8 +20,9 @@ from fleet.engines.render import (
     render_secrets,
 )
 from fleet.errors import OperationError, UserError
-from fleet.inventory import Inventory, load_inventory
-from fleet.models import ControlRoomStack, WorkloadStack
+from fleet.inventory.loader import Inventory, load_inventory
+from fleet.inventory.models import ControlRoomStack, WorkloadStack
+from fleet.kinds import Action
 
 
 def _inventory(root: Path, workloads: list[str]) -> Inventory:

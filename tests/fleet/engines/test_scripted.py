@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from inventories import EXAMPLE_INVENTORY as EXAMPLE
 
-from fleet.engines.base import Action
 from fleet.engines.scripted import ScriptedEngine
 from fleet.errors import UserError
-from fleet.inventory import load_inventory
-
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "inventory"
+from fleet.inventory.loader import load_inventory
+from fleet.kinds import Action
 
 
 def test_it_follows_its_script_per_stack(tmp_path: Path) -> None:

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 from fleet_services import RedisServer, Workers, fleet_env, wait_for, write_script
+from journals import running_rollout
 
-from fleet.celery_app import DEFAULT_QUEUE, create_app
-from fleet.engines.base import Action
 from fleet.executors.base import ExecutorEvent, ExecutorUnavailable
 from fleet.executors.celery import CeleryExecutor
-from fleet.jobs import EngineKind, JobState, StackJob
-from fleet.journal import Journal, RolloutStatus, journal_url_for
+from fleet.executors.celery_app import DEFAULT_QUEUE, create_app
+from fleet.executors.jobs import JobState, StackJob
+from fleet.kinds import Action, EngineKind
 from fleet.settings import Settings
-from fleet.waves import Wave
 
 PASSPHRASE = "correct-horse-battery-staple"
 
@@ -29,15 +28,6 @@ def executor(redis_server: RedisServer) -> Iterator[CeleryExecutor]:
         yield celery
     finally:
         celery.shutdown()
-
-
-def _rollout(inventory: Path, stacks: list[str]) -> str:
-    with Journal(journal_url_for(inventory)) as journal:
-        rollout = journal.create_rollout(
-            [Wave(0, "wave 1", tuple(stacks))], kind="rollout", dry_run=False, policy={}, versions={}
-        )
-        journal.set_status(rollout.id, RolloutStatus.RUNNING)
-        return rollout.id
 
 
 def test_the_task_message_in_redis_is_the_small_job_and_holds_no_secret(
@@ -71,7 +61,7 @@ def test_a_worker_runs_the_job_and_the_result_comes_back_as_an_event(
         tmp_path / "script.json", default={"duration": 0.1}, stacks={"payments-prod": {"fail": "boom"}}
     )
     fleet_workers.start(fleet_env(inventory, script, redis_server.url))
-    rollout_id = _rollout(inventory, ["payments-prod", "search-staging"])
+    rollout_id = running_rollout(inventory, ["payments-prod", "search-staging"])
     for stack in ("payments-prod", "search-staging"):
         executor.submit(StackJob(rollout_id, stack, Action.up, EngineKind.scripted, str(inventory)))
 

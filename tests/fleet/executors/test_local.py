@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 from fleet_services import wait_for, write_script
+from journals import running_rollout
 
-from fleet.engines.base import Action
 from fleet.executors.base import ExecutorEvent
+from fleet.executors.jobs import JobState, StackJob
 from fleet.executors.local import LocalExecutor
-from fleet.jobs import EngineKind, JobState, StackJob
-from fleet.journal import Journal, RolloutStatus, journal_url_for
-from fleet.waves import Wave
+from fleet.kinds import Action, EngineKind
 
 
 @pytest.fixture
@@ -38,15 +37,6 @@ def executor() -> Iterator[LocalExecutor]:
         pool.shutdown()
 
 
-def _rollout(inventory: Path, stacks: list[str]) -> str:
-    with Journal(journal_url_for(inventory)) as journal:
-        rollout = journal.create_rollout(
-            [Wave(0, "wave 1", tuple(stacks))], kind="rollout", dry_run=False, policy={}, versions={}
-        )
-        journal.set_status(rollout.id, RolloutStatus.RUNNING)
-        return rollout.id
-
-
 def _events(executor: LocalExecutor, count: int) -> list[ExecutorEvent]:
     events: list[ExecutorEvent] = []
     wait_for(lambda: events.extend(executor.poll()) or len(events) >= count, f"{count} events")
@@ -60,7 +50,7 @@ def test_jobs_run_in_worker_processes_and_report_their_results(
     write_script(
         local_env, log=str(log), default={"duration": 0.2}, stacks={"payments-prod": {"fail": "boom"}}
     )
-    rollout_id = _rollout(inventory, ["payments-prod", "search-staging", "analytics-prod"])
+    rollout_id = running_rollout(inventory, ["payments-prod", "search-staging", "analytics-prod"])
     for stack in ("payments-prod", "search-staging", "analytics-prod"):
         executor.submit(StackJob(rollout_id, stack, Action.up, EngineKind.scripted, str(inventory)))
 
@@ -85,7 +75,7 @@ def test_a_killed_worker_is_an_error_event_and_the_pool_recovers(
         default={"duration": 0.1},
         stacks={"payments-prod": {"duration": 60}},
     )
-    rollout_id = _rollout(inventory, ["payments-prod", "search-staging"])
+    rollout_id = running_rollout(inventory, ["payments-prod", "search-staging"])
     executor.submit(StackJob(rollout_id, "payments-prod", Action.up, EngineKind.scripted, str(inventory)))
     running = wait_for(lambda: list(pids.glob("payments-prod.*")), "payments-prod to start")
     os.kill(int(running[0].suffix[1:]), signal.SIGKILL)

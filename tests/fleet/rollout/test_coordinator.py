@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from fleet_services import write_script
 
-from fleet.inventory import load_inventory
-from fleet.jobs import EngineKind
+from fleet.inventory.loader import load_inventory
 from fleet.journal import Journal, RolloutStatus, StackStatus, WaveRecord, WaveStatus
-from fleet.locks import StackLocks
-from fleet.rollout import Hooks, plan_rollout, prepare_resume, start_rollout
-from fleet.rollout.session import drive, open_journal
+from fleet.journal.connect import open_journal
+from fleet.journal.locks import StackLocks
+from fleet.kinds import EngineKind
+from fleet.rollout.coordinator import Hooks, prepare_resume, start_rollout
+from fleet.rollout.driver import drive
+from fleet.rollout.plan import plan_rollout
 from fleet.settings import Settings
 
 

@@ -7,7 +7,6 @@ import base64
 import functools
 import http.server
 import json
-import shutil
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -17,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from inventories import copy_example
 
-from fleet.gates import wait_until_receiving
-from fleet.inventory import Inventory, load_inventory
+from fleet.inventory.loader import Inventory, load_inventory
+from fleet.inventory.models import UpgradeSchedule
 from fleet.journal import Journal, RolloutStatus, journal_url_for
-from fleet.models import UpgradeSchedule
 from fleet.rollout.coordinator import Hooks
+from fleet.rollout.gates import wait_until_receiving
 from fleet.rollout.hooks import (
     DRY_RUN_GATE,
     SCHEDULER_ACTOR,
@@ -32,9 +32,8 @@ from fleet.rollout.hooks import (
     rollout_hooks,
     window_hook,
 )
-from fleet.waves import Wave
+from fleet.rollout.waves import Wave
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "inventory"
 PASSWORD = "s3cret-reader-pw"
 
 
@@ -89,7 +88,7 @@ def mimir() -> Iterator[tuple[FakeMimir, str]]:
 
 @pytest.fixture
 def inventory(tmp_path: Path) -> Inventory:
-    shutil.copytree(EXAMPLE, tmp_path / "inv")
+    copy_example(tmp_path / "inv")
     return load_inventory(tmp_path / "inv")
 
 

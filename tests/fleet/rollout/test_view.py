@@ -13,7 +13,7 @@ from rich.console import Console
 from fleet.journal import Journal, RolloutDetail, journal_url_for
 from fleet.rollout.hooks import DRY_RUN_GATE
 from fleet.rollout.view import RolloutView, rollout_table, summary_lines, without_stack_name
-from fleet.waves import Wave
+from fleet.rollout.waves import Wave
 
 
 @pytest.fixture

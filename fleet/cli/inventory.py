@@ -1,0 +1,62 @@
+"""Inventory commands: ``fleet init``, ``fleet validate`` and ``fleet schema``."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+
+import typer
+
+from fleet.cli.app import app, state
+from fleet.errors import UserError
+
+
+def _scaffold(name: str) -> str:
+    return resources.files("fleet.scaffold").joinpath(name).read_text(encoding="utf-8")
+
+
+@app.command()
+def init(directory: Path = typer.Argument(..., help="Directory for the new inventory")) -> None:
+    """Create a new inventory: a commented fleet.yaml and one example workload."""
+    from fleet.inventory.loader import FLEET_FILE, WORKLOADS_DIR, write_atomically
+
+    target = directory / FLEET_FILE
+    if target.exists():
+        raise UserError(f"{target}: already exists; fleet init only creates new inventories")
+    example = directory / WORKLOADS_DIR / "example-dev.yaml"
+    write_atomically(example, _scaffold("workload.yaml"))
+    write_atomically(target, _scaffold("fleet.yaml"))
+    typer.echo(f"Created {target} and {example}.")
+    typer.echo(f"Next: edit them, then run `fleet -i {directory} validate`.")
+
+
+@app.command()
+def validate(ctx: typer.Context) -> None:
+    """Load and check the whole inventory; print a one-line summary."""
+    inventory = state(ctx).inventory()
+    room = inventory.fleet.spec.control_room
+    clouds = Counter(w.spec.cloud for w in inventory.workloads)
+    by_cloud = ", ".join(f"{n} {cloud}" for cloud, n in sorted(clouds.items()))
+    count = len(inventory.workloads)
+    noun = "workload" if count == 1 else "workloads"
+    typer.echo(
+        f"ok: fleet {inventory.fleet.name}: control room on {room.cloud} ({room.region}), "
+        f"{count} {noun}" + (f" ({by_cloud})" if by_cloud else "")
+    )
+
+
+@app.command()
+def schema(
+    kind: str = typer.Argument(..., help="fleet or workload", metavar="fleet|workload"),
+) -> None:
+    """Print the JSON Schema of fleet.yaml or of a workload file (for editors and CI linters)."""
+    from fleet.inventory.models import Fleet, Workload
+
+    models: dict[str, type[Fleet] | type[Workload]] = {"fleet": Fleet, "workload": Workload}
+    if kind not in models:
+        raise UserError(f"schema: unknown kind {kind!r}; use fleet or workload")
+    document = models[kind].model_json_schema(by_alias=True)
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    typer.echo(json.dumps(document, indent=2))

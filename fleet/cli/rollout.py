@@ -1,0 +1,182 @@
+"""``fleet rollout``: start a rollout, and watch, resume or cancel one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from fleet.cli.app import app, state
+from fleet.cli.driving import drive_here, finish, preflight
+from fleet.cli.output import console
+
+
+class RolloutGroup(TyperGroup):
+    """``fleet rollout NAME...`` means ``fleet rollout start NAME...``; subcommands keep their names."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["start", *args]
+        elif not args:
+            args = ["start"]
+        return super().parse_args(ctx, args)
+
+
+rollout_app = typer.Typer(
+    cls=RolloutGroup,
+    help="Roll stacks out in waves; watch, resume or cancel a rollout.",
+    context_settings={"help_option_names": ["--help", "-h"]},
+)
+app.add_typer(rollout_app, name="rollout")
+
+
+@rollout_app.command("start")
+def rollout_start(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(None, help="Workloads to roll out (or controlroom)"),
+    all_: bool = typer.Option(False, "--all", help="Every workload"),
+    selector: str | None = typer.Option(
+        None, "--selector", "-l", help="Workloads with these labels, e.g. ring=canary"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Render the stacks offline; deploy nothing"),
+    canary: int | None = typer.Option(None, "--canary", help="Stacks in the canary wave"),
+    wave_size: str | None = typer.Option(None, "--wave-size", help="Stacks per wave: N or P%"),
+    max_parallel: int | None = typer.Option(None, "--max-parallel", help="Stacks updated at once"),
+    failure_budget: int | None = typer.Option(
+        None, "--failure-budget", help="Failures tolerated before halting"
+    ),
+    bake_time: str | None = typer.Option(None, "--bake-time", help="Pause between waves, e.g. 5m"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
+    detach: bool = typer.Option(False, "--detach", help="Run in the background; print the rollout id"),
+) -> None:
+    """Plan a rollout, show it, ask, then run it wave by wave (exit 1 unless every stack succeeded)."""
+    from fleet.journal.connect import open_journal
+    from fleet.kinds import EngineKind
+    from fleet.rollout.coordinator import start_rollout
+    from fleet.rollout.plan import plan_rollout
+    from fleet.rollout.view import plan_table
+
+    st = state(ctx)
+    inventory = st.inventory()
+    engine = EngineKind.render if dry_run else st.settings.rollout_engine
+    preflight(st, engine)  # before the journal or a lock is touched
+    overrides = {
+        "canary": canary,
+        "wave_size": wave_size,
+        "max_parallel": max_parallel,
+        "failure_budget": failure_budget,
+        "bake_time": bake_time,
+    }
+    journal, locks = open_journal(st.settings)
+    with journal:
+        plan = plan_rollout(
+            inventory,
+            journal,
+            names=names or (),
+            select_all=all_,
+            selector=selector,
+            overrides=overrides,
+            engine=engine,
+        )
+        out = console()
+        out.print(plan_table(plan))
+        if not yes and sys.stdin.isatty() and not typer.confirm("Start this rollout?", default=False):
+            raise typer.Exit(1)
+        rollout = start_rollout(journal, locks, plan)
+        if detach:
+            _detach(st.settings.inventory, rollout.id)
+            return
+        drive_here(st, journal, locks, rollout.id, inventory=inventory)
+
+
+@rollout_app.command("watch")
+def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help="The rollout id")) -> None:
+    """Follow a rollout until it stops; exit with its outcome's code (see the README)."""
+    import time
+
+    from fleet.journal import RolloutStatus
+    from fleet.journal.connect import open_journal
+    from fleet.rollout.view import RolloutView
+
+    journal, _ = open_journal(state(ctx).settings)
+    out = console()
+    with journal, RolloutView(out).showing() as view:
+        while True:
+            detail = journal.get_rollout(rollout_id)
+            view.update(detail)
+            if detail.rollout.status.finished or detail.rollout.status is RolloutStatus.PAUSED:
+                break
+            time.sleep(0.5)
+    finish(detail)
+
+
+@rollout_app.command("resume")
+def rollout_resume(
+    ctx: typer.Context,
+    rollout_id: str = typer.Argument(..., help="The rollout id"),
+    detach: bool = typer.Option(False, "--detach", help="Run in the background"),
+) -> None:
+    """Continue a halted, paused or interrupted rollout (or upgrade, with its health gates and
+    maintenance window); succeeded stacks are never run again."""
+    from fleet.journal.connect import open_journal
+    from fleet.rollout.coordinator import prepare_resume
+    from fleet.rollout.driver import FINAL
+
+    st = state(ctx)
+    journal, locks = open_journal(st.settings)
+    with journal:
+        rollout = journal.rollout(rollout_id)
+        if rollout.status in FINAL:
+            typer.echo(f"Rollout {rollout_id} already {rollout.status}; nothing to resume.")
+            finish(journal.get_rollout(rollout_id))
+        preflight(st, rollout.policy.get("engine"))
+        if detach:
+            prepare_resume(journal, locks, rollout_id)  # a conflict is reported here, not in a log
+            _detach(st.settings.inventory, rollout_id)
+            return
+        drive_here(st, journal, locks, rollout_id)
+
+
+@rollout_app.command("cancel")
+def rollout_cancel(ctx: typer.Context, rollout_id: str = typer.Argument(..., help="The rollout id")) -> None:
+    """Stop a rollout: nothing new starts, running stacks finish, the rest are cancelled."""
+    from fleet.journal import RolloutStatus
+    from fleet.journal.connect import open_journal
+
+    journal, _ = open_journal(state(ctx).settings)
+    with journal:
+        rollout = journal.rollout(rollout_id)
+        if rollout.status in (RolloutStatus.SUCCEEDED, RolloutStatus.FAILED, RolloutStatus.CANCELLED):
+            typer.echo(f"Rollout {rollout_id} already {rollout.status}; nothing to cancel.")
+            return
+        rollout = journal.request_cancel(rollout_id)
+    if rollout.status is RolloutStatus.CANCELLED:
+        typer.echo(f"Rollout {rollout_id} cancelled.")
+    else:
+        typer.echo(
+            f"Cancel requested: running stacks finish, nothing new starts. "
+            f"Watch: fleet rollout watch {rollout_id}"
+        )
+
+
+def _detach(inventory: Any, rollout_id: str) -> None:
+    """Start the coordinator in its own session, logging to ``<inventory>/.fleet/logs/<id>.log``."""
+    logs = inventory / ".fleet" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{rollout_id}.log"
+    env = {**os.environ, "FLEET_INVENTORY": str(inventory.resolve())}
+    with open(log_path, "ab") as log_file:
+        subprocess.Popen(
+            [sys.executable, "-m", "fleet.rollout", "--after-pid", str(os.getpid()), rollout_id],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    typer.echo(f"Rollout {rollout_id} started in the background (log: {log_path}).")
+    typer.echo(f"Watch it: fleet -i {inventory} rollout watch {rollout_id}")

@@ -1,0 +1,58 @@
+"""``fleet verify``: prove the data-path invariants over a render of the inventory (see
+:mod:`fleet.verify.report`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fleet.cli.app import app, state
+from fleet.cli.output import OUTPUT_OPTION, Output, print_json
+from fleet.errors import UserError
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    render_dir: Path | None = typer.Option(
+        None,
+        "--render-dir",
+        metavar="DIR",
+        help="Verify the render in DIR (as written by `fleet render`) instead of rendering now.",
+    ),
+    rendered: bool = typer.Option(
+        False, "--rendered", help="Verify the last `fleet render` (<inventory>/.fleet/render)."
+    ),
+    output: Output = OUTPUT_OPTION,
+) -> None:
+    """Prove every stack's data path (logs stay local, metrics reach both Mimirs); exit 1 if not."""
+    from fleet.verify.report import render_and_verify, verify_render
+
+    inventory = state(ctx).inventory()
+    if render_dir is not None and rendered:
+        raise UserError("give --render-dir DIR or --rendered, not both")
+    if rendered:
+        from fleet.engines.render import RenderEngine
+
+        render_dir = RenderEngine().directory(inventory)
+    not_checked: list[str] = []
+    if render_dir is None:
+        reports = render_and_verify(inventory)
+    else:
+        reports = verify_render(inventory, render_dir)
+        not_checked.append(
+            "invariant 3: no password in any plan (needs the real passwords; "
+            "run `fleet verify` without --render-dir)"
+        )
+    ok = not any(report.failures for report in reports)
+    if output is Output.json:
+        print_json({"ok": ok, "stacks": [r.as_json() for r in reports], "not_checked": not_checked})
+    else:
+        for report in reports:
+            for line in report.lines():
+                typer.echo(line)
+        for what in not_checked:
+            typer.echo(f"NOT CHECKED {what}")
+    if not ok:
+        raise typer.Exit(1)

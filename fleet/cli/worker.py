@@ -1,0 +1,56 @@
+"""``fleet worker``: a Celery worker that runs stacks (one per process at a time)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import typer
+
+from fleet.cli.app import app, state
+
+MAX_TASKS_PER_CHILD = 8
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: int = typer.Option(
+        0, "--concurrency", "-c", min=0, help="Worker processes; 0: one per core"
+    ),
+    queues: str | None = typer.Option(
+        None, "--queues", "-Q", help="Comma-separated queues [default: fleet,fleet-beat]"
+    ),
+    hostname: str | None = typer.Option(None, "--hostname", "-n", help="Node name, e.g. w1@%h"),
+    loglevel: str = typer.Option("INFO", "--loglevel", help="DEBUG, INFO, WARNING or ERROR"),
+    max_tasks_per_child: int = typer.Option(
+        MAX_TASKS_PER_CHILD,
+        "--max-tasks-per-child",
+        min=1,
+        help="Stacks a process runs before it is replaced",
+    ),
+) -> None:
+    """Run a Celery worker: one stack per process at a time (needs FLEET_BROKER_URL)."""
+    from fleet.errors import FleetError
+    from fleet.executors.celery_app import BEAT_QUEUE, DEFAULT_QUEUE, create_app
+    from fleet.executors.worker import load_job_inventory
+
+    settings = state(ctx).settings
+    celery = create_app(settings)
+    # Parsed once here and inherited by every forked process, so a replaced process starts warm.
+    # No inventory here (jobs name theirs) or a broken one: the jobs report it.
+    with contextlib.suppress(FleetError):
+        load_job_inventory(settings.inventory.resolve())
+    argv = [
+        "worker",
+        "--pool=prefork",
+        f"--concurrency={concurrency or os.cpu_count() or 1}",
+        f"--queues={queues or f'{DEFAULT_QUEUE},{BEAT_QUEUE}'}",
+        f"--max-tasks-per-child={max_tasks_per_child}",
+        f"--loglevel={loglevel}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    celery.worker_main(argv)

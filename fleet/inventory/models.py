@@ -1,0 +1,445 @@
+"""The inventory's data model: ``fleet.yaml`` (a :class:`Fleet`) and ``workloads/*.yaml``
+(one :class:`Workload` each), plus the small specs handed to the Pulumi programs.
+
+Everything here is plain pydantic: no I/O, no Pulumi, safe to import from the programs.
+Unknown keys are errors (``extra="forbid"``) so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from fleet.inventory.durations import parse_duration
+
+COMPONENTS: tuple[str, ...] = ("alloy", "mimir", "loki", "grafana")
+CONTROLROOM = "controlroom"
+"""The control room's stack name; reserved, so no workload may take it."""
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label; use lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _version(value: str) -> str:
+    if not _VERSION.match(value):
+        raise ValueError(f"{value!r} is not a chart version; expected a semantic version like 1.11.1")
+    return value
+
+
+def _region(value: str) -> str:
+    if not re.fullmatch(r"[a-z]{2,}[a-z0-9-]*[a-z0-9]", value):
+        raise ValueError(f"{value!r} is not a cloud region; expected a name like us-east-1 or eastus")
+    return value
+
+
+def _account_id(value: str) -> str:
+    if not re.fullmatch(r"\d{12}", value):
+        raise ValueError(f'{value!r} is not an AWS account id; expected 12 digits, quoted: "123456789012"')
+    return value
+
+
+def _uuid(value: str) -> str:
+    if not _UUID.match(value):
+        raise ValueError(f"{value!r} is not a UUID like 0b5e9f43-7c2a-4d8e-9a61-3f2d8c4b1e07")
+    return value
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Duration = Annotated[str, AfterValidator(_duration)]
+ChartVersion = Annotated[str, AfterValidator(_version)]
+Regex = Annotated[str, AfterValidator(_regex)]
+Region = Annotated[str, AfterValidator(_region)]
+AwsAccountId = Annotated[str, AfterValidator(_account_id)]
+Uuid = Annotated[str, AfterValidator(_uuid)]
+Cloud = Literal["aws", "azure"]
+Environment = Literal["production", "staging", "development"]
+
+
+class Model(BaseModel):
+    """Base for every inventory model: strict about unknown keys, immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VersionSet(Model):
+    """Helm chart versions of the four components: the fleet's pinned version set."""
+
+    alloy: ChartVersion
+    mimir: ChartVersion
+    loki: ChartVersion
+    grafana: ChartVersion
+
+    def with_pins(self, pins: VersionPins) -> VersionSet:
+        """This version set with a workload's pins applied."""
+        return self.model_copy(update=pins.model_dump(exclude_none=True))
+
+
+class VersionPins(Model):
+    """A workload's optional per-component overrides of the fleet's version set."""
+
+    alloy: ChartVersion | None = None
+    mimir: ChartVersion | None = None
+    loki: ChartVersion | None = None
+    grafana: ChartVersion | None = None
+
+    def pinned(self) -> dict[str, str]:
+        return self.model_dump(exclude_none=True)
+
+
+class Cluster(Model):
+    """How to reach a Kubernetes cluster, and which managed cluster (EKS/AKS) it is.
+
+    Every field is optional: the ambient kubeconfig, and the cluster's OIDC issuer (for IRSA or
+    workload identity) looked up by the cluster's name.
+    """
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    name: DnsLabel | None = Field(
+        default=None, description="The EKS/AKS cluster's name; default: the stack's name"
+    )
+    resource_group: str | None = Field(
+        default=None, description="Azure: the AKS cluster's resource group; default: fleet-<fleet>-<stack>"
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="The cluster's service-account token issuer URL; default: looked up"
+    )
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an https:// issuer URL")
+        return value
+
+    @field_validator("resource_group")
+    @classmethod
+    def _group(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[-\w.()]{1,89}[-\w()]", value):
+            raise ValueError(f"{value!r} is not an Azure resource group name")
+        return value
+
+
+def _check_cluster(cloud: str, cluster: Cluster) -> None:
+    if cloud == "aws" and cluster.resource_group is not None:
+        raise ValueError("cluster: resource_group is only for azure clusters; remove it")
+
+
+class CloudAccount(Model):
+    """Cloud-specific identity fields, checked against ``cloud``."""
+
+    cloud: Cloud
+    region: Region
+    account_id: AwsAccountId | None = None
+    subscription_id: Uuid | None = None
+    tenant_id: Uuid | None = None
+
+    @model_validator(mode="after")
+    def _cloud_fields(self) -> CloudAccount:
+        if self.cloud == "aws":
+            if self.account_id is None:
+                raise ValueError("account_id: required when cloud is aws (12 digits)")
+            for extra in ("subscription_id", "tenant_id"):
+                if getattr(self, extra) is not None:
+                    raise ValueError(f"{extra}: only valid when cloud is azure; remove it")
+        else:
+            missing = [f for f in ("subscription_id", "tenant_id") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"{missing[0]}: required when cloud is azure (a UUID)")
+            if self.account_id is not None:
+                raise ValueError("account_id: only valid when cloud is aws; remove it")
+        return self
+
+
+class MimirSettings(Model):
+    replicas: int = Field(default=1, ge=1, le=50, description="Ingester (and distributor) replicas")
+    retention: Duration = Field(default="30d", description="How long metrics are kept")
+
+
+class LokiSettings(Model):
+    replicas: int = Field(default=1, ge=1, le=50, description="Write/read/backend replicas")
+    retention: Duration = Field(default="7d", description="How long logs are kept")
+
+
+class GrafanaSettings(Model):
+    hostname: str | None = Field(default=None, description="Ingress hostname; none: no ingress")
+
+    @field_validator("hostname")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None and not _DOMAIN.match(value):
+            raise ValueError(f"{value!r} is not a hostname like grafana.example.com")
+        return value
+
+
+class AlloySettings(Model):
+    namespaces: list[DnsLabel] = Field(
+        default_factory=list,
+        description="Namespaces Alloy scrapes and collects logs from; empty: all",
+    )
+    system_logs: bool = Field(default=True, description="Collect the nodes' systemd journal")
+
+
+class CentralExport(Model):
+    """Which metrics go to the control room: all by default, or those whose name matches."""
+
+    metrics: list[Regex] = Field(
+        default_factory=list, description="Metric-name regexes sent to the control room; empty: all"
+    )
+
+
+class ControlRoomMimir(Model):
+    replicas: int = Field(default=3, ge=1, le=100)
+    retention: Duration = "90d"
+
+
+class ControlRoom(CloudAccount):
+    domain: str = Field(description="Central push endpoint is https://mimir.<domain>/api/v1/push")
+    cluster: Cluster = Field(default_factory=Cluster)
+    mimir: ControlRoomMimir = Field(default_factory=ControlRoomMimir)
+
+    @model_validator(mode="after")
+    def _cluster(self) -> ControlRoom:
+        _check_cluster(self.cloud, self.cluster)
+        return self
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not _DOMAIN.match(value):
+            raise ValueError(f"{value!r} is not a DNS domain like ctrl.example.com")
+        return value
+
+    @property
+    def push_url(self) -> str:
+        return f"https://mimir.{self.domain}/api/v1/push"
+
+    @property
+    def query_url(self) -> str:
+        return f"https://mimir.{self.domain}/prometheus"
+
+
+class StateSettings(Model):
+    backend: str = "file://~/.fleet/state"
+    secrets_provider: str = "passphrase"
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        if not value.startswith(("file://", "s3://", "azblob://", "gs://", "https://")):
+            raise ValueError(f"{value!r} is not a Pulumi backend URL; use file://, s3:// or azblob://")
+        return value
+
+    @field_validator("secrets_provider")
+    @classmethod
+    def _secrets(cls, value: str) -> str:
+        if value != "passphrase" and not value.startswith(
+            ("awskms://", "azurekeyvault://", "gcpkms://", "hashivault://")
+        ):
+            raise ValueError(
+                f"{value!r} is not a secrets provider; use passphrase, awskms://… or azurekeyvault://…"
+            )
+        return value
+
+
+def _wave_size(value: int | str) -> int | str:
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+    match = re.fullmatch(r"(\d+)%", value)
+    if not match or not 1 <= int(match.group(1)) <= 100:
+        raise ValueError(f"{value!r} is not a wave size; use a count like 5 or a share like 25%")
+    return value
+
+
+class RolloutPolicy(Model):
+    canary: int = Field(default=1, ge=0, description="Stacks in the canary wave; 0: none")
+    wave_size: Annotated[int | str, AfterValidator(_wave_size)] = Field(
+        default="25%", description="Stacks per wave after the canary: a count or a percentage"
+    )
+    max_parallel: int = Field(default=8, ge=1, le=1000, description="Stacks updated at once")
+    failure_budget: int = Field(default=0, ge=0, description="Failures tolerated before halting")
+    bake_time: Duration = Field(default="0s", description="Pause between waves")
+
+
+class UpgradeSchedule(Model):
+    schedule: str = Field(description="Cron expression (5 fields) in `timezone`")
+    window: Duration = "4h"
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _check(self) -> UpgradeSchedule:
+        from fleet.schedule.windows import validate_schedule
+
+        validate_schedule(self.schedule, self.window, self.timezone)
+        return self
+
+
+class DriftSchedule(Model):
+    """``spec.drift``: when ``fleet beat`` checks every stack for drift, and how."""
+
+    schedule: str = Field(description="Cron expression (5 fields) in `timezone`")
+    timezone: str = "UTC"
+    dry_run: bool = Field(
+        default=False,
+        description="Compare fresh renders with the last recorded ones (offline) instead of "
+        "refreshing the live stacks",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> DriftSchedule:
+        from fleet.schedule.windows import validate_schedule
+
+        # A check is an instant, not a window: any positive length validates the cron and zone.
+        validate_schedule(self.schedule, "1m", self.timezone)
+        return self
+
+
+class HealthGate(Model):
+    enabled: bool = True
+    timeout: Duration = "10m"
+    interval: Duration = "30s"
+    lookback: Duration = "5m"
+
+
+class Notifications(Model):
+    # Webhook URLs often carry a token in their path: keep them out of reprs and logs.
+    webhook: str | None = Field(default=None, repr=False)
+
+    @field_validator("webhook")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            from fleet.notify import validate_webhook_url
+
+            validate_webhook_url(value)
+        return value
+
+
+class FleetSpec(Model):
+    control_room: ControlRoom
+    state: StateSettings = Field(default_factory=StateSettings)
+    versions: VersionSet
+    rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
+    upgrades: UpgradeSchedule | None = None
+    drift: DriftSchedule | None = None
+    health: HealthGate = Field(default_factory=HealthGate)
+    notifications: Notifications = Field(default_factory=Notifications)
+
+
+class Fleet(Model):
+    """``fleet.yaml``: the control room, state backend, version set and rollout policy."""
+
+    api_version: Literal["fleet/v1"] = Field(alias="apiVersion")
+    kind: Literal["Fleet"]
+    name: DnsLabel
+    spec: FleetSpec
+
+
+class WorkloadSpec(CloudAccount):
+    environment: Environment = "production"
+    labels: dict[str, str] = Field(default_factory=dict)
+    cluster: Cluster = Field(default_factory=Cluster)
+    versions: VersionPins = Field(default_factory=VersionPins)
+    mimir: MimirSettings = Field(default_factory=MimirSettings)
+    loki: LokiSettings = Field(default_factory=LokiSettings)
+    grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
+    alloy: AlloySettings = Field(default_factory=AlloySettings)
+    central: CentralExport = Field(default_factory=CentralExport)
+
+    @model_validator(mode="after")
+    def _cluster(self) -> WorkloadSpec:
+        _check_cluster(self.cloud, self.cluster)
+        return self
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if len(key) > 63 or not _LABEL_KEY.match(key):
+                raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+            if len(val) > 63 or not _LABEL_VALUE.match(val):
+                raise ValueError(f"label {key}={val!r}: value is not a valid Kubernetes label value")
+        return value
+
+
+def _workload_name(value: str) -> str:
+    _dns_label(value)
+    if len(value) > 40:
+        raise ValueError(f"{value!r} is {len(value)} characters; a workload name has at most 40")
+    if value == CONTROLROOM:
+        raise ValueError(f"{CONTROLROOM!r} is reserved for the control room; choose another name")
+    return value
+
+
+class Workload(Model):
+    """``workloads/<name>.yaml``: one workload cluster."""
+
+    api_version: Literal["fleet/v1"] = Field(alias="apiVersion")
+    kind: Literal["Workload"]
+    name: Annotated[str, AfterValidator(_workload_name)]
+    spec: WorkloadSpec
+
+
+# --- what the programs are given -------------------------------------------------------------
+
+
+class ControlRoomStack(Model):
+    """Everything the control-room program needs, as plain data."""
+
+    fleet: str
+    control_room: ControlRoom
+    versions: VersionSet
+    workloads: tuple[str, ...]
+
+
+class WorkloadStack(Model):
+    """Everything one workload program needs, as plain data."""
+
+    fleet: str
+    workload: Workload
+    versions: VersionSet
+    push_url: str
+    controlroom_stack: str
+    """Fully qualified name of the control-room stack, for ``pulumi.StackReference``."""
+
+
+def pulumi_project(fleet_name: str) -> str:
+    """The Pulumi project every stack of a fleet lives in."""
+    return f"fleet-{fleet_name}"

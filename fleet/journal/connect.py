@@ -1,0 +1,27 @@
+"""Which journal a process uses, and opening it with the stack locks that live beside it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from fleet.journal.db import journal_url_for
+from fleet.journal.locks import StackLocks
+from fleet.journal.store import Journal
+from fleet.settings import Settings
+
+
+def journal_url(settings: Settings, inventory: Path) -> str:
+    """The journal a rollout of ``inventory`` is recorded in: FLEET_DATABASE_URL, else the
+    inventory's own SQLite file."""
+    return settings.database_url or journal_url_for(inventory)
+
+
+def open_journal(settings: Settings, inventory: Path | None = None) -> tuple[Journal, StackLocks]:
+    """The journal and the stack locks, with the attempt and lock TTL from ``settings.lock_ttl``.
+
+    ``inventory`` defaults to ``settings.inventory``.
+    """
+    ttl = timedelta(seconds=settings.lock_ttl)
+    journal = Journal(journal_url(settings, inventory or settings.inventory), heartbeat_ttl=ttl)
+    return journal, StackLocks(journal, ttl=ttl)

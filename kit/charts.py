@@ -1,0 +1,65 @@
+"""Helm charts from Grafana's repository, and the value formats their configs share."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from fleet.inventory.durations import parse_duration
+
+GRAFANA_REPOSITORY = "https://grafana.github.io/helm-charts"
+
+
+def grafana_chart(
+    name: str,
+    *,
+    chart: str,
+    version: str,
+    namespace: pulumi.Input[str],
+    values: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> k8s.helm.v4.Chart:
+    """A chart from Grafana's repository at an exact version.
+
+    ``helm.v4.Chart`` renders client-side, so a preview diffs every object the chart makes and
+    an update waits for each object's readiness. The release name is fixed to ``name``'s last
+    segment by the caller through ``fullnameOverride`` in ``values``, which keeps the in-cluster
+    service names independent of Pulumi resource names.
+    """
+    return k8s.helm.v4.Chart(
+        name,
+        k8s.helm.v4.ChartArgs(
+            chart=chart,
+            version=version,
+            namespace=namespace,
+            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=GRAFANA_REPOSITORY),
+            values=dict(values),
+        ),
+        opts=opts,
+    )
+
+
+def gateway_url(release: str, namespace: str) -> str:
+    """The in-cluster URL of release ``release``'s gateway Service (port 80) in ``namespace``.
+
+    Grafana's Mimir and Loki charts both name it ``<fullname>-gateway``, and the fullname is the
+    release name (``fullnameOverride`` or the release itself).
+    """
+    return f"http://{release}-gateway.{namespace}.svc.cluster.local"
+
+
+def hours(duration: str, *, multiple: int = 1) -> str:
+    """``duration`` (a fleet duration like ``30d`` or ``1h30m``) as whole hours, rounded up to
+    a multiple of ``multiple`` hours: the one form both Mimir and Loki parse (``720h``).
+
+    Zero stays ``0s``, which both read as "keep forever".
+    """
+    seconds = parse_duration(duration)
+    if seconds == 0:
+        return "0s"
+    whole = math.ceil(seconds / 3600)
+    return f"{max(multiple, math.ceil(whole / multiple) * multiple)}h"

@@ -1,0 +1,5 @@
+"""The building blocks' tests run them under Pulumi's mock runtime (tests/support/pulumi_harness.py)."""
+
+from pulumi_harness import _collect_failed_outputs, credentials, inventory_stack, pulumi_runtime, render
+
+__all__ = ["_collect_failed_outputs", "credentials", "inventory_stack", "pulumi_runtime", "render"]

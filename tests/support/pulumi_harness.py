@@ -1,0 +1,258 @@
+"""Run the workload program and its building blocks under Pulumi's mock runtime, from a real
+inventory on disk (fixtures for tests/workloads and tests/kit, whose conftests import them).
+
+The mocks stand in only for what the program cannot reach offline: the clouds (which assign ARNs,
+client ids and resource names), the control-room stack (its ``credentials`` output) and
+``random`` (a password). Every resource the program declares is recorded with its inputs, as
+the engine receives them.
+"""
+
+from __future__ import annotations
+
+import gc
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from inventories import VERSIONS
+from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
+
+from fleet.inventory.loader import load_inventory
+from fleet.inventory.models import WorkloadStack
+
+ACCOUNT_ID = "123456789012"
+SUBSCRIPTION_ID = "0b5e9f43-7c2a-4d8e-9a61-3f2d8c4b1e07"
+TENANT_ID = "6f1d2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b"
+EKS_ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/5C0FFEE0C0DE"
+AKS_ISSUER = "https://eastus.oic.prod-aks.azure.com/tenant/issuer/"
+FLEET_VERSIONS = VERSIONS
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+"""How the Pulumi wire format marks a secret value: ``{SECRET_SIG: <marker>, "value": ...}``."""
+
+
+def unsecret(value: Any) -> Any:
+    """``value`` with Pulumi's secret wrappers removed (recursively)."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return unsecret(value["value"])
+        return {key: unsecret(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unsecret(item) for item in value]
+    return value
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and SECRET_SIG in value
+
+
+@dataclass
+class Recorded:
+    type: str
+    name: str
+    raw_inputs: dict[str, Any]
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return unsecret(self.raw_inputs)
+
+
+class FleetMocks(Mocks):
+    """The clouds, the control-room stack and ``random``, as far as the program needs them."""
+
+    def __init__(self, credentials: dict[str, dict[str, str]]) -> None:
+        self.credentials = credentials
+        self.resources: list[Recorded] = []
+        self.calls: list[str] = []
+        self.oidc_issuer_enabled = True
+        """Whether the looked-up clusters report an OIDC issuer."""
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs)))
+        inputs = unsecret(dict(args.inputs))
+        state = dict(args.inputs)
+        typ = args.typ
+        if typ == "pulumi:pulumi:StackReference":
+            outputs = {"credentials": self.credentials, "tenants": sorted(self.credentials)}
+            return args.name, {
+                "name": inputs["name"],
+                "outputs": outputs,
+                "secretOutputNames": ["credentials"],
+            }
+        if typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = secrets.token_urlsafe(48)[: int(inputs["length"])]
+        elif typ == "aws:s3/bucket:Bucket":
+            state["arn"] = f"arn:aws:s3:::{inputs['bucket']}"
+        elif typ == "aws:iam/role:Role":
+            state["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs['name']}"
+        elif typ.startswith("azure-native:"):
+            state.update(self._azure(typ, inputs))
+        return state.pop("id", f"{args.name}-id"), state
+
+    def _azure(self, typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        group = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{inputs.get('resourceGroupName')}"
+        if typ == "azure-native:resources:ResourceGroup":
+            return {"name": inputs["resourceGroupName"]}
+        if typ == "azure-native:storage:StorageAccount":
+            return {"name": inputs["accountName"]}
+        if typ == "azure-native:storage:BlobContainer":
+            container = inputs["containerName"]
+            account = inputs["accountName"]
+            return {
+                "name": container,
+                "id": f"{group}/providers/Microsoft.Storage/storageAccounts/{account}"
+                f"/blobServices/default/containers/{container}",
+            }
+        if typ == "azure-native:managedidentity:UserAssignedIdentity":
+            return {
+                "name": inputs["resourceName"],
+                "clientId": str(uuid.uuid4()),
+                "principalId": str(uuid.uuid4()),
+            }
+        return {}
+
+    def call(self, args: MockCallArgs) -> dict[str, Any]:
+        self.calls.append(args.token)
+        enabled = self.oidc_issuer_enabled
+        if args.token == "aws:eks/getCluster:getCluster":
+            oidcs = [{"issuer": EKS_ISSUER}] if enabled else []
+            return {"name": args.args["name"], "identities": [{"oidcs": oidcs}]}
+        if args.token == "azure-native:containerservice:getManagedCluster":
+            profile = {"enabled": True, "issuerURL": AKS_ISSUER} if enabled else {"enabled": False}
+            return {"name": args.args["resourceName"], "oidcIssuerProfile": profile}
+        return {}
+
+
+@dataclass
+class Rendered:
+    """What one run of a program declared."""
+
+    mocks: FleetMocks
+    spec: WorkloadStack
+    resources: list[Recorded] = field(default_factory=list)
+
+    def of_type(self, typ: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == typ]
+
+    def one(self, typ: str, name: str) -> Recorded:
+        matches = [r for r in self.resources if r.type == typ and r.name == name]
+        assert len(matches) == 1, f"{len(matches)} resources of type {typ} named {name}"
+        return matches[0]
+
+    def chart(self, chart: str) -> dict[str, Any]:
+        charts = [r.inputs for r in self.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == chart]
+        assert len(charts) == 1
+        return charts[0]
+
+
+def workload_document(name: str, cloud: str = "aws", **spec: Any) -> dict[str, Any]:
+    """A workload YAML document; ``spec`` adds or overrides spec keys."""
+    ids: dict[str, Any] = (
+        {"region": "us-east-1", "account_id": ACCOUNT_ID}
+        if cloud == "aws"
+        else {"region": "eastus", "subscription_id": SUBSCRIPTION_ID, "tenant_id": TENANT_ID}
+    )
+    return {
+        "apiVersion": "fleet/v1",
+        "kind": "Workload",
+        "name": name,
+        "spec": {"cloud": cloud, **ids, **spec},
+    }
+
+
+def write_inventory(root: Path, workloads: list[dict[str, Any]]) -> None:
+    fleet = {
+        "apiVersion": "fleet/v1",
+        "kind": "Fleet",
+        "name": "demo",
+        "spec": {
+            "control_room": {
+                "cloud": "aws",
+                "region": "us-east-1",
+                "account_id": ACCOUNT_ID,
+                "domain": "ctrl.example.com",
+            },
+            "versions": FLEET_VERSIONS,
+        },
+    }
+    (root / "fleet.yaml").write_text(yaml.safe_dump(fleet))
+    (root / "workloads").mkdir()
+    for document in workloads:
+        (root / "workloads" / f"{document['name']}.yaml").write_text(yaml.safe_dump(document))
+
+
+@pytest.fixture
+def inventory_stack(tmp_path: Path) -> Callable[..., WorkloadStack]:
+    """Build an inventory with the given workloads and return one workload's program input."""
+
+    count = 0
+
+    def build(document: dict[str, Any], *others: dict[str, Any]) -> WorkloadStack:
+        nonlocal count
+        count += 1
+        root = tmp_path / f"inventory-{count}"
+        root.mkdir()
+        write_inventory(root, [document, *others])
+        return load_inventory(root).workload_stack(document["name"])
+
+    return build
+
+
+@pytest.fixture
+def credentials() -> dict[str, dict[str, str]]:
+    """The control room's ``credentials`` output for two workloads, with fresh passwords."""
+    return {name: {"username": name, "password": secrets.token_urlsafe(24)} for name in ("web", "payments")}
+
+
+@pytest.fixture
+def pulumi_runtime(credentials: dict[str, dict[str, str]]) -> Iterator[Callable[..., FleetMocks]]:
+    """Install fresh mocks for one test."""
+
+    def install(stack: str = "web") -> FleetMocks:
+        mocks = FleetMocks(credentials)
+        pulumi.runtime.set_mocks(mocks, project="fleet-demo", stack=stack, preview=False)
+        return mocks
+
+    yield install
+
+
+@pytest.fixture
+def render(pulumi_runtime: Callable[..., FleetMocks]) -> Callable[..., Rendered]:
+    """Run ``workload_program(spec)`` under the mocks and return what it declared."""
+    from workloads.program import workload_program
+
+    def run(spec: WorkloadStack, cluster: dict[str, str] | None = None) -> Rendered:
+        cluster = {"oidc_issuer": EKS_ISSUER} if cluster is None else cluster
+        settings = spec.workload.spec
+        settings = settings.model_copy(update={"cluster": settings.cluster.model_copy(update=cluster)})
+        spec = spec.model_copy(update={"workload": spec.workload.model_copy(update={"spec": settings})})
+        mocks = pulumi_runtime(spec.workload.name)
+
+        @pulumi.runtime.test
+        def program() -> None:
+            workload_program(spec)
+
+        program()
+        return Rendered(mocks, spec, mocks.resources)
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _collect_failed_outputs() -> Iterator[None]:
+    """A program that fails on purpose leaves Outputs whose exception nobody retrieves; asyncio
+    logs each one when it is garbage-collected. Collect them while this test's output is still
+    captured, rather than at exit, where they would bury pytest's summary. The runtime's global
+    settings keep the last program's pending outputs alive, so they are let go first."""
+    from pulumi.runtime import settings
+    from pulumi.runtime.rpc_manager import RPCManager
+
+    yield
+    settings.SETTINGS.outputs = set()
+    settings.SETTINGS.rpc_manager = RPCManager()
+    gc.collect()
