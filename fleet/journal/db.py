@@ -15,7 +15,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Dialect, Engine, Table, create_engine, event, func, select
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
@@ -104,12 +115,16 @@ class Database:
             with conn.begin():
                 yield conn
 
-    def create_schema(self, tables: list[Table]) -> None:
-        """Create ``tables`` where missing; safe when several processes start at once."""
+    def create_schema(self, tables: list[Table], migrate: Callable[[Connection, bool], object]) -> None:
+        """Create ``tables`` where missing, then ``migrate(conn, fresh)`` an existing schema to the
+        newest (``fresh``: none of the tables existed); safe when several processes start at once."""
         with self.write() as conn:
             if self.is_postgresql:
                 conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+            existing = inspect(conn)
+            fresh = not any(existing.has_table(table.name) for table in tables)
             tables[0].metadata.create_all(conn, tables=tables)
+            migrate(conn, fresh)
 
     def insert_ignoring_conflict(
         self, conn: Connection, table: Table, values: dict[str, Any], key: list[str]

@@ -27,6 +27,7 @@ from fleet.journal import attempts as attempt_rows
 from fleet.journal import queries
 from fleet.journal.attempts import json_data, one_line
 from fleet.journal.db import Clock, Database, utc_now
+from fleet.journal.migrations import migrate
 from fleet.journal.records import (
     Claim,
     Outcome,
@@ -118,7 +119,7 @@ class Journal:
         self.database = Database(url, clock=clock)
         self.heartbeat_ttl = heartbeat_ttl
         try:
-            self.database.create_schema(ALL_TABLES)
+            self.database.create_schema(ALL_TABLES, lambda conn, fresh: migrate(conn, fresh=fresh))
         except BaseException:
             self.database.close()
             raise
