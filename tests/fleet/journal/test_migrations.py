@@ -79,9 +79,9 @@ def test_a_newer_journal_is_refused(database_url: str) -> None:
         _sample_v0(database)
         with database.write() as conn:
             migrate(conn, fresh=False, migrations=STEPS)
-        with pytest.raises(OperationError, match="newer than this fleet understands"):
-            with database.write() as conn:
-                migrate(conn, fresh=False, migrations=STEPS[:1])
+        refused = pytest.raises(OperationError, match="newer than this fleet understands")
+        with refused, database.write() as conn:
+            migrate(conn, fresh=False, migrations=STEPS[:1])
     finally:
         database.close()
 
