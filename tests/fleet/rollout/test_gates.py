@@ -1,32 +1,29 @@
-"""The health gate against a real Prometheus server (Debian's ``prometheus`` package).
-
-One server per module, on a free loopback port, with its own storage and basic auth. It serves
-under ``/prometheus`` as Mimir does. Samples arrive through the remote-write API, encoded here
-by hand (a protobuf WriteRequest in a literal-only snappy block).
-"""
+"""The health gate against a real Prometheus server (Debian's ``prometheus`` package), one per
+module, fed by remote write (``tests/support/prometheus_server.py``)."""
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import http.server
 import shutil
 import socket
-import ssl
-import struct
-import subprocess
 import threading
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import bcrypt
 import pytest
+from prometheus_server import (
+    PASSWORD,
+    PROMETHEUS,
+    USERNAME,
+    PromServer,
+    basic_auth_header,
+    free_port,
+    needs_prometheus,
+    running_prometheus,
+)
 
 from fleet.errors import UserError
 from fleet.rollout.gates import (
@@ -36,161 +33,6 @@ from fleet.rollout.gates import (
     receiving_query,
     wait_until_receiving,
 )
-
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-USERNAME = "control-room"
-PASSWORD = 'pa55-w0rd:with|odd"chars'
-
-needs_prometheus = pytest.mark.skipif(
-    not Path(PROMETHEUS).exists(),
-    reason="the prometheus binary is not installed (apt-get install prometheus; see .ci/apt-packages.txt)",
-)
-
-
-# --- remote write, by hand ----------------------------------------------------------------------
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field (wire type 2)."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _write_request(series: Sequence[tuple[dict[str, str], float, int]]) -> bytes:
-    """prometheus.WriteRequest{timeseries: [{labels, samples: [{value, timestamp}]}]}."""
-    out = b""
-    for labels, value, timestamp_ms in series:
-        body = b""
-        for name in sorted(labels):  # remote write requires labels sorted by name
-            body += _field(1, _field(1, name.encode()) + _field(2, labels[name].encode()))
-        sample = b"\x09" + struct.pack("<d", value) + b"\x10" + _varint(timestamp_ms)
-        body += _field(2, sample)
-        out += _field(1, body)
-    return out
-
-
-def _snappy_literals(data: bytes) -> bytes:
-    """A valid snappy block made only of literals (no compression, which snappy allows)."""
-    out = bytearray(_varint(len(data)))
-    for start in range(0, len(data), 65536):
-        chunk = data[start : start + 65536]
-        out += bytes([61 << 2]) + struct.pack("<H", len(chunk) - 1) + chunk
-    return bytes(out)
-
-
-@dataclass
-class PromServer:
-    root: str  # http(s)://127.0.0.1:PORT
-    process: subprocess.Popen[bytes]
-    ca_file: str | None = None  # the server's self-signed certificate, when it serves HTTPS
-    pushed: int = field(default=0)
-
-    @property
-    def context(self) -> ssl.SSLContext | None:
-        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.root}/prometheus"
-
-    def push(self, workloads: Sequence[str], *, age_s: float = 0.0) -> None:
-        """Write one fresh sample per workload, ``age_s`` seconds old, as Alloy would."""
-        stamp = int((time.time() - age_s) * 1000)
-        self.pushed += 1
-        series = [
-            ({"__name__": "up", "workload": name, "push": str(self.pushed)}, 1.0, stamp) for name in workloads
-        ]
-        request = urllib.request.Request(
-            f"{self.base_url}/api/v1/write",
-            data=_snappy_literals(_write_request(series)),
-            method="POST",
-            headers={
-                "Content-Encoding": "snappy",
-                "Content-Type": "application/x-protobuf",
-                "X-Prometheus-Remote-Write-Version": "0.1.0",
-                "Authorization": _basic(USERNAME, PASSWORD),
-            },
-        )
-        with urllib.request.urlopen(request, timeout=10, context=self.context) as response:
-            assert response.status == 204
-
-
-def _basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def running_prometheus(home: Path, *, tls: bool = False) -> Iterator[PromServer]:
-    """A Prometheus on a free loopback port, serving under /prometheus with basic auth."""
-    digest = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    web = f"basic_auth_users:\n  {USERNAME}: '{digest}'\n"
-    ca_file = None
-    if tls:
-        cert, key = _self_signed_certificate(home)
-        web += f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
-        ca_file = str(cert)
-    (home / "web.yml").write_text(web)
-    (home / "prometheus.yml").write_text("global: {}\n")
-    port = _free_port()
-    root = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    with (home / "prometheus.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={home / 'prometheus.yml'}",
-                f"--web.config.file={home / 'web.yml'}",
-                f"--storage.tsdb.path={home / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                f"--web.external-url={root}/prometheus",
-                "--web.route-prefix=/prometheus",
-                "--web.enable-remote-write-receiver",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            server = PromServer(root, process, ca_file)
-            _wait_ready(server, home / "prometheus.log")
-            yield server
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _self_signed_certificate(home: Path) -> tuple[Path, Path]:
-    cert, key = home / "cert.pem", home / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-nodes", "-days", "1",
-            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-keyout", str(key), "-out", str(cert),
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 @pytest.fixture(scope="module")
@@ -209,24 +51,6 @@ def prom_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromServer]:
         pytest.skip("the openssl command is not installed")
     with running_prometheus(tmp_path_factory.mktemp("prometheus-tls"), tls=True) as server:
         yield server
-
-
-def _wait_ready(server: PromServer, log: Path) -> None:
-    request = urllib.request.Request(
-        f"{server.base_url}/-/ready", headers={"Authorization": _basic(USERNAME, PASSWORD)}
-    )
-    context = server.context
-    for _ in range(300):
-        if server.process.poll() is not None:
-            pytest.fail(f"prometheus exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(request, timeout=1, context=context) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"prometheus did not become ready: {log.read_text()[-2000:]}")
 
 
 def unique(prefix: str) -> str:
@@ -332,7 +156,7 @@ def test_missing_prometheus_prefix_is_a_bad_response(prom: PromServer) -> None:
 
 
 def test_unreachable_server_connection_refused() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/prometheus"
+    url = f"http://127.0.0.1:{free_port()}/prometheus"
     result = check_receiving(url, ["w1"], username=USERNAME, password=PASSWORD, timeout_s=2)
     assert result == GateResult(
         False, (), f"cannot reach {url}/api/v1/query: connection refused", "unreachable"
@@ -463,7 +287,7 @@ def test_wait_until_receiving_stops_at_once_on_wrong_credentials(prom: PromServe
 
 def test_wait_until_receiving_unreachable_until_deadline() -> None:
     fake = FakeTime()
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     result = wait_until_receiving(
         url,
         ["w1"],
@@ -535,7 +359,7 @@ def test_request_carries_basic_auth_and_tenant_header(
     result = check_receiving(url, ["w1", "w1"], username=USERNAME, password=PASSWORD, tenant_header=True)
     assert result.passed
     headers = recorded.headers[0]
-    assert headers["authorization"] == _basic(USERNAME, PASSWORD)
+    assert headers["authorization"] == basic_auth_header(USERNAME, PASSWORD)
     assert headers["x-scope-orgid"] == "w1"
     assert b"query=group+by+%28workload%29" in recorded.bodies[0]
 
