@@ -61,6 +61,7 @@ class Inventory:
             control_room=self.fleet.spec.control_room,
             versions=self.fleet.spec.versions,
             workloads=self.names,
+            alerting=self.fleet.spec.alerting,
         )
 
     def workload_stack(self, name: str) -> WorkloadStack:
@@ -72,6 +73,7 @@ class Inventory:
             versions=self.fleet.spec.versions.with_pins(workload.spec.versions),
             push_url=self.fleet.spec.control_room.push_url,
             controlroom_stack=f"organization/{pulumi_project(self.fleet.name)}/{CONTROLROOM}",
+            thresholds=workload.spec.alerting.thresholds or self.fleet.spec.alerting.thresholds,
         )
 
     def stacks(self) -> tuple[str, ...]:

@@ -352,6 +352,269 @@ class Notifications(Model):
         return value
 
 
+# --- alerting ---------------------------------------------------------------------------------
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_RECEIVER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$')
+_PROM_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SMARTHOST = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
+
+
+class SecretRef(Model):
+    """Where a receiver's secret is read at rollout time: never the secret itself.
+
+    ``env``: an environment variable of the process that runs the stack (the CLI or a
+    ``fleet worker``); fleet copies it into a Kubernetes Secret beside Alertmanager.
+    ``kubernetes``: ``<secret>/<key>`` of a Secret that already exists in the Alertmanager's
+    namespace (kept there by a secret store: External Secrets, a CSI driver, Vault); fleet only
+    mounts it. Either way Alertmanager reads the value from a mounted file (``*_file``).
+    """
+
+    env: str | None = Field(default=None, description="Environment variable holding the secret")
+    kubernetes: str | None = Field(
+        default=None, description="<secret>/<key> of an existing Secret in the Alertmanager's namespace"
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name like PAGERDUTY_KEY")
+        return value
+
+    @field_validator("kubernetes")
+    @classmethod
+    def _kubernetes(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        name, _, key = value.partition("/")
+        if not key or len(name) > 253 or not _DNS_LABEL.match(name) or not _SECRET_KEY.match(key):
+            raise ValueError(f"{value!r} is not <secret>/<key>, like alertmanager-pagerduty/routing-key")
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretRef:
+        if (self.env is None) == (self.kubernetes is None):
+            raise ValueError("give exactly one of env: VARIABLE or kubernetes: <secret>/<key>")
+        return self
+
+    @property
+    def source(self) -> str:
+        """Where the secret comes from, for messages (never its value)."""
+        return f"env {self.env}" if self.env is not None else f"Secret {self.kubernetes}"
+
+
+class WebhookReceiver(Model):
+    url: str | SecretRef = Field(
+        description="The webhook URL: an https:// URL, or a secret reference when the URL carries a token"
+    )
+    bearer_token: SecretRef | None = Field(default=None, description="Sent as Authorization: Bearer")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | SecretRef) -> str | SecretRef:
+        if isinstance(value, str) and not re.match(r"^https?://[^\s/@]+(/\S*)?$", value):
+            raise ValueError(
+                f"{value!r} is not an http(s) URL without credentials; "
+                "use url: {env: VARIABLE} for a URL that carries a secret"
+            )
+        return value
+
+
+class SlackReceiver(Model):
+    api_url: SecretRef = Field(description="The Slack incoming-webhook URL: a secret")
+    channel: str | None = Field(default=None, description="#channel or @user; default: the webhook's")
+
+
+class PagerDutyReceiver(Model):
+    routing_key: SecretRef = Field(description="The Events API v2 integration key: a secret")
+
+
+class OpsgenieReceiver(Model):
+    api_key: SecretRef = Field(description="The Opsgenie API key: a secret")
+    api_url: str | None = Field(default=None, description="e.g. https://api.eu.opsgenie.com/ for the EU")
+
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[^\s/]+(/\S*)?$", value):
+            raise ValueError(f"{value!r} is not an https:// URL")
+        return value
+
+
+class EmailReceiver(Model):
+    to: str = Field(description="Recipient address")
+    sender: str = Field(alias="from", description="Sender address")
+    smarthost: str = Field(description="SMTP server as host:port")
+    username: str | None = None
+    password: SecretRef | None = Field(default=None, description="SMTP password: a secret")
+    require_tls: bool = True
+
+    @field_validator("to", "sender")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not an e-mail address")
+        return value
+
+    @field_validator("smarthost")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _SMARTHOST.match(value):
+            raise ValueError(f"{value!r} is not host:port, like smtp.example.com:587")
+        return value
+
+    @model_validator(mode="after")
+    def _auth(self) -> EmailReceiver:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together; give both or neither")
+        return self
+
+
+RECEIVER_KINDS: tuple[str, ...] = ("webhook", "slack", "pagerduty", "opsgenie", "email")
+UNROUTED_RECEIVER = "fleet-unrouted"
+"""The receiver alerts go to when no route and no default receiver is given: it notifies nobody
+(the alerts are still listed in Alertmanager). Reserved: no declared receiver may take the name."""
+
+
+class Receiver(Model):
+    """A named contact point: one or more integrations Alertmanager notifies together."""
+
+    name: str
+    webhook: WebhookReceiver | None = None
+    slack: SlackReceiver | None = None
+    pagerduty: PagerDutyReceiver | None = None
+    opsgenie: OpsgenieReceiver | None = None
+    email: EmailReceiver | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if len(value) > 63 or not _RECEIVER_NAME.match(value):
+            raise ValueError(f"{value!r} is not a receiver name; use lowercase letters, digits and '-'")
+        if value == UNROUTED_RECEIVER:
+            raise ValueError(f"{value!r} is reserved for alerts no route takes; choose another name")
+        return value
+
+    @model_validator(mode="after")
+    def _some(self) -> Receiver:
+        if not self.integrations():
+            raise ValueError(f"receiver {self.name!r}: give at least one of {', '.join(RECEIVER_KINDS)}")
+        return self
+
+    def integrations(self) -> dict[str, Model]:
+        """The integrations this receiver has, by kind."""
+        return {kind: value for kind in RECEIVER_KINDS if (value := getattr(self, kind)) is not None}
+
+    def secret_id(self, kind: str, field_name: str) -> str:
+        """The stable id of one of this receiver's secrets: ``<receiver>-<kind>-<field>``."""
+        return f"{self.name}-{kind}-{field_name.replace('_', '-')}"
+
+    def secrets(self) -> dict[str, SecretRef]:
+        """Every secret of this receiver, by :meth:`secret_id`."""
+        found: dict[str, SecretRef] = {}
+        for kind, integration in self.integrations().items():
+            for field_name, value in integration:
+                if isinstance(value, SecretRef):
+                    found[self.secret_id(kind, field_name)] = value
+        return found
+
+
+def _matcher(value: str) -> str:
+    if not _MATCHER.match(value):
+        raise ValueError(f'{value!r} is not a matcher like severity="critical" or workload=~"pay.*"')
+    return value
+
+
+def _label_name(value: str) -> str:
+    if not _PROM_LABEL.match(value):
+        raise ValueError(f"{value!r} is not a label name")
+    return value
+
+
+Matcher = Annotated[str, AfterValidator(_matcher)]
+LabelName = Annotated[str, AfterValidator(_label_name)]
+
+
+class AlertRoute(Model):
+    """Alerts matching every matcher go to ``receiver`` (first match wins unless ``continue``)."""
+
+    receiver: str
+    matchers: list[Matcher] = Field(default_factory=list, description='e.g. severity="critical"')
+    group_by: list[LabelName] | None = None
+    continue_: bool = Field(default=False, alias="continue")
+
+
+class AlertThresholds(Model):
+    """When the shipped rules fire."""
+
+    silent_after: Duration = Field(default="10m", description="A workload with no series this long is silent")
+    write_failure_ratio: float = Field(
+        default=0.01, gt=0, le=1, description="Share of samples or log lines an Alloy writer fails or drops"
+    )
+    reject_ratio: float = Field(
+        default=0.01, gt=0, le=1, description="Share of samples or log lines Mimir or Loki rejects"
+    )
+    write_lag: Duration = Field(default="10m", description="How far an Alloy writer may fall behind")
+    pending: Duration = Field(default="10m", description="How long a condition holds before it alerts")
+    compactor_stale_after: Duration = Field(
+        default="24h", description="The hub's compactor has not succeeded for this long"
+    )
+
+    @field_validator("silent_after", "write_lag", "pending", "compactor_stale_after")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if parse_duration(value) < 60:
+            raise ValueError(f"{value!r} is too short; alerts are evaluated every minute, use 1m or more")
+        return value
+
+
+class AlertRouting(Model):
+    """Where alerts go: a default receiver, routes by matchers, and the receivers."""
+
+    receiver: str | None = Field(
+        default=None, description="Default receiver; none: alerts are only shown in Alertmanager"
+    )
+    group_by: list[LabelName] = Field(default_factory=lambda: ["alertname", "workload"])
+    group_wait: Duration = "30s"
+    group_interval: Duration = "5m"
+    repeat_interval: Duration = "4h"
+    routes: list[AlertRoute] = Field(default_factory=list)
+    receivers: list[Receiver] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> AlertRouting:
+        names = [receiver.name for receiver in self.receivers]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"receivers: {duplicates[0]!r} is declared twice")
+        wanted = [("receiver", self.receiver)] + [
+            (f"routes[{index}].receiver", route.receiver) for index, route in enumerate(self.routes)
+        ]
+        for where, name in wanted:
+            if name is not None and name not in names:
+                known = ", ".join(names) or "none declared"
+                raise ValueError(f"{where}: no receiver named {name!r} (receivers: {known})")
+        return self
+
+
+class Alerting(AlertRouting):
+    """``spec.alerting`` in fleet.yaml: the control room's rules and where their alerts go."""
+
+    thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
+
+
+class LocalAlerting(AlertRouting):
+    """``spec.alerting`` in a workload file: rules on the workload's own Mimir and Loki (off by default)."""
+
+    enabled: bool = False
+    logs: bool = Field(default=True, description="Also run the log-based rules on the local Loki")
+    thresholds: AlertThresholds | None = Field(default=None, description="Default: the fleet's")
+
+
 class FleetSpec(Model):
     control_room: ControlRoom
     state: StateSettings = Field(default_factory=StateSettings)
@@ -361,6 +624,7 @@ class FleetSpec(Model):
     drift: DriftSchedule | None = None
     health: HealthGate = Field(default_factory=HealthGate)
     notifications: Notifications = Field(default_factory=Notifications)
+    alerting: Alerting = Field(default_factory=Alerting)
 
 
 class Fleet(Model):
@@ -382,6 +646,7 @@ class WorkloadSpec(CloudAccount):
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
     alloy: AlloySettings = Field(default_factory=AlloySettings)
     central: CentralExport = Field(default_factory=CentralExport)
+    alerting: LocalAlerting = Field(default_factory=LocalAlerting)
 
     @model_validator(mode="after")
     def _cluster(self) -> WorkloadSpec:
@@ -427,6 +692,7 @@ class ControlRoomStack(Model):
     control_room: ControlRoom
     versions: VersionSet
     workloads: tuple[str, ...]
+    alerting: Alerting = Field(default_factory=Alerting)
 
 
 class WorkloadStack(Model):
@@ -438,6 +704,8 @@ class WorkloadStack(Model):
     push_url: str
     controlroom_stack: str
     """Fully qualified name of the control-room stack, for ``pulumi.StackReference``."""
+    thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
+    """The local rules' thresholds: the workload's own, else the fleet's."""
 
 
 def pulumi_project(fleet_name: str) -> str:
