@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     engine_script: Path | None = Field(
         default=None, description="The scripted engine's JSON script (see fleet/engines/scripted.py)"
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port where a process driving a rollout serves its Prometheus metrics; unset: none",
+    )
     log_level: str = Field(
         default="WARNING", description="Log level of the fleet commands (DEBUG, INFO, WARNING, ERROR)"
     )

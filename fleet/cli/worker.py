@@ -29,9 +29,23 @@ def worker(
         min=1,
         help="Stacks a process runs before it is replaced",
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=1,
+        max=65535,
+        envvar="FLEET_WORKER_METRICS_PORT",
+        help="Serve the worker's Prometheus metrics on this port (/metrics)",
+    ),
 ) -> None:
     """Run a Celery worker: one stack per process at a time (needs FLEET_BROKER_URL)."""
-    from fleet.errors import FleetError
+    if metrics_port is not None:
+        # Before anything imports prometheus_client: the forked processes write their counts
+        # where this process sums them.
+        from fleet.metrics import enable_multiprocess
+
+        enable_multiprocess()
+    from fleet.errors import FleetError, UserError
     from fleet.executors.celery_app import BEAT_QUEUE, DEFAULT_QUEUE, create_app
     from fleet.executors.worker import load_job_inventory
 
@@ -53,4 +67,11 @@ def worker(
     ]
     if hostname:
         argv.append(f"--hostname={hostname}")
+    if metrics_port is not None:
+        from fleet import metrics
+
+        try:
+            metrics.serve(metrics_port)
+        except OSError as error:
+            raise UserError(f"--metrics-port {metrics_port}: {error.strerror or error}") from None
     celery.worker_main(argv)

@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from fleet import metrics
 from fleet.engines import build_engine
 from fleet.engines.base import StackEngine, StackOutcome
 from fleet.errors import FleetError
@@ -84,6 +85,25 @@ def run_job(
     sleep: Callable[[float], None] = time.sleep,
 ) -> JobResult:
     """Claim, run and record one stack (see the module docstring). Never raises for a job's failure."""
+    started = time.monotonic()
+    result = _run_job(job, settings, backoff=backoff, sleep=sleep)
+    metrics.record_stack_run(
+        job.action.value,
+        job.engine.value,
+        result.state.value,
+        time.monotonic() - started,
+        int(result.info.get("retries", 0)),
+    )
+    return result
+
+
+def _run_job(
+    job: StackJob,
+    settings: Settings,
+    *,
+    backoff: Sequence[float],
+    sleep: Callable[[float], None],
+) -> JobResult:
     try:
         journal = _journal(journal_url(settings, Path(job.inventory)), float(settings.lock_ttl))
         claim = journal.claim(job.rollout_id, job.stack, worker_id())
@@ -131,7 +151,12 @@ def run_job(
         )
     except FleetError as error:
         return JobResult(job.key, JobState.error, {"error": error.message, "attempt": claim.attempt})
-    info = {"attempt": claim.attempt, "error": outcome.error, "changes": dict(outcome.changes)}
+    info = {
+        "attempt": claim.attempt,
+        "error": outcome.error,
+        "changes": dict(outcome.changes),
+        "retries": _retries(outcome),
+    }
     return JobResult(job.key, JobState.succeeded if outcome.ok else JobState.failed, info)
 
 
@@ -192,6 +217,7 @@ def _heartbeat(journal: Journal, job: StackJob, attempt: int, stop: threading.Ev
         try:
             if not journal.heartbeat_attempt(job.rollout_id, job.stack, attempt):
                 log.warning("stack %s: attempt %d was taken over by another worker", job.stack, attempt)
+                metrics.attempt_taken_over()
                 return
         except FleetError as error:  # the journal is unreachable for a moment: keep trying
             log.warning("stack %s: heartbeat failed: %s", job.stack, error.message)

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from fleet import metrics
 from fleet.errors import LockHeld
 from fleet.inventory.durations import format_duration
 from fleet.journal.schema import stack_locks
@@ -165,6 +166,7 @@ class StackLocks:
                 recovered.append(RecoveredLock(current, reason))
             if conflicts:
                 raise StacksLocked(conflicts)  # rolls back every lock taken above
+        metrics.lock_takeovers(len(recovered))
         for item in recovered:
             log.warning(
                 "took over the lock of stack %s from rollout %s (%s): %s",

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from fleet import metrics
 from fleet.errors import OperationError, UserError
 from fleet.executors.base import Executor, ExecutorUnavailable
 from fleet.executors.jobs import JobState, StackJob
@@ -214,6 +215,7 @@ class Coordinator:
                         self._halt(run, reason)
             return self._finish(run)
         finally:
+            metrics.clear_queue(self.rollout_id)
             self.locks.release(self.rollout_id)
 
     # -- one wave ------------------------------------------------------------------------------
@@ -236,6 +238,7 @@ class Coordinator:
                 self._check_budget(run, detail)
             # Submit right after the journal freed a slot, not one tick later.
             todo = self._submit(todo, run) if run.stop is None else []
+            metrics.set_queue(self.rollout_id, len(todo), len(run.inflight))
             if not todo and not run.inflight:
                 return
             self._beat_locks()

@@ -21,10 +21,12 @@ interrupted (Ctrl-C in the foreground; resume continues)   130
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from fleet import metrics
 from fleet.executors import executor_for
 from fleet.executors.base import Executor
 from fleet.inventory.loader import Inventory, load_inventory
@@ -33,6 +35,8 @@ from fleet.journal.locks import StackLocks
 from fleet.rollout.coordinator import Coordinator, Hooks, Timing, prepare_resume
 from fleet.rollout.hooks import GateAccessSource, Waiter, rollout_hooks
 from fleet.settings import Settings
+
+log = logging.getLogger(__name__)
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
@@ -87,6 +91,7 @@ def drive(
     ``in_window`` forces the maintenance-window check on or off. ``on_update`` gets every view.
     ``executor`` defaults to the one ``settings`` ask for, shut down afterwards.
     """
+    serve_metrics(settings)
     detail = journal.get_rollout(rollout_id)
     if detail.rollout.status in FINAL:
         if on_update is not None:
@@ -121,7 +126,28 @@ def drive(
             hooks=hooks,
             timing=timing or Timing.for_ttl(float(settings.lock_ttl)),
         )
-        return coordinator.run()
+        detail = coordinator.run()
+        metrics.record_rollout(detail.rollout.kind.value, detail.rollout.status.value)
+        return detail
     finally:
         if own_executor:
             runner.shutdown()
+
+
+_serving: set[int] = set()
+
+
+def serve_metrics(settings: Settings) -> None:
+    """Serve this coordinator's metrics on ``FLEET_METRICS_PORT`` (once per process), if set.
+
+    A port already taken (another coordinator on this machine) is logged, never fatal.
+    """
+    port = settings.metrics_port
+    if port is None or port in _serving:
+        return
+    try:
+        metrics.serve(port)
+    except OSError as error:
+        log.warning("could not serve metrics on port %d: %s", port, error.strerror or error)
+        return
+    _serving.add(port)

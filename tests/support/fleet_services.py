@@ -166,7 +166,7 @@ class Workers:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(
-        self, env: dict[str, str], concurrency: int = 2, name: str | None = None
+        self, env: dict[str, str], concurrency: int = 2, name: str | None = None, *args: str
     ) -> subprocess.Popen[bytes]:
         name = name or f"w{len(self.processes) + 1}"
         with (self.directory / f"{name}.log").open("ab") as log:
@@ -180,6 +180,7 @@ class Workers:
                     f"{name}@%h",
                     "--loglevel",
                     "INFO",
+                    *args,
                 ],
                 env=env,
                 stdout=log,
