@@ -55,7 +55,7 @@ _INHIBIT = (
 
 
 class MissingSecret(ValueError):
-    """A receiver's secret is not where its reference says (the message names the reference, never a value)."""
+    """A receiver's secret is not where its reference says (the message never holds a value)."""
 
 
 def secret_refs(routing: AlertRouting) -> dict[str, SecretRef]:
@@ -78,7 +78,10 @@ def _webhook(receiver: Receiver, webhook: WebhookReceiver) -> dict[str, Any]:
         config["url"] = webhook.url
     if webhook.bearer_token is not None:
         config["http_config"] = {
-            "authorization": {"type": "Bearer", "credentials_file": _file(receiver, "webhook", "bearer_token")}
+            "authorization": {
+                "type": "Bearer",
+                "credentials_file": _file(receiver, "webhook", "bearer_token"),
+            }
         }
     return config
 

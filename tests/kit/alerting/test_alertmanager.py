@@ -42,7 +42,10 @@ EVERY_KIND: dict[str, Any] = {
         {
             "name": "team",
             "slack": {"api_url": {"kubernetes": "slack-webhook/url"}, "channel": "#payments"},
-            "opsgenie": {"api_key": {"env": "FLEET_TEST_OPSGENIE"}, "api_url": "https://api.eu.opsgenie.com/"},
+            "opsgenie": {
+                "api_key": {"env": "FLEET_TEST_OPSGENIE"},
+                "api_url": "https://api.eu.opsgenie.com/",
+            },
         },
         {
             "name": "mail",
@@ -86,7 +89,7 @@ def _amtool_knows_webhook_url_file(tmp_path: Path) -> bool:
     probe = tmp_path / "probe.yaml"
     probe.write_text(
         yaml.safe_dump(
-            {"route": {"receiver": "w"}, "receivers": [{"name": "w", "webhook_configs": [{"url_file": "/x"}]}]}
+            {"route": {"receiver": "w"}, "receivers": [{"name": "w", "webhook_configs": [{"url_file": "/"}]}]}
         )
     )
     return _amtool("check-config", str(probe)).returncode == 0
@@ -106,8 +109,8 @@ def test_a_secret_webhook_url_passes_amtool(tmp_path: Path) -> None:
 @needs_amtool
 def test_routes_send_alerts_where_the_inventory_says(tmp_path: Path) -> None:
     config = _write(tmp_path, Alerting.model_validate(EVERY_KIND))
-    assert _route(config, "alertname=FleetAlloyWriteFailures", "workload=payments", "severity=warning") == "team"
-    assert _route(config, "alertname=FleetWorkloadSilent", "workload=payments", "severity=critical") == "oncall"
+    assert _route(config, "alertname=FleetAlloyWriteFailures", "workload=pay", "severity=warning") == "team"
+    assert _route(config, "alertname=FleetWorkloadSilent", "workload=pay", "severity=critical") == "oncall"
     # continue: the hub's alerts reach the mail receiver, then the next route that matches.
     assert _route(config, "alertname=FleetHubPushErrors", "severity=critical") == "mail,oncall"
 
@@ -150,7 +153,8 @@ def test_the_volume_projects_every_secret_under_its_id() -> None:
     assert sources[0]["secret"]["name"] == ENV_SECRET
     paths = {item["path"] for source in sources for item in source["secret"]["items"]}
     assert paths == set(secret_refs(routing))
-    assert {"secret": {"name": "slack-webhook", "items": [{"key": "url", "path": "team-slack-api-url"}]}} in sources
+    slack = {"name": "slack-webhook", "items": [{"key": "url", "path": "team-slack-api-url"}]}
+    assert {"secret": slack} in sources
     assert secrets_volume(Alerting()) is None
 
 
