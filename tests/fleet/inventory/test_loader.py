@@ -171,3 +171,21 @@ def test_write_atomically_replaces_a_file_and_can_make_it_private(tmp_path: Path
     assert path.read_text(encoding="utf-8") == "new\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["plan.json"]  # no temporary file left
+
+
+def test_alerting_errors_point_at_the_line_and_thresholds_reach_the_stacks(inventory_dir: Path) -> None:
+    fleet = inventory_dir / "fleet.yaml"
+    fleet.write_text(
+        fleet.read_text()
+        + "  alerting:\n"
+        + "    thresholds: {silent_after: 15m}\n"
+        + "    receivers:\n"
+        + "      - name: oncall\n"
+        + "        pagerduty: {routing_key: {env: 'not a name'}}\n"
+    )
+    (line,) = problems(inventory_dir)
+    assert "fleet.yaml:" in line and "routing_key" in line and "environment variable name" in line
+    edit(fleet, "{env: 'not a name'}", "{env: PAGERDUTY_KEY}")
+    inventory = load_inventory(inventory_dir)
+    assert inventory.controlroom_stack().alerting.receivers[0].name == "oncall"
+    assert inventory.workload_stack("payments-prod").thresholds.silent_after == "15m"

@@ -81,3 +81,76 @@ def test_drift_schedule_checks_cron_zone_and_keys() -> None:
         DriftSchedule(schedule="0 * * * *", timezone="Mars/Olympus")
     with pytest.raises(ValidationError, match="window"):
         DriftSchedule.model_validate({"schedule": "0 * * * *", "window": "1h"})  # a check has no window
+
+
+# --- spec.alerting ---------------------------------------------------------------------------
+
+from fleet.inventory.models import Alerting, AlertThresholds, LocalAlerting, SecretRef  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("ref", "expect"),
+    [
+        ({}, "exactly one"),
+        ({"env": "A", "kubernetes": "s/k"}, "exactly one"),
+        ({"env": "1BAD"}, "environment variable name"),
+        ({"kubernetes": "no-key"}, "<secret>/<key>"),
+        ({"kubernetes": "Bad_Name/key"}, "<secret>/<key>"),
+    ],
+)
+def test_secret_references_are_a_variable_or_a_secret_key(ref: dict[str, str], expect: str) -> None:
+    with pytest.raises(ValidationError, match=expect):
+        SecretRef.model_validate(ref)
+
+
+def test_a_secret_reference_never_holds_a_value() -> None:
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        SecretRef.model_validate({"value": "hunter2"})
+
+
+def test_routes_and_the_default_must_name_declared_receivers() -> None:
+    with pytest.raises(ValidationError, match=r"routes\[0\].receiver: no receiver named 'team'"):
+        Alerting.model_validate({"routes": [{"receiver": "team"}]})
+    with pytest.raises(ValidationError, match="declared twice"):
+        Alerting.model_validate({"receivers": [{"name": "a", "webhook": {"url": "https://x.example/"}}] * 2})
+
+
+@pytest.mark.parametrize(
+    ("receiver", "expect"),
+    [
+        ({"name": "empty"}, "at least one of"),
+        ({"name": "fleet-unrouted", "webhook": {"url": "https://x.example/"}}, "reserved"),
+        ({"name": "hook", "webhook": {"url": "https://user:pw@x.example/"}}, "without credentials"),
+        ({"name": "mail", "email": {"to": "a@x.io", "from": "b@x.io", "smarthost": "smtp"}}, "host:port"),
+        (
+            {
+                "name": "mail",
+                "email": {"to": "a@x.io", "from": "b@x.io", "smarthost": "s.x.io:25", "username": "u"},
+            },
+            "go together",
+        ),
+    ],
+)
+def test_receivers_are_checked(receiver: dict[str, object], expect: str) -> None:
+    with pytest.raises(ValidationError, match=expect):
+        Alerting.model_validate({"receivers": [receiver]})
+
+
+def test_matchers_use_alertmanagers_syntax() -> None:
+    ok = {"receivers": [{"name": "r", "webhook": {"url": "https://x.example/"}}]}
+    Alerting.model_validate({**ok, "routes": [{"receiver": "r", "matchers": ['workload=~"pay.*"']}]})
+    with pytest.raises(ValidationError, match="not a matcher"):
+        Alerting.model_validate({**ok, "routes": [{"receiver": "r", "matchers": ["workload = pay"]}]})
+
+
+def test_thresholds_are_at_least_a_minute_and_ratios_in_range() -> None:
+    with pytest.raises(ValidationError, match="too short"):
+        AlertThresholds(silent_after="30s")
+    with pytest.raises(ValidationError):
+        AlertThresholds(write_failure_ratio=0)
+    assert AlertThresholds().silent_after == "10m"
+
+
+def test_local_alerting_is_off_by_default() -> None:
+    assert LocalAlerting().enabled is False
+    assert LocalAlerting().thresholds is None
