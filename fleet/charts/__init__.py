@@ -1,0 +1,1 @@
+"""Helm charts as fleet uses them: the local chart cache, the repositories, and rendering."""
