@@ -220,9 +220,16 @@ class RenderEngine:
         return user_render_state_dir(inventory)
 
     def run(
-        self, inventory: Inventory, stack: str, action: Action, events: EventSink | None = None
+        self,
+        inventory: Inventory,
+        stack: str,
+        action: Action,
+        events: EventSink | None = None,
+        *,
+        previous_dead: bool = False,
     ) -> StackOutcome:
-        """Render ``stack`` (``preview`` and ``up`` both render; nothing is deployed)."""
+        """Render ``stack`` (``preview`` and ``up`` both render; nothing is deployed; a render
+        takes no lock, so ``previous_dead`` changes nothing)."""
         if action not in (Action.preview, Action.up):
             return StackOutcome(
                 stack=stack,
