@@ -32,7 +32,7 @@ from typing import IO
 import yaml
 
 from fleet.charts.index import RepositoryIndex, repository_key
-from fleet.errors import UserError
+from fleet.errors import OperationError, UserError
 
 _ARCHIVE = re.compile(
     r"^(?P<chart>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(?P<version>v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?)\.tgz$"
@@ -98,11 +98,11 @@ class ChartCache:
         if digest is not None:
             actual = sha256_file(partial)
             if actual != digest.lower():
-                raise UserError(
+                raise OperationError(
                     f"{archive_name(chart, version)}: digest {actual} differs from the index's {digest}; "
                     "nothing was stored"
                 )
-        name, found = chart_metadata(partial)
+        name, found = chart_metadata(partial, shown=archive_name(chart, version))
         if (name, found) != (chart, version):
             raise UserError(
                 f"{archive_name(chart, version)}: the archive holds {name} {found}, "
@@ -171,11 +171,12 @@ def parse_archive_name(name: str) -> tuple[str, str] | None:
     return (match.group("chart"), match.group("version")) if match else None
 
 
-def chart_metadata(path: Path) -> tuple[str, str]:
+def chart_metadata(path: Path, *, shown: str | None = None) -> tuple[str, str]:
     """``(name, version)`` from the ``Chart.yaml`` at the top of a chart archive.
 
-    Raises UserError (naming the file) when ``path`` is not a gzipped chart archive.
+    Raises UserError (naming the file, or ``shown``) when ``path`` is not a gzipped chart archive.
     """
+    shown = shown or str(path)
     try:
         with tarfile.open(path, "r:gz") as archive:
             for member in archive:
@@ -189,8 +190,8 @@ def chart_metadata(path: Path) -> tuple[str, str]:
                         return str(chart["name"]), str(chart["version"])
                     break
     except (tarfile.TarError, OSError, EOFError, yaml.YAMLError) as error:
-        raise UserError(f"{path}: not a chart archive ({error})") from None
-    raise UserError(f"{path}: not a chart archive (no <chart>/Chart.yaml with a name and version)")
+        raise UserError(f"{shown}: not a chart archive ({error}); nothing was stored") from None
+    raise UserError(f"{shown}: not a chart archive (no <chart>/Chart.yaml with a name and version)")
 
 
 def sha256_file(path: Path) -> str:

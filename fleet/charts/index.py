@@ -159,7 +159,7 @@ def parse_index(data: bytes, repository: str, charts: Collection[str]) -> Reposi
             version = str(item["version"])
             urls = tuple(str(url) for url in item.get("urls") or ())
             digest = item.get("digest")
-            found.setdefault(version, ChartEntry(version, urls, str(digest) if digest else None))
+            found.setdefault(version, ChartEntry(version, urls, None if digest is None else str(digest)))
         entries[str(chart)] = found
     generated = document.get("generated") if isinstance(document, dict) else None
     return RepositoryIndex(

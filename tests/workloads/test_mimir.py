@@ -28,7 +28,7 @@ def test_gateway_urls(pulumi_runtime: Callable[..., FleetMocks]) -> None:
     @pulumi.runtime.test
     def declare() -> pulumi.Output[None]:
         mimir = Mimir(
-            "mimir", MimirArgs("6.0.6", GRAFANA_REPOSITORY, "metrics", MimirSettings(), s3_binding())
+            "mimir", MimirArgs("6.0.0", GRAFANA_REPOSITORY, "metrics", MimirSettings(), s3_binding())
         )
 
         def check(urls: list[str]) -> None:
@@ -50,13 +50,13 @@ def test_values_single_tenant_on_the_bucket(pulumi_runtime: Callable[..., FleetM
         Mimir(
             "mimir",
             MimirArgs(
-                "6.0.6", GRAFANA_REPOSITORY, "mimir", MimirSettings(replicas=2, retention="90d"), s3_binding()
+                "6.0.0", GRAFANA_REPOSITORY, "mimir", MimirSettings(replicas=2, retention="90d"), s3_binding()
             ),
         )
 
     declare()
     (chart,) = [r.inputs for r in mocks.resources if r.type == "kubernetes:helm.sh/v4:Chart"]
-    assert (chart["chart"], chart["version"], chart["namespace"]) == ("mimir-distributed", "6.0.6", "mimir")
+    assert (chart["chart"], chart["version"], chart["namespace"]) == ("mimir-distributed", "6.0.0", "mimir")
     values = chart["values"]
     config = values["mimir"]["structuredConfig"]
     assert config["multitenancy_enabled"] is False
@@ -85,7 +85,7 @@ def test_replication_is_capped_at_three(pulumi_runtime: Callable[..., FleetMocks
     @pulumi.runtime.test
     def check() -> None:
         values = mimir_values(
-            MimirArgs("6.0.6", GRAFANA_REPOSITORY, "mimir", MimirSettings(replicas=7), s3_binding())
+            MimirArgs("6.0.0", GRAFANA_REPOSITORY, "mimir", MimirSettings(replicas=7), s3_binding())
         )
         assert values["ingester"]["replicas"] == 7
         assert values["mimir"]["structuredConfig"]["ingester"]["ring"]["replication_factor"] == 3
