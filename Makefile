@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-demo: setup
+demo: setup helm
 	$(BIN)/fleet -i $(INV) rollout --all --dry-run --yes
 	$(BIN)/fleet -i $(INV) status
 

@@ -38,3 +38,19 @@ def test_every_pinned_version_is_published_and_archived(which: str, request: pyt
         assert (shared_charts() / archive_name(need.chart, need.version)).is_file(), (
             f"{which}: no archive of {need.label} in {shared_charts()} to render"
         )
+
+
+def test_the_example_validates_against_the_cached_snapshot_indexes(tmp_path: Path) -> None:
+    """An air-gapped site's path: import the archives and index snapshots, then validate offline."""
+    env = {"FLEET_CHART_CACHE": str(tmp_path / "cache")}
+    runner = CliRunner()
+    pulled = runner.invoke(
+        app, ["-i", str(EXAMPLE_INVENTORY), "charts", "pull", "--from", str(shared_charts())], env=env
+    )
+    assert pulled.exit_code == 0, pulled.output
+    assert sorted(p.name for p in (tmp_path / "cache" / "index").iterdir()) == [
+        "grafana-community.github.io_helm-charts.json",
+        "grafana.github.io_helm-charts.json",
+    ]
+    result = runner.invoke(app, ["-i", str(EXAMPLE_INVENTORY), "validate"], env=env)
+    assert result.exit_code == 0, result.output
