@@ -10,7 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chart_repository import build_repository, closed_port, serve, shared_charts, silent_server
+from chart_repository import (
+    build_repository,
+    closed_port,
+    oci_registry,
+    self_signed_certificate,
+    serve,
+    shared_charts,
+    silent_server,
+)
 from typer.testing import CliRunner
 
 from fleet.cli.main import app
@@ -161,6 +169,21 @@ def test_an_archive_whose_digest_differs_is_not_stored(repositories: str, tmp_pa
     names = files(cache)
     assert "loki-6.46.0.tgz" not in names and not [n for n in names if n.startswith(".")]  # no partial file
     assert "loki-6.30.1.tgz" in names  # pulled before, whole and checked
+
+
+def test_pull_from_an_oci_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OCI charts come through the real ``helm pull`` from a registry on loopback (HTTPS with a
+    self-signed certificate that helm trusts through SSL_CERT_FILE)."""
+    cert, key = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with oci_registry(sorted(shared_charts().glob("*.tgz")), cert, key) as registry:
+        inv = inventory(tmp_path / "inv", registry)
+        cache = tmp_path / "cache"
+        result = fleet(cache, "-i", inv, "charts", "pull", "--timeout", "90")
+    assert result.exit_code == 0, result.output
+    assert files(cache) == NEEDED  # no index for OCI, no leftovers
+    for name in NEEDED:
+        assert (cache / name).read_bytes() == (shared_charts() / name).read_bytes()
 
 
 def test_an_oci_registry_that_is_down_is_one_line(tmp_path: Path) -> None:
