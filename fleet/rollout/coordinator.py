@@ -236,7 +236,11 @@ class Coordinator:
             events = self.executor.poll()
             for event in events:
                 if event.state in (JobState.declined, JobState.error) and event.key.stack in run.inflight:
-                    run.inflight[event.key.stack].answered = True
+                    flight = run.inflight[event.key.stack]
+                    if not flight.answered and event.info.get("reason") == "busy":
+                        # Another attempt still runs it (maybe a rollout whose CLI died): wait.
+                        log.info("stack %s: waiting for %s", event.key.stack, event.info.get("holder"))
+                    flight.answered = True
             if events or self.monotonic() - last_read >= self.timing.reconcile:
                 detail = self._refresh()
                 last_read = self.monotonic()
