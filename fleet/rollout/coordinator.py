@@ -92,6 +92,8 @@ class _InFlight:
     resubmits: int = 0
     answered: bool = False
     """The executor reported this submission ended without running it (declined or error)."""
+    waiting: bool = False
+    """It was declined because another attempt runs the stack: retried at a steady pace."""
 
 
 @dataclass
@@ -237,7 +239,8 @@ class Coordinator:
             for event in events:
                 if event.state in (JobState.declined, JobState.error) and event.key.stack in run.inflight:
                     flight = run.inflight[event.key.stack]
-                    if not flight.answered and event.info.get("reason") == "busy":
+                    flight.waiting = event.info.get("reason") == "busy"
+                    if flight.waiting and not flight.answered:
                         # Another attempt still runs it (maybe a rollout whose CLI died): wait.
                         log.info("stack %s: waiting for %s", event.key.stack, event.info.get("holder"))
                     flight.answered = True
@@ -297,8 +300,9 @@ class Coordinator:
     def _due(self, flight: _InFlight, now: float) -> bool:
         # A job the executor answered without running it is retried soon; a silent one only once
         # it is presumed lost. Both back off, so a broken worker is not flooded with jobs.
+        # A stack waiting for another attempt is asked again every few seconds at most.
         wait = self.timing.reconcile if flight.answered else self.timing.lost_after
-        return now - flight.submitted_at >= wait * 2 ** min(flight.resubmits, 4)
+        return now - flight.submitted_at >= wait * 2 ** min(flight.resubmits, 2 if flight.waiting else 4)
 
     def _resubmit(self, flight: _InFlight, now: float) -> None:
         job = flight.job.resubmission()
