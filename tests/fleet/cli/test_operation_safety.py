@@ -91,6 +91,7 @@ def test_upgrade_apply_refused_by_a_locked_stack_leaves_fleet_yaml_byte_identica
         (("rollout", "--all", "--yes"), "spec.state.backend: file://"),
         (("rollout", "--all", "--yes", "--dry-run"), "the render state"),
         (("upgrade", "apply", "--to", "alloy=1.5.0", "--yes"), "spec.state.backend: file://"),
+        (("beat",), "spec.state.backend: file://"),  # its scheduled upgrades run on the workers
     ],
 )
 def test_a_broker_with_a_local_state_backend_is_refused_in_one_line(
