@@ -14,25 +14,40 @@ from fleet.inventory.durations import parse_duration
 GRAFANA_REPOSITORY = "https://grafana.github.io/helm-charts"
 
 
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, maps merged key by key (``extra`` wins elsewhere)."""
+    result = dict(base)
+    for key, value in extra.items():
+        known = result.get(key)
+        if isinstance(known, Mapping) and isinstance(value, Mapping):
+            result[key] = merged(known, value)
+        else:
+            result[key] = value
+    return result
+
+
 def grafana_chart(
     name: str,
     *,
+    release: str,
     chart: str,
     version: str,
     namespace: pulumi.Input[str],
     values: Mapping[str, Any],
     opts: pulumi.ResourceOptions,
 ) -> k8s.helm.v4.Chart:
-    """A chart from Grafana's repository at an exact version.
+    """A chart from Grafana's repository at an exact version, installed as release ``release``.
 
     ``helm.v4.Chart`` renders client-side, so a preview diffs every object the chart makes and
-    an update waits for each object's readiness. The release name is fixed to ``name``'s last
-    segment by the caller through ``fullnameOverride`` in ``values``, which keeps the in-cluster
-    service names independent of Pulumi resource names.
+    an update waits for each object's readiness. Its release name is its ``name`` input, else the
+    Pulumi resource's name (``name`` here): the release is always given, so the names the
+    chart's helpers derive from it (``.Release.Name``, subcharts' fullnames) are the ones fleet
+    documents and ``fleet verify`` proves.
     """
     return k8s.helm.v4.Chart(
         name,
         k8s.helm.v4.ChartArgs(
+            name=release,
             chart=chart,
             version=version,
             namespace=namespace,
