@@ -74,6 +74,10 @@ def loki_values(args: LokiArgs) -> dict[str, Any]:
             "limits_config": {"retention_period": hours(args.settings.retention, multiple=24)},
             "compactor": {"retention_enabled": True, "delete_request_store": backend},
         },
+        # The rules sidecar reads ConfigMaps and Secrets: in Loki's own namespace only, never
+        # cluster-wide (where it could read Alloy's central credential).
+        "rbac": {"namespaced": True},
+        "gateway": {"replicas": replicas},
         "write": {"replicas": replicas},
         "read": {"replicas": replicas},
         "backend": {"replicas": replicas},

@@ -137,10 +137,10 @@ def redact_secret(manifest: dict[str, Any]) -> dict[str, Any]:
     return redacted
 
 
-def chart_resources(plan: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The ``helm.v4.Chart`` resources of a plan."""
+def chart_resources(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``helm.v4.Chart`` resources of a plan (the plan's own dicts)."""
     resources = plan.get("resources") or []
-    return [r for r in resources if isinstance(r, Mapping) and r.get("type") == CHART_TYPE]
+    return [r for r in resources if isinstance(r, dict) and r.get("type") == CHART_TYPE]
 
 
 def _with_namespace(item: RenderedObject, namespace: str) -> dict[str, Any]:
@@ -208,6 +208,10 @@ def _declared_manifest(resource: Mapping[str, Any]) -> dict[str, Any] | None:
     inputs = dict(resource.get("inputs") or {})
     inputs.pop("apiVersion", None)
     inputs.pop("kind", None)
+    for key in ("data", "stringData"):
+        # A redacted plan hides a Secret's whole map; its keys are unknown, not a string.
+        if inputs.get(key) == REDACTED:
+            inputs[key] = {}
     return {"apiVersion": api[0], "kind": api[1], **inputs}
 
 

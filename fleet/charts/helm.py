@@ -9,7 +9,6 @@ values, the release, the namespace and the Kubernetes version are the key).
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import os
@@ -23,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+import yaml
 
 from fleet.errors import OperationError
 
-__all__ = ["HOOK_ANNOTATION", "RenderedObject", "helm_binary", "is_hook", "template"]
+__all__ = ["HOOK_ANNOTATION", "RenderedObject", "helm_binary", "is_hook", "load_yaml", "template"]
 
 HOOK_ANNOTATION = "helm.sh/hook"
 _TIMEOUT_SECONDS = 120
@@ -103,28 +101,32 @@ def _cache_key(
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
 
-def _plain(value: Any) -> Any:
-    """A YAML value as JSON data (dates back to their text: Kubernetes reads strings)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
+class _Loader(yaml.CSafeLoader):
+    """YAML as the Kubernetes API server reads a manifest (YAML 1.1 scalars), but dates stay
+    text: a Kubernetes field is never a timestamp."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_yaml(text: str) -> Any:
+    """One YAML document, read as :func:`template` reads the chart's output."""
+    return yaml.load(text, Loader=_Loader)
 
 
 def _parse(text: str) -> list[RenderedObject]:
-    loader = YAML(typ="safe")
     objects: list[RenderedObject] = []
     for document in _SEPARATOR.split(text):
         source = ""
         for line in document.lstrip("\n").splitlines()[:2]:
             if line.startswith("# Source: "):
                 source = line.removeprefix("# Source: ").strip()
-        manifest = loader.load(document)
+        manifest = load_yaml(document)
         if isinstance(manifest, dict) and manifest:
-            objects.append(RenderedObject(_plain(manifest), source))
+            objects.append(RenderedObject(manifest, source))
     return objects
 
 
@@ -181,7 +183,7 @@ def template(
         raise OperationError(f"{archive.name}: helm template failed: {reason.removeprefix('Error: ')}")
     try:
         objects = _parse(done.stdout)
-    except YAMLError as exc:
+    except yaml.YAMLError as exc:
         raise OperationError(f"{archive.name}: helm template wrote YAML that does not parse: {exc}") from None
     with _cache_lock:
         _cache[key] = objects
