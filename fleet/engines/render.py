@@ -352,6 +352,7 @@ class RenderEngine:
                 "type": type_,
                 "name": name,
                 "parent": parent,
+                "provider": recorder.providers.get((type_, name)),
                 "inputs": _plain(inputs, show, secret_values),
             }
             for type_, name, parent, inputs in recorder.resources
