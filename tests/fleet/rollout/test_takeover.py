@@ -11,6 +11,7 @@ process that took its locks over.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import signal
@@ -124,6 +125,11 @@ def _kill_mid_wave(env: dict[str, str], pids: Path, output: Path) -> tuple[subpr
 
 
 def _watch_then_cancel_nobody_drives(env: dict[str, str], rollout_id: str) -> None:
+    history = run_fleet(env, "history", "--output", "json", timeout=60)
+    assert history.returncode == 0, history.stdout + history.stderr
+    (row,) = [row for row in json.loads(history.stdout) if row["id"] == rollout_id]
+    assert (row["status"], row["driven"]) == ("running", False)
+    assert row["reason"].startswith("nobody drives it: its coordinator (")
     watch = run_fleet(env, "rollout", "watch", rollout_id, timeout=60)
     assert watch.returncode == 1, watch.stdout + watch.stderr
     assert f"Nobody drives rollout {rollout_id}: its coordinator (" in watch.stderr
