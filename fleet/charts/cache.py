@@ -97,7 +97,7 @@ class ChartCache:
         checking it is that chart's archive (and has ``digest``, when given)."""
         if digest is not None:
             actual = sha256_file(partial)
-            if actual != digest.lower():
+            if actual != digest.lower().removeprefix("sha256:"):
                 raise OperationError(
                     f"{archive_name(chart, version)}: digest {actual} differs from the index's {digest}; "
                     "nothing was stored"

@@ -21,7 +21,7 @@ INSTALL_HINT = (
 )
 
 
-def helm_binary(environ: Mapping[str, str] | None = None) -> Path:
+def helm_binary(environ: Mapping[str, str] | None = None) -> str:
     """The ``helm`` to run: ``FLEET_HELM``, else ``helm`` on PATH, else the one in fleet's venv.
 
     Raises MissingTool (one line naming how to get Helm) when there is none.
@@ -32,11 +32,11 @@ def helm_binary(environ: Mapping[str, str] | None = None) -> Path:
         path = Path(explicit).expanduser()
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise MissingTool(f"FLEET_HELM={explicit} is not an executable file; {INSTALL_HINT}")
-        return path
+        return str(path)
     found = shutil.which("helm", path=env.get("PATH"))
     if found:
-        return Path(found)
+        return found
     beside = Path(sys.executable).parent / "helm"
     if beside.is_file() and os.access(beside, os.X_OK):
-        return beside
+        return str(beside)
     raise MissingTool(f"the helm CLI is not on PATH; {INSTALL_HINT}")

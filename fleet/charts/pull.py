@@ -97,7 +97,7 @@ def pull_oci(need: ChartNeed, cache: ChartCache, *, timeout: float = DEFAULT_TIM
     folder = Path(tempfile.mkdtemp(prefix=".oci-", dir=cache.root))
     try:
         command = [
-            str(helm_binary()),
+            helm_binary(),
             "pull",
             reference,
             "--version",

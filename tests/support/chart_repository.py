@@ -63,7 +63,7 @@ def build_repository(target: Path, archives: Iterable[Path], *, url: str | None 
     target.mkdir(parents=True, exist_ok=True)
     for archive in archives:
         shutil.copy2(archive, target / archive.name)
-    command = [str(helm_binary()), "repo", "index", str(target)]
+    command = [helm_binary(), "repo", "index", str(target)]
     if url is not None:
         command += ["--url", url]
     subprocess.run(command, check=True, capture_output=True, timeout=120)

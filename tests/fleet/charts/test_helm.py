@@ -20,12 +20,12 @@ def test_fleet_helm_wins_over_path(tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
     _executable(tmp_path / "bin" / "helm")
     env = {"FLEET_HELM": str(chosen), "PATH": str(tmp_path / "bin")}
-    assert helm_binary(env) == chosen
+    assert helm_binary(env) == str(chosen)
 
 
 def test_helm_on_path(tmp_path: Path) -> None:
     found = _executable(tmp_path / "helm")
-    assert helm_binary({"PATH": str(tmp_path)}) == found
+    assert helm_binary({"PATH": str(tmp_path)}) == str(found)
 
 
 def test_fleet_helm_that_is_not_executable_is_one_line_naming_it(tmp_path: Path) -> None:
@@ -46,6 +46,6 @@ def test_the_venv_helm_is_helm_v4() -> None:
     """`make test` installs Helm v4 into the venv (scripts/install-helm.py); the tests render with it."""
     helm = helm_binary()
     version = subprocess.run(
-        [str(helm), "version", "--template", "{{.Version}}"], capture_output=True, text=True, check=True
+        [helm, "version", "--template", "{{.Version}}"], capture_output=True, text=True, check=True
     ).stdout
     assert version.startswith("v4."), version
