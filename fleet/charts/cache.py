@@ -121,6 +121,8 @@ class ChartCache:
         chart, version = parsed
         with self.partial(source.name) as (handle, tmp), source.open("rb") as original:
             shutil.copyfileobj(original, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
             handle.close()
             return chart, version, self.store(chart, version, tmp)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -86,6 +87,8 @@ def _download(url: str, cache: ChartCache, need: ChartNeed, digest: str | None, 
                 raise RepositoryUnreachable(
                     f"cannot download {without_userinfo(url)}: {describe(error)}; nothing was stored"
                 ) from None
+        handle.flush()
+        os.fsync(handle.fileno())
         handle.close()
         return cache.store(need.chart, need.version, tmp, digest=digest)
 
