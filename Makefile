@@ -32,8 +32,9 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# One pytest process per core; a test file's tests stay together (they share module fixtures).
 test: setup system-packages helm lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) $(INV)/.fleet .pytest_cache .mypy_cache .ruff_cache
