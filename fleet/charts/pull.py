@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection, Iterable
@@ -96,8 +95,7 @@ def _download(url: str, cache: ChartCache, need: ChartNeed, digest: str | None, 
 def pull_oci(need: ChartNeed, cache: ChartCache, *, timeout: float = DEFAULT_TIMEOUT) -> Path:
     """``helm pull oci://…/<chart> --version V`` into a private folder of the cache, then into place."""
     reference = f"{need.repository.rstrip('/')}/{need.chart}"
-    cache.root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=".oci-", dir=cache.root))
+    folder = cache.temporary_folder()
     try:
         command = [
             helm_binary(),
