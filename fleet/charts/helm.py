@@ -1,8 +1,7 @@
 """The Helm engine: the ``helm`` CLI (v4) that fleet runs to pull and render charts.
 
-Users have ``helm`` on PATH; ``FLEET_HELM`` names another binary. ``make setup``-style virtualenvs
-get one from PyPI (``scripts/install-helm.py`` puts it beside the venv's python), so the venv's
-``bin`` folder is the last place looked.
+Users have ``helm`` on PATH; ``FLEET_HELM`` names another binary. In a checkout, ``make helm``
+(part of ``make test``) installs one into ``.venv/bin`` from PyPI (``scripts/install-helm.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import functools
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,7 +22,7 @@ INSTALL_HINT = (
 
 
 def helm_binary(environ: Mapping[str, str] | None = None) -> str:
-    """The ``helm`` to run: ``FLEET_HELM``, else ``helm`` on PATH, else the one in fleet's venv.
+    """The ``helm`` to run: ``FLEET_HELM``, else ``helm`` on PATH.
 
     Raises MissingTool (one line naming how to get Helm) when there is none, or when it is not
     Helm v4 (v3 renders differently, and ``helm.v4.Chart`` is what fleet matches).
@@ -39,10 +37,7 @@ def helm_binary(environ: Mapping[str, str] | None = None) -> str:
     found = shutil.which("helm", path=env.get("PATH"))
     if found:
         return _v4(found)
-    beside = Path(sys.executable).parent / "helm"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return _v4(str(beside))
-    raise MissingTool(f"the helm CLI is not on PATH; {INSTALL_HINT}")
+    raise MissingTool(f"no helm on PATH: {INSTALL_HINT}")
 
 
 @functools.cache

