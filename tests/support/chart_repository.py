@@ -1,8 +1,8 @@
 """Real chart archives for tests, and a Helm chart repository served over HTTP on loopback.
 
-The archives and the two repository index snapshots live in ``../shared/charts`` (relative to the
-project root; see its README; one level further up from a git worktree), or ``FLEET_TEST_CHARTS``.
-Tests that need them skip with the reason where there is none.
+The archives and the two repository index snapshots are the shared ones :mod:`charts` finds
+(``../shared/charts``, or ``FLEET_TEST_CHARTS``). Tests that need them skip with the reason where
+there are none.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ import gzip
 import hashlib
 import http.server
 import json
-import os
 import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import tarfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -27,43 +25,15 @@ from typing import Any
 
 import pytest
 import yaml
+from charts import SHARED_CHARTS, helm_path
 
 from fleet.charts.index import RepositoryIndex, parse_index
 from fleet.inventory.models import CHARTS, GRAFANA_COMMUNITY_REPOSITORY, GRAFANA_REPOSITORY
-
-PROJECT = Path(__file__).resolve().parents[2]
-
-
-def _shared_charts() -> Path:
-    """``FLEET_TEST_CHARTS``, else ``../shared/charts`` beside the project (or one level further up,
-    for a git worktree kept in a folder beside the main checkout)."""
-    explicit = os.environ.get("FLEET_TEST_CHARTS")
-    if explicit:
-        return Path(explicit)
-    candidates = [PROJECT.parent / "shared" / "charts", PROJECT.parent.parent / "shared" / "charts"]
-    return next((path for path in candidates if path.is_dir()), candidates[0])
-
-
-SHARED_CHARTS = _shared_charts()
-"""Real chart archives and index snapshots (read-only)."""
 
 SNAPSHOT_FILES = {
     GRAFANA_REPOSITORY: "grafana.github.io_helm-charts.yaml.gz",
     GRAFANA_COMMUNITY_REPOSITORY: "grafana-community.github.io_helm-charts.yaml.gz",
 }
-
-
-def helm_path() -> str | None:
-    """A Helm for the tests: FLEET_HELM, else helm on PATH, else the one ``make test`` installs
-    into the virtualenv (beside the running python)."""
-    explicit = os.environ.get("FLEET_HELM")
-    if explicit:
-        return explicit
-    found = shutil.which("helm")
-    if found:
-        return found
-    beside = Path(sys.executable).parent / "helm"
-    return str(beside) if beside.is_file() else None
 
 
 def shared_charts() -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from chart_repository import helm_path
+from charts import helm_path
 
 
 @pytest.fixture(autouse=True)
