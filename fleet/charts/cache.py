@@ -207,7 +207,7 @@ def chart_metadata(path: Path, *, shown: str | None = None) -> tuple[str, str]:
                     handle = archive.extractfile(member)
                     if handle is None:
                         break
-                    chart = yaml.safe_load(handle.read())
+                    chart = yaml.load(handle.read(), Loader=yaml.BaseLoader)  # versions stay text
                     if isinstance(chart, dict) and chart.get("name") and chart.get("version"):
                         return str(chart["name"]), str(chart["version"])
                     break
