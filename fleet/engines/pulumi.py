@@ -468,10 +468,35 @@ def preview_expect_no_changes(
     return drifted
 
 
+def preview_changes(
+    inventory: Inventory, stack: str, settings: Settings | None = None, events: EventSink | None = None
+) -> list[ResourceDrift]:
+    """``pulumi preview`` of ``stack``: the resources an update would create, update, replace or
+    delete (operation, type, name and the names of the properties that differ; never values)."""
+    require_pulumi_cli()
+    target = stack_target(inventory, stack, settings)
+    found: list[ResourceDrift] = []
+
+    def collect(event: EngineEvent) -> None:
+        change = drift_of(event)
+        if change is not None:
+            found.append(change)
+
+    try:
+        with _ONE_STACK:
+            selected = _open(target, stack_program(inventory, stack))
+            on_event = _forward(Action.preview, events, target.secrets, collect)
+            selected.preview(color="never", on_event=on_event)
+    except Exception as error:
+        raise _fail(error, target) from None
+    return found
+
+
 __all__ = [
     "PulumiEngine",
     "ResourceDrift",
     "StackTarget",
+    "preview_changes",
     "preview_expect_no_changes",
     "require_pulumi_cli",
     "stack_outputs",

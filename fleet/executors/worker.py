@@ -31,7 +31,7 @@ from fleet.inventory.models import CONTROLROOM
 from fleet.journal import Journal, Outcome
 from fleet.journal.connect import journal_url
 from fleet.kinds import EngineKind
-from fleet.rollout.fingerprint import spec_hash
+from fleet.rollout.fingerprint import fingerprint, fingerprint_hash
 from fleet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,10 @@ def load_job_inventory(root: Path) -> Inventory:
     each of them would cost more than the orchestration itself.
     """
     files = [root / FLEET_FILE, *workload_files(root)]
-    fingerprint = tuple((str(path), *_stamp(path)) for path in files)
+    stamps = tuple((str(path), *_stamp(path)) for path in files)
     cached = _inventories.get(root)
-    if cached is None or cached[0] != fingerprint:
-        cached = (fingerprint, load_inventory(root))
+    if cached is None or cached[0] != stamps:
+        cached = (stamps, load_inventory(root))
         _inventories[root] = cached
     return cached[1]
 
@@ -125,7 +125,8 @@ def _run_job(
     try:
         inventory = load_job_inventory(Path(job.inventory))
         versions = _versions(inventory, job.stack)
-        summary["spec_hash"] = spec_hash(inventory, job.stack)
+        fields = fingerprint(inventory, job.stack)  # what this attempt deploys: the next plan compares
+        summary.update(spec_hash=fingerprint_hash(fields), fingerprint=fields)
         engine = build_engine(job.engine, settings)
         outcome = _run_with_retries(engine, inventory, job, backoff, sleep)
     except FleetError as error:

@@ -166,6 +166,7 @@ def _latest_real_attempts(*, succeeded_only: bool) -> Any:
             attempts.c.finished_at,
             attempts.c.error,
             attempts.c.versions,
+            attempts.c.summary,
             rollouts.c.kind,
             rank,
         )
@@ -233,6 +234,15 @@ def deployed_versions(conn: Connection) -> dict[str, Any]:
     deployed = _latest_real_attempts(succeeded_only=True)
     query = select(deployed.c.stack, deployed.c.versions).where(deployed.c.rank == 1)
     return {row.stack: row.versions for row in conn.execute(query) if row.versions is not None}
+
+
+def deployed_summaries(conn: Connection, names: Sequence[str] | None) -> dict[str, Any]:
+    """Per stack (all, or ``names``), the summary of its last successful non-dry-run attempt."""
+    deployed = _latest_real_attempts(succeeded_only=True)
+    query = select(deployed.c.stack, deployed.c.summary).where(deployed.c.rank == 1)
+    if names is not None:
+        query = query.where(deployed.c.stack.in_(list(names)))
+    return {row.stack: row.summary for row in conn.execute(query) if row.summary is not None}
 
 
 def render_record(conn: Connection, stack: str) -> RenderRecord | None:

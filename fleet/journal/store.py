@@ -475,6 +475,14 @@ class Journal:
         with self.database.read() as conn:
             return queries.deployed_versions(conn)
 
+    def deployed_fingerprints(self, names: Sequence[str] | None = None) -> dict[str, Mapping[str, str]]:
+        """Per stack (all, or ``names``) that has one, the desired-state fingerprint of its last
+        successful real deploy (:mod:`fleet.rollout.fingerprint`); a stack deployed before
+        fingerprints were recorded maps to an empty one."""
+        with self.database.read() as conn:
+            found = queries.deployed_summaries(conn, None if names is None else list(names))
+        return {stack: dict(summary.get("fingerprint") or {}) for stack, summary in found.items()}
+
     # -- renders (drift in dry-run mode) -------------------------------------------------------
 
     def record_render(

@@ -35,7 +35,8 @@ _STYLE = {
 
 
 def plan_table(plan: RolloutPlan) -> RenderableType:
-    """The plan as people read it before confirming."""
+    """The plan as people read it before confirming: the waves, then what changed per stack and
+    which selected stacks are skipped because nothing changed since their last deploy."""
     policy = plan.policy
     mode = "dry run (render engine)" if plan.dry_run else f"{plan.action.value} with the {plan.engine} engine"
     header = Text(
@@ -51,7 +52,24 @@ def plan_table(plan: RolloutPlan) -> RenderableType:
         if wave.name == "controlroom" and plan.controlroom_reason:
             names += f"  ({plan.controlroom_reason})"
         table.add_row(wave.name, names)
-    return Group(header, table)
+    return Group(header, table, *change_lines(plan))
+
+
+def change_lines(plan: RolloutPlan) -> list[Text]:
+    """``changed``/``unchanged`` lines: stacks grouped by why they run (changed fields, never
+    deployed, forced) and the unchanged ones, skipped unless ``--force``."""
+    planned = set(plan.stacks)
+    groups: dict[str, list[str]] = {}
+    for change in plan.changes:
+        if change.stack not in planned or change.stack == "controlroom":
+            continue  # the control room's reason is on its wave's line
+        why = change.reason if change.changed else "unchanged, run with --force"
+        groups.setdefault(why, []).append(change.stack)
+    lines = [Text(f"{', '.join(stacks)}: {why}") for why, stacks in groups.items()]
+    if plan.unchanged:
+        skipped = ", ".join(plan.unchanged)
+        lines.append(Text(f"unchanged since their last deploy, skipped (--force runs them): {skipped}"))
+    return lines
 
 
 def gate_text(gate: GateRecord) -> str:
