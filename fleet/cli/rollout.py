@@ -66,6 +66,7 @@ def rollout_start(
     from fleet.journal.connect import open_journal
     from fleet.kinds import EngineKind
     from fleet.rollout.coordinator import start_rollout
+    from fleet.rollout.offboard import refuse_offboarding
     from fleet.rollout.plan import plan_rollout
     from fleet.rollout.view import plan_table
 
@@ -92,6 +93,7 @@ def rollout_start(
             engine=engine,
             force=force,
         )
+        refuse_offboarding(journal, list(plan.stacks))
         out = console()
         out.print(plan_table(plan))
         if not plan.stacks:

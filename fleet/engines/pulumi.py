@@ -361,6 +361,8 @@ def run_program(
                 changes = op_counts(stack.refresh(show_secrets=False, **common).summary.resource_changes)
             else:
                 changes = op_counts(stack.destroy(show_secrets=False, **common).summary.resource_changes)
+                stack.workspace.remove_stack(target.name)  # offboarding: nothing left in the backend
+                summary["removed"] = True
     except Exception as error:
         return failed_outcome(target.name, error, diagnostics, target.secrets)
     return StackOutcome(stack=target.name, ok=True, changes=changes, summary=summary)

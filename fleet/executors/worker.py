@@ -30,8 +30,9 @@ from fleet.inventory.loader import FLEET_FILE, Inventory, load_inventory, worklo
 from fleet.inventory.models import CONTROLROOM
 from fleet.journal import Journal, Outcome
 from fleet.journal.connect import journal_url
-from fleet.kinds import EngineKind
+from fleet.kinds import Action, EngineKind
 from fleet.rollout.fingerprint import fingerprint, fingerprint_hash
+from fleet.rollout.offboard import without_offboarded
 from fleet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -124,9 +125,13 @@ def _run_job(
     summary: dict[str, Any] = {}
     try:
         inventory = load_job_inventory(Path(job.inventory))
-        versions = _versions(inventory, job.stack)
-        fields = fingerprint(inventory, job.stack)  # what this attempt deploys: the next plan compares
-        summary.update(spec_hash=fingerprint_hash(fields), fingerprint=fields)
+        if job.stack == CONTROLROOM:  # an offboarding rolls the control room out without its workload
+            inventory = without_offboarded(inventory, journal.rollout(job.rollout_id).policy)
+        summary["action"] = job.action.value
+        if job.action is not Action.destroy:  # a destroyed stack deploys nothing
+            versions = _versions(inventory, job.stack)
+            fields = fingerprint(inventory, job.stack)  # what this attempt deploys: the next plan compares
+            summary.update(spec_hash=fingerprint_hash(fields), fingerprint=fields)
         engine = build_engine(job.engine, settings)
         outcome = _run_with_retries(engine, inventory, job, backoff, sleep)
     except FleetError as error:

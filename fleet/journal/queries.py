@@ -194,6 +194,8 @@ def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDepl
     successes = {row.stack: row for row in conn.execute(deployed_query)}
     result = []
     for row in conn.execute(latest_query.order_by(latest.c.stack)):
+        if row.status == StackStatus.SUCCEEDED.value and _destroyed(row.summary):
+            continue  # offboarded: its stack is gone (the history keeps the record)
         success = successes.get(row.stack)
         result.append(
             StackDeployment(
@@ -237,12 +239,28 @@ def deployed_versions(conn: Connection) -> dict[str, Any]:
 
 
 def deployed_summaries(conn: Connection, names: Sequence[str] | None) -> dict[str, Any]:
-    """Per stack (all, or ``names``), the summary of its last successful non-dry-run attempt."""
+    """Per stack (all, or ``names``), the summary of its last successful non-dry-run attempt;
+    a stack whose last success destroyed it (offboarded) is not deployed."""
     deployed = _latest_real_attempts(succeeded_only=True)
     query = select(deployed.c.stack, deployed.c.summary).where(deployed.c.rank == 1)
     if names is not None:
         query = query.where(deployed.c.stack.in_(list(names)))
-    return {row.stack: row.summary for row in conn.execute(query) if row.summary is not None}
+    return {
+        row.stack: row.summary
+        for row in conn.execute(query)
+        if row.summary is not None and not _destroyed(row.summary)
+    }
+
+
+def destroyed_stacks(conn: Connection) -> set[str]:
+    """The stacks whose last successful real attempt destroyed them (offboarded workloads)."""
+    deployed = _latest_real_attempts(succeeded_only=True)
+    query = select(deployed.c.stack, deployed.c.summary).where(deployed.c.rank == 1)
+    return {row.stack for row in conn.execute(query) if _destroyed(row.summary)}
+
+
+def _destroyed(summary: Any) -> bool:
+    return isinstance(summary, dict) and summary.get("action") == "destroy"
 
 
 def render_record(conn: Connection, stack: str) -> RenderRecord | None:

@@ -13,6 +13,7 @@ class RolloutKind(StrEnum):
     ROLLOUT = "rollout"
     UPGRADE = "upgrade"
     DRIFT = "drift"
+    OFFBOARD = "offboard"
 
 
 class RolloutStatus(StrEnum):

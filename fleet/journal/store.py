@@ -483,6 +483,11 @@ class Journal:
             found = queries.deployed_summaries(conn, None if names is None else list(names))
         return {stack: dict(summary.get("fingerprint") or {}) for stack, summary in found.items()}
 
+    def destroyed_stacks(self) -> set[str]:
+        """Stacks whose last successful real attempt destroyed them: offboarded workloads."""
+        with self.database.read() as conn:
+            return queries.destroyed_stacks(conn)
+
     # -- renders (drift in dry-run mode) -------------------------------------------------------
 
     def record_render(

@@ -183,6 +183,8 @@ class Coordinator:
         self.failure_budget = int(policy["failure_budget"])
         self.bake_time = parse_duration(str(policy["bake_time"]))
         self.action = Action(policy.get("action", Action.up.value))
+        self.actions = {stack: Action(action) for stack, action in (policy.get("actions") or {}).items()}
+        """Per-stack actions that differ from the rollout's (an offboarding destroys its workload)."""
         self.engine = EngineKind(policy.get("engine", EngineKind.pulumi.value))
         self.inventory = str(Path(str(policy["inventory"])))
 
@@ -246,7 +248,8 @@ class Coordinator:
 
     def _submit(self, todo: list[str], run: _Run) -> list[str]:
         while todo and len(run.inflight) < self.max_parallel:
-            job = StackJob(self.rollout_id, todo[0], self.action, self.engine, self.inventory)
+            action = self.actions.get(todo[0], self.action)
+            job = StackJob(self.rollout_id, todo[0], action, self.engine, self.inventory)
             if not self._send(job):
                 break
             run.inflight[todo.pop(0)] = _InFlight(job, self.monotonic())

@@ -11,7 +11,7 @@ deploy, or a selected workload was never deployed).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ class RolloutPlan:
     changed since its last successful deploy; unchanged ones are in no wave unless forced."""
     force: bool = False
     """``--force``: unchanged stacks run too."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """More settings for the record (JSON data), e.g. an offboarding's per-stack actions."""
 
     @property
     def unchanged(self) -> tuple[str, ...]:
@@ -67,6 +69,7 @@ class RolloutPlan:
             "engine": self.engine.value,
             "inventory": str(self.inventory),
             "force": self.force,
+            **self.extra,
         }
 
 
