@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "verify",
     "rollout",  # rollout [start]|watch|resume|cancel
     "status",  # status, history
+    "logs",
     "worker",
     "upgrade",  # upgrade plan|apply|run
     "versions",

@@ -122,11 +122,11 @@ def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help
 
     from fleet.journal import RolloutStatus
     from fleet.journal.connect import open_journal
-    from fleet.rollout.view import RolloutView
+    from fleet.rollout.view import RolloutView, journal_tail
 
     journal, _ = open_journal(state(ctx).settings)
     out = console()
-    with journal, RolloutView(out).showing() as view:
+    with journal, RolloutView(out, journal_tail(journal)).showing() as view:
         while True:
             detail = journal.get_rollout(rollout_id)
             view.update(detail)

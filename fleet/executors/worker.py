@@ -26,6 +26,7 @@ from fleet.engines import build_engine
 from fleet.engines.base import StackEngine, StackOutcome
 from fleet.errors import FleetError
 from fleet.executors.jobs import SCHEMA_VERSION, JobError, JobResult, JobState, StackJob
+from fleet.executors.output import OutputLog, environment_secrets
 from fleet.inventory.loader import FLEET_FILE, Inventory, load_inventory, workload_files
 from fleet.inventory.models import CONTROLROOM
 from fleet.journal import Journal, Outcome
@@ -123,6 +124,7 @@ def _run_job(
     beat.start()
     versions: dict[str, Any] | None = None
     summary: dict[str, Any] = {}
+    output = OutputLog(environment_secrets())
     try:
         inventory = load_job_inventory(Path(job.inventory))
         if job.stack == CONTROLROOM:  # an offboarding rolls the control room out without its workload
@@ -133,7 +135,7 @@ def _run_job(
             fields = fingerprint(inventory, job.stack)  # what this attempt deploys: the next plan compares
             summary.update(spec_hash=fingerprint_hash(fields), fingerprint=fields)
         engine = build_engine(job.engine, settings)
-        outcome = _run_with_retries(engine, inventory, job, backoff, sleep)
+        outcome = _run_with_retries(engine, inventory, job, backoff, sleep, output)
     except FleetError as error:
         outcome = StackOutcome(job.stack, ok=False, error=error.message)
     except Exception as error:  # a bug in a program or an engine: record it, keep the worker alive
@@ -142,6 +144,8 @@ def _run_job(
     finally:
         stop.set()
         beat.join()
+    if outcome.error:
+        output.add(f"error: {outcome.error}")
     summary.update(engine=job.engine.value, changes=dict(outcome.changes), retries=_retries(outcome))
     if outcome.ok and job.engine is EngineKind.render:
         _record_render(journal, job, outcome)
@@ -154,6 +158,8 @@ def _run_job(
             error=outcome.error,
             versions=versions if outcome.ok else None,
             summary=summary,
+            output=output.text(),
+            truncated=output.dropped,
         )
     except FleetError as error:
         return JobResult(job.key, JobState.error, {"error": error.message, "attempt": claim.attempt})
@@ -185,15 +191,18 @@ def _run_with_retries(
     job: StackJob,
     backoff: Sequence[float],
     sleep: Callable[[float], None],
+    events: OutputLog | None = None,
 ) -> StackOutcome:
     retries = 0
     while True:
-        outcome = engine.run(inventory, job.stack, job.action)
+        outcome = engine.run(inventory, job.stack, job.action, events)
         if outcome.ok or not outcome.transient or retries >= len(backoff):
             break
         log.warning(
             "stack %s: transient failure (%s); retrying in %gs", job.stack, outcome.error, backoff[retries]
         )
+        if events is not None:
+            events.add(f"transient failure ({outcome.error}); retrying in {backoff[retries]:g}s")
         sleep(backoff[retries])
         retries += 1
     if retries:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Row, func, select
 from fleet.errors import UserError
 from fleet.journal.records import (
     Attempt,
+    AttemptOutput,
     GateRecord,
     Outcome,
     RenderRecord,
@@ -24,7 +25,7 @@ from fleet.journal.records import (
     WaveRecord,
     WaveStatus,
 )
-from fleet.journal.schema import attempts, renders, rollouts, stacks, waves
+from fleet.journal.schema import attempt_outputs, attempts, renders, rollouts, stacks, waves
 
 StatusCounts = dict[StackStatus, int]
 
@@ -261,6 +262,23 @@ def destroyed_stacks(conn: Connection) -> set[str]:
 
 def _destroyed(summary: Any) -> bool:
     return isinstance(summary, dict) and summary.get("action") == "destroy"
+
+
+def attempt_outputs_of(conn: Connection, rollout_id: str, stack: str) -> list[AttemptOutput]:
+    """Every attempt of ``stack`` in the rollout, oldest first, with its recorded output."""
+    query = (
+        select(attempts, attempt_outputs.c.output, attempt_outputs.c.truncated)
+        .outerjoin(
+            attempt_outputs,
+            (attempt_outputs.c.rollout_id == attempts.c.rollout_id)
+            & (attempt_outputs.c.stack == attempts.c.stack)
+            & (attempt_outputs.c.number == attempts.c.number),
+        )
+        .where((attempts.c.rollout_id == rollout_id) & (attempts.c.stack == stack))
+        .order_by(attempts.c.number)
+    )
+    rows = conn.execute(query)
+    return [AttemptOutput(to_attempt(row), row.output or "", row.truncated or 0) for row in rows]
 
 
 def render_record(conn: Connection, stack: str) -> RenderRecord | None:

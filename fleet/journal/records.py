@@ -135,6 +135,17 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class AttemptOutput:
+    """An attempt's engine output (``fleet logs``): scrubbed of secrets, the newest part kept."""
+
+    attempt: Attempt
+    output: str
+    """Empty when the attempt recorded none (still running, or its worker died)."""
+    truncated: int
+    """Characters of the oldest output left out to keep within the cap."""
+
+
+@dataclass(frozen=True)
 class StackState:
     """One stack within one rollout, with every attempt at it (oldest first)."""
 

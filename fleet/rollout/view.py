@@ -8,7 +8,7 @@ On a terminal the live view redraws in place; piped, it prints one line per stac
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -18,7 +18,16 @@ from rich.table import Table
 from rich.text import Text
 
 from fleet.inventory.durations import format_duration
-from fleet.journal import GateRecord, RolloutDetail, StackState, StackStatus, WaveRecord, WaveStatus, utc_now
+from fleet.journal import (
+    GateRecord,
+    Journal,
+    RolloutDetail,
+    StackState,
+    StackStatus,
+    WaveRecord,
+    WaveStatus,
+    utc_now,
+)
 from fleet.rollout.plan import RolloutPlan
 
 _STYLE = {
@@ -173,13 +182,44 @@ def wave_line(wave: WaveRecord) -> str:
     return f"{label}: {wave.status.value}"
 
 
-class RolloutView:
-    """Shows a rollout as it progresses; feed it every new journal view with :meth:`update`."""
+OutputTail = Callable[[StackState], Sequence[str]]
+"""Returns the last lines of a stack's latest attempt output (from the journal)."""
 
-    def __init__(self, console: Console) -> None:
+TAIL_LINES = 10
+"""How many lines of a failed stack's engine output the live view shows (``fleet logs``: all)."""
+
+
+def journal_tail(journal: Journal, lines: int = TAIL_LINES) -> OutputTail:
+    """An :data:`OutputTail` reading the journal: the last ``lines`` of the newest attempt."""
+
+    def tail(state: StackState) -> Sequence[str]:
+        found = journal.attempt_outputs(state.rollout_id, state.stack)
+        return found[-1].output.splitlines()[-lines:] if found else []
+
+    return tail
+
+
+class RolloutView:
+    """Shows a rollout as it progresses; feed it every new journal view with :meth:`update`.
+
+    With ``output_tail``, a failed stack's last lines of engine output are shown under it.
+    """
+
+    def __init__(self, console: Console, output_tail: OutputTail | None = None) -> None:
         self.console = console
+        self.output_tail = output_tail
         self._live: Live | None = None
         self._seen: dict[str, str] = {}
+        self._tails: dict[tuple[str, int], Sequence[str]] = {}
+
+    def _tail(self, state: StackState) -> Sequence[str]:
+        attempt = state.last_attempt
+        if self.output_tail is None or attempt is None or state.status is not StackStatus.FAILED:
+            return ()
+        key = (state.stack, attempt.number)
+        if key not in self._tails:
+            self._tails[key] = tuple(self.output_tail(state))
+        return self._tails[key]
 
     @contextmanager
     def showing(self) -> Iterator[RolloutView]:
@@ -196,7 +236,16 @@ class RolloutView:
 
     def update(self, detail: RolloutDetail) -> None:
         if self._live is not None:
-            self._live.update(rollout_table(detail))
+            tails = [
+                Text(
+                    f"{state.stack} output (last lines; all: fleet logs {state.rollout_id} {state.stack}):\n"
+                    + "\n".join(f"  {line}" for line in tail),
+                    style="dim",
+                )
+                for state in detail.stacks
+                if (tail := self._tail(state))
+            ]
+            self._live.update(Group(rollout_table(detail), *tails))
             return
         # In journal order: a wave, its stacks, its gate; the next wave.
         for wave in detail.waves:
@@ -209,12 +258,16 @@ class RolloutView:
                 line = f"{state.stack}: {state.status.value}"
                 if state.status is StackStatus.FAILED and state.error:
                     line += f" ({stack_error(state)})"
-                self._print_change(state.stack, line)
+                if self._print_change(state.stack, line):
+                    for output_line in self._tail(state):
+                        self.console.print(f"  | {output_line}", highlight=False, markup=False)
             gate = gate_line(wave)
             if gate is not None:
                 self._print_change(f"gate {wave.index}", gate)
 
-    def _print_change(self, key: str, line: str) -> None:
-        if self._seen.get(key) != line:
-            self._seen[key] = line
-            self.console.print(line, highlight=False, markup=False)
+    def _print_change(self, key: str, line: str) -> bool:
+        if self._seen.get(key) == line:
+            return False
+        self._seen[key] = line
+        self.console.print(line, highlight=False, markup=False)
+        return True

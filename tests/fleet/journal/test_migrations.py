@@ -93,3 +93,13 @@ def test_migrations_must_be_numbered_in_order(database_url: str) -> None:
             migrate(conn, fresh=True, migrations=(STEPS[1],))
     finally:
         database.close()
+
+
+def test_a_journal_from_before_attempt_outputs_is_brought_forward(database_url: str) -> None:
+    with Journal(database_url) as journal, journal.database.write() as conn:
+        conn.execute(text("DROP TABLE attempt_outputs"))
+        conn.execute(text("UPDATE fleet_schema SET version = 0"))
+
+    with Journal(database_url) as journal, journal.database.read() as conn:
+        assert current_version(conn) == LATEST >= 1
+        assert inspect(conn).has_table("attempt_outputs")
