@@ -50,6 +50,9 @@ def rollout_start(
         None, "--failure-budget", help="Failures tolerated before halting"
     ),
     bake_time: str | None = typer.Option(None, "--bake-time", help="Pause between waves, e.g. 5m"),
+    canary_bake_time: str | None = typer.Option(
+        None, "--canary-bake-time", help="How long the canary runs before its gate (real deploys), e.g. 10m"
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
     detach: bool = typer.Option(False, "--detach", help="Run in the background; print the rollout id"),
     force: bool = typer.Option(
@@ -80,6 +83,7 @@ def rollout_start(
         "max_parallel": max_parallel,
         "failure_budget": failure_budget,
         "bake_time": bake_time,
+        "canary_bake_time": canary_bake_time,
     }
     journal, locks = open_journal(st.settings)
     with journal:

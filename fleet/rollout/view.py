@@ -51,7 +51,8 @@ def plan_table(plan: RolloutPlan) -> RenderableType:
     header = Text(
         f"Rollout plan: {len(plan.stacks)} stacks in {len(plan.waves)} waves, {mode}\n"
         f"policy: canary {policy.canary}, wave size {policy.wave_size}, max parallel {policy.max_parallel}, "
-        f"failure budget {policy.failure_budget}, bake time {policy.bake_time}"
+        f"failure budget {policy.failure_budget}, bake time {policy.bake_time}, "
+        f"canary bake {policy.canary_bake_time}"
     )
     table = Table(show_header=True, header_style="bold", box=None)
     table.add_column("wave")
