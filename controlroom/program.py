@@ -50,7 +50,11 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             version=spec.versions.mimir,
             namespace=mimir_namespace.metadata.name,
             storage=storage.bindings["mimir"],
-            depends_on=(credentials.htpasswd_secret, credentials.reader_htpasswd_secret),
+            depends_on=(
+                credentials.htpasswd_secret,
+                credentials.reader_htpasswd_secret,
+                credentials.rotation_htpasswd_secret,
+            ),
         ),
         opts=with_kube,
     )
