@@ -135,7 +135,9 @@ def _run_job(
             fields = fingerprint(inventory, job.stack)  # what this attempt deploys: the next plan compares
             summary.update(spec_hash=fingerprint_hash(fields), fingerprint=fields)
         engine = build_engine(job.engine, settings)
-        outcome = _run_with_retries(engine, inventory, job, backoff, sleep, output)
+        outcome = _run_with_retries(
+            engine, inventory, job, backoff, sleep, claim.recovered_from is not None, output
+        )
     except FleetError as error:
         outcome = StackOutcome(job.stack, ok=False, error=error.message)
     except Exception as error:  # a bug in a program or an engine: record it, keep the worker alive
@@ -191,11 +193,13 @@ def _run_with_retries(
     job: StackJob,
     backoff: Sequence[float],
     sleep: Callable[[float], None],
+    previous_dead: bool,
     events: OutputLog | None = None,
 ) -> StackOutcome:
     retries = 0
     while True:
-        outcome = engine.run(inventory, job.stack, job.action, events)
+        # Took over from a dead attempt: its stale Pulumi lock may be cancelled (engines decide).
+        outcome = engine.run(inventory, job.stack, job.action, events, previous_dead=previous_dead)
         if outcome.ok or not outcome.transient or retries >= len(backoff):
             break
         log.warning(

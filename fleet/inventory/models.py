@@ -121,6 +121,64 @@ class VersionPins(Model):
         return self.model_dump(exclude_none=True)
 
 
+CHARTS: dict[str, str] = {
+    "alloy": "alloy",
+    "mimir": "mimir-distributed",
+    "loki": "loki",
+    "grafana": "grafana",
+}
+"""The Helm chart each component is installed from."""
+
+GRAFANA_REPOSITORY = "https://grafana.github.io/helm-charts"
+GRAFANA_COMMUNITY_REPOSITORY = "https://grafana-community.github.io/helm-charts"
+# Where each chart is published today: Grafana's repository stops at grafana 10.5.15, newer
+# versions of the grafana chart are published by the grafana-community repository only.
+DEFAULT_REPOSITORIES: dict[str, str] = {
+    "alloy": GRAFANA_REPOSITORY,
+    "mimir": GRAFANA_REPOSITORY,
+    "loki": GRAFANA_REPOSITORY,
+    "grafana": GRAFANA_COMMUNITY_REPOSITORY,
+}
+
+
+def _repository(value: str) -> str:
+    if not re.fullmatch(r"(https?|oci)://[^\s/@]+(/[^\s]*)?", value):
+        raise ValueError(
+            f"{value!r} is not a chart repository; use an https:// Helm repository URL "
+            "(the folder that holds index.yaml) or an oci:// registry path"
+        )
+    return value.rstrip("/")
+
+
+Repository = Annotated[str, AfterValidator(_repository)]
+
+
+class ChartSource(Model):
+    """Where one component's chart comes from."""
+
+    repository: Repository = Field(
+        description="Helm repository URL (https://…, the folder of its index.yaml) or oci://registry/path"
+    )
+
+
+def _source(component: str) -> ChartSource:
+    return ChartSource(repository=DEFAULT_REPOSITORIES[component])
+
+
+class ChartSources(Model):
+    """``spec.charts``: each component's chart repository; defaults are where each is published."""
+
+    alloy: ChartSource = Field(default_factory=lambda: _source("alloy"))
+    mimir: ChartSource = Field(default_factory=lambda: _source("mimir"))
+    loki: ChartSource = Field(default_factory=lambda: _source("loki"))
+    grafana: ChartSource = Field(default_factory=lambda: _source("grafana"))
+
+    def repository(self, component: str) -> str:
+        """The repository of ``component``'s chart."""
+        source: ChartSource = getattr(self, component)
+        return source.repository
+
+
 class Cluster(Model):
     """How to reach a Kubernetes cluster, and which managed cluster (EKS/AKS) it is.
 
@@ -138,6 +196,11 @@ class Cluster(Model):
     )
     oidc_issuer: str | None = Field(
         default=None, description="The cluster's service-account token issuer URL; default: looked up"
+    )
+    kubernetes_version: str = Field(
+        default="1.31",
+        pattern=r"^1\.[0-9]{2}$",
+        description="The cluster's Kubernetes minor version (charts render and validate for it)",
     )
 
     @field_validator("oidc_issuer")
@@ -186,9 +249,30 @@ class CloudAccount(Model):
         return self
 
 
+_KAFKA_ADDRESS = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$")
+
+
+class MimirKafka(Model):
+    """Mimir's ingest storage on a Kafka the platform runs (replicated, durable), not the
+    chart's demo broker."""
+
+    address: str = Field(description="Bootstrap broker(s) as host:port[,host:port]")
+    topic: str = Field(default="mimir-ingest", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not _KAFKA_ADDRESS.match(value):
+            raise ValueError(f"{value!r} is not host:port (or several, comma-separated)")
+        return value
+
+
 class MimirSettings(Model):
     replicas: int = Field(default=1, ge=1, le=50, description="Ingester (and distributor) replicas")
     retention: Duration = Field(default="30d", description="How long metrics are kept")
+    kafka: MimirKafka | None = Field(
+        default=None, description="Ingest storage on this Kafka; none: the classic architecture"
+    )
 
 
 class LokiSettings(Model):
@@ -226,12 +310,40 @@ class CentralExport(Model):
 class ControlRoomMimir(Model):
     replicas: int = Field(default=3, ge=1, le=100)
     retention: Duration = "90d"
+    kafka: MimirKafka | None = Field(
+        default=None, description="Ingest storage on this Kafka; none: the classic architecture"
+    )
+
+
+class HubCertificate(Model):
+    """Where the hub's TLS certificate for ``mimir.<domain>`` comes from: exactly one of a
+    cert-manager ``cluster_issuer`` or ``issuer`` (in the Mimir namespace), or an existing
+    ``kubernetes.io/tls`` ``secret`` in the Mimir namespace."""
+
+    cluster_issuer: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    issuer: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    secret: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    ingress_class: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="The Ingress's class"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HubCertificate:
+        given = [f for f in ("cluster_issuer", "issuer", "secret") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of cluster_issuer, issuer (cert-manager) or secret (an existing TLS Secret)"
+            )
+        return self
 
 
 class ControlRoom(CloudAccount):
     domain: str = Field(description="Central push endpoint is https://mimir.<domain>/api/v1/push")
     cluster: Cluster = Field(default_factory=Cluster)
     mimir: ControlRoomMimir = Field(default_factory=ControlRoomMimir)
+    tls: HubCertificate | None = Field(
+        default=None, description="The certificate of https://mimir.<domain>; none: nothing provides it"
+    )
 
     @model_validator(mode="after")
     def _cluster(self) -> ControlRoom:
@@ -624,6 +736,7 @@ class FleetSpec(Model):
     control_room: ControlRoom
     state: StateSettings = Field(default_factory=StateSettings)
     versions: VersionSet
+    charts: ChartSources = Field(default_factory=ChartSources)
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
     upgrades: UpgradeSchedule | None = None
     drift: DriftSchedule | None = None
@@ -698,6 +811,7 @@ class ControlRoomStack(Model):
     versions: VersionSet
     workloads: tuple[str, ...]
     alerting: Alerting = Field(default_factory=Alerting)
+    charts: ChartSources = Field(default_factory=ChartSources)
 
 
 class WorkloadStack(Model):
@@ -711,6 +825,7 @@ class WorkloadStack(Model):
     """Fully qualified name of the control-room stack, for ``pulumi.StackReference``."""
     thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
     """The local rules' thresholds: the workload's own, else the fleet's."""
+    charts: ChartSources = Field(default_factory=ChartSources)
 
 
 def pulumi_project(fleet_name: str) -> str:

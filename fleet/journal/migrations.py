@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect, select, update
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect, select, text, update
 
 from fleet.errors import OperationError
 from fleet.journal.schema import attempt_outputs
@@ -34,12 +34,17 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
+def _lock_tokens(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE stack_locks ADD COLUMN token VARCHAR(64)"))
+
+
 def _attempt_outputs(conn: Connection) -> None:
     attempt_outputs.create(conn, checkfirst=True)  # the schema's create_all may have made it already
 
 
 MIGRATIONS: Sequence[Migration] = (
-    Migration(1, "attempt_outputs: each attempt's engine output", _attempt_outputs),
+    Migration(1, "stack_locks.token: the holder's token", _lock_tokens),
+    Migration(2, "attempt_outputs: each attempt's engine output", _attempt_outputs),
 )
 """Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""
 

@@ -66,8 +66,13 @@ def test_aws_workload_end_to_end(render: Render, inventory_stack: Stack, credent
         "loki": "6.30.1",  # the workload's pin wins over the fleet's 6.46.0
         "grafana": FLEET_VERSIONS["grafana"],
     }
-    for chart in rendered.of_type(CHART):
-        assert chart.inputs["repositoryOpts"] == {"repo": "https://grafana.github.io/helm-charts"}
+    repositories = {r.inputs["chart"]: r.inputs["repositoryOpts"]["repo"] for r in rendered.of_type(CHART)}
+    assert repositories == {  # spec.charts' defaults: where each chart is published
+        "alloy": "https://grafana.github.io/helm-charts",
+        "mimir-distributed": "https://grafana.github.io/helm-charts",
+        "loki": "https://grafana.github.io/helm-charts",
+        "grafana": "https://grafana-community.github.io/helm-charts",
+    }
 
     buckets = sorted(r.inputs["bucket"] for r in rendered.of_type("aws:s3/bucket:Bucket"))
     assert [b.rsplit("-", 1)[0] for b in buckets] == ["web-loki", "web-mimir"]
@@ -135,12 +140,15 @@ def test_azure_workload_uses_workload_identity(render: Render, inventory_stack: 
     ]
     loki_client = service_account_annotation(rendered, "loki")["azure.workload.identity/client-id"]
     assert mimir_client != loki_client
-    assert mimir["global"]["podLabels"] == {"azure.workload.identity/use": "true"}
+    assert mimir["ingester"]["podLabels"] == {"azure.workload.identity/use": "true"}
+    assert "global" not in mimir  # mimir-distributed 6.0.0 breaks its YAML on global.podLabels
     assert loki["loki"]["podLabels"] == {"azure.workload.identity/use": "true"}
-    assert mimir["mimir"]["structuredConfig"]["common"]["storage"] == {
-        "backend": "azure",
-        "azure": {"account_name": account.inputs["accountName"], "container_name": "mimir"},
-    }
+    for store, prefix in (("blocks_storage", "blocks"), ("ruler_storage", "ruler")):
+        assert mimir["mimir"]["structuredConfig"][store] == {
+            "backend": "azure",
+            "azure": {"account_name": account.inputs["accountName"], "container_name": "mimir"},
+            "storage_prefix": prefix,
+        }
     assert loki["loki"]["storage"]["type"] == "azure"
     assert loki["loki"]["storage"]["azure"] == {
         "accountName": account.inputs["accountName"],

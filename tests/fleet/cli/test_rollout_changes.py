@@ -48,3 +48,15 @@ def test_only_changed_stacks_run_through_real_workers(
     assert "payments-prod: changed: workload.spec.mimir.replicas" in changed.stdout
     assert "skipped (--force runs them): controlroom, analytics-prod, search-staging" in changed.stdout
     assert _starts(log)[8:] == ["payments-prod"]
+
+
+def test_preview_shows_the_resources_per_stack_and_records_nothing(inventory: Path, tmp_path: Path) -> None:
+    env = fleet_env(inventory, write_script(tmp_path / "script.json"), None)
+
+    result = run_fleet(env, "rollout", "payments-prod", "--dry-run", "--preview")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("payments-prod: ") and line.endswith(" to create") for line in lines)
+    assert any(line.startswith("  + create kubernetes:helm.sh/v4:Chart ") for line in lines)
+    assert json.loads(run_fleet(env, "history", "-o", "json").stdout) == []
