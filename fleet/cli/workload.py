@@ -95,7 +95,7 @@ def workload_remove(
     preflight(st, engine)
     journal, locks = open_journal(st.settings)
     with journal:
-        unfinished = unfinished_offboardings(journal).get(name)
+        unfinished = unfinished_offboardings(journal, include_failed=True).get(name)
         if unfinished is not None:
             out.print(f"Continuing the offboarding of {name} (rollout {unfinished}).", markup=False)
             drive_here(st, journal, locks, unfinished, inventory=inventory)

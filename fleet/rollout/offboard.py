@@ -35,14 +35,16 @@ DESTROY_WAVE = "destroy"
 OFFBOARD_KEY = "offboard"
 """The policy key naming the workload an offboarding removes."""
 
-_UNFINISHED = (
+_IN_PROGRESS = (
     RolloutStatus.PENDING,
     RolloutStatus.RUNNING,
     RolloutStatus.PAUSED,
     RolloutStatus.HALTED,
     RolloutStatus.CANCELLING,
-    RolloutStatus.FAILED,
 )
+"""An offboarding in one of these may still destroy or drop the workload: nothing else touches it.
+A failed one (a step failed within the failure budget) is over: it may be resumed, or the workload
+rolled out again to undo it."""
 
 
 def plan_offboarding(inventory: Inventory, name: str, engine: EngineKind) -> RolloutPlan:
@@ -108,15 +110,17 @@ def complete_offboarding(rollout: Rollout) -> Path | None:
     return path
 
 
-def unfinished_offboardings(journal: Journal) -> dict[str, str]:
-    """Workload -> id of its offboarding that has not finished (nor been cancelled)."""
+def unfinished_offboardings(journal: Journal, *, include_failed: bool = False) -> dict[str, str]:
+    """Workload -> id of its newest offboarding still in progress (or, with ``include_failed``,
+    one that failed: ``fleet workload remove`` resumes those too)."""
+    statuses = (*_IN_PROGRESS, RolloutStatus.FAILED) if include_failed else _IN_PROGRESS
     found: dict[str, str] = {}
     for summary in journal.list_rollouts(limit=1000, kind=RolloutKind.OFFBOARD):
         rollout = summary.rollout
         name = offboarded_workload(rollout)
-        if name and not rollout.dry_run and rollout.status in _UNFINISHED and name not in found:
-            found[name] = rollout.id
-    return found
+        if name and name not in found and not rollout.dry_run:
+            found[name] = rollout.id if rollout.status in statuses else ""
+    return {name: rollout_id for name, rollout_id in found.items() if rollout_id}
 
 
 def refuse_offboarding(journal: Journal, names: list[str]) -> None:
