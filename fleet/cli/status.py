@@ -23,7 +23,8 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     journal, _ = open_journal(st.settings)
     with journal:
         found = {record.stack: record for record in journal.stack_status()}
-        dry_runs = {record.stack: record for record in journal.last_dry_runs()}
+        gone = journal.destroyed_stacks() - set(inventory.stacks())  # offboarded: history keeps them
+        dry_runs = {record.stack: record for record in journal.last_dry_runs() if record.stack not in gone}
     rows: list[dict[str, Any]] = []
     for stack in dict.fromkeys([*inventory.stacks(), *found, *dry_runs]):
         record = found.get(stack)
