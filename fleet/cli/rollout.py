@@ -57,7 +57,7 @@ def rollout_start(
     from fleet.journal.connect import open_journal
     from fleet.kinds import EngineKind
     from fleet.rollout.coordinator import start_rollout
-    from fleet.rollout.plan import plan_rollout
+    from fleet.rollout.plan import plan_rollout, select_stacks
     from fleet.rollout.view import plan_table
 
     st = state(ctx)
@@ -71,6 +71,8 @@ def rollout_start(
         "failure_budget": failure_budget,
         "bake_time": bake_time,
     }
+    # Check the request before the journal exists: an invalid one writes nothing.
+    select_stacks(inventory, names=names or (), select_all=all_, selector=selector, overrides=overrides)
     journal, locks = open_journal(st.settings)
     with journal:
         plan = plan_rollout(

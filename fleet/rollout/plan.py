@@ -97,21 +97,28 @@ def controlroom_reason(inventory: Inventory, journal: Journal, selected: Sequenc
     return None
 
 
-def plan_rollout(
+@dataclass(frozen=True)
+class Selection:
+    """What the user asked to roll out, checked against the inventory (no journal needed)."""
+
+    targets: tuple[PlanTarget, ...]
+    policy: RolloutPolicy
+    force_controlroom: bool
+
+
+def select_stacks(
     inventory: Inventory,
-    journal: Journal,
     *,
     names: Sequence[str] = (),
     select_all: bool = False,
     selector: str | None = None,
     overrides: Mapping[str, Any] | None = None,
-    engine: EngineKind = EngineKind.pulumi,
-    action: Action = Action.up,
-) -> RolloutPlan:
-    """Plan a rollout of the named workloads, all of them, or those matching ``selector``.
+) -> Selection:
+    """The workloads named, all of them, or those matching ``selector``, and the policy.
 
-    ``controlroom`` may be named to force the control room in. UserError when nothing is
-    selected, a name is unknown or an override is invalid.
+    Pure: call it before opening the journal, so an invalid request writes nothing. ``controlroom``
+    may be named to force the control room in. UserError when nothing is selected, a name is
+    unknown or an override is invalid.
     """
     if not names and not select_all and selector is None:
         raise UserError("name the workloads to roll out, or use --all or --selector key=value")
@@ -128,7 +135,27 @@ def plan_rollout(
     if not chosen and not force_controlroom:
         raise UserError(f"no workload matches the selector {selector!r}" if selector else "no workloads")
     policy = effective_policy(inventory.fleet.spec.rollout, overrides or {})
-    reason = "named on the command line" if force_controlroom else None
+    return Selection(tuple(chosen), policy, force_controlroom)
+
+
+def plan_rollout(
+    inventory: Inventory,
+    journal: Journal,
+    *,
+    names: Sequence[str] = (),
+    select_all: bool = False,
+    selector: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    engine: EngineKind = EngineKind.pulumi,
+    action: Action = Action.up,
+) -> RolloutPlan:
+    """Plan a rollout of the named workloads, all of them, or those matching ``selector``
+    (see :func:`select_stacks`); the journal says whether the control room goes first."""
+    selection = select_stacks(
+        inventory, names=names, select_all=select_all, selector=selector, overrides=overrides
+    )
+    chosen, policy = list(selection.targets), selection.policy
+    reason = "named on the command line" if selection.force_controlroom else None
     reason = reason or controlroom_reason(inventory, journal, [target.name for target in chosen])
     waves = plan_waves(
         chosen, canary=policy.canary, wave_size=policy.wave_size, include_controlroom=reason is not None

@@ -116,12 +116,15 @@ def test_file_name_must_match_name(inventory_dir: Path) -> None:
     assert line.startswith("workloads/search-staging.yaml:3: name: 'search-stg' differs from the file name")
 
 
-def test_duplicate_names_across_yaml_and_yml(inventory_dir: Path) -> None:
+def test_a_yml_file_is_not_a_second_copy_but_an_error(inventory_dir: Path) -> None:
     shutil.copy(
         inventory_dir / "workloads/search-staging.yaml", inventory_dir / "workloads/search-staging.yml"
     )
     [line] = problems(inventory_dir)
-    assert "duplicate workload 'search-staging'" in line
+    assert line == (
+        "workloads/search-staging.yml: named .yml; rename it to search-staging.yaml "
+        "(workload files end in .yaml)"
+    )
 
 
 def test_yaml_syntax_error_has_its_line(inventory_dir: Path) -> None:
