@@ -101,10 +101,10 @@ def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help
     import time
 
     from fleet.journal import RolloutStatus
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import open_recorded_journal
     from fleet.rollout.view import RolloutView
 
-    journal, locks = open_journal(state(ctx).settings)
+    journal, locks = open_recorded_journal(state(ctx).settings, rollout_id)
     out = console()
     undriven: str | None = None
     with journal, RolloutView(out).showing() as view:
@@ -139,12 +139,12 @@ def rollout_resume(
 ) -> None:
     """Continue a halted, paused or interrupted rollout (or upgrade, with its health gates and
     maintenance window); succeeded stacks are never run again."""
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import open_recorded_journal
     from fleet.rollout.coordinator import prepare_resume
     from fleet.rollout.driver import FINAL
 
     st = state(ctx)
-    journal, locks = open_journal(st.settings)
+    journal, locks = open_recorded_journal(st.settings, rollout_id)
     with journal:
         rollout = journal.rollout(rollout_id)
         if rollout.status in FINAL:
@@ -162,9 +162,9 @@ def rollout_resume(
 def rollout_cancel(ctx: typer.Context, rollout_id: str = typer.Argument(..., help="The rollout id")) -> None:
     """Stop a rollout: nothing new starts, running stacks finish, the rest are cancelled."""
     from fleet.journal import RolloutStatus
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import open_recorded_journal
 
-    journal, locks = open_journal(state(ctx).settings)
+    journal, locks = open_recorded_journal(state(ctx).settings, rollout_id)
     with journal:
         rollout = journal.rollout(rollout_id)
         if rollout.status in (RolloutStatus.SUCCEEDED, RolloutStatus.FAILED, RolloutStatus.CANCELLED):

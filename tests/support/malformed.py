@@ -241,6 +241,16 @@ def _cases() -> list[Case]:
             "--wave-size",
             args=("rollout", "--all", "--wave-size", "0%", "--dry-run", "--yes"),
         ),
+        *(
+            Case(
+                f"rollout-{verb}-unknown-id",
+                11,
+                _nothing,
+                "no rollout 'r-bogus'",
+                args=("rollout", verb, "r-bogus"),
+            )
+            for verb in ("watch", "resume", "cancel")
+        ),
     ]
     return cases
 

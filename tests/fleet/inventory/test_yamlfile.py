@@ -139,3 +139,28 @@ def test_a_directory_where_a_file_should_be_is_one_line(tmp_path: Path) -> None:
         caught.value.at("w.yaml")
         == "w.yaml: cannot be read (is a directory); fix its permissions or remove it"
     )
+
+
+def _files() -> list[Path]:
+    from inventories import EXAMPLE_INVENTORY
+
+    scaffold = Path(__file__).resolve().parents[3] / "fleet" / "scaffold"
+    return [
+        EXAMPLE_INVENTORY / "fleet.yaml",
+        *sorted((EXAMPLE_INVENTORY / "workloads").glob("*.yaml")),
+        *sorted(scaffold.glob("*.yaml")),
+    ]
+
+
+@pytest.mark.parametrize("path", _files(), ids=lambda path: path.name)
+def test_the_shipped_files_read_as_ruamel_reads_them(path: Path) -> None:
+    """ruamel.yaml's YAML 1.2 round trip (the loader before this one, and upgrade apply's editor)
+    is the oracle: same data, and each top-level key on the line ruamel puts it."""
+    from ruamel.yaml import YAML
+
+    text = path.read_text(encoding="utf-8")
+    reference = YAML(typ="rt").load(text)
+    doc = parse_text(text)
+    assert doc.data == reference
+    for key in reference:
+        assert doc.lines[(key,)] == reference.lc.key(key)[0] + 1
