@@ -10,6 +10,7 @@ nothing written anywhere in the inventory.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,3 +279,42 @@ def _symlink_outside(root: Path) -> None:
 
 CASES: tuple[Case, ...] = tuple(_cases())
 """The corpus, by name (unique)."""
+
+
+MAX_LINE = 600
+"""The longest line a rejection may print (the CLI cuts at 500, plus its own words)."""
+
+
+def snapshot(root: Path) -> dict[str, object]:
+    """Everything under ``root``: each entry's kind and content (never read from a FIFO)."""
+    found: dict[str, object] = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            found[str(path.relative_to(root))] = ("link", os.readlink(path))
+        elif stat.S_ISREG(info.st_mode):
+            found[str(path.relative_to(root))] = ("file", path.read_bytes(), stat.S_IMODE(info.st_mode))
+        else:
+            found[str(path.relative_to(root))] = ("other", stat.S_IFMT(info.st_mode))
+    return found
+
+
+def verdict(case: Case, code: int, output: str, before: dict[str, object], root: Path) -> str | None:
+    """Why the run of ``case`` broke the contract (exit 2, one line naming the problem, no
+    traceback, nothing written), or None when it kept it."""
+    lines = output.splitlines()
+    if code != 2:
+        return f"exit {code}"
+    if not 1 <= len(lines) <= case.lines:
+        return f"{len(lines)} lines"
+    if not lines[-1].startswith("error: "):
+        return f"last line {lines[-1][:100]!r}"
+    if case.expect not in output:
+        return f"{case.expect!r} not said"
+    if "Traceback" in output:
+        return "a traceback"
+    if any(len(line) > MAX_LINE for line in lines):
+        return f"a line of {max(map(len, lines))} characters"
+    if snapshot(root) != before:
+        return "the inventory changed"
+    return None
