@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from malformed import alias_bomb
 
 from fleet.inventory.yamlfile import (
@@ -13,6 +15,7 @@ from fleet.inventory.yamlfile import (
     MAX_FILE_BYTES,
     MAX_VALUES,
     DocumentError,
+    decode,
     parse_text,
     read_text,
 )
@@ -164,3 +167,37 @@ def test_the_shipped_files_read_as_ruamel_reads_them(path: Path) -> None:
     assert doc.data == reference
     for key in reference:
         assert doc.lines[(key,)] == reference.lc.key(key)[0] + 1
+
+
+YAML_ALPHABET = "ab1.-_: \n\t[]{},#&*!|>'\"%@`?<=~\\\u00e9\x00\ufeff"
+"""Every character YAML gives a meaning to, a few that it refuses, and plain ones."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=YAML_ALPHABET, max_size=200))
+def test_any_text_parses_or_is_one_document_error(text: str) -> None:
+    try:
+        doc = parse_text(text)
+    except DocumentError as error:
+        assert "\n" not in error.message
+    else:
+        assert set(doc.lines) <= _paths(doc.data)
+
+
+def _paths(data: object, prefix: tuple[str | int, ...] = ()) -> set[tuple[str | int, ...]]:
+    found: set[tuple[str | int, ...]] = {prefix} if prefix else set()
+    children = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else []
+    for key, value in children:
+        found |= _paths(value, (*prefix, key))
+    return found
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_read_as_text_or_are_one_document_error(data: bytes) -> None:
+    try:
+        text = decode(data)
+    except DocumentError as error:
+        assert "\n" not in error.message
+    else:
+        assert "\x00" not in text
