@@ -199,6 +199,27 @@ def _read(path: Path, root: Path, where: str) -> tuple[str | None, list[str]]:
         return None, [exc.at(where)]
 
 
+def load_workload_file(path: Path, root: Path) -> tuple[Workload | None, list[str]]:
+    """One entry of ``<root>/workloads``: its workload, or None and its problems."""
+    where = _display(path, root)
+    name_problem = workload_name_problem(path)
+    if name_problem is not None:
+        return None, [f"{where}: {name_problem}"]
+    text, problems = _read(path, root, where)
+    if text is None:
+        return None, problems
+    workload, problems, doc = parse_workload(text, where)
+    if workload is None or doc is None:
+        return None, problems
+    if workload.name != path.name.removesuffix(".yaml"):
+        # File names are unique, so this also keeps two files from holding one workload.
+        return None, [
+            f"{where}:{doc.line_of(('name',))}: name: {workload.name!r} differs from the file name; "
+            f"rename the file to {WORKLOADS_DIR}/{workload.name}.yaml or change name"
+        ]
+    return workload, []
+
+
 def load_inventory(root: Path) -> Inventory:
     """Load and check the inventory at ``root``; raises InvalidInventory listing every problem.
 
@@ -219,33 +240,10 @@ def load_inventory(root: Path) -> Inventory:
     if directory_problem is not None:
         problems.append(f"{WORKLOADS_DIR}: {directory_problem}")
     workloads: list[Workload] = []
-    seen: dict[str, str] = {}
     for path in workload_entries(root) if directory_problem is None else []:
-        where = _display(path, root)
-        name_problem = workload_name_problem(path)
-        if name_problem is not None:
-            problems.append(f"{where}: {name_problem}")
-            continue
-        text, found = _read(path, root, where)
+        workload, found = load_workload_file(path, root)
         problems.extend(found)
-        if text is None:
-            continue
-        workload, found, doc = parse_workload(text, where)
-        problems.extend(found)
-        if workload is None or doc is None:
-            continue
-        line = doc.line_of(("name",))
-        if workload.name != path.name.removesuffix(".yaml"):
-            problems.append(
-                f"{where}:{line}: name: {workload.name!r} differs from the file name; "
-                f"rename the file to {WORKLOADS_DIR}/{workload.name}.yaml or change name"
-            )
-        elif workload.name in seen:
-            problems.append(
-                f"{where}:{line}: name: duplicate workload {workload.name!r}, also in {seen[workload.name]}"
-            )
-        else:
-            seen[workload.name] = where
+        if workload is not None:
             workloads.append(workload)
     if problems:
         raise InvalidInventory(problems)
