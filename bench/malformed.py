@@ -32,7 +32,7 @@ def main() -> int:
             case.make(root)
             before = snapshot(root)
             done = subprocess.run(
-                [str(FLEET), "-i", str(root), *case.args],
+                [str(FLEET), *case.argv(root)],
                 capture_output=True,
                 text=True,
                 env={**os.environ, **case.env},

@@ -276,7 +276,7 @@ def add_workload(root: Path, source: Path) -> Workload:
     write it to ``workloads/<name>.yaml`` atomically. Nothing is written when anything is wrong."""
     inventory = load_inventory(root)
     if not source.is_file():
-        raise UserError(f"{source}: no such file")
+        raise UserError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
     try:
         text = read_text(source)
     except DocumentError as exc:

@@ -34,6 +34,10 @@ class Case:
     lines: int = 1
     """Lines of output allowed: one, but for a file with thousands of problems (capped)."""
 
+    def argv(self, root: Path) -> list[str]:
+        """The command line for the inventory at ``root`` (``{outside}``: a path beside it)."""
+        return ["-i", str(root), *(arg.format(outside=root.parent) for arg in self.args)]
+
 
 def _write(relative: str, data: str | bytes) -> Callable[[Path], None]:
     def make(root: Path) -> None:
@@ -241,6 +245,25 @@ def _cases() -> list[Case]:
             _nothing,
             "--wave-size",
             args=("rollout", "--all", "--wave-size", "0%", "--dry-run", "--yes"),
+        ),
+        *(
+            Case(
+                f"workload-add-{kind}",
+                11,
+                _write("../new.yaml", data),
+                words,
+                args=("workload", "add", "{outside}/new.yaml"),
+            )
+            for kind, data, words in (
+                ("alias-bomb", alias_bomb(), "anchor &a0"),
+                ("utf-16", "a: 1\n".encode("utf-16"), "UTF-16"),
+                (
+                    "unquoted-account",
+                    head.replace("payments-prod", "new")
+                    + "spec: {cloud: aws, region: us-east-1, account_id: 12}\n",
+                    "spec.account_id: expected a string, got 12; quote the value",
+                ),
+            )
         ),
         *(
             Case(

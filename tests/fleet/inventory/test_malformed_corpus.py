@@ -46,7 +46,7 @@ def test_the_corpus_covers_every_finding_with_unique_names() -> None:
 def test_every_malformed_input_is_one_line_exit_2_and_writes_nothing(case: Case, tmp_path: Path) -> None:
     root = broken(case, tmp_path)
     before = snapshot(root)
-    result = CliRunner().invoke(app, ["-i", str(root), *case.args], env=case.env)
+    result = CliRunner().invoke(app, case.argv(root), env=case.env)
     assert_rejected(case, result.exit_code, result.output, before, root)
 
 
@@ -59,7 +59,7 @@ def test_a_sample_through_real_fleet_processes(name: str, tmp_path: Path) -> Non
     root = broken(case, tmp_path)
     before = snapshot(root)
     done = subprocess.run(
-        [str(FLEET), "-i", str(root), *case.args],
+        [str(FLEET), *case.argv(root)],
         capture_output=True,
         text=True,
         env={**os.environ, **case.env},
