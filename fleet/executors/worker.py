@@ -27,7 +27,7 @@ from fleet.engines.base import StackEngine, StackOutcome
 from fleet.errors import FleetError
 from fleet.executors.jobs import SCHEMA_VERSION, JobError, JobResult, JobState, StackJob
 from fleet.executors.output import OutputLog, environment_secrets
-from fleet.inventory.loader import FLEET_FILE, Inventory, load_inventory, workload_files
+from fleet.inventory.loader import FLEET_FILE, Inventory, load_inventory, workload_entries
 from fleet.inventory.models import CONTROLROOM
 from fleet.journal import Journal, Outcome
 from fleet.journal.connect import journal_url
@@ -59,7 +59,7 @@ def load_job_inventory(root: Path) -> Inventory:
     A worker runs many jobs of the same inventory, and parsing hundreds of workload files for
     each of them would cost more than the orchestration itself.
     """
-    files = [root / FLEET_FILE, *workload_files(root)]
+    files = [root / FLEET_FILE, *workload_entries(root)]
     stamps = tuple((str(path), *_stamp(path)) for path in files)
     cached = _inventories.get(root)
     if cached is None or cached[0] != stamps:
@@ -252,4 +252,4 @@ def run_message(message: str) -> dict[str, Any]:
         job = StackJob.from_json(message)
     except JobError as error:
         return {"schema": SCHEMA_VERSION, "state": JobState.error.value, "info": {"error": str(error)}}
-    return run_job(job, Settings()).to_json()
+    return run_job(job, Settings.from_environment()).to_json()
