@@ -1,4 +1,4 @@
-"""Helm charts from Grafana's repository, and the value formats their configs share."""
+"""Grafana's Helm charts from their configured repositories, and the value formats their configs share."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ import pulumi_kubernetes as k8s
 
 from fleet.inventory.durations import parse_duration
 
-GRAFANA_REPOSITORY = "https://grafana.github.io/helm-charts"
+
+def chart_source(chart: str, repository: str) -> dict[str, Any]:
+    """``helm.v4.Chart`` arguments that name ``chart`` in ``repository``.
+
+    An HTTP repository is passed as ``repositoryOpts.repo``; an OCI registry path
+    (``oci://registry/path``) is the chart reference itself, as ``helm pull`` takes it.
+    """
+    if repository.startswith("oci://"):
+        return {"chart": f"{repository.rstrip('/')}/{chart}"}
+    return {"chart": chart, "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=repository)}
 
 
 def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -32,11 +41,13 @@ def grafana_chart(
     release: str,
     chart: str,
     version: str,
+    repository: str,
     namespace: pulumi.Input[str],
     values: Mapping[str, Any],
     opts: pulumi.ResourceOptions,
 ) -> k8s.helm.v4.Chart:
-    """A chart from Grafana's repository at an exact version, installed as release ``release``.
+    """One of Grafana's charts at an exact version, from ``repository`` (``spec.charts`` in
+    fleet.yaml), installed as release ``release``.
 
     ``helm.v4.Chart`` renders client-side, so a preview diffs every object the chart makes and
     an update waits for each object's readiness. Its release name is its ``name`` input, else the
@@ -48,11 +59,10 @@ def grafana_chart(
         name,
         k8s.helm.v4.ChartArgs(
             name=release,
-            chart=chart,
             version=version,
             namespace=namespace,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=GRAFANA_REPOSITORY),
             values=dict(values),
+            **chart_source(chart, repository),
         ),
         opts=opts,
     )

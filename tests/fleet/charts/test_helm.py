@@ -1,10 +1,7 @@
-"""`helm template` on the real chart archives: documents parsed, hooks told apart, one run per
-distinct input, Helm's own reason when a chart refuses its values."""
-
 from __future__ import annotations
 
-import os
-import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,11 +9,56 @@ from charts import real_charts
 
 from fleet.charts import helm
 from fleet.charts.helm import helm_binary, load_yaml, template
-from fleet.errors import OperationError
+from fleet.errors import MissingTool, OperationError
+
+
+def _executable(path: Path) -> Path:
+    path.write_text("#!/bin/sh\necho helm\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_fleet_helm_wins_over_path(tmp_path: Path) -> None:
+    chosen = _executable(tmp_path / "my-helm")
+    (tmp_path / "bin").mkdir()
+    _executable(tmp_path / "bin" / "helm")
+    env = {"FLEET_HELM": str(chosen), "PATH": str(tmp_path / "bin")}
+    assert helm_binary(env) == chosen
+
+
+def test_helm_on_path(tmp_path: Path) -> None:
+    found = _executable(tmp_path / "helm")
+    assert helm_binary({"PATH": str(tmp_path)}) == found
+
+
+def test_fleet_helm_that_is_not_executable_is_one_line_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(MissingTool) as caught:
+        helm_binary({"FLEET_HELM": str(tmp_path / "nope"), "PATH": ""})
+    assert "FLEET_HELM=" in caught.value.message and "\n" not in caught.value.message
+
+
+def test_missing_helm_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+    with pytest.raises(MissingTool) as caught:
+        helm_binary({"PATH": str(tmp_path)})
+    assert "helm CLI is not on PATH" in caught.value.message
+    assert "FLEET_HELM" in caught.value.message and "\n" not in caught.value.message
+
+
+def test_the_venv_helm_is_helm_v4() -> None:
+    """`make test` installs Helm v4 into the venv (scripts/install-helm.py); the tests render with it."""
+    helm = helm_binary()
+    version = subprocess.run(
+        [str(helm), "version", "--template", "{{.Version}}"], capture_output=True, text=True, check=True
+    ).stdout
+    assert version.startswith("v4."), version
+
+
+# --- rendering ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def cache() -> object:
+def cache() -> Iterator[Path]:
     with real_charts() as path:
         yield path
 
@@ -64,19 +106,6 @@ def test_the_kube_version_is_helms_capabilities(cache: Path) -> None:
         template(
             cache / "mimir-distributed-6.0.0.tgz", release="m", namespace="m", values={}, kube_version="1.25"
         )
-
-
-def test_helm_binary_from_the_environment(tmp_path: Path) -> None:
-    binary = tmp_path / "helm"
-    binary.write_text("#!/bin/sh\n", encoding="utf-8")
-    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
-    assert helm_binary({"FLEET_HELM": str(binary)}) == str(binary)
-    assert helm_binary({"PATH": str(tmp_path)}) == str(binary)
-    with pytest.raises(OperationError, match="no helm on PATH"):
-        helm_binary({"PATH": str(tmp_path / "empty")})
-    with pytest.raises(OperationError, match="not an executable"):
-        helm_binary({"FLEET_HELM": str(tmp_path / "missing")})
-    assert os.environ.get("FLEET_HELM") != str(binary)
 
 
 def test_yaml_is_read_as_the_api_server_reads_it() -> None:
