@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleet.charts.cache import ChartCache, default_cache_dir
 from fleet.charts.expand import expand_plan, kubernetes_objects
+from fleet.engines.base import EventSink
 from fleet.inventory.models import CONTROLROOM, Cluster
 from fleet.verify.dataflow import Violation
 from fleet.verify.objects import Expectation, StackObjects, check_all
@@ -63,11 +64,15 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
 
 
 def verify_objects(
-    inventory: Inventory, plans: Mapping[str, Mapping[str, Any]], cache: ChartCache | None = None
+    inventory: Inventory,
+    plans: Mapping[str, Mapping[str, Any]],
+    cache: ChartCache | None = None,
+    events: EventSink | None = None,
 ) -> dict[str, dict[str, list[Violation]]]:
     """The object proofs of every inventory stack in ``plans``, by stack then invariant.
 
-    Raises :class:`fleet.charts.expand.ChartNotCached` (exit 1, naming the chart, its version
+    ``events`` hears one line per stack as it starts. Raises
+    :class:`fleet.charts.expand.ChartNotCached` (exit 1, naming the chart, its version
     and how to pull it) when a chart is not in the cache, OperationError when one does not render.
     """
     cache = cache if cache is not None else ChartCache(default_cache_dir())
@@ -76,6 +81,8 @@ def verify_objects(
         plan = plans.get(stack)
         if plan is None:
             continue
+        if events is not None:
+            events(f"proving {stack}'s rendered objects")
         expect = expectation(inventory, stack)
         charts = expand_plan(plan, cache, expect.kubernetes_version)
         objects = StackObjects(stack, plan, charts, kubernetes_objects(plan, charts), expect)
