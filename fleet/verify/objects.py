@@ -538,8 +538,8 @@ def _loki_stores(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
 def check_storage(stack: StackObjects) -> list[Violation]:
     """Mimir's effective configuration (the chart's template merged with fleet's structured
     config, as rendered into its ConfigMap) keeps blocks, ruler and alertmanager data on the
-    stack's cloud backend, in a bucket the stack creates; Loki's chunks, rules and delete
-    requests likewise."""
+    stack's cloud backend, in a bucket the stack creates, blocks apart from the others (their own
+    bucket or prefix); Loki's chunks, rules and delete requests likewise."""
     backend = "s3" if stack.expect.cloud == "aws" else "azure"
     buckets = _buckets(stack.plan)
     violations: list[Violation] = []
@@ -567,8 +567,22 @@ def check_storage(stack: StackObjects) -> list[Violation]:
                 )
             for item, config in found:
                 assert config is not None
+                places = {}
                 for store in ("blocks_storage", "ruler_storage", "alertmanager_storage"):
                     judge(item.label, store, *_mimir_store(config, store))
+                    prefix = str((config.get(store) or {}).get("storage_prefix") or "")
+                    places[store] = (*_mimir_store(config, store), prefix)
+                for other in ("ruler_storage", "alertmanager_storage"):
+                    # Mimir refuses to start when blocks share a bucket and prefix with another store.
+                    if places[other] == places["blocks_storage"]:
+                        violations.append(
+                            Violation(
+                                "storage",
+                                item.label,
+                                f"blocks_storage and {other} share bucket and prefix "
+                                f"{places[other][1]!r}/{places[other][2]!r}; Mimir will not start",
+                            )
+                        )
         if chart.chart == "loki":
             found = [(o, _config_text(o, "config.yaml")) for o in configs]
             found = [(o, c) for o, c in found if c is not None]

@@ -167,6 +167,18 @@ def test_s3_blocks_storage_on_azure_fails_storage(
     assert violations[0].message == "blocks_storage is on s3; the stack's storage is azure"
 
 
+def test_blocks_sharing_the_rulers_prefix_fails_storage(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    def edit(plan: dict[str, Any]) -> None:
+        config = chart_values(plan, "mimir-chart")["mimir"]["structuredConfig"]
+        config["ruler_storage"]["storage_prefix"] = "blocks"
+
+    violations = prove(inventory, plans, "payments-prod", edit)
+    assert summary(violations) == [("storage", "ConfigMap mimir/mimir-config")]
+    assert "blocks_storage and ruler_storage share bucket and prefix" in violations[0].message
+
+
 def test_an_unread_value_path_fails_values(inventory: Inventory, plans: dict[str, dict[str, Any]]) -> None:
     def edit(plan: dict[str, Any]) -> None:
         chart_values(plan, "mimir-chart")["gateway"]["enabledNonEnterprise"] = True
