@@ -1,14 +1,13 @@
-"""The Helm engine: the ``helm`` CLI (v4) that fleet runs to pull and render charts.
+"""Rendering a chart archive with the ``helm`` CLI (Helm v4), as ``helm.v4.Chart`` renders it.
 
-Users have ``helm`` on PATH; ``FLEET_HELM`` names another binary. ``make setup``-style virtualenvs
-get one from PyPI (``scripts/install-helm.py`` puts it beside the venv's python), so the venv's
-``bin`` folder is the last place looked.
-
-Rendering is what ``helm.v4.Chart`` does: ``helm template`` client-side, the objects applied by
-Pulumi, chart hooks (``helm.sh/hook``) left out. :func:`template` runs ``helm template`` on a
-cached archive with fleet's values and returns every document, hooks marked so callers can list
-them as not deployed. Identical inputs are rendered once per process (the archive's digest, the
+``helm.v4.Chart`` renders client-side (``helm template``) and applies the objects itself; chart
+hooks (``helm.sh/hook``) are left out. :func:`template` runs ``helm template`` on a cached
+archive with fleet's values and returns every document, hooks marked so callers can list them
+as not deployed. Identical inputs are rendered once per process (the archive's digest, the
 values, the release, the namespace and the Kubernetes version are the key).
+
+Where ``helm`` comes from: users have it on PATH; ``FLEET_HELM`` names another binary; a fleet
+checkout's venv gets one from PyPI (``scripts/install-helm.py``), the last place looked.
 """
 
 from __future__ import annotations
@@ -31,10 +30,11 @@ import yaml
 
 from fleet.errors import MissingTool, OperationError
 
-__all__ = ["HOOK_ANNOTATION", "INSTALL_HINT", "RenderedObject", "helm_binary", "load_yaml", "template"]
+__all__ = ["HOOK_ANNOTATION", "RenderedObject", "helm_binary", "is_hook", "load_yaml", "template"]
 
 HOOK_ANNOTATION = "helm.sh/hook"
 _TIMEOUT_SECONDS = 120
+
 
 INSTALL_HINT = (
     "install Helm v4 (https://helm.sh/docs/intro/install/, or `make helm` in a fleet checkout) "

@@ -11,6 +11,8 @@ from inventories import copy_example, write_inventory
 from typer.testing import CliRunner, Result
 
 from fleet.cli.main import app
+from fleet.engines.render import user_render_state_dir
+from fleet.inventory.loader import load_inventory
 
 
 def _inventory(root: Path) -> Path:
@@ -28,7 +30,8 @@ def test_render_writes_one_plan_per_stack(tmp_path: Path) -> None:
         stack, count, _word, path = line.split()
         assert Path(path) == render / stack / "plan.json"
         assert len(json.loads(Path(path).read_text(encoding="utf-8"))["resources"]) == int(count)
-    secrets = json.loads((render / ".state" / "controlroom.json").read_text(encoding="utf-8"))["passwords"]
+    state = user_render_state_dir(load_inventory(root)) / "controlroom.json"  # outside the inventory
+    secrets = json.loads(state.read_text(encoding="utf-8"))["passwords"]
     for entry in secrets.values():
         assert entry["result"] not in result.output
 
