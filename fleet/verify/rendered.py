@@ -16,8 +16,10 @@ from fleet.charts.expand import expand_plan, kubernetes_objects
 from fleet.engines.base import EventSink
 from fleet.inventory.models import CONTROLROOM, Cluster
 from fleet.verify.dataflow import Violation
-from fleet.verify.objects import Expectation, StackObjects, check_all
+from fleet.verify.objects import Expectation, StackObjects, check_provider, check_references, check_schema
+from fleet.verify.stores import check_replicas, check_storage
 from fleet.verify.values import check_values
+from fleet.verify.wiring import check_alloy, check_urls
 
 if TYPE_CHECKING:
     from fleet.inventory.loader import Inventory
@@ -86,7 +88,16 @@ def verify_objects(
         expect = expectation(inventory, stack)
         charts = expand_plan(plan, cache, expect.kubernetes_version)
         objects = StackObjects(stack, plan, charts, kubernetes_objects(plan, charts), expect)
-        proofs = check_all(objects)
+        proofs = {
+            "provider": check_provider(objects),
+            "schema": check_schema(objects),
+            "references": check_references(objects),
+            "urls": check_urls(objects),
+        }
+        if expect.alloy is not None:
+            proofs["alloy"] = check_alloy(objects)
+        proofs["storage"] = check_storage(objects)
+        proofs["replicas"] = check_replicas(objects)
         proofs["values"] = [v for chart in charts for v in check_values(chart, expect.kubernetes_version)]
         results[stack] = proofs
     return results
