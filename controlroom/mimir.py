@@ -16,8 +16,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET
-from fleet.inventory.models import ControlRoom
+from controlroom.alerting import ruler_alertmanager_values, shipped_stores
+from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET
+from fleet.inventory.models import Alerting, ControlRoom
 from kit.charts import chart_source, gateway_url, merged
 from kit.mimir import architecture, pod_labels, storage_config
 from kit.storage import BucketBinding
@@ -32,6 +33,8 @@ ISSUER_ANNOTATION = "cert-manager.io/issuer"
 WRITE_HTPASSWD = "/etc/nginx/secrets/.htpasswd"
 """Where the chart mounts ``gateway.nginx.basicAuth.existingSecret``."""
 READER_HTPASSWD_DIR = "/etc/nginx/reader"
+ROTATION_HTPASSWD_DIR = "/etc/nginx/rotation"
+"""The workloads' next passwords while a rotation overlaps old and new (often an empty file)."""
 
 # Passed through the chart's `tpl`: the {{ }} are Helm template expressions, the $ names nginx's.
 _UPSTREAM = (
@@ -48,11 +51,27 @@ def _write_location(path: str) -> str:
     location = {path} {{
       auth_basic           "Mimir write";
       auth_basic_user_file {WRITE_HTPASSWD};
-      # The tenant is the authenticated workload, never a header the client chose.
+      # nginx checks only the first line of a user: a rotating workload's new password is in a
+      # second file, asked when the first refuses (both authenticate as the same user).
+      error_page 401 = @write_rotation;
+{_write_proxy()}
+    }}"""
+
+
+def _write_proxy() -> str:
+    return f"""      # The tenant is the authenticated workload, never a header the client chose.
       proxy_set_header     X-Scope-OrgID $remote_user;
       proxy_set_header     Authorization "";
       set $distributor {_UPSTREAM % "distributor-headless"};
-      proxy_pass      http://$distributor:{_PORT}$request_uri;
+      proxy_pass      http://$distributor:{_PORT}$request_uri;"""
+
+
+def _rotation_location() -> str:
+    return f"""
+    location @write_rotation {{
+      auth_basic           "Mimir write";
+      auth_basic_user_file {ROTATION_HTPASSWD_DIR}/.htpasswd;
+{_write_proxy()}
     }}"""
 
 
@@ -105,6 +124,7 @@ http {{
     }}
 {_write_location("/api/v1/push")}
 {_write_location("/otlp/v1/metrics")}
+{_rotation_location()}
 
     location /prometheus {{
       auth_basic           "Mimir read";
@@ -146,16 +166,15 @@ def ingress_values(room: ControlRoom) -> dict[str, Any]:
     return ingress
 
 
-def mimir_values(room: ControlRoom, storage: BucketBinding) -> dict[str, Any]:
-    """The chart values for the central Mimir, on ``storage`` as its cloud identity."""
+def mimir_values(room: ControlRoom, storage: BucketBinding, alerting: Alerting) -> dict[str, Any]:
+    """The chart values for the central Mimir, on ``storage`` as its cloud identity, with the
+    ruler and Alertmanager on the files :mod:`controlroom.alerting` ships."""
     replicas = room.mimir.replicas
     zone_aware = replicas >= 3
     architecture_values, architecture_config = architecture(room.mimir.kafka)
     values: dict[str, Any] = {
         "minio": {"enabled": False},
         **architecture_values,
-        "alertmanager": {"enabled": False},
-        "ruler": {"enabled": False},
         "serviceAccount": {
             "create": True,
             "name": SERVICE_ACCOUNT,
@@ -165,7 +184,9 @@ def mimir_values(room: ControlRoom, storage: BucketBinding) -> dict[str, Any]:
             "structuredConfig": {
                 "multitenancy_enabled": True,
                 "tenant_federation": {"enabled": True},
+                # Blocks on the bucket; the ruler's and Alertmanager's stores are shipped files.
                 **storage_config(storage),
+                **shipped_stores(),
                 **architecture_config,
                 "limits": {"compactor_blocks_retention_period": room.mimir.retention},
                 "ingester": {
@@ -187,15 +208,20 @@ def mimir_values(room: ControlRoom, storage: BucketBinding) -> dict[str, Any]:
                 {
                     "name": "reader-htpasswd",
                     "secret": {"secretName": READER_HTPASSWD_SECRET},
-                }
+                },
+                {
+                    "name": "rotation-htpasswd",
+                    "secret": {"secretName": ROTATION_HTPASSWD_SECRET},
+                },
             ],
             "extraVolumeMounts": [
-                {"name": "reader-htpasswd", "mountPath": READER_HTPASSWD_DIR, "readOnly": True}
+                {"name": "reader-htpasswd", "mountPath": READER_HTPASSWD_DIR, "readOnly": True},
+                {"name": "rotation-htpasswd", "mountPath": ROTATION_HTPASSWD_DIR, "readOnly": True},
             ],
             "ingress": ingress_values(room),
         },
     }
-    return merged(values, pod_labels(storage))
+    return merged(merged(values, ruler_alertmanager_values(alerting)), pod_labels(storage))
 
 
 @dataclass(frozen=True)
@@ -208,8 +234,10 @@ class MimirArgs:
     namespace: pulumi.Input[str]
     storage: BucketBinding
     """The central Mimir's bucket and the identity its pods use (from ``kit.storage``)."""
+    alerting: Alerting
+    """``spec.alerting``: the Alertmanager's receivers (their secrets' volume)."""
     depends_on: tuple[pulumi.Resource, ...] = ()
-    """The htpasswd Secrets the gateway mounts."""
+    """The htpasswd Secrets the gateway mounts, the rule and Alertmanager ConfigMaps."""
 
 
 class Mimir(pulumi.ComponentResource):
@@ -227,7 +255,7 @@ class Mimir(pulumi.ComponentResource):
             version=args.version,
             **chart_source(CHART, args.repository),
             namespace=args.namespace,
-            values=mimir_values(args.control_room, args.storage),
+            values=mimir_values(args.control_room, args.storage, args.alerting),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.gateway_url = pulumi.Output.from_input(args.namespace).apply(lambda ns: gateway_url(RELEASE, ns))
