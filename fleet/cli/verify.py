@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from fleet.cli.app import app, state
 from fleet.cli.output import OUTPUT_OPTION, Output, print_json
@@ -43,10 +44,17 @@ def verify(
 
         render_dir = RenderEngine().directory(inventory)
     not_checked: list[str] = []
-    if render_dir is None:
-        reports = render_and_verify(inventory, charts=charts)
-    else:
-        reports = verify_render(inventory, render_dir, charts=charts)
+    status = Console(stderr=True).status("verifying", spinner="dots")
+
+    def progress(line: str) -> None:
+        status.update(line)
+
+    with status:
+        if render_dir is None:
+            reports = render_and_verify(inventory, charts=charts, events=progress)
+        else:
+            reports = verify_render(inventory, render_dir, charts=charts, events=progress)
+    if render_dir is not None:
         not_checked.append(
             "invariant 3: no password in any plan (needs the real passwords; "
             "run `fleet verify` without --render-dir)"

@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from fleet.charts.cache import ChartCache, default_cache_dir
 from fleet.charts.expand import expand_plan, kubernetes_objects
+from fleet.engines.base import EventSink
 from fleet.inventory.models import CONTROLROOM, Cluster
 from fleet.verify.dataflow import Violation
-from fleet.verify.objects import Expectation, StackObjects, check_all
+from fleet.verify.objects import Expectation, StackObjects, check_provider, check_references, check_schema
+from fleet.verify.stores import check_replicas, check_storage
 from fleet.verify.values import check_values
+from fleet.verify.wiring import check_alloy, check_urls
 
 if TYPE_CHECKING:
     from fleet.inventory.loader import Inventory
@@ -63,11 +66,15 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
 
 
 def verify_objects(
-    inventory: Inventory, plans: Mapping[str, Mapping[str, Any]], cache: ChartCache | None = None
+    inventory: Inventory,
+    plans: Mapping[str, Mapping[str, Any]],
+    cache: ChartCache | None = None,
+    events: EventSink | None = None,
 ) -> dict[str, dict[str, list[Violation]]]:
     """The object proofs of every inventory stack in ``plans``, by stack then invariant.
 
-    Raises :class:`fleet.charts.expand.ChartNotCached` (exit 1, naming the chart, its version
+    ``events`` hears one line per stack as it starts. Raises
+    :class:`fleet.charts.expand.ChartNotCached` (exit 1, naming the chart, its version
     and how to pull it) when a chart is not in the cache, OperationError when one does not render.
     """
     cache = cache if cache is not None else ChartCache(default_cache_dir())
@@ -76,10 +83,21 @@ def verify_objects(
         plan = plans.get(stack)
         if plan is None:
             continue
+        if events is not None:
+            events(f"proving {stack}'s rendered objects")
         expect = expectation(inventory, stack)
         charts = expand_plan(plan, cache, expect.kubernetes_version)
         objects = StackObjects(stack, plan, charts, kubernetes_objects(plan, charts), expect)
-        proofs = check_all(objects)
+        proofs = {
+            "provider": check_provider(objects),
+            "schema": check_schema(objects),
+            "references": check_references(objects),
+            "urls": check_urls(objects),
+        }
+        if expect.alloy is not None:
+            proofs["alloy"] = check_alloy(objects)
+        proofs["storage"] = check_storage(objects)
+        proofs["replicas"] = check_replicas(objects)
         proofs["values"] = [v for chart in charts for v in check_values(chart, expect.kubernetes_version)]
         results[stack] = proofs
     return results

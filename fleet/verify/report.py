@@ -27,6 +27,7 @@ from fleet.verify.plans import check_no_secret_leak, check_plan_set, verify_plan
 from fleet.verify.rendered import verify_objects
 
 if TYPE_CHECKING:
+    from fleet.engines.base import EventSink
     from fleet.engines.render import Plan
     from fleet.inventory.loader import Inventory
 
@@ -139,7 +140,9 @@ def read_render(render_dir: Path) -> dict[str, dict[str, Any]]:
     return plans
 
 
-def render_and_verify(inventory: Inventory, *, charts: bool = True) -> list[StackReport]:
+def render_and_verify(
+    inventory: Inventory, *, charts: bool = True, events: EventSink | None = None
+) -> list[StackReport]:
     """Render every stack into a private temporary directory and verify the result.
 
     The invariants are proven on the redacted plans, except the htpasswd (invariant 5), which is
@@ -157,20 +160,22 @@ def render_and_verify(inventory: Inventory, *, charts: bool = True) -> list[Stac
 
     with tempfile.TemporaryDirectory(prefix="fleet-verify-") as tmp:
         out = Path(tmp)
-        render_all(inventory, None, out, show_secrets=False)
+        render_all(inventory, None, out, show_secrets=False, events=events)
         redacted = read_render(out)
         secrets = render_secrets(out)
         render_all(inventory, [CONTROLROOM], out, show_secrets=True, on_rendered=keep)
     plans = {**redacted, CONTROLROOM: shown[CONTROLROOM]}
     leaks = check_no_secret_leak(redacted, secrets)
-    objects = verify_objects(inventory, redacted) if charts else None
+    objects = verify_objects(inventory, redacted, events=events) if charts else None
     return build_reports(plans, _central_urls(inventory), inventory.stacks(), leaks, objects)
 
 
-def verify_render(inventory: Inventory, render_dir: Path, *, charts: bool = True) -> list[StackReport]:
+def verify_render(
+    inventory: Inventory, render_dir: Path, *, charts: bool = True, events: EventSink | None = None
+) -> list[StackReport]:
     """Verify an existing render; what its redacted values hide is reported as not proven."""
     plans = read_render(render_dir)
-    objects = verify_objects(inventory, plans) if charts else None
+    objects = verify_objects(inventory, plans, events=events) if charts else None
     return build_reports(plans, _central_urls(inventory), inventory.stacks(), objects=objects)
 
 

@@ -23,8 +23,9 @@ from fleet.charts.cache import ChartCache
 from fleet.charts.expand import KubeObject, expand_plan, kubernetes_objects
 from fleet.engines.render import RenderEngine, default_programs
 from fleet.inventory.loader import Inventory, load_inventory
-from fleet.verify.objects import StackObjects, check_storage, pod_spec
+from fleet.verify.objects import StackObjects, pod_spec
 from fleet.verify.rendered import expectation
+from fleet.verify.stores import check_storage
 from kit.alerting.alertmanager import ENV_SECRET, SECRETS_DIR
 from kit.alerting.catalogue import OWNER_TENANT
 

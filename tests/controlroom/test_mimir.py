@@ -79,3 +79,36 @@ def test_replication_follows_the_replicas(
     values = render_controlroom("aws", replicas=replicas).chart("mimir-chart")["values"]
     assert values["ingester"] == {"replicas": replicas, "zoneAwareReplication": {"enabled": zones}}
     assert values["mimir"]["structuredConfig"]["ingester"]["ring"]["replication_factor"] == factor
+
+
+def test_the_hub_certificate_from_cert_manager_or_a_secret() -> None:
+    from controlroom.mimir import ingress_values
+    from fleet.inventory.models import ControlRoom
+
+    base = {"cloud": "aws", "region": "us-east-1", "account_id": "123456789012", "domain": "ctrl.example.com"}
+    issued = ingress_values(
+        ControlRoom(**base, tls={"cluster_issuer": "letsencrypt", "ingress_class": "nginx"})
+    )
+    assert issued["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    assert issued["ingressClassName"] == "nginx"
+    assert issued["tls"] == [{"secretName": "mimir-gateway-tls", "hosts": ["mimir.ctrl.example.com"]}]
+    namespaced = ingress_values(ControlRoom(**base, tls={"issuer": "acme"}))
+    assert namespaced["annotations"] == {"cert-manager.io/issuer": "acme"}
+    own = ingress_values(ControlRoom(**base, tls={"secret": "hub-tls"}))
+    assert own["annotations"] == {}
+    assert own["tls"][0]["secretName"] == "hub-tls"
+    assert "ingressClassName" not in own
+
+
+def test_ingest_storage_only_on_the_inventorys_kafka() -> None:
+    from fleet.inventory.models import MimirKafka
+    from kit.mimir import architecture
+
+    values, config = architecture(None)
+    assert values == {"kafka": {"enabled": False}}
+    assert config == {"ingest_storage": {"enabled": False}, "ingester": {"push_grpc_method_enabled": True}}
+    values, config = architecture(MimirKafka(address="kafka-0:9092", topic="metrics"))
+    assert values == {"kafka": {"enabled": False}}
+    assert config == {
+        "ingest_storage": {"enabled": True, "kafka": {"address": "kafka-0:9092", "topic": "metrics"}}
+    }

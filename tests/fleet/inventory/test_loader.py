@@ -218,3 +218,39 @@ def test_a_mangled_workload_file_is_loaded_or_reported_never_raised(
         load_inventory(fuzzed_inventory)
     except InvalidInventory as error:
         assert error.problems and all("\n" not in problem for problem in error.problems)
+
+
+@pytest.mark.parametrize(
+    ("tls", "expect"),
+    [
+        ("{}", "give exactly one of cluster_issuer, issuer (cert-manager) or secret"),
+        ("{cluster_issuer: a, secret: b}", "give exactly one of"),
+        ("{secret: Not_A_Name}", "should match pattern"),
+    ],
+)
+def test_the_hub_certificate_names_one_source(inventory_dir: Path, tls: str, expect: str) -> None:
+    edit(
+        inventory_dir / "fleet.yaml",
+        "tls: {cluster_issuer: letsencrypt, ingress_class: nginx}",
+        f"tls: {tls}",
+    )
+    [line] = problems(inventory_dir)
+    assert line.startswith("fleet.yaml:12: spec.control_room.tls")
+    assert expect in line
+
+
+def test_a_kafka_for_mimir_is_host_and_port(inventory_dir: Path) -> None:
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "mimir: {replicas: 3",
+        "mimir: {kafka: {address: kafka}, replicas: 3",
+    )
+    [line] = problems(inventory_dir)
+    assert "spec.mimir.kafka.address" in line and "is not host:port" in line
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "address: kafka}",
+        "address: 'kafka-0:9092,kafka-1:9092'}",
+    )
+    spec = load_inventory(inventory_dir).workload_stack("payments-prod").workload.spec
+    assert spec.mimir.kafka is not None and spec.mimir.kafka.topic == "mimir-ingest"
