@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from fleet.cli.app import app, state
+from fleet.cli.help import examples
 from fleet.errors import UserError
 
 
@@ -17,8 +18,12 @@ def _scaffold(name: str) -> str:
     return resources.files("fleet.scaffold").joinpath(name).read_text(encoding="utf-8")
 
 
-@app.command()
-def init(directory: Path = typer.Argument(..., help="Directory for the new inventory")) -> None:
+@app.command(epilog=examples("fleet init", "fleet init inventories/acme && cd inventories/acme"))
+def init(
+    directory: Path = typer.Argument(
+        Path("."), metavar="[DIR]", show_default=False, help="Directory for the new inventory [default: .]"
+    ),
+) -> None:
     """Create a new inventory: a commented fleet.yaml and one example workload."""
     from fleet.inventory.loader import FLEET_FILE, WORKLOADS_DIR, write_atomically
 
@@ -29,10 +34,11 @@ def init(directory: Path = typer.Argument(..., help="Directory for the new inven
     write_atomically(example, _scaffold("workload.yaml"))
     write_atomically(target, _scaffold("fleet.yaml"))
     typer.echo(f"Created {target} and {example}.")
-    typer.echo(f"Next: edit them, then run `fleet -i {directory} validate`.")
+    where = "" if directory == Path(".") else f" -i {directory}"
+    typer.echo(f"Next: edit them, then run `fleet validate{where}`.")
 
 
-@app.command()
+@app.command(epilog=examples("fleet validate", "fleet validate -i inventories/acme"))
 def validate(ctx: typer.Context) -> None:
     """Load and check the whole inventory; print a one-line summary."""
     inventory = state(ctx).inventory()
@@ -47,7 +53,7 @@ def validate(ctx: typer.Context) -> None:
     )
 
 
-@app.command()
+@app.command(epilog=examples("fleet schema workload > workload.schema.json"))
 def schema(
     kind: str = typer.Argument(..., help="fleet or workload", metavar="fleet|workload"),
 ) -> None:

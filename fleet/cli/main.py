@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "versions",
     "beat",
     "drift",
+    "version",  # version, completion
 )
 
 for _module in COMMAND_MODULES:

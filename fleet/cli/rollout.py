@@ -8,17 +8,20 @@ import sys
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
-from fleet.cli.app import app, state
+from fleet.cli.app import HelpGroup, app, state
+from fleet.cli.confirm import YES_OPTION, confirm
 from fleet.cli.driving import drive_here, finish, preflight
-from fleet.cli.output import console
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, console, emit
 
 
-class RolloutGroup(TyperGroup):
+class RolloutGroup(HelpGroup):
     """``fleet rollout NAME...`` means ``fleet rollout start NAME...``; subcommands keep their names."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        # Workload names can never be a subcommand's name: validate rejects them
+        # (fleet.inventory.models.RESERVED_NAMES), so `fleet rollout watch` is always the command.
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["start", *args]
         elif not args:
@@ -28,21 +31,49 @@ class RolloutGroup(TyperGroup):
 
 rollout_app = typer.Typer(
     cls=RolloutGroup,
-    help="Roll stacks out in waves; watch, resume or cancel a rollout.",
+    help="Roll stacks out in waves; list, show, watch, resume or cancel a rollout.",
+    epilog=examples(
+        "fleet rollout --all                       # plan, confirm, run with a live view",
+        "fleet rollout payments-prod --yes -o json # for scripts: the id and the result",
+        "fleet rollout -l 'ring in (canary,early),environment!=production'",
+        "fleet rollout list",
+        "fleet rollout watch ID | resume ID | cancel ID",
+    ),
     context_settings={"help_option_names": ["--help", "-h"]},
 )
 app.add_typer(rollout_app, name="rollout")
 
 
-@rollout_app.command("start")
+@rollout_app.command(
+    "start",
+    epilog=examples(
+        "fleet rollout --all --dry-run             # offline render; nothing real touched or deployed",
+        "fleet rollout payments-prod search-staging",
+        "fleet rollout -l ring=canary --yes",
+        "fleet rollout -l 'environment=staging,!frozen'",
+        "fleet rollout --all --canary 2 --wave-size 10% --max-parallel 16 --bake-time 5m",
+        "fleet rollout --all --yes --detach -o json",
+    ),
+)
 def rollout_start(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(None, help="Workloads to roll out (or controlroom)"),
+    names: list[str] = typer.Argument(
+        None, metavar="[NAME]...", help="Workloads to roll out (or controlroom)", show_default=False
+    ),
     all_: bool = typer.Option(False, "--all", help="Every workload"),
     selector: str | None = typer.Option(
-        None, "--selector", "-l", help="Workloads with these labels, e.g. ring=canary"
+        None,
+        "--selector",
+        "-l",
+        metavar="SELECTOR",
+        help="kubectl syntax over labels and environment, cloud, region: "
+        "ring=canary, ring!=canary, 'ring in (a,b)', 'ring notin (a)', ring, !ring; comma = and",
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Render the stacks offline; deploy nothing"),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Render the stacks offline (RenderEngine): nothing real touched, never recorded as deployed",
+    ),
     canary: int | None = typer.Option(None, "--canary", help="Stacks in the canary wave"),
     wave_size: str | None = typer.Option(None, "--wave-size", help="Stacks per wave: N or P%"),
     max_parallel: int | None = typer.Option(None, "--max-parallel", help="Stacks updated at once"),
@@ -50,10 +81,15 @@ def rollout_start(
         None, "--failure-budget", help="Failures tolerated before halting"
     ),
     bake_time: str | None = typer.Option(None, "--bake-time", help="Pause between waves, e.g. 5m"),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
+    yes: bool = YES_OPTION,
     detach: bool = typer.Option(False, "--detach", help="Run in the background; print the rollout id"),
+    output: Output = OUTPUT_OPTION,
 ) -> None:
-    """Plan a rollout, show it, ask, then run it wave by wave (exit 1 unless every stack succeeded)."""
+    """Plan a rollout, show it, ask, then run it wave by wave (exit 1 unless every stack succeeded).
+
+    A real rollout asks first (on stderr); without a terminal it needs --yes. A dry run never asks.
+    With -o json|yaml the plan and the live view go to stderr, and stdout gets the rollout's id and
+    result (with --detach: its id and log)."""
     from fleet.journal.connect import open_journal
     from fleet.kinds import EngineKind
     from fleet.rollout.coordinator import start_rollout
@@ -82,19 +118,22 @@ def rollout_start(
             overrides=overrides,
             engine=engine,
         )
-        out = console()
-        out.print(plan_table(plan))
-        if not yes and sys.stdin.isatty() and not typer.confirm("Start this rollout?", default=False):
-            raise typer.Exit(1)
+        console(stderr=output is not Output.table).print(plan_table(plan))
+        if not dry_run:
+            confirm("Start this rollout?", yes=yes)
         rollout = start_rollout(journal, locks, plan)
         if detach:
-            _detach(st.settings.inventory, rollout.id)
+            _detach(st.settings.inventory, rollout.id, output)
             return
-        drive_here(st, journal, locks, rollout.id, inventory=inventory)
+        drive_here(st, journal, locks, rollout.id, inventory=inventory, output=output)
 
 
-@rollout_app.command("watch")
-def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help="The rollout id")) -> None:
+@rollout_app.command("watch", epilog=examples("fleet rollout watch r-20261201-0930-ab12"))
+def rollout_watch(
+    ctx: typer.Context,
+    rollout_id: str = typer.Argument(..., metavar="ID", help="The rollout id"),
+    output: Output = OUTPUT_OPTION,
+) -> None:
     """Follow a rollout until it stops; exit with its outcome's code (see the README)."""
     import time
 
@@ -103,7 +142,7 @@ def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help
     from fleet.rollout.view import RolloutView
 
     journal, _ = open_journal(state(ctx).settings)
-    out = console()
+    out = console(stderr=output is not Output.table)
     with journal, RolloutView(out).showing() as view:
         while True:
             detail = journal.get_rollout(rollout_id)
@@ -111,14 +150,18 @@ def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help
             if detail.rollout.status.finished or detail.rollout.status is RolloutStatus.PAUSED:
                 break
             time.sleep(0.5)
-    finish(detail)
+    finish(detail, output)
 
 
-@rollout_app.command("resume")
+@rollout_app.command(
+    "resume",
+    epilog=examples("fleet rollout resume r-20261201-0930-ab12", "fleet rollout resume ID --detach"),
+)
 def rollout_resume(
     ctx: typer.Context,
-    rollout_id: str = typer.Argument(..., help="The rollout id"),
+    rollout_id: str = typer.Argument(..., metavar="ID", help="The rollout id"),
     detach: bool = typer.Option(False, "--detach", help="Run in the background"),
+    output: Output = OUTPUT_OPTION,
 ) -> None:
     """Continue a halted, paused or interrupted rollout (or upgrade, with its health gates and
     maintenance window); succeeded stacks are never run again."""
@@ -131,18 +174,23 @@ def rollout_resume(
     with journal:
         rollout = journal.rollout(rollout_id)
         if rollout.status in FINAL:
-            typer.echo(f"Rollout {rollout_id} already {rollout.status}; nothing to resume.")
-            finish(journal.get_rollout(rollout_id))
+            typer.echo(
+                f"Rollout {rollout_id} already {rollout.status}; nothing to resume.",
+                err=output is not Output.table,
+            )
+            finish(journal.get_rollout(rollout_id), output)
         preflight(st, rollout.policy.get("engine"))
         if detach:
             prepare_resume(journal, locks, rollout_id)  # a conflict is reported here, not in a log
-            _detach(st.settings.inventory, rollout_id)
+            _detach(st.settings.inventory, rollout_id, output)
             return
-        drive_here(st, journal, locks, rollout_id)
+        drive_here(st, journal, locks, rollout_id, output=output)
 
 
-@rollout_app.command("cancel")
-def rollout_cancel(ctx: typer.Context, rollout_id: str = typer.Argument(..., help="The rollout id")) -> None:
+@rollout_app.command("cancel", epilog=examples("fleet rollout cancel r-20261201-0930-ab12"))
+def rollout_cancel(
+    ctx: typer.Context, rollout_id: str = typer.Argument(..., metavar="ID", help="The rollout id")
+) -> None:
     """Stop a rollout: nothing new starts, running stacks finish, the rest are cancelled."""
     from fleet.journal import RolloutStatus
     from fleet.journal.connect import open_journal
@@ -163,7 +211,7 @@ def rollout_cancel(ctx: typer.Context, rollout_id: str = typer.Argument(..., hel
         )
 
 
-def _detach(inventory: Any, rollout_id: str) -> None:
+def _detach(inventory: Any, rollout_id: str, output: Output = Output.table) -> None:
     """Start the coordinator in its own session, logging to ``<inventory>/.fleet/logs/<id>.log``."""
     logs = inventory / ".fleet" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -178,5 +226,32 @@ def _detach(inventory: Any, rollout_id: str) -> None:
             env=env,
             start_new_session=True,
         )
+    if output is not Output.table:
+        emit({"id": rollout_id, "log": str(log_path)}, output, table=str)
+        return
     typer.echo(f"Rollout {rollout_id} started in the background (log: {log_path}).")
     typer.echo(f"Watch it: fleet -i {inventory} rollout watch {rollout_id}")
+
+
+@rollout_app.command("list", epilog=examples("fleet rollout list", "fleet rollout list -n 5 -o json"))
+def rollout_list(
+    ctx: typer.Context,
+    output: Output = OUTPUT_OPTION,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many rollouts"),
+) -> None:
+    """Rollouts, newest first (the same as `fleet history`)."""
+    from fleet.cli.status import show_history
+
+    show_history(ctx, None, output=output, limit=limit)
+
+
+@rollout_app.command("show", epilog=examples("fleet rollout show r-20261201-0930-ab12 -o yaml"))
+def rollout_show(
+    ctx: typer.Context,
+    rollout_id: str = typer.Argument(..., metavar="ID", help="The rollout id"),
+    output: Output = OUTPUT_OPTION,
+) -> None:
+    """One rollout in full: waves, stacks, attempts (the same as `fleet history ID`)."""
+    from fleet.cli.status import show_history
+
+    show_history(ctx, rollout_id, output=output)

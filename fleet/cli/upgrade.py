@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from fleet.cli.app import app, state
+from fleet.cli.app import HelpGroup, app, state
+from fleet.cli.confirm import YES_OPTION, confirm
 from fleet.cli.driving import drive_here, preflight
-from fleet.cli.output import OUTPUT_OPTION, Output, console, print_json
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, console, emit
 from fleet.errors import UserError
 
-upgrade_app = typer.Typer(help="Roll a new version set out to the fleet.", no_args_is_help=True)
+upgrade_app = typer.Typer(
+    cls=HelpGroup,
+    help="Roll a new version set out to the fleet.",
+    epilog=examples(
+        "fleet upgrade plan --to alloy=1.5.0,mimir=6.1.0",
+        "fleet upgrade apply --to alloy=1.5.0 --diff",
+        "fleet upgrade apply --to alloy=1.5.0 --yes",
+    ),
+)
 app.add_typer(upgrade_app, name="upgrade")
 
 TO_OPTION = typer.Option(..., "--to", help="New versions: alloy=X[,mimir=Y,...] (repeatable)")
@@ -35,8 +44,8 @@ def _plan(st: Any, to: list[str]) -> Any:
     return changes, plan_upgrade(inventory, target, deployed=deployed, now=utc_now())
 
 
-def _show_plan(plan: Any) -> None:
-    out = console()
+def _show_plan(plan: Any, *, stderr: bool = False) -> None:
+    out = console(stderr=stderr)
     changed = [
         c for c in ("alloy", "mimir", "loki", "grafana") if getattr(plan.before, c) != getattr(plan.after, c)
     ]
@@ -67,27 +76,54 @@ def _show_plan(plan: Any) -> None:
         )
 
 
-@upgrade_app.command("plan")
+@upgrade_app.command(
+    "plan",
+    epilog=examples("fleet upgrade plan --to alloy=1.5.0", "fleet upgrade plan --to loki=6.47.0 -o json"),
+)
 def upgrade_plan(ctx: typer.Context, to: list[str] = TO_OPTION, output: Output = OUTPUT_OPTION) -> None:
     """Show what a new version set changes: stacks from what to what, held pins, waves, window."""
     _changes, plan = _plan(state(ctx), to)
-    if output is Output.json:
-        print_json(plan.to_json())
+    if output is not Output.table:
+        emit(plan.to_json(), output, table=str)
         return
     _show_plan(plan)
 
 
-@upgrade_app.command("apply")
+@upgrade_app.command(
+    "apply",
+    epilog=examples(
+        "fleet upgrade apply --to alloy=1.5.0 --diff   # the plan and the fleet.yaml change only",
+        "fleet upgrade apply --to alloy=1.5.0          # asks, writes fleet.yaml, rolls out now",
+        "fleet upgrade apply --to alloy=1.5.0 --at next-window --yes",
+    ),
+)
 def upgrade_apply(
     ctx: typer.Context,
     to: list[str] = TO_OPTION,
-    at: str | None = typer.Option(None, "--at", help="next-window: leave the rollout to `fleet beat`"),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and the fleet.yaml change only"),
+    at: str | None = typer.Option(
+        None, "--at", metavar="next-window", help="next-window: leave the rollout to `fleet beat`"
+    ),
+    yes: bool = YES_OPTION,
+    diff: bool = typer.Option(
+        False, "--diff", "--plan", help="Show the plan and the fleet.yaml change only; write nothing"
+    ),
+    old_dry_run: bool = typer.Option(
+        False, "--dry-run", hidden=True, help="Deprecated name of --diff (--dry-run means render offline)"
+    ),
+    output: Output = OUTPUT_OPTION,
 ) -> None:
     """Write the new version set into fleet.yaml (comments kept), then roll it out now, or in the
-    next maintenance window with --at next-window (exit 1 unless every stack succeeded)."""
+    next maintenance window with --at next-window (exit 1 unless every stack succeeded).
+
+    It asks first (on stderr); without a terminal it needs --yes."""
     from fleet.upgrade.versionset import edit_fleet_text, write_version_set
+
+    if old_dry_run:
+        typer.echo("warning: `upgrade apply --dry-run` is deprecated; it is now `--diff`", err=True)
+    dry_run = diff or old_dry_run
+
+    def say(line: str) -> None:  # -o json|yaml: stdout holds only the rollout document
+        typer.echo(line, err=output is not Output.table)
 
     st = state(ctx)
     if at not in (None, "next-window"):
@@ -96,38 +132,37 @@ def upgrade_apply(
     if at is not None and inventory.fleet.spec.upgrades is None:
         raise UserError("--at next-window: fleet.yaml has no spec.upgrades schedule")
     changes, plan = _plan(st, to)
-    _show_plan(plan)
+    _show_plan(plan, stderr=output is not Output.table)
     path = inventory.root / "fleet.yaml"
     old_text = path.read_text(encoding="utf-8")
     new_text = edit_fleet_text(old_text, changes)
     if new_text == old_text:
-        typer.echo("fleet.yaml already holds these versions; nothing to write.")
+        say("fleet.yaml already holds these versions; nothing to write.")
     if dry_run:
         for number, (old, new) in enumerate(
             zip(old_text.splitlines(), new_text.splitlines(), strict=True), 1
         ):
             if old != new:
-                typer.echo(f"fleet.yaml:{number}: - {old.strip()}\nfleet.yaml:{number}: + {new.strip()}")
-        typer.echo("dry run: nothing written, nothing started.")
+                say(f"fleet.yaml:{number}: - {old.strip()}\nfleet.yaml:{number}: + {new.strip()}")
+        say("diff only: nothing written, nothing started.")
         return
-    if not yes and sys.stdin.isatty() and not typer.confirm("Write fleet.yaml and upgrade?", default=False):
-        raise typer.Exit(1)
+    confirm("Write fleet.yaml and upgrade?", yes=yes)
     write_version_set(inventory.root, changes)
-    typer.echo(f"Wrote the new version set to {path}.")
+    say(f"Wrote the new version set to {path}.")
     if at is not None:
         window = plan.window
-        typer.echo(
+        say(
             f"The scheduler (fleet beat) upgrades {len(plan.stacks)} stack(s) in the window "
             f"{window.start.isoformat()} to {window.end.isoformat()}."
         )
         return
     if not plan.stacks:
-        typer.echo("No stack needs a change.")
+        say("No stack needs a change.")
         return
-    _start_now(ctx, list(plan.stack_names))
+    _start_now(ctx, list(plan.stack_names), output)
 
 
-def _start_now(ctx: typer.Context, stacks: list[str]) -> None:
+def _start_now(ctx: typer.Context, stacks: list[str], output: Output = Output.table) -> None:
     from fleet.inventory.loader import load_inventory
     from fleet.journal.connect import open_journal
     from fleet.upgrade.start import start_upgrade
@@ -139,7 +174,7 @@ def _start_now(ctx: typer.Context, stacks: list[str]) -> None:
     journal, locks = open_journal(st.settings)
     with journal:
         rollout = start_upgrade(inventory, journal, locks, stacks, engine=engine)
-        drive_here(st, journal, locks, rollout.id, inventory=inventory)
+        drive_here(st, journal, locks, rollout.id, inventory=inventory, output=output)
 
 
 @upgrade_app.command("run")

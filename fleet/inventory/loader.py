@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from fleet.errors import InvalidInventory, UserError
+from fleet.errors import InvalidInventory, UserError, did_you_mean
 from fleet.inventory.models import (
     CONTROLROOM,
     ControlRoomStack,
@@ -122,7 +122,8 @@ def _problems(model: type[BaseModel], error: ValidationError, doc: Document, whe
         if kind == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])
             hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-            message = f"unknown key (a typo?){hint}"
+            guess = did_you_mean(str(loc[-1]), allowed) if loc else ""
+            message = f"unknown key{guess or ' (a typo?)'}{hint}"
         elif kind == "missing":
             message = "required field is missing"
         elif kind == "string_type":
@@ -230,13 +231,16 @@ def write_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
         raise
 
 
-def add_workload(root: Path, source: Path) -> Workload:
-    """Onboard the workload in ``source``: check it against the schema and the inventory, then
-    write it to ``workloads/<name>.yaml`` atomically. Nothing is written when anything is wrong."""
+def add_workload(root: Path, source: Path, text: str | None = None) -> Workload:
+    """Onboard the workload in ``source`` (or ``text``, read from ``source`` when None; the CLI
+    passes stdin's text for ``-``): check it against the schema and the inventory, then write it
+    to ``workloads/<name>.yaml``, named from its ``name``, atomically. Nothing is written when
+    anything is wrong."""
     inventory = load_inventory(root)
-    if not source.is_file():
-        raise UserError(f"{source}: no such file")
-    text = source.read_text(encoding="utf-8")
+    if text is None:
+        if not source.is_file():
+            raise UserError(f"{source}: no such file")
+        text = source.read_text(encoding="utf-8")
     workload, problems, doc = parse_workload(text, str(source))
     if workload is None or doc is None:
         raise InvalidInventory(problems)
@@ -246,13 +250,6 @@ def add_workload(root: Path, source: Path) -> Workload:
             [
                 f"{source}:{line}: name: workload {workload.name!r} already exists in "
                 f"{WORKLOADS_DIR}/{workload.name}.yaml; choose another name or edit that file"
-            ]
-        )
-    if source.stem != workload.name:
-        raise InvalidInventory(
-            [
-                f"{source}:{line}: name: {workload.name!r} differs from the file name; "
-                f"name the file {workload.name}.yaml or change name"
             ]
         )
     target = root / WORKLOADS_DIR / f"{workload.name}.yaml"

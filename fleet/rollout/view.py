@@ -8,6 +8,7 @@ On a terminal the live view redraws in place; piped, it prints one line per stac
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -105,8 +106,14 @@ def _elapsed(state: StackState, now: datetime) -> str:
     return format_duration((end - attempt.started_at).total_seconds())
 
 
-def rollout_table(detail: RolloutDetail, now: datetime | None = None) -> RenderableType:
-    """The rollout's waves and every stack's state, with elapsed times."""
+def rollout_table(
+    detail: RolloutDetail, now: datetime | None = None, *, collapse: bool = True
+) -> RenderableType:
+    """The rollout's waves and every stack's state, with elapsed times.
+
+    With ``collapse`` (the live view), a finished wave is one line, its failed stacks under it,
+    and a pending wave is one line with its count, so the running and failed stacks stay on a
+    terminal however many stacks the rollout has. Stack names and the id are never cut."""
     now = now or utc_now()
     rollout = detail.rollout
     started = rollout.started_at or rollout.created_at
@@ -116,20 +123,37 @@ def rollout_table(detail: RolloutDetail, now: datetime | None = None) -> Rendera
     title = Text.assemble(f"rollout {rollout.id}  ", (status, _STYLE.get(status, "")), f"  {elapsed}{dry}")
     if rollout.halt_reason:
         title.append(f"\n{rollout.halt_reason}")
+    longest = max((len(name) for wave in detail.waves for name in wave.stacks), default=5)
     table = Table(show_header=True, header_style="bold", box=None)
-    for column in ("wave", "stack", "state", "time", "error"):
-        table.add_column(column)
+    table.add_column("wave", no_wrap=True)
+    table.add_column("stack", no_wrap=True, min_width=max(longest, 5))
+    table.add_column("state", no_wrap=True)
+    table.add_column("time", no_wrap=True)
+    table.add_column("error", overflow="fold")
     for wave in detail.waves:
-        for position, name in enumerate(wave.stacks):
-            state = detail.stack(name)
-            label = f"{wave.name} ({wave.status.value})" if position == 0 else ""
+        label = f"{wave.name} ({wave.status.value})"
+        states = [detail.stack(name) for name in wave.stacks]
+        if collapse and wave.status is WaveStatus.PENDING:
+            count = f"{len(states)} stack{'s' if len(states) != 1 else ''}"
+            table.add_row(label, Text(count, "dim"), "", "", "")
+            continue
+        shown = states
+        if collapse and wave.status is not WaveStatus.RUNNING:
+            shown = [s for s in states if s.status in (StackStatus.FAILED, StackStatus.RUNNING)]
+            hidden = Counter(s.status.value for s in states if s not in shown)
+            if hidden:
+                text = ", ".join(f"{count} {name}" for name, count in hidden.items())
+                table.add_row(label, Text(text, _STYLE.get(next(iter(hidden)), "")), "", "", "")
+                label = ""
+        for state in shown:
             table.add_row(
                 label,
-                name,
+                state.stack,
                 Text(state.status.value, _STYLE.get(state.status.value, "")),
                 _elapsed(state, now),
                 stack_error(state) if state.status is StackStatus.FAILED else "",
             )
+            label = ""
         if wave.gate is not None:
             style = "dim" if gate_skipped(wave.gate) else "green" if wave.gate.passed else "red"
             table.add_row("", Text(f"gate: {gate_text(wave.gate)}", style), "", "", "")
