@@ -73,6 +73,11 @@ def emit(data: Any, output: Output, *, table: Callable[[], RenderableType | str]
             console().print(shown)
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 stack``, ``2 stacks``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def fitting_table(
     columns: Sequence[str],
     rows: Sequence[Sequence[str]],

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fleet.cli.app import app, state
-from fleet.errors import UserError
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, emit, plural
+from fleet.cli.progress import progress
+from fleet.errors import UserError, did_you_mean
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "fleet render --all                   # .fleet/render/<stack>/plan.json",
+        "fleet render payments-prod --show-secrets --out /tmp/plans",
+        "fleet render --all -o json",
+    )
+)
 def render(
     ctx: typer.Context,
     names: list[str] = typer.Argument(
-        None, metavar="[NAME]...", help="Stacks to render (controlroom, workloads)"
+        None, metavar="[NAME]...", show_default=False, help="Stacks to render (controlroom, workloads)"
     ),
     all_stacks: bool = typer.Option(False, "--all", help="Render every stack (the default without NAMEs)."),
     out: Path | None = typer.Option(
@@ -25,6 +33,7 @@ def render(
     show_secrets: bool = typer.Option(
         False, "--show-secrets", help="Write secret values into the plans instead of [secret]."
     ),
+    output: Output = OUTPUT_OPTION,
 ) -> None:
     """Render stacks offline (no cloud, cluster or pulumi CLI): <out>/<stack>/plan.json each.
 
@@ -40,29 +49,31 @@ def render(
     wanted = list(names) if names else None
     unknown = [name for name in wanted or () if name not in inventory.stacks()]
     if unknown:
+        hint = did_you_mean(unknown[0], inventory.stacks()) if len(unknown) == 1 else ""
         raise UserError(
-            f"unknown stack{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
+            f"unknown stack{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}{hint}; "
             f"choose from: {', '.join(inventory.stacks())}"
         )
     total = len(wanted) if wanted else len(inventory.stacks())
     counts: dict[str, int] = {}
-    progress = Progress(
-        TextColumn("rendering"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task("", total=total)
+    started = time.monotonic()
+    with progress("rendering", total=total) as advance:
 
         def rendered(stack: str, plan: Plan) -> None:
             counts[stack] = len(plan.resources)
-            progress.update(task, advance=1, description=stack)
+            advance(stack)
 
         paths = engine.render_many(inventory, wanted, on_rendered=rendered)
-    width = max(len(stack) for stack in paths)
-    for stack, path in paths.items():
-        typer.echo(f"{stack:<{width}}  {counts[stack]:>4} resources  {path}")
+    elapsed = time.monotonic() - started
+    rows = [{"stack": stack, "resources": counts[stack], "plan": str(path)} for stack, path in paths.items()]
+
+    def table() -> str:
+        width = max(len(stack) for stack in paths)
+        lines = [f"{row['stack']:<{width}}  {row['resources']:>4} resources  {row['plan']}" for row in rows]
+        lines.append(
+            f"rendered {plural(len(rows), 'stack')} ({plural(sum(counts.values()), 'resource')}) "
+            f"into {engine.directory(inventory)} in {elapsed:.1f}s"
+        )
+        return "\n".join(lines)
+
+    emit(rows, output, table=table)

@@ -177,10 +177,17 @@ def _start_now(ctx: typer.Context, stacks: list[str], output: Output = Output.ta
         drive_here(st, journal, locks, rollout.id, inventory=inventory, output=output)
 
 
-@upgrade_app.command("run")
+@upgrade_app.command(
+    "run",
+    epilog=examples(
+        "fleet upgrade run r-20261201-0300-ab12", "fleet upgrade run --stacks payments-prod,search-staging"
+    ),
+)
 def upgrade_run(
     ctx: typer.Context,
-    rollout_id: str | None = typer.Argument(None, help="An upgrade rollout to continue"),
+    rollout_id: str | None = typer.Argument(
+        None, metavar="[ID]", show_default=False, help="An upgrade rollout to continue"
+    ),
     stacks: str | None = typer.Option(None, "--stacks", help="Start an upgrade of these stacks (a,b,c)"),
     scheduled: bool = typer.Option(
         False,

@@ -8,11 +8,19 @@ from pathlib import Path
 import typer
 
 from fleet.cli.app import app, state
-from fleet.cli.output import OUTPUT_OPTION, Output, print_json
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, emit, plural
+from fleet.cli.progress import progress
 from fleet.errors import UserError
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "fleet verify                         # render in memory, prove, one line per stack + summary",
+        "fleet render --all && fleet verify --rendered",
+        "fleet verify -o json | jq '.stacks[] | select(.violations != [])'",
+    )
+)
 def verify(
     ctx: typer.Context,
     render_dir: Path | None = typer.Option(
@@ -38,7 +46,8 @@ def verify(
         render_dir = RenderEngine().directory(inventory)
     not_checked: list[str] = []
     if render_dir is None:
-        reports = render_and_verify(inventory)
+        with progress("rendering", total=len(inventory.stacks())) as advance:
+            reports = render_and_verify(inventory, on_rendered=lambda stack, _plan: advance(stack))
     else:
         reports = verify_render(inventory, render_dir)
         not_checked.append(
@@ -46,13 +55,16 @@ def verify(
             "run `fleet verify` without --render-dir)"
         )
     ok = not any(report.failures for report in reports)
-    if output is Output.json:
-        print_json({"ok": ok, "stacks": [r.as_json() for r in reports], "not_checked": not_checked})
-    else:
-        for report in reports:
-            for line in report.lines():
-                typer.echo(line)
-        for what in not_checked:
-            typer.echo(f"NOT CHECKED {what}")
+    failed = [report.stack for report in reports if report.failures]
+    document = {"ok": ok, "stacks": [r.as_json() for r in reports], "not_checked": not_checked}
+
+    def table() -> str:
+        lines = [line for report in reports for line in report.lines()]
+        lines += [f"NOT CHECKED {what}" for what in not_checked]
+        verdict = f"{len(failed)} failed: {', '.join(failed)}" if failed else "all passed"
+        lines.append(f"verified {plural(len(reports), 'stack')}: {verdict}")
+        return "\n".join(lines)
+
+    emit(document, output, table=table)
     if not ok:
         raise typer.Exit(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,13 +112,16 @@ def read_render(render_dir: Path) -> dict[str, dict[str, Any]]:
     return plans
 
 
-def render_and_verify(inventory: Inventory) -> list[StackReport]:
+def render_and_verify(
+    inventory: Inventory, on_rendered: Callable[[str, Plan], None] | None = None
+) -> list[StackReport]:
     """Render every stack into a private temporary directory and verify the result.
 
     The invariants are proven on the redacted plans, except the htpasswd (invariant 5), which is
     read from a second, unredacted render of the control room kept in memory; the redacted plans
     are then searched for the real passwords. Both renders share the control room's random
-    values, and the directory (mode 0700) is deleted before this returns.
+    values, and the directory (mode 0700) is deleted before this returns. ``on_rendered`` hears
+    of each stack of the first render (for progress).
     """
     from fleet.engines.render import render_all, render_secrets
 
@@ -129,7 +132,7 @@ def render_and_verify(inventory: Inventory) -> list[StackReport]:
 
     with tempfile.TemporaryDirectory(prefix="fleet-verify-") as tmp:
         out = Path(tmp)
-        render_all(inventory, None, out, show_secrets=False)
+        render_all(inventory, None, out, show_secrets=False, on_rendered=on_rendered)
         redacted = read_render(out)
         secrets = render_secrets(out)
         render_all(inventory, [CONTROLROOM], out, show_secrets=True, on_rendered=keep)

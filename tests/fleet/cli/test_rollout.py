@@ -152,7 +152,7 @@ def test_a_dry_run_renders_and_never_counts_as_deployed(
     plan_file = inventory / ".fleet" / "render" / "payments-prod" / "plan.json"
     assert json.loads(recorded.plan) == json.loads(plan_file.read_text())
     assert '"[secret]"' in recorded.plan  # the credential is redacted in what the journal keeps
-    drift = run_fleet(env, "drift", "payments-prod", "search-staging", "--dry-run")
+    drift = run_fleet(env, "drift", "payments-prod", "search-staging", "--offline")
     assert drift.returncode == 0, drift.stdout + drift.stderr
     assert drift.stdout.splitlines() == ["payments-prod: no drift", "search-staging: no drift"]
 

@@ -112,7 +112,11 @@ def fail_lines(result: Result) -> list[str]:
 def test_the_example_inventory_passes_when_rendered_now(inventory: Path, workloads: list[str]) -> None:
     result = fleet("-i", inventory, "verify")
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == ["PASS controlroom", *(f"PASS {name}" for name in workloads)]
+    assert result.output.splitlines() == [
+        "PASS controlroom",
+        *(f"PASS {name}" for name in workloads),
+        f"verified {len(workloads) + 1} stacks: all passed",
+    ]
 
 
 def test_an_existing_render_passes_and_says_what_it_could_not_check(
@@ -124,7 +128,8 @@ def test_an_existing_render_passes_and_says_what_it_could_not_check(
     assert lines[0].startswith("SKIP controlroom: invariant 5 (")
     assert "redacted" in lines[0]
     assert lines[1 : 1 + len(workloads)] == [f"PASS {name}" for name in workloads]
-    assert lines[-1].startswith("NOT CHECKED invariant 3: no password in any plan")
+    assert lines[-2].startswith("NOT CHECKED invariant 3: no password in any plan")
+    assert lines[-1] == f"verified {len(workloads) + 1} stacks: all passed"
 
 
 def test_an_unredacted_htpasswd_in_the_render_is_proven(
