@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from fleet.errors import FleetError, UserError
 from fleet.settings import Settings
@@ -34,6 +35,8 @@ class State:
         return self._inventory
 
 
+COMPLETE_VAR = "_FLEET_COMPLETE"
+"""The variable shell completion scripts set when they call ``fleet`` back."""
 GLOBAL_FLAGS = frozenset({"--debug", "--verbose", "--version", "--no-color"})
 """Global options without a value; ``-v``/``-vv`` and ``-i DIR``/``--inventory DIR`` are handled too."""
 _VERBOSE = re.compile(r"-v+")
@@ -64,10 +67,39 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return front + rest
 
 
+def _value_label(param: Any) -> Callable[[Any], str | None]:
+    """How ``param``'s value shows in help: an argument by its name alone (``DIR``, not ``DIR
+    <path>``), an option by its metavar or its name (``--bake-time BAKE_TIME``, not ``<str>``),
+    a choice by its choices (``table|json|yaml``): never a Python type such as ``<list[str]>``."""
+
+    def label(ctx: Any) -> str | None:
+        if isinstance(param, TyperArgument):
+            return None
+        if param.metavar is not None:
+            return str(param.metavar)
+        shown = str(TyperOption.display_type_rich(param, ctx) or "").strip("<>.")
+        return shown if "|" in shown else (param.name or "value").upper()
+
+    return label
+
+
+def _plain_value_labels(command: Any) -> None:
+    for param in getattr(command, "params", ()):
+        if isinstance(param, TyperArgument | TyperOption):
+            setattr(param, "display_type_rich", _value_label(param))  # noqa: B010 (an instance's own)
+    for sub in getattr(command, "commands", {}).values():
+        _plain_value_labels(sub)
+
+
 class HelpGroup(TyperGroup):
     """A command group as fleet shows it: run bare, it prints its help and exits 0; its command
     list shows each command's whole summary (the first paragraph of its docstring), wrapped,
-    never cut with ``...``. Sub-apps adopt it with ``typer.Typer(cls=HelpGroup, ...)``."""
+    never cut with ``...``; values are labelled by name, never by Python type. Sub-apps adopt it
+    with ``typer.Typer(cls=HelpGroup, ...)``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_value_labels(self)
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if not args and not ctx.resilient_parsing:  # not while completing `fleet <TAB>`
@@ -94,6 +126,15 @@ class FleetGroup(HelpGroup):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         return super().parse_args(ctx, hoist_global_options(args))
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if os.environ.get(COMPLETE_VAR):
+            # A completion script asking (fleet completion bash|zsh|fish): Typer's shells are
+            # registered only here, so every other run stays as light as before.
+            from typer._completion_classes import completion_init
+
+            completion_init()
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:

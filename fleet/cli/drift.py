@@ -24,7 +24,7 @@ from fleet.errors import UserError
 def drift(
     ctx: typer.Context,
     names: list[str] = typer.Argument(
-        None, metavar="[NAME]...", show_default=False, help="Stacks to check (workloads or controlroom)"
+        None, metavar="NAME", show_default=False, help="Stacks to check (workloads or controlroom)"
     ),
     all_: bool = typer.Option(False, "--all", help="Every stack"),
     offline: bool = typer.Option(

@@ -21,7 +21,7 @@ def _scaffold(name: str) -> str:
 @app.command(epilog=examples("fleet init", "fleet init inventories/acme && cd inventories/acme"))
 def init(
     directory: Path = typer.Argument(
-        Path("."), metavar="[DIR]", show_default=False, help="Directory for the new inventory [default: .]"
+        Path("."), metavar="DIR", show_default=False, help="Directory for the new inventory [default: .]"
     ),
 ) -> None:
     """Create a new inventory: a commented fleet.yaml and one example workload."""

@@ -24,7 +24,7 @@ from fleet.errors import UserError, did_you_mean
 def render(
     ctx: typer.Context,
     names: list[str] = typer.Argument(
-        None, metavar="[NAME]...", show_default=False, help="Stacks to render (controlroom, workloads)"
+        None, metavar="NAME", show_default=False, help="Stacks to render (controlroom, workloads)"
     ),
     all_stacks: bool = typer.Option(False, "--all", help="Render every stack (the default without NAMEs)."),
     out: Path | None = typer.Option(

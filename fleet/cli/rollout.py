@@ -24,7 +24,7 @@ class RolloutGroup(HelpGroup):
         # (fleet.inventory.models.RESERVED_NAMES), so `fleet rollout watch` is always the command.
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["start", *args]
-        elif not args:
+        elif not args and not ctx.resilient_parsing:  # completing `fleet rollout <TAB>`: subcommands
             args = ["start"]
         return super().parse_args(ctx, args)
 
@@ -58,7 +58,7 @@ app.add_typer(rollout_app, name="rollout")
 def rollout_start(
     ctx: typer.Context,
     names: list[str] = typer.Argument(
-        None, metavar="[NAME]...", help="Workloads to roll out (or controlroom)", show_default=False
+        None, metavar="NAME", help="Workloads to roll out (or controlroom)", show_default=False
     ),
     all_: bool = typer.Option(False, "--all", help="Every workload"),
     selector: str | None = typer.Option(

@@ -89,7 +89,7 @@ def _when(iso: str | None) -> str:
 )
 def history(
     ctx: typer.Context,
-    rollout_id: str | None = typer.Argument(None, metavar="[ID]", help="Show this rollout in full"),
+    rollout_id: str | None = typer.Argument(None, metavar="ID", help="Show this rollout in full"),
     output: Output = OUTPUT_OPTION,
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many rollouts"),
 ) -> None:

@@ -25,7 +25,12 @@ upgrade_app = typer.Typer(
 )
 app.add_typer(upgrade_app, name="upgrade")
 
-TO_OPTION = typer.Option(..., "--to", help="New versions: alloy=X[,mimir=Y,...] (repeatable)")
+TO_OPTION = typer.Option(
+    ...,
+    "--to",
+    metavar="COMPONENT=VERSION,…",
+    help="New chart versions, e.g. alloy=1.5.0,mimir=6.1.0 (repeatable)",
+)
 
 
 def _plan(st: Any, to: list[str]) -> Any:
@@ -186,7 +191,7 @@ def _start_now(ctx: typer.Context, stacks: list[str], output: Output = Output.ta
 def upgrade_run(
     ctx: typer.Context,
     rollout_id: str | None = typer.Argument(
-        None, metavar="[ID]", show_default=False, help="An upgrade rollout to continue"
+        None, metavar="ID", show_default=False, help="An upgrade rollout to continue"
     ),
     stacks: str | None = typer.Option(None, "--stacks", help="Start an upgrade of these stacks (a,b,c)"),
     scheduled: bool = typer.Option(

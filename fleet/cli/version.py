@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import re
-import shutil
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
 import typer
 
-from fleet.cli.app import app, state
+from fleet.cli.app import COMPLETE_VAR, app, state
 from fleet.cli.help import examples
 from fleet.cli.output import OUTPUT_OPTION, Output, emit
 from fleet.settings import Settings
@@ -27,10 +25,14 @@ def mask_url(url: str) -> str:
 
 
 def helm_version() -> str:
-    """The Helm binary fleet would render charts with (FLEET_HELM, else ``helm`` on PATH) and its
-    version, or ``not found``."""
-    binary = os.environ.get("FLEET_HELM") or shutil.which("helm")
-    if not binary:
+    """The Helm binary fleet runs (FLEET_HELM, else ``helm`` on PATH, else the venv's; see
+    :func:`fleet.charts.helm.helm_binary`) and its version, or ``not found``."""
+    from fleet.charts.helm import helm_binary
+    from fleet.errors import MissingTool
+
+    try:
+        binary = str(helm_binary())
+    except MissingTool:
         return "not found (set FLEET_HELM or put helm on PATH)"
     try:
         done = subprocess.run(
@@ -101,4 +103,4 @@ def completion(shell: str = typer.Argument(..., metavar="bash|zsh|fish", help="T
     from typer._completion_shared import get_completion_script
 
     completion_init()
-    typer.echo(get_completion_script(prog_name="fleet", complete_var="_FLEET_COMPLETE", shell=shell))
+    typer.echo(get_completion_script(prog_name="fleet", complete_var=COMPLETE_VAR, shell=shell))

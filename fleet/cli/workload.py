@@ -12,7 +12,11 @@ from fleet.cli.app import HelpGroup, app, state
 from fleet.cli.help import examples
 from fleet.cli.output import OUTPUT_OPTION, Output, console, emit, fitting_table
 
-workload_app = typer.Typer(cls=HelpGroup, help="Onboard and list workloads.")
+workload_app = typer.Typer(
+    cls=HelpGroup,
+    help="Onboard and list workloads.",
+    epilog=examples("fleet workload add new.yaml", "fleet workload list -o json"),
+)
 app.add_typer(workload_app, name="workload")
 
 
