@@ -11,6 +11,7 @@ import typer
 
 from fleet.cli.app import app, state
 from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, emit
 from fleet.errors import UserError
 
 
@@ -38,9 +39,9 @@ def init(
     typer.echo(f"Next: edit them, then run `fleet validate{where}`.")
 
 
-@app.command(epilog=examples("fleet validate", "fleet validate -i inventories/acme"))
-def validate(ctx: typer.Context) -> None:
-    """Load and check the whole inventory; print a one-line summary.
+@app.command(epilog=examples("fleet validate", "fleet validate -i inventories/acme -o json"))
+def validate(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
+    """Load and check the whole inventory; print a one-line summary (exit 2 with every problem).
 
     Chart versions are checked against the repository indexes in the chart cache (those that
     `fleet charts pull` fetched); nothing is downloaded.
@@ -58,10 +59,18 @@ def validate(ctx: typer.Context) -> None:
     by_cloud = ", ".join(f"{n} {cloud}" for cloud, n in sorted(clouds.items()))
     count = len(inventory.workloads)
     noun = "workload" if count == 1 else "workloads"
-    typer.echo(
+    document = {
+        "ok": True,
+        "fleet": inventory.fleet.name,
+        "control_room": {"cloud": room.cloud, "region": room.region},
+        "workloads": list(inventory.names),
+        "by_cloud": dict(sorted(clouds.items())),
+    }
+    summary = (
         f"ok: fleet {inventory.fleet.name}: control room on {room.cloud} ({room.region}), "
         f"{count} {noun}" + (f" ({by_cloud})" if by_cloud else "")
     )
+    emit(document, output, table=lambda: summary)
 
 
 @app.command(epilog=examples("fleet schema workload > workload.schema.json"))

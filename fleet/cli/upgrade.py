@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from fleet.cli.app import HelpGroup, app, state
 from fleet.cli.confirm import YES_OPTION, confirm
 from fleet.cli.driving import drive_here, preflight
 from fleet.cli.help import examples
-from fleet.cli.output import OUTPUT_OPTION, Output, console, emit
+from fleet.cli.output import OUTPUT_OPTION, Output, console, emit, fitting_table
 from fleet.errors import UserError
 
 upgrade_app = typer.Typer(
@@ -56,14 +55,14 @@ def _show_plan(plan: Any, *, stderr: bool = False) -> None:
     ]
     versions = ", ".join(f"{c} {getattr(plan.before, c)} -> {getattr(plan.after, c)}" for c in changed)
     out.print(f"version set: {versions or 'unchanged'}", markup=False, highlight=False)
-    table = Table("stack", "changes", "wave", box=None, pad_edge=False)
     wave_of = {stack: wave.name for wave in plan.waves for stack in wave.stacks}
+    cells = []
     for change in plan.stacks:
         text = ", ".join(f"{c.component} {c.before or '(none)'} -> {c.after}" for c in change.changes)
         suffix = "" if change.deployed else " (not deployed yet)"
-        table.add_row(change.stack, text + suffix, wave_of.get(change.stack, ""))
+        cells.append([change.stack, text + suffix, wave_of.get(change.stack, "")])
     if plan.stacks:
-        out.print(table)
+        out.print(fitting_table(("stack", "changes", "wave"), cells, keep=("stack", "wave"), width=out.width))
     for hold in plan.held:
         out.print(
             f"held: {hold.workload} keeps {hold.component} {hold.pinned} "
@@ -199,6 +198,7 @@ def upgrade_run(
         "--scheduled",
         help="Pause when the maintenance window closes (always so for upgrades fleet beat started)",
     ),
+    output: Output = OUTPUT_OPTION,
 ) -> None:
     """Run (or continue) an upgrade rollout in the foreground; `fleet beat` starts this itself."""
     from fleet.journal import RolloutKind
@@ -227,4 +227,12 @@ def upgrade_run(
             )
         preflight(st, rollout.policy.get("engine"))
         # --scheduled keeps it inside the window; otherwise its record decides (see rollout_hooks).
-        drive_here(st, journal, locks, rollout_id, inventory=inventory, in_window=True if scheduled else None)
+        drive_here(
+            st,
+            journal,
+            locks,
+            rollout_id,
+            inventory=inventory,
+            in_window=True if scheduled else None,
+            output=output,
+        )
