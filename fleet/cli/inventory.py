@@ -25,7 +25,8 @@ def init(
         Path("."), metavar="DIR", show_default=False, help="Directory for the new inventory [default: .]"
     ),
 ) -> None:
-    """Create a new inventory: a commented fleet.yaml and one example workload."""
+    """Create a new inventory: a commented fleet.yaml, one example workload, and a .gitignore
+    that keeps fleet's working files (.fleet/: the journal, renders, logs) out of git."""
     from fleet.inventory.loader import FLEET_FILE, WORKLOADS_DIR, write_atomically
 
     target = directory / FLEET_FILE
@@ -33,6 +34,11 @@ def init(
         raise UserError(f"{target}: already exists; fleet init only creates new inventories")
     example = directory / WORKLOADS_DIR / "example-dev.yaml"
     write_atomically(example, _scaffold("workload.yaml"))
+    ignore = directory / ".gitignore"
+    existing = ignore.read_text(encoding="utf-8") if ignore.is_file() else ""
+    if ".fleet/" not in existing.splitlines():
+        prefix = existing if not existing or existing.endswith("\n") else existing + "\n"
+        write_atomically(ignore, prefix + _scaffold("gitignore"))
     write_atomically(target, _scaffold("fleet.yaml"))
     typer.echo(f"Created {target} and {example}.")
     where = "" if directory == Path(".") else f" -i {directory}"

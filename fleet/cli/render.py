@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,19 +13,23 @@ from fleet.cli.help import examples
 from fleet.cli.output import OUTPUT_OPTION, Output, emit, plural
 from fleet.cli.progress import progress
 from fleet.errors import UserError, did_you_mean
+from fleet.inventory.models import CONTROLROOM
+
+if TYPE_CHECKING:
+    from fleet.inventory.loader import Inventory
 
 
 @app.command(
     epilog=examples(
         "fleet render --all                   # .fleet/render/<stack>/plan.json",
         "fleet render payments-prod --show-secrets --out /tmp/plans",
-        "fleet render --all -o json",
+        "fleet render --all --no-charts -o json",
     )
 )
 def render(
     ctx: typer.Context,
     names: list[str] = typer.Argument(
-        None, metavar="NAME", show_default=False, help="Stacks to render (controlroom, workloads)"
+        None, metavar="NAME", help="Stacks to render (controlroom, workloads)"
     ),
     all_stacks: bool = typer.Option(False, "--all", help="Render every stack (the default without NAMEs)."),
     out: Path | None = typer.Option(
@@ -33,13 +38,21 @@ def render(
     show_secrets: bool = typer.Option(
         False, "--show-secrets", help="Write secret values into the plans instead of [secret]."
     ),
+    charts: bool = typer.Option(
+        True,
+        "--charts/--no-charts",
+        help="Expand every chart with Helm (from the chart cache) into the objects it creates.",
+    ),
     output: Output = OUTPUT_OPTION,
 ) -> None:
     """Render stacks offline (no cloud, cluster or pulumi CLI): <out>/<stack>/plan.json each.
 
     The control room is rendered first; its credentials feed the workloads' StackReferences.
-    Plans are written only when every stack rendered.
+    Each chart's entry lists the objects it creates (Helm, from the chart cache) and its hooks,
+    which helm.v4.Chart never applies. Plans are written only when every stack rendered.
     """
+    from fleet.charts.cache import ChartCache, default_cache_dir
+    from fleet.charts.expand import chart_resources, expand_chart
     from fleet.engines.render import Plan, RenderEngine
 
     if names and all_stacks:
@@ -58,22 +71,50 @@ def render(
     counts: dict[str, int] = {}
     started = time.monotonic()
     with progress("rendering", total=total) as advance:
+        cache = ChartCache(default_cache_dir())
+        objects: dict[str, int] = {}
 
         def rendered(stack: str, plan: Plan) -> None:
             counts[stack] = len(plan.resources)
+            if charts:
+                version = _kube_version(inventory, stack)
+                for resource in chart_resources(plan.to_json()):
+                    expanded = expand_chart(resource, cache, version)
+                    resource["rendered"] = expanded.summary(redact=not show_secrets)
+                    objects[stack] = objects.get(stack, 0) + len(expanded.objects)
             advance(stack)
 
         paths = engine.render_many(inventory, wanted, on_rendered=rendered)
     elapsed = time.monotonic() - started
-    rows = [{"stack": stack, "resources": counts[stack], "plan": str(path)} for stack, path in paths.items()]
+    rows = [
+        {
+            "stack": stack,
+            "resources": counts[stack],
+            "chart_objects": objects.get(stack, 0) if charts else None,
+        }
+        | {"plan": str(path)}
+        for stack, path in paths.items()
+    ]
 
     def table() -> str:
         width = max(len(stack) for stack in paths)
-        lines = [f"{row['stack']:<{width}}  {row['resources']:>4} resources  {row['plan']}" for row in rows]
+        lines = []
+        for row in rows:
+            rendered_objects = f"  {row['chart_objects']:>4} chart objects" if charts else ""
+            lines.append(
+                f"{row['stack']:<{width}}  {row['resources']:>4} resources{rendered_objects}  {row['plan']}"
+            )
         lines.append(
-            f"rendered {plural(len(rows), 'stack')} ({plural(sum(counts.values()), 'resource')}) "
-            f"into {engine.directory(inventory)} in {elapsed:.1f}s"
+            f"rendered {plural(len(rows), 'stack')} ({plural(sum(counts.values()), 'resource')}"
+            + (f", {plural(sum(objects.values()), 'chart object')}" if charts else "")
+            + f") into {engine.directory(inventory)} in {elapsed:.1f}s"
         )
         return "\n".join(lines)
 
     emit(rows, output, table=table)
+
+
+def _kube_version(inventory: Inventory, stack: str) -> str:
+    if stack == CONTROLROOM:
+        return inventory.fleet.spec.control_room.cluster.kubernetes_version
+    return inventory.workload_stack(stack).workload.spec.cluster.kubernetes_version

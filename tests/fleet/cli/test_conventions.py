@@ -244,9 +244,11 @@ def test_without_a_terminal_a_real_rollout_needs_yes_and_records_nothing(
     assert dry.exit_code == 0, dry.output
 
 
-def test_without_a_terminal_upgrade_apply_needs_yes_and_writes_nothing(inv: Path) -> None:
+def test_without_a_terminal_upgrade_apply_needs_yes_and_writes_nothing(
+    inv: Path, scripted: dict[str, str]
+) -> None:
     before = (inv / "fleet.yaml").read_bytes()
-    result = fleet("upgrade", "apply", "--to", "alloy=1.5.0", "-i", inv)
+    result = fleet("upgrade", "apply", "--to", "alloy=1.5.0", "-i", inv, env=scripted)
     assert result.exit_code == 2
     assert result.stderr.endswith("stdin is not a terminal, so nobody can confirm; pass --yes\n")
     assert (inv / "fleet.yaml").read_bytes() == before

@@ -81,7 +81,7 @@ def test_apply_dry_run_writes_nothing(inv: Path) -> None:
     before = (inv / "fleet.yaml").read_bytes()
     result = fleet("-i", inv, "upgrade", "apply", "--to", "alloy=1.5.0", "--diff")
     assert result.exit_code == 0, result.output
-    assert 'fleet.yaml:15: + versions: {alloy: "1.5.0"' in result.stdout
+    assert 'fleet.yaml:16: + versions: {alloy: "1.5.0"' in result.stdout
     assert (inv / "fleet.yaml").read_bytes() == before
 
 
