@@ -28,9 +28,7 @@ if TYPE_CHECKING:
 )
 def render(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(
-        None, metavar="NAME", help="Stacks to render (controlroom, workloads)"
-    ),
+    names: list[str] = typer.Argument(None, metavar="NAME", help="Stacks to render (controlroom, workloads)"),
     all_stacks: bool = typer.Option(False, "--all", help="Render every stack (the default without NAMEs)."),
     out: Path | None = typer.Option(
         None, "--out", metavar="DIR", help="Where plans go [default: <inventory>/.fleet/render]"
