@@ -22,10 +22,9 @@ class RolloutGroup(HelpGroup):
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         # Workload names can never be a subcommand's name: validate rejects them
         # (fleet.inventory.models.RESERVED_NAMES), so `fleet rollout watch` is always the command.
+        # Bare, it prints its help (HelpGroup), as every group does.
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["start", *args]
-        elif not args and not ctx.resilient_parsing:  # completing `fleet rollout <TAB>`: subcommands
-            args = ["start"]
         return super().parse_args(ctx, args)
 
 

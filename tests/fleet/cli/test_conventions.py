@@ -72,7 +72,7 @@ def test_global_options_go_before_or_after_the_command(inv: Path, args: tuple[st
 
 
 def test_bare_commands_print_their_help_and_exit_0() -> None:
-    for args in ((), ("workload",), ("upgrade",), ("charts",)):
+    for args in ((), ("workload",), ("upgrade",), ("charts",), ("rollout",)):
         result = fleet(*args)
         assert result.exit_code == 0, (args, result.output)
         assert result.stdout.startswith("Usage: fleet"), args
@@ -91,15 +91,22 @@ def test_every_help_has_examples_whole_summaries_and_no_placeholder_types() -> N
     root = typer.main.get_command(app)
     commands = _commands(root)
     assert len(commands) > 25  # the walk reaches the subcommands
+    problems = []
     for path, _command in commands:
         result = fleet(*path, "--help")
         where = " ".join(("fleet", *path))
-        assert result.exit_code == 0, (where, result.output)
         text = result.stdout
-        assert re.search(r"Examples:\n +(fleet |FLEET_\w+=|sed )", text), f"{where}: add epilog=examples(...)"
-        assert not re.search(r"<(list|dict|str|int|float|bool|path)\b", text, re.I), (where, text)
-        assert not re.search(r"\{[a-z_]+\}", text), (where, text)
-        assert "..." not in re.sub(r"\[?[A-Z_|-]+\]?\.\.\.", "", text), (where, text)  # NAME... is fine
+        if result.exit_code != 0:
+            problems.append(f"{where} --help: exit {result.exit_code}")
+        if not re.search(r"Examples:\n +(fleet |FLEET_\w+=|sed )", text):
+            problems.append(f"{where}: no examples; add epilog=examples(...) (fleet/cli/help.py)")
+        if found := re.search(r"<(list|dict|str|int|float|bool|path)\b[^>]*>", text, re.I):
+            problems.append(f"{where}: a Python type in the help: {found[0]}")
+        if found := re.search(r"\{[a-z_]+\}", text):
+            problems.append(f"{where}: a placeholder in the help: {found[0]}")
+        if "..." in re.sub(r"\[?[A-Z_|-]+\]?\.\.\.", "", text):  # NAME... is fine, a cut summary is not
+            problems.append(f"{where}: '...' in the help (a cut summary, or a metavar like [NAME]...)")
+    assert not problems, "\n".join(problems)
 
 
 def test_fleet_rollout_subcommands_are_all_reserved_workload_names() -> None:

@@ -154,7 +154,11 @@ def test_a_dry_run_renders_and_never_counts_as_deployed(
     assert '"[secret]"' in recorded.plan  # the credential is redacted in what the journal keeps
     drift = run_fleet(env, "drift", "payments-prod", "search-staging", "--offline")
     assert drift.returncode == 0, drift.stdout + drift.stderr
-    assert drift.stdout.splitlines() == ["payments-prod: no drift", "search-staging: no drift"]
+    assert drift.stdout.splitlines() == [
+        "payments-prod: no drift",
+        "search-staging: no drift",
+        "checked 2 stacks (offline): 0 drifted, 0 could not be checked",
+    ]
 
 
 @pytest.mark.parametrize(
