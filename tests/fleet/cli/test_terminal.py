@@ -170,7 +170,9 @@ def test_no_color_leaves_colours_out_of_the_live_view(
         _env(inventory, script, **extra), "rollout", "search-staging", "--yes"
     )
     assert code == 0, plain(screen)
-    assert "rollout r-" in plain(screen)
+    # The id is written whole, never split by highlighting codes around its digits.
+    assert ROLLOUT_ID.findall(plain(screen))
+    assert len(ROLLOUT_ID.findall(screen)) == len(ROLLOUT_ID.findall(plain(screen)))
     colours = [
         params
         for params in SGR.findall(screen)
