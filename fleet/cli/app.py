@@ -83,8 +83,23 @@ def _value_label(param: Any) -> Callable[[Any], str | None]:
     return label
 
 
+def _usage_name(param: Any) -> Callable[[], str]:
+    """An argument in the usage line as Unix man pages write it: ``ID``, ``[ID]``, ``[NAME]...``
+    (Typer writes a required one as ``{ID}``)."""
+
+    def name() -> str:
+        shown = str(param.metavar) if param.required else f"[{param.metavar}]"
+        return shown + ("..." if param.nargs != 1 else "")
+
+    return name
+
+
 def _plain_value_labels(command: Any) -> None:
     for param in getattr(command, "params", ()):
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = (param.name or "value").upper()  # ROLLOUT_ID, not {rollout_id}
+            setattr(param, "_usage_display_name", _usage_name(param))  # noqa: B010 (an instance's own)
         if isinstance(param, TyperArgument | TyperOption):
             setattr(param, "display_type_rich", _value_label(param))  # noqa: B010 (an instance's own)
     for sub in getattr(command, "commands", {}).values():

@@ -47,11 +47,11 @@ def drive_here(
     With ``output`` json or yaml, the live view and the summary go to stderr and stdout gets the
     rollout in full (as ``fleet history ID -o json`` shows it)."""
     from fleet.rollout.driver import EXIT_INTERRUPTED, drive
-    from fleet.rollout.view import RolloutView
+    from fleet.rollout.view import RolloutView, journal_tail
 
     out = console(stderr=output is not Output.table)
     out.print(f"rollout {rollout_id} (resume with `fleet rollout resume {rollout_id}`)", markup=False)
-    view = RolloutView(out)
+    view = RolloutView(out, journal_tail(journal))
     try:
         with view.showing():
             detail = drive(

@@ -22,7 +22,8 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     journal, _ = open_journal(st.settings)
     with journal:
         found = {record.stack: record for record in journal.stack_status()}
-        dry_runs = {record.stack: record for record in journal.last_dry_runs()}
+        gone = journal.destroyed_stacks() - set(inventory.stacks())  # offboarded: history keeps them
+        dry_runs = {record.stack: record for record in journal.last_dry_runs() if record.stack not in gone}
     rows: list[dict[str, Any]] = []
     for stack in dict.fromkeys([*inventory.stacks(), *found, *dry_runs]):
         record = found.get(stack)
@@ -101,18 +102,25 @@ def show_history(ctx: typer.Context, rollout_id: str | None, *, output: Output, 
     """``fleet history [ID]`` and ``fleet rollout list|show``: the list, or one rollout in full."""
     from fleet.journal.connect import open_journal
 
-    journal, _ = open_journal(state(ctx).settings)
+    journal, locks = open_journal(state(ctx).settings)
     with journal:
         if rollout_id is not None:
             detail = journal.get_rollout(rollout_id)
             emit(rollout_document(detail), output, table=lambda: _rollout_in_full(detail))
             return
         summaries = journal.list_rollouts(limit=limit)
-    rows = [_rollout_json(item) for item in summaries]
+        # A rollout left running by a coordinator that died says so, with how to go on.
+        undriven = {
+            item.rollout.id: driver.reason
+            for item in summaries
+            if item.rollout.status.value in ("running", "cancelling")
+            and not (driver := locks.driver(item.rollout.id)).alive
+        }
+    rows = [_rollout_json(item, undriven.get(item.rollout.id)) for item in summaries]
     emit(rows, output, table=lambda: _history_table(rows))
 
 
-def _rollout_json(item: Any) -> dict[str, Any]:
+def _rollout_json(item: Any, undriven: str | None = None) -> dict[str, Any]:
     return {
         "id": item.rollout.id,
         "kind": item.rollout.kind.value,
@@ -121,7 +129,13 @@ def _rollout_json(item: Any) -> dict[str, Any]:
         "started_by": item.rollout.started_by,
         "created_at": item.rollout.created_at.isoformat(),
         "finished_at": item.rollout.finished_at.isoformat() if item.rollout.finished_at else None,
-        "reason": item.rollout.halt_reason,
+        "reason": (
+            f"nobody drives it: {undriven}; resume it with "
+            f"`fleet rollout resume {item.rollout.id}` or cancel it"
+            if undriven is not None
+            else item.rollout.halt_reason
+        ),
+        "driven": undriven is None,
         "stacks": {status.value: count for status, count in item.counts.items()},
         "waves": [
             {
@@ -181,6 +195,7 @@ def _history_table(rows: list[dict[str, Any]]) -> Any:
     for row in rows:
         waves = "; ".join(_wave_cell(wave) for wave in row["waves"])
         label = row["status"] + (" (dry run)" if row["dry_run"] else "")
+        label += "" if row["driven"] else " (nobody drives it)"
         cells.append([row["id"], row["kind"], label, _when(row["created_at"]), row["started_by"], waves])
     return fitting_table(("rollout", "kind", "status", "created", "by", "waves"), cells, keep=("rollout",))
 

@@ -102,7 +102,7 @@ def test_every_help_has_examples_whole_summaries_and_no_placeholder_types() -> N
             problems.append(f"{where}: no examples; add epilog=examples(...) (fleet/cli/help.py)")
         if found := re.search(r"<(list|dict|str|int|float|bool|path)\b[^>]*>", text, re.I):
             problems.append(f"{where}: a Python type in the help: {found[0]}")
-        if found := re.search(r"\{[a-z_]+\}", text):
+        if found := re.search(r"\{[A-Za-z_]+\}", text):
             problems.append(f"{where}: a placeholder in the help: {found[0]}")
         if "..." in re.sub(r"\[?[A-Z_|-]+\]?\.\.\.", "", text):  # NAME... is fine, a cut summary is not
             problems.append(f"{where}: '...' in the help (a cut summary, or a metavar like [NAME]...)")
