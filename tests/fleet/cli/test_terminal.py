@@ -167,7 +167,7 @@ def test_no_color_leaves_colours_out_of_the_live_view(
     inventory, script = big_inventory
     extra = {"NO_COLOR": "1"} if no_color else {}
     code, screen, _screens = run_in_terminal(
-        _env(inventory, script, **extra), "rollout", "search-staging", "--yes"
+        _env(inventory, script, **extra), "rollout", "search-staging", "--yes", "--force"
     )
     assert code == 0, plain(screen)
     # The id is written whole, never split by highlighting codes around its digits.
