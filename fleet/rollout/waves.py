@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from fleet.errors import UserError
 from fleet.rollout.selectors import Selector, did_you_mean
+from fleet.rollout.selectors import parse_selector as parse_selector  # its home before selectors.py
 
 CONTROLROOM_STACK = "controlroom"
 """The name of the control room's stack: it is never a workload's name."""
