@@ -7,6 +7,9 @@ prints tracebacks or calls ``sys.exit``.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class FleetError(Exception):
     """Base of every error fleet reports to a user."""
@@ -52,3 +55,10 @@ class LockHeld(OperationError):
 
 class MissingTool(OperationError):
     """A required external tool (the ``pulumi`` CLI) is not installed."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` when one of ``choices`` is close to ``word``, else ``""``: the
+    tail of an error about an unknown name or key."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

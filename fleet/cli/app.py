@@ -4,13 +4,16 @@ imports them all and runs it."""
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from fleet.errors import FleetError, UserError
 from fleet.settings import Settings
@@ -33,8 +36,121 @@ class State:
         return self._inventory
 
 
-class FleetGroup(TyperGroup):
-    """Turns every FleetError into its lines on stderr and its exit code, without a traceback."""
+COMPLETE_VAR = "_FLEET_COMPLETE"
+"""The variable shell completion scripts set when they call ``fleet`` back."""
+GLOBAL_FLAGS = frozenset({"--debug", "--verbose", "--version", "--no-color"})
+"""Global options without a value; ``-v``/``-vv`` and ``-i DIR``/``--inventory DIR`` are handled too."""
+_VERBOSE = re.compile(r"-v+")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """``args`` with the global options moved in front of the subcommand, so ``fleet validate -i
+    DIR`` means ``fleet -i DIR validate`` (as kubectl, helm and pulumi take global flags anywhere).
+    Nothing after ``--`` moves."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        if arg in GLOBAL_FLAGS or _VERBOSE.fullmatch(arg) or arg.startswith("--inventory="):
+            front.append(arg)
+        elif arg in ("-i", "--inventory") and index + 1 < len(args):
+            front.extend(args[index : index + 2])
+            index += 1
+        elif arg.startswith("-i") and not arg.startswith("--"):
+            front.append(arg)  # -iDIR
+        else:
+            rest.append(arg)
+        index += 1
+    return front + rest
+
+
+def _value_label(param: Any) -> Callable[[Any], str | None]:
+    """How ``param``'s value shows in help: an argument by its name alone (``DIR``, not ``DIR
+    <path>``), an option by its metavar or its name (``--bake-time BAKE_TIME``, not ``<str>``),
+    a choice by its choices (``table|json|yaml``): never a Python type such as ``<list[str]>``."""
+
+    def label(ctx: Any) -> str | None:
+        if isinstance(param, TyperArgument):
+            return None
+        if param.metavar is not None:
+            return str(param.metavar)
+        shown = str(TyperOption.display_type_rich(param, ctx) or "").strip("<>.")
+        return shown if "|" in shown else (param.name or "value").upper()
+
+    return label
+
+
+def _usage_name(param: Any) -> Callable[[], str]:
+    """An argument in the usage line as Unix man pages write it: ``ID``, ``[ID]``, ``[NAME]...``
+    (Typer writes a required one as ``{ID}``)."""
+
+    def name() -> str:
+        shown = str(param.metavar) if param.required else f"[{param.metavar}]"
+        return shown + ("..." if param.nargs != 1 else "")
+
+    return name
+
+
+def _plain_value_labels(command: Any) -> None:
+    for param in getattr(command, "params", ()):
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = (param.name or "value").upper()  # ROLLOUT_ID, not {rollout_id}
+            setattr(param, "_usage_display_name", _usage_name(param))  # noqa: B010 (an instance's own)
+        if isinstance(param, TyperArgument | TyperOption):
+            setattr(param, "display_type_rich", _value_label(param))  # noqa: B010 (an instance's own)
+    for sub in getattr(command, "commands", {}).values():
+        _plain_value_labels(sub)
+
+
+class HelpGroup(TyperGroup):
+    """A command group as fleet shows it: run bare, it prints its help and exits 0; its command
+    list shows each command's whole summary (the first paragraph of its docstring), wrapped,
+    never cut with ``...``; values are labelled by name, never by Python type. Sub-apps adopt it
+    with ``typer.Typer(cls=HelpGroup, ...)``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_value_labels(self)
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        if not args and not ctx.resilient_parsing:  # not while completing `fleet <TAB>`
+            typer.echo(ctx.get_help())
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            summary = command.short_help or (command.help or "").split("\n\n", 1)[0]
+            rows.append((name, " ".join(summary.split())))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class FleetGroup(HelpGroup):
+    """The root group: takes global options anywhere on the line, and turns every FleetError into
+    its lines on stderr and its exit code, without a traceback."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        return super().parse_args(ctx, hoist_global_options(args))
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if os.environ.get(COMPLETE_VAR):
+            # A completion script asking (fleet completion bash|zsh|fish): Typer's shells are
+            # registered only here, so every other run stays as light as before.
+            from typer._completion_classes import completion_init
+
+            completion_init()
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -85,18 +201,40 @@ app = typer.Typer(
     name="fleet",
     cls=FleetGroup,
     help="Roll observability stacks (Alloy, Mimir, Loki, Grafana) out to a fleet of clusters.",
-    no_args_is_help=True,
-    add_completion=False,
+    add_completion=False,  # `fleet completion bash|zsh|fish` instead (fleet/cli/version.py)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["--help", "-h"], "max_content_width": 100},
+    epilog=(
+        "\b\nGlobal options (-i, -v, --debug, --no-color) go before or after the command.\n"
+        "Examples:\n"
+        "  fleet init && fleet validate\n"
+        "  fleet rollout --all --dry-run\n"
+        "  fleet history -o json\n"
+        "Exit codes: 0 ok, 1 failed/halted/cancelled/drift, 2 invalid input, 3 paused, 130 interrupted."
+    ),
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from fleet.cli.version import version_lines
+
+        for line in version_lines(Settings()):
+            typer.echo(line)
+        raise typer.Exit(0)
 
 
 @app.callback()
 def _global(
     ctx: typer.Context,
     inventory: Path | None = typer.Option(
-        None, "--inventory", "-i", help="Inventory directory [env: FLEET_INVENTORY; default: .]"
+        None,
+        "--inventory",
+        "-i",
+        metavar="DIR",
+        show_default=False,
+        help="Inventory directory [env: FLEET_INVENTORY; default: .]",
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
     verbose: int = typer.Option(
@@ -107,7 +245,17 @@ def _global(
         show_default=False,
         help="More log lines on stderr: -v info, -vv debug [env: FLEET_LOG_LEVEL]",
     ),
+    no_color: bool = typer.Option(False, "--no-color", help="No colours (as NO_COLOR=1 does)."),
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the versions of fleet, Python, Pulumi and Helm, and the journal; exit.",
+    ),
 ) -> None:
+    if no_color:
+        os.environ["NO_COLOR"] = "1"  # rich reads it for every console made from here on
     settings = Settings.from_environment()
     if inventory is not None:
         settings = settings.model_copy(update={"inventory": inventory})

@@ -5,10 +5,11 @@ from __future__ import annotations
 import typer
 
 from fleet.cli.app import app, state
+from fleet.cli.help import examples
 from fleet.errors import UserError
 
 
-@app.command()
+@app.command(epilog=examples("FLEET_BROKER_URL=redis://redis:6379/0 fleet beat -i inventories/acme"))
 def beat(ctx: typer.Context) -> None:
     """Run the scheduler of upgrades and drift checks (Celery beat); several may run, one sends."""
     st = state(ctx)

@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from fleet.cli.app import app, state
-from fleet.cli.output import OUTPUT_OPTION, Output, console, print_json
+from fleet.cli.app import HelpGroup, app, state
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, console, emit, fitting_table
 
 charts_app = typer.Typer(
+    cls=HelpGroup,
     help="Fill the local chart cache (from the repositories or a folder) and list it.",
-    no_args_is_help=True,
+    epilog=examples("fleet charts pull", "fleet charts list -o json"),
 )
 app.add_typer(charts_app, name="charts")
 
@@ -22,14 +23,27 @@ def _stderr(line: str) -> None:
     typer.echo(line, err=True)
 
 
-@charts_app.command("pull")
+@charts_app.command(
+    "pull",
+    epilog=examples(
+        "fleet charts pull                       # every chart version the inventory uses",
+        "fleet charts pull payments-prod",
+        "fleet charts pull --from /media/charts  # air-gapped: import archives from a folder",
+    ),
+)
 def charts_pull(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(None, help="Stacks whose charts to pull (default: every stack)"),
+    names: list[str] = typer.Argument(
+        None,
+        metavar="NAME",
+        show_default=False,
+        help="Stacks whose charts to pull (default: every stack)",
+    ),
     all_stacks: bool = typer.Option(False, "--all", help="Every stack's charts (the default without NAMEs)."),
     from_dir: Path | None = typer.Option(
         None,
         "--from",
+        metavar="DIR",
         help="Import <chart>-<version>.tgz archives (and index/ snapshots) from this folder instead "
         "of downloading: for air-gapped sites",
     ),
@@ -42,14 +56,15 @@ def charts_pull(
     from fleet.charts.cache import ChartCache, default_cache_dir
     from fleet.charts.needs import chart_needs
     from fleet.charts.pull import import_from, pull
-    from fleet.errors import OperationError, UserError
+    from fleet.errors import OperationError, UserError, did_you_mean
 
     inventory = state(ctx).inventory()
     if names and all_stacks:
         raise UserError("give stack names or --all, not both")
     for name in names or ():
         if name not in inventory.stacks():
-            raise UserError(f"no stack named {name!r}; stacks: {', '.join(inventory.stacks())}")
+            hint = did_you_mean(name, inventory.stacks())
+            raise UserError(f"no stack named {name!r}{hint}; stacks: {', '.join(inventory.stacks())}")
     needs = chart_needs(inventory, names or None)
     cache = ChartCache(default_cache_dir())
     if from_dir is not None:
@@ -68,7 +83,7 @@ def charts_pull(
     )
 
 
-@charts_app.command("list")
+@charts_app.command("list", epilog=examples("fleet charts list", "fleet charts list -o yaml"))
 def charts_list(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     """The chart versions the inventory needs, and whether the cache holds each; then what else it holds."""
     from fleet.charts.cache import ChartCache, default_cache_dir
@@ -110,10 +125,10 @@ def charts_list(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
                 "places": [],
             }
         )
-    if output is Output.json:
-        print_json({"cache": str(cache.root), "charts": rows})
+    if output is not Output.table:
+        emit({"cache": str(cache.root), "charts": rows}, output, table=str)
         return
-    table = Table("CHART", "VERSION", "CACHE", "REPOSITORY", "STACKS", box=None, pad_edge=False)
+    cells = []
     for row in rows:
         status = "cached" if row["cached"] else "missing"
         if not row["needed"]:
@@ -121,8 +136,9 @@ def charts_list(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
         elif row["published"] is False:
             status += ", not published"
         stacks = ",".join(row["stacks"]) or ("-" if not row["needed"] else "(version set)")
-        table.add_row(row["chart"], row["version"], status, row["repository"] or "-", stacks)
-    console().print(table)
+        cells.append([row["chart"], row["version"], status, row["repository"] or "-", stacks])
+    columns = ("CHART", "VERSION", "CACHE", "REPOSITORY", "STACKS")
+    console().print(fitting_table(columns, cells, keep=("CHART", "VERSION", "CACHE")))
     missing = [row for row in rows if row["needed"] and not row["cached"]]
     needed = sum(1 for row in rows if row["needed"])
     typer.echo(

@@ -7,20 +7,36 @@ from typing import Any
 import typer
 
 from fleet.cli.app import app, state
-from fleet.cli.output import OUTPUT_OPTION, Output, print_json
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, emit, plural
+from fleet.cli.progress import progress
 from fleet.errors import UserError
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "fleet drift --all                    # live: pulumi refresh + preview per stack",
+        "fleet drift --all --offline          # a fresh render against the last recorded one",
+        "fleet drift payments-prod --offline --accept",
+        "fleet drift --all -o json --no-record",
+    )
+)
 def drift(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(None, help="Stacks to check (workloads or controlroom)"),
+    names: list[str] = typer.Argument(
+        None, metavar="NAME", show_default=False, help="Stacks to check (workloads or controlroom)"
+    ),
     all_: bool = typer.Option(False, "--all", help="Every stack"),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Offline: compare a fresh render with the last recorded render"
+    offline: bool = typer.Option(
+        False,
+        "--offline",
+        help="Compare a fresh render with the last recorded render (no pulumi CLI or cluster)",
+    ),
+    old_dry_run: bool = typer.Option(
+        False, "--dry-run", hidden=True, help="Deprecated name of --offline (--dry-run means render offline)"
     ),
     accept: bool = typer.Option(
-        False, "--accept", help="With --dry-run: accept drifted renders as the new baseline"
+        False, "--accept", help="With --offline: accept drifted renders as the new baseline"
     ),
     no_record: bool = typer.Option(
         False, "--no-record", help="Leave the check out of the history (and send no webhook)"
@@ -44,14 +60,18 @@ def drift(
     )
     from fleet.journal.connect import open_journal
 
+    if old_dry_run:
+        typer.echo("warning: `drift --dry-run` is deprecated; it is now `drift --offline`", err=True)
+    dry_run = offline or old_dry_run
+
     st = state(ctx)
     inventory = st.inventory()
     if accept and not dry_run and rollout_id is None:
-        raise UserError("--accept only applies to --dry-run (render baselines)")
+        raise UserError("--accept only applies to --offline (render baselines)")
     stacks: list[str] = []
     if rollout_id is not None:
         if names or all_ or dry_run or no_record:
-            raise UserError("--rollout takes no stacks, --all, --dry-run or --no-record: its record says")
+            raise UserError("--rollout takes no stacks, --all, --offline or --no-record: its record says")
     else:
         stacks = stacks_for(inventory, names or (), all_)
         if not dry_run:
@@ -59,7 +79,7 @@ def drift(
 
             require_pulumi_cli()  # before anything is recorded
     journal, locks = open_journal(st.settings)
-    with journal:
+    with journal, progress(f"checking {len(stacks) or 'the recorded'} stacks for drift"):
         if no_record:
             if dry_run:
                 report = render_drift(inventory, journal, stacks, record=accept)
@@ -78,27 +98,32 @@ def drift(
 
 
 def _show_drift(report: Any, *, dry_run: bool, rollout_id: str | None, output: Output) -> None:
-    if output is Output.json:
-        print_json(
-            {
-                "mode": "render" if dry_run else "live",
-                "rollout": rollout_id,
-                "drifted": list(report.drifted),
-                "failed": list(report.failed),
-                "stacks": [s.to_json() for s in report.stacks],
-            }
+    document = {
+        "mode": "render" if dry_run else "live",
+        "rollout": rollout_id,
+        "drifted": list(report.drifted),
+        "failed": list(report.failed),
+        "stacks": [s.to_json() for s in report.stacks],
+    }
+
+    def table() -> str:
+        lines = []
+        for result in report.stacks:
+            if result.error is not None:
+                lines.append(f"{result.stack}: could not check: {result.error}")
+            elif result.baseline:
+                lines.append(f"{result.stack}: no earlier render; recorded this one as the baseline")
+            elif not result.drifted:
+                lines.append(f"{result.stack}: no drift")
+            else:
+                lines.append(f"{result.stack}: drifted")
+                lines.extend(f"  {change}" for change in result.changes)
+        lines.append(
+            f"checked {plural(len(report.stacks), 'stack')} ({'offline' if dry_run else 'live'}): "
+            f"{len(report.drifted)} drifted, {len(report.failed)} could not be checked"
         )
-        return
-    for result in report.stacks:
-        if result.error is not None:
-            typer.echo(f"{result.stack}: could not check: {result.error}")
-        elif result.baseline:
-            typer.echo(f"{result.stack}: no earlier render; recorded this one as the baseline")
-        elif not result.drifted:
-            typer.echo(f"{result.stack}: no drift")
-        else:
-            typer.echo(f"{result.stack}: drifted")
-            for change in result.changes:
-                typer.echo(f"  {change}")
+        return "\n".join(lines)
+
+    emit(document, output, table=table)
     if rollout_id is not None:
-        typer.echo(f"recorded as drift check {rollout_id} (fleet history)", err=True)
+        typer.echo(f"recorded as drift check {rollout_id} (fleet history {rollout_id})", err=True)

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import typer
 
 from fleet.cli.app import State
-from fleet.cli.output import console
+from fleet.cli.output import Output, console, emit
 from fleet.kinds import EngineKind
 
 
@@ -39,13 +39,17 @@ def drive_here(
     *,
     inventory: Any = None,
     in_window: bool | None = None,
+    output: Output = Output.table,
 ) -> NoReturn:
     """Drive ``rollout_id`` here with the live view, then print the summary and exit with the
-    outcome's code. Ctrl-C leaves the running stacks to finish and exits 130."""
+    outcome's code. Ctrl-C leaves the running stacks to finish and exits 130.
+
+    With ``output`` json or yaml, the live view and the summary go to stderr and stdout gets the
+    rollout in full (as ``fleet history ID -o json`` shows it)."""
     from fleet.rollout.driver import EXIT_INTERRUPTED, drive
     from fleet.rollout.view import RolloutView, journal_tail
 
-    out = console()
+    out = console(stderr=output is not Output.table)
     out.print(f"rollout {rollout_id} (resume with `fleet rollout resume {rollout_id}`)", markup=False)
     view = RolloutView(out, journal_tail(journal))
     try:
@@ -61,18 +65,23 @@ def drive_here(
             )
     except KeyboardInterrupt:
         typer.echo(
-            f"interrupted; running stacks finish on their own. Resume: fleet rollout resume {rollout_id}"
+            f"interrupted; running stacks finish on their own. Resume: fleet rollout resume {rollout_id}",
+            err=output is not Output.table,
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    finish(detail)
+    finish(detail, output)
 
 
-def finish(detail: Any) -> NoReturn:
-    """Print a rollout's summary and exit with the code its status maps to."""
+def finish(detail: Any, output: Output = Output.table) -> NoReturn:
+    """Print a rollout's summary (``-o json|yaml``: the rollout in full on stdout, the summary on
+    stderr) and exit with the code its status maps to."""
+    from fleet.cli.status import rollout_document
     from fleet.rollout.driver import exit_code
     from fleet.rollout.view import summary_lines
 
-    out = console()
+    out = console(stderr=output is not Output.table)
     for line in summary_lines(detail):
         out.print(line, markup=False, highlight=False)
+    if output is not Output.table:
+        emit(rollout_document(detail), output, table=str)
     raise typer.Exit(exit_code(detail.rollout.status))

@@ -10,6 +10,8 @@ from pathlib import Path
 import typer
 
 from fleet.cli.app import app, state
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, emit
 from fleet.errors import UserError
 
 
@@ -17,8 +19,12 @@ def _scaffold(name: str) -> str:
     return resources.files("fleet.scaffold").joinpath(name).read_text(encoding="utf-8")
 
 
-@app.command()
-def init(directory: Path = typer.Argument(..., help="Directory for the new inventory")) -> None:
+@app.command(epilog=examples("fleet init", "fleet init inventories/acme && cd inventories/acme"))
+def init(
+    directory: Path = typer.Argument(
+        Path("."), metavar="DIR", show_default=False, help="Directory for the new inventory [default: .]"
+    ),
+) -> None:
     """Create a new inventory: a commented fleet.yaml, one example workload, and a .gitignore
     that keeps fleet's working files (.fleet/: the journal, renders, logs) out of git."""
     from fleet.inventory.loader import FLEET_FILE, WORKLOADS_DIR, write_atomically
@@ -35,12 +41,13 @@ def init(directory: Path = typer.Argument(..., help="Directory for the new inven
         write_atomically(ignore, prefix + _scaffold("gitignore"))
     write_atomically(target, _scaffold("fleet.yaml"))
     typer.echo(f"Created {target} and {example}.")
-    typer.echo(f"Next: edit them, then run `fleet -i {directory} validate`.")
+    where = "" if directory == Path(".") else f" -i {directory}"
+    typer.echo(f"Next: edit them, then run `fleet validate{where}`.")
 
 
-@app.command()
-def validate(ctx: typer.Context) -> None:
-    """Load and check the whole inventory; print a one-line summary.
+@app.command(epilog=examples("fleet validate", "fleet validate -i inventories/acme -o json"))
+def validate(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
+    """Load and check the whole inventory; print a one-line summary (exit 2 with every problem).
 
     Chart versions are checked against the repository indexes in the chart cache (those that
     `fleet charts pull` fetched); nothing is downloaded.
@@ -58,13 +65,21 @@ def validate(ctx: typer.Context) -> None:
     by_cloud = ", ".join(f"{n} {cloud}" for cloud, n in sorted(clouds.items()))
     count = len(inventory.workloads)
     noun = "workload" if count == 1 else "workloads"
-    typer.echo(
+    document = {
+        "ok": True,
+        "fleet": inventory.fleet.name,
+        "control_room": {"cloud": room.cloud, "region": room.region},
+        "workloads": list(inventory.names),
+        "by_cloud": dict(sorted(clouds.items())),
+    }
+    summary = (
         f"ok: fleet {inventory.fleet.name}: control room on {room.cloud} ({room.region}), "
         f"{count} {noun}" + (f" ({by_cloud})" if by_cloud else "")
     )
+    emit(document, output, table=lambda: summary)
 
 
-@app.command()
+@app.command(epilog=examples("fleet schema workload > workload.schema.json"))
 def schema(
     kind: str = typer.Argument(..., help="fleet or workload", metavar="fleet|workload"),
 ) -> None:

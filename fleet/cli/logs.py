@@ -5,15 +5,23 @@ from __future__ import annotations
 import typer
 
 from fleet.cli.app import app, state
-from fleet.cli.output import OUTPUT_OPTION, Output, console, print_json
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, console, emit
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "fleet logs r-20261201-0930-ab12 payments-prod",
+        "fleet logs r-20261201-0930-ab12 payments-prod --attempt 2 -o json",
+    )
+)
 def logs(
     ctx: typer.Context,
     rollout_id: str = typer.Argument(..., help="The rollout id (see `fleet history`)"),
     stack: str = typer.Argument(..., help="The stack: a workload's name or controlroom"),
-    attempt: int | None = typer.Option(None, "--attempt", help="Only this attempt (1, 2, ...)"),
+    attempt: int | None = typer.Option(
+        None, "--attempt", metavar="N", help="Only this attempt (1, 2, and so on)"
+    ),
     output: Output = OUTPUT_OPTION,
 ) -> None:
     """Show what the engine printed for STACK in ROLLOUT, attempt by attempt (secrets scrubbed;
@@ -28,8 +36,8 @@ def logs(
         found = [item for item in found if item.attempt.number == attempt]
         if not found:
             raise UserError(f"--attempt {attempt}: stack {stack} has no such attempt in rollout {rollout_id}")
-    if output is Output.json:
-        print_json(
+    if output is not Output.table:
+        emit(
             [
                 {
                     "attempt": item.attempt.number,
@@ -42,7 +50,9 @@ def logs(
                     "truncated": item.truncated,
                 }
                 for item in found
-            ]
+            ],
+            output,
+            table=str,
         )
         return
     out = console()

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "versions",
     "beat",
     "drift",
+    "version",  # version, completion
 )
 
 for _module in COMMAND_MODULES:

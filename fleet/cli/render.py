@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fleet.cli.app import app, state
-from fleet.errors import UserError
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, emit, plural
+from fleet.cli.progress import progress
+from fleet.errors import UserError, did_you_mean
 from fleet.inventory.models import CONTROLROOM
 
 if TYPE_CHECKING:
     from fleet.inventory.loader import Inventory
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "fleet render --all                   # .fleet/render/<stack>/plan.json",
+        "fleet render payments-prod --show-secrets --out /tmp/plans",
+        "fleet render --all --no-charts -o json",
+    )
+)
 def render(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(
-        None, metavar="[NAME]...", help="Stacks to render (controlroom, workloads)"
-    ),
+    names: list[str] = typer.Argument(None, metavar="NAME", help="Stacks to render (controlroom, workloads)"),
     all_stacks: bool = typer.Option(False, "--all", help="Render every stack (the default without NAMEs)."),
     out: Path | None = typer.Option(
         None, "--out", metavar="DIR", help="Where plans go [default: <inventory>/.fleet/render]"
@@ -35,6 +41,7 @@ def render(
         "--charts/--no-charts",
         help="Expand every chart with Helm (from the chart cache) into the objects it creates.",
     ),
+    output: Output = OUTPUT_OPTION,
 ) -> None:
     """Render stacks offline (no cloud, cluster or pulumi CLI): <out>/<stack>/plan.json each.
 
@@ -53,24 +60,15 @@ def render(
     wanted = list(names) if names else None
     unknown = [name for name in wanted or () if name not in inventory.stacks()]
     if unknown:
+        hint = did_you_mean(unknown[0], inventory.stacks()) if len(unknown) == 1 else ""
         raise UserError(
-            f"unknown stack{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
+            f"unknown stack{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}{hint}; "
             f"choose from: {', '.join(inventory.stacks())}"
         )
     total = len(wanted) if wanted else len(inventory.stacks())
     counts: dict[str, int] = {}
-    progress = Progress(
-        TextColumn("rendering"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task("", total=total)
-
+    started = time.monotonic()
+    with progress("rendering", total=total) as advance:
         cache = ChartCache(default_cache_dir())
         objects: dict[str, int] = {}
 
@@ -82,13 +80,36 @@ def render(
                     expanded = expand_chart(resource, cache, version)
                     resource["rendered"] = expanded.summary(redact=not show_secrets)
                     objects[stack] = objects.get(stack, 0) + len(expanded.objects)
-            progress.update(task, advance=1, description=stack)
+            advance(stack)
 
         paths = engine.render_many(inventory, wanted, on_rendered=rendered)
-    width = max(len(stack) for stack in paths)
-    for stack, path in paths.items():
-        rendered_objects = f"  {objects.get(stack, 0):>4} chart objects" if charts else ""
-        typer.echo(f"{stack:<{width}}  {counts[stack]:>4} resources{rendered_objects}  {path}")
+    elapsed = time.monotonic() - started
+    rows = [
+        {
+            "stack": stack,
+            "resources": counts[stack],
+            "chart_objects": objects.get(stack, 0) if charts else None,
+        }
+        | {"plan": str(path)}
+        for stack, path in paths.items()
+    ]
+
+    def table() -> str:
+        width = max(len(stack) for stack in paths)
+        lines = []
+        for row in rows:
+            rendered_objects = f"  {row['chart_objects']:>4} chart objects" if charts else ""
+            lines.append(
+                f"{row['stack']:<{width}}  {row['resources']:>4} resources{rendered_objects}  {row['plan']}"
+            )
+        lines.append(
+            f"rendered {plural(len(rows), 'stack')} ({plural(sum(counts.values()), 'resource')}"
+            + (f", {plural(sum(objects.values()), 'chart object')}" if charts else "")
+            + f") into {engine.directory(inventory)} in {elapsed:.1f}s"
+        )
+        return "\n".join(lines)
+
+    emit(rows, output, table=table)
 
 
 def _kube_version(inventory: Inventory, stack: str) -> str:

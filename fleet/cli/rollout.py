@@ -8,41 +8,71 @@ import sys
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
-from fleet.cli.app import app, state
+from fleet.cli.app import HelpGroup, app, state
+from fleet.cli.confirm import YES_OPTION, confirm
 from fleet.cli.driving import drive_here, finish, preflight
-from fleet.cli.output import console
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, console, emit
 
 
-class RolloutGroup(TyperGroup):
+class RolloutGroup(HelpGroup):
     """``fleet rollout NAME...`` means ``fleet rollout start NAME...``; subcommands keep their names."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        # Workload names can never be a subcommand's name: validate rejects them
+        # (fleet.inventory.models.RESERVED_NAMES), so `fleet rollout watch` is always the command.
+        # Bare, it prints its help (HelpGroup), as every group does.
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["start", *args]
-        elif not args:
-            args = ["start"]
         return super().parse_args(ctx, args)
 
 
 rollout_app = typer.Typer(
     cls=RolloutGroup,
-    help="Roll stacks out in waves; watch, resume or cancel a rollout.",
+    help="Roll stacks out in waves; list, show, watch, resume or cancel a rollout.",
+    epilog=examples(
+        "fleet rollout --all                       # plan, confirm, run with a live view",
+        "fleet rollout payments-prod --yes -o json # for scripts: the id and the result",
+        "fleet rollout -l 'ring in (canary,early),environment!=production'",
+        "fleet rollout list",
+        "fleet rollout watch ID | resume ID | cancel ID",
+    ),
     context_settings={"help_option_names": ["--help", "-h"]},
 )
 app.add_typer(rollout_app, name="rollout")
 
 
-@rollout_app.command("start")
+@rollout_app.command(
+    "start",
+    epilog=examples(
+        "fleet rollout --all --dry-run             # offline render; nothing real touched or deployed",
+        "fleet rollout payments-prod search-staging",
+        "fleet rollout -l ring=canary --yes",
+        "fleet rollout -l 'environment=staging,!frozen'",
+        "fleet rollout --all --canary 2 --wave-size 10% --max-parallel 16 --bake-time 5m",
+        "fleet rollout --all --yes --detach -o json",
+    ),
+)
 def rollout_start(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(None, help="Workloads to roll out (or controlroom)"),
+    names: list[str] = typer.Argument(
+        None, metavar="NAME", help="Workloads to roll out (or controlroom)", show_default=False
+    ),
     all_: bool = typer.Option(False, "--all", help="Every workload"),
     selector: str | None = typer.Option(
-        None, "--selector", "-l", help="Workloads with these labels, e.g. ring=canary"
+        None,
+        "--selector",
+        "-l",
+        metavar="SELECTOR",
+        help="kubectl syntax over labels and environment, cloud, region: "
+        "ring=canary, ring!=canary, 'ring in (a,b)', 'ring notin (a)', ring, !ring; comma = and",
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Render the stacks offline; deploy nothing"),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Render the stacks offline (RenderEngine): nothing real touched, never recorded as deployed",
+    ),
     canary: int | None = typer.Option(None, "--canary", help="Stacks in the canary wave"),
     wave_size: str | None = typer.Option(None, "--wave-size", help="Stacks per wave: N or P%"),
     max_parallel: int | None = typer.Option(None, "--max-parallel", help="Stacks updated at once"),
@@ -53,7 +83,7 @@ def rollout_start(
     canary_bake_time: str | None = typer.Option(
         None, "--canary-bake-time", help="How long the canary runs before its gate (real deploys), e.g. 10m"
     ),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
+    yes: bool = YES_OPTION,
     detach: bool = typer.Option(False, "--detach", help="Run in the background; print the rollout id"),
     force: bool = typer.Option(
         False, "--force", help="Run the selected stacks even if nothing changed since their last deploy"
@@ -61,11 +91,16 @@ def rollout_start(
     preview: bool = typer.Option(
         False, "--preview", help="Show what each changed stack's update would do; deploy nothing"
     ),
+    output: Output = OUTPUT_OPTION,
 ) -> None:
     """Plan a rollout, show it, ask, then run it wave by wave (exit 1 unless every stack succeeded).
 
     Stacks whose desired state (inventory fields, versions, the programs) did not change since
-    their last successful deploy are skipped unless --force; the plan names what changed."""
+    their last successful deploy are skipped unless --force; the plan names what changed.
+
+    A real rollout asks first (on stderr); without a terminal it needs --yes. A dry run never asks.
+    With -o json|yaml the plan and the live view go to stderr, and stdout gets the rollout's id and
+    result (with --detach: its id and log)."""
     from fleet.journal.connect import open_journal
     from fleet.kinds import EngineKind
     from fleet.rollout.coordinator import start_rollout
@@ -100,29 +135,38 @@ def rollout_start(
             force=force,
         )
         refuse_offboarding(journal, list(plan.stacks))
-        out = console()
-        out.print(plan_table(plan))
+        console(stderr=output is not Output.table).print(plan_table(plan))
         if not plan.stacks:
             count = len(plan.unchanged)
-            typer.echo(
+            message = (
                 f"Nothing to do: {count} selected stack{'s' if count != 1 else ''} unchanged since "
                 "the last successful deploy (--force runs them anyway)."
             )
+            if output is Output.table:
+                typer.echo(message)
+            else:
+                typer.echo(message, err=True)
+                document = {"id": None, "status": "nothing to do", "unchanged": list(plan.unchanged)}
+                emit(document, output, table=str)
             return
         if preview:
             _preview(inventory, journal, plan)
             return
-        if not yes and sys.stdin.isatty() and not typer.confirm("Start this rollout?", default=False):
-            raise typer.Exit(1)
+        if not dry_run:
+            confirm("Start this rollout?", yes=yes)
         rollout = start_rollout(journal, locks, plan)
         if detach:
-            _detach(st.settings.inventory, rollout.id, locks)
+            _detach(st.settings.inventory, rollout.id, locks, output)
             return
-        drive_here(st, journal, locks, rollout.id, inventory=inventory)
+        drive_here(st, journal, locks, rollout.id, inventory=inventory, output=output)
 
 
-@rollout_app.command("watch")
-def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help="The rollout id")) -> None:
+@rollout_app.command("watch", epilog=examples("fleet rollout watch r-20261201-0930-ab12"))
+def rollout_watch(
+    ctx: typer.Context,
+    rollout_id: str = typer.Argument(..., metavar="ID", help="The rollout id"),
+    output: Output = OUTPUT_OPTION,
+) -> None:
     """Follow a rollout until it stops; exit with its outcome's code (see the README)."""
     import time
 
@@ -131,7 +175,7 @@ def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help
     from fleet.rollout.view import RolloutView, journal_tail
 
     journal, locks = open_recorded_journal(state(ctx).settings, rollout_id)
-    out = console()
+    out = console(stderr=output is not Output.table)
     undriven: str | None = None
     with journal, RolloutView(out, journal_tail(journal)).showing() as view:
         while True:
@@ -154,14 +198,18 @@ def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help
             f"Resume it: fleet rollout resume {rollout_id} (or cancel it: fleet rollout cancel {rollout_id})",
             err=True,
         )
-    finish(detail)
+    finish(detail, output)
 
 
-@rollout_app.command("resume")
+@rollout_app.command(
+    "resume",
+    epilog=examples("fleet rollout resume r-20261201-0930-ab12", "fleet rollout resume ID --detach"),
+)
 def rollout_resume(
     ctx: typer.Context,
-    rollout_id: str = typer.Argument(..., help="The rollout id"),
+    rollout_id: str = typer.Argument(..., metavar="ID", help="The rollout id"),
     detach: bool = typer.Option(False, "--detach", help="Run in the background"),
+    output: Output = OUTPUT_OPTION,
 ) -> None:
     """Continue a halted, paused or interrupted rollout (or upgrade, with its health gates and
     maintenance window); succeeded stacks are never run again."""
@@ -174,18 +222,23 @@ def rollout_resume(
     with journal:
         rollout = journal.rollout(rollout_id)
         if rollout.status in FINAL:
-            typer.echo(f"Rollout {rollout_id} already {rollout.status}; nothing to resume.")
-            finish(journal.get_rollout(rollout_id))
+            typer.echo(
+                f"Rollout {rollout_id} already {rollout.status}; nothing to resume.",
+                err=output is not Output.table,
+            )
+            finish(journal.get_rollout(rollout_id), output)
         preflight(st, rollout.policy.get("engine"))
         if detach:
             prepare_resume(journal, locks, rollout_id)  # a conflict is reported here, not in a log
-            _detach(st.settings.inventory, rollout_id, locks)
+            _detach(st.settings.inventory, rollout_id, locks, output)
             return
-        drive_here(st, journal, locks, rollout_id)
+        drive_here(st, journal, locks, rollout_id, output=output)
 
 
-@rollout_app.command("cancel")
-def rollout_cancel(ctx: typer.Context, rollout_id: str = typer.Argument(..., help="The rollout id")) -> None:
+@rollout_app.command("cancel", epilog=examples("fleet rollout cancel r-20261201-0930-ab12"))
+def rollout_cancel(
+    ctx: typer.Context, rollout_id: str = typer.Argument(..., metavar="ID", help="The rollout id")
+) -> None:
     """Stop a rollout: nothing new starts, running stacks finish, the rest are cancelled."""
     from fleet.journal import RolloutStatus
     from fleet.journal.connect import open_recorded_journal
@@ -231,7 +284,7 @@ def _preview(inventory: Any, journal: Any, plan: Any) -> None:
         raise typer.Exit(1)
 
 
-def _detach(inventory: Any, rollout_id: str, locks: Any) -> None:
+def _detach(inventory: Any, rollout_id: str, locks: Any, output: Output = Output.table) -> None:
     """Start the coordinator in its own session, logging to ``<inventory>/.fleet/logs/<id>.log``,
     and hand it this process's stack locks of the rollout."""
     import secrets
@@ -255,5 +308,32 @@ def _detach(inventory: Any, rollout_id: str, locks: Any) -> None:
         )
     me = LockHolder.this_process()
     locks.hand_over(rollout_id, LockHolder(me.name, me.hostname, child.pid, token))
+    if output is not Output.table:
+        emit({"id": rollout_id, "log": str(log_path)}, output, table=str)
+        return
     typer.echo(f"Rollout {rollout_id} started in the background (log: {log_path}).")
     typer.echo(f"Watch it: fleet -i {inventory} rollout watch {rollout_id}")
+
+
+@rollout_app.command("list", epilog=examples("fleet rollout list", "fleet rollout list -n 5 -o json"))
+def rollout_list(
+    ctx: typer.Context,
+    output: Output = OUTPUT_OPTION,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many rollouts"),
+) -> None:
+    """Rollouts, newest first (the same as `fleet history`)."""
+    from fleet.cli.status import show_history
+
+    show_history(ctx, None, output=output, limit=limit)
+
+
+@rollout_app.command("show", epilog=examples("fleet rollout show r-20261201-0930-ab12 -o yaml"))
+def rollout_show(
+    ctx: typer.Context,
+    rollout_id: str = typer.Argument(..., metavar="ID", help="The rollout id"),
+    output: Output = OUTPUT_OPTION,
+) -> None:
+    """One rollout in full: waves, stacks, attempts (the same as `fleet history ID`)."""
+    from fleet.cli.status import show_history
+
+    show_history(ctx, rollout_id, output=output)

@@ -5,18 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from fleet.cli.app import app, state
-from fleet.cli.output import OUTPUT_OPTION, Output, console, print_json
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, emit, fitting_table
 
 
-@app.command()
+@app.command(epilog=examples("fleet status", "fleet status -o json | jq '.[] | select(.result==\"failed\")'"))
 def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     """Per stack: the last rollout, its result, the version set deployed, when, and the error;
     and the last dry run, which renders only (it never counts as deployed)."""
     from fleet.journal.connect import open_journal
-    from fleet.rollout.view import without_stack_name
 
     st = state(ctx)
     inventory = st.inventory()
@@ -46,9 +45,12 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
                 ),
             }
         )
-    if output is Output.json:
-        print_json(rows)
-        return
+    emit(rows, output, table=lambda: _status_table(rows))
+
+
+def _status_table(rows: list[dict[str, Any]]) -> Any:
+    from fleet.rollout.view import without_stack_name
+
     columns = ["stack", "last rollout", "result", "when", "versions deployed", "error", "last dry run"]
     cells = []
     for row in rows:
@@ -67,29 +69,45 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
         )
     # Columns nobody has a value in are left out: a fleet only ever dry-run shows what it did.
     shown = [i for i, name in enumerate(columns) if name in ("stack", "result") or any(c[i] for c in cells)]
-    table = Table(box=None, header_style="bold")
-    for i in shown:
-        table.add_column(columns[i])
-    for row_cells in cells:
-        table.add_row(*(row_cells[i] for i in shown))
-    console().print(table)
+    return fitting_table(
+        [columns[i] for i in shown],
+        [[c[i] for i in shown] for c in cells],
+        keep=("stack", "last rollout", "result"),
+    )
 
 
 def _when(iso: str | None) -> str:
     return (iso or "")[:19].replace("T", " ")
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "fleet history",
+        "fleet history -n 5 -o json",
+        "fleet history r-20261201-0930-ab12        # one rollout in full: waves, stacks, attempts",
+        "fleet history r-20261201-0930-ab12 -o yaml",
+    )
+)
 def history(
     ctx: typer.Context,
+    rollout_id: str | None = typer.Argument(None, metavar="ID", help="Show this rollout in full"),
     output: Output = OUTPUT_OPTION,
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many rollouts"),
 ) -> None:
-    """Rollouts, newest first, with each wave's result and health gate."""
+    """Rollouts, newest first, with each wave's result and health gate; or one rollout in full."""
+    show_history(ctx, rollout_id, output=output, limit=limit)
+
+
+def show_history(ctx: typer.Context, rollout_id: str | None, *, output: Output, limit: int = 20) -> None:
+    """``fleet history [ID]`` and ``fleet rollout list|show``: the list, or one rollout in full."""
     from fleet.journal.connect import open_journal
 
     journal, locks = open_journal(state(ctx).settings)
     with journal:
+        if rollout_id is not None:
+            detail = journal.get_rollout(rollout_id)
+            emit(rollout_document(detail), output, table=lambda: _rollout_in_full(detail))
+            return
         summaries = journal.list_rollouts(limit=limit)
         # A rollout left running by a coordinator that died says so, with how to go on.
         undriven = {
@@ -98,49 +116,88 @@ def history(
             if item.rollout.status.value in ("running", "cancelling")
             and not (driver := locks.driver(item.rollout.id)).alive
         }
-    rows: list[dict[str, Any]] = [
+    rows = [_rollout_json(item, undriven.get(item.rollout.id)) for item in summaries]
+    emit(rows, output, table=lambda: _history_table(rows))
+
+
+def _rollout_json(item: Any, undriven: str | None = None) -> dict[str, Any]:
+    return {
+        "id": item.rollout.id,
+        "kind": item.rollout.kind.value,
+        "dry_run": item.rollout.dry_run,
+        "status": item.rollout.status.value,
+        "started_by": item.rollout.started_by,
+        "created_at": item.rollout.created_at.isoformat(),
+        "finished_at": item.rollout.finished_at.isoformat() if item.rollout.finished_at else None,
+        "reason": (
+            f"nobody drives it: {undriven}; resume it with "
+            f"`fleet rollout resume {item.rollout.id}` or cancel it"
+            if undriven is not None
+            else item.rollout.halt_reason
+        ),
+        "driven": undriven is None,
+        "stacks": {status.value: count for status, count in item.counts.items()},
+        "waves": [
+            {
+                "index": wave.index,
+                "name": wave.name,
+                "status": wave.status.value,
+                "stacks": list(wave.stacks),
+                "counts": {status.value: count for status, count in wave.counts.items()},
+                "gate": None if wave.gate is None else _gate_json(wave.gate),
+            }
+            for wave in item.waves
+        ],
+    }
+
+
+def rollout_document(detail: Any) -> dict[str, Any]:
+    """One rollout in full, as ``-o json|yaml`` prints it: the record, its waves and each stack's
+    state with every attempt (no secrets: the journal holds none)."""
+    document = _rollout_json(detail)
+    document["policy"] = dict(detail.rollout.policy)
+    document["versions"] = dict(detail.rollout.versions)
+    document["stack_states"] = [
         {
-            "id": item.rollout.id,
-            "kind": item.rollout.kind.value,
-            "dry_run": item.rollout.dry_run,
-            "status": item.rollout.status.value,
-            "started_by": item.rollout.started_by,
-            "created_at": item.rollout.created_at.isoformat(),
-            "finished_at": item.rollout.finished_at.isoformat() if item.rollout.finished_at else None,
-            "reason": (
-                f"nobody drives it: {undriven[item.rollout.id]}; resume it with "
-                f"`fleet rollout resume {item.rollout.id}` or cancel it"
-                if item.rollout.id in undriven
-                else item.rollout.halt_reason
-            ),
-            "driven": item.rollout.id not in undriven,
-            "stacks": {status.value: count for status, count in item.counts.items()},
-            "waves": [
+            "stack": state.stack,
+            "wave": state.wave_index,
+            "status": state.status.value,
+            "error": state.error,
+            "attempts": [
                 {
-                    "index": wave.index,
-                    "name": wave.name,
-                    "status": wave.status.value,
-                    "stacks": list(wave.stacks),
-                    "counts": {status.value: count for status, count in wave.counts.items()},
-                    "gate": None if wave.gate is None else _gate_json(wave.gate),
+                    "number": attempt.number,
+                    "worker": attempt.worker,
+                    "started_at": attempt.started_at.isoformat(),
+                    "finished_at": attempt.finished_at.isoformat() if attempt.finished_at else None,
+                    "outcome": attempt.outcome.value if attempt.outcome else None,
+                    "error": attempt.error,
+                    "versions": dict(attempt.versions) if attempt.versions else None,
                 }
-                for wave in item.waves
+                for attempt in state.attempts
             ],
         }
-        for item in summaries
+        for state in detail.stacks
     ]
-    if output is Output.json:
-        print_json(rows)
-        return
-    table = Table(box=None, header_style="bold")
-    for column in ("rollout", "kind", "status", "created", "by", "waves"):
-        table.add_column(column)
+    return document
+
+
+def _rollout_in_full(detail: Any) -> Any:
+    from rich.console import Group
+    from rich.text import Text
+
+    from fleet.rollout.view import rollout_table, summary_lines
+
+    return Group(rollout_table(detail, collapse=False), Text("\n".join(summary_lines(detail))))
+
+
+def _history_table(rows: list[dict[str, Any]]) -> Any:
+    cells = []
     for row in rows:
         waves = "; ".join(_wave_cell(wave) for wave in row["waves"])
         label = row["status"] + (" (dry run)" if row["dry_run"] else "")
         label += "" if row["driven"] else " (nobody drives it)"
-        table.add_row(row["id"], row["kind"], label, _when(row["created_at"]), row["started_by"], waves)
-    console().print(table)
+        cells.append([row["id"], row["kind"], label, _when(row["created_at"]), row["started_by"], waves])
+    return fitting_table(("rollout", "kind", "status", "created", "by", "waves"), cells, keep=("rollout",))
 
 
 def _gate_json(gate: Any) -> dict[str, Any]:

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from fleet.cli.app import app, state
+from fleet.cli.app import HelpGroup, app, state
+from fleet.cli.confirm import YES_OPTION, confirm
 from fleet.cli.driving import drive_here, preflight
-from fleet.cli.output import OUTPUT_OPTION, Output, console, print_json
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, console, emit, fitting_table
 from fleet.errors import UserError
 
-upgrade_app = typer.Typer(help="Roll a new version set out to the fleet.", no_args_is_help=True)
+upgrade_app = typer.Typer(
+    cls=HelpGroup,
+    help="Roll a new version set out to the fleet.",
+    epilog=examples(
+        "fleet upgrade plan --to alloy=1.5.0,mimir=6.1.0",
+        "fleet upgrade apply --to alloy=1.5.0 --diff",
+        "fleet upgrade apply --to alloy=1.5.0 --yes",
+    ),
+)
 app.add_typer(upgrade_app, name="upgrade")
 
-TO_OPTION = typer.Option(..., "--to", help="New versions: alloy=X[,mimir=Y,...] (repeatable)")
+TO_OPTION = typer.Option(
+    ...,
+    "--to",
+    metavar="COMPONENT=VERSION,…",
+    help="New chart versions, e.g. alloy=1.5.0,mimir=6.1.0 (repeatable)",
+)
 
 
 def _plan(st: Any, to: list[str]) -> Any:
@@ -35,21 +48,21 @@ def _plan(st: Any, to: list[str]) -> Any:
     return changes, plan_upgrade(inventory, target, deployed=deployed, now=utc_now())
 
 
-def _show_plan(plan: Any) -> None:
-    out = console()
+def _show_plan(plan: Any, *, stderr: bool = False) -> None:
+    out = console(stderr=stderr)
     changed = [
         c for c in ("alloy", "mimir", "loki", "grafana") if getattr(plan.before, c) != getattr(plan.after, c)
     ]
     versions = ", ".join(f"{c} {getattr(plan.before, c)} -> {getattr(plan.after, c)}" for c in changed)
     out.print(f"version set: {versions or 'unchanged'}", markup=False, highlight=False)
-    table = Table("stack", "changes", "wave", box=None, pad_edge=False)
     wave_of = {stack: wave.name for wave in plan.waves for stack in wave.stacks}
+    cells = []
     for change in plan.stacks:
         text = ", ".join(f"{c.component} {c.before or '(none)'} -> {c.after}" for c in change.changes)
         suffix = "" if change.deployed else " (not deployed yet)"
-        table.add_row(change.stack, text + suffix, wave_of.get(change.stack, ""))
+        cells.append([change.stack, text + suffix, wave_of.get(change.stack, "")])
     if plan.stacks:
-        out.print(table)
+        out.print(fitting_table(("stack", "changes", "wave"), cells, keep=("stack", "wave"), width=out.width))
     for hold in plan.held:
         out.print(
             f"held: {hold.workload} keeps {hold.component} {hold.pinned} "
@@ -67,28 +80,55 @@ def _show_plan(plan: Any) -> None:
         )
 
 
-@upgrade_app.command("plan")
+@upgrade_app.command(
+    "plan",
+    epilog=examples("fleet upgrade plan --to alloy=1.5.0", "fleet upgrade plan --to loki=6.47.0 -o json"),
+)
 def upgrade_plan(ctx: typer.Context, to: list[str] = TO_OPTION, output: Output = OUTPUT_OPTION) -> None:
     """Show what a new version set changes: stacks from what to what, held pins, waves, window."""
     _changes, plan = _plan(state(ctx), to)
-    if output is Output.json:
-        print_json(plan.to_json())
+    if output is not Output.table:
+        emit(plan.to_json(), output, table=str)
         return
     _show_plan(plan)
 
 
-@upgrade_app.command("apply")
+@upgrade_app.command(
+    "apply",
+    epilog=examples(
+        "fleet upgrade apply --to alloy=1.5.0 --diff   # the plan and the fleet.yaml change only",
+        "fleet upgrade apply --to alloy=1.5.0          # asks, writes fleet.yaml, rolls out now",
+        "fleet upgrade apply --to alloy=1.5.0 --at next-window --yes",
+    ),
+)
 def upgrade_apply(
     ctx: typer.Context,
     to: list[str] = TO_OPTION,
-    at: str | None = typer.Option(None, "--at", help="next-window: leave the rollout to `fleet beat`"),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and the fleet.yaml change only"),
+    at: str | None = typer.Option(
+        None, "--at", metavar="next-window", help="next-window: leave the rollout to `fleet beat`"
+    ),
+    yes: bool = YES_OPTION,
+    diff: bool = typer.Option(
+        False, "--diff", "--plan", help="Show the plan and the fleet.yaml change only; write nothing"
+    ),
+    old_dry_run: bool = typer.Option(
+        False, "--dry-run", hidden=True, help="Deprecated name of --diff (--dry-run means render offline)"
+    ),
+    output: Output = OUTPUT_OPTION,
 ) -> None:
     """Write the new version set into fleet.yaml (comments kept) and roll it out now, or in the
     next maintenance window with --at next-window (exit 1 unless every stack succeeded). Now:
-    fleet.yaml is written only once the rollout can start (preflight passed, stacks locked)."""
+    fleet.yaml is written only once the rollout can start (preflight passed, stacks locked).
+
+    It asks first (on stderr); without a terminal it needs --yes."""
     from fleet.upgrade.versionset import edit_fleet_text, write_version_set
+
+    if old_dry_run:
+        typer.echo("warning: `upgrade apply --dry-run` is deprecated; it is now `--diff`", err=True)
+    dry_run = diff or old_dry_run
+
+    def say(line: str) -> None:  # -o json|yaml: stdout holds only the rollout document
+        typer.echo(line, err=output is not Output.table)
 
     st = state(ctx)
     if at not in (None, "next-window"):
@@ -99,40 +139,39 @@ def upgrade_apply(
     if at is None and not dry_run:
         preflight(st, st.settings.rollout_engine)  # before anything is shown, asked or written
     changes, plan = _plan(st, to)
-    _show_plan(plan)
+    _show_plan(plan, stderr=output is not Output.table)
     path = inventory.root / "fleet.yaml"
     old_text = path.read_text(encoding="utf-8")
     new_text = edit_fleet_text(old_text, changes)
     if new_text == old_text:
-        typer.echo("fleet.yaml already holds these versions; nothing to write.")
+        say("fleet.yaml already holds these versions; nothing to write.")
     if dry_run:
         for number, (old, new) in enumerate(
             zip(old_text.splitlines(), new_text.splitlines(), strict=True), 1
         ):
             if old != new:
-                typer.echo(f"fleet.yaml:{number}: - {old.strip()}\nfleet.yaml:{number}: + {new.strip()}")
-        typer.echo("dry run: nothing written, nothing started.")
+                say(f"fleet.yaml:{number}: - {old.strip()}\nfleet.yaml:{number}: + {new.strip()}")
+        say("diff only: nothing written, nothing started.")
         return
-    if not yes and sys.stdin.isatty() and not typer.confirm("Write fleet.yaml and upgrade?", default=False):
-        raise typer.Exit(1)
+    confirm("Write fleet.yaml and upgrade?", yes=yes)
     if at is not None:
         write_version_set(inventory.root, changes)
-        typer.echo(f"Wrote the new version set to {path}.")
+        say(f"Wrote the new version set to {path}.")
         window = plan.window
-        typer.echo(
+        say(
             f"The scheduler (fleet beat) upgrades {len(plan.stacks)} stack(s) in the window "
             f"{window.start.isoformat()} to {window.end.isoformat()}."
         )
         return
     if not plan.stacks:
         write_version_set(inventory.root, changes)
-        typer.echo(f"Wrote the new version set to {path}.")
-        typer.echo("No stack needs a change.")
+        say(f"Wrote the new version set to {path}.")
+        say("No stack needs a change.")
         return
-    _start_now(ctx, changes, list(plan.stack_names))
+    _start_now(ctx, changes, list(plan.stack_names), output)
 
 
-def _start_now(ctx: typer.Context, changes: Any, stacks: list[str]) -> None:
+def _start_now(ctx: typer.Context, changes: Any, stacks: list[str], output: Output = Output.table) -> None:
     """Preflight, lock and record the upgrade, and only then write fleet.yaml and drive it: a
     rollout that cannot start (no pulumi CLI, a stack locked) leaves the file as it was."""
     from fleet.journal import RolloutStatus
@@ -152,20 +191,30 @@ def _start_now(ctx: typer.Context, changes: Any, stacks: list[str]) -> None:
             journal.set_status(rollout.id, RolloutStatus.FAILED, reason="fleet.yaml could not be written")
             locks.release(rollout.id)
             raise
-        typer.echo(f"Wrote the new version set to {inventory.root / 'fleet.yaml'}.")
-        drive_here(st, journal, locks, rollout.id, inventory=inventory)
+        typer.echo(
+            f"Wrote the new version set to {inventory.root / 'fleet.yaml'}.", err=output is not Output.table
+        )
+        drive_here(st, journal, locks, rollout.id, inventory=inventory, output=output)
 
 
-@upgrade_app.command("run")
+@upgrade_app.command(
+    "run",
+    epilog=examples(
+        "fleet upgrade run r-20261201-0300-ab12", "fleet upgrade run --stacks payments-prod,search-staging"
+    ),
+)
 def upgrade_run(
     ctx: typer.Context,
-    rollout_id: str | None = typer.Argument(None, help="An upgrade rollout to continue"),
+    rollout_id: str | None = typer.Argument(
+        None, metavar="ID", show_default=False, help="An upgrade rollout to continue"
+    ),
     stacks: str | None = typer.Option(None, "--stacks", help="Start an upgrade of these stacks (a,b,c)"),
     scheduled: bool = typer.Option(
         False,
         "--scheduled",
         help="Pause when the maintenance window closes (always so for upgrades fleet beat started)",
     ),
+    output: Output = OUTPUT_OPTION,
 ) -> None:
     """Run (or continue) an upgrade rollout in the foreground; `fleet beat` starts this itself."""
     from fleet.journal import RolloutKind
@@ -194,4 +243,12 @@ def upgrade_run(
             )
         preflight(st, rollout.policy.get("engine"))
         # --scheduled keeps it inside the window; otherwise its record decides (see rollout_hooks).
-        drive_here(st, journal, locks, rollout_id, inventory=inventory, in_window=True if scheduled else None)
+        drive_here(
+            st,
+            journal,
+            locks,
+            rollout_id,
+            inventory=inventory,
+            in_window=True if scheduled else None,
+            output=output,
+        )

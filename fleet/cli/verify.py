@@ -6,14 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from fleet.cli.app import app, state
-from fleet.cli.output import OUTPUT_OPTION, Output, print_json
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, emit, plural
+from fleet.cli.progress import progress
 from fleet.errors import UserError
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "fleet verify                         # render in memory, prove, one line per stack + summary",
+        "fleet render --all && fleet verify --rendered",
+        "fleet verify -o json | jq '.stacks[] | select(.violations != [])'",
+    )
+)
 def verify(
     ctx: typer.Context,
     render_dir: Path | None = typer.Option(
@@ -44,17 +51,13 @@ def verify(
 
         render_dir = RenderEngine().directory(inventory)
     not_checked: list[str] = []
-    status = Console(stderr=True).status("verifying", spinner="dots")
-
-    def progress(line: str) -> None:
-        status.update(line)
-
-    with status:
-        if render_dir is None:
-            reports = render_and_verify(inventory, charts=charts, events=progress)
-        else:
-            reports = verify_render(inventory, render_dir, charts=charts, events=progress)
-    if render_dir is not None:
+    if render_dir is None:
+        with progress("rendering", total=len(inventory.stacks())) as advance:
+            reports = render_and_verify(
+                inventory, charts=charts, on_rendered=lambda stack, _plan: advance(stack)
+            )
+    else:
+        reports = verify_render(inventory, render_dir, charts=charts)
         not_checked.append(
             "invariant 3: no password in any plan (needs the real passwords; "
             "run `fleet verify` without --render-dir)"
@@ -62,13 +65,16 @@ def verify(
     if not charts:
         not_checked.append("the objects the charts render (--no-charts)")
     ok = not any(report.failures for report in reports)
-    if output is Output.json:
-        print_json({"ok": ok, "stacks": [r.as_json() for r in reports], "not_checked": not_checked})
-    else:
-        for report in reports:
-            for line in report.lines():
-                typer.echo(line)
-        for what in not_checked:
-            typer.echo(f"NOT CHECKED {what}")
+    failed = [report.stack for report in reports if report.failures]
+    document = {"ok": ok, "stacks": [r.as_json() for r in reports], "not_checked": not_checked}
+
+    def table() -> str:
+        lines = [line for report in reports for line in report.lines()]
+        lines += [f"NOT CHECKED {what}" for what in not_checked]
+        verdict = f"{len(failed)} failed: {', '.join(failed)}" if failed else "all passed"
+        lines.append(f"verified {plural(len(reports), 'stack')}: {verdict}")
+        return "\n".join(lines)
+
+    emit(document, output, table=table)
     if not ok:
         raise typer.Exit(1)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from fleet.cli.app import app, state
-from fleet.cli.output import OUTPUT_OPTION, Output, console, print_json
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, console, emit, fitting_table
 
 
-@app.command()
+@app.command(epilog=examples("fleet versions", "fleet versions -o json"))
 def versions(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     """The version skew: per stack and component, the deployed version against the desired one."""
     from fleet.journal.connect import open_journal
@@ -20,13 +20,14 @@ def versions(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     journal, _locks = open_journal(st.settings)
     with journal:
         entries = skew_table(inventory, journal.deployed_versions())
-    if output is Output.json:
-        print_json([entry.to_json() for entry in entries])
+    if output is not Output.table:
+        emit([entry.to_json() for entry in entries], output, table=str)
         return
-    table = Table("stack", "component", "deployed", "desired", "state", box=None, pad_edge=False)
-    for entry in entries:
-        desired = f"{entry.desired} (pinned)" if entry.pinned else entry.desired
-        table.add_row(entry.stack, entry.component, entry.deployed or "-", desired, entry.state)
+    cells = [
+        [e.stack, e.component, e.deployed or "-", f"{e.desired} (pinned)" if e.pinned else e.desired, e.state]
+        for e in entries
+    ]
+    table = fitting_table(("stack", "component", "deployed", "desired", "state"), cells, keep=("stack",))
     console().print(table)
     behind = sorted({e.stack for e in entries if e.state == "differs"})
     typer.echo(

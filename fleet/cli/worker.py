@@ -8,11 +8,18 @@ import os
 import typer
 
 from fleet.cli.app import app, state
+from fleet.cli.help import examples
 
 MAX_TASKS_PER_CHILD = 8
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "FLEET_BROKER_URL=redis://redis:6379/0 fleet worker -c 4",
+        "fleet worker -Q fleet-beat -c 1        # only the scheduler's ticks",
+        "fleet worker --metrics-port 9464",
+    )
+)
 def worker(
     ctx: typer.Context,
     concurrency: int = typer.Option(

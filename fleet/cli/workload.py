@@ -8,31 +8,49 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from fleet.cli.app import app, state
-from fleet.cli.output import OUTPUT_OPTION, Output, console, print_json
+from fleet.cli.app import HelpGroup, app, state
+from fleet.cli.help import examples
+from fleet.cli.output import OUTPUT_OPTION, Output, console, emit, fitting_table
 from fleet.errors import UserError
 
 if TYPE_CHECKING:
     from fleet.inventory.loader import Inventory
 
-workload_app = typer.Typer(help="Onboard, list and offboard workloads.", no_args_is_help=True)
+workload_app = typer.Typer(
+    cls=HelpGroup,
+    help="Onboard, list and offboard workloads.",
+    epilog=examples(
+        "fleet workload add new.yaml", "fleet workload list -o json", "fleet workload remove old-dev"
+    ),
+)
 app.add_typer(workload_app, name="workload")
 
 
-@workload_app.command("add")
+@workload_app.command(
+    "add",
+    epilog=examples(
+        "fleet workload add ~/new/billing-dev.yaml",
+        "sed s/search-staging/billing-dev/g workloads/search-staging.yaml | fleet workload add -",
+    ),
+)
 def workload_add(
-    ctx: typer.Context, file: Path = typer.Argument(..., help="The new workload's YAML file")
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., metavar="FILE|-", help="The new workload's YAML file; - reads stdin"),
 ) -> None:
-    """Onboard a workload: check FILE and write it into the inventory atomically."""
+    """Onboard a workload: check FILE (or stdin) and write it into the inventory atomically, as
+    workloads/<name>.yaml after the document's name (whatever FILE is called)."""
+    import sys
+
     from fleet.inventory.loader import add_workload
 
     root = state(ctx).settings.inventory
-    workload = add_workload(root, file)
+    text = sys.stdin.read() if str(file) == "-" else None
+    workload = add_workload(root, Path("<stdin>") if text is not None else file, text)
     typer.echo(f"Added workload {workload.name} ({workload.spec.cloud}, {workload.spec.region}).")
     typer.echo(f"Roll it out with: fleet -i {root} rollout {workload.name}")
 
 
-@workload_app.command("list")
+@workload_app.command("list", epilog=examples("fleet workload list", "fleet workload list -o yaml"))
 def workload_list(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     """List the workloads: cloud, region, environment, labels and versions."""
     inventory = state(ctx).inventory()
@@ -50,21 +68,25 @@ def workload_list(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
                 "pinned": sorted(workload.spec.versions.pinned()),
             }
         )
-    if output is Output.json:
-        print_json(rows)
-        return
-    table = Table("NAME", "CLOUD", "REGION", "ENVIRONMENT", "LABELS", "VERSIONS", box=None)
+    emit(rows, output, table=lambda: _workload_table(rows))
+    if output is Output.table and any(row["pinned"] for row in rows):
+        console().print("* pinned by the workload")
+
+
+def _workload_table(rows: list[dict[str, Any]]) -> Table:
+    cells = []
     for row in rows:
         labels = ",".join(f"{k}={v}" for k, v in sorted(row["labels"].items()))
         versions = " ".join(f"{c}={v}{'*' if c in row['pinned'] else ''}" for c, v in row["versions"].items())
-        table.add_row(row["name"], row["cloud"], row["region"], row["environment"], labels, versions)
-    out = console()
-    out.print(table)
-    if any(row["pinned"] for row in rows):
-        out.print("* pinned by the workload")
+        cells.append([row["name"], row["cloud"], row["region"], row["environment"], labels, versions])
+    columns = ("NAME", "CLOUD", "REGION", "ENVIRONMENT", "LABELS", "VERSIONS")
+    return fitting_table(columns, cells, keep=("NAME",))
 
 
-@workload_app.command("remove")
+@workload_app.command(
+    "remove",
+    epilog=examples("fleet workload remove old-dev --dry-run", "fleet workload remove old-dev"),
+)
 def workload_remove(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The workload to offboard"),
@@ -104,9 +126,11 @@ def workload_remove(
         if not yes:
             if not sys.stdin.isatty():
                 raise UserError(f"workload remove {name}: not on a terminal; pass --yes to remove it")
-            typed = typer.prompt(f"This destroys {name}'s stack. Type its name to confirm", default="")
+            typed = typer.prompt(
+                f"This destroys {name}'s stack. Type its name to confirm", default="", err=True
+            )
             if typed.strip() != name:
-                typer.echo("Not removed.")
+                typer.echo("Not removed; nothing was changed.", err=True)
                 raise typer.Exit(1)
         rollout = start_rollout(journal, locks, plan, kind=RolloutKind.OFFBOARD)
         drive_here(st, journal, locks, rollout.id, inventory=inventory)

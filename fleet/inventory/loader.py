@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from fleet.errors import InvalidInventory, UserError
+from fleet.errors import InvalidInventory, UserError, did_you_mean
 from fleet.inventory.files import (
     FLEET_FILE,
     WORKLOADS_DIR,
@@ -133,7 +133,8 @@ def _problems(model: type[BaseModel], error: ValidationError, doc: Document, whe
         if kind == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])
             hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-            message = f"unknown key (a typo?){hint}"
+            guess = did_you_mean(str(loc[-1]), allowed) if loc else ""
+            message = f"unknown key{guess or ' (a typo?)'}{hint}"
         elif kind == "missing":
             message = "required field is missing"
         elif kind == "string_type":
@@ -271,16 +272,19 @@ def write_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
         raise
 
 
-def add_workload(root: Path, source: Path) -> Workload:
-    """Onboard the workload in ``source``: check it against the schema and the inventory, then
-    write it to ``workloads/<name>.yaml`` atomically. Nothing is written when anything is wrong."""
+def add_workload(root: Path, source: Path, text: str | None = None) -> Workload:
+    """Onboard the workload in ``source`` (or ``text``, read from ``source`` when None; the CLI
+    passes stdin's text for ``-``): check it against the schema and the inventory, then write it
+    to ``workloads/<name>.yaml``, named from its ``name``, atomically. Nothing is written when
+    anything is wrong."""
     inventory = load_inventory(root)
-    if not source.is_file():
-        raise UserError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
-    try:
-        text = read_text(source)
-    except DocumentError as exc:
-        raise UserError(exc.at(str(source))) from None
+    if text is None:
+        if not source.is_file():
+            raise UserError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
+        try:
+            text = read_text(source)
+        except DocumentError as exc:
+            raise UserError(exc.at(str(source))) from None
     workload, problems, doc = parse_workload(text, str(source))
     if workload is None or doc is None:
         raise InvalidInventory(problems)
@@ -290,13 +294,6 @@ def add_workload(root: Path, source: Path) -> Workload:
             [
                 f"{source}:{line}: name: workload {workload.name!r} already exists in "
                 f"{WORKLOADS_DIR}/{workload.name}.yaml; choose another name or edit that file"
-            ]
-        )
-    if source.stem != workload.name:
-        raise InvalidInventory(
-            [
-                f"{source}:{line}: name: {workload.name!r} differs from the file name; "
-                f"name the file {workload.name}.yaml or change name"
             ]
         )
     target = root / WORKLOADS_DIR / f"{workload.name}.yaml"

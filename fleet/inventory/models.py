@@ -25,6 +25,9 @@ from fleet.inventory.durations import parse_duration
 COMPONENTS: tuple[str, ...] = ("alloy", "mimir", "loki", "grafana")
 CONTROLROOM = "controlroom"
 """The control room's stack name; reserved, so no workload may take it."""
+COMMAND_WORDS = frozenset({"start", "watch", "resume", "cancel", "list", "show", "help"})
+"""``fleet rollout``'s subcommands: no workload may be called so, or ``fleet rollout watch`` would
+be ambiguous (tests/fleet/cli/test_conventions.py checks the CLI adds none without reserving it)."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -805,6 +808,8 @@ def _workload_name(value: str) -> str:
         raise ValueError(f"{value!r} is {len(value)} characters; a workload name has at most 40")
     if value == CONTROLROOM:
         raise ValueError(f"{CONTROLROOM!r} is reserved for the control room; choose another name")
+    if value in COMMAND_WORDS:
+        raise ValueError(f"{value!r} is reserved (`fleet rollout {value}` is a command); choose another name")
     return value
 
 

@@ -23,7 +23,8 @@ from fleet.inventory.models import CONTROLROOM, RolloutPolicy
 from fleet.journal import Journal
 from fleet.kinds import Action, EngineKind
 from fleet.rollout.fingerprint import StackChange, compare, fingerprint
-from fleet.rollout.waves import PlanTarget, Wave, parse_selector, plan_waves, select
+from fleet.rollout.selectors import FIELDS, Selector, did_you_mean, parse_selector
+from fleet.rollout.waves import PlanTarget, Wave, plan_waves, select
 
 
 @dataclass(frozen=True)
@@ -135,19 +136,25 @@ def select_stacks(
     unknown or an override is invalid.
     """
     if not names and not select_all and selector is None:
-        raise UserError("name the workloads to roll out, or use --all or --selector key=value")
+        raise UserError("name the workloads to roll out, or use --all or --selector (-l) ring=canary")
     if names and select_all:
         raise UserError("give workload names or --all, not both")
     force_controlroom = CONTROLROOM in names
     wanted = [name for name in names if name != CONTROLROOM]
     targets = [
-        PlanTarget(workload.name, dict(workload.spec.labels), workload.spec.environment)
+        PlanTarget(
+            workload.name,
+            dict(workload.spec.labels),
+            workload.spec.environment,
+            workload.spec.cloud,
+            workload.spec.region,
+        )
         for workload in inventory.workloads
     ]
-    labels = parse_selector(selector) if selector is not None else None
-    chosen = select(targets, wanted, labels) if wanted or labels or select_all else []
+    parsed = parse_selector(selector) if selector is not None else None
+    chosen = select(targets, wanted, parsed) if wanted or parsed or select_all else []
     if not chosen and not force_controlroom:
-        raise UserError(f"no workload matches the selector {selector!r}" if selector else "no workloads")
+        raise UserError(_nothing_selected(selector, parsed, targets))
     policy = effective_policy(inventory.fleet.spec.rollout, overrides or {})
     return Selection(tuple(chosen), policy, force_controlroom)
 
@@ -202,3 +209,15 @@ def plan_rollout(
         tuple(changes),
         force,
     )
+
+
+def _nothing_selected(text: str | None, selector: Selector | None, targets: Sequence[PlanTarget]) -> str:
+    """Why nothing was selected, naming a selector key no workload has (and what it resembles)."""
+    if text is None or selector is None:
+        return "no workloads"
+    known = {key for target in targets for key in target.labels} | set(FIELDS)
+    for key in selector.keys:
+        if key not in known:
+            hint = did_you_mean(key, known)
+            return f"no workload matches the selector {text!r}: no workload has a label {key!r}{hint}"
+    return f"no workload matches the selector {text!r}"

@@ -8,6 +8,7 @@ On a terminal the live view redraws in place; piped, it prints one line per stac
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -133,8 +134,17 @@ def _elapsed(state: StackState, now: datetime) -> str:
     return format_duration((end - attempt.started_at).total_seconds())
 
 
-def rollout_table(detail: RolloutDetail, now: datetime | None = None) -> RenderableType:
-    """The rollout's waves and every stack's state, with elapsed times."""
+def rollout_table(
+    detail: RolloutDetail, now: datetime | None = None, *, collapse: bool = True, width: int | None = None
+) -> RenderableType:
+    """The rollout's waves and every stack's state, with elapsed times.
+
+    Each wave is a header line (``wave 2: failed (3 succeeded, 1 failed)``) with its stacks
+    indented under it, in columns as wide as the longest name, so names and the id are never cut
+    and errors wrap in what is left of ``width``. With ``collapse`` (the live view), finished
+    waves show only their failed stacks, runs of succeeded or pending waves share one line, and
+    skipped gates are left out: the running and failed stacks stay on screen however many
+    stacks the rollout has."""
     now = now or utc_now()
     rollout = detail.rollout
     started = rollout.started_at or rollout.created_at
@@ -144,24 +154,67 @@ def rollout_table(detail: RolloutDetail, now: datetime | None = None) -> Rendera
     title = Text.assemble(f"rollout {rollout.id}  ", (status, _STYLE.get(status, "")), f"  {elapsed}{dry}")
     if rollout.halt_reason:
         title.append(f"\n{rollout.halt_reason}")
-    table = Table(show_header=True, header_style="bold", box=None)
-    for column in ("wave", "stack", "state", "time", "error"):
-        table.add_column(column)
+    longest = max((len(name) for wave in detail.waves for name in wave.stacks), default=5)
+    parts: list[RenderableType] = [title]
+    quiet: list[WaveRecord] = []  # a run of waves that need no more than one line together
+
+    def flush() -> None:
+        if quiet:
+            parts.append(_waves_line(quiet, detail))
+            quiet.clear()
+
     for wave in detail.waves:
-        for position, name in enumerate(wave.stacks):
-            state = detail.stack(name)
-            label = f"{wave.name} ({wave.status.value})" if position == 0 else ""
-            table.add_row(
-                label,
-                name,
-                Text(state.status.value, _STYLE.get(state.status.value, "")),
-                _elapsed(state, now),
-                stack_error(state) if state.status is StackStatus.FAILED else "",
-            )
-        if wave.gate is not None:
+        states = [detail.stack(name) for name in wave.stacks]
+        shown = states
+        if collapse:
+            shown = [s for s in states if s.status in (StackStatus.FAILED, StackStatus.RUNNING)]
+            gate_quiet = wave.gate is None or gate_skipped(wave.gate)
+            if not shown and gate_quiet and wave.status in (WaveStatus.SUCCEEDED, WaveStatus.PENDING):
+                if quiet and quiet[-1].status is not wave.status:
+                    flush()
+                quiet.append(wave)
+                continue
+        flush()
+        parts.append(_waves_line([wave], detail))
+        if shown:
+            parts.append(_stack_rows(shown, now, longest, width))
+        if wave.gate is not None and not (collapse and gate_skipped(wave.gate)):
             style = "dim" if gate_skipped(wave.gate) else "green" if wave.gate.passed else "red"
-            table.add_row("", Text(f"gate: {gate_text(wave.gate)}", style), "", "", "")
-    return Group(title, table)
+            parts.append(Text(f"  gate: {gate_text(wave.gate)}", style))
+    flush()
+    return Group(*parts)
+
+
+def _waves_line(waves: list[WaveRecord], detail: RolloutDetail) -> Text:
+    """``wave 2: failed (3 succeeded, 1 failed)``, or for a run of waves ``waves 3-7: succeeded
+    (20 succeeded)``."""
+    status = waves[0].status.value
+    names = waves[0].name if len(waves) == 1 else f"{waves[0].name} to {waves[-1].name}"
+    counts = Counter(detail.stack(name).status.value for wave in waves for name in wave.stacks)
+    if waves[0].status is WaveStatus.PENDING:
+        total = sum(counts.values())
+        detail_text = f"{total} stack{'s' if total != 1 else ''}"
+    else:
+        detail_text = ", ".join(f"{count} {name}" for name, count in counts.items())
+    return Text.assemble(f"{names}: ", (status, _STYLE.get(status, "")), f" ({detail_text})")
+
+
+def _stack_rows(states: list[StackState], now: datetime, longest: int, width: int | None) -> Table:
+    table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0), width=width)
+    table.add_column("indent", width=0, no_wrap=True)
+    table.add_column("stack", no_wrap=True, min_width=longest)
+    table.add_column("state", no_wrap=True, min_width=9)
+    table.add_column("time", no_wrap=True, min_width=4)
+    table.add_column("error", overflow="fold", ratio=1)
+    for state in states:
+        table.add_row(
+            "",
+            state.stack,
+            Text(state.status.value, _STYLE.get(state.status.value, "")),
+            _elapsed(state, now),
+            stack_error(state) if state.status is StackStatus.FAILED else "",
+        )
+    return table
 
 
 def summary_lines(detail: RolloutDetail) -> list[str]:

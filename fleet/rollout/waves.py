@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from fleet.errors import UserError
+from fleet.rollout.selectors import Selector, did_you_mean
+from fleet.rollout.selectors import parse_selector as parse_selector  # its home before selectors.py
 
 CONTROLROOM_STACK = "controlroom"
 """The name of the control room's stack: it is never a workload's name."""
@@ -33,8 +35,6 @@ ENVIRONMENTS = ("development", "staging", "production")
 CANARY_LABEL = ("ring", "canary")
 
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)%")
-_LABEL_KEY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?")
-_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ class PlanTarget:
     name: str
     labels: Mapping[str, str]
     environment: str
+    cloud: str = ""
+    region: str = ""
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The fields a selector may name besides labels (fleet.rollout.selectors.FIELDS)."""
+        return {"environment": self.environment, "cloud": self.cloud, "region": self.region}
 
 
 @dataclass(frozen=True)
@@ -55,50 +62,32 @@ class Wave:
     stacks: tuple[str, ...]
 
 
-def parse_selector(text: str) -> dict[str, str]:
-    """Labels from a selector such as ``"ring=canary,team=payments"``.
-
-    Every ``key=value`` pair must match for a target to be selected. Raises UserError on bad
-    syntax, an empty selector, or a key given twice with different values.
-    """
-    selector: dict[str, str] = {}
-    if not text.strip():
-        raise UserError("empty label selector; expected key=value pairs like ring=canary,team=x")
-    for part in text.split(","):
-        key, sep, value = (piece.strip() for piece in part.partition("="))
-        if not sep or not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(value):
-            raise UserError(
-                f"bad label selector {text!r}: {part.strip()!r} is not key=value "
-                "(letters, digits, '.', '_', '-'; keys may contain '/')"
-            )
-        if selector.get(key, value) != value:
-            raise UserError(f"bad label selector {text!r}: {key!r} is given two different values")
-        selector[key] = value
-    return selector
-
-
 def select(
     targets: Sequence[PlanTarget],
     names: Sequence[str] = (),
-    selector: Mapping[str, str] | None = None,
+    selector: Selector | Mapping[str, str] | None = None,
 ) -> list[PlanTarget]:
-    """The targets named in ``names`` (all of them when empty) whose labels match ``selector``.
+    """The targets named in ``names`` (all of them when empty) that ``selector`` selects (a
+    :class:`~fleet.rollout.selectors.Selector`, or labels that must all be equal).
 
     Targets keep their order in ``targets``. Every name must exist: an unknown name raises
-    UserError listing all unknown names, so a typo never silently shrinks a rollout.
+    UserError listing all unknown names (with a "did you mean" for one), so a typo never
+    silently shrinks a rollout.
     """
     known = {target.name for target in targets}
     unknown = sorted({name for name in names if name not in known})
     if unknown:
         noun = "workload" if len(unknown) == 1 else "workloads"
-        raise UserError(f"unknown {noun}: {', '.join(unknown)}")
+        hint = did_you_mean(unknown[0], known) if len(unknown) == 1 else ""
+        raise UserError(f"unknown {noun}: {', '.join(unknown)}{hint}")
     wanted = set(names)
-    required = dict(selector or {})
+    if selector is not None and not isinstance(selector, Selector):
+        selector = Selector.equal(selector)
     return [
         target
         for target in targets
         if (not wanted or target.name in wanted)
-        and all(target.labels.get(key) == value for key, value in required.items())
+        and (selector is None or selector.matches(target.labels, target.fields))
     ]
 
 

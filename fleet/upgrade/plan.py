@@ -97,7 +97,7 @@ def with_versions(inventory: Inventory, versions: VersionSet) -> Inventory:
 def plan_targets(inventory: Inventory, names: tuple[str, ...] | list[str]) -> list[PlanTarget]:
     """The wave planner's view of the named workloads (the control room is not one)."""
     return [
-        PlanTarget(w.name, dict(w.spec.labels), w.spec.environment)
+        PlanTarget(w.name, dict(w.spec.labels), w.spec.environment, w.spec.cloud, w.spec.region)
         for w in inventory.workloads
         if w.name in names
     ]

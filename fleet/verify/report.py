@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,7 +141,11 @@ def read_render(render_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def render_and_verify(
-    inventory: Inventory, *, charts: bool = True, events: EventSink | None = None
+    inventory: Inventory,
+    *,
+    charts: bool = True,
+    events: EventSink | None = None,
+    on_rendered: Callable[[str, Plan], None] | None = None,
 ) -> list[StackReport]:
     """Render every stack into a private temporary directory and verify the result.
 
@@ -150,6 +154,7 @@ def render_and_verify(
     are then searched for the real passwords. Both renders share the control room's random
     values, and the directory (mode 0700) is deleted before this returns. With ``charts``, every
     chart is rendered with Helm and the object proofs run too (:mod:`fleet.verify.rendered`).
+    ``on_rendered`` hears of each stack of the first render (for progress).
     """
     from fleet.engines.render import render_all, render_secrets
 
@@ -160,7 +165,7 @@ def render_and_verify(
 
     with tempfile.TemporaryDirectory(prefix="fleet-verify-") as tmp:
         out = Path(tmp)
-        render_all(inventory, None, out, show_secrets=False, events=events)
+        render_all(inventory, None, out, show_secrets=False, events=events, on_rendered=on_rendered)
         redacted = read_render(out)
         secrets = render_secrets(out)
         render_all(inventory, [CONTROLROOM], out, show_secrets=True, on_rendered=keep)

@@ -116,7 +116,7 @@ def test_rollout_halted_1_and_resumed_halted_again_1(inventory: Path, tmp_path: 
         ("rollout", "cancel", "r-20000101-0000-dead"),
         ("upgrade", "apply", "--to", "alloy=not-a-version", "--yes"),
         ("upgrade", "run", "r-20000101-0000-dead"),
-        ("drift", "--dry-run"),
+        ("drift", "--offline"),
     ],
 )
 def test_invalid_input_is_2_everywhere(inventory: Path, tmp_path: Path, args: tuple[str, ...]) -> None:
@@ -218,11 +218,11 @@ def test_a_paused_upgrade_is_3_through_run_resume_watch_and_the_scheduler(
 
 def test_drift_none_0_drifted_1(inventory: Path, tmp_path: Path) -> None:
     env = env_for(inventory, tmp_path)
-    expect(run_fleet(env, "drift", "search-staging", "--dry-run"), SUCCEEDED)  # the baseline
-    expect(run_fleet(env, "drift", "search-staging", "--dry-run"), SUCCEEDED)
+    expect(run_fleet(env, "drift", "search-staging", "--offline"), SUCCEEDED)  # the baseline
+    expect(run_fleet(env, "drift", "search-staging", "--offline"), SUCCEEDED)
     path = inventory / "workloads" / "search-staging.yaml"
     path.write_text(path.read_text() + "  mimir: {replicas: 2}\n")
-    expect(run_fleet(env, "drift", "search-staging", "--dry-run"), FAILED)
+    expect(run_fleet(env, "drift", "search-staging", "--offline"), FAILED)
 
 
 def _read(path: Path) -> str:

@@ -98,7 +98,7 @@ def test_workload_add_onboards_and_prints_the_rollout_command(inv: Path, tmp_pat
     ("name_in_file", "file_name", "mutate", "expect"),
     [
         ("search-staging", "search-staging.yaml", None, "already exists"),
-        ("billing-dev", "billing.yaml", None, "differs from the file name"),
+        ("watch", "watch.yaml", None, "reserved"),
         ("billing-dev", "billing-dev.yaml", ("cloud: aws", "cloud: gcp"), "spec.cloud"),
         ("billing-dev", "billing-dev.yaml", ("labels:", "labels: [\n"), "invalid YAML"),
         ("billing-dev", "billing-dev.yaml", ("environment: staging", "env: staging"), "unknown key"),

@@ -23,8 +23,10 @@ def test_render_writes_one_plan_per_stack(tmp_path: Path) -> None:
     root = _inventory(tmp_path / "inv")
     result = CliRunner().invoke(app, ["-i", str(root), "render", "--no-charts"])
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    *lines, summary = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["controlroom", "alpha"]
+    resources = sum(int(line.split()[1]) for line in lines)
+    assert summary.startswith(f"rendered 2 stacks ({resources} resources) into ")
     render = root / ".fleet" / "render"
     for line in lines:
         stack, count, _word, path = line.split()

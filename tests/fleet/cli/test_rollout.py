@@ -152,9 +152,13 @@ def test_a_dry_run_renders_and_never_counts_as_deployed(
     plan_file = inventory / ".fleet" / "render" / "payments-prod" / "plan.json"
     assert json.loads(recorded.plan) == json.loads(plan_file.read_text())
     assert '"[secret]"' in recorded.plan  # the credential is redacted in what the journal keeps
-    drift = run_fleet(env, "drift", "payments-prod", "search-staging", "--dry-run")
+    drift = run_fleet(env, "drift", "payments-prod", "search-staging", "--offline")
     assert drift.returncode == 0, drift.stdout + drift.stderr
-    assert drift.stdout.splitlines() == ["payments-prod: no drift", "search-staging: no drift"]
+    assert drift.stdout.splitlines() == [
+        "payments-prod: no drift",
+        "search-staging: no drift",
+        "checked 2 stacks (offline): 0 drifted, 0 could not be checked",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -261,21 +265,29 @@ def test_resume_after_the_cli_was_killed_finishes_without_rerunning_finished_sta
 
 
 def test_on_a_terminal_it_asks_and_no_records_nothing(inventory: Path, tmp_path: Path) -> None:
+    # stdin a terminal, stdout piped: the question goes to stderr, never into the pipe.
     env = _local_env(inventory, write_script(tmp_path / "script.json"))
     controller, terminal = pty.openpty()
     try:
         process = subprocess.Popen(
-            [*fleet_command(), "rollout", "--all"], env=env, stdin=terminal, stdout=subprocess.PIPE, text=True
+            [*fleet_command(), "rollout", "--all"],
+            env=env,
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         os.write(controller, b"n\n")
-        output, _ = process.communicate(timeout=120)
+        output, errors = process.communicate(timeout=120)
     finally:
         os.close(controller)
         os.close(terminal)
 
     assert process.returncode == 1
     assert "Rollout plan: 4 stacks" in output
-    assert "Start this rollout?" in output
+    assert "Start this rollout?" not in output
+    assert "Start this rollout? [y/N]" in errors
+    assert errors.rstrip().endswith("Cancelled; nothing was changed.")
     with Journal(journal_url_for(inventory)) as journal:
         assert journal.list_rollouts() == []
 

@@ -79,7 +79,7 @@ def test_a_bad_version_is_a_user_error(inv: Path) -> None:
 
 def test_apply_dry_run_writes_nothing(inv: Path) -> None:
     before = (inv / "fleet.yaml").read_bytes()
-    result = fleet("-i", inv, "upgrade", "apply", "--to", "alloy=1.5.0", "--dry-run")
+    result = fleet("-i", inv, "upgrade", "apply", "--to", "alloy=1.5.0", "--diff")
     assert result.exit_code == 0, result.output
     versions_line = next(
         number

@@ -14,7 +14,6 @@ from fleet.rollout.waves import (
     ENVIRONMENTS,
     PlanTarget,
     Wave,
-    parse_selector,
     plan_waves,
     select,
     wave_size_for,
@@ -52,18 +51,9 @@ def test_select_lists_every_unknown_name() -> None:
     assert raised.value.message == "unknown workloads: also-missing, nope"
 
 
-def test_parse_selector() -> None:
-    assert parse_selector("ring=canary") == {"ring": "canary"}
-    assert parse_selector(" ring = canary , example.com/team=x ") == {
-        "ring": "canary",
-        "example.com/team": "x",
-    }
-
-
-@pytest.mark.parametrize("text", ["", "ring", "ring=", "=x", "a=b,", "a=b c", "a=1,a=2", "a==b"])
-def test_parse_selector_rejects_bad_syntax(text: str) -> None:
-    with pytest.raises(UserError):
-        parse_selector(text)
+def test_an_unknown_name_close_to_a_known_one_gets_a_did_you_mean() -> None:
+    with pytest.raises(UserError, match=r"^unknown workload: eu-prd; did you mean 'eu-prod'\?$"):
+        select(FLEET, names=["eu-prd"])
 
 
 def test_plan_puts_controlroom_first_then_canaries_then_waves() -> None:

@@ -279,7 +279,7 @@ def test_a_scheduled_check_runs_detached_records_the_drift_and_posts_the_webhook
     add_drift(inventory, f"notifications: {{webhook: {url}}}")
     inventory = add_drift(inventory, 'drift: {schedule: "0 * * * *", dry_run: true}')
     baseline = CliRunner().invoke(
-        app, ["-i", str(inventory.root), "drift", "--all", "--dry-run", "--no-record"]
+        app, ["-i", str(inventory.root), "drift", "--all", "--offline", "--no-record"]
     )
     assert baseline.exit_code == 0, baseline.output
     path = inventory.root / "workloads" / "payments-prod.yaml"
