@@ -803,6 +803,14 @@ class Workload(Model):
 # --- what the programs are given -------------------------------------------------------------
 
 
+class CredentialGeneration(Model):
+    """Which generation of a workload's central password is current, and the next one while a
+    rotation overlaps them (``fleet credentials rotate``); generation 0 is the first password."""
+
+    generation: int = Field(default=0, ge=0)
+    next: int | None = Field(default=None, ge=1)
+
+
 class ControlRoomStack(Model):
     """Everything the control-room program needs, as plain data."""
 
@@ -812,6 +820,8 @@ class ControlRoomStack(Model):
     workloads: tuple[str, ...]
     alerting: Alerting = Field(default_factory=Alerting)
     charts: ChartSources = Field(default_factory=ChartSources)
+    credentials: dict[str, CredentialGeneration] = Field(default_factory=dict)
+    """Per workload, its password generations (absent: generation 0, not rotating)."""
 
 
 class WorkloadStack(Model):
