@@ -42,6 +42,20 @@ def drive_here(
 ) -> NoReturn:
     """Drive ``rollout_id`` here with the live view, then print the summary and exit with the
     outcome's code. Ctrl-C leaves the running stacks to finish and exits 130."""
+    finish(drive_shown(st, journal, locks, rollout_id, inventory=inventory, in_window=in_window))
+
+
+def drive_shown(
+    st: State,
+    journal: Any,
+    locks: Any,
+    rollout_id: str,
+    *,
+    inventory: Any = None,
+    in_window: bool | None = None,
+) -> Any:
+    """Drive ``rollout_id`` here with the live view and return the journal's view of its end.
+    Ctrl-C leaves the running stacks to finish and exits 130."""
     from fleet.rollout.driver import EXIT_INTERRUPTED, drive
     from fleet.rollout.view import RolloutView, journal_tail
 
@@ -64,7 +78,7 @@ def drive_here(
             f"interrupted; running stacks finish on their own. Resume: fleet rollout resume {rollout_id}"
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    finish(detail)
+    return detail
 
 
 def finish(detail: Any) -> NoReturn:

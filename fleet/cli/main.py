@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "versions",
     "beat",
     "drift",
+    "credentials",  # credentials rotate
 )
 
 for _module in COMMAND_MODULES:

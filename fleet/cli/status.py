@@ -16,6 +16,7 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     """Per stack: the last rollout, its result, the version set deployed, when, and the error;
     and the last dry run, which renders only (it never counts as deployed)."""
     from fleet.journal.connect import open_journal
+    from fleet.rollout.rotation import rotation_status
     from fleet.rollout.view import without_stack_name
 
     st = state(ctx)
@@ -25,6 +26,7 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
         found = {record.stack: record for record in journal.stack_status()}
         gone = journal.destroyed_stacks() - set(inventory.stacks())  # offboarded: history keeps them
         dry_runs = {record.stack: record for record in journal.last_dry_runs() if record.stack not in gone}
+        rotations = rotation_status(journal)  # workload -> the phase of its unfinished rotation
     rows: list[dict[str, Any]] = []
     for stack in dict.fromkeys([*inventory.stacks(), *found, *dry_runs]):
         record = found.get(stack)
@@ -39,6 +41,7 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
                 "versions": dict(record.deployed_versions) if record and record.deployed_versions else None,
                 "deployed_at": record.deployed_at.isoformat() if record and record.deployed_at else None,
                 "error": record.error if record else None,
+                "rotation": rotations.get(stack),
                 "last_dry_run": (
                     {"rollout": dry.rollout_id, "result": dry.status.value, "when": dry.when.isoformat()}
                     if dry
@@ -56,7 +59,9 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
         dry = row["last_dry_run"]
         cells.append(
             [
-                row["stack"] + ("" if row["in_inventory"] else " (offboarded)"),
+                row["stack"]
+                + ("" if row["in_inventory"] else " (offboarded)")
+                + (f" (rotating: phase {row['rotation']})" if row["rotation"] else ""),
                 row["last_rollout"] or "",
                 row["result"],
                 _when(row["when"]),
@@ -87,6 +92,7 @@ def history(
 ) -> None:
     """Rollouts, newest first, with each wave's result and health gate."""
     from fleet.journal.connect import open_journal
+    from fleet.rollout.rotation import phase_label
 
     journal, locks = open_journal(state(ctx).settings)
     with journal:
@@ -102,6 +108,7 @@ def history(
         {
             "id": item.rollout.id,
             "kind": item.rollout.kind.value,
+            "phase": phase_label(item.rollout),
             "dry_run": item.rollout.dry_run,
             "status": item.rollout.status.value,
             "started_by": item.rollout.started_by,
@@ -139,7 +146,8 @@ def history(
         waves = "; ".join(_wave_cell(wave) for wave in row["waves"])
         label = row["status"] + (" (dry run)" if row["dry_run"] else "")
         label += "" if row["driven"] else " (nobody drives it)"
-        table.add_row(row["id"], row["kind"], label, _when(row["created_at"]), row["started_by"], waves)
+        kind = row["kind"] + (f" {row['phase']}" if row["phase"] else "")
+        table.add_row(row["id"], kind, label, _when(row["created_at"]), row["started_by"], waves)
     console().print(table)
 
 
