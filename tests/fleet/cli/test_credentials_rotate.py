@@ -103,6 +103,10 @@ def test_a_rotation_killed_in_each_phase_resumes_and_ends_with_only_new_password
 
     status = {row["stack"]: row for row in json.loads(run_fleet(env, "status", "-o", "json").stdout)}
     assert status["payments-prod"].get("rotation") is None
+    before = len(log.read_text())
+    unchanged = run_fleet(env, "rollout", "--all", "--yes")  # what was rotated is what is deployed
+    assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
+    assert _starts(log, before) == []
     again = run_fleet(env, "credentials", "rotate", "payments-prod")  # a new rotation of one
     assert again.returncode == 0, again.stdout + again.stderr
     with Journal(journal_url_for(inventory)) as journal:
