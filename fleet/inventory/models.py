@@ -732,6 +732,14 @@ class LocalAlerting(AlertRouting):
     thresholds: AlertThresholds | None = Field(default=None, description="Default: the fleet's")
 
 
+class CredentialSchedule(Model):
+    """``spec.credentials``: how often ``fleet beat`` rotates the workloads' central passwords."""
+
+    rotate_every: Duration | None = Field(
+        default=None, description="Rotate every deployed workload's password this often, e.g. 90d"
+    )
+
+
 class FleetSpec(Model):
     control_room: ControlRoom
     state: StateSettings = Field(default_factory=StateSettings)
@@ -740,6 +748,7 @@ class FleetSpec(Model):
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
     upgrades: UpgradeSchedule | None = None
     drift: DriftSchedule | None = None
+    credentials: CredentialSchedule = Field(default_factory=CredentialSchedule)
     health: HealthGate = Field(default_factory=HealthGate)
     notifications: Notifications = Field(default_factory=Notifications)
     alerting: Alerting = Field(default_factory=Alerting)

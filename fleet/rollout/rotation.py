@@ -24,9 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from fleet.errors import UserError
+from fleet.inventory.durations import parse_duration
 from fleet.inventory.loader import Inventory
 from fleet.inventory.models import CONTROLROOM, CredentialGeneration
 from fleet.journal import Journal, Rollout, RolloutKind, RolloutStatus
@@ -192,3 +194,28 @@ def rotation_status(journal: Journal) -> Mapping[str, str]:
     busy = rotating(journal)
     label = phase_label(last) or ""
     return {name: label for name, rotation_id in busy.items() if rotation_id == rotation_of(last)}
+
+
+def rotation_due(now: datetime, inventory: Inventory, journal: Journal) -> tuple[list[str], str]:
+    """The deployed workloads a scheduled rotation should rotate at ``now`` (none: not due), and
+    why. Due when ``spec.credentials.rotate_every`` is set, no rotation is unfinished, the
+    control room is deployed, and the last rotation began longer ago than ``rotate_every`` (or
+    none ever ran). Never-deployed workloads are left to ``fleet rollout``."""
+    every = inventory.fleet.spec.credentials.rotate_every
+    if every is None:
+        return [], "fleet.yaml has no spec.credentials.rotate_every"
+    last = latest_phase(journal)
+    if last is not None and next_step(journal) is not None:
+        return [], f"rotation {rotation_of(last)} is unfinished ({phase_label(last)}, {last.status})"
+    deployed = journal.deployed_versions()
+    if CONTROLROOM not in deployed:
+        return [], "the control room was never deployed"
+    if last is not None:
+        began = journal.rollout(rotation_of(last)).created_at
+        due = began + timedelta(seconds=parse_duration(every))
+        if now < due:
+            return [], f"the next rotation is due at {due.isoformat()}"
+    names = [name for name in inventory.names if name in deployed]
+    if not names:
+        return [], "no deployed workloads"
+    return names, f"rotating every {every}"
