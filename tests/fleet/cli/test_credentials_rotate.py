@@ -112,3 +112,18 @@ def test_a_rotation_killed_in_each_phase_resumes_and_ends_with_only_new_password
     with Journal(journal_url_for(inventory)) as journal:
         generations = credential_generations(journal)
         assert (generations["payments-prod"].generation, generations["analytics-prod"].generation) == (2, 1)
+
+
+def test_bad_names_are_refused_before_anything_is_recorded(inventory: Path, tmp_path: Path) -> None:
+    env = fleet_env(inventory, write_script(tmp_path / "script.json"), "redis://127.0.0.1:9/0")
+    for args, message in [
+        (("nope",), "no workload named 'nope'"),
+        ((), "name the workloads whose credentials to rotate, or use --all"),
+        (("payments-prod", "--all"), "give workload names or --all, not both"),
+    ]:
+        result = run_fleet(env, "credentials", "rotate", *args)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+    with Journal(journal_url_for(inventory)) as journal:
+        assert journal.list_rollouts(kind=RolloutKind.ROTATE) == []
+        assert credential_generations(journal) == {}
