@@ -9,7 +9,7 @@ reader cannot write.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -58,12 +58,21 @@ def _htpasswd_secret(
     )
 
 
+def password_name(workload: str, generation: int) -> str:
+    """The RandomPassword of ``workload``'s password ``generation`` (0 keeps the first name)."""
+    return f"cred-{workload}" if generation == 0 else f"cred-{workload}-{generation}"
+
+
 @dataclass(frozen=True)
 class CredentialsArgs:
     workloads: Sequence[str]
     """The inventory's workload names; each is a username and a Mimir tenant."""
     namespace: pulumi.Input[str]
     """Namespace of the Mimir gateway, where its htpasswd Secrets live."""
+    generations: Mapping[str, tuple[int, int | None]] = field(default_factory=dict)
+    """Per workload, its current password generation and the next one while it rotates
+    (absent: ``(0, None)``). A rotating workload keeps both passwords: the current one in the
+    main htpasswd, the next in the rotation htpasswd, and exports the next."""
 
 
 class Credentials(pulumi.ComponentResource):
@@ -83,11 +92,24 @@ class Credentials(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         workloads = sorted(set(args.workloads))
         # Names fixed by the contract with the workloads' StackReference and with `fleet verify`.
-        passwords = {workload: _password(f"cred-{workload}", child) for workload in workloads}
+        generations = {workload: args.generations.get(workload, (0, None)) for workload in workloads}
+        passwords = {
+            workload: _password(password_name(workload, current), child)
+            for workload, (current, _) in generations.items()
+        }
+        upcoming = {
+            workload: _password(password_name(workload, following), child)
+            for workload, (_, following) in generations.items()
+            if following is not None
+        }
         reader = _password("reader", child)
 
         hashes: dict[str, Any] = {workload: p.bcrypt_hash for workload, p in passwords.items()}
         write_file: pulumi.Output[str] = pulumi.Output.secret(pulumi.Output.all(**hashes).apply(htpasswd))
+        next_hashes: dict[str, Any] = {workload: p.bcrypt_hash for workload, p in upcoming.items()}
+        rotation_file: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.all(**next_hashes).apply(htpasswd)
+        )
         reader_file: pulumi.Output[str] = pulumi.Output.secret(
             reader.bcrypt_hash.apply(lambda h: htpasswd({READER_USERNAME: h}))
         )
@@ -99,10 +121,12 @@ class Credentials(pulumi.ComponentResource):
         )
         # Always mounted, so the gateway's fallback never reads a missing file (a 500, not a 401).
         self.rotation_htpasswd_secret = _htpasswd_secret(
-            f"{name}-rotation-htpasswd", ROTATION_HTPASSWD_SECRET, args.namespace, "", child
+            f"{name}-rotation-htpasswd", ROTATION_HTPASSWD_SECRET, args.namespace, rotation_file, child
         )
 
-        results: dict[str, Any] = {workload: p.result for workload, p in passwords.items()}
+        # A rotating workload is handed its next password: it switches when it is next rolled out.
+        exported = {**passwords, **upcoming}
+        results: dict[str, Any] = {workload: p.result for workload, p in exported.items()}
         self.credentials = pulumi.Output.secret(
             pulumi.Output.all(**results).apply(
                 lambda found: {w: {"username": w, "password": found[w]} for w in sorted(found)}

@@ -28,7 +28,11 @@ def controlroom_program(spec: ControlRoomStack) -> None:
     mimir_namespace = namespace("mimir-namespace", MIMIR_NAMESPACE, with_kube)
     credentials = Credentials(
         "credentials",
-        CredentialsArgs(workloads=spec.workloads, namespace=mimir_namespace.metadata.name),
+        CredentialsArgs(
+            workloads=spec.workloads,
+            namespace=mimir_namespace.metadata.name,
+            generations={w: (g.generation, g.next) for w, g in spec.credentials.items()},
+        ),
         opts=with_kube,
     )
     # The same component as a workload's storage, with one user: the central Mimir.

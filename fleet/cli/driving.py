@@ -46,6 +46,24 @@ def drive_here(
 
     With ``output`` json or yaml, the live view and the summary go to stderr and stdout gets the
     rollout in full (as ``fleet history ID -o json`` shows it)."""
+    detail = drive_shown(
+        st, journal, locks, rollout_id, inventory=inventory, in_window=in_window, output=output
+    )
+    finish(detail, output)
+
+
+def drive_shown(
+    st: State,
+    journal: Any,
+    locks: Any,
+    rollout_id: str,
+    *,
+    inventory: Any = None,
+    in_window: bool | None = None,
+    output: Output = Output.table,
+) -> Any:
+    """Drive ``rollout_id`` here with the live view and return the journal's view of its end.
+    Ctrl-C leaves the running stacks to finish and exits 130."""
     from fleet.rollout.driver import EXIT_INTERRUPTED, drive
     from fleet.rollout.view import RolloutView, journal_tail
 
@@ -69,7 +87,7 @@ def drive_here(
             err=output is not Output.table,
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    finish(detail, output)
+    return detail
 
 
 def finish(detail: Any, output: Output = Output.table) -> NoReturn:

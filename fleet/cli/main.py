@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "beat",
     "drift",
     "version",  # version, completion
+    "credentials",  # credentials rotate
 )
 
 for _module in COMMAND_MODULES:

@@ -16,11 +16,13 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     """Per stack: the last rollout, its result, the version set deployed, when, and the error;
     and the last dry run, which renders only (it never counts as deployed)."""
     from fleet.journal.connect import open_journal
+    from fleet.rollout.rotation import rotation_status
 
     st = state(ctx)
     inventory = st.inventory()
     journal, _ = open_journal(st.settings)
     with journal:
+        rotations = rotation_status(journal)  # workload -> the phase of its unfinished rotation
         found = {record.stack: record for record in journal.stack_status()}
         gone = journal.destroyed_stacks() - set(inventory.stacks())  # offboarded: history keeps them
         dry_runs = {record.stack: record for record in journal.last_dry_runs() if record.stack not in gone}
@@ -38,6 +40,7 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
                 "versions": dict(record.deployed_versions) if record and record.deployed_versions else None,
                 "deployed_at": record.deployed_at.isoformat() if record and record.deployed_at else None,
                 "error": record.error if record else None,
+                "rotation": rotations.get(stack),
                 "last_dry_run": (
                     {"rollout": dry.rollout_id, "result": dry.status.value, "when": dry.when.isoformat()}
                     if dry
@@ -58,7 +61,9 @@ def _status_table(rows: list[dict[str, Any]]) -> Any:
         dry = row["last_dry_run"]
         cells.append(
             [
-                row["stack"] + ("" if row["in_inventory"] else " (offboarded)"),
+                row["stack"]
+                + ("" if row["in_inventory"] else " (offboarded)")
+                + (f" (rotating: phase {row['rotation']})" if row["rotation"] else ""),
                 row["last_rollout"] or "",
                 row["result"],
                 _when(row["when"]),
@@ -121,9 +126,12 @@ def show_history(ctx: typer.Context, rollout_id: str | None, *, output: Output, 
 
 
 def _rollout_json(item: Any, undriven: str | None = None) -> dict[str, Any]:
+    from fleet.rollout.rotation import phase_label
+
     return {
         "id": item.rollout.id,
         "kind": item.rollout.kind.value,
+        "phase": phase_label(item.rollout),
         "dry_run": item.rollout.dry_run,
         "status": item.rollout.status.value,
         "started_by": item.rollout.started_by,
@@ -196,7 +204,8 @@ def _history_table(rows: list[dict[str, Any]]) -> Any:
         waves = "; ".join(_wave_cell(wave) for wave in row["waves"])
         label = row["status"] + (" (dry run)" if row["dry_run"] else "")
         label += "" if row["driven"] else " (nobody drives it)"
-        cells.append([row["id"], row["kind"], label, _when(row["created_at"]), row["started_by"], waves])
+        kind = row["kind"] + (f" {row['phase']}" if row["phase"] else "")
+        cells.append([row["id"], kind, label, _when(row["created_at"]), row["started_by"], waves])
     return fitting_table(("rollout", "kind", "status", "created", "by", "waves"), cells, keep=("rollout",))
 
 

@@ -10,6 +10,7 @@ not. Nothing raises out of it: a broken job comes back as a ``error`` result.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -34,6 +35,7 @@ from fleet.journal.connect import journal_url
 from fleet.kinds import Action, EngineKind
 from fleet.rollout.fingerprint import fingerprint, fingerprint_hash
 from fleet.rollout.offboard import without_offboarded
+from fleet.rollout.rotation import generations_for
 from fleet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -128,7 +130,13 @@ def _run_job(
     try:
         inventory = load_job_inventory(Path(job.inventory))
         if job.stack == CONTROLROOM:  # an offboarding rolls the control room out without its workload
-            inventory = without_offboarded(inventory, journal.rollout(job.rollout_id).policy)
+            rollout = journal.rollout(job.rollout_id)
+            inventory = without_offboarded(inventory, rollout.policy)
+            # The password generations are desired state the journal keeps (credential rotation).
+            inventory = dataclasses.replace(inventory, credentials=generations_for(journal, rollout))
+            summary["credentials"] = {
+                name: g.model_dump() for name, g in sorted(inventory.credentials.items())
+            }
         summary["action"] = job.action.value
         if job.action is not Action.destroy:  # a destroyed stack deploys nothing
             versions = _versions(inventory, job.stack)

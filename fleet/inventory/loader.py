@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +27,7 @@ from fleet.inventory.files import (
 from fleet.inventory.models import (
     CONTROLROOM,
     ControlRoomStack,
+    CredentialGeneration,
     Fleet,
     Workload,
     WorkloadStack,
@@ -44,6 +45,9 @@ class Inventory:
     root: Path
     fleet: Fleet
     workloads: tuple[Workload, ...]
+    credentials: Mapping[str, CredentialGeneration] = field(default_factory=dict)
+    """The workloads' password generations, from the journal (``fleet credentials rotate``);
+    empty when read from files alone: every workload on generation 0."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -69,6 +73,7 @@ class Inventory:
             workloads=self.names,
             alerting=self.fleet.spec.alerting,
             charts=self.fleet.spec.charts,
+            credentials={name: self.credentials[name] for name in self.names if name in self.credentials},
         )
 
     def workload_stack(self, name: str) -> WorkloadStack:

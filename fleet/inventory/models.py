@@ -752,6 +752,14 @@ class LocalAlerting(AlertRouting):
     thresholds: AlertThresholds | None = Field(default=None, description="Default: the fleet's")
 
 
+class CredentialSchedule(Model):
+    """``spec.credentials``: how often ``fleet beat`` rotates the workloads' central passwords."""
+
+    rotate_every: Duration | None = Field(
+        default=None, description="Rotate every deployed workload's password this often, e.g. 90d"
+    )
+
+
 class FleetSpec(Model):
     control_room: ControlRoom
     state: StateSettings = Field(default_factory=StateSettings)
@@ -760,6 +768,7 @@ class FleetSpec(Model):
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
     upgrades: UpgradeSchedule | None = None
     drift: DriftSchedule | None = None
+    credentials: CredentialSchedule = Field(default_factory=CredentialSchedule)
     health: HealthGate = Field(default_factory=HealthGate)
     notifications: Notifications = Field(default_factory=Notifications)
     alerting: Alerting = Field(default_factory=Alerting)
@@ -825,6 +834,14 @@ class Workload(Model):
 # --- what the programs are given -------------------------------------------------------------
 
 
+class CredentialGeneration(Model):
+    """Which generation of a workload's central password is current, and the next one while a
+    rotation overlaps them (``fleet credentials rotate``); generation 0 is the first password."""
+
+    generation: int = Field(default=0, ge=0)
+    next: int | None = Field(default=None, ge=1)
+
+
 class ControlRoomStack(Model):
     """Everything the control-room program needs, as plain data."""
 
@@ -834,6 +851,8 @@ class ControlRoomStack(Model):
     workloads: tuple[str, ...]
     alerting: Alerting = Field(default_factory=Alerting)
     charts: ChartSources = Field(default_factory=ChartSources)
+    credentials: dict[str, CredentialGeneration] = Field(default_factory=dict)
+    """Per workload, its password generations (absent: generation 0, not rotating)."""
 
 
 class WorkloadStack(Model):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect, select, text, update
 
 from fleet.errors import OperationError
-from fleet.journal.schema import attempt_outputs
+from fleet.journal.schema import attempt_outputs, credential_generations
 
 _meta = MetaData()
 schema_version = Table("fleet_schema", _meta, Column("version", Integer, nullable=False))
@@ -42,9 +42,14 @@ def _attempt_outputs(conn: Connection) -> None:
     attempt_outputs.create(conn, checkfirst=True)  # the schema's create_all may have made it already
 
 
+def _credential_generations(conn: Connection) -> None:
+    credential_generations.create(conn, checkfirst=True)
+
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "stack_locks.token: the holder's token", _lock_tokens),
     Migration(2, "attempt_outputs: each attempt's engine output", _attempt_outputs),
+    Migration(3, "credential_generations: each workload's password generations", _credential_generations),
 )
 """Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""
 

@@ -14,6 +14,7 @@ class RolloutKind(StrEnum):
     UPGRADE = "upgrade"
     DRIFT = "drift"
     OFFBOARD = "offboard"
+    ROTATE = "rotate"
 
 
 class RolloutStatus(StrEnum):

@@ -132,4 +132,25 @@ stack_locks = Table(
     Index("ix_stack_locks_rollout", "rollout_id"),
 )
 
-ALL_TABLES = [rollouts, waves, stacks, attempts, attempt_outputs, renders, stack_locks]
+credential_generations = Table(
+    "credential_generations",
+    metadata,
+    # Desired state the control-room program needs and no file holds: which password generation
+    # each workload is on, and its next one while `fleet credentials rotate` overlaps them.
+    Column("workload", NAME, primary_key=True),
+    Column("generation", Integer, nullable=False),
+    Column("next_generation", Integer),
+    Column("rotation_id", ID),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+ALL_TABLES = [
+    rollouts,
+    waves,
+    stacks,
+    attempts,
+    attempt_outputs,
+    renders,
+    stack_locks,
+    credential_generations,
+]

@@ -35,6 +35,7 @@ from fleet.journal.locks import StackLocks
 from fleet.rollout.coordinator import Coordinator, Hooks, Timing, prepare_resume
 from fleet.rollout.hooks import GateAccessSource, Waiter, rollout_hooks
 from fleet.rollout.offboard import complete_offboarding
+from fleet.rollout.rotation import complete_rotation
 from fleet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ def drive(
     detail = journal.get_rollout(rollout_id)
     if detail.rollout.status in FINAL:
         complete_offboarding(detail.rollout)  # a crash may have come between the end and this step
+        complete_rotation(journal, detail.rollout)
         if on_update is not None:
             on_update(detail)
         return detail
@@ -131,6 +133,7 @@ def drive(
         )
         detail = coordinator.run()
         complete_offboarding(detail.rollout)
+        complete_rotation(journal, detail.rollout)
         metrics.record_rollout(detail.rollout.kind.value, detail.rollout.status.value)
         return detail
     finally:

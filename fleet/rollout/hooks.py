@@ -234,8 +234,9 @@ def rollout_hooks(
     """The hooks ``rollout`` runs with, decided from its record (the one place that decides).
 
     Every rollout notifies ``spec.notifications.webhook`` (when set) as it halts, fails, finishes
-    or is cancelled. Plain rollouts and upgrades have a health gate after each wave (it records
-    itself skipped for dry runs, the scripted engine and ``spec.health.enabled: false``); an
+    or is cancelled. Plain rollouts, upgrades and credential rotations have a health gate after
+    each wave (it records itself skipped for dry runs, the scripted engine and
+    ``spec.health.enabled: false``); an
     upgrade also has the maintenance-window check before each wave when the scheduler started it
     (``in_window`` overrides that). Offboardings have no gate: the workload they remove goes
     silent on purpose. ``on_update`` (e.g. the live view) is called before the webhook.
@@ -244,7 +245,7 @@ def rollout_hooks(
     webhook = spec.notifications.webhook
     notify = notification_hook(webhook, kind=rollout.kind.value) if webhook else None
     updates = chain_updates(on_update, notify)
-    if rollout.kind not in (RolloutKind.UPGRADE, RolloutKind.ROLLOUT):
+    if rollout.kind not in (RolloutKind.UPGRADE, RolloutKind.ROLLOUT, RolloutKind.ROTATE):
         return Hooks(on_update=updates)
     gate = health_gate_hook(
         inventory,
@@ -255,7 +256,7 @@ def rollout_hooks(
         wait=wait,
         engine=rollout.policy.get("engine"),
     )
-    if rollout.kind is RolloutKind.ROLLOUT:
+    if rollout.kind in (RolloutKind.ROLLOUT, RolloutKind.ROTATE):
         return Hooks(after_wave=gate, on_update=updates)
     if in_window is None:
         in_window = rollout.started_by == SCHEDULER_ACTOR

@@ -10,6 +10,7 @@ deploy, or a selected workload was never deployed).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from fleet.errors import UserError
 from fleet.inventory.loader import Inventory
 from fleet.inventory.models import CONTROLROOM, RolloutPolicy
 from fleet.journal import Journal
+from fleet.journal.credentials import credential_generations
 from fleet.kinds import Action, EngineKind
 from fleet.rollout.fingerprint import StackChange, compare, fingerprint
 from fleet.rollout.selectors import FIELDS, Selector, did_you_mean, parse_selector
@@ -90,7 +92,11 @@ def effective_policy(base: RolloutPolicy, overrides: Mapping[str, Any]) -> Rollo
 
 
 def stack_changes(inventory: Inventory, journal: Journal, stacks: Sequence[str]) -> list[StackChange]:
-    """Per stack, whether its fingerprint differs from its last successful real deploy's."""
+    """Per stack, whether its fingerprint differs from its last successful real deploy's.
+
+    The control room's input includes the password generations the journal keeps (credential
+    rotation), as the worker that deploys it does."""
+    inventory = dataclasses.replace(inventory, credentials=credential_generations(journal))
     deployed = journal.deployed_fingerprints(list(stacks))
     return [compare(stack, fingerprint(inventory, stack), deployed.get(stack)) for stack in stacks]
 

@@ -60,4 +60,8 @@ def run_tick(inventory_path: str) -> dict[str, Any]:
             "reason": result.drift.reason,
             "rollout_id": result.drift.rollout_id,
         }
+    if result.rotation is not None:
+        if result.rotation.action == "started":
+            log.info("fleet beat tick: %s", result.rotation.reason)
+        answer["rotation"] = {"action": result.rotation.action, "reason": result.rotation.reason}
     return answer

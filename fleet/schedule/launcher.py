@@ -60,3 +60,6 @@ class SchedulerLauncher(DetachedLauncher):
 
     def check_drift(self, inventory: Inventory, rollout_id: str) -> None:
         self._spawn(inventory, ["drift", "--rollout", rollout_id])
+
+    def rotate(self, inventory: Inventory, names: Sequence[str]) -> None:
+        self._spawn(inventory, ["credentials", "rotate", *names])

@@ -13,6 +13,10 @@ inventory and the journal:
   deployed stack whose versions differ from the inventory's. Stacks never deployed are left to
   ``fleet rollout``: onboarding is not an upgrade.
 
+``spec.credentials.rotate_every`` (e.g. ``90d``) adds scheduled credential rotation: when the
+last rotation began longer ago than that and none is unfinished, the tick starts a detached
+``fleet credentials rotate`` of every deployed workload.
+
 ``spec.drift: {schedule, timezone, dry_run}`` adds scheduled drift checks: each time its cron
 fires, the tick records a drift check (a ``drift`` rollout whose id names the fire time, so a
 fire time is checked once however many ticks, beats or restarts see it) and hands it to a
@@ -66,6 +70,10 @@ class Launcher(Protocol):
         """Run the recorded drift check ``rollout_id``. Must not wait for it to finish."""
         ...
 
+    def rotate(self, inventory: Inventory, names: Sequence[str]) -> None:
+        """Rotate the credentials of ``names`` (``fleet credentials rotate``). Must not wait."""
+        ...
+
 
 @dataclass(frozen=True)
 class DriftTick:
@@ -88,13 +96,41 @@ class TickResult:
     window: Window | None = None
     drift: DriftTick | None = None
     """The drift check's decision (the fields above are the upgrade's)."""
+    rotation: RotationTick | None = None
+    """The credential rotation's decision."""
+
+
+@dataclass(frozen=True)
+class RotationTick:
+    """What a tick decided about rotating credentials: ``started`` (of ``names``) or ``idle``."""
+
+    action: Literal["idle", "started"]
+    reason: str
+    names: tuple[str, ...] = ()
 
 
 def tick(now: datetime, inventory: Inventory, journal: Journal, launcher: Launcher) -> TickResult:
     """One scheduler step at ``now`` (tz-aware): start, resume or leave the fleet's upgrade, and
     start the drift check when its schedule fired."""
     upgrade = upgrade_tick(now, inventory, journal, launcher)
-    return dataclasses.replace(upgrade, drift=drift_tick(now, inventory, journal, launcher))
+    return dataclasses.replace(
+        upgrade,
+        drift=drift_tick(now, inventory, journal, launcher),
+        rotation=rotation_tick(now, inventory, journal, launcher),
+    )
+
+
+def rotation_tick(now: datetime, inventory: Inventory, journal: Journal, launcher: Launcher) -> RotationTick:
+    """The credential half of :func:`tick`: start a rotation of the deployed workloads when
+    ``spec.credentials.rotate_every`` says one is due (:func:`fleet.rollout.rotation.rotation_due`).
+    An unfinished rotation is left alone: the process driving it, or a person, finishes it."""
+    from fleet.rollout.rotation import rotation_due
+
+    names, reason = rotation_due(now, inventory, journal)
+    if not names:
+        return RotationTick("idle", reason)
+    launcher.rotate(inventory, names)
+    return RotationTick("started", f"{reason}: started a rotation of {', '.join(names)}", tuple(names))
 
 
 def upgrade_tick(now: datetime, inventory: Inventory, journal: Journal, launcher: Launcher) -> TickResult:

@@ -6,6 +6,7 @@ values: passwords, bcrypt hashes, chart values, cloud resources.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from inventories import AWS_ROOM, AZURE_ROOM, fleet_yaml
 
 from fleet.engines.render import RenderEngine, default_programs
 from fleet.inventory.loader import load_inventory
+from fleet.inventory.models import CredentialGeneration
 
 
 def write_inventory(root: Path, cloud: str, workloads: list[str], replicas: int = 3) -> Path:
@@ -67,10 +69,14 @@ def render_controlroom(tmp_path: Path) -> RenderControlRoom:
     engine = RenderEngine(out, show_secrets=True, programs=default_programs())
 
     def render(
-        cloud: str = "aws", workloads: tuple[str, ...] = ("alpha", "beta"), replicas: int = 3
+        cloud: str = "aws",
+        workloads: tuple[str, ...] = ("alpha", "beta"),
+        replicas: int = 3,
+        credentials: dict[str, CredentialGeneration] | None = None,
     ) -> Rendered:
         root = write_inventory(tmp_path / "inventory", cloud, list(workloads), replicas)
-        path = engine.render(load_inventory(root), "controlroom")
+        inventory = dataclasses.replace(load_inventory(root), credentials=credentials or {})
+        path = engine.render(inventory, "controlroom")
         state = json.loads((out / ".state" / "controlroom.json").read_text(encoding="utf-8"))
         return Rendered(plan=json.loads(path.read_text(encoding="utf-8")), state=state)
 

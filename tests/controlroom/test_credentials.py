@@ -3,6 +3,7 @@ from __future__ import annotations
 import bcrypt
 
 from controlroom.credentials import htpasswd
+from fleet.inventory.models import CredentialGeneration
 
 from .conftest import RenderControlRoom
 
@@ -66,3 +67,28 @@ def test_offboarding_removes_the_line_and_keeps_the_others(render_controlroom: R
     assert new == {user: old[user] for user in ("alpha", "gamma")}
     assert sorted(after.plan["outputs"]["credentials"]) == ["alpha", "gamma"]
     assert not any("cred-beta" in key for key in after.state["passwords"])
+
+
+def test_a_rotation_keeps_both_passwords_then_only_the_new(render_controlroom: RenderControlRoom) -> None:
+    before = render_controlroom(workloads=("alpha", "beta"))
+    old = before.plan["outputs"]["credentials"]["alpha"]["password"]
+    rotating = {"alpha": CredentialGeneration(generation=0, next=1)}
+    during = render_controlroom(workloads=("alpha", "beta"), credentials=rotating)
+    main = _lines(during.kubernetes("Secret", "mimir-gateway-htpasswd")["stringData"][".htpasswd"])
+    rotation = _lines(
+        during.kubernetes("Secret", "mimir-gateway-rotation-htpasswd")["stringData"][".htpasswd"]
+    )
+    new = during.plan["outputs"]["credentials"]["alpha"]["password"]
+    assert new != old and list(rotation) == ["alpha"]
+    assert bcrypt.checkpw(old.encode(), main["alpha"].encode())  # the old still authenticates
+    assert bcrypt.checkpw(new.encode(), rotation["alpha"].encode())  # and the new, exported
+    assert during.plan["outputs"]["credentials"]["beta"] == before.plan["outputs"]["credentials"]["beta"]
+
+    after = render_controlroom(
+        workloads=("alpha", "beta"), credentials={"alpha": CredentialGeneration(generation=1)}
+    )
+    main = _lines(after.kubernetes("Secret", "mimir-gateway-htpasswd")["stringData"][".htpasswd"])
+    assert after.kubernetes("Secret", "mimir-gateway-rotation-htpasswd")["stringData"][".htpasswd"] == ""
+    assert after.plan["outputs"]["credentials"]["alpha"]["password"] == new
+    assert bcrypt.checkpw(new.encode(), main["alpha"].encode())
+    assert not any(key.endswith("cred-alpha") for key in after.state["passwords"])  # the old is gone

@@ -289,12 +289,13 @@ def test_a_plain_rollout_gets_the_gate_and_notifies_only_when_a_webhook_is_set(
     assert [(m["event"], m["kind"]) for m in received] == [("finished", "rollout")]
 
 
-def test_a_plain_rollout_halts_when_its_canary_goes_silent(
-    inventory: Inventory, journal: Journal, mimir: tuple[FakeMimir, str]
+@pytest.mark.parametrize("kind", ["rollout", "rotate"])
+def test_a_plain_rollout_or_rotation_halts_when_its_canary_goes_silent(
+    inventory: Inventory, journal: Journal, mimir: tuple[FakeMimir, str], kind: str
 ) -> None:
     state, url = mimir
     state.receiving = {"payments-prod"}
-    rollout = _recorded(journal, "rollout")
+    rollout = _recorded(journal, kind)
     fake = FakeTime()
     hooks = rollout_hooks(
         inventory,

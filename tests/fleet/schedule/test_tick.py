@@ -25,8 +25,9 @@ from fleet.journal.locks import StackLocks
 from fleet.kinds import EngineKind
 from fleet.rollout.coordinator import Timing
 from fleet.rollout.driver import drive
+from fleet.rollout.waves import Wave
 from fleet.schedule.launcher import SchedulerLauncher
-from fleet.schedule.tick import drift_check_id, tick
+from fleet.schedule.tick import RotationTick, drift_check_id, tick
 from fleet.settings import Settings
 from fleet.upgrade.start import start_upgrade
 
@@ -45,9 +46,13 @@ class InlineLauncher:
     on_update: Callable[[RolloutDetail], None] | None = None
     started: list[str] = field(default_factory=list)
     drift_checks: list[str] = field(default_factory=list)
+    rotations: list[tuple[str, ...]] = field(default_factory=list)
 
     def check_drift(self, inventory: Inventory, rollout_id: str) -> None:
         self.drift_checks.append(rollout_id)  # the detached run itself: see the SchedulerLauncher test
+
+    def rotate(self, inventory: Inventory, names: Sequence[str]) -> None:
+        self.rotations.append(tuple(names))
 
     def start(self, inventory: Inventory, stacks: Sequence[str]) -> str:
         locks = StackLocks(self.journal)
@@ -310,3 +315,63 @@ def test_a_scheduled_check_runs_detached_records_the_drift_and_posts_the_webhook
     assert message["started_by"] == "fleet beat"
     log_text = (Path(inventory.state_dir) / "beat.log").read_text()
     assert "payments-prod: drifted" in log_text
+
+
+# -- scheduled credential rotation -----------------------------------------------------------------
+
+
+def _rotation_phase(journal: Journal, phase: str, rotation_id: str | None, status: RolloutStatus) -> str:
+    """Record one phase of a rotation of every workload, ended with ``status``; its id."""
+    policy: dict[str, Any] = {"phase": phase, "rotate": ["analytics-prod", "payments-prod", "search-staging"]}
+    if rotation_id is not None:
+        policy["rotation"] = rotation_id
+    rollout = journal.create_rollout(
+        [Wave(0, "controlroom", ("controlroom",))], kind="rotate", dry_run=False, policy=policy, versions={}
+    )
+    journal.set_status(rollout.id, RolloutStatus.RUNNING)
+    if status is not RolloutStatus.RUNNING:
+        journal.set_status(rollout.id, status)
+    return rollout.id
+
+
+def test_credentials_rotate_every_period_after_the_last_rotation_began(
+    scheduled: tuple[Inventory, Journal], clock: Clock
+) -> None:
+    inventory, journal = scheduled
+    launcher = InlineLauncher(journal, clock=clock)
+    assert tick(clock.now, inventory, journal, launcher).rotation == RotationTick(
+        "idle", "fleet.yaml has no spec.credentials.rotate_every"
+    )
+    with (inventory.root / "fleet.yaml").open("a") as handle:
+        handle.write("  credentials: {rotate_every: 90d}\n")
+    inventory = load_inventory(inventory.root)
+
+    first = tick(clock.now, inventory, journal, launcher).rotation  # never rotated: due now
+    assert first is not None and first.action == "started"
+    assert launcher.rotations == [("analytics-prod", "payments-prod", "search-staging")]
+
+    began = clock.now
+    rotation_id = _rotation_phase(journal, "accept", None, RolloutStatus.SUCCEEDED)
+    unfinished = tick(clock.now, inventory, journal, launcher).rotation
+    assert unfinished is not None and unfinished.action == "idle"
+    assert unfinished.reason.startswith(f"rotation {rotation_id} is unfinished (1/3 accept")
+    _rotation_phase(journal, "switch", rotation_id, RolloutStatus.SUCCEEDED)
+    _rotation_phase(journal, "retire", rotation_id, RolloutStatus.SUCCEEDED)
+
+    clock.now = began + timedelta(days=89)
+    waiting = tick(clock.now, inventory, journal, launcher).rotation
+    assert waiting is not None and waiting.action == "idle"
+    assert waiting.reason == f"the next rotation is due at {(began + timedelta(days=90)).isoformat()}"
+    clock.now = began + timedelta(days=90, minutes=1)
+    due = tick(clock.now, inventory, journal, launcher).rotation
+    assert due is not None and due.action == "started" and len(launcher.rotations) == 2
+
+
+def test_the_scheduled_rotation_is_a_detached_credentials_rotate(tmp_path: Path) -> None:
+    launcher = SchedulerLauncher(["sh", "-c", 'echo "$@"', "fleet"])
+    inventory = load_inventory(copy_example(tmp_path / "inv"))
+    launcher.rotate(inventory, ["payments-prod", "search-staging"])
+    for process in launcher.processes:
+        process.wait(10)
+    logged = (inventory.state_dir / "beat.log").read_text()
+    assert f"-i {inventory.root} credentials rotate payments-prod search-staging" in logged
