@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
 
 from fleet.errors import FleetError, UserError
-from fleet.settings import Settings
+
+if TYPE_CHECKING:  # pydantic-settings costs a tenth of a second to import: not for `fleet --help`
+    from fleet.settings import Settings
 
 
 @dataclass
@@ -76,6 +78,8 @@ def _global(
         help="More log lines on stderr: -v info, -vv debug [env: FLEET_LOG_LEVEL]",
     ),
 ) -> None:
+    from fleet.settings import Settings
+
     settings = Settings()
     if inventory is not None:
         settings = settings.model_copy(update={"inventory": inventory})

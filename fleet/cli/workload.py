@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from fleet.cli.app import app, state
-from fleet.cli.output import OUTPUT_OPTION, Output, console, print_json
+from fleet.cli.columns import columns
+from fleet.cli.output import OUTPUT_OPTION, Output, print_json
 
 workload_app = typer.Typer(help="Onboard and list workloads.", no_args_is_help=True)
 app.add_typer(workload_app, name="workload")
@@ -48,12 +49,12 @@ def workload_list(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     if output is Output.json:
         print_json(rows)
         return
-    table = Table("NAME", "CLOUD", "REGION", "ENVIRONMENT", "LABELS", "VERSIONS", box=None)
+    table = []
     for row in rows:
         labels = ",".join(f"{k}={v}" for k, v in sorted(row["labels"].items()))
         versions = " ".join(f"{c}={v}{'*' if c in row['pinned'] else ''}" for c, v in row["versions"].items())
-        table.add_row(row["name"], row["cloud"], row["region"], row["environment"], labels, versions)
-    out = console()
-    out.print(table)
+        table.append([row["name"], row["cloud"], row["region"], row["environment"], labels, versions])
+    text = columns(["NAME", "CLOUD", "REGION", "ENVIRONMENT", "LABELS", "VERSIONS"], table)
     if any(row["pinned"] for row in rows):
-        out.print("* pinned by the workload")
+        text += "* pinned by the workload\n"
+    sys.stdout.write(text)

@@ -10,12 +10,14 @@ import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from fleet.errors import InvalidInventory, UserError
+from fleet.inventory.fastyaml import Unsupported, fast_load
 from fleet.inventory.models import (
     CONTROLROOM,
     ControlRoomStack,
@@ -39,14 +41,19 @@ class Inventory:
     fleet: Fleet
     workloads: tuple[Workload, ...]
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(w.name for w in self.workloads)
 
+    @cached_property
+    def _by_name(self) -> dict[str, Workload]:
+        # workload(name) runs once per stack: a lookup, not a scan (10^8 compares at 10,000 stacks)
+        return {w.name: w for w in self.workloads}
+
     def workload(self, name: str) -> Workload:
-        for workload in self.workloads:
-            if workload.name == name:
-                return workload
+        workload = self._by_name.get(name)
+        if workload is not None:
+            return workload
         raise UserError(f"no workload named {name!r} in {self.root / WORKLOADS_DIR}")
 
     @property
@@ -159,6 +166,21 @@ def parse_workload(text: str, where: str) -> tuple[Workload | None, list[str], D
     return _parse(Workload, text, where)
 
 
+def fast_workload(text: str) -> Workload | None:
+    """The fast path: ``text`` as a valid Workload, or None when it is not one or the fast
+    reader declines it. No line numbers: :func:`parse_workload` reads the file again for those."""
+    try:
+        data = fast_load(text)
+    except Unsupported:
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Workload.model_validate(data)
+    except ValidationError:
+        return None
+
+
 def parse_fleet(text: str, where: str) -> tuple[Fleet | None, list[str]]:
     """Parse and check a ``fleet.yaml`` document; returns it (or None) and its problems."""
     fleet, problems, _doc = _parse(Fleet, text, where)
@@ -187,23 +209,27 @@ def load_inventory(root: Path) -> Inventory:
     seen: dict[str, str] = {}
     for path in workload_files(root):
         where = _display(path, root)
-        workload, found, doc = parse_workload(path.read_text(encoding="utf-8"), where)
-        problems.extend(found)
-        if workload is None or doc is None:
+        text = path.read_text(encoding="utf-8")
+        workload = fast_workload(text)
+        if workload is None:  # a problem, or beyond the fast reader: the full loader says where
+            workload, found, _doc = parse_workload(text, where)
+            problems.extend(found)
+            if workload is None:
+                continue
+        if workload.name == path.stem and workload.name not in seen:
+            seen[workload.name] = where
+            workloads.append(workload)
             continue
-        line = doc.line_of(("name",))
+        line = parse_text(text).line_of(("name",))
         if workload.name != path.stem:
             problems.append(
                 f"{where}:{line}: name: {workload.name!r} differs from the file name; "
                 f"rename the file to {WORKLOADS_DIR}/{workload.name}.yaml or change name"
             )
-        elif workload.name in seen:
+        else:
             problems.append(
                 f"{where}:{line}: name: duplicate workload {workload.name!r}, also in {seen[workload.name]}"
             )
-        else:
-            seen[workload.name] = where
-            workloads.append(workload)
     if problems:
         raise InvalidInventory(problems)
     assert fleet is not None
