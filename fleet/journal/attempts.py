@@ -1,8 +1,10 @@
 """Attempts at a stack: the exactly-once claim and the finish, inside a caller's transaction.
 
-Lock order, everywhere: the rollout row (shared for a claim, exclusive for a status change), then
-the stack row, then its attempt rows. With one order, PostgreSQL never deadlocks two of these
-transactions; on SQLite ``BEGIN IMMEDIATE`` serialises them anyway.
+Lock order, everywhere: the rollout row, then the stack row, then its attempt rows. With one
+order, PostgreSQL never deadlocks two of these transactions; on SQLite ``BEGIN IMMEDIATE``
+serialises them anyway. A claim and a finish take the rollout row exclusively: each change of a
+stack's status bumps the rollout's change counter (:func:`next_change`), so a coordinator can read
+only what changed, and a change counted ``n`` is committed before any change counted ``n + 1``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 from fleet.errors import OperationError
 from fleet.journal import queries
 from fleet.journal.records import Claim, ClaimResult, Outcome, RolloutStatus, StackStatus
-from fleet.journal.schema import attempts, stacks
+from fleet.journal.schema import attempts, rollouts, stacks
 
 ERROR_MAX_CHARS = 500
 
@@ -44,11 +46,25 @@ def attempt_key(rollout_id: str, stack: str) -> ColumnElement[bool]:
     return (attempts.c.rollout_id == rollout_id) & (attempts.c.stack == stack)
 
 
+def next_change(conn: Connection, rollout_id: str) -> int:
+    """Bump the rollout's change counter (locking its row until the commit); the new value."""
+    bumped = (
+        update(rollouts)
+        .where(rollouts.c.id == rollout_id)
+        .values(change_seq=rollouts.c.change_seq + 1)
+        .returning(rollouts.c.change_seq)
+    )
+    return int(conn.execute(bumped).scalar_one())
+
+
 def set_stack_status(
     conn: Connection, rollout_id: str, stack: str, status: StackStatus, now: datetime
 ) -> None:
+    seq = next_change(conn, rollout_id)
     conn.execute(
-        update(stacks).where(stack_key(rollout_id, stack)).values(status=status.value, updated_at=now)
+        update(stacks)
+        .where(stack_key(rollout_id, stack))
+        .values(status=status.value, updated_at=now, change_seq=seq)
     )
 
 
@@ -64,7 +80,7 @@ def claim(
 ) -> Claim:
     """See :meth:`fleet.journal.Journal.claim`. An open attempt is stale when its last heartbeat
     is older than ``stale_before``."""
-    rollout = queries.rollout_row(conn, rollout_id, lock="share")
+    rollout = queries.rollout_row(conn, rollout_id, lock="update")
     state = conn.execute(
         select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update()
     ).one_or_none()
@@ -122,6 +138,7 @@ def finish(
     """See :meth:`fleet.journal.Journal.finish`."""
     if outcome is Outcome.LOST:
         raise ValueError("'lost' is recorded by claim(), not reported by a worker")
+    queries.rollout_row(conn, rollout_id, lock="update")
     conn.execute(select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update())
     key = attempt_key(rollout_id, stack) & (attempts.c.number == attempt)
     row = conn.execute(select(attempts.c.outcome).where(key)).one_or_none()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect, select, update
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect, select, text, update
 
 from fleet.errors import OperationError
 
@@ -33,8 +33,18 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-MIGRATIONS: Sequence[Migration] = ()
-"""Every migration, in order: numbers 1, 2, 3, ... (none yet: version 0 is the first schema)."""
+def _change_feed(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE rollouts ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0"))
+    conn.execute(text("ALTER TABLE rollout_stacks ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0"))
+    conn.execute(text("CREATE INDEX ix_rollout_stacks_changes ON rollout_stacks (rollout_id, change_seq)"))
+
+
+MIGRATIONS: Sequence[Migration] = (
+    Migration(
+        1, "a change counter per rollout and per stack (the coordinator reads what changed)", _change_feed
+    ),
+)
+"""Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""
 
 LATEST = len(MIGRATIONS)
 

@@ -17,6 +17,7 @@ from fleet.journal.records import (
     Rollout,
     RolloutKind,
     RolloutStatus,
+    StackChanges,
     StackDeployment,
     StackDryRun,
     StackState,
@@ -246,3 +247,17 @@ def render_record(conn: Connection, stack: str) -> RenderRecord | None:
         rollout_id=row.rollout_id,
         recorded_at=row.recorded_at,
     )
+
+
+def stack_changes(conn: Connection, rollout_id: str, since: int | None) -> StackChanges:
+    """The statuses of the rollout's stacks changed after change ``since`` (all when None).
+
+    The rollout row is read first: under READ COMMITTED a change committed between the two reads
+    is returned now and again next time (harmless), never skipped.
+    """
+    row = rollout_row(conn, rollout_id)
+    query = select(stacks.c.stack, stacks.c.status).where(stacks.c.rollout_id == rollout_id)
+    if since is not None:
+        query = query.where(stacks.c.change_seq > since)
+    statuses = {stack: StackStatus(status) for stack, status in conn.execute(query)}
+    return StackChanges(to_rollout(row), int(row.change_seq), statuses)

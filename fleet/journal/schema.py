@@ -41,6 +41,9 @@ rollouts = Table(
     Column("versions", JSON, nullable=False),
     Column("halt_reason", Text),
     Column("cancel_requested", Boolean, nullable=False),
+    # Bumped by every change of one of its stacks' status; the stack row keeps the value of its
+    # last change, so a coordinator reads only what changed since it last looked.
+    Column("change_seq", Integer, nullable=False, server_default="0"),
 )
 
 waves = Table(
@@ -66,6 +69,8 @@ stacks = Table(
     Column("position", Integer, nullable=False),
     Column("status", STATUS, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("change_seq", Integer, nullable=False, server_default="0"),
+    Index("ix_rollout_stacks_changes", "rollout_id", "change_seq"),
 )
 
 attempts = Table(
