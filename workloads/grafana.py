@@ -23,6 +23,8 @@ PASSWORD_KEY = "admin-password"
 @dataclass(frozen=True)
 class GrafanaArgs:
     version: str
+    repository: str
+    """Where the chart is published (``spec.charts`` in fleet.yaml)."""
     namespace: pulumi.Input[str]
     settings: GrafanaSettings
     mimir_url: pulumi.Input[str]
@@ -97,6 +99,7 @@ class Grafana(pulumi.ComponentResource):
             f"{name}-chart",
             chart="grafana",
             version=args.version,
+            repository=args.repository,
             namespace=args.namespace,
             values=grafana_values(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret]),

@@ -20,6 +20,8 @@ SCHEMA_START = "2024-04-01"
 @dataclass(frozen=True)
 class LokiArgs:
     version: str
+    repository: str
+    """Where the chart is published (``spec.charts`` in fleet.yaml)."""
     namespace: pulumi.Input[str]
     settings: LokiSettings
     storage: BucketBinding
@@ -94,6 +96,7 @@ class Loki(pulumi.ComponentResource):
             f"{name}-chart",
             chart="loki",
             version=args.version,
+            repository=args.repository,
             namespace=args.namespace,
             values=loki_values(args),
             opts=pulumi.ResourceOptions(parent=self),

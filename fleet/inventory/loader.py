@@ -69,6 +69,7 @@ class Inventory:
             versions=self.fleet.spec.versions,
             workloads=self.names,
             alerting=self.fleet.spec.alerting,
+            charts=self.fleet.spec.charts,
         )
 
     def workload_stack(self, name: str) -> WorkloadStack:
@@ -81,6 +82,7 @@ class Inventory:
             push_url=self.fleet.spec.control_room.push_url,
             controlroom_stack=f"organization/{pulumi_project(self.fleet.name)}/{CONTROLROOM}",
             thresholds=workload.spec.alerting.thresholds or self.fleet.spec.alerting.thresholds,
+            charts=self.fleet.spec.charts,
         )
 
     def stacks(self) -> tuple[str, ...]:
