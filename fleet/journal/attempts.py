@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from fleet.errors import OperationError
 from fleet.journal import queries
-from fleet.journal.records import Claim, ClaimResult, Outcome, RolloutStatus, StackStatus
-from fleet.journal.schema import attempts, rollouts, stacks
+from fleet.journal.records import Claim, ClaimResult, Outcome, RolloutKind, RolloutStatus, StackStatus
+from fleet.journal.schema import attempts, rollouts, stack_deploys, stacks
 
 ERROR_MAX_CHARS = 500
 
@@ -120,6 +121,7 @@ def claim(
         )
     )
     set_stack_status(conn, rollout_id, stack, StackStatus.RUNNING, now)
+    track_deploy(conn, rollout, stack, number, succeeded=False)
     return Claim(ClaimResult.GRANTED, rollout_id, stack, worker, number, recovered_from=recovered_from)
 
 
@@ -138,7 +140,7 @@ def finish(
     """See :meth:`fleet.journal.Journal.finish`."""
     if outcome is Outcome.LOST:
         raise ValueError("'lost' is recorded by claim(), not reported by a worker")
-    queries.rollout_row(conn, rollout_id, lock="update")
+    rollout = queries.rollout_row(conn, rollout_id, lock="update")
     conn.execute(select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update())
     key = attempt_key(rollout_id, stack) & (attempts.c.number == attempt)
     row = conn.execute(select(attempts.c.outcome).where(key)).one_or_none()
@@ -155,6 +157,34 @@ def finish(
     latest = conn.execute(select(func.max(attempts.c.number)).where(attempt_key(rollout_id, stack))).scalar()
     if latest == attempt:
         set_stack_status(conn, rollout_id, stack, StackStatus(outcome.value), now)
+    if outcome is Outcome.SUCCEEDED:
+        track_deploy(conn, rollout, stack, attempt, succeeded=True)
+
+
+def track_deploy(conn: Connection, rollout: Any, stack: str, number: int, *, succeeded: bool) -> None:
+    """Keep ``stack_deploys`` current: attempt ``number`` of ``stack`` in ``rollout`` (its row)
+    was just claimed (the newest attempt) or, ``succeeded``, finished well (the newest deploy,
+    unless a newer one already is). Dry runs and drift checks deploy nothing."""
+    if rollout.dry_run or rollout.kind == RolloutKind.DRIFT.value:
+        return
+    key = (int(rollout.seq), number)
+    values = {
+        "stack": stack,
+        "latest_rollout_id": rollout.id,
+        "latest_seq": key[0],
+        "latest_number": number,
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    new = dialect.insert(stack_deploys).values(values).on_conflict_do_nothing(index_elements=["stack"])
+    inserted = conn.execute(new.returning(stack_deploys.c.stack)).first() is not None
+    row = conn.execute(select(stack_deploys).where(stack_deploys.c.stack == stack).with_for_update()).one()
+    changes: dict[str, Any] = {}
+    if not inserted and key > (row.latest_seq, row.latest_number):
+        changes.update(values)
+    if succeeded and (row.deployed_seq is None or key >= (row.deployed_seq, row.deployed_number)):
+        changes.update(deployed_rollout_id=rollout.id, deployed_seq=key[0], deployed_number=number)
+    if changes:
+        conn.execute(update(stack_deploys).where(stack_deploys.c.stack == stack).values(**changes))
 
 
 def heartbeat(conn: Connection, rollout_id: str, stack: str, attempt: int, now: datetime) -> bool:

@@ -39,9 +39,39 @@ def _change_feed(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_rollout_stacks_changes ON rollout_stacks (rollout_id, change_seq)"))
 
 
+def _deploy_summary(conn: Connection) -> None:
+    # The table itself is created with the others (it is new); fill it from the history once.
+    from fleet.journal.queries import latest_real_attempts
+    from fleet.journal.schema import stack_deploys
+
+    rows: dict[str, dict[str, object]] = {}
+    latest = latest_real_attempts(succeeded_only=False)
+    for row in conn.execute(select(latest).where(latest.c.rank == 1)):
+        rows[row.stack] = {
+            "stack": row.stack,
+            "latest_rollout_id": row.rollout_id,
+            "latest_seq": row.seq,
+            "latest_number": row.number,
+            "deployed_rollout_id": None,
+            "deployed_seq": None,
+            "deployed_number": None,
+        }
+    deployed = latest_real_attempts(succeeded_only=True)
+    for row in conn.execute(select(deployed).where(deployed.c.rank == 1)):
+        rows[row.stack].update(
+            deployed_rollout_id=row.rollout_id, deployed_seq=row.seq, deployed_number=row.number
+        )
+    conn.execute(stack_deploys.delete())
+    if rows:
+        conn.execute(stack_deploys.insert(), list(rows.values()))
+
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(
         1, "a change counter per rollout and per stack (the coordinator reads what changed)", _change_feed
+    ),
+    Migration(
+        2, "stack_deploys: each stack's newest attempt and deploy, filled from the history", _deploy_summary
     ),
 )
 """Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""

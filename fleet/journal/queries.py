@@ -25,7 +25,7 @@ from fleet.journal.records import (
     WaveRecord,
     WaveStatus,
 )
-from fleet.journal.schema import attempts, renders, rollouts, stacks, waves
+from fleet.journal.schema import attempts, renders, rollouts, stack_deploys, stacks, waves
 
 StatusCounts = dict[StackStatus, int]
 
@@ -149,7 +149,7 @@ def stack_states(conn: Connection, rollout_id: str, names: Sequence[str] | None 
     ]
 
 
-def _latest_real_attempts(*, succeeded_only: bool) -> Any:
+def latest_real_attempts(*, succeeded_only: bool) -> Any:
     """Per stack, the newest attempt in a real rollout (newest rollout, then attempt).
 
     Dry runs deploy nothing, and drift checks only look: neither says what is deployed.
@@ -167,7 +167,9 @@ def _latest_real_attempts(*, succeeded_only: bool) -> Any:
             attempts.c.finished_at,
             attempts.c.error,
             attempts.c.versions,
+            attempts.c.number,
             rollouts.c.kind,
+            rollouts.c.seq,
             rank,
         )
         .join(rollouts, rollouts.c.id == attempts.c.rollout_id)
@@ -179,36 +181,62 @@ def _latest_real_attempts(*, succeeded_only: bool) -> Any:
 
 
 def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDeployment]:
-    """``fleet status``: per stack, its last real rollout and its last successful deploy."""
-    latest = _latest_real_attempts(succeeded_only=False)
-    deployed = _latest_real_attempts(succeeded_only=True)
-    latest_query = (
-        select(latest, stacks.c.status)
-        .join(stacks, (stacks.c.rollout_id == latest.c.rollout_id) & (stacks.c.stack == latest.c.stack))
-        .where(latest.c.rank == 1)
-    )
-    deployed_query = select(deployed).where(deployed.c.rank == 1)
-    if names is not None:
-        latest_query = latest_query.where(latest.c.stack.in_(names))
-        deployed_query = deployed_query.where(deployed.c.stack.in_(names))
-    successes = {row.stack: row for row in conn.execute(deployed_query)}
-    result = []
-    for row in conn.execute(latest_query.order_by(latest.c.stack)):
-        success = successes.get(row.stack)
-        result.append(
-            StackDeployment(
-                stack=row.stack,
-                rollout_id=row.rollout_id,
-                rollout_kind=RolloutKind(row.kind),
-                status=StackStatus(row.status),
-                when=row.finished_at or row.started_at,
-                error=row.error,
-                deployed_versions=None if success is None else success.versions,
-                deployed_at=None if success is None else success.finished_at,
-                deployed_rollout_id=None if success is None else success.rollout_id,
-            )
+    """``fleet status``: per stack, its last real rollout and its last successful deploy.
+
+    Read from ``stack_deploys`` (one row per stack, kept by claim and finish) by primary keys:
+    the cost follows the number of stacks, not the length of the history.
+    """
+    latest = attempts.alias("latest")
+    deployed = attempts.alias("deployed")
+    query = (
+        select(
+            stack_deploys.c.stack,
+            stack_deploys.c.latest_rollout_id,
+            stack_deploys.c.deployed_rollout_id,
+            rollouts.c.kind,
+            stacks.c.status,
+            latest.c.started_at,
+            latest.c.finished_at,
+            latest.c.error,
+            deployed.c.versions.label("deployed_versions"),
+            deployed.c.finished_at.label("deployed_at"),
         )
-    return result
+        .join(rollouts, rollouts.c.id == stack_deploys.c.latest_rollout_id)
+        .join(
+            stacks,
+            (stacks.c.rollout_id == stack_deploys.c.latest_rollout_id)
+            & (stacks.c.stack == stack_deploys.c.stack),
+        )
+        .join(
+            latest,
+            (latest.c.rollout_id == stack_deploys.c.latest_rollout_id)
+            & (latest.c.stack == stack_deploys.c.stack)
+            & (latest.c.number == stack_deploys.c.latest_number),
+        )
+        .outerjoin(
+            deployed,
+            (deployed.c.rollout_id == stack_deploys.c.deployed_rollout_id)
+            & (deployed.c.stack == stack_deploys.c.stack)
+            & (deployed.c.number == stack_deploys.c.deployed_number),
+        )
+        .order_by(stack_deploys.c.stack)
+    )
+    if names is not None:
+        query = query.where(stack_deploys.c.stack.in_(names))
+    return [
+        StackDeployment(
+            stack=row.stack,
+            rollout_id=row.latest_rollout_id,
+            rollout_kind=RolloutKind(row.kind),
+            status=StackStatus(row.status),
+            when=row.finished_at or row.started_at,
+            error=row.error,
+            deployed_versions=row.deployed_versions if row.deployed_rollout_id else None,
+            deployed_at=row.deployed_at if row.deployed_rollout_id else None,
+            deployed_rollout_id=row.deployed_rollout_id,
+        )
+        for row in conn.execute(query)
+    ]
 
 
 def last_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDryRun]:
@@ -231,8 +259,12 @@ def last_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDr
 
 def deployed_versions(conn: Connection) -> dict[str, Any]:
     """Per stack, the version set of its last successful non-dry-run attempt."""
-    deployed = _latest_real_attempts(succeeded_only=True)
-    query = select(deployed.c.stack, deployed.c.versions).where(deployed.c.rank == 1)
+    query = select(stack_deploys.c.stack, attempts.c.versions).join(
+        attempts,
+        (attempts.c.rollout_id == stack_deploys.c.deployed_rollout_id)
+        & (attempts.c.stack == stack_deploys.c.stack)
+        & (attempts.c.number == stack_deploys.c.deployed_number),
+    )
     return {row.stack: row.versions for row in conn.execute(query) if row.versions is not None}
 
 

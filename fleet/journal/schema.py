@@ -95,6 +95,21 @@ attempts = Table(
     Index("ix_stack_attempts_stack", "stack"),
 )
 
+stack_deploys = Table(
+    "stack_deploys",
+    metadata,
+    # Per stack, its newest attempt in a real rollout (not a dry run, not a drift check) and its
+    # newest successful one, each as (rollout seq, attempt number): what `fleet status` and
+    # `fleet versions` read, kept current by claim and finish, so they never scan the history.
+    Column("stack", NAME, primary_key=True),
+    Column("latest_rollout_id", ID, nullable=False),
+    Column("latest_seq", Integer, nullable=False),
+    Column("latest_number", Integer, nullable=False),
+    Column("deployed_rollout_id", ID),
+    Column("deployed_seq", Integer),
+    Column("deployed_number", Integer),
+)
+
 renders = Table(
     "renders",
     metadata,
@@ -118,4 +133,4 @@ stack_locks = Table(
     Index("ix_stack_locks_rollout", "rollout_id"),
 )
 
-ALL_TABLES = [rollouts, waves, stacks, attempts, renders, stack_locks]
+ALL_TABLES = [rollouts, waves, stacks, attempts, stack_deploys, renders, stack_locks]

@@ -93,3 +93,29 @@ def test_migrations_must_be_numbered_in_order(database_url: str) -> None:
             migrate(conn, fresh=True, migrations=(STEPS[1],))
     finally:
         database.close()
+
+
+def test_an_old_journal_gets_its_deploy_summary_from_its_history(database_url: str) -> None:
+    from fleet.journal.schema import stack_deploys
+    from fleet.rollout.waves import Wave
+
+    with Journal(database_url) as journal:
+        for outcome in ("succeeded", "failed"):
+            rollout = journal.create_rollout(
+                [Wave(0, "all", ("eu-prod", "dev-1"))], kind="rollout", dry_run=False, policy={}, versions={}
+            )
+            journal.set_status(rollout.id, "running")
+            for stack in ("eu-prod", "dev-1"):
+                claim = journal.claim(rollout.id, stack, worker="w")
+                assert claim.attempt is not None
+                journal.finish(rollout.id, stack, claim.attempt, outcome, versions={"loki": outcome})
+        kept = journal.stack_status()
+        with journal.database.write() as conn:  # as a journal of version 1 would be: no summary
+            conn.execute(stack_deploys.delete())
+            conn.execute(text("UPDATE fleet_schema SET version = 1"))
+    with Journal(database_url) as journal:
+        assert journal.stack_status() == kept
+        assert journal.deployed_versions() == {
+            "eu-prod": {"loki": "succeeded"},
+            "dev-1": {"loki": "succeeded"},
+        }
