@@ -197,6 +197,11 @@ class Cluster(Model):
     oidc_issuer: str | None = Field(
         default=None, description="The cluster's service-account token issuer URL; default: looked up"
     )
+    kubernetes_version: str = Field(
+        default="1.31",
+        pattern=r"^1\.[0-9]{2}$",
+        description="The cluster's Kubernetes minor version (charts render and validate for it)",
+    )
 
     @field_validator("oidc_issuer")
     @classmethod
@@ -244,9 +249,30 @@ class CloudAccount(Model):
         return self
 
 
+_KAFKA_ADDRESS = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$")
+
+
+class MimirKafka(Model):
+    """Mimir's ingest storage on a Kafka the platform runs (replicated, durable), not the
+    chart's demo broker."""
+
+    address: str = Field(description="Bootstrap broker(s) as host:port[,host:port]")
+    topic: str = Field(default="mimir-ingest", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not _KAFKA_ADDRESS.match(value):
+            raise ValueError(f"{value!r} is not host:port (or several, comma-separated)")
+        return value
+
+
 class MimirSettings(Model):
     replicas: int = Field(default=1, ge=1, le=50, description="Ingester (and distributor) replicas")
     retention: Duration = Field(default="30d", description="How long metrics are kept")
+    kafka: MimirKafka | None = Field(
+        default=None, description="Ingest storage on this Kafka; none: the classic architecture"
+    )
 
 
 class LokiSettings(Model):
@@ -284,12 +310,40 @@ class CentralExport(Model):
 class ControlRoomMimir(Model):
     replicas: int = Field(default=3, ge=1, le=100)
     retention: Duration = "90d"
+    kafka: MimirKafka | None = Field(
+        default=None, description="Ingest storage on this Kafka; none: the classic architecture"
+    )
+
+
+class HubCertificate(Model):
+    """Where the hub's TLS certificate for ``mimir.<domain>`` comes from: exactly one of a
+    cert-manager ``cluster_issuer`` or ``issuer`` (in the Mimir namespace), or an existing
+    ``kubernetes.io/tls`` ``secret`` in the Mimir namespace."""
+
+    cluster_issuer: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    issuer: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    secret: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    ingress_class: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="The Ingress's class"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HubCertificate:
+        given = [f for f in ("cluster_issuer", "issuer", "secret") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of cluster_issuer, issuer (cert-manager) or secret (an existing TLS Secret)"
+            )
+        return self
 
 
 class ControlRoom(CloudAccount):
     domain: str = Field(description="Central push endpoint is https://mimir.<domain>/api/v1/push")
     cluster: Cluster = Field(default_factory=Cluster)
     mimir: ControlRoomMimir = Field(default_factory=ControlRoomMimir)
+    tls: HubCertificate | None = Field(
+        default=None, description="The certificate of https://mimir.<domain>; none: nothing provides it"
+    )
 
     @model_validator(mode="after")
     def _cluster(self) -> ControlRoom:

@@ -1,10 +1,12 @@
 """Attempts at a stack: the exactly-once claim and the finish, inside a caller's transaction.
 
-Lock order, everywhere: the rollout row, then the stack row, then its attempt rows. With one
-order, PostgreSQL never deadlocks two of these transactions; on SQLite ``BEGIN IMMEDIATE``
-serialises them anyway. A claim and a finish take the rollout row exclusively: each change of a
-stack's status bumps the rollout's change counter (:func:`next_change`), so a coordinator can read
-only what changed, and a change counted ``n`` is committed before any change counted ``n + 1``.
+Lock order, everywhere: the rollout row, then the stack's lock row (``stack_locks``, when a
+rollout holds it: it serialises claims of one stack across rollouts), then the stack row, then its
+attempt rows, then the stack's ``stack_deploys`` row. With one order, PostgreSQL never deadlocks
+two of these transactions; on SQLite ``BEGIN IMMEDIATE`` serialises them anyway. A claim and a
+finish take the rollout row exclusively: each change of a stack's status bumps the rollout's
+change counter (:func:`next_change`), so a coordinator can read only what changed, and a change
+counted ``n`` is committed before any change counted ``n + 1``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from fleet.errors import OperationError
 from fleet.journal import queries
 from fleet.journal.records import Claim, ClaimResult, Outcome, RolloutKind, RolloutStatus, StackStatus
-from fleet.journal.schema import attempts, rollouts, stack_deploys, stacks
+from fleet.journal.schema import attempts, rollouts, stack_deploys, stack_locks, stacks
 
 ERROR_MAX_CHARS = 500
 
@@ -82,6 +84,9 @@ def claim(
     """See :meth:`fleet.journal.Journal.claim`. An open attempt is stale when its last heartbeat
     is older than ``stale_before``."""
     rollout = queries.rollout_row(conn, rollout_id, lock="update")
+    lock = conn.execute(
+        select(stack_locks.c.rollout_id).where(stack_locks.c.stack == stack).with_for_update()
+    ).one_or_none()
     state = conn.execute(
         select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update()
     ).one_or_none()
@@ -92,26 +97,40 @@ def claim(
         set_stack_status(conn, rollout_id, stack, StackStatus.CANCELLED, now)
     if refused is not None:
         return Claim(refused, rollout_id, stack, worker, None)
+    if lock is not None and lock.rollout_id != rollout_id:
+        return Claim(ClaimResult.LOCKED, rollout_id, stack, worker, None, f"rollout {lock.rollout_id}")
 
     running = conn.execute(
         select(attempts).where(attempt_key(rollout_id, stack) & attempts.c.outcome.is_(None))
     ).first()
+    if running is not None and running.heartbeat_at >= stale_before and not previous_worker_lost:
+        return Claim(ClaimResult.BUSY, rollout_id, stack, worker, running.number, running.worker)
+    # A stack is never run by two rollouts at once, whatever died: an attempt of another rollout
+    # (its coordinator killed, its worker still running) keeps the stack until it ends or goes silent.
+    others = conn.execute(
+        select(attempts).where(
+            (attempts.c.stack == stack) & (attempts.c.rollout_id != rollout_id) & attempts.c.outcome.is_(None)
+        )
+    ).all()
+    for other in others:
+        if other.heartbeat_at >= stale_before:
+            holder = f"{other.worker} (rollout {other.rollout_id})"
+            return Claim(ClaimResult.BUSY, rollout_id, stack, worker, other.number, holder)
     recovered_from = None
-    if running is not None:
-        stale = running.heartbeat_at < stale_before
-        if not stale and not previous_worker_lost:
-            return Claim(ClaimResult.BUSY, rollout_id, stack, worker, running.number, running.worker)
-        why = "stopped heart-beating" if stale else "was reported lost"
+    for stale in [*([running] if running is not None else []), *others]:
+        reported = stale is running and stale.heartbeat_at >= stale_before
+        why = "was reported lost" if reported else "stopped heart-beating"
+        taker = worker if stale.rollout_id == rollout_id else f"{worker} of rollout {rollout_id}"
         conn.execute(
             update(attempts)
-            .where(attempt_key(rollout_id, stack) & (attempts.c.number == running.number))
+            .where(attempt_key(stale.rollout_id, stack) & (attempts.c.number == stale.number))
             .values(
                 outcome=Outcome.LOST.value,
                 finished_at=now,
-                error=one_line(f"worker {running.worker} {why}; {worker} took over"),
+                error=one_line(f"worker {stale.worker} {why}; {taker} took over"),
             )
         )
-        recovered_from = running.worker
+        recovered_from = stale.worker
 
     last = conn.execute(select(func.max(attempts.c.number)).where(attempt_key(rollout_id, stack))).scalar()
     number = (last or 0) + 1

@@ -33,6 +33,10 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
+def _lock_tokens(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE stack_locks ADD COLUMN token VARCHAR(64)"))
+
+
 def _change_feed(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE rollouts ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0"))
     conn.execute(text("ALTER TABLE rollout_stacks ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0"))
@@ -67,11 +71,12 @@ def _deploy_summary(conn: Connection) -> None:
 
 
 MIGRATIONS: Sequence[Migration] = (
+    Migration(1, "stack_locks.token: the holder's token", _lock_tokens),
     Migration(
-        1, "a change counter per rollout and per stack (the coordinator reads what changed)", _change_feed
+        2, "a change counter per rollout and per stack (the coordinator reads what changed)", _change_feed
     ),
     Migration(
-        2, "stack_deploys: each stack's newest attempt and deploy, filled from the history", _deploy_summary
+        3, "stack_deploys: each stack's newest attempt and deploy, filled from the history", _deploy_summary
     ),
 )
 """Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""

@@ -9,8 +9,9 @@ Per wave: at most ``max_parallel`` stacks in flight; more failures than ``failur
 halts the rollout (running stacks finish, nothing new starts, the rest are ``skipped``); a
 cancel request (``fleet rollout cancel``) stops it the same way with ``cancelled``. Between waves
 the coordinator bakes for ``bake_time``, asks ``may_start_wave`` (maintenance windows) and,
-after a wave, ``after_wave`` (health gates). It heart-beats its stack locks throughout and
-releases them at the end.
+after a wave, ``after_wave`` (health gates). A :class:`~fleet.journal.locks.LockKeeper` thread
+renews its stack locks throughout, hooks included; the coordinator stops when they were taken
+over, and releases its own at the end.
 
 The coordinator never imports Celery: it only sees :class:`~fleet.executors.base.Executor`.
 """
@@ -41,7 +42,7 @@ from fleet.journal import (
     WaveRecord,
     WaveStatus,
 )
-from fleet.journal.locks import StackLocks
+from fleet.journal.locks import LockKeeper, StackLocks
 from fleet.kinds import Action, EngineKind
 from fleet.rollout.plan import RolloutPlan
 
@@ -77,7 +78,7 @@ class Timing:
     """A submitted job not claimed after this long is presumed lost and submitted again (the
     delay doubles with each resubmission of the same stack)."""
     lock_heartbeat: float = 60.0
-    """Seconds between heartbeats of the stack locks (well within the lock TTL)."""
+    """Seconds between renewals of the stack locks (well within the lock TTL), from a thread."""
 
     @classmethod
     def for_ttl(cls, ttl_seconds: float, **changes: float) -> Timing:
@@ -198,7 +199,6 @@ class Coordinator:
         self.timing = timing or Timing.for_ttl(journal.heartbeat_ttl.total_seconds())
         self.sleep = sleep
         self.monotonic = monotonic
-        self._last_lock_beat = monotonic()
         self._statuses = _Statuses()
         self._next_view = 0.0
         self._detail = journal.get_rollout(rollout_id)
@@ -213,7 +213,11 @@ class Coordinator:
     def run(self) -> RolloutDetail:
         """Run every wave that has not succeeded yet; returns the final journal view."""
         run = _Run()
+        self._keeper = LockKeeper(
+            self.locks, self.rollout_id, len(self._detail.stacks), every=self.timing.lock_heartbeat
+        )
         try:
+            self._keeper.start()
             ran_a_wave = False
             for wave in self._detail.waves:
                 if wave.status is WaveStatus.SUCCEEDED:
@@ -227,6 +231,7 @@ class Coordinator:
                     continue
                 if self.hooks.may_start_wave is not None:
                     reason = self.hooks.may_start_wave(wave)
+                    self._keeper.check()
                     if reason is not None:
                         self.journal.set_status(self.rollout_id, RolloutStatus.PAUSED, reason=reason)
                         return self._refresh()
@@ -235,10 +240,12 @@ class Coordinator:
                 self._close_wave(wave, run)
                 if run.stop is None and self.hooks.after_wave is not None:
                     reason = self.hooks.after_wave(self._wave(wave.index))
+                    self._keeper.check()
                     if reason is not None:
                         self._halt(run, reason)
             return self._finish(run)
         finally:
+            self._keeper.stop()
             metrics.clear_queue(self.rollout_id)
             self.locks.release(self.rollout_id)
 
@@ -258,7 +265,11 @@ class Coordinator:
             events = self.executor.poll()
             for event in events:
                 if event.state in (JobState.declined, JobState.error) and event.key.stack in run.inflight:
-                    run.inflight[event.key.stack].answered = True
+                    flight = run.inflight[event.key.stack]
+                    if not flight.answered and event.info.get("reason") == "busy":
+                        # Another attempt still runs it (maybe a rollout whose CLI died): wait.
+                        log.info("stack %s: waiting for %s", event.key.stack, event.info.get("holder"))
+                    flight.answered = True
             if events or self.monotonic() - last_read >= self.timing.reconcile:
                 rollout = self._look()
                 last_read = self.monotonic()
@@ -271,7 +282,7 @@ class Coordinator:
             metrics.set_queue(self.rollout_id, len(todo), len(run.inflight))
             if not todo and not run.inflight:
                 return
-            self._beat_locks()
+            self._keeper.check()
             self.sleep(self.timing.tick)
 
     def _look(self) -> Rollout:
@@ -377,7 +388,7 @@ class Coordinator:
         while run.stop is None and self.monotonic() < end:
             self._check_cancel(run, self.journal.rollout(self.rollout_id))
             self._show()
-            self._beat_locks()
+            self._keeper.check()
             self.sleep(min(self.timing.reconcile, max(0.0, end - self.monotonic())))
 
     def _close_wave(self, wave: WaveRecord, run: _Run) -> None:
@@ -419,16 +430,6 @@ class Coordinator:
 
     def _wave(self, index: int) -> WaveRecord:
         return next(wave for wave in self._refresh().waves if wave.index == index)
-
-    def _beat_locks(self) -> None:
-        now = self.monotonic()
-        if now - self._last_lock_beat < self.timing.lock_heartbeat:
-            return
-        self._last_lock_beat = now
-        if self.locks.heartbeat(self.rollout_id) < len(self._detail.stacks):
-            raise OperationError(
-                f"rollout {self.rollout_id}: another process took over its stack locks; stopping here"
-            )
 
 
 def _heartbeat_age(state: StackState, now: datetime) -> timedelta:
