@@ -183,60 +183,68 @@ def latest_real_attempts(*, succeeded_only: bool) -> Any:
 def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDeployment]:
     """``fleet status``: per stack, its last real rollout and its last successful deploy.
 
-    Read from ``stack_deploys`` (one row per stack, kept by claim and finish) by primary keys:
-    the cost follows the number of stacks, not the length of the history.
+    Read from ``stack_deploys`` (one row per stack, kept by claim and finish), then the rows it
+    points at by their primary keys: the cost follows the number of stacks, never the length of
+    the history.
     """
-    latest = attempts.alias("latest")
-    deployed = attempts.alias("deployed")
-    query = (
-        select(
-            stack_deploys.c.stack,
-            stack_deploys.c.latest_rollout_id,
-            stack_deploys.c.deployed_rollout_id,
-            rollouts.c.kind,
-            stacks.c.status,
-            latest.c.started_at,
-            latest.c.finished_at,
-            latest.c.error,
-            deployed.c.versions.label("deployed_versions"),
-            deployed.c.finished_at.label("deployed_at"),
-        )
-        .join(rollouts, rollouts.c.id == stack_deploys.c.latest_rollout_id)
-        .join(
-            stacks,
-            (stacks.c.rollout_id == stack_deploys.c.latest_rollout_id)
-            & (stacks.c.stack == stack_deploys.c.stack),
-        )
-        .join(
-            latest,
-            (latest.c.rollout_id == stack_deploys.c.latest_rollout_id)
-            & (latest.c.stack == stack_deploys.c.stack)
-            & (latest.c.number == stack_deploys.c.latest_number),
-        )
-        .outerjoin(
-            deployed,
-            (deployed.c.rollout_id == stack_deploys.c.deployed_rollout_id)
-            & (deployed.c.stack == stack_deploys.c.stack)
-            & (deployed.c.number == stack_deploys.c.deployed_number),
-        )
-        .order_by(stack_deploys.c.stack)
-    )
+    summary = select(stack_deploys).order_by(stack_deploys.c.stack)
     if names is not None:
-        query = query.where(stack_deploys.c.stack.in_(names))
-    return [
-        StackDeployment(
-            stack=row.stack,
-            rollout_id=row.latest_rollout_id,
-            rollout_kind=RolloutKind(row.kind),
-            status=StackStatus(row.status),
-            when=row.finished_at or row.started_at,
-            error=row.error,
-            deployed_versions=row.deployed_versions if row.deployed_rollout_id else None,
-            deployed_at=row.deployed_at if row.deployed_rollout_id else None,
-            deployed_rollout_id=row.deployed_rollout_id,
+        summary = summary.where(stack_deploys.c.stack.in_(names))
+    rows = list(conn.execute(summary))
+    latest_keys = [(row.latest_rollout_id, row.stack) for row in rows]
+    deployed_keys = [(row.deployed_rollout_id, row.stack) for row in rows if row.deployed_rollout_id]
+    columns = (attempts.c.number, attempts.c.started_at, attempts.c.finished_at, attempts.c.error)
+    latest = _by_key(conn, attempts, latest_keys, columns)
+    deployed = _by_key(
+        conn, attempts, deployed_keys, (attempts.c.number, attempts.c.finished_at, attempts.c.versions)
+    )
+    statuses = _by_key(conn, stacks, latest_keys, (stacks.c.status,))
+    kind_query = select(rollouts.c.id, rollouts.c.kind).where(rollouts.c.id.in_({r for r, _ in latest_keys}))
+    kinds = {rollout_id: kind for rollout_id, kind in conn.execute(kind_query)}
+    result = []
+    for row in rows:
+        attempt = _numbered(latest, (row.latest_rollout_id, row.stack), row.latest_number)
+        success = _numbered(deployed, (row.deployed_rollout_id, row.stack), row.deployed_number)
+        result.append(
+            StackDeployment(
+                stack=row.stack,
+                rollout_id=row.latest_rollout_id,
+                rollout_kind=RolloutKind(kinds[row.latest_rollout_id]),
+                status=StackStatus(statuses[(row.latest_rollout_id, row.stack)][0].status),
+                when=attempt.finished_at or attempt.started_at,
+                error=attempt.error,
+                deployed_versions=None if success is None else success.versions,
+                deployed_at=None if success is None else success.finished_at,
+                deployed_rollout_id=row.deployed_rollout_id,
+            )
         )
-        for row in conn.execute(query)
-    ]
+    return result
+
+
+_KEY_BATCH = 500
+
+
+def _by_key(
+    conn: Connection, table: Any, keys: Sequence[tuple[str, str]], columns: Sequence[Any]
+) -> dict[tuple[str, str], list[Any]]:
+    """Rows of ``table`` (rollout_stacks or stack_attempts) by (rollout id, stack), looked up
+    through the primary key's prefix in batches: a plan no planner turns into a scan."""
+    by_rollout: dict[str, list[str]] = defaultdict(list)
+    for rollout_id, stack in dict.fromkeys(keys):
+        by_rollout[rollout_id].append(stack)
+    found: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for rollout_id, names in by_rollout.items():
+        for start in range(0, len(names), _KEY_BATCH):
+            query = select(table.c.stack, *columns).where(
+                (table.c.rollout_id == rollout_id) & table.c.stack.in_(names[start : start + _KEY_BATCH])
+            )
+            for row in conn.execute(query):
+                found[(rollout_id, row.stack)].append(row)
+    return found
+
+
+def _numbered(found: dict[tuple[str, str], list[Any]], key: tuple[Any, str], number: int | None) -> Any:
+    return next((row for row in found.get(key, ()) if row.number == number), None)
 
 
 def last_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDryRun]:
@@ -259,13 +267,15 @@ def last_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDr
 
 def deployed_versions(conn: Connection) -> dict[str, Any]:
     """Per stack, the version set of its last successful non-dry-run attempt."""
-    query = select(stack_deploys.c.stack, attempts.c.versions).join(
-        attempts,
-        (attempts.c.rollout_id == stack_deploys.c.deployed_rollout_id)
-        & (attempts.c.stack == stack_deploys.c.stack)
-        & (attempts.c.number == stack_deploys.c.deployed_number),
-    )
-    return {row.stack: row.versions for row in conn.execute(query) if row.versions is not None}
+    rows = list(conn.execute(select(stack_deploys).where(stack_deploys.c.deployed_rollout_id.is_not(None))))
+    keys = [(row.deployed_rollout_id, row.stack) for row in rows]
+    found = _by_key(conn, attempts, keys, (attempts.c.number, attempts.c.versions))
+    versions = {}
+    for row in rows:
+        attempt = _numbered(found, (row.deployed_rollout_id, row.stack), row.deployed_number)
+        if attempt is not None and attempt.versions is not None:
+            versions[row.stack] = attempt.versions
+    return versions
 
 
 def render_record(conn: Connection, stack: str) -> RenderRecord | None:
