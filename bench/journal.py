@@ -131,7 +131,7 @@ def measure(url: str, stack_count: int, rollout_count: int) -> dict[str, float]:
         )
         started = time.perf_counter()
         with journal.database.write() as conn:  # what an old journal's migration does once
-            next(m for m in MIGRATIONS if m.number == 2).apply(conn)
+            next(m for m in MIGRATIONS if m.description.startswith("stack_deploys")).apply(conn)
         print(f"    stack_deploys filled from the history in {time.perf_counter() - started:.1f} s")
         if journal.database.engine.dialect.name == "postgresql":
             with journal.database.write() as conn:

@@ -35,6 +35,9 @@ def render(
         "--charts/--no-charts",
         help="Expand every chart with Helm (from the chart cache) into the objects it creates.",
     ),
+    jobs: int = typer.Option(
+        0, "--jobs", "-j", min=0, help="Processes rendering workloads at once [default: 0, every core]"
+    ),
 ) -> None:
     """Render stacks offline (no cloud, cluster or pulumi CLI): <out>/<stack>/plan.json each.
 
@@ -49,7 +52,7 @@ def render(
     if names and all_stacks:
         raise UserError("give stack NAMEs or --all, not both")
     inventory = state(ctx).inventory()
-    engine = RenderEngine(out, show_secrets=show_secrets)
+    engine = RenderEngine(out, show_secrets=show_secrets, jobs=jobs)
     wanted = list(names) if names else None
     unknown = [name for name in wanted or () if name not in inventory.stacks()]
     if unknown:
