@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET
+from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET
 from fleet.inventory.models import ControlRoom
 from kit.charts import chart_source, gateway_url, merged
 from kit.mimir import architecture, pod_labels, storage_config
@@ -32,6 +32,8 @@ ISSUER_ANNOTATION = "cert-manager.io/issuer"
 WRITE_HTPASSWD = "/etc/nginx/secrets/.htpasswd"
 """Where the chart mounts ``gateway.nginx.basicAuth.existingSecret``."""
 READER_HTPASSWD_DIR = "/etc/nginx/reader"
+ROTATION_HTPASSWD_DIR = "/etc/nginx/rotation"
+"""The workloads' next passwords while a rotation overlaps old and new (often an empty file)."""
 
 # Passed through the chart's `tpl`: the {{ }} are Helm template expressions, the $ names nginx's.
 _UPSTREAM = (
@@ -48,11 +50,27 @@ def _write_location(path: str) -> str:
     location = {path} {{
       auth_basic           "Mimir write";
       auth_basic_user_file {WRITE_HTPASSWD};
-      # The tenant is the authenticated workload, never a header the client chose.
+      # nginx checks only the first line of a user: a rotating workload's new password is in a
+      # second file, asked when the first refuses (both authenticate as the same user).
+      error_page 401 = @write_rotation;
+{_write_proxy()}
+    }}"""
+
+
+def _write_proxy() -> str:
+    return f"""      # The tenant is the authenticated workload, never a header the client chose.
       proxy_set_header     X-Scope-OrgID $remote_user;
       proxy_set_header     Authorization "";
       set $distributor {_UPSTREAM % "distributor-headless"};
-      proxy_pass      http://$distributor:{_PORT}$request_uri;
+      proxy_pass      http://$distributor:{_PORT}$request_uri;"""
+
+
+def _rotation_location() -> str:
+    return f"""
+    location @write_rotation {{
+      auth_basic           "Mimir write";
+      auth_basic_user_file {ROTATION_HTPASSWD_DIR}/.htpasswd;
+{_write_proxy()}
     }}"""
 
 
@@ -105,6 +123,7 @@ http {{
     }}
 {_write_location("/api/v1/push")}
 {_write_location("/otlp/v1/metrics")}
+{_rotation_location()}
 
     location /prometheus {{
       auth_basic           "Mimir read";
@@ -187,10 +206,15 @@ def mimir_values(room: ControlRoom, storage: BucketBinding) -> dict[str, Any]:
                 {
                     "name": "reader-htpasswd",
                     "secret": {"secretName": READER_HTPASSWD_SECRET},
-                }
+                },
+                {
+                    "name": "rotation-htpasswd",
+                    "secret": {"secretName": ROTATION_HTPASSWD_SECRET},
+                },
             ],
             "extraVolumeMounts": [
-                {"name": "reader-htpasswd", "mountPath": READER_HTPASSWD_DIR, "readOnly": True}
+                {"name": "reader-htpasswd", "mountPath": READER_HTPASSWD_DIR, "readOnly": True},
+                {"name": "rotation-htpasswd", "mountPath": ROTATION_HTPASSWD_DIR, "readOnly": True},
             ],
             "ingress": ingress_values(room),
         },

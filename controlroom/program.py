@@ -51,7 +51,11 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             repository=spec.charts.repository("mimir"),
             namespace=mimir_namespace.metadata.name,
             storage=storage.bindings["mimir"],
-            depends_on=(credentials.htpasswd_secret, credentials.reader_htpasswd_secret),
+            depends_on=(
+                credentials.htpasswd_secret,
+                credentials.reader_htpasswd_secret,
+                credentials.rotation_htpasswd_secret,
+            ),
         ),
         opts=with_kube,
     )

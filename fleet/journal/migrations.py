@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect, select, text, update
 
 from fleet.errors import OperationError
+from fleet.journal.schema import attempt_outputs
 
 _meta = MetaData()
 schema_version = Table("fleet_schema", _meta, Column("version", Integer, nullable=False))
@@ -35,6 +36,10 @@ class Migration:
 
 def _lock_tokens(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE stack_locks ADD COLUMN token VARCHAR(64)"))
+
+
+def _attempt_outputs(conn: Connection) -> None:
+    attempt_outputs.create(conn, checkfirst=True)  # the schema's create_all may have made it already
 
 
 def _change_feed(conn: Connection) -> None:
@@ -72,11 +77,12 @@ def _deploy_summary(conn: Connection) -> None:
 
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "stack_locks.token: the holder's token", _lock_tokens),
+    Migration(2, "attempt_outputs: each attempt's engine output", _attempt_outputs),
     Migration(
-        2, "a change counter per rollout and per stack (the coordinator reads what changed)", _change_feed
+        3, "a change counter per rollout and per stack (the coordinator reads what changed)", _change_feed
     ),
     Migration(
-        3, "stack_deploys: each stack's newest attempt and deploy, filled from the history", _deploy_summary
+        4, "stack_deploys: each stack's newest attempt and deploy, filled from the history", _deploy_summary
     ),
 )
 """Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Row, func, select
 from fleet.errors import UserError
 from fleet.journal.records import (
     Attempt,
+    AttemptOutput,
     GateRecord,
     Outcome,
     RenderRecord,
@@ -25,7 +26,7 @@ from fleet.journal.records import (
     WaveRecord,
     WaveStatus,
 )
-from fleet.journal.schema import attempts, renders, rollouts, stack_deploys, stacks, waves
+from fleet.journal.schema import attempt_outputs, attempts, renders, rollouts, stack_deploys, stacks, waves
 
 StatusCounts = dict[StackStatus, int]
 
@@ -168,6 +169,7 @@ def latest_real_attempts(*, succeeded_only: bool) -> Any:
             attempts.c.error,
             attempts.c.versions,
             attempts.c.number,
+            attempts.c.summary,
             rollouts.c.kind,
             rollouts.c.seq,
             rank,
@@ -193,7 +195,13 @@ def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDepl
     rows = list(conn.execute(summary))
     latest_keys = [(row.latest_rollout_id, row.stack) for row in rows]
     deployed_keys = [(row.deployed_rollout_id, row.stack) for row in rows if row.deployed_rollout_id]
-    columns = (attempts.c.number, attempts.c.started_at, attempts.c.finished_at, attempts.c.error)
+    columns = (
+        attempts.c.number,
+        attempts.c.started_at,
+        attempts.c.finished_at,
+        attempts.c.error,
+        attempts.c.summary,
+    )
     latest = _by_key(conn, attempts, latest_keys, columns)
     deployed = _by_key(
         conn, attempts, deployed_keys, (attempts.c.number, attempts.c.finished_at, attempts.c.versions)
@@ -205,12 +213,15 @@ def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDepl
     for row in rows:
         attempt = _numbered(latest, (row.latest_rollout_id, row.stack), row.latest_number)
         success = _numbered(deployed, (row.deployed_rollout_id, row.stack), row.deployed_number)
+        status = StackStatus(statuses[(row.latest_rollout_id, row.stack)][0].status)
+        if status is StackStatus.SUCCEEDED and _destroyed(attempt.summary):
+            continue  # offboarded: its stack is gone (the history keeps the record)
         result.append(
             StackDeployment(
                 stack=row.stack,
                 rollout_id=row.latest_rollout_id,
                 rollout_kind=RolloutKind(kinds[row.latest_rollout_id]),
-                status=StackStatus(statuses[(row.latest_rollout_id, row.stack)][0].status),
+                status=status,
                 when=attempt.finished_at or attempt.started_at,
                 error=attempt.error,
                 deployed_versions=None if success is None else success.versions,
@@ -276,6 +287,48 @@ def deployed_versions(conn: Connection) -> dict[str, Any]:
         if attempt is not None and attempt.versions is not None:
             versions[row.stack] = attempt.versions
     return versions
+
+
+def deployed_summaries(conn: Connection, names: Sequence[str] | None) -> dict[str, Any]:
+    """Per stack (all, or ``names``), the summary of its last successful non-dry-run attempt;
+    a stack whose last success destroyed it (offboarded) is not deployed."""
+    deployed = latest_real_attempts(succeeded_only=True)
+    query = select(deployed.c.stack, deployed.c.summary).where(deployed.c.rank == 1)
+    if names is not None:
+        query = query.where(deployed.c.stack.in_(list(names)))
+    return {
+        row.stack: row.summary
+        for row in conn.execute(query)
+        if row.summary is not None and not _destroyed(row.summary)
+    }
+
+
+def destroyed_stacks(conn: Connection) -> set[str]:
+    """The stacks whose last successful real attempt destroyed them (offboarded workloads)."""
+    deployed = latest_real_attempts(succeeded_only=True)
+    query = select(deployed.c.stack, deployed.c.summary).where(deployed.c.rank == 1)
+    return {row.stack for row in conn.execute(query) if _destroyed(row.summary)}
+
+
+def _destroyed(summary: Any) -> bool:
+    return isinstance(summary, dict) and summary.get("action") == "destroy"
+
+
+def attempt_outputs_of(conn: Connection, rollout_id: str, stack: str) -> list[AttemptOutput]:
+    """Every attempt of ``stack`` in the rollout, oldest first, with its recorded output."""
+    query = (
+        select(attempts, attempt_outputs.c.output, attempt_outputs.c.truncated)
+        .outerjoin(
+            attempt_outputs,
+            (attempt_outputs.c.rollout_id == attempts.c.rollout_id)
+            & (attempt_outputs.c.stack == attempts.c.stack)
+            & (attempt_outputs.c.number == attempts.c.number),
+        )
+        .where((attempts.c.rollout_id == rollout_id) & (attempts.c.stack == stack))
+        .order_by(attempts.c.number)
+    )
+    rows = conn.execute(query)
+    return [AttemptOutput(to_attempt(row), row.output or "", row.truncated or 0) for row in rows]
 
 
 def render_record(conn: Connection, stack: str) -> RenderRecord | None:

@@ -110,6 +110,22 @@ stack_deploys = Table(
     Column("deployed_number", Integer),
 )
 
+attempt_outputs = Table(
+    "attempt_outputs",
+    metadata,
+    # Beside the attempts, not in them: the rows every journal read loads stay small.
+    Column("rollout_id", ID, primary_key=True),
+    Column("stack", NAME, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("output", Text, nullable=False),
+    Column("truncated", Integer, nullable=False),
+    ForeignKeyConstraint(
+        ["rollout_id", "stack", "number"],
+        ["stack_attempts.rollout_id", "stack_attempts.stack", "stack_attempts.number"],
+        ondelete="CASCADE",
+    ),
+)
+
 renders = Table(
     "renders",
     metadata,
@@ -136,4 +152,4 @@ stack_locks = Table(
     Index("ix_stack_locks_rollout", "rollout_id"),
 )
 
-ALL_TABLES = [rollouts, waves, stacks, attempts, stack_deploys, renders, stack_locks]
+ALL_TABLES = [rollouts, waves, stacks, attempts, attempt_outputs, stack_deploys, renders, stack_locks]

@@ -51,7 +51,7 @@ def test_every_kubernetes_object_validates(render_controlroom: RenderControlRoom
     ]
     kinds = sorted({r["type"] for r in objects})
     assert kinds == ["kubernetes:core/v1:Namespace", "kubernetes:core/v1:Secret"]
-    assert len(objects) == 6
+    assert len(objects) == 7  # with the rotation htpasswd Secret
     for resource in objects:
         kubernetes_validate.validate(_manifest(resource), KUBERNETES_VERSION, strict=True)
 

@@ -1,5 +1,5 @@
 """The journal's change feed: a coordinator reads only the stacks that changed since it looked,
-on SQLite and PostgreSQL; an older journal gets the counter through migration 2."""
+on SQLite and PostgreSQL; an older journal gets the counter through migration 3."""
 
 from __future__ import annotations
 
@@ -49,11 +49,11 @@ def test_only_what_changed_since_the_last_look_is_read(database_url: str) -> Non
 def test_a_journal_from_before_the_counter_is_migrated(database_url: str) -> None:
     with Journal(database_url) as journal:
         rollout_id = _running(journal)
-        with journal.database.write() as conn:  # back to the shape of version 1
+        with journal.database.write() as conn:  # back to the shape of version 2
             conn.execute(text("DROP INDEX ix_rollout_stacks_changes"))
             conn.execute(text("ALTER TABLE rollout_stacks DROP COLUMN change_seq"))
             conn.execute(text("ALTER TABLE rollouts DROP COLUMN change_seq"))
-            conn.execute(text("UPDATE fleet_schema SET version = 1"))
+            conn.execute(text("UPDATE fleet_schema SET version = 2"))
     with Journal(database_url) as journal:
         with journal.database.read() as conn:
             assert "change_seq" in {c["name"] for c in inspect(conn).get_columns("rollout_stacks")}

@@ -112,7 +112,7 @@ def test_an_old_journal_gets_its_deploy_summary_from_its_history(database_url: s
         kept = journal.stack_status()
         with journal.database.write() as conn:  # as a journal of version 1 would be: no summary
             conn.execute(stack_deploys.delete())
-            conn.execute(text("UPDATE fleet_schema SET version = 2"))
+            conn.execute(text("UPDATE fleet_schema SET version = 3"))
     with Journal(database_url) as journal:
         assert journal.stack_status() == kept
         assert journal.deployed_versions() == {
@@ -126,7 +126,7 @@ def test_a_journal_from_before_lock_tokens_gains_them(database_url: str) -> None
 
     with Journal(database_url) as journal, journal.database.write() as conn:
         conn.execute(text("ALTER TABLE stack_locks DROP COLUMN token"))
-        # and without what migrations 2 and 3 added (3 only fills a table created with the others)
+        # and without what migrations 3 and 4 added (4 only fills a table created with the others)
         conn.execute(text("DROP INDEX ix_rollout_stacks_changes"))
         conn.execute(text("ALTER TABLE rollout_stacks DROP COLUMN change_seq"))
         conn.execute(text("ALTER TABLE rollouts DROP COLUMN change_seq"))
@@ -138,3 +138,16 @@ def test_a_journal_from_before_lock_tokens_gains_them(database_url: str) -> None
         locks = StackLocks(journal)
         locks.acquire(["dev-1"], "r-1")
         assert locks.held()[0].holder == LockHolder.this_process()
+
+
+def test_a_journal_from_before_attempt_outputs_is_brought_forward(database_url: str) -> None:
+    with Journal(database_url) as journal, journal.database.write() as conn:
+        conn.execute(text("DROP TABLE attempt_outputs"))
+        conn.execute(text("DROP INDEX ix_rollout_stacks_changes"))  # and what migration 3 added
+        conn.execute(text("ALTER TABLE rollout_stacks DROP COLUMN change_seq"))
+        conn.execute(text("ALTER TABLE rollouts DROP COLUMN change_seq"))
+        conn.execute(text("UPDATE fleet_schema SET version = 1"))
+
+    with Journal(database_url) as journal, journal.database.read() as conn:
+        assert current_version(conn) == LATEST >= 2
+        assert inspect(conn).has_table("attempt_outputs")
