@@ -11,7 +11,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fleet.cli.app import app, state
 from fleet.errors import UserError
-from fleet.inventory.models import CONTROLROOM
 
 if TYPE_CHECKING:
     from fleet.inventory.loader import Inventory
@@ -95,6 +94,8 @@ def render(
 
 
 def _kube_version(inventory: Inventory, stack: str) -> str:
+    from fleet.inventory.models import CONTROLROOM  # pydantic's models: not for `fleet --help`
+
     if stack == CONTROLROOM:
         return inventory.fleet.spec.control_room.cluster.kubernetes_version
     return inventory.workload_stack(stack).workload.spec.cluster.kubernetes_version
