@@ -206,12 +206,26 @@ def track_deploy(conn: Connection, rollout: Any, stack: str, number: int, *, suc
     inserted = conn.execute(new.returning(stack_deploys.c.stack)).first() is not None
     row = conn.execute(select(stack_deploys).where(stack_deploys.c.stack == stack).with_for_update()).one()
     changes: dict[str, Any] = {}
-    if not inserted and key > (row.latest_seq, row.latest_number):
+    if not inserted and (row.latest_seq is None or key > (row.latest_seq, row.latest_number)):
         changes.update(values)
     if succeeded and (row.deployed_seq is None or key >= (row.deployed_seq, row.deployed_number)):
         changes.update(deployed_rollout_id=rollout.id, deployed_seq=key[0], deployed_number=number)
     if changes:
         conn.execute(update(stack_deploys).where(stack_deploys.c.stack == stack).values(**changes))
+
+
+def track_dry_run(conn: Connection, rollout_id: str, names: list[str]) -> None:
+    """Record ``rollout_id`` (a dry run being created) as the newest dry run of each stack."""
+    if not names:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(stack_deploys)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["stack"], set_={"dry_rollout_id": statement.excluded.dry_rollout_id}
+        ),
+        [{"stack": name, "dry_rollout_id": rollout_id} for name in names],
+    )
 
 
 def heartbeat(conn: Connection, rollout_id: str, stack: str, attempt: int, now: datetime) -> bool:

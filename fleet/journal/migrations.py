@@ -50,7 +50,7 @@ def _change_feed(conn: Connection) -> None:
 
 def _deploy_summary(conn: Connection) -> None:
     # The table itself is created with the others (it is new); fill it from the history once.
-    from fleet.journal.queries import latest_real_attempts
+    from fleet.journal.queries import latest_real_attempts, ranked_dry_runs
     from fleet.journal.schema import stack_deploys
 
     rows: dict[str, dict[str, object]] = {}
@@ -70,6 +70,12 @@ def _deploy_summary(conn: Connection) -> None:
         rows[row.stack].update(
             deployed_rollout_id=row.rollout_id, deployed_seq=row.seq, deployed_number=row.number
         )
+    empty = dict.fromkeys(("latest_rollout_id", "latest_seq", "latest_number"))
+    empty.update(dict.fromkeys(("deployed_rollout_id", "deployed_seq", "deployed_number")))
+    for dry in ranked_dry_runs(conn, None):
+        rows.setdefault(dry.stack, {"stack": dry.stack, **empty})["dry_rollout_id"] = dry.rollout_id
+    for values in rows.values():
+        values.setdefault("dry_rollout_id", None)
     conn.execute(stack_deploys.delete())
     if rows:
         conn.execute(stack_deploys.insert(), list(rows.values()))
@@ -82,7 +88,7 @@ MIGRATIONS: Sequence[Migration] = (
         3, "a change counter per rollout and per stack (the coordinator reads what changed)", _change_feed
     ),
     Migration(
-        4, "stack_deploys: each stack's newest attempt and deploy, filled from the history", _deploy_summary
+        4, "stack_deploys: each stack's newest attempt, deploy and dry run, from the history", _deploy_summary
     ),
 )
 """Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""

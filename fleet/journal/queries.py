@@ -189,7 +189,11 @@ def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDepl
     points at by their primary keys: the cost follows the number of stacks, never the length of
     the history.
     """
-    summary = select(stack_deploys).order_by(stack_deploys.c.stack)
+    summary = (
+        select(stack_deploys)
+        .where(stack_deploys.c.latest_rollout_id.is_not(None))
+        .order_by(stack_deploys.c.stack)
+    )
     if names is not None:
         summary = summary.where(stack_deploys.c.stack.in_(names))
     rows = list(conn.execute(summary))
@@ -259,7 +263,24 @@ def _numbered(found: dict[tuple[str, str], list[Any]], key: tuple[Any, str], num
 
 
 def last_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDryRun]:
-    """Per stack, its state in the newest dry-run rollout (not drift check) that included it."""
+    """Per stack, its state in the newest dry-run rollout (not drift check) that included it:
+    ``stack_deploys.dry_rollout_id``, then that stack row by primary key."""
+    summary = select(stack_deploys.c.stack, stack_deploys.c.dry_rollout_id).where(
+        stack_deploys.c.dry_rollout_id.is_not(None)
+    )
+    if names is not None:
+        summary = summary.where(stack_deploys.c.stack.in_(names))
+    keys = [(row.dry_rollout_id, row.stack) for row in conn.execute(summary.order_by(stack_deploys.c.stack))]
+    found = _by_key(conn, stacks, keys, (stacks.c.status, stacks.c.updated_at))
+    result = []
+    for rollout_id, stack in keys:
+        for row in found.get((rollout_id, stack), ()):
+            result.append(StackDryRun(stack, rollout_id, StackStatus(row.status), row.updated_at))
+    return result
+
+
+def ranked_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDryRun]:
+    """:func:`last_dry_runs` from the whole history (for migrating an older journal)."""
     rank = func.row_number().over(partition_by=stacks.c.stack, order_by=rollouts.c.seq.desc()).label("rank")
     ranked = (
         select(stacks.c.stack, stacks.c.rollout_id, stacks.c.status, stacks.c.updated_at, rank)

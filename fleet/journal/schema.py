@@ -101,13 +101,15 @@ stack_deploys = Table(
     # Per stack, its newest attempt in a real rollout (not a dry run, not a drift check) and its
     # newest successful one, each as (rollout seq, attempt number): what `fleet status` and
     # `fleet versions` read, kept current by claim and finish, so they never scan the history.
+    # And the newest dry-run rollout that included it (set when such a rollout is recorded).
     Column("stack", NAME, primary_key=True),
-    Column("latest_rollout_id", ID, nullable=False),
-    Column("latest_seq", Integer, nullable=False),
-    Column("latest_number", Integer, nullable=False),
+    Column("latest_rollout_id", ID),
+    Column("latest_seq", Integer),
+    Column("latest_number", Integer),
     Column("deployed_rollout_id", ID),
     Column("deployed_seq", Integer),
     Column("deployed_number", Integer),
+    Column("dry_rollout_id", ID),
 )
 
 attempt_outputs = Table(

@@ -182,6 +182,8 @@ class Journal:
                         )
                     )
                     self._insert_plan(conn, candidate, waves_plan, now)
+                    if dry_run and kind is not RolloutKind.DRIFT:
+                        attempt_rows.track_dry_run(conn, candidate, names)
                     return queries.to_rollout(queries.rollout_row(conn, candidate))
             except IntegrityError:
                 if rollout_id is not None or attempt == 7:

@@ -109,12 +109,17 @@ def test_an_old_journal_gets_its_deploy_summary_from_its_history(database_url: s
                 claim = journal.claim(rollout.id, stack, worker="w")
                 assert claim.attempt is not None
                 journal.finish(rollout.id, stack, claim.attempt, outcome, versions={"loki": outcome})
-        kept = journal.stack_status()
-        with journal.database.write() as conn:  # as a journal of version 1 would be: no summary
+        dry = journal.create_rollout(
+            [Wave(0, "all", ("eu-prod", "stage-1"))], kind="rollout", dry_run=True, policy={}, versions={}
+        )
+        kept, kept_dry = journal.stack_status(), journal.last_dry_runs()
+        assert [(d.stack, d.rollout_id) for d in kept_dry] == [("eu-prod", dry.id), ("stage-1", dry.id)]
+        with journal.database.write() as conn:  # as a journal of version 3 would be: no summary
             conn.execute(stack_deploys.delete())
             conn.execute(text("UPDATE fleet_schema SET version = 3"))
     with Journal(database_url) as journal:
         assert journal.stack_status() == kept
+        assert journal.last_dry_runs() == kept_dry
         assert journal.deployed_versions() == {
             "eu-prod": {"loki": "succeeded"},
             "dev-1": {"loki": "succeeded"},
