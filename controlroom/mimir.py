@@ -16,8 +16,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from controlroom.alerting import ruler_alertmanager_values, shipped_stores
 from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET
-from fleet.inventory.models import ControlRoom
+from fleet.inventory.models import Alerting, ControlRoom
 from kit.charts import chart_source, gateway_url, merged
 from kit.mimir import architecture, pod_labels, storage_config
 from kit.storage import BucketBinding
@@ -165,16 +166,15 @@ def ingress_values(room: ControlRoom) -> dict[str, Any]:
     return ingress
 
 
-def mimir_values(room: ControlRoom, storage: BucketBinding) -> dict[str, Any]:
-    """The chart values for the central Mimir, on ``storage`` as its cloud identity."""
+def mimir_values(room: ControlRoom, storage: BucketBinding, alerting: Alerting) -> dict[str, Any]:
+    """The chart values for the central Mimir, on ``storage`` as its cloud identity, with the
+    ruler and Alertmanager on the files :mod:`controlroom.alerting` ships."""
     replicas = room.mimir.replicas
     zone_aware = replicas >= 3
     architecture_values, architecture_config = architecture(room.mimir.kafka)
     values: dict[str, Any] = {
         "minio": {"enabled": False},
         **architecture_values,
-        "alertmanager": {"enabled": False},
-        "ruler": {"enabled": False},
         "serviceAccount": {
             "create": True,
             "name": SERVICE_ACCOUNT,
@@ -184,7 +184,9 @@ def mimir_values(room: ControlRoom, storage: BucketBinding) -> dict[str, Any]:
             "structuredConfig": {
                 "multitenancy_enabled": True,
                 "tenant_federation": {"enabled": True},
+                # Blocks on the bucket; the ruler's and Alertmanager's stores are shipped files.
                 **storage_config(storage),
+                **shipped_stores(),
                 **architecture_config,
                 "limits": {"compactor_blocks_retention_period": room.mimir.retention},
                 "ingester": {
@@ -219,7 +221,7 @@ def mimir_values(room: ControlRoom, storage: BucketBinding) -> dict[str, Any]:
             "ingress": ingress_values(room),
         },
     }
-    return merged(values, pod_labels(storage))
+    return merged(merged(values, ruler_alertmanager_values(alerting)), pod_labels(storage))
 
 
 @dataclass(frozen=True)
@@ -232,8 +234,10 @@ class MimirArgs:
     namespace: pulumi.Input[str]
     storage: BucketBinding
     """The central Mimir's bucket and the identity its pods use (from ``kit.storage``)."""
+    alerting: Alerting
+    """``spec.alerting``: the Alertmanager's receivers (their secrets' volume)."""
     depends_on: tuple[pulumi.Resource, ...] = ()
-    """The htpasswd Secrets the gateway mounts."""
+    """The htpasswd Secrets the gateway mounts, the rule and Alertmanager ConfigMaps."""
 
 
 class Mimir(pulumi.ComponentResource):
@@ -251,7 +255,7 @@ class Mimir(pulumi.ComponentResource):
             version=args.version,
             **chart_source(CHART, args.repository),
             namespace=args.namespace,
-            values=mimir_values(args.control_room, args.storage),
+            values=mimir_values(args.control_room, args.storage, args.alerting),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.gateway_url = pulumi.Output.from_input(args.namespace).apply(lambda ns: gateway_url(RELEASE, ns))

@@ -50,8 +50,12 @@ def test_every_kubernetes_object_validates(render_controlroom: RenderControlRoom
         if r["type"].startswith("kubernetes:") and not r["type"].startswith("kubernetes:helm.sh/")
     ]
     kinds = sorted({r["type"] for r in objects})
-    assert kinds == ["kubernetes:core/v1:Namespace", "kubernetes:core/v1:Secret"]
-    assert len(objects) == 7  # with the rotation htpasswd Secret
+    assert kinds == [
+        "kubernetes:core/v1:ConfigMap",
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:core/v1:Secret",
+    ]
+    assert len(objects) == 9  # the rotation htpasswd Secret; the rule and Alertmanager ConfigMaps
     for resource in objects:
         kubernetes_validate.validate(_manifest(resource), KUBERNETES_VERSION, strict=True)
 

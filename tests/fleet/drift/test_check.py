@@ -62,7 +62,7 @@ def inv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 MIMIR_SUMMARY = (
     "1 resource differs: changed kubernetes:helm.sh/v4:Chart mimir-chart "
-    "(values.distributor.replicas, values.ingester.replicas)"
+    "(values.distributor.replicas, values.gateway.replicas, values.ingester.replicas)"
 )
 
 
@@ -87,7 +87,7 @@ def test_drift_dry_run_records_a_baseline_then_finds_a_change(inv: Path) -> None
         "kind": "changed",
         "type": "kubernetes:helm.sh/v4:Chart",
         "name": "mimir-chart",
-        "paths": ["values.distributor.replicas", "values.ingester.replicas"],
+        "paths": ["values.distributor.replicas", "values.gateway.replicas", "values.ingester.replicas"],
     }
     with Journal(journal_url_for(inv)) as journal:
         baseline = journal.last_render("payments-prod")
@@ -220,11 +220,13 @@ def test_drift_needs_stacks(inv: Path) -> None:
     ],
 )
 def test_validate_checks_the_drift_schedule(inv: Path, line: str, message: str) -> None:
-    with (inv / "fleet.yaml").open("a") as handle:
+    fleet_yaml = inv / "fleet.yaml"
+    appended = len(fleet_yaml.read_text(encoding="utf-8").splitlines()) + 1
+    with fleet_yaml.open("a") as handle:
         handle.write(f"  {line}\n")
     result = runner.invoke(app, ["-i", str(inv), "validate"])
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: fleet.yaml:18: ")
+    assert result.stderr.startswith(f"error: fleet.yaml:{appended}: ")
     assert message in result.stderr
 
 
