@@ -310,25 +310,36 @@ def deployed_versions(conn: Connection) -> dict[str, Any]:
     return versions
 
 
+def _deployed_summaries(conn: Connection, names: Sequence[str] | None) -> dict[str, Any]:
+    """Per stack (all, or ``names``), the summary of its last successful real attempt, read
+    through ``stack_deploys`` by primary key."""
+    query = select(stack_deploys).where(stack_deploys.c.deployed_rollout_id.is_not(None))
+    if names is not None:
+        query = query.where(stack_deploys.c.stack.in_(list(names)))
+    rows = list(conn.execute(query))
+    keys = [(row.deployed_rollout_id, row.stack) for row in rows]
+    found = _by_key(conn, attempts, keys, (attempts.c.number, attempts.c.summary))
+    summaries = {}
+    for row in rows:
+        attempt = _numbered(found, (row.deployed_rollout_id, row.stack), row.deployed_number)
+        if attempt is not None:
+            summaries[row.stack] = attempt.summary
+    return summaries
+
+
 def deployed_summaries(conn: Connection, names: Sequence[str] | None) -> dict[str, Any]:
     """Per stack (all, or ``names``), the summary of its last successful non-dry-run attempt;
     a stack whose last success destroyed it (offboarded) is not deployed."""
-    deployed = latest_real_attempts(succeeded_only=True)
-    query = select(deployed.c.stack, deployed.c.summary).where(deployed.c.rank == 1)
-    if names is not None:
-        query = query.where(deployed.c.stack.in_(list(names)))
     return {
-        row.stack: row.summary
-        for row in conn.execute(query)
-        if row.summary is not None and not _destroyed(row.summary)
+        stack: summary
+        for stack, summary in _deployed_summaries(conn, names).items()
+        if summary is not None and not _destroyed(summary)
     }
 
 
 def destroyed_stacks(conn: Connection) -> set[str]:
     """The stacks whose last successful real attempt destroyed them (offboarded workloads)."""
-    deployed = latest_real_attempts(succeeded_only=True)
-    query = select(deployed.c.stack, deployed.c.summary).where(deployed.c.rank == 1)
-    return {row.stack for row in conn.execute(query) if _destroyed(row.summary)}
+    return {stack for stack, summary in _deployed_summaries(conn, None).items() if _destroyed(summary)}
 
 
 def _destroyed(summary: Any) -> bool:
