@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fleet.errors import UserError
 from fleet.kinds import EngineKind
+
+_MAX_ECHO = 80
 
 
 class Settings(BaseSettings):
@@ -53,6 +56,25 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="WARNING", description="Log level of the fleet commands (DEBUG, INFO, WARNING, ERROR)"
     )
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """The settings of this process; a bad ``FLEET_*`` value is a UserError naming the variable,
+        what it holds (cut short) and what it should hold."""
+        try:
+            return cls()
+        except ValidationError as error:
+            first = error.errors(include_url=False)[0]
+            name = str(first["loc"][0]) if first["loc"] else ""
+            variable = f"FLEET_{name.upper()}"
+            value = repr(first.get("input"))
+            if len(value) > _MAX_ECHO:
+                value = f"{value[:_MAX_ECHO]}… ({len(value)} characters)"
+            info = cls.model_fields.get(name)
+            meaning = f" ({info.description})" if info is not None and info.description else ""
+            raise UserError(
+                f"{variable}={value}: {first['msg']}{meaning}; fix it or unset {variable}"
+            ) from None
 
     @property
     def rollout_engine(self) -> EngineKind:

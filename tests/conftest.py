@@ -123,3 +123,14 @@ def webhook() -> Iterator[Webhook]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _the_example_inventory_stays_as_it_was() -> Iterator[None]:
+    """``make demo`` then ``make test`` in one clone, or the reverse: tests copy the example without
+    the demo's ``.fleet`` (``copy_example``) and never write into it."""
+    from inventories import example_fingerprint
+
+    before = example_fingerprint()
+    yield
+    assert example_fingerprint() == before, "a test wrote into examples/inventory; use copy_example"

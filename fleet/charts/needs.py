@@ -12,7 +12,7 @@ from fleet.charts.cache import ChartCache
 from fleet.charts.index import RepositoryIndex, published_elsewhere
 from fleet.inventory.loader import FLEET_FILE, WORKLOADS_DIR, Inventory
 from fleet.inventory.models import CHARTS, COMPONENTS, CONTROLROOM
-from fleet.inventory.yamlfile import YamlSyntaxError, load_document
+from fleet.inventory.yamlfile import DocumentError, load_document
 from fleet.upgrade.skew import desired_versions, pinned_components
 
 
@@ -50,7 +50,7 @@ class ChartNeed:
 def _line(root: Path, relative: str, path: tuple[str, ...]) -> int:
     try:
         return load_document(root / relative).line_of(path)
-    except (OSError, YamlSyntaxError):
+    except (OSError, DocumentError):
         return 1
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -41,14 +42,45 @@ class FleetGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except FleetError as exc:
-            state = ctx.obj if isinstance(ctx.obj, State) else None
-            if state is not None and state.debug:
+            if _debug(ctx):
                 raise
-            for line in exc.lines():
-                typer.echo(f"error: {line}" if len(exc.lines()) == 1 else line, err=True)
-            if len(exc.lines()) > 1:
+            lines = exc.lines()
+            shown = lines[:MAX_ERROR_LINES]
+            for line in shown:
+                typer.echo(_cut(f"error: {line}" if len(lines) == 1 else line), err=True)
+            if len(lines) > len(shown):
+                typer.echo(f"... and {len(lines) - len(shown)} more", err=True)
+            if len(lines) > 1:
                 typer.echo(f"error: {exc.message}", err=True)
             ctx.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, typer.Exit, typer.Abort):
+            raise  # not errors to report here: usage errors, exit codes, Ctrl-C at a prompt
+        except Exception as exc:
+            # The last resort: a bug, or a failure nothing above knew how to describe.
+            if _debug(ctx):
+                raise
+            detail = next(iter(str(exc).strip().splitlines()), "")
+            typer.echo(
+                _cut(f"error: unexpected {type(exc).__name__}: {detail} (--debug shows the traceback)"),
+                err=True,
+            )
+            ctx.exit(1)
+
+
+MAX_ERROR_LINES = 100
+"""Problems printed for one error; the rest are counted (one file may hold thousands)."""
+MAX_LINE = 500
+"""Characters of one error line; the rest of a line that long is someone's input."""
+
+
+def _cut(line: str) -> str:
+    return line if len(line) <= MAX_LINE else f"{line[:MAX_LINE]}… ({len(line)} characters)"
+
+
+def _debug(ctx: typer.Context) -> bool:
+    if isinstance(ctx.obj, State):
+        return ctx.obj.debug
+    return bool(ctx.params.get("debug"))  # the settings failed before State existed
 
 
 app = typer.Typer(
@@ -80,7 +112,7 @@ def _global(
 ) -> None:
     from fleet.settings import Settings
 
-    settings = Settings()
+    settings = Settings.from_environment()
     if inventory is not None:
         settings = settings.model_copy(update={"inventory": inventory})
     ctx.obj = State(settings=settings, debug=debug)

@@ -70,7 +70,7 @@ def rollout_start(
     from fleet.kinds import EngineKind
     from fleet.rollout.coordinator import start_rollout
     from fleet.rollout.offboard import refuse_offboarding
-    from fleet.rollout.plan import plan_rollout
+    from fleet.rollout.plan import plan_rollout, select_stacks
     from fleet.rollout.view import plan_table
 
     st = state(ctx)
@@ -85,6 +85,8 @@ def rollout_start(
         "bake_time": bake_time,
         "canary_bake_time": canary_bake_time,
     }
+    # Check the request before the journal exists: an invalid one writes nothing.
+    select_stacks(inventory, names=names or (), select_all=all_, selector=selector, overrides=overrides)
     journal, locks = open_journal(st.settings)
     with journal:
         plan = plan_rollout(
@@ -125,10 +127,10 @@ def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help
     import time
 
     from fleet.journal import RolloutStatus
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import open_recorded_journal
     from fleet.rollout.view import RolloutView, journal_tail
 
-    journal, locks = open_journal(state(ctx).settings)
+    journal, locks = open_recorded_journal(state(ctx).settings, rollout_id)
     out = console()
     undriven: str | None = None
     with journal, RolloutView(out, journal_tail(journal)).showing() as view:
@@ -163,12 +165,12 @@ def rollout_resume(
 ) -> None:
     """Continue a halted, paused or interrupted rollout (or upgrade, with its health gates and
     maintenance window); succeeded stacks are never run again."""
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import open_recorded_journal
     from fleet.rollout.coordinator import prepare_resume
     from fleet.rollout.driver import FINAL
 
     st = state(ctx)
-    journal, locks = open_journal(st.settings)
+    journal, locks = open_recorded_journal(st.settings, rollout_id)
     with journal:
         rollout = journal.rollout(rollout_id)
         if rollout.status in FINAL:
@@ -186,9 +188,9 @@ def rollout_resume(
 def rollout_cancel(ctx: typer.Context, rollout_id: str = typer.Argument(..., help="The rollout id")) -> None:
     """Stop a rollout: nothing new starts, running stacks finish, the rest are cancelled."""
     from fleet.journal import RolloutStatus
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import open_recorded_journal
 
-    journal, locks = open_journal(state(ctx).settings)
+    journal, locks = open_recorded_journal(state(ctx).settings, rollout_id)
     with journal:
         rollout = journal.rollout(rollout_id)
         if rollout.status in (RolloutStatus.SUCCEEDED, RolloutStatus.FAILED, RolloutStatus.CANCELLED):

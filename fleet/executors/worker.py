@@ -28,7 +28,7 @@ from fleet.engines.base import StackEngine, StackOutcome
 from fleet.errors import FleetError
 from fleet.executors.jobs import SCHEMA_VERSION, JobError, JobResult, JobState, StackJob
 from fleet.executors.output import OutputLog, environment_secrets
-from fleet.inventory.loader import FLEET_FILE, WORKLOADS_DIR, Inventory, load_inventory, workload_files
+from fleet.inventory.loader import FLEET_FILE, WORKLOADS_DIR, Inventory, load_inventory, workload_entries
 from fleet.inventory.models import CONTROLROOM
 from fleet.journal import Journal, Outcome
 from fleet.journal.connect import journal_url
@@ -84,7 +84,7 @@ def load_job_inventory(root: Path, stack: str | None = None) -> Inventory:
         or cached.head != head
         or any(cached.files.get(path, _MISSING) != _stamp(path) for path in own)
     ):
-        files = {path: _stamp(path) for path in workload_files(root)}  # before reading: never newer
+        files = {path: _stamp(path) for path in workload_entries(root)}  # before reading: never newer
         cached = _CachedInventory(head, files, load_inventory(root))
         _inventories[root] = cached
     return cached.inventory
@@ -277,4 +277,4 @@ def run_message(message: str) -> dict[str, Any]:
         job = StackJob.from_json(message)
     except JobError as error:
         return {"schema": SCHEMA_VERSION, "state": JobState.error.value, "info": {"error": str(error)}}
-    return run_job(job, Settings()).to_json()
+    return run_job(job, Settings.from_environment()).to_json()

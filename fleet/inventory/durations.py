@@ -6,12 +6,20 @@ import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+MAX_DURATION = 3650 * 86400.0
+"""Ten years: longer than any retention, window or pause fleet handles (and far from infinity,
+where a 400-digit duration would otherwise land)."""
+
+
+def _echo(text: str) -> str:
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}… ({len(text)} characters)"
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration like ``0s``, ``90s``, ``5m``, ``1h30m`` or ``7d``.
 
-    Raises ValueError with the expected form when ``text`` is not a duration.
+    Raises ValueError with the expected form when ``text`` is not a duration, or is longer than
+    :data:`MAX_DURATION`.
     """
     value = text.strip()
     if value == "0":
@@ -24,7 +32,9 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(value) or not value:
-        raise ValueError(f"{text!r} is not a duration; expected a number and a unit, like 90s, 5m, 4h or 7d")
+        raise ValueError(f"{_echo(text)} is not a duration; expected a number and a unit: 90s, 5m, 4h, 7d")
+    if total > MAX_DURATION:
+        raise ValueError(f"{_echo(text)} is too long; the longest duration is {MAX_DURATION / 86400:.0f}d")
     return total
 
 

@@ -74,6 +74,8 @@ def _scalar(node: ScalarNode) -> Any:
         return _CONSTANTS[value]
     if value[0] not in _NUMERIC_START:
         return value
+    if len(value) > 64:  # e.g. a 5000-digit number: the full loader says what is wrong with it
+        raise Unsupported("a long number")
     if _DECIMAL.fullmatch(value):
         return int(value)
     if _FLOAT.fullmatch(value):
@@ -92,7 +94,11 @@ def _convert(node: Node) -> Any:
         for key_node, value_node in node.value:
             if key_node.__class__ is not ScalarNode:
                 raise Unsupported("a complex key")
-            key = _scalar(key_node)
+            if key_node.tag not in (_PLAIN, _QUOTED):
+                raise Unsupported(f"explicit tag {key_node.tag}")
+            key = key_node.value  # keys are text, as the full loader reads them
+            if key == "<<" and key_node.tag == _PLAIN:
+                raise Unsupported("a merge key")
             if key in out:
                 raise Unsupported(f"duplicate key {key!r}")
             out[key] = _scalar(value_node) if value_node.__class__ is ScalarNode else _convert(value_node)

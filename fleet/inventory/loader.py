@@ -18,6 +18,14 @@ from pydantic import BaseModel, ValidationError
 
 from fleet.errors import InvalidInventory, UserError
 from fleet.inventory.fastyaml import Unsupported, fast_load
+from fleet.inventory.files import (
+    FLEET_FILE,
+    WORKLOADS_DIR,
+    file_problem,
+    workload_entries,
+    workload_name_problem,
+    workloads_dir_problem,
+)
 from fleet.inventory.models import (
     CONTROLROOM,
     ControlRoomStack,
@@ -26,10 +34,8 @@ from fleet.inventory.models import (
     WorkloadStack,
     pulumi_project,
 )
-from fleet.inventory.yamlfile import Document, YamlSyntaxError, parse_text
+from fleet.inventory.yamlfile import MAX_ECHO, Document, DocumentError, parse_text, read_text, shorten
 
-FLEET_FILE = "fleet.yaml"
-WORKLOADS_DIR = "workloads"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -127,6 +133,9 @@ def _problems(model: type[BaseModel], error: ValidationError, doc: Document, whe
     for item in error.errors(include_url=False):
         loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         message = item["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        value = item.get("input")
+        if isinstance(value, str) and len(value) > MAX_ECHO:  # a validator quoting a huge value
+            message = message.replace(repr(value), shorten(repr(value)))
         kind = item["type"]
         if kind == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])
@@ -135,7 +144,9 @@ def _problems(model: type[BaseModel], error: ValidationError, doc: Document, whe
         elif kind == "missing":
             message = "required field is missing"
         elif kind == "string_type":
-            message = f"expected a string, got {item['input']!r}; quote the value"
+            message = f"expected a string, got {shorten(repr(item['input']))}; quote the value"
+        elif kind in _STRICT_TYPES:
+            message = f"expected {_STRICT_TYPES[kind]}, got {shorten(repr(item['input']))}"
         elif kind == "value_error" and ": " in message:
             # Cross-field checks name the field they are about: "account_id: required when ..."
             head, rest = message.split(": ", 1)
@@ -146,11 +157,21 @@ def _problems(model: type[BaseModel], error: ValidationError, doc: Document, whe
     return problems
 
 
+_STRICT_TYPES = {
+    "int_type": "an integer",
+    "bool_type": "true or false",
+    "float_type": "a number",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+}
+"""Pydantic's strict type errors, in the inventory's words (``replicas: true`` is not 1)."""
+
+
 def _parse(model: type[M], text: str, where: str) -> tuple[M | None, list[str], Document | None]:
     try:
         doc = parse_text(text)
-    except YamlSyntaxError as exc:
-        return None, [f"{where}:{exc.line}: {exc.message}"], None
+    except DocumentError as exc:
+        return None, [exc.at(where)], None
     if not isinstance(doc.data, dict):
         return (
             None,
@@ -189,49 +210,67 @@ def parse_fleet(text: str, where: str) -> tuple[Fleet | None, list[str]]:
     return fleet, problems
 
 
-def workload_files(root: Path) -> list[Path]:
-    """The workload files of an inventory, sorted by name."""
-    directory = root / WORKLOADS_DIR
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+def _read(path: Path, root: Path, where: str) -> tuple[str | None, list[str]]:
+    """The text of the inventory file ``path``, or the one problem that keeps it from being read."""
+    problem = file_problem(path, root)
+    if problem is not None:
+        return None, [f"{where}: {problem}"]
+    try:
+        return read_text(path), []
+    except DocumentError as exc:
+        return None, [exc.at(where)]
+
+
+def load_workload_file(path: Path, root: Path) -> tuple[Workload | None, list[str]]:
+    """One entry of ``<root>/workloads``: its workload, or None and its problems."""
+    where = _display(path, root)
+    name_problem = workload_name_problem(path)
+    if name_problem is not None:
+        return None, [f"{where}: {name_problem}"]
+    text, problems = _read(path, root, where)
+    if text is None:
+        return None, problems
+    fast = fast_workload(text)
+    if fast is not None and fast.name == path.name.removesuffix(".yaml"):
+        return fast, []
+    # A problem, or beyond the fast reader: the full loader says where.
+    workload, problems, doc = parse_workload(text, where)
+    if workload is None or doc is None:
+        return None, problems
+    if workload.name != path.name.removesuffix(".yaml"):
+        # File names are unique, so this also keeps two files from holding one workload.
+        return None, [
+            f"{where}:{doc.line_of(('name',))}: name: {workload.name!r} differs from the file name; "
+            f"rename the file to {WORKLOADS_DIR}/{workload.name}.yaml or change name"
+        ]
+    return workload, []
 
 
 def load_inventory(root: Path) -> Inventory:
-    """Load and check the inventory at ``root``; raises InvalidInventory listing every problem."""
+    """Load and check the inventory at ``root``; raises InvalidInventory listing every problem.
+
+    Every entry of ``workloads/`` is a workload file or a problem (see :mod:`fleet.inventory.files`).
+    """
     root = root.expanduser()
     fleet_path = root / FLEET_FILE
-    if not fleet_path.is_file():
+    if not fleet_path.is_symlink() and not fleet_path.exists():
         raise UserError(
             f"{fleet_path}: no fleet.yaml here; pass --inventory DIR (or set FLEET_INVENTORY), "
             "or create one with `fleet init DIR`"
         )
-    fleet, problems = parse_fleet(fleet_path.read_text(encoding="utf-8"), FLEET_FILE)
+    fleet: Fleet | None = None
+    text, problems = _read(fleet_path, root, FLEET_FILE)
+    if text is not None:
+        fleet, problems = parse_fleet(text, FLEET_FILE)
+    directory_problem = workloads_dir_problem(root)
+    if directory_problem is not None:
+        problems.append(f"{WORKLOADS_DIR}: {directory_problem}")
     workloads: list[Workload] = []
-    seen: dict[str, str] = {}
-    for path in workload_files(root):
-        where = _display(path, root)
-        text = path.read_text(encoding="utf-8")
-        workload = fast_workload(text)
-        if workload is None:  # a problem, or beyond the fast reader: the full loader says where
-            workload, found, _doc = parse_workload(text, where)
-            problems.extend(found)
-            if workload is None:
-                continue
-        if workload.name == path.stem and workload.name not in seen:
-            seen[workload.name] = where
+    for path in workload_entries(root) if directory_problem is None else []:
+        workload, found = load_workload_file(path, root)
+        problems.extend(found)
+        if workload is not None:
             workloads.append(workload)
-            continue
-        line = parse_text(text).line_of(("name",))
-        if workload.name != path.stem:
-            problems.append(
-                f"{where}:{line}: name: {workload.name!r} differs from the file name; "
-                f"rename the file to {WORKLOADS_DIR}/{workload.name}.yaml or change name"
-            )
-        else:
-            problems.append(
-                f"{where}:{line}: name: duplicate workload {workload.name!r}, also in {seen[workload.name]}"
-            )
     if problems:
         raise InvalidInventory(problems)
     assert fleet is not None
@@ -263,8 +302,11 @@ def add_workload(root: Path, source: Path) -> Workload:
     write it to ``workloads/<name>.yaml`` atomically. Nothing is written when anything is wrong."""
     inventory = load_inventory(root)
     if not source.is_file():
-        raise UserError(f"{source}: no such file")
-    text = source.read_text(encoding="utf-8")
+        raise UserError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
+    try:
+        text = read_text(source)
+    except DocumentError as exc:
+        raise UserError(exc.at(str(source))) from None
     workload, problems, doc = parse_workload(text, str(source))
     if workload is None or doc is None:
         raise InvalidInventory(problems)
@@ -297,5 +339,6 @@ __all__ = [
     "load_inventory",
     "parse_fleet",
     "parse_workload",
+    "workload_entries",
     "write_atomically",
 ]

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -45,6 +46,15 @@ def _dns_label(value: str) -> str:
 def _duration(value: str) -> str:
     parse_duration(value)
     return value
+
+
+def _at_most(limit: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if parse_duration(value) > parse_duration(limit):
+            raise ValueError(f"{value!r} is too long; at most {limit}")
+        return value
+
+    return AfterValidator(check)
 
 
 def _version(value: str) -> str:
@@ -91,9 +101,10 @@ Environment = Literal["production", "staging", "development"]
 
 
 class Model(BaseModel):
-    """Base for every inventory model: strict about unknown keys, immutable once loaded."""
+    """Base for every inventory model: strict about unknown keys and about types (``replicas:
+    true`` is not 1, ``system_logs: "yes"`` is not true), immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class VersionSet(Model):
@@ -389,6 +400,12 @@ class StateSettings(Model):
         return value
 
 
+def _wave_size_type(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{value!r} is not a wave size; use a count like 5 or a share like 25%")
+    return value
+
+
 def _wave_size(value: int | str) -> int | str:
     if isinstance(value, int):
         if value < 1:
@@ -402,12 +419,12 @@ def _wave_size(value: int | str) -> int | str:
 
 class RolloutPolicy(Model):
     canary: int = Field(default=1, ge=0, description="Stacks in the canary wave; 0: none")
-    wave_size: Annotated[int | str, AfterValidator(_wave_size)] = Field(
+    wave_size: Annotated[int | str, BeforeValidator(_wave_size_type), AfterValidator(_wave_size)] = Field(
         default="25%", description="Stacks per wave after the canary: a count or a percentage"
     )
     max_parallel: int = Field(default=8, ge=1, le=1000, description="Stacks updated at once")
     failure_budget: int = Field(default=0, ge=0, description="Failures tolerated before halting")
-    bake_time: Duration = Field(default="0s", description="Pause between waves")
+    bake_time: Annotated[Duration, _at_most("24h")] = Field(default="0s", description="Pause between waves")
     canary_bake_time: Duration = Field(
         default="5m",
         description="How long the canary wave runs before its health gate judges it and the next wave "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from fleet.errors import UserError
 from fleet.journal.db import journal_url_for
 from fleet.journal.locks import StackLocks
 from fleet.journal.store import Journal
@@ -25,3 +26,15 @@ def open_journal(settings: Settings, inventory: Path | None = None) -> tuple[Jou
     ttl = timedelta(seconds=settings.lock_ttl)
     journal = Journal(journal_url(settings, inventory or settings.inventory), heartbeat_ttl=ttl)
     return journal, StackLocks(journal, ttl=ttl)
+
+
+def open_recorded_journal(settings: Settings, rollout_id: str) -> tuple[Journal, StackLocks]:
+    """:func:`open_journal` for a command about rollout ``rollout_id`` (watch, resume, cancel):
+    when the inventory has no journal yet, no rollout can be found and none is created."""
+    if settings.database_url is None:
+        path = settings.inventory / ".fleet" / "fleet.db"
+        if not path.exists():
+            raise UserError(
+                f"no rollout {rollout_id!r}: nothing is recorded for this inventory yet (no {path})"
+            )
+    return open_journal(settings)

@@ -29,7 +29,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    DBAPIError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.types import TypeDecorator
 
 from fleet.errors import OperationError, UserError
@@ -161,10 +168,20 @@ class Database:
         try:
             yield
         except DBAPIError as error:
+            detail = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+            if not self.is_postgresql and isinstance(error, DatabaseError) and _is_corrupt(detail):
+                raise UserError(
+                    f"journal database {self.safe_url} is unusable ({detail}); move the file aside "
+                    "to start a new journal, or set FLEET_DATABASE_URL to the right one"
+                ) from None
             if not error.connection_invalidated and not _is_operational(error):
                 raise
-            detail = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
             raise OperationError(f"journal database {self.safe_url} failed: {detail}") from None
+
+
+def _is_corrupt(detail: str) -> bool:
+    # SQLite's words for a file that is not, or no longer, a database it can read.
+    return "file is not a database" in detail or "malformed" in detail
 
 
 def _is_operational(error: DBAPIError) -> bool:

@@ -111,24 +111,28 @@ def controlroom_reason(
     return f"changed since its last deploy: {', '.join(change.fields)}"
 
 
-def plan_rollout(
+@dataclass(frozen=True)
+class Selection:
+    """What the user asked to roll out, checked against the inventory (no journal needed)."""
+
+    targets: tuple[PlanTarget, ...]
+    policy: RolloutPolicy
+    force_controlroom: bool
+
+
+def select_stacks(
     inventory: Inventory,
-    journal: Journal,
     *,
     names: Sequence[str] = (),
     select_all: bool = False,
     selector: str | None = None,
     overrides: Mapping[str, Any] | None = None,
-    engine: EngineKind = EngineKind.pulumi,
-    action: Action = Action.up,
-    force: bool = False,
-) -> RolloutPlan:
-    """Plan a rollout of the named workloads, all of them, or those matching ``selector``.
+) -> Selection:
+    """The workloads named, all of them, or those matching ``selector``, and the policy.
 
-    Selected workloads whose fingerprint matches their last successful deploy are left out
-    (``plan.unchanged``) unless ``force``. ``controlroom`` may be named to force the control
-    room in; ``force`` with ``select_all`` takes it too. UserError when nothing is selected, a
-    name is unknown or an override is invalid. A plan may have no waves: nothing changed.
+    Pure: call it before opening the journal, so an invalid request writes nothing. ``controlroom``
+    may be named to force the control room in. UserError when nothing is selected, a name is
+    unknown or an override is invalid.
     """
     if not names and not select_all and selector is None:
         raise UserError("name the workloads to roll out, or use --all or --selector key=value")
@@ -145,6 +149,31 @@ def plan_rollout(
     if not chosen and not force_controlroom:
         raise UserError(f"no workload matches the selector {selector!r}" if selector else "no workloads")
     policy = effective_policy(inventory.fleet.spec.rollout, overrides or {})
+    return Selection(tuple(chosen), policy, force_controlroom)
+
+
+def plan_rollout(
+    inventory: Inventory,
+    journal: Journal,
+    *,
+    names: Sequence[str] = (),
+    select_all: bool = False,
+    selector: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    engine: EngineKind = EngineKind.pulumi,
+    action: Action = Action.up,
+    force: bool = False,
+) -> RolloutPlan:
+    """Plan a rollout of the workloads :func:`select_stacks` selects.
+
+    Selected workloads whose fingerprint matches their last successful deploy are left out
+    (``plan.unchanged``) unless ``force``. ``controlroom`` may be named to force the control
+    room in; ``force`` with ``select_all`` takes it too. A plan may have no waves: nothing changed.
+    """
+    selection = select_stacks(
+        inventory, names=names, select_all=select_all, selector=selector, overrides=overrides
+    )
+    chosen, policy, force_controlroom = list(selection.targets), selection.policy, selection.force_controlroom
     names_chosen = [target.name for target in chosen]
     changes = stack_changes(inventory, journal, [CONTROLROOM, *names_chosen])
     reason = controlroom_reason(changes[0], journal.deployed_versions(), names_chosen)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from fleet.errors import UserError
 from fleet.kinds import EngineKind
 from fleet.settings import Settings
 
@@ -32,3 +33,33 @@ def test_an_unknown_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLEET_ENGINE", "terraform")
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "FLEET_LOCK_TTL",
+            "abc",
+            "FLEET_LOCK_TTL='abc': Input should be a valid integer, unable to parse string as an integer "
+            "(Seconds after which a silent lock is stale); fix it or unset FLEET_LOCK_TTL",
+        ),
+        (
+            "FLEET_WORKERS",
+            "-1",
+            "FLEET_WORKERS='-1': Input should be greater than or equal to 0 "
+            "(Local executor processes; 0: one per core); fix it or unset FLEET_WORKERS",
+        ),
+        ("FLEET_ENGINE", "bogus", "FLEET_ENGINE='bogus': Input should be 'pulumi', 'render' or 'scripted'"),
+        ("FLEET_LOCK_TTL", "9" * 100_000, "FLEET_LOCK_TTL='99999999"),
+    ],
+)
+def test_a_bad_setting_is_one_user_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(UserError) as caught:
+        Settings.from_environment()
+    assert caught.value.message.startswith(message)
+    assert caught.value.message.endswith(f"fix it or unset {variable}")
+    assert len(caught.value.message) < 400

@@ -18,6 +18,16 @@ def copy_example(target: Path) -> Path:
     return target
 
 
+def example_fingerprint() -> dict[str, tuple[int, int]]:
+    """Every file under the example inventory, the demo's ``.fleet`` included, with its size and
+    modification time: what a test must leave as it found it."""
+    return {
+        str(path.relative_to(EXAMPLE_INVENTORY)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(EXAMPLE_INVENTORY.rglob("*"))
+        if path.is_file()
+    }
+
+
 VERSIONS = {"alloy": "1.4.0", "mimir": "6.0.0", "loki": "6.46.0", "grafana": "10.1.4"}
 """The version set of the test inventories (the example inventory's)."""
 

@@ -7,7 +7,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from inventories import copy_example
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from inventories import EXAMPLE_INVENTORY, copy_example
 
 from fleet.errors import InvalidInventory, UserError
 from fleet.inventory.loader import add_workload, load_inventory, write_atomically
@@ -116,12 +118,15 @@ def test_file_name_must_match_name(inventory_dir: Path) -> None:
     assert line.startswith("workloads/search-staging.yaml:3: name: 'search-stg' differs from the file name")
 
 
-def test_duplicate_names_across_yaml_and_yml(inventory_dir: Path) -> None:
+def test_a_yml_file_is_not_a_second_copy_but_an_error(inventory_dir: Path) -> None:
     shutil.copy(
         inventory_dir / "workloads/search-staging.yaml", inventory_dir / "workloads/search-staging.yml"
     )
     [line] = problems(inventory_dir)
-    assert "duplicate workload 'search-staging'" in line
+    assert line == (
+        "workloads/search-staging.yml: named .yml; rename it to search-staging.yaml "
+        "(workload files end in .yaml)"
+    )
 
 
 def test_yaml_syntax_error_has_its_line(inventory_dir: Path) -> None:
@@ -189,3 +194,27 @@ def test_alerting_errors_point_at_the_line_and_thresholds_reach_the_stacks(inven
     inventory = load_inventory(inventory_dir)
     assert inventory.controlroom_stack().alerting.receivers[0].name == "oncall"
     assert inventory.workload_stack("payments-prod").thresholds.silent_after == "15m"
+
+
+@pytest.fixture(scope="module")
+def fuzzed_inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_example(tmp_path_factory.mktemp("fuzz") / "inv")
+
+
+PAYMENTS_TEXT = (EXAMPLE_INVENTORY / "workloads/payments-prod.yaml").read_bytes()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(0, len(PAYMENTS_TEXT)), junk=st.binary(max_size=40), drop=st.integers(0, 20))
+def test_a_mangled_workload_file_is_loaded_or_reported_never_raised(
+    fuzzed_inventory: Path, cut: int, junk: bytes, drop: int
+) -> None:
+    """Bytes spliced into a real workload file: the loader returns an inventory or problems, one
+    line each; nothing else escapes (no traceback can reach the user)."""
+    (fuzzed_inventory / "workloads/payments-prod.yaml").write_bytes(
+        PAYMENTS_TEXT[:cut] + junk + PAYMENTS_TEXT[cut + drop :]
+    )
+    try:
+        load_inventory(fuzzed_inventory)
+    except InvalidInventory as error:
+        assert error.problems and all("\n" not in problem for problem in error.problems)

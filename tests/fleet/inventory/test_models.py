@@ -177,3 +177,54 @@ def test_chart_repositories_rejected(repository: str) -> None:
 
     with pytest.raises(ValidationError, match="not a chart repository"):
         ChartSources.model_validate({"loki": {"repository": repository}})
+
+
+# --- strict types and bounded durations (issue 11, point 9) -----------------------------------
+
+from fleet.inventory.durations import MAX_DURATION  # noqa: E402
+from fleet.inventory.models import HealthGate, MimirSettings  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("model", "data"),
+    [
+        (RolloutPolicy, {"wave_size": True}),
+        (RolloutPolicy, {"canary": True}),
+        (RolloutPolicy, {"failure_budget": 1.5}),
+        (MimirSettings, {"replicas": True}),
+        (MimirSettings, {"replicas": "3"}),
+        (HealthGate, {"enabled": "yes"}),
+        (HealthGate, {"enabled": 1}),
+    ],
+)
+def test_scalars_are_their_own_type_never_coerced(
+    model: type[RolloutPolicy], data: dict[str, object]
+) -> None:
+    """``wave_size: true`` and ``replicas: true`` used to mean 1."""
+    with pytest.raises(ValidationError):
+        model.model_validate(data)
+
+
+def test_a_duration_has_a_ceiling_far_from_infinity() -> None:
+    assert parse_duration("3650d") == MAX_DURATION
+    for text in ("3651d", "9" * 400 + "s", "1" + "0" * 5000 + "ms"):
+        with pytest.raises(ValueError, match="is too long; the longest duration is 3650d") as caught:
+            parse_duration(text)
+        assert len(str(caught.value)) < 150  # the 400 digits are not echoed back
+
+
+@pytest.mark.parametrize(
+    ("model", "data"),
+    [
+        (RolloutPolicy, {"bake_time": "25h"}),
+        (RolloutPolicy, {"bake_time": "9" * 400 + "s"}),
+        (MimirSettings, {"retention": "9" * 400 + "d"}),
+        (HealthGate, {"timeout": "9" * 400 + "m"}),
+        (UpgradeSchedule, {"schedule": "0 3 * * 6", "window": "9" * 400 + "h"}),
+    ],
+)
+def test_durations_past_their_maximum_fail_validation(
+    model: type[RolloutPolicy], data: dict[str, object]
+) -> None:
+    with pytest.raises(ValidationError, match="too long"):
+        model.model_validate(data)

@@ -147,7 +147,8 @@ def test_a_second_rollout_after_the_first_cli_was_killed_never_runs_a_stack_at_t
     try:
         if executor == "local":  # nobody drives the first rollout: watch says so, a cancel completes
             _watch_then_cancel_nobody_drives(env, first)
-        second = run_fleet(env, *ROLLOUT)
+        # --force: stacks the first rollout's workers finished are unchanged, and would be skipped.
+        second = run_fleet(env, *ROLLOUT, "--force")
     finally:
         stop_process(first_cli)  # its orphaned pool processes, by its process group
 

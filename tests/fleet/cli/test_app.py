@@ -1,0 +1,72 @@
+"""The one error boundary (fleet/cli/app.py): every failure is a few short lines and an exit code,
+never a traceback unless --debug asks (issue 11, point 10)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from inventories import copy_example
+from typer.testing import CliRunner
+
+import fleet.inventory.loader
+from fleet.cli.app import MAX_ERROR_LINES, MAX_LINE
+from fleet.cli.main import app
+from fleet.errors import InvalidInventory, UserError
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    return copy_example(tmp_path / "inv")
+
+
+def failing_load(error: Exception) -> object:
+    def load(root: Path) -> None:
+        raise error
+
+    return load
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_1(
+    inventory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        fleet.inventory.loader, "load_inventory", failing_load(ZeroDivisionError("boom\nmore"))
+    )
+    result = CliRunner().invoke(app, ["-i", str(inventory), "validate"])
+    assert (result.exit_code, result.output) == (
+        1,
+        "error: unexpected ZeroDivisionError: boom (--debug shows the traceback)\n",
+    )
+
+
+def test_debug_lets_the_traceback_through(inventory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fleet.inventory.loader, "load_inventory", failing_load(ZeroDivisionError("boom")))
+    result = CliRunner().invoke(app, ["--debug", "-i", str(inventory), "validate"])
+    assert isinstance(result.exception, ZeroDivisionError)
+
+
+def test_debug_works_even_when_the_settings_are_bad(inventory: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["--debug", "-i", str(inventory), "validate"], env={"FLEET_WORKERS": "x"}
+    )
+    assert isinstance(result.exception, UserError)
+
+
+def test_no_error_floods_the_terminal(inventory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    problems = [f"workloads/x.yaml:{n}: k{n}: unknown key" for n in range(10_000)]
+    monkeypatch.setattr(fleet.inventory.loader, "load_inventory", failing_load(InvalidInventory(problems)))
+    lines = CliRunner().invoke(app, ["-i", str(inventory), "validate"]).output.splitlines()
+    assert lines[:MAX_ERROR_LINES] == problems[:MAX_ERROR_LINES]
+    assert lines[MAX_ERROR_LINES:] == [
+        f"... and {10_000 - MAX_ERROR_LINES} more",
+        "error: 10000 problems in the inventory",
+    ]
+
+
+def test_no_error_line_is_longer_than_the_cap(inventory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fleet.inventory.loader, "load_inventory", failing_load(UserError("x" * 50_000_000)))
+    result = CliRunner().invoke(app, ["-i", str(inventory), "validate"])
+    [line] = result.output.splitlines()
+    assert result.exit_code == 2
+    assert len(line) < MAX_LINE + 40 and line.endswith("(50000007 characters)")
