@@ -1,12 +1,18 @@
-"""Fan-out benchmark: N stacks of a fixed duration through real Celery workers.
+"""Fan-out benchmark: N stacks of a fixed duration through real Celery workers, and baselines.
 
 Starts a private redis-server and one `fleet worker --concurrency C`, records a rollout of N
 generated workloads (one wave, ``max_parallel = C``) driven by the scripted engine, and prints
-the makespan against the ideal ``ceil(N/C) * d`` and against running the stacks one after another
-(``N * d``, computed), plus the orchestration overhead per stack.
+the makespan against the ideal ``ceil(N/C) * d``, the orchestration overhead per stack, and what
+the coordinator cost (CPU per stack, peak memory). Then, in the same run, two baselines:
 
-    .venv/bin/python bench/fanout.py                  # N=200, C=8, d=3s: about 90 seconds
-    .venv/bin/python bench/fanout.py -n 40 -c 4 -d 1  # a quick look
+- plain Celery: N tasks that sleep ``d`` seconds, all queued at once, on a worker with the same
+  concurrency and fleet's own Celery settings (``bench/celery_baseline.py``): the ratio
+  fleet/Celery is fleet's orchestration cost over Celery's own;
+- the local executor: the same rollout through a process pool of C processes, no broker.
+
+    .venv/bin/python bench/fanout.py                      # N=200, C=8, d=3s
+    .venv/bin/python bench/fanout.py -n 1000 -c 16 -d 1   # the issue's figure
+    .venv/bin/python bench/fanout.py -n 10000 -c 16 -d 0.05 --only fleet   # coordinator memory
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -22,11 +29,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet.inventory.loader import load_inventory
 from fleet.inventory.models import RolloutPolicy
+from fleet.journal import Journal, RolloutDetail
 from fleet.journal.connect import open_journal
+from fleet.journal.locks import StackLocks
 from fleet.kinds import Action, EngineKind
 from fleet.rollout.coordinator import start_rollout
 from fleet.rollout.driver import drive
@@ -43,6 +53,15 @@ spec: {{cloud: aws, region: us-east-1, account_id: "123456789012", environment: 
 """
 
 
+@dataclass(frozen=True)
+class Run:
+    """One measured rollout."""
+
+    makespan: float
+    detail: RolloutDetail
+    coordinator_cpu: float
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -52,10 +71,110 @@ def _free_port() -> int:
 def _inventory(root: Path, count: int) -> list[str]:
     (root / "workloads").mkdir(parents=True)
     (root / "fleet.yaml").write_text(FLEET_YAML, encoding="utf-8")
-    names = [f"bench-{number:04d}" for number in range(count)]
+    names = [f"bench-{number:05d}" for number in range(count)]
     for name in names:
         (root / "workloads" / f"{name}.yaml").write_text(WORKLOAD.format(name=name), encoding="utf-8")
     return names
+
+
+def _plan(settings: Settings, names: list[str], concurrency: int) -> RolloutPlan:
+    inventory = load_inventory(settings.inventory)
+    targets = [PlanTarget(name, {}, "production") for name in names]
+    waves = plan_waves(targets, canary=0, wave_size="100%", include_controlroom=False)
+    policy = RolloutPolicy(canary=0, wave_size="100%", max_parallel=concurrency, failure_budget=0)
+    return RolloutPlan(
+        inventory.root.resolve(),
+        tuple(waves),
+        policy,
+        Action.up,
+        EngineKind.scripted,
+        None,
+        inventory.fleet.spec.versions.model_dump(),
+    )
+
+
+def _rollout(settings: Settings, names: list[str], concurrency: int) -> Run:
+    """A warm-up rollout of C stacks (worker start-up and imports not counted), then the measured one."""
+    plan = _plan(settings, names, concurrency)
+    journal, locks = open_journal(settings)
+    with journal:
+        warm = [PlanTarget(n, {}, "production") for n in names[:concurrency]]
+        warm_waves = plan_waves(warm, canary=0, wave_size="100%", include_controlroom=False)
+        _drive(settings, journal, locks, replace(plan, waves=tuple(warm_waves)))
+        started, cpu = time.monotonic(), time.process_time()
+        detail = _drive(settings, journal, locks, plan)
+        return Run(time.monotonic() - started, detail, time.process_time() - cpu)
+
+
+def _drive(settings: Settings, journal: Journal, locks: StackLocks, plan: RolloutPlan) -> RolloutDetail:
+    rollout = start_rollout(journal, locks, plan)
+    return drive(settings, journal, locks, rollout.id)
+
+
+def _start(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
+
+
+def _rss_mib(pid: int) -> float:
+    """Resident memory of a process and its children, MiB."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for one in pids:
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return total / 1024
+
+
+def _celery_baseline(env: dict[str, str], work: Path, args: argparse.Namespace) -> float:
+    """Makespan of N plain Celery tasks of duration d on a worker like fleet's."""
+    from celery_baseline import app, sleep
+
+    celery = str(Path(sys.executable).with_name("celery"))
+    worker = _start(
+        [
+            celery,
+            "-A",
+            "celery_baseline",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={args.concurrency}",
+            f"--max-tasks-per-child={args.max_tasks_per_child}",
+            "--queues=baseline",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        work / "baseline.log",
+        {**env, "PYTHONPATH": str(Path(__file__).parent)},
+    )
+    try:
+        warm = [sleep.delay(0.01) for _ in range(args.concurrency)]
+        for result in warm:
+            result.get(timeout=120)
+        started = time.monotonic()
+        results = [sleep.delay(args.duration) for _ in range(args.stacks)]
+        for result in results:
+            result.get(timeout=args.stacks * args.duration + 600)
+        return time.monotonic() - started
+    finally:
+        _stop(worker)
+        app.close()
 
 
 def main() -> int:
@@ -72,11 +191,23 @@ def main() -> int:
         help="worker process recycling; `fleet worker` defaults to 8, which adds a process start "
         "per 8 stacks: nothing next to 10-30 minute updates, but it would dominate 2-second ones",
     )
+    parser.add_argument(
+        "--only",
+        choices=["fleet", "all"],
+        default="all",
+        help="fleet: skip the Celery and local-executor baselines (e.g. for the memory figure at 10,000)",
+    )
     args = parser.parse_args()
     redis_server = shutil.which("redis-server")
     if redis_server is None:
         sys.exit("redis-server is not installed")
     fleet_bin = str(Path(sys.executable).with_name("fleet"))
+    sys.path.insert(0, str(Path(__file__).parent))
+    print(
+        f"stacks {args.stacks}, worker processes {args.concurrency}, stack duration {args.duration:g}s, "
+        f"max tasks per child {args.max_tasks_per_child}; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores"
+    )
 
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         work = Path(tmp)
@@ -90,127 +221,89 @@ def main() -> int:
             FLEET_BROKER_URL=f"redis://127.0.0.1:{port}/0",
             FLEET_ENGINE="scripted",
             FLEET_ENGINE_SCRIPT=str(script),
+            FLEET_VISIBILITY_TIMEOUT="600",
         )
-        processes: list[subprocess.Popen[bytes]] = []
+        redis = _start(
+            [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", tmp],
+            work / "redis.log",
+        )
+        os.environ.update(env)  # the coordinator's own settings (the journal path) match the worker's
+        worker = None
         try:
-            with (work / "redis.log").open("ab") as log:
-                processes.append(
-                    subprocess.Popen(
-                        [
-                            redis_server,
-                            "--port",
-                            str(port),
-                            "--bind",
-                            "127.0.0.1",
-                            "--save",
-                            "",
-                            "--dir",
-                            tmp,
-                        ],
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-            worker_log = work / "worker.log"
-            with worker_log.open("ab") as log:
-                processes.append(
-                    subprocess.Popen(
-                        [
-                            fleet_bin,
-                            "worker",
-                            "--concurrency",
-                            str(args.concurrency),
-                            "--loglevel",
-                            "WARNING",
-                        ],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-            settings = Settings(
-                inventory=work / "inventory", broker_url=env["FLEET_BROKER_URL"], visibility_timeout=600
+            worker = _start(
+                [
+                    fleet_bin,
+                    "worker",
+                    "--concurrency",
+                    str(args.concurrency),
+                    "--max-tasks-per-child",
+                    str(args.max_tasks_per_child),
+                    "--loglevel",
+                    "WARNING",
+                ],
+                work / "worker.log",
+                env,
             )
-            inventory = load_inventory(settings.inventory)
-            targets = [PlanTarget(name, {}, "production") for name in names]
-            waves = plan_waves(targets, canary=0, wave_size="100%", include_controlroom=False)
-            policy = RolloutPolicy(
-                canary=0, wave_size="100%", max_parallel=args.concurrency, failure_budget=0
-            )
-            plan = RolloutPlan(
-                inventory.root.resolve(),
-                tuple(waves),
-                policy,
-                Action.up,
-                EngineKind.scripted,
-                None,
-                inventory.fleet.spec.versions.model_dump(),
-            )
-            os.environ.update(env)  # the coordinator's own settings (the journal path) match the worker's
-            journal, locks = open_journal(settings)
-            with journal:
-                _warm_up(journal, locks, plan, settings, names[: args.concurrency])
-                rollout = start_rollout(journal, locks, plan)
-                started = time.monotonic()
-                detail = drive(settings, journal, locks, rollout.id)
-                makespan = time.monotonic() - started
+            settings = Settings()
+            fleet = _rollout(settings, names, args.concurrency)
+            worker_rss = _rss_mib(worker.pid)
+            _stop(worker)
+            celery = local = None
+            if args.only == "all":
+                celery = _celery_baseline(env, work, args)
+                os.environ.pop("FLEET_BROKER_URL")
+                os.environ["FLEET_WORKERS"] = str(args.concurrency)
+                # A journal of its own, so both rollouts start from the same empty history.
+                os.environ["FLEET_DATABASE_URL"] = f"sqlite:///{work / 'local.db'}"
+                local = _rollout(Settings(), names, args.concurrency).makespan
         finally:
-            for process in processes:
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGTERM)
-                    process.wait(30)
+            if worker is not None:
+                _stop(worker)
+            _stop(redis)
 
-    ok = sum(state.status.value == "succeeded" for state in detail.stacks)
+    _report(args, fleet, worker_rss, celery, local)
     ideal = math.ceil(args.stacks / args.concurrency) * args.duration
-    serial = args.stacks * args.duration
-    overhead_ms = (makespan * args.concurrency - args.stacks * args.duration) / args.stacks * 1000
+    return 0 if fleet.detail.rollout.status.value == "succeeded" and fleet.makespan / ideal <= 1.05 else 1
+
+
+def _report(
+    args: argparse.Namespace, fleet: Run, worker_rss: float, celery: float | None, local: float | None
+) -> None:
+    n, c, d = args.stacks, args.concurrency, args.duration
+    detail = fleet.detail
+    ok = sum(state.status.value == "succeeded" for state in detail.stacks)
+    ideal = math.ceil(n / c) * d
+    overhead_ms = (fleet.makespan * c - n * d) / n * 1000
+    print(f"rollout {detail.rollout.status.value}: {ok}/{n} stacks succeeded")
+    print(f"makespan, fleet on Celery     {fleet.makespan:8.1f} s")
     print(
-        f"stacks {args.stacks}, worker processes {args.concurrency}, stack duration {args.duration:g}s, "
-        f"max tasks per child {args.max_tasks_per_child}"
+        f"ideal ceil(N/C)*d             {ideal:8.1f} s   "
+        f"fleet/ideal  {fleet.makespan / ideal:.3f} (target <= 1.05)"
     )
-    print(f"rollout {detail.rollout.status.value}: {ok}/{args.stacks} stacks succeeded")
-    print(f"makespan                 {makespan:8.1f} s")
-    print(f"ideal ceil(N/C)*d        {ideal:8.1f} s   ratio {makespan / ideal:.3f} (target <= 1.10)")
-    print(f"one after another N*d    {serial:8.1f} s   speed-up {serial / makespan:.1f}x")
-    print(
-        f"orchestration overhead   {overhead_ms:8.0f} ms per stack (worker-process time not spent in stacks)"
-    )
+    if celery is not None:
+        print(f"plain Celery tasks, same worker {celery:6.1f} s   fleet/Celery {fleet.makespan / celery:.3f}")
+    if local is not None:
+        print(f"fleet, local executor         {local:8.1f} s   local/ideal  {local / ideal:.3f}")
+    print(f"orchestration overhead        {overhead_ms:8.0f} ms per stack (target <= 20)")
     held = [
-        (attempt.finished_at - attempt.started_at).total_seconds() - args.duration
+        (attempt.finished_at - attempt.started_at).total_seconds() - d
         for state in detail.stacks
         for attempt in state.attempts
         if attempt.finished_at is not None
     ]
-    print(f"  of which claim to finish {1000 * sum(held) / len(held):6.0f} ms per stack (inside the task)")
+    print(
+        f"  of which claim to finish     {1000 * sum(held) / len(held):6.0f} ms per stack (inside the task)"
+    )
     starts = sorted(a.started_at for state in detail.stacks for a in state.attempts)
     ends = sorted(a.finished_at for state in detail.stacks for a in state.attempts if a.finished_at)
-    gaps = [
-        (start - end).total_seconds() for start, end in zip(starts[args.concurrency :], ends, strict=False)
-    ]
+    gaps = [(start - end).total_seconds() for start, end in zip(starts[c:], ends, strict=False)]
     if gaps:
-        print(f"  and finish to next claim {1000 * sum(gaps) / len(gaps):6.0f} ms per stack (dispatch)")
-    return 0 if ok == args.stacks and makespan / ideal <= 1.10 else 1
-
-
-def _warm_up(journal: object, locks: object, plan: RolloutPlan, settings: Settings, names: list[str]) -> None:
-    """One short rollout first, so worker start-up and imports are not counted in the makespan."""
-    from dataclasses import replace
-
-    warm = replace(
-        plan,
-        waves=tuple(
-            plan_waves(
-                [PlanTarget(n, {}, "production") for n in names],
-                canary=0,
-                wave_size="100%",
-                include_controlroom=False,
-            )
-        ),
+        print(f"  and finish to next claim     {1000 * sum(gaps) / len(gaps):6.0f} ms per stack (dispatch)")
+    print(
+        f"coordinator: {1000 * fleet.coordinator_cpu / n:.1f} ms of CPU per stack, "
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
     )
-    rollout = start_rollout(journal, locks, warm)  # type: ignore[arg-type]
-    drive(settings, journal, locks, rollout.id)  # type: ignore[arg-type]
+    print(f"worker: {worker_rss:.0f} MiB resident (main process and {c} children) after the rollout")
 
 
 if __name__ == "__main__":

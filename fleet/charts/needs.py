@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 
 from fleet.charts.cache import ChartCache
 from fleet.charts.index import RepositoryIndex, published_elsewhere
@@ -24,17 +26,30 @@ class ChartNeed:
     repository: str
     stacks: tuple[str, ...]
     """The stacks that install it (empty for a version-set entry no stack uses today)."""
-    places: tuple[str, ...]
-    """Where the inventory names this version: ``fleet.yaml:17: spec.versions.grafana``."""
+    root: Path
+    sources: tuple[tuple[str, tuple[str, ...]], ...]
+    """The files (relative to ``root``) and keys that name this version."""
+
+    @cached_property
+    def places(self) -> tuple[str, ...]:
+        """Where the inventory names this version: ``fleet.yaml:17: spec.versions.grafana``.
+
+        Computed when asked (a problem to report): finding a line parses the file with the full
+        loader, and a version pinned by 10,000 workloads is named in 10,000 files.
+        """
+        return tuple(
+            f"{relative}:{_line(self.root, relative, path)}: {'.'.join(path)}"
+            for relative, path in self.sources
+        )
 
     @property
     def label(self) -> str:
         return f"{self.chart} {self.version}"
 
 
-def _line(inventory: Inventory, relative: str, path: tuple[str, ...]) -> int:
+def _line(root: Path, relative: str, path: tuple[str, ...]) -> int:
     try:
-        return load_document(inventory.root / relative).line_of(path)
+        return load_document(root / relative).line_of(path)
     except (OSError, DocumentError):
         return 1
 
@@ -44,7 +59,7 @@ def chart_needs(inventory: Inventory, stacks: Collection[str] | None = None) -> 
     in component order, then by version."""
     wanted = inventory.stacks() if stacks is None else tuple(stacks)
     users: dict[tuple[str, str], list[str]] = {}
-    places: dict[tuple[str, str], list[str]] = {}
+    places: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]] = {}
     fleet_set = inventory.fleet.spec.versions.model_dump()
     if stacks is None:
         for component in COMPONENTS:
@@ -54,19 +69,15 @@ def chart_needs(inventory: Inventory, stacks: Collection[str] | None = None) -> 
             users.setdefault((component, version), []).append(stack)
     for component, version in users:
         if version == fleet_set[component]:
-            line = _line(inventory, FLEET_FILE, ("spec", "versions", component))
-            places.setdefault((component, version), []).append(
-                f"{FLEET_FILE}:{line}: spec.versions.{component}"
-            )
+            places.setdefault((component, version), []).append((FLEET_FILE, ("spec", "versions", component)))
     for stack in wanted:
         if stack == CONTROLROOM:
             continue
         for component, version in pinned_components(inventory, stack).items():
             if (component, version) in users:
                 relative = f"{WORKLOADS_DIR}/{stack}.yaml"
-                line = _line(inventory, relative, ("spec", "versions", component))
                 places.setdefault((component, version), []).append(
-                    f"{relative}:{line}: spec.versions.{component}"
+                    (relative, ("spec", "versions", component))
                 )
     charts = inventory.fleet.spec.charts
     needs = [
@@ -76,7 +87,8 @@ def chart_needs(inventory: Inventory, stacks: Collection[str] | None = None) -> 
             version=version,
             repository=charts.repository(component),
             stacks=tuple(stack_users),
-            places=tuple(places.get((component, version), ())),
+            root=inventory.root,
+            sources=tuple(places.get((component, version), ())),
         )
         for (component, version), stack_users in users.items()
     ]

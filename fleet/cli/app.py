@@ -9,14 +9,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from fleet.errors import FleetError, UserError
-from fleet.settings import Settings
+
+if TYPE_CHECKING:  # pydantic-settings costs a tenth of a second to import: not for `fleet --help`
+    from fleet.settings import Settings
 
 
 @dataclass
@@ -254,6 +256,8 @@ def _global(
         help="Print the versions of fleet, Python, Pulumi and Helm, and the journal; exit.",
     ),
 ) -> None:
+    from fleet.settings import Settings
+
     if no_color:
         os.environ["NO_COLOR"] = "1"  # rich reads it for every console made from here on
     settings = Settings.from_environment()

@@ -13,7 +13,6 @@ from fleet.cli.help import examples
 from fleet.cli.output import OUTPUT_OPTION, Output, emit, plural
 from fleet.cli.progress import progress
 from fleet.errors import UserError, did_you_mean
-from fleet.inventory.models import CONTROLROOM
 
 if TYPE_CHECKING:
     from fleet.inventory.loader import Inventory
@@ -41,6 +40,9 @@ def render(
         "--charts/--no-charts",
         help="Expand every chart with Helm (from the chart cache) into the objects it creates.",
     ),
+    jobs: int = typer.Option(
+        0, "--jobs", "-j", min=0, help="Processes rendering workloads at once (0: every core)"
+    ),
     output: Output = OUTPUT_OPTION,
 ) -> None:
     """Render stacks offline (no cloud, cluster or pulumi CLI): <out>/<stack>/plan.json each.
@@ -56,7 +58,7 @@ def render(
     if names and all_stacks:
         raise UserError("give stack NAMEs or --all, not both")
     inventory = state(ctx).inventory()
-    engine = RenderEngine(out, show_secrets=show_secrets)
+    engine = RenderEngine(out, show_secrets=show_secrets, jobs=jobs)
     wanted = list(names) if names else None
     unknown = [name for name in wanted or () if name not in inventory.stacks()]
     if unknown:
@@ -113,6 +115,8 @@ def render(
 
 
 def _kube_version(inventory: Inventory, stack: str) -> str:
+    from fleet.inventory.models import CONTROLROOM  # pydantic's models: not for `fleet --help`
+
     if stack == CONTROLROOM:
         return inventory.fleet.spec.control_room.cluster.kubernetes_version
     return inventory.workload_stack(stack).workload.spec.cluster.kubernetes_version

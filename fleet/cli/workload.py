@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from fleet.cli.app import HelpGroup, app, state
+from fleet.cli.columns import columns
 from fleet.cli.help import examples
-from fleet.cli.output import OUTPUT_OPTION, Output, console, emit, fitting_table
+from fleet.cli.output import OUTPUT_OPTION, Output, console, emit
 from fleet.errors import UserError
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ def workload_add(
 ) -> None:
     """Onboard a workload: check FILE (or stdin) and write it into the inventory atomically, as
     workloads/<name>.yaml after the document's name (whatever FILE is called)."""
-    import sys
 
     from fleet.inventory.loader import add_workload
 
@@ -69,18 +69,20 @@ def workload_list(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
             }
         )
     emit(rows, output, table=lambda: _workload_table(rows))
-    if output is Output.table and any(row["pinned"] for row in rows):
-        console().print("* pinned by the workload")
 
 
-def _workload_table(rows: list[dict[str, Any]]) -> Table:
-    cells = []
+def _workload_table(rows: list[dict[str, Any]]) -> str:
+    """Plain columns (``fleet.cli.columns``): a listing of thousands of workloads stays fast;
+    names are never cut, a terminal wraps long lines."""
+    table = []
     for row in rows:
         labels = ",".join(f"{k}={v}" for k, v in sorted(row["labels"].items()))
         versions = " ".join(f"{c}={v}{'*' if c in row['pinned'] else ''}" for c, v in row["versions"].items())
-        cells.append([row["name"], row["cloud"], row["region"], row["environment"], labels, versions])
-    columns = ("NAME", "CLOUD", "REGION", "ENVIRONMENT", "LABELS", "VERSIONS")
-    return fitting_table(columns, cells, keep=("NAME",))
+        table.append([row["name"], row["cloud"], row["region"], row["environment"], labels, versions])
+    text = columns(["NAME", "CLOUD", "REGION", "ENVIRONMENT", "LABELS", "VERSIONS"], table)
+    if any(row["pinned"] for row in rows):
+        text += "* pinned by the workload\n"
+    return text.rstrip("\n")
 
 
 @workload_app.command(
@@ -96,7 +98,6 @@ def workload_remove(
     """Offboard a workload: destroy its stack and remove it from the backend, roll out the control
     room without its credential, then remove its file. Recorded; a crash resumes where it stopped
     (`fleet workload remove NAME` again, or `fleet rollout resume ID`)."""
-    import sys
 
     from fleet.cli.driving import drive_here, preflight
     from fleet.journal import RolloutKind

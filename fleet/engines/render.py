@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fleet.engines import parallel
 from fleet.engines.base import REDACTED, EventSink, StackOutcome
 from fleet.engines.mock_runtime import Recorder, cloud_context, is_secret, run_program, unwrapped
 from fleet.errors import FleetError, OperationError, UserError
@@ -198,10 +200,15 @@ class RenderEngine:
         *,
         show_secrets: bool = False,
         programs: Programs | None = None,
+        jobs: int = 0,
     ) -> None:
         self.out_dir = out_dir
         self.show_secrets = show_secrets
         self._programs = programs
+        self.jobs = jobs
+        """Processes for the workloads of a render of many (0: every core; 1: this process only).
+        Only the default programs travel to other processes."""
+        self._own_programs = programs is not None
 
     @property
     def programs(self) -> Programs:
@@ -265,15 +272,26 @@ class RenderEngine:
         state_dir = self.state_directory(inventory)
         state = _ControlRoomState.load(state_dir)
         rendered: dict[str, _Rendered] = {}
-        for name in names:
+        jobs = self.jobs or parallel.default_jobs()
+        if CONTROLROOM in names and not self._own_programs:
+            names.remove(CONTROLROOM)
+            rendered[CONTROLROOM] = self._render_logged(inventory, CONTROLROOM, state, events, on_rendered)
+            state = rendered[CONTROLROOM].state
+        if not self._own_programs and parallel.worth_a_pool(len(names), jobs):
             if events is not None:
-                events(f"rendering {name}")
-            result = self._render_one(inventory, name, state)
-            if result.state is not None:
-                state = result.state
-            rendered[name] = result
-            if on_rendered is not None:
-                on_rendered(name, result.plan)
+                events(f"rendering {len(names)} stacks in {jobs} processes")
+            level = logging.getLogger("fleet").getEffectiveLevel()
+            for name, plan in parallel.render_in_pool(self, inventory, names, state, jobs, level):
+                rendered[name] = _Rendered(plan, None)
+                if on_rendered is not None:
+                    on_rendered(name, plan)
+            rendered = {name: rendered[name] for name in _stack_names(inventory, rendered)}
+        else:
+            for name in names:
+                result = self._render_logged(inventory, name, state, events, on_rendered)
+                if result.state is not None:
+                    state = result.state
+                rendered[name] = result
         return self._write(out_dir, state_dir, rendered, events)
 
     def _write(
@@ -292,6 +310,25 @@ class RenderEngine:
             if events is not None:
                 events(f"wrote {path} ({len(result.plan.resources)} resources)")
         return paths
+
+    def _render_logged(
+        self,
+        inventory: Inventory,
+        stack: str,
+        state: _ControlRoomState | None,
+        events: EventSink | None,
+        on_rendered: Callable[[str, Plan], None] | None,
+    ) -> _Rendered:
+        if events is not None:
+            events(f"rendering {stack}")
+        result = self.render_stack(inventory, stack, state)
+        if on_rendered is not None:
+            on_rendered(stack, result.plan)
+        return result
+
+    def render_stack(self, inventory: Inventory, stack: str, state: _ControlRoomState | None) -> _Rendered:
+        """Render one stack in memory (the unit of work, here or in a pool's process)."""
+        return self._render_one(inventory, stack, state)
 
     def _render_one(self, inventory: Inventory, stack: str, state: _ControlRoomState | None) -> _Rendered:
         project = pulumi_project(inventory.fleet.name)

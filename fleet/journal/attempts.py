@@ -1,9 +1,12 @@
 """Attempts at a stack: the exactly-once claim and the finish, inside a caller's transaction.
 
-Lock order, everywhere: the rollout row (shared for a claim, exclusive for a status change), then
-the stack's lock row (``stack_locks``, when a rollout holds it: it serialises claims of one stack
-across rollouts), then the stack row, then its attempt rows. With one order, PostgreSQL never
-deadlocks two of these transactions; on SQLite ``BEGIN IMMEDIATE`` serialises them anyway.
+Lock order, everywhere: the rollout row, then the stack's lock row (``stack_locks``, when a
+rollout holds it: it serialises claims of one stack across rollouts), then the stack row, then its
+attempt rows, then the stack's ``stack_deploys`` row. With one order, PostgreSQL never deadlocks
+two of these transactions; on SQLite ``BEGIN IMMEDIATE`` serialises them anyway. A claim and a
+finish take the rollout row exclusively: each change of a stack's status bumps the rollout's
+change counter (:func:`next_change`), so a coordinator can read only what changed, and a change
+counted ``n`` is committed before any change counted ``n + 1``.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from fleet.errors import OperationError
 from fleet.journal import queries
-from fleet.journal.records import Claim, ClaimResult, Outcome, RolloutStatus, StackStatus
-from fleet.journal.schema import attempt_outputs, attempts, stack_locks, stacks
+from fleet.journal.records import Claim, ClaimResult, Outcome, RolloutKind, RolloutStatus, StackStatus
+from fleet.journal.schema import attempt_outputs, attempts, rollouts, stack_deploys, stack_locks, stacks
 
 ERROR_MAX_CHARS = 500
 
@@ -45,11 +49,25 @@ def attempt_key(rollout_id: str, stack: str) -> ColumnElement[bool]:
     return (attempts.c.rollout_id == rollout_id) & (attempts.c.stack == stack)
 
 
+def next_change(conn: Connection, rollout_id: str) -> int:
+    """Bump the rollout's change counter (locking its row until the commit); the new value."""
+    bumped = (
+        update(rollouts)
+        .where(rollouts.c.id == rollout_id)
+        .values(change_seq=rollouts.c.change_seq + 1)
+        .returning(rollouts.c.change_seq)
+    )
+    return int(conn.execute(bumped).scalar_one())
+
+
 def set_stack_status(
     conn: Connection, rollout_id: str, stack: str, status: StackStatus, now: datetime
 ) -> None:
+    seq = next_change(conn, rollout_id)
     conn.execute(
-        update(stacks).where(stack_key(rollout_id, stack)).values(status=status.value, updated_at=now)
+        update(stacks)
+        .where(stack_key(rollout_id, stack))
+        .values(status=status.value, updated_at=now, change_seq=seq)
     )
 
 
@@ -65,7 +83,7 @@ def claim(
 ) -> Claim:
     """See :meth:`fleet.journal.Journal.claim`. An open attempt is stale when its last heartbeat
     is older than ``stale_before``."""
-    rollout = queries.rollout_row(conn, rollout_id, lock="share")
+    rollout = queries.rollout_row(conn, rollout_id, lock="update")
     lock = conn.execute(
         select(stack_locks.c.rollout_id).where(stack_locks.c.stack == stack).with_for_update()
     ).one_or_none()
@@ -122,6 +140,7 @@ def claim(
         )
     )
     set_stack_status(conn, rollout_id, stack, StackStatus.RUNNING, now)
+    track_deploy(conn, rollout, stack, number, succeeded=False)
     return Claim(ClaimResult.GRANTED, rollout_id, stack, worker, number, recovered_from=recovered_from)
 
 
@@ -142,6 +161,7 @@ def finish(
     """See :meth:`fleet.journal.Journal.finish`."""
     if outcome is Outcome.LOST:
         raise ValueError("'lost' is recorded by claim(), not reported by a worker")
+    rollout = queries.rollout_row(conn, rollout_id, lock="update")
     conn.execute(select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update())
     key = attempt_key(rollout_id, stack) & (attempts.c.number == attempt)
     row = conn.execute(select(attempts.c.outcome).where(key)).one_or_none()
@@ -164,6 +184,48 @@ def finish(
     latest = conn.execute(select(func.max(attempts.c.number)).where(attempt_key(rollout_id, stack))).scalar()
     if latest == attempt:
         set_stack_status(conn, rollout_id, stack, StackStatus(outcome.value), now)
+    if outcome is Outcome.SUCCEEDED:
+        track_deploy(conn, rollout, stack, attempt, succeeded=True)
+
+
+def track_deploy(conn: Connection, rollout: Any, stack: str, number: int, *, succeeded: bool) -> None:
+    """Keep ``stack_deploys`` current: attempt ``number`` of ``stack`` in ``rollout`` (its row)
+    was just claimed (the newest attempt) or, ``succeeded``, finished well (the newest deploy,
+    unless a newer one already is). Dry runs and drift checks deploy nothing."""
+    if rollout.dry_run or rollout.kind == RolloutKind.DRIFT.value:
+        return
+    key = (int(rollout.seq), number)
+    values = {
+        "stack": stack,
+        "latest_rollout_id": rollout.id,
+        "latest_seq": key[0],
+        "latest_number": number,
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    new = dialect.insert(stack_deploys).values(values).on_conflict_do_nothing(index_elements=["stack"])
+    inserted = conn.execute(new.returning(stack_deploys.c.stack)).first() is not None
+    row = conn.execute(select(stack_deploys).where(stack_deploys.c.stack == stack).with_for_update()).one()
+    changes: dict[str, Any] = {}
+    if not inserted and (row.latest_seq is None or key > (row.latest_seq, row.latest_number)):
+        changes.update(values)
+    if succeeded and (row.deployed_seq is None or key >= (row.deployed_seq, row.deployed_number)):
+        changes.update(deployed_rollout_id=rollout.id, deployed_seq=key[0], deployed_number=number)
+    if changes:
+        conn.execute(update(stack_deploys).where(stack_deploys.c.stack == stack).values(**changes))
+
+
+def track_dry_run(conn: Connection, rollout_id: str, names: list[str]) -> None:
+    """Record ``rollout_id`` (a dry run being created) as the newest dry run of each stack."""
+    if not names:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(stack_deploys)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["stack"], set_={"dry_rollout_id": statement.excluded.dry_rollout_id}
+        ),
+        [{"stack": name, "dry_rollout_id": rollout_id} for name in names],
+    )
 
 
 def heartbeat(conn: Connection, rollout_id: str, stack: str, attempt: int, now: datetime) -> bool:

@@ -46,10 +46,55 @@ def _credential_generations(conn: Connection) -> None:
     credential_generations.create(conn, checkfirst=True)
 
 
+def _change_feed(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE rollouts ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0"))
+    conn.execute(text("ALTER TABLE rollout_stacks ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0"))
+    conn.execute(text("CREATE INDEX ix_rollout_stacks_changes ON rollout_stacks (rollout_id, change_seq)"))
+
+
+def _deploy_summary(conn: Connection) -> None:
+    # The table itself is created with the others (it is new); fill it from the history once.
+    from fleet.journal.queries import latest_real_attempts, ranked_dry_runs
+    from fleet.journal.schema import stack_deploys
+
+    rows: dict[str, dict[str, object]] = {}
+    latest = latest_real_attempts(succeeded_only=False)
+    for row in conn.execute(select(latest).where(latest.c.rank == 1)):
+        rows[row.stack] = {
+            "stack": row.stack,
+            "latest_rollout_id": row.rollout_id,
+            "latest_seq": row.seq,
+            "latest_number": row.number,
+            "deployed_rollout_id": None,
+            "deployed_seq": None,
+            "deployed_number": None,
+        }
+    deployed = latest_real_attempts(succeeded_only=True)
+    for row in conn.execute(select(deployed).where(deployed.c.rank == 1)):
+        rows[row.stack].update(
+            deployed_rollout_id=row.rollout_id, deployed_seq=row.seq, deployed_number=row.number
+        )
+    empty = dict.fromkeys(("latest_rollout_id", "latest_seq", "latest_number"))
+    empty.update(dict.fromkeys(("deployed_rollout_id", "deployed_seq", "deployed_number")))
+    for dry in ranked_dry_runs(conn, None):
+        rows.setdefault(dry.stack, {"stack": dry.stack, **empty})["dry_rollout_id"] = dry.rollout_id
+    for values in rows.values():
+        values.setdefault("dry_rollout_id", None)
+    conn.execute(stack_deploys.delete())
+    if rows:
+        conn.execute(stack_deploys.insert(), list(rows.values()))
+
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "stack_locks.token: the holder's token", _lock_tokens),
     Migration(2, "attempt_outputs: each attempt's engine output", _attempt_outputs),
     Migration(3, "credential_generations: each workload's password generations", _credential_generations),
+    Migration(
+        4, "a change counter per rollout and per stack (the coordinator reads what changed)", _change_feed
+    ),
+    Migration(
+        5, "stack_deploys: each stack's newest attempt, deploy and dry run, from the history", _deploy_summary
+    ),
 )
 """Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""
 

@@ -18,6 +18,7 @@ from fleet.journal.records import (
     Rollout,
     RolloutKind,
     RolloutStatus,
+    StackChanges,
     StackDeployment,
     StackDryRun,
     StackState,
@@ -25,7 +26,7 @@ from fleet.journal.records import (
     WaveRecord,
     WaveStatus,
 )
-from fleet.journal.schema import attempt_outputs, attempts, renders, rollouts, stacks, waves
+from fleet.journal.schema import attempt_outputs, attempts, renders, rollouts, stack_deploys, stacks, waves
 
 StatusCounts = dict[StackStatus, int]
 
@@ -149,7 +150,7 @@ def stack_states(conn: Connection, rollout_id: str, names: Sequence[str] | None 
     ]
 
 
-def _latest_real_attempts(*, succeeded_only: bool) -> Any:
+def latest_real_attempts(*, succeeded_only: bool) -> Any:
     """Per stack, the newest attempt in a real rollout (newest rollout, then attempt).
 
     Dry runs deploy nothing, and drift checks only look: neither says what is deployed.
@@ -167,8 +168,10 @@ def _latest_real_attempts(*, succeeded_only: bool) -> Any:
             attempts.c.finished_at,
             attempts.c.error,
             attempts.c.versions,
+            attempts.c.number,
             attempts.c.summary,
             rollouts.c.kind,
+            rollouts.c.seq,
             rank,
         )
         .join(rollouts, rollouts.c.id == attempts.c.rollout_id)
@@ -180,42 +183,104 @@ def _latest_real_attempts(*, succeeded_only: bool) -> Any:
 
 
 def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDeployment]:
-    """``fleet status``: per stack, its last real rollout and its last successful deploy."""
-    latest = _latest_real_attempts(succeeded_only=False)
-    deployed = _latest_real_attempts(succeeded_only=True)
-    latest_query = (
-        select(latest, stacks.c.status)
-        .join(stacks, (stacks.c.rollout_id == latest.c.rollout_id) & (stacks.c.stack == latest.c.stack))
-        .where(latest.c.rank == 1)
+    """``fleet status``: per stack, its last real rollout and its last successful deploy.
+
+    Read from ``stack_deploys`` (one row per stack, kept by claim and finish), then the rows it
+    points at by their primary keys: the cost follows the number of stacks, never the length of
+    the history.
+    """
+    summary = (
+        select(stack_deploys)
+        .where(stack_deploys.c.latest_rollout_id.is_not(None))
+        .order_by(stack_deploys.c.stack)
     )
-    deployed_query = select(deployed).where(deployed.c.rank == 1)
     if names is not None:
-        latest_query = latest_query.where(latest.c.stack.in_(names))
-        deployed_query = deployed_query.where(deployed.c.stack.in_(names))
-    successes = {row.stack: row for row in conn.execute(deployed_query)}
+        summary = summary.where(stack_deploys.c.stack.in_(names))
+    rows = list(conn.execute(summary))
+    latest_keys = [(row.latest_rollout_id, row.stack) for row in rows]
+    deployed_keys = [(row.deployed_rollout_id, row.stack) for row in rows if row.deployed_rollout_id]
+    columns = (
+        attempts.c.number,
+        attempts.c.started_at,
+        attempts.c.finished_at,
+        attempts.c.error,
+        attempts.c.summary,
+    )
+    latest = _by_key(conn, attempts, latest_keys, columns)
+    deployed = _by_key(
+        conn, attempts, deployed_keys, (attempts.c.number, attempts.c.finished_at, attempts.c.versions)
+    )
+    statuses = _by_key(conn, stacks, latest_keys, (stacks.c.status,))
+    kind_query = select(rollouts.c.id, rollouts.c.kind).where(rollouts.c.id.in_({r for r, _ in latest_keys}))
+    kinds = {rollout_id: kind for rollout_id, kind in conn.execute(kind_query)}
     result = []
-    for row in conn.execute(latest_query.order_by(latest.c.stack)):
-        if row.status == StackStatus.SUCCEEDED.value and _destroyed(row.summary):
+    for row in rows:
+        attempt = _numbered(latest, (row.latest_rollout_id, row.stack), row.latest_number)
+        success = _numbered(deployed, (row.deployed_rollout_id, row.stack), row.deployed_number)
+        status = StackStatus(statuses[(row.latest_rollout_id, row.stack)][0].status)
+        if status is StackStatus.SUCCEEDED and _destroyed(attempt.summary):
             continue  # offboarded: its stack is gone (the history keeps the record)
-        success = successes.get(row.stack)
         result.append(
             StackDeployment(
                 stack=row.stack,
-                rollout_id=row.rollout_id,
-                rollout_kind=RolloutKind(row.kind),
-                status=StackStatus(row.status),
-                when=row.finished_at or row.started_at,
-                error=row.error,
+                rollout_id=row.latest_rollout_id,
+                rollout_kind=RolloutKind(kinds[row.latest_rollout_id]),
+                status=status,
+                when=attempt.finished_at or attempt.started_at,
+                error=attempt.error,
                 deployed_versions=None if success is None else success.versions,
                 deployed_at=None if success is None else success.finished_at,
-                deployed_rollout_id=None if success is None else success.rollout_id,
+                deployed_rollout_id=row.deployed_rollout_id,
             )
         )
     return result
 
 
+_KEY_BATCH = 500
+
+
+def _by_key(
+    conn: Connection, table: Any, keys: Sequence[tuple[str, str]], columns: Sequence[Any]
+) -> dict[tuple[str, str], list[Any]]:
+    """Rows of ``table`` (rollout_stacks or stack_attempts) by (rollout id, stack), looked up
+    through the primary key's prefix in batches: a plan no planner turns into a scan."""
+    by_rollout: dict[str, list[str]] = defaultdict(list)
+    for rollout_id, stack in dict.fromkeys(keys):
+        by_rollout[rollout_id].append(stack)
+    found: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for rollout_id, names in by_rollout.items():
+        for start in range(0, len(names), _KEY_BATCH):
+            query = select(table.c.stack, *columns).where(
+                (table.c.rollout_id == rollout_id) & table.c.stack.in_(names[start : start + _KEY_BATCH])
+            )
+            for row in conn.execute(query):
+                found[(rollout_id, row.stack)].append(row)
+    return found
+
+
+def _numbered(found: dict[tuple[str, str], list[Any]], key: tuple[Any, str], number: int | None) -> Any:
+    return next((row for row in found.get(key, ()) if row.number == number), None)
+
+
 def last_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDryRun]:
-    """Per stack, its state in the newest dry-run rollout (not drift check) that included it."""
+    """Per stack, its state in the newest dry-run rollout (not drift check) that included it:
+    ``stack_deploys.dry_rollout_id``, then that stack row by primary key."""
+    summary = select(stack_deploys.c.stack, stack_deploys.c.dry_rollout_id).where(
+        stack_deploys.c.dry_rollout_id.is_not(None)
+    )
+    if names is not None:
+        summary = summary.where(stack_deploys.c.stack.in_(names))
+    keys = [(row.dry_rollout_id, row.stack) for row in conn.execute(summary.order_by(stack_deploys.c.stack))]
+    found = _by_key(conn, stacks, keys, (stacks.c.status, stacks.c.updated_at))
+    result = []
+    for rollout_id, stack in keys:
+        for row in found.get((rollout_id, stack), ()):
+            result.append(StackDryRun(stack, rollout_id, StackStatus(row.status), row.updated_at))
+    return result
+
+
+def ranked_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDryRun]:
+    """:func:`last_dry_runs` from the whole history (for migrating an older journal)."""
     rank = func.row_number().over(partition_by=stacks.c.stack, order_by=rollouts.c.seq.desc()).label("rank")
     ranked = (
         select(stacks.c.stack, stacks.c.rollout_id, stacks.c.status, stacks.c.updated_at, rank)
@@ -234,30 +299,47 @@ def last_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDr
 
 def deployed_versions(conn: Connection) -> dict[str, Any]:
     """Per stack, the version set of its last successful non-dry-run attempt."""
-    deployed = _latest_real_attempts(succeeded_only=True)
-    query = select(deployed.c.stack, deployed.c.versions).where(deployed.c.rank == 1)
-    return {row.stack: row.versions for row in conn.execute(query) if row.versions is not None}
+    rows = list(conn.execute(select(stack_deploys).where(stack_deploys.c.deployed_rollout_id.is_not(None))))
+    keys = [(row.deployed_rollout_id, row.stack) for row in rows]
+    found = _by_key(conn, attempts, keys, (attempts.c.number, attempts.c.versions))
+    versions = {}
+    for row in rows:
+        attempt = _numbered(found, (row.deployed_rollout_id, row.stack), row.deployed_number)
+        if attempt is not None and attempt.versions is not None:
+            versions[row.stack] = attempt.versions
+    return versions
+
+
+def _deployed_summaries(conn: Connection, names: Sequence[str] | None) -> dict[str, Any]:
+    """Per stack (all, or ``names``), the summary of its last successful real attempt, read
+    through ``stack_deploys`` by primary key."""
+    query = select(stack_deploys).where(stack_deploys.c.deployed_rollout_id.is_not(None))
+    if names is not None:
+        query = query.where(stack_deploys.c.stack.in_(list(names)))
+    rows = list(conn.execute(query))
+    keys = [(row.deployed_rollout_id, row.stack) for row in rows]
+    found = _by_key(conn, attempts, keys, (attempts.c.number, attempts.c.summary))
+    summaries = {}
+    for row in rows:
+        attempt = _numbered(found, (row.deployed_rollout_id, row.stack), row.deployed_number)
+        if attempt is not None:
+            summaries[row.stack] = attempt.summary
+    return summaries
 
 
 def deployed_summaries(conn: Connection, names: Sequence[str] | None) -> dict[str, Any]:
     """Per stack (all, or ``names``), the summary of its last successful non-dry-run attempt;
     a stack whose last success destroyed it (offboarded) is not deployed."""
-    deployed = _latest_real_attempts(succeeded_only=True)
-    query = select(deployed.c.stack, deployed.c.summary).where(deployed.c.rank == 1)
-    if names is not None:
-        query = query.where(deployed.c.stack.in_(list(names)))
     return {
-        row.stack: row.summary
-        for row in conn.execute(query)
-        if row.summary is not None and not _destroyed(row.summary)
+        stack: summary
+        for stack, summary in _deployed_summaries(conn, names).items()
+        if summary is not None and not _destroyed(summary)
     }
 
 
 def destroyed_stacks(conn: Connection) -> set[str]:
     """The stacks whose last successful real attempt destroyed them (offboarded workloads)."""
-    deployed = _latest_real_attempts(succeeded_only=True)
-    query = select(deployed.c.stack, deployed.c.summary).where(deployed.c.rank == 1)
-    return {row.stack for row in conn.execute(query) if _destroyed(row.summary)}
+    return {stack for stack, summary in _deployed_summaries(conn, None).items() if _destroyed(summary)}
 
 
 def _destroyed(summary: Any) -> bool:
@@ -292,3 +374,17 @@ def render_record(conn: Connection, stack: str) -> RenderRecord | None:
         rollout_id=row.rollout_id,
         recorded_at=row.recorded_at,
     )
+
+
+def stack_changes(conn: Connection, rollout_id: str, since: int | None) -> StackChanges:
+    """The statuses of the rollout's stacks changed after change ``since`` (all when None).
+
+    The rollout row is read first: under READ COMMITTED a change committed between the two reads
+    is returned now and again next time (harmless), never skipped.
+    """
+    row = rollout_row(conn, rollout_id)
+    query = select(stacks.c.stack, stacks.c.status).where(stacks.c.rollout_id == rollout_id)
+    if since is not None:
+        query = query.where(stacks.c.change_seq > since)
+    statuses = {stack: StackStatus(status) for stack, status in conn.execute(query)}
+    return StackChanges(to_rollout(row), int(row.change_seq), statuses)

@@ -199,6 +199,17 @@ class RolloutDetail:
 
 
 @dataclass(frozen=True)
+class StackChanges:
+    """What changed in a rollout since a coordinator last looked (:meth:`Journal.stack_changes`)."""
+
+    rollout: Rollout
+    seq: int
+    """The rollout's change counter as read: pass it back as ``since`` next time."""
+    statuses: dict[str, StackStatus]
+    """The status of every stack that changed since ``since`` (every stack when ``since`` is None)."""
+
+
+@dataclass(frozen=True)
 class Claim:
     """The answer to :meth:`Journal.claim`: whether the caller may run the stack now."""
 

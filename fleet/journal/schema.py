@@ -41,6 +41,9 @@ rollouts = Table(
     Column("versions", JSON, nullable=False),
     Column("halt_reason", Text),
     Column("cancel_requested", Boolean, nullable=False),
+    # Bumped by every change of one of its stacks' status; the stack row keeps the value of its
+    # last change, so a coordinator reads only what changed since it last looked.
+    Column("change_seq", Integer, nullable=False, server_default="0"),
 )
 
 waves = Table(
@@ -66,6 +69,8 @@ stacks = Table(
     Column("position", Integer, nullable=False),
     Column("status", STATUS, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("change_seq", Integer, nullable=False, server_default="0"),
+    Index("ix_rollout_stacks_changes", "rollout_id", "change_seq"),
 )
 
 attempts = Table(
@@ -88,6 +93,23 @@ attempts = Table(
         ondelete="CASCADE",
     ),
     Index("ix_stack_attempts_stack", "stack"),
+)
+
+stack_deploys = Table(
+    "stack_deploys",
+    metadata,
+    # Per stack, its newest attempt in a real rollout (not a dry run, not a drift check) and its
+    # newest successful one, each as (rollout seq, attempt number): what `fleet status` and
+    # `fleet versions` read, kept current by claim and finish, so they never scan the history.
+    # And the newest dry-run rollout that included it (set when such a rollout is recorded).
+    Column("stack", NAME, primary_key=True),
+    Column("latest_rollout_id", ID),
+    Column("latest_seq", Integer),
+    Column("latest_number", Integer),
+    Column("deployed_rollout_id", ID),
+    Column("deployed_seq", Integer),
+    Column("deployed_number", Integer),
+    Column("dry_rollout_id", ID),
 )
 
 attempt_outputs = Table(
@@ -150,6 +172,7 @@ ALL_TABLES = [
     stacks,
     attempts,
     attempt_outputs,
+    stack_deploys,
     renders,
     stack_locks,
     credential_generations,

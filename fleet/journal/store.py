@@ -38,6 +38,7 @@ from fleet.journal.records import (
     RolloutKind,
     RolloutStatus,
     RolloutSummary,
+    StackChanges,
     StackDeployment,
     StackDryRun,
     StackState,
@@ -181,6 +182,8 @@ class Journal:
                         )
                     )
                     self._insert_plan(conn, candidate, waves_plan, now)
+                    if dry_run and kind is not RolloutKind.DRIFT:
+                        attempt_rows.track_dry_run(conn, candidate, names)
                     return queries.to_rollout(queries.rollout_row(conn, candidate))
             except IntegrityError:
                 if rollout_id is not None or attempt == 7:
@@ -229,6 +232,18 @@ class Journal:
             wave_list = tuple(queries.wave_records(conn, [rollout_id])[rollout_id])
             states = tuple(queries.stack_states(conn, rollout_id))
         return RolloutDetail(rollout, wave_list, queries.total_counts(wave_list), states)
+
+    def stack_changes(self, rollout_id: str, since: int | None = None) -> StackChanges:
+        """The rollout and the statuses of its stacks that changed after change ``since`` (all of
+        them when None): a coordinator's cheap look, whatever the rollout's size. Pass the
+        returned ``seq`` as ``since`` next time."""
+        with self.database.read() as conn:
+            return queries.stack_changes(conn, rollout_id, since)
+
+    def stack_states(self, rollout_id: str, names: Sequence[str]) -> list[StackState]:
+        """The states (with attempts) of some of the rollout's stacks, in wave order."""
+        with self.database.read() as conn:
+            return queries.stack_states(conn, rollout_id, names)
 
     def list_rollouts(
         self, *, limit: int = 20, kind: RolloutKind | str | None = None
@@ -472,7 +487,11 @@ class Journal:
                 movable &= stacks.c.stack.in_(list(names))
             query = select(stacks.c.stack).where(movable).order_by(stacks.c.wave_index, stacks.c.position)
             changed = list(conn.execute(query).scalars())
-            conn.execute(update(stacks).where(movable).values(status=status.value, updated_at=now))
+            if changed:
+                seq = attempt_rows.next_change(conn, rollout_id)
+                conn.execute(
+                    update(stacks).where(movable).values(status=status.value, updated_at=now, change_seq=seq)
+                )
         if names is None:
             return tuple(changed)
         return tuple(name for name in dict.fromkeys(names) if name in changed)
@@ -489,10 +508,11 @@ class Journal:
             return list(conn.execute(query).scalars())
 
     def _mark_pending(self, conn: Any, rollout_id: str, status: StackStatus, now: datetime) -> None:
+        seq = attempt_rows.next_change(conn, rollout_id)
         conn.execute(
             update(stacks)
             .where((stacks.c.rollout_id == rollout_id) & (stacks.c.status == StackStatus.PENDING.value))
-            .values(status=status.value, updated_at=now)
+            .values(status=status.value, updated_at=now, change_seq=seq)
         )
 
     # -- fleet-wide views ----------------------------------------------------------------------

@@ -36,6 +36,7 @@ from fleet.journal import (
     RolloutDetail,
     RolloutKind,
     RolloutStatus,
+    StackChanges,
     StackState,
     StackStatus,
     WaveRecord,
@@ -71,7 +72,7 @@ class Hooks:
 class Timing:
     """How often the coordinator looks, and when it presumes a job lost."""
 
-    tick: float = 0.05
+    tick: float = 0.02
     """Seconds between executor polls."""
     reconcile: float = 1.0
     """Seconds between journal reads when no event arrived."""
@@ -106,6 +107,27 @@ class _Run:
     """HALTED or CANCELLING once the rollout must stop starting stacks."""
     reason: str | None = None
     inflight: dict[str, _InFlight] = field(default_factory=dict)
+
+
+@dataclass
+class _Statuses:
+    """The coordinator's copy of every stack's status, kept current from the journal's change
+    counter: each look reads only the stacks that changed since the last one."""
+
+    seq: int = 0
+    status: dict[str, StackStatus] = field(default_factory=dict)
+    order: dict[str, int] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)
+
+    def apply(self, changes: StackChanges) -> None:
+        self.seq = changes.seq
+        for name, status in changes.statuses.items():
+            self.status[name] = status
+            self.order.setdefault(name, len(self.order))
+            if status is StackStatus.FAILED:
+                self.failed.add(name)
+            else:
+                self.failed.discard(name)
 
 
 def start_rollout(
@@ -181,6 +203,8 @@ class Coordinator:
         self.timing = timing or Timing.for_ttl(journal.heartbeat_ttl.total_seconds())
         self.sleep = sleep
         self.monotonic = monotonic
+        self._statuses = _Statuses()
+        self._next_view = 0.0
         self._detail = journal.get_rollout(rollout_id)
         policy = self._detail.rollout.policy
         self.max_parallel = int(policy["max_parallel"])
@@ -239,8 +263,13 @@ class Coordinator:
 
     def _run_wave(self, wave: WaveRecord, run: _Run) -> None:
         self.journal.mark_wave(self.rollout_id, wave.index, WaveStatus.RUNNING)
-        detail = self._refresh()
-        todo = [name for name in wave.stacks if detail.stack(name).status not in _DONE]
+        self._refresh()
+        # Every status once per wave; from then on only what changed (a look costs the same at
+        # 10 stacks as at 10,000).
+        self._statuses = _Statuses()
+        self._statuses.apply(self.journal.stack_changes(self.rollout_id))
+        status = self._statuses.status
+        todo = [name for name in wave.stacks if status[name] not in _DONE]
         last_read = self.monotonic()
         while True:
             events = self.executor.poll()
@@ -253,11 +282,12 @@ class Coordinator:
                         log.info("stack %s: waiting for %s", event.key.stack, event.info.get("holder"))
                     flight.answered = True
             if events or self.monotonic() - last_read >= self.timing.reconcile:
-                detail = self._refresh()
+                rollout = self._look()
                 last_read = self.monotonic()
-                self._reconcile(detail, run)
-                self._check_cancel(run, detail)
-                self._check_budget(run, detail)
+                self._reconcile(run)
+                self._check_cancel(run, rollout)
+                self._check_budget(run)
+                self._show()
             # Submit right after the journal freed a slot, not one tick later.
             todo = self._submit(todo, run) if run.stop is None else []
             metrics.set_queue(self.rollout_id, len(todo), len(run.inflight))
@@ -265,6 +295,22 @@ class Coordinator:
                 return
             self._keeper.check()
             self.sleep(self.timing.tick)
+
+    def _look(self) -> Rollout:
+        """Read what changed in the journal since the last look; the rollout's record."""
+        changes = self.journal.stack_changes(self.rollout_id, self._statuses.seq)
+        self._statuses.apply(changes)
+        return changes.rollout
+
+    def _show(self) -> None:
+        """Hand the full view to ``on_update`` (the live view), paced so that reading it never
+        takes more than a tenth of the coordinator's time, whatever the rollout's size."""
+        now = self.monotonic()
+        if self.hooks.on_update is None or now < self._next_view:
+            return
+        self._refresh()
+        cost = self.monotonic() - now
+        self._next_view = now + max(self.timing.reconcile, 10 * cost)
 
     def _submit(self, todo: list[str], run: _Run) -> list[str]:
         while todo and len(run.inflight) < self.max_parallel:
@@ -283,28 +329,35 @@ class Coordinator:
             return False
         return True
 
-    def _reconcile(self, detail: RolloutDetail, run: _Run) -> None:
+    def _reconcile(self, run: _Run) -> None:
         """Compare each job in flight with the journal; resubmit the ones that got lost."""
         now = self.monotonic()
-        db_now = self.journal.database.clock()
+        silent: list[str] = []
         for name, flight in list(run.inflight.items()):
-            state = detail.stack(name)
-            if state.status in _DONE:
+            status = self._statuses.status[name]
+            if status in _DONE:
                 del run.inflight[name]
-            elif state.status is StackStatus.RUNNING:
-                if _heartbeat_age(state, db_now) > self.journal.heartbeat_ttl and self._due(flight, now):
-                    log.warning("stack %s: its worker stopped heart-beating; submitting it again", name)
-                    self._resubmit(flight, now)
+            elif status is StackStatus.RUNNING:
+                if self._due(flight, now):
+                    silent.append(name)
             elif run.stop is not None:
                 # Never claimed and nothing new may start: it will not run in this rollout.
-                status = StackStatus.SKIPPED if run.stop is RolloutStatus.HALTED else StackStatus.CANCELLED
-                self.journal.mark_stacks(self.rollout_id, [name], status)
+                stop = StackStatus.SKIPPED if run.stop is RolloutStatus.HALTED else StackStatus.CANCELLED
+                self.journal.mark_stacks(self.rollout_id, [name], stop)
                 del run.inflight[name]
             elif self._due(flight, now):
                 log.info(
                     "stack %s: not claimed yet (attempt %d); submitting it again", name, flight.job.attempt
                 )
                 self._resubmit(flight, now)
+        if silent:  # heartbeats are read only for running jobs old enough to be presumed lost
+            db_now = self.journal.database.clock()
+            for state in self.journal.stack_states(self.rollout_id, silent):
+                if _heartbeat_age(state, db_now) > self.journal.heartbeat_ttl:
+                    log.warning(
+                        "stack %s: its worker stopped heart-beating; submitting it again", state.stack
+                    )
+                    self._resubmit(run.inflight[state.stack], now)
 
     def _due(self, flight: _InFlight, now: float) -> bool:
         # A job the executor answered without running it is retried soon; a silent one only once
@@ -321,14 +374,16 @@ class Coordinator:
 
     # -- stopping ------------------------------------------------------------------------------
 
-    def _check_budget(self, run: _Run, detail: RolloutDetail) -> None:
-        failed = [state.stack for state in detail.stacks if state.status is StackStatus.FAILED]
-        if run.stop is None and len(failed) > self.failure_budget:
+    def _check_budget(self, run: _Run) -> None:
+        statuses = self._statuses
+        if run.stop is None and len(statuses.failed) > self.failure_budget:
+            failed = sorted(statuses.failed, key=statuses.order.__getitem__)
             budget = self.failure_budget
             self._halt(run, f"{len(failed)} failed ({', '.join(failed)}); the failure budget is {budget}")
 
-    def _check_cancel(self, run: _Run, detail: RolloutDetail) -> None:
-        if detail.rollout.cancel_requested and run.stop is not RolloutStatus.CANCELLING:
+    def _check_cancel(self, run: _Run, seen: RolloutDetail | Rollout) -> None:
+        rollout = seen.rollout if isinstance(seen, RolloutDetail) else seen
+        if rollout.cancel_requested and run.stop is not RolloutStatus.CANCELLING:
             run.stop, run.reason = RolloutStatus.CANCELLING, "cancelled on request"
 
     def _halt(self, run: _Run, reason: str) -> None:
@@ -353,7 +408,8 @@ class Coordinator:
     def _bake(self, run: _Run, seconds: float | None = None) -> None:
         end = self.monotonic() + (self.bake_time if seconds is None else seconds)
         while run.stop is None and self.monotonic() < end:
-            self._check_cancel(run, self._refresh())
+            self._check_cancel(run, self.journal.rollout(self.rollout_id))
+            self._show()
             self._keeper.check()
             self.sleep(min(self.timing.reconcile, max(0.0, end - self.monotonic())))
 

@@ -131,3 +131,21 @@ def test_the_recorded_versions_are_the_stacks_own(inventory: Path, tmp_path: Pat
         versions = journal.get_rollout(rollout_id).stack(stack).attempts[0].versions
     assert versions is not None
     assert versions["loki"] == ("6.30.1" if stack == "analytics-prod" else "6.46.0")  # the workload's pin
+
+
+def test_the_inventory_is_read_again_when_what_a_stack_depends_on_changed(inventory: Path) -> None:
+    from fleet.executors.worker import load_job_inventory
+
+    root = inventory.resolve()
+    first = load_job_inventory(root, "payments-prod")
+    assert load_job_inventory(root, "payments-prod") is first  # nothing changed: no re-read
+
+    own = root / "workloads" / "payments-prod.yaml"
+    own.write_text(own.read_text().replace("environment: production", "environment: staging"))
+    second = load_job_inventory(root, "payments-prod")
+    assert second is not first
+    assert second.workload("payments-prod").spec.environment == "staging"
+
+    added = root / "workloads" / "new-dev.yaml"
+    added.write_text(own.read_text().replace("name: payments-prod", "name: new-dev"))
+    assert "new-dev" in load_job_inventory(root, "controlroom").names  # the set of workloads changed

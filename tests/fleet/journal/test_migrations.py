@@ -95,11 +95,46 @@ def test_migrations_must_be_numbered_in_order(database_url: str) -> None:
         database.close()
 
 
+def test_an_old_journal_gets_its_deploy_summary_from_its_history(database_url: str) -> None:
+    from fleet.journal.schema import stack_deploys
+    from fleet.rollout.waves import Wave
+
+    with Journal(database_url) as journal:
+        for outcome in ("succeeded", "failed"):
+            rollout = journal.create_rollout(
+                [Wave(0, "all", ("eu-prod", "dev-1"))], kind="rollout", dry_run=False, policy={}, versions={}
+            )
+            journal.set_status(rollout.id, "running")
+            for stack in ("eu-prod", "dev-1"):
+                claim = journal.claim(rollout.id, stack, worker="w")
+                assert claim.attempt is not None
+                journal.finish(rollout.id, stack, claim.attempt, outcome, versions={"loki": outcome})
+        dry = journal.create_rollout(
+            [Wave(0, "all", ("eu-prod", "stage-1"))], kind="rollout", dry_run=True, policy={}, versions={}
+        )
+        kept, kept_dry = journal.stack_status(), journal.last_dry_runs()
+        assert [(d.stack, d.rollout_id) for d in kept_dry] == [("eu-prod", dry.id), ("stage-1", dry.id)]
+        with journal.database.write() as conn:  # as a journal of version 3 would be: no summary
+            conn.execute(stack_deploys.delete())
+            conn.execute(text("UPDATE fleet_schema SET version = 3"))
+    with Journal(database_url) as journal:
+        assert journal.stack_status() == kept
+        assert journal.last_dry_runs() == kept_dry
+        assert journal.deployed_versions() == {
+            "eu-prod": {"loki": "succeeded"},
+            "dev-1": {"loki": "succeeded"},
+        }
+
+
 def test_a_journal_from_before_lock_tokens_gains_them(database_url: str) -> None:
     from fleet.journal.locks import LockHolder, StackLocks
 
     with Journal(database_url) as journal, journal.database.write() as conn:
         conn.execute(text("ALTER TABLE stack_locks DROP COLUMN token"))
+        # and without what migrations 3 and 4 added (4 only fills a table created with the others)
+        conn.execute(text("DROP INDEX ix_rollout_stacks_changes"))
+        conn.execute(text("ALTER TABLE rollout_stacks DROP COLUMN change_seq"))
+        conn.execute(text("ALTER TABLE rollouts DROP COLUMN change_seq"))
         conn.execute(text("UPDATE fleet_schema SET version = 0"))
     with Journal(database_url) as journal:
         with journal.database.read() as conn:
@@ -113,6 +148,9 @@ def test_a_journal_from_before_lock_tokens_gains_them(database_url: str) -> None
 def test_a_journal_from_before_attempt_outputs_is_brought_forward(database_url: str) -> None:
     with Journal(database_url) as journal, journal.database.write() as conn:
         conn.execute(text("DROP TABLE attempt_outputs"))
+        conn.execute(text("DROP INDEX ix_rollout_stacks_changes"))  # and what migration 3 added
+        conn.execute(text("ALTER TABLE rollout_stacks DROP COLUMN change_seq"))
+        conn.execute(text("ALTER TABLE rollouts DROP COLUMN change_seq"))
         conn.execute(text("UPDATE fleet_schema SET version = 1"))
 
     with Journal(database_url) as journal, journal.database.read() as conn:
