@@ -112,6 +112,7 @@ def workload_program(spec: WorkloadStack) -> None:
             settings=settings.grafana,
             mimir_url=mimir.query_url,
             loki_url=loki.query_url,
+            workload=workload.name,
         ),
         opts=on_cluster,
     )
