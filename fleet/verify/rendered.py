@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fleet.charts.cache import ChartCache, default_cache_dir
 from fleet.charts.expand import expand_plan, kubernetes_objects
 from fleet.inventory.models import CONTROLROOM, Cluster
+from fleet.verify.alerting import check_alerting
 from fleet.verify.dataflow import Violation
 from fleet.verify.objects import Expectation, StackObjects, check_all
 from fleet.verify.values import check_values
@@ -81,5 +82,6 @@ def verify_objects(
         objects = StackObjects(stack, plan, charts, kubernetes_objects(plan, charts), expect)
         proofs = check_all(objects)
         proofs["values"] = [v for chart in charts for v in check_values(chart, expect.kubernetes_version)]
+        proofs["alerting"] = check_alerting(objects)
         results[stack] = proofs
     return results
