@@ -18,7 +18,8 @@ import pulumi_random as random
 
 from controlroom.credentials import READER_USERNAME
 from controlroom.kube import namespace
-from kit.charts import chart_source
+from kit.charts import chart_source, merged
+from kit.dashboards import controlroom_dashboards, grafana_dashboard_values
 
 CHART = "grafana"
 NAMESPACE = "grafana"
@@ -53,9 +54,9 @@ def mimir_datasource(url: str, workloads: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def grafana_values(query_url: str, workloads: Sequence[str]) -> dict[str, Any]:
-    """The chart values for the control room's Grafana."""
-    return {
+def grafana_values(query_url: str, workloads: Sequence[str], replication_factor: int = 3) -> dict[str, Any]:
+    """The chart values for the control room's Grafana, with fleet's dashboards provisioned."""
+    values = {
         "admin": {"existingSecret": ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
         "envValueFrom": {READER_ENV: {"secretKeyRef": {"name": READER_SECRET, "key": "password"}}},
         "datasources": {
@@ -68,6 +69,9 @@ def grafana_values(query_url: str, workloads: Sequence[str]) -> dict[str, Any]:
             "users": {"allow_sign_up": False},
         },
     }
+    return merged(
+        values, grafana_dashboard_values(controlroom_dashboards(DATASOURCE_UID, replication_factor))
+    )
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class GrafanaArgs:
     mimir_url: pulumi.Input[str]
     """In-cluster base URL of the Mimir gateway; the datasource queries ``<url>/prometheus``."""
     reader_password: pulumi.Input[str]
+    replication_factor: int = 3
+    """The central Mimir's ingester replication factor (the overview's series count divides by it)."""
 
 
 class Grafana(pulumi.ComponentResource):
@@ -113,7 +119,7 @@ class Grafana(pulumi.ComponentResource):
         )
         workloads = tuple(args.workloads)
         values = pulumi.Output.from_input(args.mimir_url).apply(
-            lambda url: grafana_values(f"{url}/prometheus", workloads)
+            lambda url: grafana_values(f"{url}/prometheus", workloads, args.replication_factor)
         )
         self.chart = k8s.helm.v4.Chart(
             f"{name}-chart",

@@ -81,6 +81,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             workloads=spec.workloads,
             mimir_url=mimir.gateway_url,
             reader_password=credentials.reader_password,
+            replication_factor=min(3, room.mimir.replicas),
         ),
         opts=with_kube,
     )

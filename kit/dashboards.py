@@ -350,3 +350,36 @@ def workload_dashboards(mimir_uid: str, workload: str) -> tuple[Dashboard, ...]:
 def all_queries(dashboards: Sequence[Dashboard]) -> list[str]:
     """Every query of ``dashboards``."""
     return [query for dashboard in dashboards for query in dashboard.queries()]
+
+
+DASHBOARD_PROVIDER = "fleet"
+"""The Grafana dashboard provider (and folder) fleet's dashboards are provisioned under."""
+
+
+def grafana_dashboard_values(dashboards: Sequence[Dashboard]) -> dict[str, Any]:
+    """Grafana chart values that provision ``dashboards`` from files: the chart writes them into
+    one ConfigMap (``<release>-dashboards-fleet``) and mounts it where the provider reads."""
+    return {
+        "dashboardProviders": {
+            "dashboardproviders.yaml": {
+                "apiVersion": 1,
+                "providers": [
+                    {
+                        "name": DASHBOARD_PROVIDER,
+                        "orgId": 1,
+                        "folder": "Fleet",
+                        "type": "file",
+                        # Provisioned by every rollout: edits in the UI would be overwritten.
+                        "disableDeletion": True,
+                        "editable": False,
+                        "options": {"path": f"/var/lib/grafana/dashboards/{DASHBOARD_PROVIDER}"},
+                    }
+                ],
+            }
+        },
+        "dashboards": {
+            DASHBOARD_PROVIDER: {
+                dashboard.uid: {"json": dashboard_json(dashboard)} for dashboard in dashboards
+            }
+        },
+    }

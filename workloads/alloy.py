@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from fleet.inventory.models import AlloySettings, CentralExport
+from kit.alerting.catalogue import HUB_READS_FROM_WORKLOADS
 from kit.charts import grafana_chart
 from kit.namespaces import MANAGED_BY
 from workloads.alloy_config import AlloyPipeline, render_alloy_config
@@ -75,6 +76,8 @@ class AlloyArgs:
     """This workload's password at the control room (a secret)."""
     local_metrics_url: pulumi.Input[str]
     local_logs_url: pulumi.Input[str]
+    stack_namespaces: tuple[str, ...] = ()
+    """Where the stack's own Mimir, Loki and Grafana run (scraped for self-monitoring)."""
 
 
 def alloy_pipeline(
@@ -95,6 +98,8 @@ def alloy_pipeline(
         host_root=HOST_ROOT,
         procfs_path=HOST_PROC,
         sysfs_path=HOST_SYS,
+        stack_namespaces=args.stack_namespaces,
+        central_required_metrics=HUB_READS_FROM_WORKLOADS,
     )
 
 

@@ -60,6 +60,12 @@ class AlloyPipeline:
     """Where the node's ``/proc`` is mounted (read-only) in the Alloy container."""
     sysfs_path: str = "/host/sys"
     """Where the node's ``/sys`` is mounted (read-only) in the Alloy container."""
+    stack_namespaces: tuple[str, ...] = ()
+    """Namespaces of the stack's own Mimir, Loki and Grafana, scraped whatever ``namespaces``
+    says (self-monitoring: the hub's alerts read their metrics)."""
+    central_required_metrics: tuple[str, ...] = ()
+    """Metric names always sent to the control room, whatever ``central_metric_filters`` keep:
+    the series the hub's alert rules read."""
 
     def __post_init__(self) -> None:
         if len(self.workload) > 63 or not _DNS_LABEL.fullmatch(self.workload):
@@ -95,6 +101,7 @@ def render_alloy_config(pipeline: AlloyPipeline) -> str:
         *_node_metrics(),
         *_node_exporter(pipeline),
         *_kube_state_metrics(pipeline),
+        *_self_monitoring(pipeline),
         *_logs(pipeline),
     ]
     header = (
@@ -132,6 +139,9 @@ def _metrics_destinations(pipeline: AlloyPipeline) -> list[Block]:
         ),
     ]
     filters = list(dict.fromkeys(pipeline.central_metric_filters))
+    if filters and pipeline.central_required_metrics:
+        # The hub's alerts read these: a filter must never blind them.
+        filters.append("|".join(re.escape(name) for name in sorted(set(pipeline.central_required_metrics))))
     if filters:
         # One keep rule over the alternation: several keep rules would keep only the
         # intersection. A write_relabel_config filters the central endpoint alone.
@@ -384,6 +394,70 @@ def _kube_state_metrics(pipeline: AlloyPipeline) -> list[Block]:
             attr("job_name", "kube-state-metrics"),
             attr("honor_labels", True),
         ),
+    ]
+
+
+def _self_monitoring(pipeline: AlloyPipeline) -> list[Block]:
+    """Alloy's own metrics (each instance its own: write errors, dropped samples, queue lag) and
+    the metrics ports of the stack's Mimir, Loki and Grafana pods, found by port name."""
+    blocks: list[Block] = [
+        Block("prometheus.exporter.self", "alloy", ()),
+        _scrape("alloy", "prometheus.exporter.self.alloy.targets", clustering=False),
+    ]
+    if not pipeline.stack_namespaces:
+        return blocks
+    return [
+        *blocks,
+        Block(
+            "discovery.kubernetes",
+            "stack",
+            (
+                attr("role", "pod"),
+                Block("namespaces", None, (attr("names", list(pipeline.stack_namespaces)),)),
+            ),
+        ),
+        Block(
+            "discovery.relabel",
+            "stack",
+            (
+                attr("targets", ref("discovery.kubernetes.stack.targets")),
+                # Mimir's and Loki's charts name their metrics port http-metrics; Grafana's is grafana.
+                Block(
+                    "rule",
+                    None,
+                    (
+                        attr("source_labels", ["__meta_kubernetes_pod_container_port_name"]),
+                        attr("regex", "http-metrics|grafana"),
+                        attr("action", "keep"),
+                    ),
+                ),
+                Block(
+                    "rule",
+                    None,
+                    (
+                        attr("source_labels", ["__meta_kubernetes_pod_phase"]),
+                        attr("regex", "Pending|Succeeded|Failed|Unknown"),
+                        attr("action", "drop"),
+                    ),
+                ),
+                _copy_label("__meta_kubernetes_namespace", "namespace"),
+                _copy_label("__meta_kubernetes_pod_name", "pod"),
+                _copy_label("__meta_kubernetes_pod_container_name", "container"),
+                Block(
+                    "rule",
+                    None,
+                    (
+                        attr(
+                            "source_labels",
+                            ["__meta_kubernetes_namespace", "__meta_kubernetes_pod_container_name"],
+                        ),
+                        attr("separator", "/"),
+                        attr("target_label", "job"),
+                    ),
+                ),
+            ),
+        ),
+        _scrape("stack", "discovery.relabel.stack.output"),
     ]
 
 

@@ -11,6 +11,7 @@ import pulumi_random as random
 
 from fleet.inventory.models import GrafanaSettings
 from kit.charts import grafana_chart
+from kit.dashboards import grafana_dashboard_values, workload_dashboards
 from kit.namespaces import MANAGED_BY
 
 RELEASE = "grafana"
@@ -18,6 +19,8 @@ ADMIN_SECRET = "grafana-admin"
 ADMIN_USER = "admin"
 USER_KEY = "admin-user"
 PASSWORD_KEY = "admin-password"
+MIMIR_UID = "mimir"
+"""The local Mimir datasource's uid, which the dashboards name."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class GrafanaArgs:
     """The local Mimir's Prometheus API, ``.../prometheus``."""
     loki_url: pulumi.Input[str]
     """The local Loki gateway."""
+    workload: str = ""
+    """The workload's name, which its dashboards filter on."""
 
 
 def datasources(mimir_url: pulumi.Input[str], loki_url: pulumi.Input[str]) -> dict[str, Any]:
@@ -40,7 +45,7 @@ def datasources(mimir_url: pulumi.Input[str], loki_url: pulumi.Input[str]) -> di
         "datasources": [
             {
                 "name": "Mimir",
-                "uid": "mimir",
+                "uid": MIMIR_UID,
                 "type": "prometheus",
                 "access": "proxy",
                 "url": mimir_url,
@@ -61,12 +66,14 @@ def datasources(mimir_url: pulumi.Input[str], loki_url: pulumi.Input[str]) -> di
 
 
 def grafana_values(args: GrafanaArgs) -> dict[str, Any]:
-    """The chart values: the admin login from our Secret, the two datasources, optional ingress."""
+    """The chart values: the admin login from our Secret, the two datasources, fleet's
+    dashboards of the workload's pipeline, optional ingress."""
     values: dict[str, Any] = {
         "fullnameOverride": RELEASE,
         "admin": {"existingSecret": ADMIN_SECRET, "userKey": USER_KEY, "passwordKey": PASSWORD_KEY},
         "datasources": {"datasources.yaml": datasources(args.mimir_url, args.loki_url)},
         "grafana.ini": {"analytics": {"reporting_enabled": False, "check_for_updates": False}},
+        **grafana_dashboard_values(workload_dashboards(MIMIR_UID, args.workload)),
     }
     hostname = args.settings.hostname
     if hostname is not None:

@@ -112,6 +112,7 @@ def workload_program(spec: WorkloadStack) -> None:
             settings=settings.grafana,
             mimir_url=mimir.query_url,
             loki_url=loki.query_url,
+            workload=workload.name,
         ),
         opts=on_cluster,
     )
@@ -133,6 +134,7 @@ def workload_program(spec: WorkloadStack) -> None:
             central_password=pulumi.Output.secret(password),
             local_metrics_url=mimir.push_url,
             local_logs_url=loki.push_url,
+            stack_namespaces=(MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
         ),
         opts=on_cluster,
     )

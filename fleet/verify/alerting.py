@@ -10,12 +10,25 @@ PromQL parser (``promql-parser``), never with a regex over the text.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import promql_parser
+import yaml
 
-__all__ = ["blinded_alerts", "metric_names", "query_errors"]
+from fleet.inventory.models import AlertThresholds
+from fleet.verify.dataflow import Violation
+
+if TYPE_CHECKING:
+    from fleet.verify.objects import StackObjects
+
+__all__ = ["blinded_alerts", "check_alerting", "metric_names", "query_errors"]
+
+_THRESHOLDS = AlertThresholds()
+"""Thresholds change numbers in the rules, never the metrics they read."""
+_WORKLOADS = "fleet-workloads"
 
 
 class QueryError(ValueError):
@@ -85,3 +98,78 @@ def blinded_alerts(alerts: Iterable[tuple[str, str]], filters: Sequence[str]) ->
             continue
         blind += [f"{name} reads {metric}" for metric in sorted(metrics) if not kept_by(filters, metric)]
     return blind
+
+
+# --- on a stack's rendered objects ---------------------------------------------------------------
+
+
+def _central_keep(config_text: str) -> list[str] | None:
+    """The keep regexes of the Alloy configuration's central endpoint; None when it keeps all."""
+    from kit.alloy.parser import parse
+    from kit.alloy.syntax import Block, Literal, components
+
+    found = dict(components(parse(config_text)))
+    central = found.get("prometheus.remote_write.central")
+    if central is None:
+        return None
+    regexes: list[str] = []
+    for endpoint in (b for b in central.body if isinstance(b, Block) and b.name == "endpoint"):
+        for relabel in (
+            b for b in endpoint.body if isinstance(b, Block) and b.name == "write_relabel_config"
+        ):
+            regex = relabel.attribute("regex")
+            if relabel.attribute("action") == Literal("keep") and isinstance(regex, Literal):
+                regexes.append(str(regex.value))
+    return regexes or None
+
+
+def check_alerting(stack: StackObjects) -> list[Violation]:
+    """On the rendered objects: in a workload, the central filter its Alloy really runs (read from
+    the ConfigMap the DaemonSet mounts) keeps every metric the hub's workload alerts read; in the
+    control room, every shipped rule and every provisioned dashboard query parses."""
+    from kit.alerting.catalogue import controlroom_rule_groups
+    from kit.alerting.rules import AlertRule
+
+    violations: list[Violation] = []
+    expected = stack.expect.alloy
+    if expected is not None:
+        namespace, config_map, key, _ = expected
+        item = stack.find("ConfigMap", namespace, config_map)
+        text = ((item.manifest.get("data") or {}).get(key) if item is not None else None) or ""
+        if not text:
+            return [Violation("alerting", f"ConfigMap {namespace}/{config_map}", f"has no {key}")]
+        keep = _central_keep(text)
+        if keep is not None:
+            (workloads,) = [
+                g for g in controlroom_rule_groups([stack.stack], _THRESHOLDS) if g.name == _WORKLOADS
+            ]
+            alerts = [(rule.name, rule.expr) for rule in workloads.rules if isinstance(rule, AlertRule)]
+            where = f"ConfigMap {namespace}/{config_map}"
+            violations += [
+                Violation("alerting", where, f"the central filter blinds {blind}")
+                for blind in blinded_alerts(alerts, keep)
+            ]
+        return violations
+    for item in stack.of_kind("ConfigMap"):
+        data = item.manifest.get("data") or {}
+        for name, text in data.items():
+            queries: list[tuple[str, str]] = []
+            if name.endswith(".json") and '"panels"' in str(text):
+                model = json.loads(str(text))
+                queries = [
+                    (f"{name} panel {panel.get('title')!r}", str(target["expr"]))
+                    for panel in model.get("panels") or []
+                    for target in panel.get("targets") or []
+                    if "expr" in target
+                ]
+            elif name.endswith(".yaml") and "groups:" in str(text) and "expr:" in str(text):
+                groups = yaml.safe_load(str(text)).get("groups") or []
+                queries = [
+                    (f"{name} rule {rule.get('alert') or rule.get('record')}", str(rule["expr"]))
+                    for group in groups
+                    for rule in group.get("rules") or []
+                ]
+            violations += [
+                Violation("alerting", where.split(" ", 1)[0], where) for where in query_errors(queries)
+            ]
+    return violations

@@ -15,6 +15,7 @@ from fleet.charts.cache import ChartCache, default_cache_dir
 from fleet.charts.expand import expand_plan, kubernetes_objects
 from fleet.engines.base import EventSink
 from fleet.inventory.models import CONTROLROOM, Cluster
+from fleet.verify.alerting import check_alerting
 from fleet.verify.dataflow import Violation
 from fleet.verify.objects import Expectation, StackObjects, check_provider, check_references, check_schema
 from fleet.verify.stores import check_replicas, check_storage
@@ -99,5 +100,6 @@ def verify_objects(
         proofs["storage"] = check_storage(objects)
         proofs["replicas"] = check_replicas(objects)
         proofs["values"] = [v for chart in charts for v in check_values(chart, expect.kubernetes_version)]
+        proofs["alerting"] = check_alerting(objects)
         results[stack] = proofs
     return results

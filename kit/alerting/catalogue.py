@@ -40,6 +40,26 @@ GATEWAY_REQUESTS = "fleet_gateway_requests_total"
 """Requests the hub's gateway answered, by ``user`` (the basic-auth user tried) and ``status``:
 counted from the gateway's access log by the control room's Alloy."""
 RATE = "5m"
+
+HUB_READS_FROM_WORKLOADS: tuple[str, ...] = (
+    "alloy_component_controller_running_components",
+    "alloy_config_last_load_successful",
+    "cortex_discarded_samples_total",
+    "cortex_distributor_received_samples_total",
+    "loki_discarded_samples_total",
+    "loki_distributor_lines_received_total",
+    "loki_write_dropped_entries_total",
+    "loki_write_sent_entries_total",
+    "prometheus_remote_storage_highest_timestamp_in_seconds",
+    "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+    "prometheus_remote_storage_samples_dropped_total",
+    "prometheus_remote_storage_samples_failed_total",
+    "prometheus_remote_storage_samples_total",
+    "up",
+)
+"""Every metric the ``fleet-workloads`` rules read from the workloads' tenants: each workload's
+Alloy sends them centrally whatever its ``central.metrics`` filter keeps (a test reads them
+back out of the rules with a real PromQL parser)."""
 """The window every ``rate()`` of the shipped rules looks back over."""
 PUSH_ROUTES = "api_v1_push|otlp_v1_metrics|/distributor.Distributor/Push"
 

@@ -176,3 +176,59 @@ def test_verify_fails_when_nothing_is_mounted_where_the_local_store_reads(render
     assert [v.message for v in violations] == [
         f"alertmanager_storage is local at {ALERTMANAGER_DIR}, and no ConfigMap is mounted there"
     ] * len(rendered.pods("alertmanager"))
+
+
+def test_verify_alerting_passes_and_catches_a_dashboard_query_that_does_not_parse(rendered: Rendered) -> None:
+    from fleet.verify.alerting import check_alerting
+
+    assert check_alerting(rendered.objects) == []
+    broken: list[KubeObject] = []
+    for item in rendered.objects.objects:
+        if item.kind == "ConfigMap" and item.name.endswith("-dashboards-fleet"):
+            manifest = json.loads(json.dumps(item.manifest))
+            name, text = sorted(manifest["data"].items())[0]
+            manifest["data"][name] = text.replace('"expr": "', '"expr": "sum(', 1)
+            item = replace(item, manifest=manifest)
+        broken.append(item)
+    (violation,) = check_alerting(replace(rendered.objects, objects=broken))
+    assert violation.invariant == "alerting" and "does not parse" in violation.message
+
+
+def test_verify_alerting_names_the_alerts_a_workloads_filter_blinds() -> None:
+    """The proof reads the filter out of the Alloy ConfigMap a workload really runs."""
+    from fleet.verify.alerting import check_alerting
+    from fleet.verify.objects import Expectation
+    from workloads.alloy_config import AlloyPipeline, render_alloy_config
+
+    def stack(required: tuple[str, ...]) -> StackObjects:
+        text = render_alloy_config(
+            AlloyPipeline(
+                workload="shop",
+                local_metrics_url="http://mimir-gateway.mimir.svc.cluster.local/api/v1/push",
+                central_metrics_url="https://mimir.ctrl.example/api/v1/push",
+                central_secret_namespace="alloy",
+                central_metric_filters=("http_.*",),
+                central_required_metrics=required,
+            )
+        )
+        config = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "alloy-config", "namespace": "alloy"},
+        }
+        expect = Expectation(
+            cloud="aws",
+            kubeconfig=None,
+            context=None,
+            kubernetes_version="1.31",
+            alloy=("alloy", "alloy-config", "config.alloy", "mimir-auth"),
+        )
+        objects = [KubeObject({**config, "data": {"config.alloy": text}})]
+        return StackObjects("shop", {}, [], objects, expect)
+
+    from kit.alerting.catalogue import HUB_READS_FROM_WORKLOADS
+
+    blind = check_alerting(stack(()))
+    assert any("FleetWorkloadSilent reads up" in v.message for v in blind)
+    assert all(v.component == "ConfigMap alloy/alloy-config" for v in blind)
+    assert check_alerting(stack(HUB_READS_FROM_WORKLOADS)) == []

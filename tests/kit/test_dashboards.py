@@ -48,3 +48,40 @@ def test_uids_are_unique_and_stable() -> None:
 def test_the_workload_name_is_a_literal_in_queries() -> None:
     (pipeline, _) = workload_dashboards("mimir", 'a"b')
     assert 'up{workload="a\\"b"}' in "\n".join(pipeline.queries())
+
+
+@pytest.mark.parametrize("archive", ["grafana-10.1.4.tgz", "grafana-12.11.1.tgz"])
+def test_the_grafana_chart_provisions_the_dashboards(archive: str) -> None:
+    """Rendered for real by Helm: one ConfigMap holds every dashboard as ``<uid>.json``, mounted
+    where the provider reads, and the provider file names that path."""
+    from charts import real_charts
+
+    from fleet.charts.helm import template
+    from kit.dashboards import DASHBOARD_PROVIDER, grafana_dashboard_values
+
+    dashboards = workload_dashboards("mimir", "payments-prod")
+    with real_charts() as cache:
+        objects = template(
+            cache / archive,
+            release="grafana",
+            namespace="grafana",
+            values=grafana_dashboard_values(dashboards),
+            kube_version="1.31",
+        )
+    by_kind = {
+        (o.manifest["kind"], o.manifest["metadata"]["name"]): o.manifest for o in objects if o.hook is None
+    }
+    config_map = by_kind[("ConfigMap", f"grafana-dashboards-{DASHBOARD_PROVIDER}")]
+    assert {json.loads(text)["uid"] for text in config_map["data"].values()} == {d.uid for d in dashboards}
+    path = f"/var/lib/grafana/dashboards/{DASHBOARD_PROVIDER}"
+    providers = by_kind[("ConfigMap", "grafana")]["data"]["dashboardproviders.yaml"]
+    assert f"path: {path}" in providers
+    pod = by_kind[("Deployment", "grafana")]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    # One subPath mount a dashboard file, from that ConfigMap (the pod restarts on a change: the
+    # chart's checksum annotation covers the dashboards).
+    mounts = [
+        m for c in pod["containers"] for m in c.get("volumeMounts", []) if m["mountPath"].startswith(path)
+    ]
+    assert sorted(m["subPath"] for m in mounts) == sorted(config_map["data"])
+    assert {volumes[m["name"]]["configMap"]["name"] for m in mounts} == {config_map["metadata"]["name"]}

@@ -154,6 +154,7 @@ def test_scrapes_cover_pods_kubelet_cadvisor_node_exporter_and_kube_state_metric
     found = blocks_by_id(render_alloy_config(pipeline()))
     scrapes = sorted(cid for cid in found if cid.startswith("prometheus.scrape."))
     assert scrapes == [
+        "prometheus.scrape.alloy",
         "prometheus.scrape.cadvisor",
         "prometheus.scrape.kube_state_metrics",
         "prometheus.scrape.kubelet",
@@ -227,3 +228,37 @@ def test_invalid_pipelines_are_rejected(changes: dict[str, object], fragment: st
     with pytest.raises(ValueError) as caught:
         pipeline(**changes)
     assert fragment in str(caught.value)
+
+
+def test_self_monitoring_and_the_hubs_metrics_pass_any_filter() -> None:
+    """Alloy scrapes itself and the stack's Mimir, Loki and Grafana by port name; a central filter
+    keeps what the user asked for plus every metric the hub's alerts read, and nothing else."""
+    import re
+
+    from kit.alerting.catalogue import HUB_READS_FROM_WORKLOADS
+
+    pipeline = AlloyPipeline(
+        workload="shop",
+        local_metrics_url="http://mimir-gateway.mimir.svc.cluster.local/api/v1/push",
+        central_metrics_url="https://mimir.ctrl.example/api/v1/push",
+        central_secret_namespace="alloy",
+        central_metric_filters=("http_requests_total",),
+        stack_namespaces=("mimir", "loki", "grafana"),
+        central_required_metrics=HUB_READS_FROM_WORKLOADS,
+    )
+    text = render_alloy_config(pipeline)
+    found = dict(components(parse(text)))
+    assert "prometheus.exporter.self.alloy" in found
+    stack = found["discovery.relabel.stack"]
+    (port_rule,) = [
+        r for r in stack.body if isinstance(r, Block) and r.attribute("action") == Literal("keep")
+    ]
+    assert port_rule.attribute("regex") == Literal("http-metrics|grafana")
+    (endpoint,) = [b for b in found["prometheus.remote_write.central"].body if isinstance(b, Block)]
+    (relabel,) = [b for b in endpoint.body if isinstance(b, Block) and b.name == "write_relabel_config"]
+    regex = relabel.attribute("regex")
+    assert isinstance(regex, Literal) and isinstance(regex.value, str)
+    keep = re.compile(regex.value)  # Alloy anchors relabel regexes at both ends: fullmatch
+    assert all(keep.fullmatch(name) for name in HUB_READS_FROM_WORKLOADS)
+    assert keep.fullmatch("http_requests_total")
+    assert not keep.fullmatch("container_memory_working_set_bytes")

@@ -423,3 +423,18 @@ def test_log_rules_follow_the_journal_setting(system_logs: bool) -> None:
     (group,) = local_log_rule_groups(AlertThresholds(), namespaces=("alloy", "loki"), system_logs=system_logs)
     assert ("FleetLogsOOMKills" in alert_names([group])) is system_logs
     assert 'namespace=~"alloy|loki"' in group.rules[0].expr
+
+
+def test_the_metrics_alloy_always_sends_are_exactly_what_the_workload_rules_read() -> None:
+    """Read back out of the rules by a real PromQL parser, not listed by hand twice."""
+    from fleet.inventory.models import AlertThresholds
+    from fleet.verify.alerting import metric_names
+    from kit.alerting.catalogue import HUB_READS_FROM_WORKLOADS, controlroom_rule_groups
+
+    (workloads,) = [
+        g for g in controlroom_rule_groups(["a", "b"], AlertThresholds()) if g.name == "fleet-workloads"
+    ]
+    read: set[str] = set()
+    for rule in workloads.rules:
+        read |= metric_names(rule.expr)
+    assert set(HUB_READS_FROM_WORKLOADS) == read
