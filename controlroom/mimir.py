@@ -1,128 +1,51 @@
 """The central Mimir: the ``mimir-distributed`` chart on object storage, behind an nginx gateway
-that authenticates every request and derives the tenant from the authenticated user.
-
-Write path (``/api/v1/push``, ``/otlp/v1/metrics``): basic auth against the workloads' htpasswd;
-the gateway sets ``X-Scope-OrgID`` to ``$remote_user``, whatever the client sent, so a workload
-can only ever write its own tenant. Read path (``/prometheus``): basic auth against the reader's
-htpasswd; the client's ``X-Scope-OrgID`` passes through, and tenant federation lets one query
-span ``a|b|c``. Every other path is 404.
+that authenticates every request and derives the tenant from the authenticated user (its
+configuration: :mod:`controlroom.gateway`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET
-from fleet.inventory.models import ControlRoom
+from controlroom.gateway import READER_HTPASSWD_DIR, RELEASE, gateway_nginx_config
+from fleet.inventory.models import ControlRoom, MetricLimits
 from kit.charts import gateway_url
 from kit.mimir import storage_config
 from kit.storage import BucketBinding
 
 CHART = "mimir-distributed"
 CHART_REPOSITORY = "https://grafana.github.io/helm-charts"
-RELEASE = "mimir"
 SERVICE_ACCOUNT = "mimir"
 INGRESS_TLS_SECRET = "mimir-gateway-tls"
-WRITE_HTPASSWD = "/etc/nginx/secrets/.htpasswd"
-"""Where the chart mounts ``gateway.nginx.basicAuth.existingSecret``."""
-READER_HTPASSWD_DIR = "/etc/nginx/reader"
-
-# Passed through the chart's `tpl`: the {{ }} are Helm template expressions, the $ names nginx's.
-_UPSTREAM = (
-    '{{ template "mimir.fullname" . }}-%s.{{ .Release.Namespace }}.svc.{{ .Values.global.clusterDomain }}'
-)
-_PORT = '{{ include "mimir.serverHttpListenPort" . }}'
-_RESOLVER = (
-    "{{ .Values.global.dnsService }}.{{ .Values.global.dnsNamespace }}.svc.{{ .Values.global.clusterDomain }}"
-)
+NAMESPACE = "mimir"
 
 
-def _write_location(path: str) -> str:
-    return f"""
-    location = {path} {{
-      auth_basic           "Mimir write";
-      auth_basic_user_file {WRITE_HTPASSWD};
-      # The tenant is the authenticated workload, never a header the client chose.
-      proxy_set_header     X-Scope-OrgID $remote_user;
-      proxy_set_header     Authorization "";
-      set $distributor {_UPSTREAM % "distributor-headless"};
-      proxy_pass      http://$distributor:{_PORT}$request_uri;
-    }}"""
+def tenant_overrides(tenant_limits: Mapping[str, MetricLimits]) -> dict[str, dict[str, int]]:
+    """Mimir's runtime ``overrides``: each workload's tenant limits (its ``central.limits``).
+
+    Mimir reloads the runtime configuration every 10 s: a changed limit needs no restart.
+    """
+    return {
+        tenant: {
+            "max_global_series_per_user": limits.series,
+            "ingestion_rate": limits.samples_per_second,
+            "ingestion_burst_size": limits.burst,
+        }
+        for tenant, limits in sorted(tenant_limits.items())
+    }
 
 
-def gateway_nginx_config() -> str:
-    """The gateway's nginx.conf (a Helm template rendered by the chart's ``tpl``)."""
-    return f"""worker_processes  5;
-error_log  /dev/stderr error;
-pid        /tmp/nginx.pid;
-worker_rlimit_nofile 8192;
-
-events {{
-  worker_connections  4096;
-}}
-
-http {{
-  client_body_temp_path /tmp/client_temp;
-  proxy_temp_path       /tmp/proxy_temp_path;
-  fastcgi_temp_path     /tmp/fastcgi_temp;
-  uwsgi_temp_path       /tmp/uwsgi_temp;
-  scgi_temp_path        /tmp/scgi_temp;
-
-  default_type application/octet-stream;
-  log_format   main '$remote_addr - $remote_user [$time_local] $status "$request" $body_bytes_sent';
-  access_log   /dev/stderr main;
-  sendfile           on;
-  tcp_nopush         on;
-  proxy_http_version 1.1;
-  proxy_read_timeout 300;
-  resolver {_RESOLVER};
-
-  map $http_x_scope_orgid $has_multiple_orgid_headers {{
-    default 0;
-    "~^.+,.+$" 1;
-  }}
-
-  server {{
-    listen {_PORT};
-    listen [::]:{_PORT};
-    client_max_body_size 540M;
-
-    if ($has_multiple_orgid_headers = 1) {{
-      return 400 'Send one X-Scope-OrgID header, tenants separated by |';
-    }}
-
-    location = / {{
-      return 200 'OK';
-    }}
-    location = /ready {{
-      return 200 'OK';
-    }}
-{_write_location("/api/v1/push")}
-{_write_location("/otlp/v1/metrics")}
-
-    location /prometheus {{
-      auth_basic           "Mimir read";
-      auth_basic_user_file {READER_HTPASSWD_DIR}/.htpasswd;
-      # X-Scope-OrgID passes through: "a|b|c" federates the workloads' tenants.
-      proxy_set_header     Authorization "";
-      set $query_frontend {_UPSTREAM % "query-frontend"};
-      proxy_pass      http://$query_frontend:{_PORT}$request_uri;
-    }}
-
-    location / {{
-      return 404;
-    }}
-  }}
-}}
-"""
-
-
-def mimir_values(room: ControlRoom, storage: BucketBinding) -> dict[str, Any]:
-    """The chart values for the central Mimir, on ``storage`` as its cloud identity."""
+def mimir_values(
+    room: ControlRoom, storage: BucketBinding, tenant_limits: Mapping[str, MetricLimits] | None = None
+) -> dict[str, Any]:
+    """The chart values for the central Mimir, on ``storage`` as its cloud identity, with each
+    workload's tenant limits as runtime overrides."""
     replicas = room.mimir.replicas
     zone_aware = replicas >= 3
     return {
@@ -136,6 +59,7 @@ def mimir_values(room: ControlRoom, storage: BucketBinding) -> dict[str, Any]:
             "annotations": storage.service_account_annotations,
         },
         "global": {"podLabels": dict(storage.pod_labels)},
+        "runtimeConfig": {"overrides": tenant_overrides(tenant_limits or {})},
         "mimir": {
             "structuredConfig": {
                 "multitenancy_enabled": True,
@@ -156,7 +80,7 @@ def mimir_values(room: ControlRoom, storage: BucketBinding) -> dict[str, Any]:
             "replicas": 2,
             "nginx": {
                 "basicAuth": {"enabled": True, "existingSecret": HTPASSWD_SECRET},
-                "config": {"file": gateway_nginx_config()},
+                "config": {"file": gateway_nginx_config(room.gateway, NAMESPACE)},
             },
             "extraVolumes": [
                 {
@@ -184,6 +108,8 @@ class MimirArgs:
     namespace: pulumi.Input[str]
     storage: BucketBinding
     """The central Mimir's bucket and the identity its pods use (from ``kit.storage``)."""
+    tenant_limits: Mapping[str, MetricLimits] = field(default_factory=dict)
+    """Each workload's limits in the central Mimir."""
     depends_on: tuple[pulumi.Resource, ...] = ()
     """The htpasswd Secrets the gateway mounts."""
 
@@ -204,7 +130,7 @@ class Mimir(pulumi.ComponentResource):
             version=args.version,
             repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
             namespace=args.namespace,
-            values=mimir_values(args.control_room, args.storage),
+            values=mimir_values(args.control_room, args.storage, args.tenant_limits),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.gateway_url = pulumi.Output.from_input(args.namespace).apply(lambda ns: gateway_url(RELEASE, ns))

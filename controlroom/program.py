@@ -8,12 +8,12 @@ from controlroom.cluster import cluster_identity
 from controlroom.credentials import Credentials, CredentialsArgs
 from controlroom.grafana import Grafana, GrafanaArgs
 from controlroom.kube import namespace
-from controlroom.mimir import SERVICE_ACCOUNT, Mimir, MimirArgs
+from controlroom.mimir import NAMESPACE, SERVICE_ACCOUNT, Mimir, MimirArgs
 from fleet.inventory.models import CONTROLROOM, ControlRoomStack
 from kit.provider import kubernetes_provider
 from kit.storage import StorageArgs, StorageUser, object_storage
 
-MIMIR_NAMESPACE = "mimir"
+MIMIR_NAMESPACE = NAMESPACE
 
 
 def controlroom_program(spec: ControlRoomStack) -> None:
@@ -50,6 +50,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             version=spec.versions.mimir,
             namespace=mimir_namespace.metadata.name,
             storage=storage.bindings["mimir"],
+            tenant_limits=spec.tenant_limits,
             depends_on=(credentials.htpasswd_secret, credentials.reader_htpasswd_secret),
         ),
         opts=with_kube,

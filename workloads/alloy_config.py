@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from fleet.inventory.models import re2_problem
 from kit.alloy.syntax import Block, Item
 from kit.alloy.writer import attr, call, index, ref, write_block
 
@@ -75,10 +76,9 @@ class AlloyPipeline:
             if not getattr(self, field):
                 raise ValueError(f"{field} must not be empty")
         for pattern in self.central_metric_filters:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"metric filter {pattern!r} is not a regex ({exc})") from None
+            problem = re2_problem(pattern)
+            if problem is not None:
+                raise ValueError(f"metric filter: {problem}")
         if any(not namespace for namespace in self.namespaces):
             raise ValueError("namespaces must not contain an empty name")
         for field in ("host_root", "procfs_path", "sysfs_path"):

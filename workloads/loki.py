@@ -40,6 +40,7 @@ def loki_values(args: LokiArgs) -> dict[str, Any]:
     """The chart values: TSDB + v13 on object storage, compactor-enforced retention, replicas."""
     replicas = args.settings.replicas
     backend = args.storage.backend
+    limits = args.settings.limits
     return {
         "fullnameOverride": RELEASE,
         "deploymentMode": "SimpleScalable",
@@ -66,7 +67,16 @@ def loki_values(args: LokiArgs) -> dict[str, Any]:
             },
             "storage": _storage(args.storage),
             # Retention is enforced by the compactor, in whole days of the 24h index period.
-            "limits_config": {"retention_period": hours(args.settings.retention, multiple=24)},
+            # Loki's defaults (4 MB/s, 5,000 streams) make Alloy drop a busy cluster's logs after
+            # its retries.
+            "limits_config": {
+                "retention_period": hours(args.settings.retention, multiple=24),
+                "ingestion_rate_mb": limits.megabytes_per_second,
+                "ingestion_burst_size_mb": 2 * limits.megabytes_per_second,
+                "max_global_streams_per_user": limits.streams,
+                "per_stream_rate_limit": f"{limits.stream_megabytes_per_second}MB",
+                "per_stream_rate_limit_burst": f"{4 * limits.stream_megabytes_per_second}MB",
+            },
             "compactor": {"retention_enabled": True, "delete_request_store": backend},
         },
         "write": {"replicas": replicas},

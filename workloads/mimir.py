@@ -53,7 +53,14 @@ def mimir_values(args: MimirArgs) -> dict[str, Any]:
                 "alertmanager_storage": {"storage_prefix": "alertmanager"},
                 "ingester": {"ring": {"replication_factor": replication}},
                 "store_gateway": {"sharding_ring": {"replication_factor": replication}},
-                "limits": {"compactor_blocks_retention_period": hours(args.settings.retention)},
+                # Mimir's defaults (150k series, 10k samples/s) drop most of a mid-size cluster's
+                # samples: a 4xx is not retried. Every series of the cluster lands here.
+                "limits": {
+                    "compactor_blocks_retention_period": hours(args.settings.retention),
+                    "max_global_series_per_user": args.settings.limits.series,
+                    "ingestion_rate": args.settings.limits.samples_per_second,
+                    "ingestion_burst_size": args.settings.limits.burst,
+                },
             }
         },
     }

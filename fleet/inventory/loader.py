@@ -62,6 +62,7 @@ class Inventory:
             versions=self.fleet.spec.versions,
             workloads=self.names,
             alerting=self.fleet.spec.alerting,
+            tenant_limits={name: self.workload(name).spec.central.limits for name in self.names},
         )
 
     def workload_stack(self, name: str) -> WorkloadStack:

@@ -7,9 +7,11 @@ Unknown keys are errors (``extra="forbid"``) so a typo never passes silently.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
+import re2
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -19,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from fleet.inventory.durations import parse_duration
+from fleet.inventory.durations import check_prometheus_duration, parse_duration
 
 COMPONENTS: tuple[str, ...] = ("alloy", "mimir", "loki", "grafana")
 CONTROLROOM = "controlroom"
@@ -71,18 +73,44 @@ def _uuid(value: str) -> str:
     return value
 
 
-def _regex(value: str) -> str:
+def re2_problem(pattern: str) -> str | None:
+    """Why Alloy would refuse ``pattern`` as a relabel regex, or None when it compiles.
+
+    Alloy compiles relabel regexes with Go's regexp (RE2 syntax: no lookarounds, no
+    backreferences) and, like Prometheus, anchors them as ``^(?s:<pattern>)$``; google-re2 binds
+    the same engine family.
+    """
+    options = re2.Options()
+    options.log_errors = False  # the error comes back as a value, not on stderr
     try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
+        re2.compile(f"^(?s:{pattern})$", options=options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        return (
+            f"{pattern!r} is not a regex Alloy compiles ({reason}); Alloy uses Go's RE2 syntax: "
+            "no lookarounds (?= (?! (?<=, no backreferences"
+        )
+    return None
+
+
+def _regex(value: str) -> str:
+    problem = re2_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
+
+
+def _prometheus_duration(value: str) -> str:
+    return check_prometheus_duration(value)
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Duration = Annotated[str, AfterValidator(_duration)]
+StorageDuration = Annotated[str, AfterValidator(_prometheus_duration)]
+"""A duration that reaches Mimir's or Loki's configuration: in the form they parse."""
 ChartVersion = Annotated[str, AfterValidator(_version)]
 Regex = Annotated[str, AfterValidator(_regex)]
+"""A relabel regex as Alloy compiles it: Go's RE2 syntax, fully anchored."""
 Region = Annotated[str, AfterValidator(_region)]
 AwsAccountId = Annotated[str, AfterValidator(_account_id)]
 Uuid = Annotated[str, AfterValidator(_uuid)]
@@ -186,14 +214,50 @@ class CloudAccount(Model):
         return self
 
 
+class MetricLimits(Model):
+    """Ingestion limits of one Mimir tenant (Mimir's ``max_global_series_per_user``,
+    ``ingestion_rate`` and ``ingestion_burst_size``). Past them Mimir answers 4xx, which remote
+    write does not retry: the samples are dropped."""
+
+    series: int = Field(default=800_000, ge=1_000, le=1_000_000_000, description="Active series")
+    samples_per_second: int = Field(
+        default=100_000, ge=100, le=100_000_000, description="Samples/s (the burst allows 10 s of it)"
+    )
+
+    @property
+    def burst(self) -> int:
+        return 10 * self.samples_per_second
+
+
+class LocalMetricLimits(MetricLimits):
+    """The workload's own Mimir takes every series of the cluster (no central filter)."""
+
+    series: int = Field(default=2_000_000, ge=1_000, le=1_000_000_000, description="Active series")
+    samples_per_second: int = Field(
+        default=200_000, ge=100, le=100_000_000, description="Samples/s (the burst allows 10 s of it)"
+    )
+
+
+class LogLimits(Model):
+    """Ingestion limits of the workload's Loki (``ingestion_rate_mb``, ``ingestion_burst_size_mb``,
+    ``max_global_streams_per_user``, ``per_stream_rate_limit``). Past them Loki answers 429, which
+    Alloy retries, then drops."""
+
+    megabytes_per_second: int = Field(default=16, ge=1, le=10_000, description="MB/s of log lines")
+    streams: int = Field(default=50_000, ge=100, le=10_000_000, description="Active streams")
+    stream_megabytes_per_second: int = Field(default=5, ge=1, le=1_000, description="MB/s per stream")
+
+
 class MimirSettings(Model):
     replicas: int = Field(default=1, ge=1, le=50, description="Ingester (and distributor) replicas")
-    retention: Duration = Field(default="30d", description="How long metrics are kept")
+    retention: StorageDuration = Field(default="30d", description="How long metrics are kept")
+    limits: LocalMetricLimits = Field(default_factory=LocalMetricLimits)
 
 
 class LokiSettings(Model):
     replicas: int = Field(default=1, ge=1, le=50, description="Write/read/backend replicas")
-    retention: Duration = Field(default="7d", description="How long logs are kept")
+    retention: StorageDuration = Field(default="7d", description="How long logs are kept")
+    limits: LogLimits = Field(default_factory=LogLimits)
 
 
 class GrafanaSettings(Model):
@@ -221,17 +285,44 @@ class CentralExport(Model):
     metrics: list[Regex] = Field(
         default_factory=list, description="Metric-name regexes sent to the control room; empty: all"
     )
+    limits: MetricLimits = Field(
+        default_factory=MetricLimits, description="This workload's tenant limits in the central Mimir"
+    )
 
 
 class ControlRoomMimir(Model):
     replicas: int = Field(default=3, ge=1, le=100)
-    retention: Duration = "90d"
+    retention: StorageDuration = "90d"
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a network like 10.0.0.0/8 or fd00::/8") from None
+    return value
+
+
+class ControlRoomGateway(Model):
+    """The hub's authenticating gateway (nginx): request rates and the proxies it trusts."""
+
+    rate_per_workload: int = Field(
+        default=100, ge=1, le=100_000, description="Requests/s per credential (burst: twice as many)"
+    )
+    rate_per_address: int = Field(
+        default=200, ge=1, le=100_000, description="Requests/s per client address (burst: twice as many)"
+    )
+    trusted_proxies: list[Annotated[str, AfterValidator(_cidr)]] = Field(
+        default_factory=lambda: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+        description="Networks of the ingress controller's pods: their X-Forwarded-For names the client",
+    )
 
 
 class ControlRoom(CloudAccount):
     domain: str = Field(description="Central push endpoint is https://mimir.<domain>/api/v1/push")
     cluster: Cluster = Field(default_factory=Cluster)
     mimir: ControlRoomMimir = Field(default_factory=ControlRoomMimir)
+    gateway: ControlRoomGateway = Field(default_factory=ControlRoomGateway)
 
     @model_validator(mode="after")
     def _cluster(self) -> ControlRoom:
@@ -693,6 +784,8 @@ class ControlRoomStack(Model):
     versions: VersionSet
     workloads: tuple[str, ...]
     alerting: Alerting = Field(default_factory=Alerting)
+    tenant_limits: dict[str, MetricLimits] = Field(default_factory=dict)
+    """Each workload's limits in the central Mimir (its ``central.limits``)."""
 
 
 class WorkloadStack(Model):

@@ -189,3 +189,30 @@ def test_alerting_errors_point_at_the_line_and_thresholds_reach_the_stacks(inven
     inventory = load_inventory(inventory_dir)
     assert inventory.controlroom_stack().alerting.receivers[0].name == "oncall"
     assert inventory.workload_stack("payments-prod").thresholds.silent_after == "15m"
+
+
+def test_a_retention_mimir_cannot_parse_is_refused_with_the_form_to_write(inventory_dir: Path) -> None:
+    edit(inventory_dir / "workloads/payments-prod.yaml", "retention: 60d", "retention: 1.5d")
+    [line] = problems(inventory_dir)
+    assert line.startswith("workloads/payments-prod.yaml:11: spec.mimir.retention: ")
+    assert "'1.5d' is not a duration Mimir and Loki read" in line
+    assert "write '1d12h'" in line
+
+
+def test_a_central_metrics_regex_alloy_cannot_compile_is_refused(inventory_dir: Path) -> None:
+    edit(inventory_dir / "workloads/payments-prod.yaml", '"payments_.*"', '"(?!go_).*"')
+    [line] = problems(inventory_dir)
+    assert line.startswith("workloads/payments-prod.yaml:13: spec.central.metrics[2]: ")
+    assert "not a regex Alloy compiles" in line and "invalid perl operator: (?!" in line
+
+
+def test_a_workloads_central_limits_reach_the_control_room(inventory_dir: Path) -> None:
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "  central: {metrics:",
+        "  central: {limits: {series: 2000000, samples_per_second: 150000}, metrics:",
+    )
+    limits = load_inventory(inventory_dir).controlroom_stack().tenant_limits
+    assert sorted(limits) == ["analytics-prod", "payments-prod", "search-staging"]
+    assert (limits["payments-prod"].series, limits["payments-prod"].burst) == (2_000_000, 1_500_000)
+    assert limits["search-staging"].series == 800_000  # the default
