@@ -9,7 +9,7 @@ and lives in its own Secret.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -18,6 +18,8 @@ import pulumi_random as random
 
 from controlroom.credentials import READER_USERNAME
 from controlroom.kube import namespace
+from kit.grafana import grafana_production_values
+from kit.sizing import Sizing, merge
 
 CHART = "grafana"
 CHART_REPOSITORY = "https://grafana.github.io/helm-charts"
@@ -53,9 +55,9 @@ def mimir_datasource(url: str, workloads: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def grafana_values(query_url: str, workloads: Sequence[str]) -> dict[str, Any]:
+def grafana_values(query_url: str, workloads: Sequence[str], sizing: Sizing | None = None) -> dict[str, Any]:
     """The chart values for the control room's Grafana."""
-    return {
+    values: dict[str, Any] = {
         "admin": {"existingSecret": ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
         "envValueFrom": {READER_ENV: {"secretKeyRef": {"name": READER_SECRET, "key": "password"}}},
         "datasources": {
@@ -68,6 +70,7 @@ def grafana_values(query_url: str, workloads: Sequence[str]) -> dict[str, Any]:
             "users": {"allow_sign_up": False},
         },
     }
+    return merge(values, grafana_production_values(sizing or Sizing()))
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class GrafanaArgs:
     mimir_url: pulumi.Input[str]
     """In-cluster base URL of the Mimir gateway; the datasource queries ``<url>/prometheus``."""
     reader_password: pulumi.Input[str]
+    sizing: Sizing = field(default_factory=Sizing)
 
 
 class Grafana(pulumi.ComponentResource):
@@ -111,7 +115,7 @@ class Grafana(pulumi.ComponentResource):
         )
         workloads = tuple(args.workloads)
         values = pulumi.Output.from_input(args.mimir_url).apply(
-            lambda url: grafana_values(f"{url}/prometheus", workloads)
+            lambda url: grafana_values(f"{url}/prometheus", workloads, args.sizing)
         )
         self.chart = k8s.helm.v4.Chart(
             f"{name}-chart",

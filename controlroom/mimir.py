@@ -17,6 +17,7 @@ from controlroom.gateway import READER_HTPASSWD_DIR, RELEASE, gateway_nginx_conf
 from fleet.inventory.models import ControlRoom, MetricLimits
 from kit.charts import gateway_url
 from kit.mimir import storage_config
+from kit.sizing import Sizing, merge, mimir_resources
 from kit.storage import BucketBinding
 
 CHART = "mimir-distributed"
@@ -42,13 +43,16 @@ def tenant_overrides(tenant_limits: Mapping[str, MetricLimits]) -> dict[str, dic
 
 
 def mimir_values(
-    room: ControlRoom, storage: BucketBinding, tenant_limits: Mapping[str, MetricLimits] | None = None
+    room: ControlRoom,
+    storage: BucketBinding,
+    tenant_limits: Mapping[str, MetricLimits] | None = None,
+    sizing: Sizing | None = None,
 ) -> dict[str, Any]:
     """The chart values for the central Mimir, on ``storage`` as its cloud identity, with each
     workload's tenant limits as runtime overrides."""
     replicas = room.mimir.replicas
     zone_aware = replicas >= 3
-    return {
+    values: dict[str, Any] = {
         "minio": {"enabled": False},
         "nginx": {"enabled": False},
         "alertmanager": {"enabled": False},
@@ -77,7 +81,7 @@ def mimir_values(
         "distributor": {"replicas": max(2, min(replicas, 10))},
         "gateway": {
             "enabledNonEnterprise": True,
-            "replicas": 2,
+            "replicas": max(2, min(replicas, 10)),
             "nginx": {
                 "basicAuth": {"enabled": True, "existingSecret": HTPASSWD_SECRET},
                 "config": {"file": gateway_nginx_config(room.gateway, NAMESPACE)},
@@ -98,6 +102,7 @@ def mimir_values(
             },
         },
     }
+    return merge(values, mimir_resources(sizing or Sizing()))
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ class MimirArgs:
     """The central Mimir's bucket and the identity its pods use (from ``kit.storage``)."""
     tenant_limits: Mapping[str, MetricLimits] = field(default_factory=dict)
     """Each workload's limits in the central Mimir."""
+    sizing: Sizing = field(default_factory=Sizing)
     depends_on: tuple[pulumi.Resource, ...] = ()
     """The htpasswd Secrets the gateway mounts."""
 
@@ -130,7 +136,7 @@ class Mimir(pulumi.ComponentResource):
             version=args.version,
             repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
             namespace=args.namespace,
-            values=mimir_values(args.control_room, args.storage, args.tenant_limits),
+            values=mimir_values(args.control_room, args.storage, args.tenant_limits, args.sizing),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.gateway_url = pulumi.Output.from_input(args.namespace).apply(lambda ns: gateway_url(RELEASE, ns))

@@ -11,6 +11,7 @@ from controlroom.kube import namespace
 from controlroom.mimir import NAMESPACE, SERVICE_ACCOUNT, Mimir, MimirArgs
 from fleet.inventory.models import CONTROLROOM, ControlRoomStack
 from kit.provider import kubernetes_provider
+from kit.sizing import stack_sizing
 from kit.storage import StorageArgs, StorageUser, object_storage
 
 MIMIR_NAMESPACE = NAMESPACE
@@ -21,6 +22,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
     fleet Grafana; export ``push_url``, ``query_url``, ``tenants`` and the secret
     ``credentials`` and ``reader``."""
     room = spec.control_room
+    sizing = stack_sizing(room.size, room.resources)
     kube = kubernetes_provider("controlroom-kubernetes", room.cluster)
     with_kube = pulumi.ResourceOptions(provider=kube)
 
@@ -51,6 +53,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             namespace=mimir_namespace.metadata.name,
             storage=storage.bindings["mimir"],
             tenant_limits=spec.tenant_limits,
+            sizing=sizing,
             depends_on=(credentials.htpasswd_secret, credentials.reader_htpasswd_secret),
         ),
         opts=with_kube,
@@ -62,6 +65,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             workloads=spec.workloads,
             mimir_url=mimir.gateway_url,
             reader_password=credentials.reader_password,
+            sizing=sizing,
         ),
         opts=with_kube,
     )

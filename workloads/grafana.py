@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -11,13 +11,16 @@ import pulumi_random as random
 
 from fleet.inventory.models import GrafanaSettings
 from kit.charts import grafana_chart
+from kit.grafana import grafana_production_values
 from kit.namespaces import MANAGED_BY
+from kit.sizing import Sizing, merge
 
 RELEASE = "grafana"
 ADMIN_SECRET = "grafana-admin"
 ADMIN_USER = "admin"
 USER_KEY = "admin-user"
 PASSWORD_KEY = "admin-password"
+INGRESS_TLS_SECRET = "grafana-tls"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class GrafanaArgs:
     """The local Mimir's Prometheus API, ``.../prometheus``."""
     loki_url: pulumi.Input[str]
     """The local Loki gateway."""
+    sizing: Sizing = field(default_factory=Sizing)
 
 
 def datasources(mimir_url: pulumi.Input[str], loki_url: pulumi.Input[str]) -> dict[str, Any]:
@@ -68,9 +72,17 @@ def grafana_values(args: GrafanaArgs) -> dict[str, Any]:
     }
     hostname = args.settings.hostname
     if hostname is not None:
-        values["ingress"] = {"enabled": True, "hosts": [hostname], "path": "/", "pathType": "Prefix"}
+        values["ingress"] = {
+            "enabled": True,
+            "hosts": [hostname],
+            "path": "/",
+            "pathType": "Prefix",
+            # root_url is https: the ingress terminates TLS with the certificate in this Secret
+            # (kept by cert-manager or a secret store; its name is fixed).
+            "tls": [{"secretName": INGRESS_TLS_SECRET, "hosts": [hostname]}],
+        }
         values["grafana.ini"]["server"] = {"domain": hostname, "root_url": f"https://{hostname}/"}
-    return values
+    return merge(values, grafana_production_values(args.sizing))
 
 
 class Grafana(pulumi.ComponentResource):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 
 from fleet.inventory.models import LokiSettings
 from kit.charts import gateway_url, grafana_chart, hours
+from kit.security import SECCOMP
+from kit.sizing import SIDECAR, Sizing
 from kit.storage import BucketBinding
 
 RELEASE = "loki"
@@ -23,6 +25,7 @@ class LokiArgs:
     namespace: pulumi.Input[str]
     settings: LokiSettings
     storage: BucketBinding
+    sizing: Sizing = field(default_factory=Sizing)
 
 
 def _storage(storage: BucketBinding) -> dict[str, Any]:
@@ -41,6 +44,7 @@ def loki_values(args: LokiArgs) -> dict[str, Any]:
     replicas = args.settings.replicas
     backend = args.storage.backend
     limits = args.settings.limits
+    sizing = args.sizing
     return {
         "fullnameOverride": RELEASE,
         "deploymentMode": "SimpleScalable",
@@ -53,6 +57,8 @@ def loki_values(args: LokiArgs) -> dict[str, Any]:
             # Only this workload's Alloy writes here: one tenant, no org header.
             "auth_enabled": False,
             "podLabels": args.storage.pod_labels,
+            # The chart's contexts are restricted but for seccomp (merged into its defaults).
+            "podSecurityContext": {"seccompProfile": dict(SECCOMP)},
             "commonConfig": {"replication_factor": min(3, replicas)},
             "schemaConfig": {
                 "configs": [
@@ -79,9 +85,20 @@ def loki_values(args: LokiArgs) -> dict[str, Any]:
             },
             "compactor": {"retention_enabled": True, "delete_request_store": backend},
         },
-        "write": {"replicas": replicas},
-        "read": {"replicas": replicas},
-        "backend": {"replicas": replicas},
+        "write": {"replicas": replicas, "resources": sizing.resources("loki-write")},
+        "read": {"replicas": replicas, "resources": sizing.resources("loki-read")},
+        "backend": {"replicas": replicas, "resources": sizing.resources("loki-backend")},
+        "gateway": {
+            "replicas": replicas,
+            "resources": sizing.resources("loki-gateway"),
+            "podSecurityContext": {"seccompProfile": dict(SECCOMP)},
+        },
+        # The chart requests 1.2 times the cache's size as memory, and sets the same as its limit.
+        "chunksCache": {"allocatedMemory": sizing.cache_megabytes("loki-chunks-cache")},
+        "resultsCache": {"allocatedMemory": sizing.cache_megabytes("loki-results-cache")},
+        "memcached": {"podSecurityContext": {"seccompProfile": dict(SECCOMP)}},
+        "memcachedExporter": {"resources": SIDECAR.values()},
+        "sidecar": {"resources": SIDECAR.values()},
         "minio": {"enabled": False},
         "lokiCanary": {"enabled": False},
         "test": {"enabled": False},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -10,6 +10,7 @@ import pulumi
 from fleet.inventory.models import MimirSettings
 from kit.charts import gateway_url, grafana_chart, hours
 from kit.mimir import storage_config
+from kit.sizing import Sizing, merge, mimir_resources
 from kit.storage import BucketBinding
 
 RELEASE = "mimir"
@@ -22,13 +23,14 @@ class MimirArgs:
     namespace: pulumi.Input[str]
     settings: MimirSettings
     storage: BucketBinding
+    sizing: Sizing = field(default_factory=Sizing)
 
 
 def mimir_values(args: MimirArgs) -> dict[str, Any]:
     """The chart values: single tenant, one bucket split by prefix, the spec's replicas and retention."""
     replicas = args.settings.replicas
     replication = min(3, replicas)
-    return {
+    values: dict[str, Any] = {
         "fullnameOverride": RELEASE,
         "serviceAccount": {
             "create": True,
@@ -37,8 +39,9 @@ def mimir_values(args: MimirArgs) -> dict[str, Any]:
         },
         "global": {"podLabels": args.storage.pod_labels},
         "minio": {"enabled": False},
-        # The gateway is the one in-cluster entry point: /api/v1/push and /prometheus.
-        "gateway": {"enabledNonEnterprise": True},
+        # The gateway is the one in-cluster entry point: /api/v1/push and /prometheus. It runs
+        # as many replicas as the distributors behind it.
+        "gateway": {"enabledNonEnterprise": True, "replicas": replicas},
         "alertmanager": {"enabled": False},
         "ingester": {"replicas": replicas, "zoneAwareReplication": {"enabled": False}},
         "distributor": {"replicas": replicas},
@@ -64,6 +67,7 @@ def mimir_values(args: MimirArgs) -> dict[str, Any]:
             }
         },
     }
+    return merge(values, mimir_resources(args.sizing))
 
 
 class Mimir(pulumi.ComponentResource):

@@ -16,6 +16,7 @@ import pulumi
 from fleet.inventory.models import WorkloadStack
 from kit.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
 from kit.provider import kubernetes_provider
+from kit.sizing import stack_sizing
 from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storage
 from workloads import loki as loki_module
 from workloads import mimir as mimir_module
@@ -47,6 +48,7 @@ def workload_program(spec: WorkloadStack) -> None:
     name = workload.name
     settings = workload.spec
 
+    sizing = stack_sizing(settings.size, settings.resources)
     cluster = kubernetes_provider("cluster", settings.cluster)
     on_cluster = pulumi.ResourceOptions(provider=cluster)
 
@@ -88,6 +90,7 @@ def workload_program(spec: WorkloadStack) -> None:
             namespace=namespaces.names[MIMIR_NAMESPACE],
             settings=settings.mimir,
             storage=storage.bindings["mimir"],
+            sizing=sizing,
         ),
         opts=on_cluster,
     )
@@ -98,6 +101,7 @@ def workload_program(spec: WorkloadStack) -> None:
             namespace=namespaces.names[LOKI_NAMESPACE],
             settings=settings.loki,
             storage=storage.bindings["loki"],
+            sizing=sizing,
         ),
         opts=on_cluster,
     )
@@ -109,6 +113,7 @@ def workload_program(spec: WorkloadStack) -> None:
             settings=settings.grafana,
             mimir_url=mimir.query_url,
             loki_url=loki.query_url,
+            sizing=sizing,
         ),
         opts=on_cluster,
     )
@@ -129,6 +134,7 @@ def workload_program(spec: WorkloadStack) -> None:
             central_password=pulumi.Output.secret(password),
             local_metrics_url=mimir.push_url,
             local_logs_url=loki.push_url,
+            sizing=sizing,
         ),
         opts=on_cluster,
     )

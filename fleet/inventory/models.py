@@ -214,6 +214,54 @@ class CloudAccount(Model):
         return self
 
 
+Size = Literal["small", "medium", "large"]
+SizedComponent = Literal[
+    "alloy",
+    "mimir-distributor",
+    "mimir-ingester",
+    "mimir-querier",
+    "mimir-query-frontend",
+    "mimir-query-scheduler",
+    "mimir-store-gateway",
+    "mimir-compactor",
+    "mimir-kafka",
+    "mimir-ruler",
+    "mimir-overrides-exporter",
+    "mimir-gateway",
+    "loki-write",
+    "loki-read",
+    "loki-backend",
+    "loki-gateway",
+    "grafana",
+    "kube-state-metrics",
+]
+"""The components whose requests a size sets (``kit/sizing.py``) and a stack may override."""
+_CPU = re.compile(r"^(\d+m|\d+(\.\d+)?)$")
+_MEMORY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti)$")
+
+
+class ResourceRequest(Model):
+    """A component's requests (its limits follow: 4 times the CPU, 2 times the memory)."""
+
+    cpu: str = Field(description="CPU: 500m or 2")
+    memory: str = Field(description="Memory: 512Mi or 4Gi")
+
+    @field_validator("cpu", mode="before")
+    @classmethod
+    def _cpu(cls, value: object) -> str:
+        text = str(value)
+        if not _CPU.match(text):
+            raise ValueError(f"{text!r} is not a CPU quantity like 500m or 2")
+        return text
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not _MEMORY.match(value):
+            raise ValueError(f"{value!r} is not a memory quantity like 512Mi or 4Gi")
+        return value
+
+
 class MetricLimits(Model):
     """Ingestion limits of one Mimir tenant (Mimir's ``max_global_series_per_user``,
     ``ingestion_rate`` and ``ingestion_burst_size``). Past them Mimir answers 4xx, which remote
@@ -271,7 +319,23 @@ class GrafanaSettings(Model):
         return value
 
 
+class Toleration(Model):
+    """A Kubernetes toleration (``key``, ``operator``, ``value``, ``effect``)."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+    def kubernetes(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class AlloySettings(Model):
+    tolerations: list[Toleration] = Field(
+        default_factory=lambda: [Toleration(operator="Exists")],
+        description="Where Alloy may run; default: every node, whatever its taints",
+    )
     namespaces: list[DnsLabel] = Field(
         default_factory=list,
         description="Namespaces Alloy scrapes and collects logs from; empty: all",
@@ -322,6 +386,8 @@ class ControlRoom(CloudAccount):
     domain: str = Field(description="Central push endpoint is https://mimir.<domain>/api/v1/push")
     cluster: Cluster = Field(default_factory=Cluster)
     mimir: ControlRoomMimir = Field(default_factory=ControlRoomMimir)
+    size: Size = Field(default="medium", description="small | medium | large: every container's requests")
+    resources: dict[SizedComponent, ResourceRequest] = Field(default_factory=dict)
     gateway: ControlRoomGateway = Field(default_factory=ControlRoomGateway)
 
     @model_validator(mode="after")
@@ -728,6 +794,10 @@ class Fleet(Model):
 
 
 class WorkloadSpec(CloudAccount):
+    size: Size = Field(default="medium", description="small | medium | large: every container's requests")
+    resources: dict[SizedComponent, ResourceRequest] = Field(
+        default_factory=dict, description="Per-component requests that override the size's"
+    )
     environment: Environment = "production"
     labels: dict[str, str] = Field(default_factory=dict)
     cluster: Cluster = Field(default_factory=Cluster)
