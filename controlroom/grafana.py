@@ -18,11 +18,11 @@ import pulumi_random as random
 
 from controlroom.credentials import READER_USERNAME
 from controlroom.kube import namespace
+from kit.charts import chart_source
 from kit.grafana import grafana_production_values
 from kit.sizing import Sizing, merge
 
 CHART = "grafana"
-CHART_REPOSITORY = "https://grafana.github.io/helm-charts"
 NAMESPACE = "grafana"
 ADMIN_SECRET = "grafana-admin"
 READER_SECRET = "grafana-mimir-reader"
@@ -77,6 +77,8 @@ def grafana_values(query_url: str, workloads: Sequence[str], sizing: Sizing | No
 class GrafanaArgs:
     version: str
     """grafana chart version, from the fleet's version set."""
+    repository: str
+    """Where the chart is published (``spec.charts`` in fleet.yaml)."""
     workloads: Sequence[str]
     mimir_url: pulumi.Input[str]
     """In-cluster base URL of the Mimir gateway; the datasource queries ``<url>/prometheus``."""
@@ -120,9 +122,8 @@ class Grafana(pulumi.ComponentResource):
         self.chart = k8s.helm.v4.Chart(
             f"{name}-chart",
             name="grafana",
-            chart=CHART,
             version=args.version,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
+            **chart_source(CHART, args.repository),
             namespace=ns.metadata.name,
             values=values,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret, reader_secret]),

@@ -15,13 +15,12 @@ import pulumi_kubernetes as k8s
 from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET
 from controlroom.gateway import READER_HTPASSWD_DIR, RELEASE, gateway_nginx_config
 from fleet.inventory.models import ControlRoom, MetricLimits
-from kit.charts import gateway_url
+from kit.charts import chart_source, gateway_url
 from kit.mimir import storage_config
 from kit.sizing import Sizing, merge, mimir_resources
 from kit.storage import BucketBinding
 
 CHART = "mimir-distributed"
-CHART_REPOSITORY = "https://grafana.github.io/helm-charts"
 SERVICE_ACCOUNT = "mimir"
 INGRESS_TLS_SECRET = "mimir-gateway-tls"
 NAMESPACE = "mimir"
@@ -110,6 +109,8 @@ class MimirArgs:
     control_room: ControlRoom
     version: str
     """mimir-distributed chart version, from the fleet's version set."""
+    repository: str
+    """Where the chart is published (``spec.charts`` in fleet.yaml)."""
     namespace: pulumi.Input[str]
     storage: BucketBinding
     """The central Mimir's bucket and the identity its pods use (from ``kit.storage``)."""
@@ -132,9 +133,8 @@ class Mimir(pulumi.ComponentResource):
         self.chart = k8s.helm.v4.Chart(
             f"{name}-chart",
             name=RELEASE,
-            chart=CHART,
             version=args.version,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
+            **chart_source(CHART, args.repository),
             namespace=args.namespace,
             values=mimir_values(args.control_room, args.storage, args.tenant_limits, args.sizing),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),

@@ -50,6 +50,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         MimirArgs(
             control_room=room,
             version=spec.versions.mimir,
+            repository=spec.charts.repository("mimir"),
             namespace=mimir_namespace.metadata.name,
             storage=storage.bindings["mimir"],
             tenant_limits=spec.tenant_limits,
@@ -62,6 +63,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         "grafana",
         GrafanaArgs(
             version=spec.versions.grafana,
+            repository=spec.charts.repository("grafana"),
             workloads=spec.workloads,
             mimir_url=mimir.gateway_url,
             reader_password=credentials.reader_password,

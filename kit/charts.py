@@ -1,4 +1,4 @@
-"""Helm charts from Grafana's repository, and the value formats their configs share."""
+"""Grafana's Helm charts from their configured repositories, and the value formats their configs share."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ import pulumi_kubernetes as k8s
 
 from fleet.inventory.durations import parse_duration
 
-GRAFANA_REPOSITORY = "https://grafana.github.io/helm-charts"
+
+def chart_source(chart: str, repository: str) -> dict[str, Any]:
+    """``helm.v4.Chart`` arguments that name ``chart`` in ``repository``.
+
+    An HTTP repository is passed as ``repositoryOpts.repo``; an OCI registry path
+    (``oci://registry/path``) is the chart reference itself, as ``helm pull`` takes it.
+    """
+    if repository.startswith("oci://"):
+        return {"chart": f"{repository.rstrip('/')}/{chart}"}
+    return {"chart": chart, "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=repository)}
 
 
 def grafana_chart(
@@ -19,11 +28,12 @@ def grafana_chart(
     *,
     chart: str,
     version: str,
+    repository: str,
     namespace: pulumi.Input[str],
     values: Mapping[str, Any],
     opts: pulumi.ResourceOptions,
 ) -> k8s.helm.v4.Chart:
-    """A chart from Grafana's repository at an exact version.
+    """One of Grafana's charts at an exact version, from ``repository`` (``spec.charts`` in fleet.yaml).
 
     ``helm.v4.Chart`` renders client-side, so a preview diffs every object the chart makes and
     an update waits for each object's readiness. The release name is fixed to ``name``'s last
@@ -33,11 +43,10 @@ def grafana_chart(
     return k8s.helm.v4.Chart(
         name,
         k8s.helm.v4.ChartArgs(
-            chart=chart,
             version=version,
             namespace=namespace,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=GRAFANA_REPOSITORY),
             values=dict(values),
+            **chart_source(chart, repository),
         ),
         opts=opts,
     )

@@ -66,6 +66,8 @@ JOURNAL_PATHS = (
 @dataclass(frozen=True)
 class AlloyArgs:
     version: str
+    repository: str
+    """Where the chart is published (``spec.charts`` in fleet.yaml)."""
     namespace: pulumi.Input[str]
     workload: str
     settings: AlloySettings
@@ -220,6 +222,7 @@ class Alloy(pulumi.ComponentResource):
             f"{name}-chart",
             chart="alloy",
             version=args.version,
+            repository=args.repository,
             namespace=args.namespace,
             values=alloy_values(
                 args.settings.system_logs, sizing=args.sizing, tolerations=args.settings.tolerations

@@ -26,6 +26,8 @@ INGRESS_TLS_SECRET = "grafana-tls"
 @dataclass(frozen=True)
 class GrafanaArgs:
     version: str
+    repository: str
+    """Where the chart is published (``spec.charts`` in fleet.yaml)."""
     namespace: pulumi.Input[str]
     settings: GrafanaSettings
     mimir_url: pulumi.Input[str]
@@ -109,6 +111,7 @@ class Grafana(pulumi.ComponentResource):
             f"{name}-chart",
             chart="grafana",
             version=args.version,
+            repository=args.repository,
             namespace=args.namespace,
             values=grafana_values(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret]),

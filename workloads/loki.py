@@ -22,6 +22,8 @@ SCHEMA_START = "2024-04-01"
 @dataclass(frozen=True)
 class LokiArgs:
     version: str
+    repository: str
+    """Where the chart is published (``spec.charts`` in fleet.yaml)."""
     namespace: pulumi.Input[str]
     settings: LokiSettings
     storage: BucketBinding
@@ -121,6 +123,7 @@ class Loki(pulumi.ComponentResource):
             f"{name}-chart",
             chart="loki",
             version=args.version,
+            repository=args.repository,
             namespace=args.namespace,
             values=loki_values(args),
             opts=pulumi.ResourceOptions(parent=self),

@@ -20,6 +20,8 @@ SERVICE_ACCOUNT = "mimir"
 @dataclass(frozen=True)
 class MimirArgs:
     version: str
+    repository: str
+    """Where the chart is published (``spec.charts`` in fleet.yaml)."""
     namespace: pulumi.Input[str]
     settings: MimirSettings
     storage: BucketBinding
@@ -87,6 +89,7 @@ class Mimir(pulumi.ComponentResource):
             f"{name}-chart",
             chart="mimir-distributed",
             version=args.version,
+            repository=args.repository,
             namespace=args.namespace,
             values=mimir_values(args),
             opts=pulumi.ResourceOptions(parent=self),

@@ -87,6 +87,7 @@ def workload_program(spec: WorkloadStack) -> None:
         "mimir",
         MimirArgs(
             version=spec.versions.mimir,
+            repository=spec.charts.repository("mimir"),
             namespace=namespaces.names[MIMIR_NAMESPACE],
             settings=settings.mimir,
             storage=storage.bindings["mimir"],
@@ -98,6 +99,7 @@ def workload_program(spec: WorkloadStack) -> None:
         "loki",
         LokiArgs(
             version=spec.versions.loki,
+            repository=spec.charts.repository("loki"),
             namespace=namespaces.names[LOKI_NAMESPACE],
             settings=settings.loki,
             storage=storage.bindings["loki"],
@@ -109,6 +111,7 @@ def workload_program(spec: WorkloadStack) -> None:
         "grafana",
         GrafanaArgs(
             version=spec.versions.grafana,
+            repository=spec.charts.repository("grafana"),
             namespace=namespaces.names[GRAFANA_NAMESPACE],
             settings=settings.grafana,
             mimir_url=mimir.query_url,
@@ -126,6 +129,7 @@ def workload_program(spec: WorkloadStack) -> None:
         "alloy",
         AlloyArgs(
             version=spec.versions.alloy,
+            repository=spec.charts.repository("alloy"),
             namespace=namespaces.names[ALLOY_NAMESPACE],
             workload=name,
             settings=settings.alloy,

@@ -34,8 +34,19 @@ def init(directory: Path = typer.Argument(..., help="Directory for the new inven
 
 @app.command()
 def validate(ctx: typer.Context) -> None:
-    """Load and check the whole inventory; print a one-line summary."""
+    """Load and check the whole inventory; print a one-line summary.
+
+    Chart versions are checked against the repository indexes in the chart cache (those that
+    `fleet charts pull` fetched); nothing is downloaded.
+    """
+    from fleet.charts.cache import ChartCache, default_cache_dir
+    from fleet.charts.needs import unpublished_problems
+    from fleet.errors import InvalidInventory
+
     inventory = state(ctx).inventory()
+    problems = unpublished_problems(inventory, ChartCache(default_cache_dir()))
+    if problems:
+        raise InvalidInventory(problems)
     room = inventory.fleet.spec.control_room
     clouds = Counter(w.spec.cloud for w in inventory.workloads)
     by_cloud = ", ".join(f"{n} {cloud}" for cloud, n in sorted(clouds.items()))

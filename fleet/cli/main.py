@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "workload",  # workload add|list
     "render",
     "verify",
+    "charts",  # charts pull|list
     "rollout",  # rollout [start]|watch|resume|cancel
     "status",  # status, history
     "worker",

@@ -63,6 +63,7 @@ class Inventory:
             workloads=self.names,
             alerting=self.fleet.spec.alerting,
             tenant_limits={name: self.workload(name).spec.central.limits for name in self.names},
+            charts=self.fleet.spec.charts,
         )
 
     def workload_stack(self, name: str) -> WorkloadStack:
@@ -75,6 +76,7 @@ class Inventory:
             push_url=self.fleet.spec.control_room.push_url,
             controlroom_stack=f"organization/{pulumi_project(self.fleet.name)}/{CONTROLROOM}",
             thresholds=workload.spec.alerting.thresholds or self.fleet.spec.alerting.thresholds,
+            charts=self.fleet.spec.charts,
         )
 
     def stacks(self) -> tuple[str, ...]:

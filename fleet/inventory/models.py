@@ -149,6 +149,64 @@ class VersionPins(Model):
         return self.model_dump(exclude_none=True)
 
 
+CHARTS: dict[str, str] = {
+    "alloy": "alloy",
+    "mimir": "mimir-distributed",
+    "loki": "loki",
+    "grafana": "grafana",
+}
+"""The Helm chart each component is installed from."""
+
+GRAFANA_REPOSITORY = "https://grafana.github.io/helm-charts"
+GRAFANA_COMMUNITY_REPOSITORY = "https://grafana-community.github.io/helm-charts"
+# Where each chart is published today: Grafana's repository stops at grafana 10.5.15, newer
+# versions of the grafana chart are published by the grafana-community repository only.
+DEFAULT_REPOSITORIES: dict[str, str] = {
+    "alloy": GRAFANA_REPOSITORY,
+    "mimir": GRAFANA_REPOSITORY,
+    "loki": GRAFANA_REPOSITORY,
+    "grafana": GRAFANA_COMMUNITY_REPOSITORY,
+}
+
+
+def _repository(value: str) -> str:
+    if not re.fullmatch(r"(https?|oci)://[^\s/@]+(/[^\s]*)?", value):
+        raise ValueError(
+            f"{value!r} is not a chart repository; use an https:// Helm repository URL "
+            "(the folder that holds index.yaml) or an oci:// registry path"
+        )
+    return value.rstrip("/")
+
+
+Repository = Annotated[str, AfterValidator(_repository)]
+
+
+class ChartSource(Model):
+    """Where one component's chart comes from."""
+
+    repository: Repository = Field(
+        description="Helm repository URL (https://…, the folder of its index.yaml) or oci://registry/path"
+    )
+
+
+def _source(component: str) -> ChartSource:
+    return ChartSource(repository=DEFAULT_REPOSITORIES[component])
+
+
+class ChartSources(Model):
+    """``spec.charts``: each component's chart repository; defaults are where each is published."""
+
+    alloy: ChartSource = Field(default_factory=lambda: _source("alloy"))
+    mimir: ChartSource = Field(default_factory=lambda: _source("mimir"))
+    loki: ChartSource = Field(default_factory=lambda: _source("loki"))
+    grafana: ChartSource = Field(default_factory=lambda: _source("grafana"))
+
+    def repository(self, component: str) -> str:
+        """The repository of ``component``'s chart."""
+        source: ChartSource = getattr(self, component)
+        return source.repository
+
+
 class Cluster(Model):
     """How to reach a Kubernetes cluster, and which managed cluster (EKS/AKS) it is.
 
@@ -776,6 +834,7 @@ class FleetSpec(Model):
     control_room: ControlRoom
     state: StateSettings = Field(default_factory=StateSettings)
     versions: VersionSet
+    charts: ChartSources = Field(default_factory=ChartSources)
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
     upgrades: UpgradeSchedule | None = None
     drift: DriftSchedule | None = None
@@ -856,6 +915,7 @@ class ControlRoomStack(Model):
     alerting: Alerting = Field(default_factory=Alerting)
     tenant_limits: dict[str, MetricLimits] = Field(default_factory=dict)
     """Each workload's limits in the central Mimir (its ``central.limits``)."""
+    charts: ChartSources = Field(default_factory=ChartSources)
 
 
 class WorkloadStack(Model):
@@ -869,6 +929,7 @@ class WorkloadStack(Model):
     """Fully qualified name of the control-room stack, for ``pulumi.StackReference``."""
     thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
     """The local rules' thresholds: the workload's own, else the fleet's."""
+    charts: ChartSources = Field(default_factory=ChartSources)
 
 
 def pulumi_project(fleet_name: str) -> str:

@@ -47,7 +47,7 @@ def test_chart_comes_from_the_version_set_with_tenancy_and_federation(
     chart = rendered.chart("mimir-chart")
     assert rendered.resource("mimir-chart")["type"] == "kubernetes:helm.sh/v4:Chart"
     assert chart["chart"] == "mimir-distributed"
-    assert chart["version"] == "6.0.6"
+    assert chart["version"] == "6.0.0"
     assert chart["repositoryOpts"] == {"repo": "https://grafana.github.io/helm-charts"}
     assert chart["namespace"] == "mimir"
     assert chart["name"] == "mimir"

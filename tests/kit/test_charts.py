@@ -27,3 +27,19 @@ def test_hours_rounds_up_to_whole_multiples(duration: str, multiple: int, expect
 def test_hours_rejects_what_is_not_a_duration() -> None:
     with pytest.raises(ValueError, match="not a duration"):
         hours("thirty days")
+
+
+def test_an_http_repository_is_passed_as_repository_opts() -> None:
+    from kit.charts import chart_source
+
+    source = chart_source("loki", "https://charts.example.com/helm")
+    assert source["chart"] == "loki"
+    assert source["repository_opts"].repo == "https://charts.example.com/helm"
+
+
+def test_an_oci_registry_is_part_of_the_chart_reference() -> None:
+    from kit.charts import chart_source
+
+    assert chart_source("mimir-distributed", "oci://registry.example.com/helm/") == {
+        "chart": "oci://registry.example.com/helm/mimir-distributed"
+    }

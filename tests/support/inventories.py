@@ -18,7 +18,7 @@ def copy_example(target: Path) -> Path:
     return target
 
 
-VERSIONS = {"alloy": "1.4.0", "mimir": "6.0.6", "loki": "6.46.0", "grafana": "10.1.4"}
+VERSIONS = {"alloy": "1.4.0", "mimir": "6.0.0", "loki": "6.46.0", "grafana": "10.1.4"}
 """The version set of the test inventories (the example inventory's)."""
 
 AWS_ROOM = """\

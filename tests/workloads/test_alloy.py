@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pulumi
 from pulumi_harness import FleetMocks, is_secret
 
-from fleet.inventory.models import AlloySettings, CentralExport
+from fleet.inventory.models import GRAFANA_REPOSITORY, AlloySettings, CentralExport
 from fleet.verify.dataflow import check_workload_alloy
 from workloads.alloy import Alloy, AlloyArgs, alloy_values
 
@@ -17,6 +17,7 @@ CENTRAL = "https://mimir.ctrl.example.com/api/v1/push"
 def args(password: str = "s3cret-password", **settings: object) -> AlloyArgs:
     return AlloyArgs(
         version="1.4.0",
+        repository=GRAFANA_REPOSITORY,
         namespace="collectors",
         workload="web",
         settings=AlloySettings.model_validate(settings),

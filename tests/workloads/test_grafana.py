@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pulumi
 from pulumi_harness import FleetMocks, is_secret
 
-from fleet.inventory.models import GrafanaSettings
+from fleet.inventory.models import GRAFANA_COMMUNITY_REPOSITORY, GrafanaSettings
 from workloads.grafana import Grafana, GrafanaArgs, datasources
 
 MIMIR = "http://mimir-gateway.mimir.svc.cluster.local/prometheus"
@@ -28,7 +28,10 @@ def test_admin_password_lives_in_a_secret(pulumi_runtime: Callable[..., FleetMoc
 
     @pulumi.runtime.test
     def declare() -> pulumi.Output[None]:
-        grafana = Grafana("grafana", GrafanaArgs("10.1.4", "grafana", GrafanaSettings(), MIMIR, LOKI))
+        grafana = Grafana(
+            "grafana",
+            GrafanaArgs("10.1.4", GRAFANA_COMMUNITY_REPOSITORY, "grafana", GrafanaSettings(), MIMIR, LOKI),
+        )
         assert grafana.url is None
 
         def check(password: str) -> None:
@@ -52,7 +55,9 @@ def test_hostname_gives_an_ingress(pulumi_runtime: Callable[..., FleetMocks]) ->
     @pulumi.runtime.test
     def declare() -> pulumi.Output[None] | None:
         settings = GrafanaSettings(hostname="grafana.web.example.com")
-        grafana = Grafana("grafana", GrafanaArgs("10.1.4", "grafana", settings, MIMIR, LOKI))
+        grafana = Grafana(
+            "grafana", GrafanaArgs("10.1.4", GRAFANA_COMMUNITY_REPOSITORY, "grafana", settings, MIMIR, LOKI)
+        )
         assert grafana.url is not None
 
         def check(url: str) -> None:

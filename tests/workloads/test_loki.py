@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pulumi
 from pulumi_harness import FleetMocks
 
-from fleet.inventory.models import LokiSettings
+from fleet.inventory.models import GRAFANA_REPOSITORY, LokiSettings
 from kit.storage import BucketBinding
 from workloads.loki import SCHEMA_START, Loki, LokiArgs, loki_values
 
@@ -28,7 +28,7 @@ def test_gateway_urls(pulumi_runtime: Callable[..., FleetMocks]) -> None:
 
     @pulumi.runtime.test
     def declare() -> pulumi.Output[None]:
-        loki = Loki("loki", LokiArgs("6.46.0", "logs", LokiSettings(), azure_binding()))
+        loki = Loki("loki", LokiArgs("6.46.0", GRAFANA_REPOSITORY, "logs", LokiSettings(), azure_binding()))
 
         def check(urls: list[str]) -> None:
             assert urls == [
@@ -46,7 +46,10 @@ def test_values_tsdb_v13_retention_in_days(pulumi_runtime: Callable[..., FleetMo
 
     @pulumi.runtime.test
     def declare() -> None:
-        Loki("loki", LokiArgs("6.46.0", "loki", LokiSettings(retention="36h"), azure_binding()))
+        Loki(
+            "loki",
+            LokiArgs("6.46.0", GRAFANA_REPOSITORY, "loki", LokiSettings(retention="36h"), azure_binding()),
+        )
 
     declare()
     (chart,) = [r.inputs for r in mocks.resources if r.type == "kubernetes:helm.sh/v4:Chart"]
@@ -78,8 +81,12 @@ def test_replication_follows_replicas(pulumi_runtime: Callable[..., FleetMocks])
 
     @pulumi.runtime.test
     def check() -> None:
-        one = loki_values(LokiArgs("6.46.0", "loki", LokiSettings(replicas=1), azure_binding()))
-        five = loki_values(LokiArgs("6.46.0", "loki", LokiSettings(replicas=5), azure_binding()))
+        one = loki_values(
+            LokiArgs("6.46.0", GRAFANA_REPOSITORY, "loki", LokiSettings(replicas=1), azure_binding())
+        )
+        five = loki_values(
+            LokiArgs("6.46.0", GRAFANA_REPOSITORY, "loki", LokiSettings(replicas=5), azure_binding())
+        )
         assert one["loki"]["commonConfig"]["replication_factor"] == 1
         assert five["loki"]["commonConfig"]["replication_factor"] == 3
         assert five["write"]["replicas"] == 5

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pulumi
 from pulumi_harness import FleetMocks
 
-from fleet.inventory.models import MimirSettings
+from fleet.inventory.models import GRAFANA_REPOSITORY, MimirSettings
 from kit.storage import BucketBinding
 from workloads.mimir import Mimir, MimirArgs, mimir_values
 
@@ -27,7 +27,9 @@ def test_gateway_urls(pulumi_runtime: Callable[..., FleetMocks]) -> None:
 
     @pulumi.runtime.test
     def declare() -> pulumi.Output[None]:
-        mimir = Mimir("mimir", MimirArgs("6.0.6", "metrics", MimirSettings(), s3_binding()))
+        mimir = Mimir(
+            "mimir", MimirArgs("6.0.0", GRAFANA_REPOSITORY, "metrics", MimirSettings(), s3_binding())
+        )
 
         def check(urls: list[str]) -> None:
             assert urls == [
@@ -45,11 +47,16 @@ def test_values_single_tenant_on_the_bucket(pulumi_runtime: Callable[..., FleetM
 
     @pulumi.runtime.test
     def declare() -> None:
-        Mimir("mimir", MimirArgs("6.0.6", "mimir", MimirSettings(replicas=2, retention="90d"), s3_binding()))
+        Mimir(
+            "mimir",
+            MimirArgs(
+                "6.0.0", GRAFANA_REPOSITORY, "mimir", MimirSettings(replicas=2, retention="90d"), s3_binding()
+            ),
+        )
 
     declare()
     (chart,) = [r.inputs for r in mocks.resources if r.type == "kubernetes:helm.sh/v4:Chart"]
-    assert (chart["chart"], chart["version"], chart["namespace"]) == ("mimir-distributed", "6.0.6", "mimir")
+    assert (chart["chart"], chart["version"], chart["namespace"]) == ("mimir-distributed", "6.0.0", "mimir")
     values = chart["values"]
     config = values["mimir"]["structuredConfig"]
     assert config["multitenancy_enabled"] is False
@@ -81,7 +88,9 @@ def test_replication_is_capped_at_three(pulumi_runtime: Callable[..., FleetMocks
 
     @pulumi.runtime.test
     def check() -> None:
-        values = mimir_values(MimirArgs("6.0.6", "mimir", MimirSettings(replicas=7), s3_binding()))
+        values = mimir_values(
+            MimirArgs("6.0.0", GRAFANA_REPOSITORY, "mimir", MimirSettings(replicas=7), s3_binding())
+        )
         assert values["ingester"]["replicas"] == 7
         assert values["mimir"]["structuredConfig"]["ingester"]["ring"]["replication_factor"] == 3
 

@@ -66,8 +66,13 @@ def test_aws_workload_end_to_end(render: Render, inventory_stack: Stack, credent
         "loki": "6.30.1",  # the workload's pin wins over the fleet's 6.46.0
         "grafana": FLEET_VERSIONS["grafana"],
     }
-    for chart in rendered.of_type(CHART):
-        assert chart.inputs["repositoryOpts"] == {"repo": "https://grafana.github.io/helm-charts"}
+    repositories = {r.inputs["chart"]: r.inputs["repositoryOpts"]["repo"] for r in rendered.of_type(CHART)}
+    assert repositories == {  # spec.charts' defaults: where each chart is published
+        "alloy": "https://grafana.github.io/helm-charts",
+        "mimir-distributed": "https://grafana.github.io/helm-charts",
+        "loki": "https://grafana.github.io/helm-charts",
+        "grafana": "https://grafana-community.github.io/helm-charts",
+    }
 
     buckets = sorted(r.inputs["bucket"] for r in rendered.of_type("aws:s3/bucket:Bucket"))
     assert [b.rsplit("-", 1)[0] for b in buckets] == ["web-loki", "web-mimir"]

@@ -21,3 +21,30 @@ def test_archive_is_found_only_when_the_file_exists(tmp_path: Path) -> None:
     assert cache.archive("loki", "6.30.1") == tmp_path / "loki-6.30.1.tgz"
     (tmp_path / archive_name("alloy", "1.4.0")).mkdir()
     assert cache.archive("alloy", "1.4.0") is None
+
+
+def test_archive_names_are_read_back(tmp_path: Path) -> None:
+    from fleet.charts.cache import parse_archive_name
+
+    assert parse_archive_name("mimir-distributed-6.0.0.tgz") == ("mimir-distributed", "6.0.0")
+    assert parse_archive_name("loki-6.46.0-weekly.1.tgz") == ("loki", "6.46.0-weekly.1")
+    assert parse_archive_name("README.md") is None
+    cache = ChartCache(tmp_path)
+    (tmp_path / "alloy-1.4.0.tgz").write_bytes(b"x")
+    (tmp_path / ".alloy-1.11.1.tgz.partial-abc").write_bytes(b"x")
+    assert cache.archives() == {("alloy", "1.4.0"): tmp_path / "alloy-1.4.0.tgz"}
+    assert ChartCache(tmp_path / "absent").archives() == {}
+
+
+def test_importing_something_that_is_not_a_chart_stores_nothing(tmp_path: Path) -> None:
+    import pytest
+
+    from fleet.errors import UserError
+
+    source = tmp_path / "in" / "loki-6.46.0.tgz"
+    source.parent.mkdir()
+    source.write_bytes(b"not a tarball")
+    cache = ChartCache(tmp_path / "cache")
+    with pytest.raises(UserError, match=r"loki-6.46.0.tgz: not a chart archive"):
+        cache.import_archive(source)
+    assert list((tmp_path / "cache").iterdir()) == []

@@ -14,7 +14,7 @@ from fleet.cli.main import app
 from fleet.journal import Journal, RolloutKind, RolloutStatus, journal_url_for
 from fleet.rollout.waves import Wave
 
-OLD = {"alloy": "1.4.0", "mimir": "6.0.6", "loki": "6.46.0", "grafana": "10.1.4"}
+OLD = {"alloy": "1.4.0", "mimir": "6.0.0", "loki": "6.46.0", "grafana": "10.1.4"}
 runner = CliRunner()
 
 
@@ -64,10 +64,10 @@ def test_plan_as_a_table(inv: Path) -> None:
     deploy_all(inv)
     result = fleet("-i", inv, "upgrade", "plan", "--to", "mimir=6.1.0")
     assert result.exit_code == 0, result.output
-    assert "version set: mimir 6.0.6 -> 6.1.0" in result.stdout
+    assert "version set: mimir 6.0.0 -> 6.1.0" in result.stdout
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[2:6]}
-    assert rows["controlroom"] == ["mimir", "6.0.6", "->", "6.1.0", "controlroom"]
-    assert rows["search-staging"] == ["mimir", "6.0.6", "->", "6.1.0", "canary"]
+    assert rows["controlroom"] == ["mimir", "6.0.0", "->", "6.1.0", "controlroom"]
+    assert rows["search-staging"] == ["mimir", "6.0.0", "->", "6.1.0", "canary"]
     assert "held:" not in result.stdout  # the pinned loki does not move
 
 

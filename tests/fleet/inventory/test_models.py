@@ -10,7 +10,7 @@ from fleet.inventory.models import RolloutPolicy, UpgradeSchedule, VersionPins, 
 
 
 def test_pins_override_only_what_they_name() -> None:
-    versions = VersionSet(alloy="1.4.0", mimir="6.0.6", loki="6.46.0", grafana="10.1.4")
+    versions = VersionSet(alloy="1.4.0", mimir="6.0.0", loki="6.46.0", grafana="10.1.4")
     pinned = versions.with_pins(VersionPins(loki="6.30.1"))
     assert pinned.loki == "6.30.1"
     assert pinned.model_dump(exclude={"loki"}) == versions.model_dump(exclude={"loki"})
@@ -154,3 +154,26 @@ def test_thresholds_are_at_least_a_minute_and_ratios_in_range() -> None:
 def test_local_alerting_is_off_by_default() -> None:
     assert LocalAlerting().enabled is False
     assert LocalAlerting().thresholds is None
+
+
+def test_chart_repositories_default_to_where_each_chart_is_published() -> None:
+    from fleet.inventory.models import ChartSources
+
+    charts = ChartSources()
+    assert charts.repository("alloy") == "https://grafana.github.io/helm-charts"
+    assert charts.repository("mimir") == "https://grafana.github.io/helm-charts"
+    assert charts.repository("loki") == "https://grafana.github.io/helm-charts"
+    assert charts.repository("grafana") == "https://grafana-community.github.io/helm-charts"
+    mirrored = ChartSources.model_validate({"grafana": {"repository": "oci://registry.example.com/helm/"}})
+    assert mirrored.repository("grafana") == "oci://registry.example.com/helm"
+    assert mirrored.repository("loki") == "https://grafana.github.io/helm-charts"
+
+
+@pytest.mark.parametrize(
+    "repository", ["grafana.github.io/helm-charts", "ftp://x.example.com", "https://user:pw@x.example.com"]
+)
+def test_chart_repositories_rejected(repository: str) -> None:
+    from fleet.inventory.models import ChartSources
+
+    with pytest.raises(ValidationError, match="not a chart repository"):
+        ChartSources.model_validate({"loki": {"repository": repository}})

@@ -32,7 +32,7 @@ from fleet.upgrade.start import start_upgrade
 
 # -- the tick, with a controlled clock and a real coordinator --------------------------------------
 
-OLD = {"alloy": "1.3.0", "mimir": "6.0.6", "loki": "6.46.0", "grafana": "10.1.4"}
+OLD = {"alloy": "1.3.0", "mimir": "6.0.0", "loki": "6.46.0", "grafana": "10.1.4"}
 SATURDAY = datetime(2026, 3, 7, 3, 0, tzinfo=UTC)  # the example's window: Saturdays 03:00-07:00 UTC
 
 

@@ -12,7 +12,7 @@ from fleet.inventory.loader import Inventory, load_inventory
 from fleet.inventory.models import VersionSet
 from fleet.upgrade.plan import ComponentChange, Hold, plan_upgrade
 
-CURRENT = {"alloy": "1.4.0", "mimir": "6.0.6", "loki": "6.46.0", "grafana": "10.1.4"}
+CURRENT = {"alloy": "1.4.0", "mimir": "6.0.0", "loki": "6.46.0", "grafana": "10.1.4"}
 FRIDAY = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)  # the example's window: Saturdays 03:00 UTC, 4h
 
 
@@ -54,12 +54,12 @@ def test_pinned_components_are_held(inventory: Inventory) -> None:
 
     assert plan.held == (Hold("analytics-prod", "loki", "6.30.1", "6.47.0"),)
     changes = {c.stack: c.changes for c in plan.stacks}
-    assert changes["analytics-prod"] == (ComponentChange("mimir", "6.0.6", "6.1.0"),)
+    assert changes["analytics-prod"] == (ComponentChange("mimir", "6.0.0", "6.1.0"),)
     assert changes["payments-prod"] == (
-        ComponentChange("mimir", "6.0.6", "6.1.0"),
+        ComponentChange("mimir", "6.0.0", "6.1.0"),
         ComponentChange("loki", "6.46.0", "6.47.0"),
     )
-    assert changes["controlroom"] == (ComponentChange("mimir", "6.0.6", "6.1.0"),)
+    assert changes["controlroom"] == (ComponentChange("mimir", "6.0.0", "6.1.0"),)
     assert plan.waves[0].stacks == ("controlroom",)
 
 

@@ -13,8 +13,8 @@ from fleet.inventory.loader import Inventory, load_inventory
 from fleet.journal import Journal
 from fleet.upgrade.skew import desired_versions, out_of_date, skew_table
 
-OLD = {"alloy": "1.3.0", "mimir": "6.0.6", "loki": "6.46.0", "grafana": "10.1.4"}
-NEW = {"alloy": "1.4.0", "mimir": "6.0.6", "loki": "6.46.0", "grafana": "10.1.4"}
+OLD = {"alloy": "1.3.0", "mimir": "6.0.0", "loki": "6.46.0", "grafana": "10.1.4"}
+NEW = {"alloy": "1.4.0", "mimir": "6.0.0", "loki": "6.46.0", "grafana": "10.1.4"}
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def journal(database_url: str) -> Iterator[Journal]:
 def test_desired_versions_apply_pins_and_the_control_room_runs_mimir_and_grafana(
     inventory: Inventory,
 ) -> None:
-    assert desired_versions(inventory, "controlroom") == {"mimir": "6.0.6", "grafana": "10.1.4"}
+    assert desired_versions(inventory, "controlroom") == {"mimir": "6.0.0", "grafana": "10.1.4"}
     assert desired_versions(inventory, "analytics-prod")["loki"] == "6.30.1"  # its pin
     assert desired_versions(inventory, "payments-prod")["loki"] == "6.46.0"
 
@@ -59,8 +59,8 @@ def test_skew_from_the_journal(inventory: Inventory, journal: Journal) -> None:
     assert entries["controlroom", "mimir"].to_json() == {
         "stack": "controlroom",
         "component": "mimir",
-        "desired": "6.0.6",
-        "deployed": "6.0.6",
+        "desired": "6.0.0",
+        "deployed": "6.0.0",
         "pinned": False,
         "state": "current",
     }

@@ -27,7 +27,7 @@ spec:
   versions:
       # chart versions, bumped by `fleet upgrade apply`
       alloy: 1.4.0      # pinned after the 1.3 regression
-      mimir: '6.0.6'
+      mimir: '6.0.0'
       loki:   "6.46.0"
       grafana: "10.1.4"
   rollout: {canary: 1, wave_size: "50%"}   # keep canaries small
@@ -54,7 +54,7 @@ def test_parse_changes_rejects_bad_input(text: str, message: str) -> None:
 
 
 def test_apply_changes_validates_versions() -> None:
-    current = VersionSet(alloy="1.4.0", mimir="6.0.6", loki="6.46.0", grafana="10.1.4")
+    current = VersionSet(alloy="1.4.0", mimir="6.0.0", loki="6.46.0", grafana="10.1.4")
     assert apply_changes(current, {"alloy": "1.5.0"}).alloy == "1.5.0"
     with pytest.raises(UserError, match=r"--to alloy: 'latest' is not a chart version"):
         apply_changes(current, {"alloy": "latest"})
@@ -64,7 +64,7 @@ def test_edit_changes_only_the_version_scalars_and_keeps_their_quotes() -> None:
     edited = edit_fleet_text(BLOCK, {"alloy": "1.5.0", "mimir": "6.1.0", "loki": "6.47.1"})
     assert edited == (
         BLOCK.replace("alloy: 1.4.0      #", "alloy: 1.5.0      #")
-        .replace("mimir: '6.0.6'", "mimir: '6.1.0'")
+        .replace("mimir: '6.0.0'", "mimir: '6.1.0'")
         .replace('loki:   "6.46.0"', 'loki:   "6.47.1"')
     )
 
@@ -73,8 +73,8 @@ def test_edit_in_a_flow_mapping_keeps_the_rest_of_the_line() -> None:
     text = (EXAMPLE / "fleet.yaml").read_text()
     edited = edit_fleet_text(text, {"grafana": "10.2.0", "alloy": "1.5.0"})
     assert edited == text.replace(
-        'versions: {alloy: "1.4.0", mimir: "6.0.6", loki: "6.46.0", grafana: "10.1.4"}',
-        'versions: {alloy: "1.5.0", mimir: "6.0.6", loki: "6.46.0", grafana: "10.2.0"}',
+        'versions: {alloy: "1.4.0", mimir: "6.0.0", loki: "6.46.0", grafana: "10.1.4"}',
+        'versions: {alloy: "1.5.0", mimir: "6.0.0", loki: "6.46.0", grafana: "10.2.0"}',
     )
 
 
@@ -83,15 +83,15 @@ def test_edit_plain_scalars_in_a_flow_mapping() -> None:
         """  versions:
       # chart versions, bumped by `fleet upgrade apply`
       alloy: 1.4.0      # pinned after the 1.3 regression
-      mimir: '6.0.6'
+      mimir: '6.0.0'
       loki:   "6.46.0"
       grafana: "10.1.4"
 """,
-        "  versions: {alloy: 1.4.0,mimir: 6.0.6 , loki: 6.46.0, grafana: 10.1.4}  # flow\n",
+        "  versions: {alloy: 1.4.0,mimir: 6.0.0 , loki: 6.46.0, grafana: 10.1.4}  # flow\n",
     )
     edited = edit_fleet_text(text, {"mimir": "6.1.0-rc.1", "grafana": "10.2.0"})
     assert "versions: {alloy: 1.4.0,mimir: 6.1.0-rc.1 , loki: 6.46.0, grafana: 10.2.0}  # flow\n" in edited
-    assert edited.replace("6.1.0-rc.1", "6.0.6").replace("10.2.0", "10.1.4") == text
+    assert edited.replace("6.1.0-rc.1", "6.0.0").replace("10.2.0", "10.1.4") == text
 
 
 def test_edit_rejects_a_file_without_versions() -> None:

@@ -45,6 +45,7 @@ def test_htpasswd_missing_extra_and_duplicate_users() -> None:
         bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode().replace("$2b$", "$2x$"),
         "",
     ],
+    ids=["plaintext", "apr1", "sha", "truncated-bcrypt", "bcrypt-2x", "empty"],
 )
 def test_htpasswd_hashes_must_be_bcrypt(bad_hash: str) -> None:
     violations = check_htpasswd(f"shop:{bad_hash}\n", ["shop"])
