@@ -6,10 +6,12 @@ import pulumi
 
 from controlroom.cluster import cluster_identity
 from controlroom.credentials import Credentials, CredentialsArgs
+from controlroom.grafana import NAMESPACE as GRAFANA_NAMESPACE
 from controlroom.grafana import Grafana, GrafanaArgs
 from controlroom.kube import namespace
 from controlroom.mimir import NAMESPACE, SERVICE_ACCOUNT, Mimir, MimirArgs
 from fleet.inventory.models import CONTROLROOM, ControlRoomStack
+from kit.network import controlroom_policies, network_policies
 from kit.provider import kubernetes_provider
 from kit.sizing import stack_sizing
 from kit.storage import StorageArgs, StorageUser, object_storage
@@ -59,7 +61,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         ),
         opts=with_kube,
     )
-    Grafana(
+    grafana = Grafana(
         "grafana",
         GrafanaArgs(
             version=spec.versions.grafana,
@@ -70,6 +72,14 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             sizing=sizing,
         ),
         opts=with_kube,
+    )
+
+    network_policies(
+        "network",
+        controlroom_policies(
+            mimir=MIMIR_NAMESPACE, grafana=GRAFANA_NAMESPACE, ingress_namespace=room.cluster.ingress_namespace
+        ),
+        pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana]),
     )
 
     pulumi.export("push_url", room.push_url)

@@ -15,6 +15,7 @@ import pulumi
 
 from fleet.inventory.models import WorkloadStack
 from kit.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
+from kit.network import WorkloadNamespaces, network_policies, workload_policies
 from kit.provider import kubernetes_provider
 from kit.sizing import stack_sizing
 from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storage
@@ -141,6 +142,16 @@ def workload_program(spec: WorkloadStack) -> None:
             sizing=sizing,
         ),
         opts=on_cluster,
+    )
+
+    network_policies(
+        "network",
+        workload_policies(
+            WorkloadNamespaces(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
+            ingress_namespace=settings.cluster.ingress_namespace,
+            grafana_ingress=settings.grafana.hostname is not None,
+        ),
+        pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )
 
     pulumi.export("workload", name)

@@ -216,6 +216,10 @@ class Cluster(Model):
 
     kubeconfig: str | None = None
     context: str | None = None
+    ingress_namespace: DnsLabel = Field(
+        default="ingress-nginx",
+        description="The ingress controller's namespace: NetworkPolicies admit it to the gateway and Grafana",
+    )
     name: DnsLabel | None = Field(
         default=None, description="The EKS/AKS cluster's name; default: the stack's name"
     )

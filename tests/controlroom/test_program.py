@@ -50,8 +50,12 @@ def test_every_kubernetes_object_validates(render_controlroom: RenderControlRoom
         if r["type"].startswith("kubernetes:") and not r["type"].startswith("kubernetes:helm.sh/")
     ]
     kinds = sorted({r["type"] for r in objects})
-    assert kinds == ["kubernetes:core/v1:Namespace", "kubernetes:core/v1:Secret"]
-    assert len(objects) == 6
+    assert kinds == [
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:core/v1:Secret",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+    ]
+    assert len(objects) == 13  # 2 namespaces, 4 secrets, 7 policies
     for resource in objects:
         kubernetes_validate.validate(_manifest(resource), KUBERNETES_VERSION, strict=True)
 
