@@ -15,15 +15,41 @@ import pulumi_kubernetes as k8s
 from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET
 from controlroom.gateway import READER_HTPASSWD_DIR, RELEASE, gateway_nginx_config
 from fleet.inventory.models import ControlRoom, MetricLimits
-from kit.charts import chart_source, gateway_url
-from kit.mimir import storage_config
-from kit.sizing import Sizing, merge, mimir_resources
+from kit.charts import chart_source, gateway_url, merged
+from kit.mimir import architecture, pod_labels, storage_config
+from kit.sizing import Sizing, mimir_resources
 from kit.storage import BucketBinding
 
 CHART = "mimir-distributed"
+NAMESPACE = "mimir"
 SERVICE_ACCOUNT = "mimir"
 INGRESS_TLS_SECRET = "mimir-gateway-tls"
-NAMESPACE = "mimir"
+"""The TLS Secret cert-manager fills for the gateway's Ingress (unless the inventory names one)."""
+CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
+ISSUER_ANNOTATION = "cert-manager.io/issuer"
+
+
+def ingress_values(room: ControlRoom) -> dict[str, Any]:
+    """The gateway's Ingress for ``mimir.<domain>`` and where its certificate comes from."""
+    host = f"mimir.{room.domain}"
+    tls = room.tls
+    annotations: dict[str, str] = {}
+    secret = INGRESS_TLS_SECRET
+    if tls is not None and tls.secret is not None:
+        secret = tls.secret
+    elif tls is not None and tls.cluster_issuer is not None:
+        annotations[CLUSTER_ISSUER_ANNOTATION] = tls.cluster_issuer
+    elif tls is not None and tls.issuer is not None:
+        annotations[ISSUER_ANNOTATION] = tls.issuer
+    ingress: dict[str, Any] = {
+        "enabled": True,
+        "annotations": annotations,
+        "hosts": [{"host": host, "paths": [{"path": "/", "pathType": "Prefix"}]}],
+        "tls": [{"secretName": secret, "hosts": [host]}],
+    }
+    if tls is not None and tls.ingress_class is not None:
+        ingress["ingressClassName"] = tls.ingress_class
+    return ingress
 
 
 def tenant_overrides(tenant_limits: Mapping[str, MetricLimits]) -> dict[str, dict[str, int]]:
@@ -51,9 +77,10 @@ def mimir_values(
     workload's tenant limits as runtime overrides."""
     replicas = room.mimir.replicas
     zone_aware = replicas >= 3
+    architecture_values, architecture_config = architecture(room.mimir.kafka)
     values: dict[str, Any] = {
         "minio": {"enabled": False},
-        "nginx": {"enabled": False},
+        **architecture_values,
         "alertmanager": {"enabled": False},
         "ruler": {"enabled": False},
         "serviceAccount": {
@@ -61,25 +88,24 @@ def mimir_values(
             "name": SERVICE_ACCOUNT,
             "annotations": storage.service_account_annotations,
         },
-        "global": {"podLabels": dict(storage.pod_labels)},
         "runtimeConfig": {"overrides": tenant_overrides(tenant_limits or {})},
         "mimir": {
             "structuredConfig": {
                 "multitenancy_enabled": True,
                 "tenant_federation": {"enabled": True},
-                "common": {"storage": storage_config(storage)},
-                "blocks_storage": {"storage_prefix": "blocks"},
-                "ruler_storage": {"storage_prefix": "ruler"},
-                "alertmanager_storage": {"storage_prefix": "alertmanager"},
+                **storage_config(storage),
+                **architecture_config,
                 "limits": {"compactor_blocks_retention_period": room.mimir.retention},
-                "ingester": {"ring": {"replication_factor": min(3, replicas)}},
+                "ingester": {
+                    **architecture_config.get("ingester", {}),
+                    "ring": {"replication_factor": min(3, replicas)},
+                },
             }
         },
         "ingester": {"replicas": replicas, "zoneAwareReplication": {"enabled": zone_aware}},
         "store_gateway": {"zoneAwareReplication": {"enabled": zone_aware}},
         "distributor": {"replicas": max(2, min(replicas, 10))},
         "gateway": {
-            "enabledNonEnterprise": True,
             "replicas": max(2, min(replicas, 10)),
             "nginx": {
                 "basicAuth": {"enabled": True, "existingSecret": HTPASSWD_SECRET},
@@ -94,14 +120,10 @@ def mimir_values(
             "extraVolumeMounts": [
                 {"name": "reader-htpasswd", "mountPath": READER_HTPASSWD_DIR, "readOnly": True}
             ],
-            "ingress": {
-                "enabled": True,
-                "hosts": [{"host": f"mimir.{room.domain}", "paths": [{"path": "/", "pathType": "Prefix"}]}],
-                "tls": [{"secretName": INGRESS_TLS_SECRET, "hosts": [f"mimir.{room.domain}"]}],
-            },
+            "ingress": ingress_values(room),
         },
     }
-    return merge(values, mimir_resources(sizing or Sizing()))
+    return merged(merged(values, mimir_resources(sizing or Sizing())), pod_labels(storage))
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,22 @@ def chart_source(chart: str, repository: str) -> dict[str, Any]:
     return {"chart": chart, "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=repository)}
 
 
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, maps merged key by key (``extra`` wins elsewhere)."""
+    result = dict(base)
+    for key, value in extra.items():
+        known = result.get(key)
+        if isinstance(known, Mapping) and isinstance(value, Mapping):
+            result[key] = merged(known, value)
+        else:
+            result[key] = value
+    return result
+
+
 def grafana_chart(
     name: str,
     *,
+    release: str,
     chart: str,
     version: str,
     repository: str,
@@ -33,16 +46,19 @@ def grafana_chart(
     values: Mapping[str, Any],
     opts: pulumi.ResourceOptions,
 ) -> k8s.helm.v4.Chart:
-    """One of Grafana's charts at an exact version, from ``repository`` (``spec.charts`` in fleet.yaml).
+    """One of Grafana's charts at an exact version, from ``repository`` (``spec.charts`` in
+    fleet.yaml), installed as release ``release``.
 
     ``helm.v4.Chart`` renders client-side, so a preview diffs every object the chart makes and
-    an update waits for each object's readiness. The release name is fixed to ``name``'s last
-    segment by the caller through ``fullnameOverride`` in ``values``, which keeps the in-cluster
-    service names independent of Pulumi resource names.
+    an update waits for each object's readiness. Its release name is its ``name`` input, else the
+    Pulumi resource's name (``name`` here): the release is always given, so the names the
+    chart's helpers derive from it (``.Release.Name``, subcharts' fullnames) are the ones fleet
+    documents and ``fleet verify`` proves.
     """
     return k8s.helm.v4.Chart(
         name,
         k8s.helm.v4.ChartArgs(
+            name=release,
             version=version,
             namespace=namespace,
             values=dict(values),

@@ -42,9 +42,5 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "0640 and whose group id differs between node images: it runs as uid 0 with every "
         "capability dropped, so it reads what root owns and can override no file permission"
     ),
-    ("grafana", "readOnlyRootFilesystem"): (
-        "Grafana writes plugins, its database and sessions under /var/lib/grafana (a volume) and "
-        "unpacks into its image's own directories at start; the chart runs it with a writable root"
-    ),
 }
 """(component, rule) → why the rule does not hold for that component."""

@@ -51,7 +51,6 @@ TABLE: dict[str, dict[str, Resources]] = {
     "mimir-query-scheduler": _r((50, 64), (100, 128), (200, 256)),
     "mimir-store-gateway": _r((100, 512), (250, 1024), (500, 2048)),
     "mimir-compactor": _r((100, 512), (500, 1024), (1000, 2048)),
-    "mimir-kafka": _r((250, 1024), (500, 2048), (1000, 4096)),
     "mimir-ruler": _r((50, 128), (100, 256), (250, 512)),
     "mimir-overrides-exporter": _r((20, 64), (50, 64), (100, 128)),
     "mimir-gateway": _r((50, 64), (200, 128), (500, 256)),
@@ -64,12 +63,6 @@ TABLE: dict[str, dict[str, Resources]] = {
 }
 SIDECAR = Resources(10, 32)
 """Config reloaders, cache exporters and rule sidecars: the same at every size."""
-CACHE_MEGABYTES: dict[str, dict[str, int]] = {
-    "loki-chunks-cache": {"small": 512, "medium": 2048, "large": 8192},
-    "loki-results-cache": {"small": 128, "medium": 512, "large": 1024},
-}
-"""Loki's memcached sizes (``allocatedMemory``); the chart requests 1.2 times that as memory and limit."""
-
 COMPONENTS: tuple[str, ...] = tuple(TABLE)
 
 
@@ -84,9 +77,6 @@ class Sizing:
         """The Kubernetes ``resources`` of ``component`` at this size."""
         chosen = (self.overrides or {}).get(component) or TABLE[component][self.size]
         return chosen.values()
-
-    def cache_megabytes(self, cache: str) -> int:
-        return CACHE_MEGABYTES[cache][self.size]
 
 
 def parse_cpu_millis(text: str | int | float) -> int:
@@ -145,7 +135,6 @@ _MIMIR_KEYS = {
     "mimir-query-scheduler": "query_scheduler",
     "mimir-store-gateway": "store_gateway",
     "mimir-compactor": "compactor",
-    "mimir-kafka": "kafka",
     "mimir-ruler": "ruler",
     "mimir-overrides-exporter": "overrides_exporter",
     "mimir-gateway": "gateway",

@@ -27,6 +27,21 @@ import pytest
 ADMIN_DSN = os.environ.get("FLEET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The user's state directory (XDG_STATE_HOME, where the render state lives) for this session,
+    in a temporary directory: tests never write into the real home. Processes the tests start
+    inherit it."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    path = tmp_path_factory.mktemp("xdg-state")
+    os.environ["XDG_STATE_HOME"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A PostgreSQL database made for this session (libpq URL), dropped at the end."""

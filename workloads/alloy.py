@@ -220,6 +220,7 @@ class Alloy(pulumi.ComponentResource):
         )
         self.chart = grafana_chart(
             f"{name}-chart",
+            release=RELEASE,
             chart="alloy",
             version=args.version,
             repository=args.repository,

@@ -109,6 +109,7 @@ class Grafana(pulumi.ComponentResource):
         )
         self.chart = grafana_chart(
             f"{name}-chart",
+            release=RELEASE,
             chart="grafana",
             version=args.version,
             repository=args.repository,

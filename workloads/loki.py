@@ -15,6 +15,11 @@ from kit.storage import BucketBinding
 
 RELEASE = "loki"
 SERVICE_ACCOUNT = "loki"
+CHUNKS_CACHE_MB_PER_REPLICA = 512
+"""Memcached memory for recent chunks, per write replica (the chart's default is 8192 MB, a
+9830Mi request, whatever the size of the workload)."""
+RESULTS_CACHE_MB_PER_REPLICA = 128
+"""Memcached memory for query results, per read replica (the chart's default: 1024 MB)."""
 SCHEMA_START = "2024-04-01"
 """When the v13/TSDB schema period starts. Never change it: Loki finds old chunks by it."""
 
@@ -87,6 +92,9 @@ def loki_values(args: LokiArgs) -> dict[str, Any]:
             },
             "compactor": {"retention_enabled": True, "delete_request_store": backend},
         },
+        # The rules sidecar reads ConfigMaps and Secrets: in Loki's own namespace only, never
+        # cluster-wide (where it could read Alloy's central credential).
+        "rbac": {"namespaced": True},
         "write": {"replicas": replicas, "resources": sizing.resources("loki-write")},
         "read": {"replicas": replicas, "resources": sizing.resources("loki-read")},
         "backend": {"replicas": replicas, "resources": sizing.resources("loki-backend")},
@@ -95,9 +103,10 @@ def loki_values(args: LokiArgs) -> dict[str, Any]:
             "resources": sizing.resources("loki-gateway"),
             "podSecurityContext": {"seccompProfile": dict(SECCOMP)},
         },
-        # The chart requests 1.2 times the cache's size as memory, and sets the same as its limit.
-        "chunksCache": {"allocatedMemory": sizing.cache_megabytes("loki-chunks-cache")},
-        "resultsCache": {"allocatedMemory": sizing.cache_megabytes("loki-results-cache")},
+        # Sized by the workload: a one-replica Loki gets a small cache, not the chart's 8 GB. The
+        # chart requests 1.2 times the cache's size as memory, and sets the same as its limit.
+        "chunksCache": {"allocatedMemory": CHUNKS_CACHE_MB_PER_REPLICA * replicas},
+        "resultsCache": {"allocatedMemory": RESULTS_CACHE_MB_PER_REPLICA * replicas},
         "memcached": {"podSecurityContext": {"seccompProfile": dict(SECCOMP)}},
         "memcachedExporter": {"resources": SIDECAR.values()},
         "sidecar": {"resources": SIDECAR.values()},
@@ -121,6 +130,7 @@ class Loki(pulumi.ComponentResource):
         self.push_url = self.query_url.apply(lambda url: f"{url}/loki/api/v1/push")
         self.chart = grafana_chart(
             f"{name}-chart",
+            release=RELEASE,
             chart="loki",
             version=args.version,
             repository=args.repository,

@@ -8,9 +8,9 @@ from typing import Any
 import pulumi
 
 from fleet.inventory.models import MimirSettings
-from kit.charts import gateway_url, grafana_chart, hours
-from kit.mimir import storage_config
-from kit.sizing import Sizing, merge, mimir_resources
+from kit.charts import gateway_url, grafana_chart, hours, merged
+from kit.mimir import architecture, pod_labels, storage_config
+from kit.sizing import Sizing, mimir_resources
 from kit.storage import BucketBinding
 
 RELEASE = "mimir"
@@ -29,9 +29,11 @@ class MimirArgs:
 
 
 def mimir_values(args: MimirArgs) -> dict[str, Any]:
-    """The chart values: single tenant, one bucket split by prefix, the spec's replicas and retention."""
+    """The chart values: single tenant, one bucket split by prefix, the spec's replicas and
+    retention, the classic write path unless the spec names a Kafka."""
     replicas = args.settings.replicas
     replication = min(3, replicas)
+    architecture_values, architecture_config = architecture(args.settings.kafka)
     values: dict[str, Any] = {
         "fullnameOverride": RELEASE,
         "serviceAccount": {
@@ -39,24 +41,30 @@ def mimir_values(args: MimirArgs) -> dict[str, Any]:
             "name": SERVICE_ACCOUNT,
             "annotations": args.storage.service_account_annotations,
         },
-        "global": {"podLabels": args.storage.pod_labels},
         "minio": {"enabled": False},
-        # The gateway is the one in-cluster entry point: /api/v1/push and /prometheus. It runs
-        # as many replicas as the distributors behind it.
-        "gateway": {"enabledNonEnterprise": True, "replicas": replicas},
+        **architecture_values,
         "alertmanager": {"enabled": False},
-        "ingester": {"replicas": replicas, "zoneAwareReplication": {"enabled": False}},
+        "ingester": {
+            "replicas": replicas,
+            "zoneAwareReplication": {"enabled": False},
+        },
         "distributor": {"replicas": replicas},
-        "store_gateway": {"replicas": replication, "zoneAwareReplication": {"enabled": False}},
+        # The in-cluster entry point Alloy writes through: as many as the distributors.
+        "gateway": {"replicas": replicas},
+        "store_gateway": {
+            "replicas": replication,
+            "zoneAwareReplication": {"enabled": False},
+        },
         "mimir": {
             "structuredConfig": {
                 # Only this workload writes here (Alloy, in-cluster): one tenant, no org header.
                 "multitenancy_enabled": False,
-                "common": {"storage": storage_config(args.storage)},
-                "blocks_storage": {"storage_prefix": "blocks"},
-                "ruler_storage": {"storage_prefix": "ruler"},
-                "alertmanager_storage": {"storage_prefix": "alertmanager"},
-                "ingester": {"ring": {"replication_factor": replication}},
+                **storage_config(args.storage),
+                **architecture_config,
+                "ingester": {
+                    **architecture_config.get("ingester", {}),
+                    "ring": {"replication_factor": replication},
+                },
                 "store_gateway": {"sharding_ring": {"replication_factor": replication}},
                 # Mimir's defaults (150k series, 10k samples/s) drop most of a mid-size cluster's
                 # samples: a 4xx is not retried. Every series of the cluster lands here.
@@ -69,7 +77,7 @@ def mimir_values(args: MimirArgs) -> dict[str, Any]:
             }
         },
     }
-    return merge(values, mimir_resources(args.sizing))
+    return merged(merged(values, mimir_resources(args.sizing)), pod_labels(args.storage))
 
 
 class Mimir(pulumi.ComponentResource):
@@ -87,6 +95,7 @@ class Mimir(pulumi.ComponentResource):
         self.query_url = base.apply(lambda url: f"{url}/prometheus")
         self.chart = grafana_chart(
             f"{name}-chart",
+            release=RELEASE,
             chart="mimir-distributed",
             version=args.version,
             repository=args.repository,

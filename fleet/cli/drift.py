@@ -34,7 +34,14 @@ def drift(
 
     Each check is recorded in the history as a drift rollout (drifted stacks as failed), and
     spec.notifications.webhook hears of checks that found drift."""
-    from fleet.drift.check import live_drift, record_check, render_drift, run_check, stacks_for
+    from fleet.drift.check import (
+        drift_locks,
+        live_drift,
+        record_check,
+        render_drift,
+        run_check,
+        stacks_for,
+    )
     from fleet.journal.connect import open_journal
 
     st = state(ctx)
@@ -51,18 +58,20 @@ def drift(
             from fleet.engines.pulumi import require_pulumi_cli
 
             require_pulumi_cli()  # before anything is recorded
-    journal, _locks = open_journal(st.settings)
+    journal, locks = open_journal(st.settings)
     with journal:
         if no_record:
             if dry_run:
                 report = render_drift(inventory, journal, stacks, record=accept)
             else:
-                report = live_drift(inventory, stacks, parallel=inventory.fleet.spec.rollout.max_parallel)
+                with drift_locks(locks, stacks):
+                    parallel = inventory.fleet.spec.rollout.max_parallel
+                    report = live_drift(inventory, stacks, parallel=parallel)
         else:
             if rollout_id is None:
                 rollout_id = record_check(inventory, journal, stacks, dry_run=dry_run).id
             dry_run = journal.rollout(rollout_id).dry_run
-            report = run_check(inventory, journal, rollout_id, accept=accept)
+            report = run_check(inventory, journal, rollout_id, accept=accept, locks=locks)
     _show_drift(report, dry_run=dry_run, rollout_id=None if no_record else rollout_id, output=output)
     if report.drifted or report.failed:
         raise typer.Exit(1)

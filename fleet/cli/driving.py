@@ -18,8 +18,14 @@ from fleet.kinds import EngineKind
 
 
 def preflight(st: State, engine: EngineKind | str | None) -> None:
-    """Stop before anything is touched when a real rollout cannot run here (no ``pulumi`` CLI)."""
-    if engine is not None and EngineKind(engine) is EngineKind.pulumi:
+    """Stop before anything is touched when a rollout cannot run here: state that only this machine
+    sees while stacks may run on any machine (exit 2), or no ``pulumi`` CLI."""
+    if engine is None:
+        return
+    from fleet.engines import require_shared_state
+
+    require_shared_state(st.settings, st.inventory(), EngineKind(engine))
+    if EngineKind(engine) is EngineKind.pulumi:
         from fleet.engines.pulumi import PulumiEngine
 
         PulumiEngine(st.settings).preflight(st.inventory())

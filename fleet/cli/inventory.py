@@ -19,7 +19,8 @@ def _scaffold(name: str) -> str:
 
 @app.command()
 def init(directory: Path = typer.Argument(..., help="Directory for the new inventory")) -> None:
-    """Create a new inventory: a commented fleet.yaml and one example workload."""
+    """Create a new inventory: a commented fleet.yaml, one example workload, and a .gitignore
+    that keeps fleet's working files (.fleet/: the journal, renders, logs) out of git."""
     from fleet.inventory.loader import FLEET_FILE, WORKLOADS_DIR, write_atomically
 
     target = directory / FLEET_FILE
@@ -27,6 +28,11 @@ def init(directory: Path = typer.Argument(..., help="Directory for the new inven
         raise UserError(f"{target}: already exists; fleet init only creates new inventories")
     example = directory / WORKLOADS_DIR / "example-dev.yaml"
     write_atomically(example, _scaffold("workload.yaml"))
+    ignore = directory / ".gitignore"
+    existing = ignore.read_text(encoding="utf-8") if ignore.is_file() else ""
+    if ".fleet/" not in existing.splitlines():
+        prefix = existing if not existing or existing.endswith("\n") else existing + "\n"
+        write_atomically(ignore, prefix + _scaffold("gitignore"))
     write_atomically(target, _scaffold("fleet.yaml"))
     typer.echo(f"Created {target} and {example}.")
     typer.echo(f"Next: edit them, then run `fleet -i {directory} validate`.")

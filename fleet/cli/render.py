@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -10,6 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fleet.cli.app import app, state
 from fleet.errors import UserError
+from fleet.inventory.models import CONTROLROOM
+
+if TYPE_CHECKING:
+    from fleet.inventory.loader import Inventory
 
 
 @app.command()
@@ -25,12 +30,20 @@ def render(
     show_secrets: bool = typer.Option(
         False, "--show-secrets", help="Write secret values into the plans instead of [secret]."
     ),
+    charts: bool = typer.Option(
+        True,
+        "--charts/--no-charts",
+        help="Expand every chart with Helm (from the chart cache) into the objects it creates.",
+    ),
 ) -> None:
     """Render stacks offline (no cloud, cluster or pulumi CLI): <out>/<stack>/plan.json each.
 
     The control room is rendered first; its credentials feed the workloads' StackReferences.
-    Plans are written only when every stack rendered.
+    Each chart's entry lists the objects it creates (Helm, from the chart cache) and its hooks,
+    which helm.v4.Chart never applies. Plans are written only when every stack rendered.
     """
+    from fleet.charts.cache import ChartCache, default_cache_dir
+    from fleet.charts.expand import chart_resources, expand_chart
     from fleet.engines.render import Plan, RenderEngine
 
     if names and all_stacks:
@@ -58,11 +71,27 @@ def render(
     with progress:
         task = progress.add_task("", total=total)
 
+        cache = ChartCache(default_cache_dir())
+        objects: dict[str, int] = {}
+
         def rendered(stack: str, plan: Plan) -> None:
             counts[stack] = len(plan.resources)
+            if charts:
+                version = _kube_version(inventory, stack)
+                for resource in chart_resources(plan.to_json()):
+                    expanded = expand_chart(resource, cache, version)
+                    resource["rendered"] = expanded.summary(redact=not show_secrets)
+                    objects[stack] = objects.get(stack, 0) + len(expanded.objects)
             progress.update(task, advance=1, description=stack)
 
         paths = engine.render_many(inventory, wanted, on_rendered=rendered)
     width = max(len(stack) for stack in paths)
     for stack, path in paths.items():
-        typer.echo(f"{stack:<{width}}  {counts[stack]:>4} resources  {path}")
+        rendered_objects = f"  {objects.get(stack, 0):>4} chart objects" if charts else ""
+        typer.echo(f"{stack:<{width}}  {counts[stack]:>4} resources{rendered_objects}  {path}")
+
+
+def _kube_version(inventory: Inventory, stack: str) -> str:
+    if stack == CONTROLROOM:
+        return inventory.fleet.spec.control_room.cluster.kubernetes_version
+    return inventory.workload_stack(stack).workload.spec.cluster.kubernetes_version

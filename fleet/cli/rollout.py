@@ -88,7 +88,7 @@ def rollout_start(
             raise typer.Exit(1)
         rollout = start_rollout(journal, locks, plan)
         if detach:
-            _detach(st.settings.inventory, rollout.id)
+            _detach(st.settings.inventory, rollout.id, locks)
             return
         drive_here(st, journal, locks, rollout.id, inventory=inventory)
 
@@ -102,15 +102,30 @@ def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help
     from fleet.journal.connect import open_journal
     from fleet.rollout.view import RolloutView
 
-    journal, _ = open_journal(state(ctx).settings)
+    journal, locks = open_journal(state(ctx).settings)
     out = console()
+    undriven: str | None = None
     with journal, RolloutView(out).showing() as view:
         while True:
             detail = journal.get_rollout(rollout_id)
             view.update(detail)
-            if detail.rollout.status.finished or detail.rollout.status is RolloutStatus.PAUSED:
+            status = detail.rollout.status
+            if status.finished or status is RolloutStatus.PAUSED:
+                break
+            driver = locks.driver(rollout_id)
+            if not driver.alive and status is RolloutStatus.CANCELLING:
+                journal.interrupt(rollout_id, driver.reason or "nobody drives it")  # completes the cancel
+                continue
+            if not driver.alive:
+                undriven = driver.reason
                 break
             time.sleep(0.5)
+    if undriven is not None:
+        typer.echo(
+            f"Nobody drives rollout {rollout_id}: {undriven}. "
+            f"Resume it: fleet rollout resume {rollout_id} (or cancel it: fleet rollout cancel {rollout_id})",
+            err=True,
+        )
     finish(detail)
 
 
@@ -136,7 +151,7 @@ def rollout_resume(
         preflight(st, rollout.policy.get("engine"))
         if detach:
             prepare_resume(journal, locks, rollout_id)  # a conflict is reported here, not in a log
-            _detach(st.settings.inventory, rollout_id)
+            _detach(st.settings.inventory, rollout_id, locks)
             return
         drive_here(st, journal, locks, rollout_id)
 
@@ -147,13 +162,22 @@ def rollout_cancel(ctx: typer.Context, rollout_id: str = typer.Argument(..., hel
     from fleet.journal import RolloutStatus
     from fleet.journal.connect import open_journal
 
-    journal, _ = open_journal(state(ctx).settings)
+    journal, locks = open_journal(state(ctx).settings)
     with journal:
         rollout = journal.rollout(rollout_id)
         if rollout.status in (RolloutStatus.SUCCEEDED, RolloutStatus.FAILED, RolloutStatus.CANCELLED):
             typer.echo(f"Rollout {rollout_id} already {rollout.status}; nothing to cancel.")
             return
         rollout = journal.request_cancel(rollout_id)
+        driver = locks.driver(rollout_id)
+        if rollout.status is RolloutStatus.CANCELLING and not driver.alive:
+            # Its coordinator died: nobody else will finish the cancel, so it ends here.
+            journal.interrupt(rollout_id, driver.reason or "nobody drives it")
+            typer.echo(
+                f"Rollout {rollout_id} cancelled (nobody drove it: {driver.reason}); "
+                "stacks still running finish on their own."
+            )
+            return
     if rollout.status is RolloutStatus.CANCELLED:
         typer.echo(f"Rollout {rollout_id} cancelled.")
     else:
@@ -163,20 +187,29 @@ def rollout_cancel(ctx: typer.Context, rollout_id: str = typer.Argument(..., hel
         )
 
 
-def _detach(inventory: Any, rollout_id: str) -> None:
-    """Start the coordinator in its own session, logging to ``<inventory>/.fleet/logs/<id>.log``."""
+def _detach(inventory: Any, rollout_id: str, locks: Any) -> None:
+    """Start the coordinator in its own session, logging to ``<inventory>/.fleet/logs/<id>.log``,
+    and hand it this process's stack locks of the rollout."""
+    import secrets
+
+    from fleet.journal.locks import LockHolder
+
     logs = inventory / ".fleet" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{rollout_id}.log"
     env = {**os.environ, "FLEET_INVENTORY": str(inventory.resolve())}
+    token = secrets.token_hex(16)
+    command = [sys.executable, "-m", "fleet.rollout", "--after-pid", str(os.getpid())]
     with open(log_path, "ab") as log_file:
-        subprocess.Popen(
-            [sys.executable, "-m", "fleet.rollout", "--after-pid", str(os.getpid()), rollout_id],
+        child = subprocess.Popen(
+            [*command, "--lock-token", token, rollout_id],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
         )
+    me = LockHolder.this_process()
+    locks.hand_over(rollout_id, LockHolder(me.name, me.hostname, child.pid, token))
     typer.echo(f"Rollout {rollout_id} started in the background (log: {log_path}).")
     typer.echo(f"Watch it: fleet -i {inventory} rollout watch {rollout_id}")

@@ -85,8 +85,9 @@ def upgrade_apply(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and the fleet.yaml change only"),
 ) -> None:
-    """Write the new version set into fleet.yaml (comments kept), then roll it out now, or in the
-    next maintenance window with --at next-window (exit 1 unless every stack succeeded)."""
+    """Write the new version set into fleet.yaml (comments kept) and roll it out now, or in the
+    next maintenance window with --at next-window (exit 1 unless every stack succeeded). Now:
+    fleet.yaml is written only once the rollout can start (preflight passed, stacks locked)."""
     from fleet.upgrade.versionset import edit_fleet_text, write_version_set
 
     st = state(ctx)
@@ -95,6 +96,8 @@ def upgrade_apply(
     inventory = st.inventory()
     if at is not None and inventory.fleet.spec.upgrades is None:
         raise UserError("--at next-window: fleet.yaml has no spec.upgrades schedule")
+    if at is None and not dry_run:
+        preflight(st, st.settings.rollout_engine)  # before anything is shown, asked or written
     changes, plan = _plan(st, to)
     _show_plan(plan)
     path = inventory.root / "fleet.yaml"
@@ -112,9 +115,9 @@ def upgrade_apply(
         return
     if not yes and sys.stdin.isatty() and not typer.confirm("Write fleet.yaml and upgrade?", default=False):
         raise typer.Exit(1)
-    write_version_set(inventory.root, changes)
-    typer.echo(f"Wrote the new version set to {path}.")
     if at is not None:
+        write_version_set(inventory.root, changes)
+        typer.echo(f"Wrote the new version set to {path}.")
         window = plan.window
         typer.echo(
             f"The scheduler (fleet beat) upgrades {len(plan.stacks)} stack(s) in the window "
@@ -122,23 +125,34 @@ def upgrade_apply(
         )
         return
     if not plan.stacks:
+        write_version_set(inventory.root, changes)
+        typer.echo(f"Wrote the new version set to {path}.")
         typer.echo("No stack needs a change.")
         return
-    _start_now(ctx, list(plan.stack_names))
+    _start_now(ctx, changes, list(plan.stack_names))
 
 
-def _start_now(ctx: typer.Context, stacks: list[str]) -> None:
-    from fleet.inventory.loader import load_inventory
+def _start_now(ctx: typer.Context, changes: Any, stacks: list[str]) -> None:
+    """Preflight, lock and record the upgrade, and only then write fleet.yaml and drive it: a
+    rollout that cannot start (no pulumi CLI, a stack locked) leaves the file as it was."""
+    from fleet.journal import RolloutStatus
     from fleet.journal.connect import open_journal
     from fleet.upgrade.start import start_upgrade
+    from fleet.upgrade.versionset import with_version_set, write_version_set
 
     st = state(ctx)
-    inventory = load_inventory(st.settings.inventory)  # with the version set just written
     engine = st.settings.rollout_engine
-    preflight(st, engine)
+    inventory = with_version_set(st.inventory(), changes)
     journal, locks = open_journal(st.settings)
     with journal:
         rollout = start_upgrade(inventory, journal, locks, stacks, engine=engine)
+        try:
+            write_version_set(inventory.root, changes)
+        except BaseException:
+            journal.set_status(rollout.id, RolloutStatus.FAILED, reason="fleet.yaml could not be written")
+            locks.release(rollout.id)
+            raise
+        typer.echo(f"Wrote the new version set to {inventory.root / 'fleet.yaml'}.")
         drive_here(st, journal, locks, rollout.id, inventory=inventory)
 
 

@@ -2,10 +2,12 @@
 
 Two ways to look:
 
-- **live** (the Pulumi engine): per stack, refresh the state from the live resources, then preview
-  expecting no changes (:func:`fleet.engines.pulumi.preview_expect_no_changes`). Stacks run in
-  parallel processes, ``spec.rollout.max_parallel`` at a time, one stack per process as the
-  Pulumi runtime requires.
+- **live** (the Pulumi engine): per stack, a preview that refreshes in memory and expects no
+  changes (:func:`fleet.engines.pulumi.preview_expect_no_changes`): it writes no state. Stacks
+  run in parallel processes, ``spec.rollout.max_parallel`` at a time, one stack per process as
+  the Pulumi runtime requires. The check holds fleet's stack locks meanwhile
+  (:func:`drift_locks`), so no rollout updates a stack while it is compared, and a check waits
+  for no one: a stack locked by a rollout is reported at once.
 - **render** (``--dry-run``, offline): render every stack and compare its plan with the last
   recorded render in the journal (``renders``). A stack without a recorded render gets the
   current one recorded as its baseline; ``record=True`` re-baselines drifted stacks too.
@@ -22,12 +24,14 @@ The record is ``dry_run`` when the check rendered offline: a drift check never d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
+import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +41,7 @@ from fleet.drift.diff import ChangeKind, DriftReport, ResourceChange, StackDrift
 from fleet.errors import FleetError, UserError
 from fleet.inventory.loader import Inventory, load_inventory
 from fleet.journal import Journal, Outcome, Rollout, RolloutKind, RolloutStatus, WaveStatus
+from fleet.journal.locks import LockKeeper, StackLocks
 from fleet.rollout.waves import Wave
 
 log = logging.getLogger(__name__)
@@ -83,6 +88,21 @@ def render_drift(
             journal.record_render(stack, plans[stack])
         results.append(StackDrift(stack, changes))
     return DriftReport(tuple(results))
+
+
+@contextlib.contextmanager
+def drift_locks(locks: StackLocks, stacks: Sequence[str], owner: str | None = None) -> Iterator[str]:
+    """Hold fleet's locks of ``stacks`` for a live check (``owner``: the check's rollout id, or a
+    fresh ``drift-...`` id for an unrecorded one), renewed until the block ends, then released.
+    Raises StacksLocked at once when a rollout holds any of them."""
+    owner = owner or f"drift-{secrets.token_hex(4)}"
+    locks.acquire(stacks, owner)
+    try:
+        every = max(locks.ttl.total_seconds() / 5, 0.1)
+        with LockKeeper(locks, owner, len(set(stacks)), every=every):
+            yield owner
+    finally:
+        locks.release(owner)
 
 
 def live_drift(inventory: Inventory, stacks: Sequence[str], *, parallel: int) -> DriftReport:
@@ -144,13 +164,20 @@ def record_check(
 
 
 def run_check(
-    inventory: Inventory, journal: Journal, rollout_id: str, *, accept: bool = False
+    inventory: Inventory,
+    journal: Journal,
+    rollout_id: str,
+    *,
+    accept: bool = False,
+    locks: StackLocks | None = None,
 ) -> DriftReport:
     """Run the recorded drift check ``rollout_id`` (its stacks, in its mode), record each stack's
     result, and post the webhook when any stack drifted or could not be checked.
 
-    ``accept`` re-baselines drifted renders (offline mode). A check that cannot run at all (no
-    ``pulumi`` CLI, say) is recorded as failed, notified, and its error raised.
+    ``accept`` re-baselines drifted renders (offline mode). A live check holds the stacks'
+    ``locks`` (default: the journal's, with the default TTL) until its results are recorded. A
+    check that cannot run at all (no ``pulumi`` CLI, a stack locked by a rollout) is recorded as
+    failed, notified, and its error raised.
     """
     rollout = journal.rollout(rollout_id)
     if rollout.kind is not RolloutKind.DRIFT:
@@ -160,17 +187,21 @@ def run_check(
     stacks = journal.remaining_stacks(rollout_id)
     journal.set_status(rollout_id, RolloutStatus.RUNNING)
     journal.mark_wave(rollout_id, 0, WaveStatus.RUNNING)
+    held = contextlib.ExitStack()
     try:
         if rollout.dry_run:
             report = render_drift(inventory, journal, stacks, record=accept)
         else:
+            held.enter_context(drift_locks(locks or StackLocks(journal), stacks, rollout_id))
             report = live_drift(inventory, stacks, parallel=inventory.fleet.spec.rollout.max_parallel)
     except FleetError as error:
+        held.close()
         journal.mark_wave(rollout_id, 0, WaveStatus.FAILED)
         journal.set_status(rollout_id, RolloutStatus.FAILED, reason=f"could not check: {error.message}")
         _notify(inventory, journal, rollout_id)
         raise
-    _record_results(inventory, journal, rollout_id, report)
+    with held:  # the results are claimed in the check's own rollout: keep its locks until then
+        _record_results(inventory, journal, rollout_id, report)
     return report
 
 

@@ -3,10 +3,15 @@ scripted for tests and benchmarks (ScriptedEngine). :func:`build_engine` picks o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fleet.engines.base import REDACTED, EventSink, StackEngine, StackOutcome
 from fleet.errors import UserError
 from fleet.kinds import Action, EngineKind
 from fleet.settings import Settings
+
+if TYPE_CHECKING:
+    from fleet.inventory.loader import Inventory
 
 
 def build_engine(kind: EngineKind, settings: Settings) -> StackEngine:
@@ -26,4 +31,40 @@ def build_engine(kind: EngineKind, settings: Settings) -> StackEngine:
     return PulumiEngine(settings)
 
 
-__all__ = ["REDACTED", "Action", "EventSink", "StackEngine", "StackOutcome", "build_engine"]
+def require_shared_state(settings: Settings, inventory: Inventory, kind: EngineKind) -> None:
+    """Refuse state that only one machine sees when stacks may run on any machine.
+
+    With ``FLEET_BROKER_URL`` set, Celery workers on any number of machines run the stacks. A
+    ``file://`` Pulumi backend is a directory on each of them: each machine would keep its own
+    state, and a workload's StackReference to the control room would find nothing (or another
+    machine's old one). The render engine's state (the control room's rendered credentials, in
+    the user's state directory) has the same property. UserError (exit 2) naming the fix.
+    """
+    if not settings.broker_url:
+        return
+    if kind is EngineKind.pulumi:
+        backend = inventory.fleet.spec.state.backend
+        if backend.startswith("file://"):
+            raise UserError(
+                f"{inventory.root / 'fleet.yaml'}: spec.state.backend: {backend} is a directory on each "
+                "machine, but FLEET_BROKER_URL sends stacks to workers on any machine, where each would keep "
+                "its own Pulumi state and the workloads' StackReference would not find the control room; "
+                "use an s3:// or azblob:// backend, or unset FLEET_BROKER_URL to run stacks on this machine"
+            )
+    elif kind is EngineKind.render:
+        raise UserError(
+            "a dry run with FLEET_BROKER_URL set: the render state (the control room's rendered "
+            "credentials) is kept on each machine, so workers on other machines would render the "
+            "workloads against another control room; dry-run without FLEET_BROKER_URL (the local executor)"
+        )
+
+
+__all__ = [
+    "REDACTED",
+    "Action",
+    "EventSink",
+    "StackEngine",
+    "StackOutcome",
+    "build_engine",
+    "require_shared_state",
+]

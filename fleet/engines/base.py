@@ -69,7 +69,17 @@ class StackEngine(Protocol):
     """``pulumi`` or ``render``; recorded in the journal (``render`` rollouts are dry runs)."""
 
     def run(
-        self, inventory: Inventory, stack: str, action: Action, events: EventSink | None = None
+        self,
+        inventory: Inventory,
+        stack: str,
+        action: Action,
+        events: EventSink | None = None,
+        *,
+        previous_dead: bool = False,
     ) -> StackOutcome:
-        """Run ``action`` on ``stack`` (``controlroom`` or a workload name)."""
+        """Run ``action`` on ``stack`` (``controlroom`` or a workload name).
+
+        ``previous_dead``: the attempt that ran this stack before was taken over because its
+        worker died, so a stack lock it left behind (Pulumi's) may be cancelled.
+        """
         ...

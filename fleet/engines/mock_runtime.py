@@ -132,6 +132,9 @@ class Recorder:
         self.context = dict(context)
         self.lock = threading.Lock()
         self.resources: list[tuple[str, str, str | None, dict[str, Any]]] = []
+        self.providers: dict[tuple[str, str], str] = {}
+        """The provider each resource is created through, by (type, name): the provider
+        resource's name (``cluster``), as Pulumi resolves it from ``opts`` or the parent."""
         self.stack_outputs: dict[str, Any] | None = None
         self.previous = previous if previous is not None else {}
         self.passwords: dict[str, dict[str, Any]] = {}
@@ -139,9 +142,13 @@ class Recorder:
         self.reference_secret_names: list[str] = []
         self.reference_name: str | None = None
 
-    def record(self, type_: str, name: str, parent: str, inputs: dict[str, Any]) -> None:
+    def record(self, type_: str, name: str, parent: str, inputs: dict[str, Any], provider: str = "") -> None:
+        """Record one registered resource; ``provider`` is Pulumi's provider reference
+        (``<urn>::<id>``) or empty for the default provider."""
         with self.lock:
             self.resources.append((type_, name, _parent_name(parent), inputs))
+            if provider:
+                self.providers[(type_, name)] = provider.split("::")[-2] if "::" in provider else provider
 
     def password(self, urn: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """The random password at ``urn``: the persisted one while its inputs are unchanged."""
@@ -283,7 +290,9 @@ def _monitor_class() -> type:
             _ensure_event_loop()
             urn = self.make_urn(request.parent, request.type, request.name)
             inputs = rpc.deserialize_properties(request.properties if resource_id else request.object)
-            self.fleet_mocks.recorder.record(request.type, request.name, request.parent, inputs)
+            package = request.type.split(":")[0]
+            provider = request.provider or dict(getattr(request, "providers", {}) or {}).get(package, "")
+            self.fleet_mocks.recorder.record(request.type, request.name, request.parent, inputs, provider)
             args = mocks.MockResourceArgs(
                 typ=request.type,
                 name=request.name,

@@ -10,9 +10,11 @@ ever reaches an outcome or the event sink.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +39,10 @@ INSTALL_HINT = (
 )
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
+log = logging.getLogger(__name__)
+
 _ONE_STACK = threading.Lock()
+_LOCK_CREATOR = re.compile(r"created by (?P<user>\S+?)@(?P<host>\S+) \(pid (?P<pid>\d+)\)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[a-z]*%\}>")
 _TRANSIENT = re.compile(
     r"timed? ?out|timeout|connection (reset|refused)|broken pipe|temporary failure|"
@@ -333,10 +338,62 @@ def _outputs(outputs: Mapping[str, auto.OutputValue], show_secrets: bool) -> dic
     return {key: out.value if show_secrets or not out.secret else REDACTED for key, out in outputs.items()}
 
 
+def stale_lock_reason(
+    stderr: str,
+    *,
+    previous_dead: bool,
+    hostname: str | None = None,
+    pid_alive: Callable[[int], bool] | None = None,
+) -> str | None:
+    """Why the Pulumi stack lock a ``ConcurrentUpdateError`` reports may be cancelled, or None.
+
+    Only when fleet knows the attempt that last ran the stack is dead (``previous_dead``: its
+    worker stopped heart-beating or was reported lost, and this attempt took the stack over), and
+    no process the lock names still runs on this machine (a ``pulumi`` orphaned by a killed
+    worker may still be updating). Anyone else's lock is waited for, as before.
+    """
+    if not previous_dead:
+        return None
+    from fleet.journal.locks import pid_is_alive
+
+    alive = pid_alive or pid_is_alive
+    here = hostname or socket.gethostname()
+    creators = list(_LOCK_CREATOR.finditer(stderr))
+    for creator in creators:
+        if creator["host"] == here and alive(int(creator["pid"])):
+            return None
+    named = ", ".join(f"{c['user']}@{c['host']} (pid {c['pid']})" for c in creators) or "an earlier update"
+    return f"the lock of {named} was left by the attempt fleet took over"
+
+
+def _act(
+    stack: auto.Stack, action: Action, common: Mapping[str, Any], summary: dict[str, Any]
+) -> dict[str, int]:
+    if action is Action.preview:
+        return op_counts(stack.preview(**common).change_summary)
+    if action is Action.up:
+        up = stack.up(show_secrets=False, suppress_outputs=True, **common)
+        summary["outputs"] = _outputs(up.outputs, show_secrets=False)
+        return op_counts(up.summary.resource_changes)
+    if action is Action.refresh:
+        return op_counts(stack.refresh(show_secrets=False, **common).summary.resource_changes)
+    return op_counts(stack.destroy(show_secrets=False, **common).summary.resource_changes)
+
+
 def run_program(
-    target: StackTarget, program: Callable[[], None], action: Action, events: EventSink | None = None
+    target: StackTarget,
+    program: Callable[[], None],
+    action: Action,
+    events: EventSink | None = None,
+    *,
+    previous_dead: bool = False,
 ) -> StackOutcome:
-    """Run ``action`` on ``target`` with the inline ``program``; failures come back as values."""
+    """Run ``action`` on ``target`` with the inline ``program``; failures come back as values.
+
+    ``previous_dead``: fleet knows the attempt that ran this stack before is dead, so a Pulumi
+    stack lock it left behind is cancelled (``pulumi cancel``) and the action run once more
+    (:func:`stale_lock_reason` decides).
+    """
     diagnostics: list[str] = []
 
     def collect(event: EngineEvent) -> None:
@@ -350,17 +407,16 @@ def run_program(
             require_pulumi_cli()
             stack = _open(target, program)
             common: dict[str, Any] = {"color": "never", "on_event": on_event}
-            if action is Action.preview:
-                preview = stack.preview(**common)
-                changes = op_counts(preview.change_summary)
-            elif action is Action.up:
-                up = stack.up(show_secrets=False, suppress_outputs=True, **common)
-                changes = op_counts(up.summary.resource_changes)
-                summary["outputs"] = _outputs(up.outputs, show_secrets=False)
-            elif action is Action.refresh:
-                changes = op_counts(stack.refresh(show_secrets=False, **common).summary.resource_changes)
-            else:
-                changes = op_counts(stack.destroy(show_secrets=False, **common).summary.resource_changes)
+            try:
+                changes = _act(stack, action, common, summary)
+            except auto.ConcurrentUpdateError as error:
+                reason = stale_lock_reason(command_output(error)[1], previous_dead=previous_dead)
+                if reason is None:
+                    raise
+                log.warning("stack %s: cancelling its Pulumi lock: %s", target.name, reason)
+                stack.cancel()
+                summary["cancelled_lock"] = reason
+                changes = _act(stack, action, common, summary)
     except Exception as error:
         return failed_outcome(target.name, error, diagnostics, target.secrets)
     return StackOutcome(stack=target.name, ok=True, changes=changes, summary=summary)
@@ -380,16 +436,23 @@ class PulumiEngine:
         pulumi_env(inventory.fleet.spec.state, self.settings, os.environ)
 
     def run(
-        self, inventory: Inventory, stack: str, action: Action, events: EventSink | None = None
+        self,
+        inventory: Inventory,
+        stack: str,
+        action: Action,
+        events: EventSink | None = None,
+        *,
+        previous_dead: bool = False,
     ) -> StackOutcome:
-        """Run ``action`` on ``stack`` (``controlroom`` or a workload name)."""
+        """Run ``action`` on ``stack`` (``controlroom`` or a workload name); ``previous_dead``:
+        see :func:`run_program`."""
         try:
             require_pulumi_cli()
             target = stack_target(inventory, stack, self.settings)
             program = stack_program(inventory, stack)
         except FleetError as error:
             return StackOutcome(stack=stack, ok=False, error=error.message)
-        return run_program(target, program, action, events)
+        return run_program(target, program, action, events, previous_dead=previous_dead)
 
 
 def _fail(error: Exception, target: StackTarget) -> OperationError:
@@ -442,8 +505,9 @@ def drift_of(event: EngineEvent) -> ResourceDrift | None:
 def preview_expect_no_changes(
     inventory: Inventory, stack: str, settings: Settings | None = None, events: EventSink | None = None
 ) -> list[ResourceDrift]:
-    """Drift detection: refresh the stack's state from the live resources, then preview with
-    ``expect_no_changes``; returns the resources that differ (empty: no drift)."""
+    """Drift detection that writes nothing: one ``pulumi preview --refresh --expect-no-changes``
+    (the preview reads the live resources into an in-memory copy of the state; unlike ``pulumi
+    refresh``, it never saves it). Returns the resources that differ (empty: no drift)."""
     require_pulumi_cli()
     target = stack_target(inventory, stack, settings)
     drifted: list[ResourceDrift] = []
@@ -453,13 +517,11 @@ def preview_expect_no_changes(
         if found is not None:
             drifted.append(found)
 
-    on_refresh = _forward(Action.refresh, events, target.secrets, lambda event: None)
     on_preview = _forward(Action.preview, events, target.secrets, collect)
     try:
         with _ONE_STACK:
             selected = _open(target, stack_program(inventory, stack), create=False)
-            selected.refresh(color="never", on_event=on_refresh, show_secrets=False)
-            selected.preview(color="never", on_event=on_preview, expect_no_changes=True)
+            selected.preview(color="never", on_event=on_preview, refresh=True, expect_no_changes=True)
     except auto.CommandError as error:
         if not (drifted and _NO_CHANGES_EXPECTED in command_output(error)[1]):
             raise _fail(error, target) from None
@@ -475,4 +537,5 @@ __all__ = [
     "preview_expect_no_changes",
     "require_pulumi_cli",
     "stack_outputs",
+    "stale_lock_reason",
 ]

@@ -9,9 +9,12 @@ Every resource the program registers is recorded with its type token, name, pare
 
 Values that were secret Outputs, and every ``RandomPassword`` result, are written as
 ``"[secret]"`` unless ``show_secrets``. Like Pulumi state, the control room's random values and
-its outputs persist in ``<out>/.state/controlroom.json`` (mode 0600, never printed): re-rendering
-is stable, and the workloads' StackReferences read the same credentials the control room's
-htpasswd was built from.
+its outputs persist in a render state file, ``controlroom.json`` (mode 0600 in a 0700 directory,
+never printed): re-rendering is stable, and the workloads' StackReferences read the same
+credentials the control room's htpasswd was built from. The state holds passwords in plaintext,
+so it never lives in the inventory (which is kept in git): it is in the user's state directory,
+``$XDG_STATE_HOME/fleet/render/<fleet>-<hash of the inventory's path>/`` (``~/.local/state`` by
+default), or in ``<out>/.state/`` when plans go to an explicit ``out_dir``.
 
 Each program runs under :func:`fleet.engines.mock_runtime.run_program`, isolated from every other
 render in the process.
@@ -19,7 +22,9 @@ render in the process.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,8 +105,8 @@ class _ControlRoomState:
         }
 
     @classmethod
-    def load(cls, out_dir: Path) -> _ControlRoomState | None:
-        path = out_dir / STATE_DIR / STATE_FILE
+    def load(cls, directory: Path) -> _ControlRoomState | None:
+        path = directory / STATE_FILE
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -116,8 +121,7 @@ class _ControlRoomState:
             secret_outputs=list(data.get("secret_outputs") or []),
         )
 
-    def save(self, out_dir: Path) -> None:
-        directory = out_dir / STATE_DIR
+    def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o700)
         text = json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
@@ -209,10 +213,23 @@ class RenderEngine:
         """Where plans go: ``out_dir``, or ``<inventory>/.fleet/render``."""
         return self.out_dir if self.out_dir is not None else inventory.state_dir / "render"
 
+    def state_directory(self, inventory: Inventory) -> Path:
+        """Where the render state lives: ``<out_dir>/.state``, or the user's state directory."""
+        if self.out_dir is not None:
+            return self.out_dir / STATE_DIR
+        return user_render_state_dir(inventory)
+
     def run(
-        self, inventory: Inventory, stack: str, action: Action, events: EventSink | None = None
+        self,
+        inventory: Inventory,
+        stack: str,
+        action: Action,
+        events: EventSink | None = None,
+        *,
+        previous_dead: bool = False,
     ) -> StackOutcome:
-        """Render ``stack`` (``preview`` and ``up`` both render; nothing is deployed)."""
+        """Render ``stack`` (``preview`` and ``up`` both render; nothing is deployed; a render
+        takes no lock, so ``previous_dead`` changes nothing)."""
         if action not in (Action.preview, Action.up):
             return StackOutcome(
                 stack=stack,
@@ -245,7 +262,8 @@ class RenderEngine:
         unknown stack, OperationError when a stack cannot be rendered."""
         names = _stack_names(inventory, stacks)
         out_dir = self.directory(inventory)
-        state = _ControlRoomState.load(out_dir)
+        state_dir = self.state_directory(inventory)
+        state = _ControlRoomState.load(state_dir)
         rendered: dict[str, _Rendered] = {}
         for name in names:
             if events is not None:
@@ -256,15 +274,15 @@ class RenderEngine:
             rendered[name] = result
             if on_rendered is not None:
                 on_rendered(name, result.plan)
-        return self._write(out_dir, rendered, events)
+        return self._write(out_dir, state_dir, rendered, events)
 
     def _write(
-        self, out_dir: Path, rendered: Mapping[str, _Rendered], events: EventSink | None
+        self, out_dir: Path, state_dir: Path, rendered: Mapping[str, _Rendered], events: EventSink | None
     ) -> dict[str, Path]:
         paths: dict[str, Path] = {}
         for result in rendered.values():
             if result.state is not None:
-                result.state.save(out_dir)
+                result.state.save(state_dir)
         for name, result in rendered.items():
             path = out_dir / name / PLAN_FILE
             text = json.dumps(result.plan.to_json(), indent=2, ensure_ascii=False) + "\n"
@@ -334,6 +352,7 @@ class RenderEngine:
                 "type": type_,
                 "name": name,
                 "parent": parent,
+                "provider": recorder.providers.get((type_, name)),
                 "inputs": _plain(inputs, show, secret_values),
             }
             for type_, name, parent, inputs in recorder.resources
@@ -366,8 +385,27 @@ def render_secrets(out_dir: Path) -> list[str]:
 
     The values stay in memory: callers must never print or log them.
     """
-    state = _ControlRoomState.load(out_dir)
+    state = _ControlRoomState.load(out_dir / STATE_DIR)
     return state.password_values() if state is not None else []
+
+
+def user_render_state_dir(inventory: Inventory, environ: Mapping[str, str] | None = None) -> Path:
+    """The render state of ``inventory`` in the user's state directory (see the module docstring).
+
+    A state left inside the inventory by an older fleet (``.fleet/render/.state``) is moved here
+    the first time, so the rendered credentials stay the same.
+    """
+    env = os.environ if environ is None else environ
+    base = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    root = inventory.root.resolve()
+    key = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    directory = base / "fleet" / "render" / f"{inventory.fleet.name}-{key}"
+    legacy = root / ".fleet" / "render" / STATE_DIR / STATE_FILE
+    if legacy.is_file() and not (directory / STATE_FILE).exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)
+        os.replace(legacy, directory / STATE_FILE)
+    return directory
 
 
 def load_plans(out_dir: Path) -> dict[str, dict[str, Any]]:

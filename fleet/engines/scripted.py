@@ -15,7 +15,7 @@ the Pulumi engine and dry-run with the render engine. The script is JSON::
 
 Per stack (falling back to ``default``): ``duration`` seconds of sleep; ``fail``: an error message
 to fail with; ``transient_failures``: how many runs in this process fail as transient first.
-``log`` gets one line per run (``start``/``end`` with stack, pid and result), ``pid_dir`` one
+``log`` gets one line per run (``start``/``end`` with stack, pid and action or result), ``pid_dir`` one
 file ``<stack>.<pid>`` while a run is in progress, so a test can find and kill that process.
 """
 
@@ -90,12 +90,19 @@ class ScriptedEngine:
         return self.stacks.get(stack, self.default)
 
     def run(
-        self, inventory: Inventory, stack: str, action: Action, events: EventSink | None = None
+        self,
+        inventory: Inventory,
+        stack: str,
+        action: Action,
+        events: EventSink | None = None,
+        *,
+        previous_dead: bool = False,
     ) -> StackOutcome:
-        """Sleep for the stack's duration, then report what the script says."""
+        """Sleep for the stack's duration, then report what the script says. The log's ``start``
+        line says ``previous-dead`` when the worker told the engine the previous attempt died."""
         script = self.script_for(stack)
         self._runs[stack] += 1
-        self._log("start", stack, action.value)
+        self._log("start", stack, action.value + (" previous-dead" if previous_dead else ""))
         pid_file = self.pid_dir / f"{stack}.{os.getpid()}" if self.pid_dir else None
         if pid_file is not None:
             pid_file.parent.mkdir(parents=True, exist_ok=True)

@@ -127,7 +127,7 @@ def _run_job(
         versions = _versions(inventory, job.stack)
         summary["spec_hash"] = spec_hash(inventory, job.stack)
         engine = build_engine(job.engine, settings)
-        outcome = _run_with_retries(engine, inventory, job, backoff, sleep)
+        outcome = _run_with_retries(engine, inventory, job, backoff, sleep, claim.recovered_from is not None)
     except FleetError as error:
         outcome = StackOutcome(job.stack, ok=False, error=error.message)
     except Exception as error:  # a bug in a program or an engine: record it, keep the worker alive
@@ -179,10 +179,12 @@ def _run_with_retries(
     job: StackJob,
     backoff: Sequence[float],
     sleep: Callable[[float], None],
+    previous_dead: bool,
 ) -> StackOutcome:
     retries = 0
     while True:
-        outcome = engine.run(inventory, job.stack, job.action)
+        # Took over from a dead attempt: its stale Pulumi lock may be cancelled (engines decide).
+        outcome = engine.run(inventory, job.stack, job.action, previous_dead=previous_dead)
         if outcome.ok or not outcome.transient or retries >= len(backoff):
             break
         log.warning(

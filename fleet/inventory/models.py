@@ -229,6 +229,11 @@ class Cluster(Model):
     oidc_issuer: str | None = Field(
         default=None, description="The cluster's service-account token issuer URL; default: looked up"
     )
+    kubernetes_version: str = Field(
+        default="1.31",
+        pattern=r"^1\.[0-9]{2}$",
+        description="The cluster's Kubernetes minor version (charts render and validate for it)",
+    )
 
     @field_validator("oidc_issuer")
     @classmethod
@@ -286,7 +291,6 @@ SizedComponent = Literal[
     "mimir-query-scheduler",
     "mimir-store-gateway",
     "mimir-compactor",
-    "mimir-kafka",
     "mimir-ruler",
     "mimir-overrides-exporter",
     "mimir-gateway",
@@ -358,10 +362,31 @@ class LogLimits(Model):
     stream_megabytes_per_second: int = Field(default=5, ge=1, le=1_000, description="MB/s per stream")
 
 
+_KAFKA_ADDRESS = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$")
+
+
+class MimirKafka(Model):
+    """Mimir's ingest storage on a Kafka the platform runs (replicated, durable), not the
+    chart's demo broker."""
+
+    address: str = Field(description="Bootstrap broker(s) as host:port[,host:port]")
+    topic: str = Field(default="mimir-ingest", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not _KAFKA_ADDRESS.match(value):
+            raise ValueError(f"{value!r} is not host:port (or several, comma-separated)")
+        return value
+
+
 class MimirSettings(Model):
     replicas: int = Field(default=1, ge=1, le=50, description="Ingester (and distributor) replicas")
     retention: StorageDuration = Field(default="30d", description="How long metrics are kept")
     limits: LocalMetricLimits = Field(default_factory=LocalMetricLimits)
+    kafka: MimirKafka | None = Field(
+        default=None, description="Ingest storage on this Kafka; none: the classic architecture"
+    )
 
 
 class LokiSettings(Model):
@@ -419,6 +444,9 @@ class CentralExport(Model):
 class ControlRoomMimir(Model):
     replicas: int = Field(default=3, ge=1, le=100)
     retention: StorageDuration = "90d"
+    kafka: MimirKafka | None = Field(
+        default=None, description="Ingest storage on this Kafka; none: the classic architecture"
+    )
 
 
 def _cidr(value: str) -> str:
@@ -444,6 +472,28 @@ class ControlRoomGateway(Model):
     )
 
 
+class HubCertificate(Model):
+    """Where the hub's TLS certificate for ``mimir.<domain>`` comes from: exactly one of a
+    cert-manager ``cluster_issuer`` or ``issuer`` (in the Mimir namespace), or an existing
+    ``kubernetes.io/tls`` ``secret`` in the Mimir namespace."""
+
+    cluster_issuer: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    issuer: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    secret: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    ingress_class: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="The Ingress's class"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HubCertificate:
+        given = [f for f in ("cluster_issuer", "issuer", "secret") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of cluster_issuer, issuer (cert-manager) or secret (an existing TLS Secret)"
+            )
+        return self
+
+
 class ControlRoom(CloudAccount):
     domain: str = Field(description="Central push endpoint is https://mimir.<domain>/api/v1/push")
     cluster: Cluster = Field(default_factory=Cluster)
@@ -451,6 +501,9 @@ class ControlRoom(CloudAccount):
     size: Size = Field(default="medium", description="small | medium | large: every container's requests")
     resources: dict[SizedComponent, ResourceRequest] = Field(default_factory=dict)
     gateway: ControlRoomGateway = Field(default_factory=ControlRoomGateway)
+    tls: HubCertificate | None = Field(
+        default=None, description="The certificate of https://mimir.<domain>; none: nothing provides it"
+    )
 
     @model_validator(mode="after")
     def _cluster(self) -> ControlRoom:

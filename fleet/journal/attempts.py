@@ -1,8 +1,9 @@
 """Attempts at a stack: the exactly-once claim and the finish, inside a caller's transaction.
 
 Lock order, everywhere: the rollout row (shared for a claim, exclusive for a status change), then
-the stack row, then its attempt rows. With one order, PostgreSQL never deadlocks two of these
-transactions; on SQLite ``BEGIN IMMEDIATE`` serialises them anyway.
+the stack's lock row (``stack_locks``, when a rollout holds it: it serialises claims of one stack
+across rollouts), then the stack row, then its attempt rows. With one order, PostgreSQL never
+deadlocks two of these transactions; on SQLite ``BEGIN IMMEDIATE`` serialises them anyway.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 from fleet.errors import OperationError
 from fleet.journal import queries
 from fleet.journal.records import Claim, ClaimResult, Outcome, RolloutStatus, StackStatus
-from fleet.journal.schema import attempts, stacks
+from fleet.journal.schema import attempts, stack_locks, stacks
 
 ERROR_MAX_CHARS = 500
 
@@ -65,6 +66,9 @@ def claim(
     """See :meth:`fleet.journal.Journal.claim`. An open attempt is stale when its last heartbeat
     is older than ``stale_before``."""
     rollout = queries.rollout_row(conn, rollout_id, lock="share")
+    lock = conn.execute(
+        select(stack_locks.c.rollout_id).where(stack_locks.c.stack == stack).with_for_update()
+    ).one_or_none()
     state = conn.execute(
         select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update()
     ).one_or_none()
@@ -75,26 +79,40 @@ def claim(
         set_stack_status(conn, rollout_id, stack, StackStatus.CANCELLED, now)
     if refused is not None:
         return Claim(refused, rollout_id, stack, worker, None)
+    if lock is not None and lock.rollout_id != rollout_id:
+        return Claim(ClaimResult.LOCKED, rollout_id, stack, worker, None, f"rollout {lock.rollout_id}")
 
     running = conn.execute(
         select(attempts).where(attempt_key(rollout_id, stack) & attempts.c.outcome.is_(None))
     ).first()
+    if running is not None and running.heartbeat_at >= stale_before and not previous_worker_lost:
+        return Claim(ClaimResult.BUSY, rollout_id, stack, worker, running.number, running.worker)
+    # A stack is never run by two rollouts at once, whatever died: an attempt of another rollout
+    # (its coordinator killed, its worker still running) keeps the stack until it ends or goes silent.
+    others = conn.execute(
+        select(attempts).where(
+            (attempts.c.stack == stack) & (attempts.c.rollout_id != rollout_id) & attempts.c.outcome.is_(None)
+        )
+    ).all()
+    for other in others:
+        if other.heartbeat_at >= stale_before:
+            holder = f"{other.worker} (rollout {other.rollout_id})"
+            return Claim(ClaimResult.BUSY, rollout_id, stack, worker, other.number, holder)
     recovered_from = None
-    if running is not None:
-        stale = running.heartbeat_at < stale_before
-        if not stale and not previous_worker_lost:
-            return Claim(ClaimResult.BUSY, rollout_id, stack, worker, running.number, running.worker)
-        why = "stopped heart-beating" if stale else "was reported lost"
+    for stale in [*([running] if running is not None else []), *others]:
+        reported = stale is running and stale.heartbeat_at >= stale_before
+        why = "was reported lost" if reported else "stopped heart-beating"
+        taker = worker if stale.rollout_id == rollout_id else f"{worker} of rollout {rollout_id}"
         conn.execute(
             update(attempts)
-            .where(attempt_key(rollout_id, stack) & (attempts.c.number == running.number))
+            .where(attempt_key(stale.rollout_id, stack) & (attempts.c.number == stale.number))
             .values(
                 outcome=Outcome.LOST.value,
                 finished_at=now,
-                error=one_line(f"worker {running.worker} {why}; {worker} took over"),
+                error=one_line(f"worker {stale.worker} {why}; {taker} took over"),
             )
         )
-        recovered_from = running.worker
+        recovered_from = stale.worker
 
     last = conn.execute(select(func.max(attempts.c.number)).where(attempt_key(rollout_id, stack))).scalar()
     number = (last or 0) + 1

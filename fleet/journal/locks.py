@@ -1,38 +1,54 @@
 """Per-stack locks: at most one rollout works on a stack at a time.
 
 The locks live in the journal's database (table ``stack_locks``, one row per locked stack), so
-every machine that shares the journal shares them. Taking locks is all or nothing and never
-waits: a conflict raises :class:`StacksLocked` (a :class:`fleet.errors.LockHeld`) naming every
-contested stack and the rollout holding it.
+every machine that shares the journal shares them. A lock belongs to a rollout and is held for it
+by one process, its *holder* (the coordinator driving the rollout), known by a token that is
+random per process. Taking locks is all or nothing and never waits: a conflict raises
+:class:`StacksLocked` (a :class:`fleet.errors.LockHeld`) naming every contested stack and the
+rollout holding it.
 
-A lock whose holder died is recognised and taken over: its process is gone (same host, dead pid)
-or it has not heart-beaten for ``ttl``. That is also how ``fleet rollout resume`` gets back the
-locks of its own rollout after the CLI was killed. The Pulumi stack lock stays behind this one as
-a second guard.
+- **Renewed while held.** The holder heart-beats its locks (:class:`LockKeeper`, a thread, so
+  they stay fresh while the coordinator waits in a health gate or a bake).
+- **Released only by the holder.** :meth:`StackLocks.release` drops the locks of one holder: a
+  coordinator that lost its locks to another process never frees that process's locks.
+- **Taken over only from a dead holder.** A lock is stale when its holder's process is gone (same
+  host, dead pid) or has not heart-beaten for ``ttl``. Its own rollout takes it back that way
+  (``fleet rollout resume`` after the CLI was killed); another rollout may take it too, and the
+  rollout that lost its driver is then marked halted ("interrupted", resumable). Taking a lock
+  never lets a stack run twice at once: the workers of the new holder only claim a stack once no
+  live attempt of any other rollout runs it (:func:`fleet.journal.attempts.claim`), and a rollout
+  that does not hold a stack's lock may not claim it at all.
+
+The Pulumi stack lock stays behind these as a second guard.
 
 Typical use by a coordinator::
 
     locks = StackLocks(journal)
     recovered = locks.acquire(stacks, rollout.id)       # raises StacksLocked
-    ...                                                 # locks.heartbeat(rollout.id) every ~30 s
+    with LockKeeper(locks, rollout.id, len(stacks), every=60) as keeper:
+        ...                                             # keeper.check() raises once they are lost
     locks.release(rollout.id)
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import secrets
 import socket
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
 
 from fleet import metrics
-from fleet.errors import LockHeld
+from fleet.errors import FleetError, LockHeld, OperationError
 from fleet.inventory.durations import format_duration
+from fleet.journal.queries import RolloutNotFound
 from fleet.journal.schema import stack_locks
 from fleet.journal.store import Journal, current_actor
 
@@ -42,18 +58,38 @@ DEFAULT_LOCK_TTL = timedelta(minutes=5)
 """A lock not heart-beaten for this long is stale. Heartbeat well within it (every ~30 s)."""
 
 
+_process_token: tuple[int, str] | None = None
+
+
+def process_token() -> str:
+    """This process's holder token: random, made once per process (a forked child gets its own)."""
+    global _process_token
+    if _process_token is None or _process_token[0] != os.getpid():
+        _process_token = (os.getpid(), secrets.token_hex(16))
+    return _process_token[1]
+
+
+def adopt_process_token(token: str) -> None:
+    """Make ``token`` this process's holder token: a detached coordinator takes the locks its
+    parent handed over to it (:meth:`StackLocks.hand_over`) without a moment when nobody holds them."""
+    global _process_token
+    _process_token = (os.getpid(), token)
+
+
 @dataclass(frozen=True)
 class LockHolder:
-    """Who holds a lock: a name for people (``user@host``) and the process, to detect its death."""
+    """Who holds a lock: a name for people (``user@host``), the process (to detect its death),
+    and the token that identifies it (renewing and releasing go by the token)."""
 
     name: str
     hostname: str
     pid: int
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
 
     @classmethod
     def this_process(cls, name: str | None = None) -> LockHolder:
         """The current process, named ``name`` or ``user@host``."""
-        return cls(name or current_actor(), socket.gethostname(), os.getpid())
+        return cls(name or current_actor(), socket.gethostname(), os.getpid(), process_token())
 
     def describe(self) -> str:
         return f"{self.name}, pid {self.pid} on {self.hostname}"
@@ -66,6 +102,20 @@ class StackLock:
     holder: LockHolder
     acquired_at: datetime
     heartbeat_at: datetime
+
+
+@dataclass(frozen=True)
+class Driver:
+    """Who drives a rollout: the live holder of its locks, or why nobody does."""
+
+    holder: LockHolder | None
+    """The live holder; None when nobody drives the rollout."""
+    reason: str | None = None
+    """When nobody drives it: why (its holder is gone, or it holds no locks)."""
+
+    @property
+    def alive(self) -> bool:
+        return self.holder is not None
 
 
 @dataclass(frozen=True)
@@ -116,6 +166,7 @@ class StackLocks:
         ttl: timedelta = DEFAULT_LOCK_TTL,
         pid_alive: Callable[[int], bool] = pid_is_alive,
     ) -> None:
+        self.journal = journal
         self.database = journal.database
         self.ttl = ttl
         self.pid_alive = pid_alive
@@ -138,6 +189,7 @@ class StackLocks:
             "holder": holder.name,
             "hostname": holder.hostname,
             "pid": holder.pid,
+            "token": holder.token,
             "acquired_at": now,
             "heartbeat_at": now,
         }
@@ -167,6 +219,7 @@ class StackLocks:
             if conflicts:
                 raise StacksLocked(conflicts)  # rolls back every lock taken above
         metrics.lock_takeovers(len(recovered))
+        interrupted: dict[str, RecoveredLock] = {}
         for item in recovered:
             log.warning(
                 "took over the lock of stack %s from rollout %s (%s): %s",
@@ -175,6 +228,15 @@ class StackLocks:
                 item.previous.holder.describe(),
                 item.reason,
             )
+            if item.previous.rollout_id != rollout_id:
+                interrupted.setdefault(item.previous.rollout_id, item)
+        for previous_id, item in interrupted.items():
+            why = (
+                f"its coordinator ({item.previous.holder.describe()}) stopped: {item.reason}; "
+                f"rollout {rollout_id} took over its stack locks"
+            )
+            with contextlib.suppress(RolloutNotFound):  # a lock for work the journal does not record
+                self.journal.interrupt(previous_id, why)
         return recovered
 
     def heartbeat(self, rollout_id: str, holder: LockHolder | None = None) -> int:
@@ -192,10 +254,39 @@ class StackLocks:
             )
             return done.rowcount
 
-    def release(self, rollout_id: str) -> int:
-        """Drop every lock of ``rollout_id`` (whoever holds it); returns how many were dropped."""
+    def release(self, rollout_id: str, holder: LockHolder | None = None) -> int:
+        """Drop the locks of ``rollout_id`` that ``holder`` (default: this process) holds; returns
+        how many were dropped. Locks another process took over stay with it."""
+        holder = holder or LockHolder.this_process()
         with self.database.write() as conn:
-            return conn.execute(delete(stack_locks).where(stack_locks.c.rollout_id == rollout_id)).rowcount
+            return conn.execute(delete(stack_locks).where(_held_by(rollout_id, holder))).rowcount
+
+    def hand_over(self, rollout_id: str, to: LockHolder, holder: LockHolder | None = None) -> int:
+        """Give ``holder``'s (default: this process's) locks of ``rollout_id`` to ``to``, a process
+        that will drive the rollout (``--detach``); returns how many changed hands."""
+        holder = holder or LockHolder.this_process()
+        values = {"holder": to.name, "hostname": to.hostname, "pid": to.pid, "token": to.token}
+        with self.database.write() as conn:
+            values["heartbeat_at"] = self.database.clock()
+            moved = conn.execute(update(stack_locks).where(_held_by(rollout_id, holder)).values(**values))
+            return moved.rowcount
+
+    def driver(self, rollout_id: str) -> Driver:
+        """Who drives ``rollout_id`` now: the live holder of any of its locks, or why nobody does.
+
+        A rollout whose coordinator returned (finished, paused) holds no locks; one whose
+        coordinator died holds only stale ones.
+        """
+        now = self.database.clock()
+        with self.database.read() as conn:
+            rows = conn.execute(select(stack_locks).where(stack_locks.c.rollout_id == rollout_id)).all()
+        reasons = []
+        for lock in map(_lock_from_row, rows):
+            reason = self.stale_reason(lock, now)
+            if reason is None:
+                return Driver(lock.holder)
+            reasons.append(f"its coordinator ({lock.holder.describe()}) stopped: {reason}")
+        return Driver(None, reasons[0] if reasons else "no process holds its stack locks")
 
     def held(self, stacks: Sequence[str] | None = None) -> list[StackLock]:
         """The locks held now (all, or on ``stacks``), sorted by stack; stale ones included."""
@@ -216,20 +307,79 @@ class StackLocks:
         return None
 
 
+class LockKeeper:
+    """Renews a holder's locks of one rollout from a background thread, for as long as it holds them.
+
+    The coordinator's own thread may block for minutes (a health gate waits up to ten, a bake as
+    long as it is told) while the lock TTL is five: the keeper keeps the locks fresh meanwhile.
+    When a renewal finds fewer than ``count`` locks (another process took some over, after this
+    one was presumed dead), the keeper stops and :meth:`check` raises from then on. A journal
+    that cannot be reached for a moment is retried at the next beat.
+    """
+
+    def __init__(
+        self,
+        locks: StackLocks,
+        rollout_id: str,
+        count: int,
+        *,
+        every: float,
+        holder: LockHolder | None = None,
+    ) -> None:
+        self.locks = locks
+        self.rollout_id = rollout_id
+        self.count = count
+        self.every = every
+        self.holder = holder or LockHolder.this_process()
+        self.lost: str | None = None
+        """Why the locks were lost, once they were."""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name=f"locks-{rollout_id}", daemon=True)
+
+    def start(self) -> LockKeeper:
+        """Start renewing (every ``every`` seconds)."""
+        self._thread.start()
+        return self
+
+    def __enter__(self) -> LockKeeper:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop renewing (the locks stay held until released)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def check(self) -> None:
+        """Raise OperationError when the locks were lost."""
+        if self.lost is not None:
+            raise OperationError(f"rollout {self.rollout_id}: {self.lost}; stopping here")
+
+    def _keep(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                held = self.locks.heartbeat(self.rollout_id, self.holder)
+            except FleetError as error:
+                log.warning("rollout %s: could not renew its locks: %s", self.rollout_id, error.message)
+                continue
+            if held < self.count:
+                self.lost = f"another process took over {self.count - held} of its {self.count} stack locks"
+                log.error("rollout %s: %s", self.rollout_id, self.lost)
+                return
+
+
 def _held_by(rollout_id: str, holder: LockHolder) -> Any:
-    return (
-        (stack_locks.c.rollout_id == rollout_id)
-        & (stack_locks.c.hostname == holder.hostname)
-        & (stack_locks.c.pid == holder.pid)
-        & (stack_locks.c.holder == holder.name)
-    )
+    return (stack_locks.c.rollout_id == rollout_id) & (stack_locks.c.token == holder.token)
 
 
 def _lock_from_row(row: Any) -> StackLock:
     return StackLock(
         stack=row.stack,
         rollout_id=row.rollout_id,
-        holder=LockHolder(row.holder, row.hostname, row.pid),
+        holder=LockHolder(row.holder, row.hostname, row.pid, row.token or ""),
         acquired_at=row.acquired_at,
         heartbeat_at=row.heartbeat_at,
     )

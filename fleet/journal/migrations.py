@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect, select, update
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect, select, text, update
 
 from fleet.errors import OperationError
 
@@ -33,8 +33,12 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-MIGRATIONS: Sequence[Migration] = ()
-"""Every migration, in order: numbers 1, 2, 3, ... (none yet: version 0 is the first schema)."""
+def _lock_tokens(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE stack_locks ADD COLUMN token VARCHAR(64)"))
+
+
+MIGRATIONS: Sequence[Migration] = (Migration(1, "stack_locks.token: the holder's token", _lock_tokens),)
+"""Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""
 
 LATEST = len(MIGRATIONS)
 

@@ -72,7 +72,10 @@ class ClaimResult(StrEnum):
     ALREADY_SUCCEEDED = "already_succeeded"
     """The stack succeeded earlier in this rollout: do nothing (a redelivered task)."""
     BUSY = "busy"
-    """Another worker's attempt is running and heart-beating: do not run it twice."""
+    """Another worker's attempt (of this rollout or another) is running and heart-beating: do not
+    run it twice."""
+    LOCKED = "locked"
+    """Another rollout holds the stack's lock: this rollout lost the stack (it was interrupted)."""
     CANCELLED = "cancelled"
     """The rollout is being cancelled: do not start."""
     NOT_RUNNING = "not_running"

@@ -110,6 +110,9 @@ stack_locks = Table(
     Column("pid", Integer, nullable=False),
     Column("acquired_at", UTCDateTime, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
+    # The holder's token: random per process, so a lock is renewed and released only by the
+    # process that holds it (a reused pid or a shared host name never passes for it).
+    Column("token", String(64)),
     Index("ix_stack_locks_rollout", "rollout_id"),
 )
 

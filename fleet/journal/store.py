@@ -299,6 +299,29 @@ class Journal:
             conn.execute(update(rollouts).where(rollouts.c.id == rollout_id).values(**changes))
             return queries.to_rollout(queries.rollout_row(conn, rollout_id))
 
+    def interrupt(self, rollout_id: str, why: str) -> Rollout:
+        """Record that nobody drives this rollout any more (its coordinator died), ``why`` saying how.
+
+        A ``running`` rollout becomes ``halted`` with the reason ``interrupted: <why>`` (resume
+        continues it); a ``cancelling`` one becomes ``cancelled``: the cancel it was asked for is
+        complete, its running stacks finish on their own. Any other status is left as it is.
+        """
+        now = self.database.clock()
+        with self.database.write() as conn:
+            row = queries.rollout_row(conn, rollout_id, lock="update")
+            current = RolloutStatus(row.status)
+            changes: dict[str, Any] = {}
+            if current is RolloutStatus.RUNNING:
+                reason = f"interrupted: {why}; resume it with `fleet rollout resume {rollout_id}`"
+                changes = {"status": RolloutStatus.HALTED.value, "halt_reason": one_line(reason)}
+            elif current is RolloutStatus.CANCELLING:
+                changes = {"status": RolloutStatus.CANCELLED.value}
+                self._mark_pending(conn, rollout_id, StackStatus.CANCELLED, now)
+            if changes:
+                changes["finished_at"] = now
+                conn.execute(update(rollouts).where(rollouts.c.id == rollout_id).values(**changes))
+            return queries.to_rollout(queries.rollout_row(conn, rollout_id))
+
     def cancel_requested(self, rollout_id: str) -> bool:
         """Whether someone asked for this rollout to stop (cheap: poll it between steps)."""
         return self.rollout(rollout_id).cancel_requested

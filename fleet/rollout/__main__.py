@@ -1,9 +1,10 @@
 """The detached coordinator: ``python -m fleet.rollout [--after-pid PID] ROLLOUT_ID``.
 
-``fleet rollout --detach`` records and locks the rollout, starts this in a new session and
-exits; this waits for that CLI process to be gone (its locks then count as stale and are taken
-over), then resumes the rollout with the hooks its record calls for (an upgrade keeps its health
-gates and maintenance window). Settings come from the environment (``FLEET_*``).
+``fleet rollout --detach`` records and locks the rollout, starts this in a new session, hands its
+stack locks over to it (``--lock-token``: this process holds them from then on, so there is no
+moment when nobody does) and exits; this waits for that CLI process to be gone, then drives the
+rollout with the hooks its record calls for (an upgrade keeps its health gates and maintenance
+window). Settings come from the environment (``FLEET_*``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.console import Console
 
 from fleet.errors import FleetError
 from fleet.journal.connect import open_journal
-from fleet.journal.locks import pid_is_alive
+from fleet.journal.locks import adopt_process_token, pid_is_alive
 from fleet.logs import configure_logging, level_for
 from fleet.rollout.driver import EXIT_INVALID, drive, exit_code
 from fleet.rollout.view import RolloutView, summary_lines
@@ -29,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fleet.rollout", description=__doc__)
     parser.add_argument("rollout_id")
     parser.add_argument("--after-pid", type=int, default=None, help="wait for this process to exit first")
+    parser.add_argument("--lock-token", default=None, help="the holder token the locks were handed to")
     args = parser.parse_args(argv)
+    if args.lock_token:
+        adopt_process_token(args.lock_token)
     if args.after_pid is not None:
         deadline = time.monotonic() + PARENT_EXIT_TIMEOUT
         while pid_is_alive(args.after_pid) and time.monotonic() < deadline:

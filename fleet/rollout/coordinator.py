@@ -9,8 +9,9 @@ Per wave: at most ``max_parallel`` stacks in flight; more failures than ``failur
 halts the rollout (running stacks finish, nothing new starts, the rest are ``skipped``); a
 cancel request (``fleet rollout cancel``) stops it the same way with ``cancelled``. Between waves
 the coordinator bakes for ``bake_time``, asks ``may_start_wave`` (maintenance windows) and,
-after a wave, ``after_wave`` (health gates). It heart-beats its stack locks throughout and
-releases them at the end.
+after a wave, ``after_wave`` (health gates). A :class:`~fleet.journal.locks.LockKeeper` thread
+renews its stack locks throughout, hooks included; the coordinator stops when they were taken
+over, and releases its own at the end.
 
 The coordinator never imports Celery: it only sees :class:`~fleet.executors.base.Executor`.
 """
@@ -40,7 +41,7 @@ from fleet.journal import (
     WaveRecord,
     WaveStatus,
 )
-from fleet.journal.locks import StackLocks
+from fleet.journal.locks import LockKeeper, StackLocks
 from fleet.kinds import Action, EngineKind
 from fleet.rollout.plan import RolloutPlan
 
@@ -76,7 +77,7 @@ class Timing:
     """A submitted job not claimed after this long is presumed lost and submitted again (the
     delay doubles with each resubmission of the same stack)."""
     lock_heartbeat: float = 60.0
-    """Seconds between heartbeats of the stack locks (well within the lock TTL)."""
+    """Seconds between renewals of the stack locks (well within the lock TTL), from a thread."""
 
     @classmethod
     def for_ttl(cls, ttl_seconds: float, **changes: float) -> Timing:
@@ -176,7 +177,6 @@ class Coordinator:
         self.timing = timing or Timing.for_ttl(journal.heartbeat_ttl.total_seconds())
         self.sleep = sleep
         self.monotonic = monotonic
-        self._last_lock_beat = monotonic()
         self._detail = journal.get_rollout(rollout_id)
         policy = self._detail.rollout.policy
         self.max_parallel = int(policy["max_parallel"])
@@ -189,7 +189,11 @@ class Coordinator:
     def run(self) -> RolloutDetail:
         """Run every wave that has not succeeded yet; returns the final journal view."""
         run = _Run()
+        self._keeper = LockKeeper(
+            self.locks, self.rollout_id, len(self._detail.stacks), every=self.timing.lock_heartbeat
+        )
         try:
+            self._keeper.start()
             ran_a_wave = False
             for wave in self._detail.waves:
                 if wave.status is WaveStatus.SUCCEEDED:
@@ -203,6 +207,7 @@ class Coordinator:
                     continue
                 if self.hooks.may_start_wave is not None:
                     reason = self.hooks.may_start_wave(wave)
+                    self._keeper.check()
                     if reason is not None:
                         self.journal.set_status(self.rollout_id, RolloutStatus.PAUSED, reason=reason)
                         return self._refresh()
@@ -211,10 +216,12 @@ class Coordinator:
                 self._close_wave(wave, run)
                 if run.stop is None and self.hooks.after_wave is not None:
                     reason = self.hooks.after_wave(self._wave(wave.index))
+                    self._keeper.check()
                     if reason is not None:
                         self._halt(run, reason)
             return self._finish(run)
         finally:
+            self._keeper.stop()
             metrics.clear_queue(self.rollout_id)
             self.locks.release(self.rollout_id)
 
@@ -229,7 +236,11 @@ class Coordinator:
             events = self.executor.poll()
             for event in events:
                 if event.state in (JobState.declined, JobState.error) and event.key.stack in run.inflight:
-                    run.inflight[event.key.stack].answered = True
+                    flight = run.inflight[event.key.stack]
+                    if not flight.answered and event.info.get("reason") == "busy":
+                        # Another attempt still runs it (maybe a rollout whose CLI died): wait.
+                        log.info("stack %s: waiting for %s", event.key.stack, event.info.get("holder"))
+                    flight.answered = True
             if events or self.monotonic() - last_read >= self.timing.reconcile:
                 detail = self._refresh()
                 last_read = self.monotonic()
@@ -241,7 +252,7 @@ class Coordinator:
             metrics.set_queue(self.rollout_id, len(todo), len(run.inflight))
             if not todo and not run.inflight:
                 return
-            self._beat_locks()
+            self._keeper.check()
             self.sleep(self.timing.tick)
 
     def _submit(self, todo: list[str], run: _Run) -> list[str]:
@@ -321,7 +332,7 @@ class Coordinator:
         end = self.monotonic() + self.bake_time
         while run.stop is None and self.monotonic() < end:
             self._check_cancel(run, self._refresh())
-            self._beat_locks()
+            self._keeper.check()
             self.sleep(min(self.timing.reconcile, max(0.0, end - self.monotonic())))
 
     def _close_wave(self, wave: WaveRecord, run: _Run) -> None:
@@ -363,16 +374,6 @@ class Coordinator:
 
     def _wave(self, index: int) -> WaveRecord:
         return next(wave for wave in self._refresh().waves if wave.index == index)
-
-    def _beat_locks(self) -> None:
-        now = self.monotonic()
-        if now - self._last_lock_beat < self.timing.lock_heartbeat:
-            return
-        self._last_lock_beat = now
-        if self.locks.heartbeat(self.rollout_id) < len(self._detail.stacks):
-            raise OperationError(
-                f"rollout {self.rollout_id}: another process took over its stack locks; stopping here"
-            )
 
 
 def _heartbeat_age(state: StackState, now: datetime) -> timedelta:

@@ -10,6 +10,7 @@ atomically, so a reader sees the old file or the new one.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from fleet.errors import InvalidInventory, OperationError, UserError
-from fleet.inventory.loader import FLEET_FILE, parse_fleet, write_atomically
+from fleet.inventory.loader import FLEET_FILE, Inventory, parse_fleet, write_atomically
 from fleet.inventory.models import COMPONENTS, VersionSet
 
 _PAIR = re.compile(r"\s*([A-Za-z]+)\s*=\s*(\S+)\s*")
@@ -105,6 +106,15 @@ def edit_fleet_text(text: str, changes: Mapping[str, str]) -> str:
     if fleet is None:
         raise InvalidInventory(problems)
     return edited
+
+
+def with_version_set(inventory: Inventory, changes: Mapping[str, str]) -> Inventory:
+    """``inventory`` as it will be once ``changes`` are written into its fleet.yaml, in memory:
+    what an upgrade is planned and locked with before the file changes."""
+    text = (inventory.root / FLEET_FILE).read_text(encoding="utf-8")
+    fleet, _problems = parse_fleet(edit_fleet_text(text, changes), FLEET_FILE)
+    assert fleet is not None  # edit_fleet_text has validated it
+    return dataclasses.replace(inventory, fleet=fleet)
 
 
 def write_version_set(root: Path, changes: Mapping[str, str]) -> VersionSet:

@@ -55,13 +55,14 @@ _ENV_FUNCTIONS = {("sys", "env"), ("env",)}
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken invariant: its number (1-5), where, and a one-line explanation.
+    """One broken invariant: its number (1-5) or name (the object proofs, e.g. ``references``),
+    where, and a one-line explanation.
 
     ``redacted`` marks an invariant that could not be proven because the plan hides the value the
     proof needs (rendered without ``--show-secrets``): not a defect of the stack, but not a proof.
     """
 
-    invariant: int
+    invariant: int | str
     component: str
     message: str
     redacted: bool = False

@@ -5,6 +5,9 @@ private temporary directory that is gone when the command ends: the real passwor
 process's memory, never printed, and the redacted plans are also searched for them. With
 ``--render-dir`` (or ``--rendered``) an existing render is read instead; what its redacted values
 hide cannot be proven, and the command says so (``SKIP``) without failing.
+
+Each report has one line per invariant: the data path's (1-5, :mod:`fleet.verify.dataflow`) and
+the rendered objects' (named, :mod:`fleet.verify.objects`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from fleet.errors import UserError
 from fleet.inventory.models import CONTROLROOM
 from fleet.verify.dataflow import Violation
 from fleet.verify.plans import check_no_secret_leak, check_plan_set, verify_plans
+from fleet.verify.rendered import verify_objects
 
 if TYPE_CHECKING:
     from fleet.engines.render import Plan
@@ -29,11 +33,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class StackReport:
-    """What verification found for one stack: broken invariants, and those a redaction hid."""
+    """What verification found for one stack: the invariants it proves, the broken ones, and
+    those a redaction hid."""
 
     stack: str
     failures: list[Violation] = field(default_factory=list)
     not_proven: list[Violation] = field(default_factory=list)
+    invariants: list[int | str] = field(default_factory=list)
+    """Every invariant checked on this stack, in report order."""
 
     @property
     def status(self) -> str:
@@ -42,17 +49,27 @@ class StackReport:
         return "skip" if self.not_proven else "pass"
 
     def lines(self) -> list[str]:
-        """``PASS <stack>``, or one ``FAIL``/``SKIP`` line per violation."""
-        if self.status == "pass":
-            return [f"PASS {self.stack}"]
-        return [_line("FAIL", self.stack, v) for v in self.failures] + [
-            _line("SKIP", self.stack, v) for v in self.not_proven
-        ]
+        """One ``PASS <stack>: invariant <name>`` line per invariant that holds, and one
+        ``FAIL``/``SKIP`` line per violation of those that do not."""
+        checked = list(self.invariants)
+        for violation in [*self.failures, *self.not_proven]:
+            if violation.invariant not in checked:
+                checked.append(violation.invariant)
+        lines: list[str] = []
+        for invariant in checked:
+            failed = [v for v in self.failures if v.invariant == invariant]
+            hidden = [v for v in self.not_proven if v.invariant == invariant]
+            if not failed and not hidden:
+                lines.append(f"PASS {self.stack}: invariant {invariant}")
+            lines += [_line("FAIL", self.stack, v) for v in failed]
+            lines += [_line("SKIP", self.stack, v) for v in hidden]
+        return lines
 
     def as_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
             "status": self.status,
+            "invariants": [str(i) for i in self.invariants],
             "violations": [_violation_json(v) for v in self.failures],
             "not_proven": [_violation_json(v) for v in self.not_proven],
         }
@@ -75,11 +92,14 @@ def build_reports(
     workloads: Mapping[str, str],
     stack_order: tuple[str, ...],
     leaks: list[tuple[str, Violation]] | None = None,
+    objects: Mapping[str, Mapping[str, list[Violation]]] | None = None,
 ) -> list[StackReport]:
     """One report per inventory stack and per stray plan, in ``stack_order`` then by name.
 
     ``workloads`` maps each inventory workload to its central push URL; ``leaks`` are the
-    results of :func:`fleet.verify.plans.check_no_secret_leak`, added to their stacks.
+    results of :func:`fleet.verify.plans.check_no_secret_leak`, added to their stacks;
+    ``objects`` the object proofs (:func:`fleet.verify.rendered.verify_objects`) by stack and
+    invariant.
     """
     results = verify_plans(plans, workloads)
     for stack, violations in check_plan_set(plans, workloads).items():
@@ -90,8 +110,15 @@ def build_reports(
     reports = []
     for stack in ordered:
         report = StackReport(stack)
+        if stack == CONTROLROOM:
+            report.invariants.append(5)
+        elif stack in workloads:
+            report.invariants += [1, 2, 3, 4]
         for violation in results[stack]:
             (report.not_proven if violation.redacted else report.failures).append(violation)
+        for invariant, violations in (objects or {}).get(stack, {}).items():
+            report.invariants.append(invariant)
+            report.failures += violations
         reports.append(report)
     return reports
 
@@ -112,13 +139,14 @@ def read_render(render_dir: Path) -> dict[str, dict[str, Any]]:
     return plans
 
 
-def render_and_verify(inventory: Inventory) -> list[StackReport]:
+def render_and_verify(inventory: Inventory, *, charts: bool = True) -> list[StackReport]:
     """Render every stack into a private temporary directory and verify the result.
 
     The invariants are proven on the redacted plans, except the htpasswd (invariant 5), which is
     read from a second, unredacted render of the control room kept in memory; the redacted plans
     are then searched for the real passwords. Both renders share the control room's random
-    values, and the directory (mode 0700) is deleted before this returns.
+    values, and the directory (mode 0700) is deleted before this returns. With ``charts``, every
+    chart is rendered with Helm and the object proofs run too (:mod:`fleet.verify.rendered`).
     """
     from fleet.engines.render import render_all, render_secrets
 
@@ -135,12 +163,15 @@ def render_and_verify(inventory: Inventory) -> list[StackReport]:
         render_all(inventory, [CONTROLROOM], out, show_secrets=True, on_rendered=keep)
     plans = {**redacted, CONTROLROOM: shown[CONTROLROOM]}
     leaks = check_no_secret_leak(redacted, secrets)
-    return build_reports(plans, _central_urls(inventory), inventory.stacks(), leaks)
+    objects = verify_objects(inventory, redacted) if charts else None
+    return build_reports(plans, _central_urls(inventory), inventory.stacks(), leaks, objects)
 
 
-def verify_render(inventory: Inventory, render_dir: Path) -> list[StackReport]:
+def verify_render(inventory: Inventory, render_dir: Path, *, charts: bool = True) -> list[StackReport]:
     """Verify an existing render; what its redacted values hide is reported as not proven."""
-    return build_reports(read_render(render_dir), _central_urls(inventory), inventory.stacks())
+    plans = read_render(render_dir)
+    objects = verify_objects(inventory, plans) if charts else None
+    return build_reports(plans, _central_urls(inventory), inventory.stacks(), objects=objects)
 
 
 def _central_urls(inventory: Inventory) -> dict[str, str]:

@@ -58,7 +58,9 @@ def test_chart_comes_from_the_version_set_with_tenancy_and_federation(
     assert structured["limits"]["compactor_blocks_retention_period"] == "120d"
     assert values["minio"] == {"enabled": False}
     gateway = values["gateway"]
-    assert gateway["enabledNonEnterprise"] is True
+    assert "enabledNonEnterprise" not in gateway  # 6.x does not read it
+    assert values["kafka"] == {"enabled": False}  # never the chart's demo broker
+    assert structured["ingest_storage"] == {"enabled": False}
     assert gateway["nginx"]["basicAuth"] == {"enabled": True, "existingSecret": "mimir-gateway-htpasswd"}
     assert gateway["nginx"]["config"]["file"] == _config()
     assert gateway["extraVolumes"] == [

@@ -76,8 +76,9 @@ def test_aws_mimir_uses_irsa_and_s3(render_controlroom: RenderControlRoom) -> No
         "name": "mimir",
         "annotations": {"eks.amazonaws.com/role-arn": f"arn:aws:iam::123456789012:role/{BUCKET}"},
     }
-    assert values["global"]["podLabels"] == {}
-    assert values["mimir"]["structuredConfig"]["common"]["storage"] == {
+    assert "global" not in values
+    assert values["mimir"]["structuredConfig"]["blocks_storage"] == {
+        "storage_prefix": "blocks",
         "backend": "s3",
         "s3": {
             "bucket_name": BUCKET,
@@ -134,8 +135,8 @@ def test_azure_mimir_uses_workload_identity_and_blob_storage(render_controlroom:
     assert (
         rendered.resource("mimir-storage-mimir-federation")["inputs"]["resourceName"] == "controlroom-mimir"
     )
-    assert values["global"]["podLabels"] == {"azure.workload.identity/use": "true"}
-    storage = values["mimir"]["structuredConfig"]["common"]["storage"]
+    assert values["compactor"]["podLabels"] == {"azure.workload.identity/use": "true"}
+    storage = values["mimir"]["structuredConfig"]["blocks_storage"]
     assert storage["backend"] == "azure"
     assert storage["azure"]["account_name"] == storage_account_name("acme", "controlroom", SUBSCRIPTION)
     assert storage["azure"]["container_name"] == "mimir"

@@ -145,7 +145,6 @@ def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_fron
     frontend = stack.pod("mimir", name="mimir", component="query-frontend")
     querier = stack.pod("mimir", name="mimir", component="querier")
     ingester = stack.pod("mimir", name="mimir", component="ingester")
-    kafka = stack.pod("mimir", name="mimir", component="kafka")
     grafana = stack.pod("grafana", name="grafana")
     ingress = Pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
     for entry in (distributor, frontend):
@@ -153,8 +152,7 @@ def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_fron
         for other in (querier, ingester, grafana, ingress, Pod("default", {}), None):
             assert not admits(policies, other, entry, 8080), (other, entry)
     assert admits(policies, querier, frontend, 9095)  # queriers answer the frontend over gRPC
-    assert admits(policies, distributor, kafka, 9092)
-    assert admits(policies, ingester, kafka, 9092)
+    assert admits(policies, distributor, ingester, 9095)  # the classic write path
     assert admits(policies, ingress, gateway, 8080)
     assert admits(policies, grafana, gateway, 8080)
     assert not admits(policies, Pod("default", {}), gateway, 8080)

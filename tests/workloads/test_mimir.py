@@ -60,7 +60,9 @@ def test_values_single_tenant_on_the_bucket(pulumi_runtime: Callable[..., FleetM
     values = chart["values"]
     config = values["mimir"]["structuredConfig"]
     assert config["multitenancy_enabled"] is False
-    assert config["common"]["storage"] == {
+    assert "common" not in config  # every store names its own backend (the chart sets blocks' to s3)
+    assert config["blocks_storage"] == {
+        "storage_prefix": "blocks",
         "backend": "s3",
         "s3": {
             "bucket_name": "web-mimir-0123456789",

@@ -140,12 +140,15 @@ def test_azure_workload_uses_workload_identity(render: Render, inventory_stack: 
     ]
     loki_client = service_account_annotation(rendered, "loki")["azure.workload.identity/client-id"]
     assert mimir_client != loki_client
-    assert mimir["global"]["podLabels"] == {"azure.workload.identity/use": "true"}
+    assert mimir["ingester"]["podLabels"] == {"azure.workload.identity/use": "true"}
+    assert "global" not in mimir  # mimir-distributed 6.0.0 breaks its YAML on global.podLabels
     assert loki["loki"]["podLabels"] == {"azure.workload.identity/use": "true"}
-    assert mimir["mimir"]["structuredConfig"]["common"]["storage"] == {
-        "backend": "azure",
-        "azure": {"account_name": account.inputs["accountName"], "container_name": "mimir"},
-    }
+    for store, prefix in (("blocks_storage", "blocks"), ("ruler_storage", "ruler")):
+        assert mimir["mimir"]["structuredConfig"][store] == {
+            "backend": "azure",
+            "azure": {"account_name": account.inputs["accountName"], "container_name": "mimir"},
+            "storage_prefix": prefix,
+        }
     assert loki["loki"]["storage"]["type"] == "azure"
     assert loki["loki"]["storage"]["azure"] == {
         "accountName": account.inputs["accountName"],

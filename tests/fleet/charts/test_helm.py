@@ -1,12 +1,74 @@
+"""`helm template` on the real chart archives: documents parsed, hooks told apart, one run per
+distinct input, Helm's own reason when a chart refuses its values."""
+
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
 import pytest
+from charts import real_charts
 
-from fleet.charts.helm import helm_binary
-from fleet.errors import MissingTool
+from fleet.charts import helm
+from fleet.charts.helm import helm_binary, load_yaml, template
+from fleet.errors import MissingTool, OperationError
+
+
+@pytest.fixture(scope="module")
+def cache() -> object:
+    with real_charts() as path:
+        yield path
+
+
+def test_documents_and_hooks(cache: Path) -> None:
+    rendered = template(
+        cache / "grafana-10.1.4.tgz", release="grafana", namespace="grafana", values={}, kube_version="1.31"
+    )
+    kinds = {
+        (item.manifest["kind"], item.manifest["metadata"]["name"]) for item in rendered if item.hook is None
+    }
+    assert ("Deployment", "grafana") in kinds
+    assert all(item.source.startswith("grafana/templates/") for item in rendered)
+    hooks = [item for item in rendered if item.hook is not None]
+    assert hooks and all("test" in str(item.hook) for item in hooks)
+
+
+def test_the_same_inputs_render_once(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = cache / "alloy-1.4.0.tgz"
+    values = {"fullnameOverride": "once"}
+    first = template(archive, release="alloy", namespace="alloy", values=values, kube_version="1.31")
+    monkeypatch.setenv("FLEET_HELM", "/nonexistent/helm")  # a second run would fail
+    again = template(archive, release="alloy", namespace="alloy", values=values, kube_version="1.31")
+    assert again == first
+    with pytest.raises(OperationError, match="FLEET_HELM=/nonexistent/helm"):
+        template(archive, release="alloy", namespace="alloy", values={"other": 1}, kube_version="1.31")
+
+
+def test_helms_reason_in_one_line(cache: Path) -> None:
+    with pytest.raises(OperationError) as caught:
+        template(
+            cache / "mimir-distributed-6.0.0.tgz",
+            release="mimir",
+            namespace="mimir",
+            values={"global": {"podLabels": {"azure.workload.identity/use": "true"}}},
+            kube_version="1.31",
+        )
+    message = str(caught.value)
+    assert message.startswith("mimir-distributed-6.0.0.tgz: helm template failed: YAML parse error")
+    assert "\n" not in message
+
+
+def test_the_kube_version_is_helms_capabilities(cache: Path) -> None:
+    with pytest.raises(OperationError, match="kubeVersion"):  # the chart needs >= 1.29
+        template(
+            cache / "mimir-distributed-6.0.0.tgz", release="m", namespace="m", values={}, kube_version="1.25"
+        )
+
+
+def test_yaml_is_read_as_the_api_server_reads_it() -> None:
+    # Kubernetes' YAML reader turns unquoted yes/on into booleans; dates stay text.
+    assert load_yaml("a: yes\nb: 2024-04-01\nc: '1'\n") == {"a": True, "b": "2024-04-01", "c": "1"}
+    assert helm.HOOK_ANNOTATION == "helm.sh/hook"
 
 
 def _executable(path: Path) -> Path:

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from inventories import write_inventory
-from typer.testing import CliRunner
+import pytest
+from charts import real_charts, require_charts
+from inventories import copy_example, write_inventory
+from typer.testing import CliRunner, Result
 
 from fleet.cli.main import app
+from fleet.engines.render import user_render_state_dir
+from fleet.inventory.loader import load_inventory
 
 
 def _inventory(root: Path) -> Path:
@@ -15,7 +21,7 @@ def _inventory(root: Path) -> Path:
 
 def test_render_writes_one_plan_per_stack(tmp_path: Path) -> None:
     root = _inventory(tmp_path / "inv")
-    result = CliRunner().invoke(app, ["-i", str(root), "render"])
+    result = CliRunner().invoke(app, ["-i", str(root), "render", "--no-charts"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["controlroom", "alpha"]
@@ -24,7 +30,8 @@ def test_render_writes_one_plan_per_stack(tmp_path: Path) -> None:
         stack, count, _word, path = line.split()
         assert Path(path) == render / stack / "plan.json"
         assert len(json.loads(Path(path).read_text(encoding="utf-8"))["resources"]) == int(count)
-    secrets = json.loads((render / ".state" / "controlroom.json").read_text(encoding="utf-8"))["passwords"]
+    state = user_render_state_dir(load_inventory(root)) / "controlroom.json"  # outside the inventory
+    secrets = json.loads(state.read_text(encoding="utf-8"))["passwords"]
     for entry in secrets.values():
         assert entry["result"] not in result.output
 
@@ -32,7 +39,9 @@ def test_render_writes_one_plan_per_stack(tmp_path: Path) -> None:
 def test_render_names_and_out(tmp_path: Path) -> None:
     root = _inventory(tmp_path / "inv")
     out = tmp_path / "plans"
-    result = CliRunner().invoke(app, ["-i", str(root), "render", "controlroom", "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["-i", str(root), "render", "--no-charts", "controlroom", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert (out / "controlroom" / "plan.json").is_file()
     assert not (out / "alpha").exists()
@@ -42,7 +51,7 @@ def test_show_secrets_writes_the_values(tmp_path: Path) -> None:
     root = _inventory(tmp_path / "inv")
     out = tmp_path / "plans"
     result = CliRunner().invoke(
-        app, ["-i", str(root), "render", "--all", "--out", str(out), "--show-secrets"]
+        app, ["-i", str(root), "render", "--no-charts", "--all", "--out", str(out), "--show-secrets"]
     )
     assert result.exit_code == 0, result.output
     plan = json.loads((out / "controlroom" / "plan.json").read_text(encoding="utf-8"))
@@ -59,3 +68,55 @@ def test_unknown_names_exit_2(tmp_path: Path) -> None:
     assert not (root / ".fleet" / "render").exists()
     both = CliRunner().invoke(app, ["-i", str(root), "render", "alpha", "--all"])
     assert both.exit_code == 2
+
+
+# --- the charts, rendered for real ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def expanded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Result]]:
+    """The example inventory rendered once with its charts expanded (redacted)."""
+    with real_charts():
+        root = copy_example(tmp_path_factory.mktemp("render") / "inv")
+        out = root.parent / "plans"
+        yield out, CliRunner().invoke(app, ["-i", str(root), "render", "--out", str(out)])
+
+
+def _charts(out: Path, stack: str) -> dict[str, dict[str, Any]]:
+    plan = json.loads((out / stack / "plan.json").read_text(encoding="utf-8"))
+    return {r["name"]: r for r in plan["resources"] if r["type"] == "kubernetes:helm.sh/v4:Chart"}
+
+
+def test_render_expands_every_chart_beside_its_values(expanded: tuple[Path, Result]) -> None:
+    out, result = expanded
+    assert result.exit_code == 0, result.output
+    assert "chart objects" in result.stdout.splitlines()[0]
+    charts = _charts(out, "payments-prod")
+    assert sorted(charts) == ["alloy-chart", "grafana-chart", "loki-chart", "mimir-chart"]
+    mimir = charts["mimir-chart"]
+    assert mimir["inputs"]["values"]["fullnameOverride"] == "mimir"
+    rendered = mimir["rendered"]
+    # The release helm.v4.Chart uses is its name input: what the chart's helpers name things by.
+    assert (rendered["release"], rendered["namespace"], rendered["version"]) == ("mimir", "mimir", "6.0.0")
+    kinds = {(o["kind"], o["namespace"], o["name"]) for o in rendered["objects"]}
+    assert ("Service", "mimir", "mimir-gateway") in kinds
+    assert ("StatefulSet", "mimir", "mimir-ingester") in kinds
+    assert not any(name.endswith("-kafka") for _kind, _ns, name in kinds)  # classic architecture
+    for entry in rendered["objects"]:
+        assert entry["manifest"]["kind"] == entry["kind"]
+        assert entry["manifest"]["metadata"]["name"] == entry["name"]
+    (hook,) = rendered["hooks"]  # the chart's smoke test: Helm would run it, helm.v4.Chart never does
+    assert hook["deployed"] is False and "test" in hook["hook"]
+
+
+def test_a_chart_missing_from_the_cache_names_it_and_how_to_pull(tmp_path: Path) -> None:
+    root = _inventory(tmp_path / "inv")
+    _cache, helm = require_charts()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLEET_CHART_CACHE", str(tmp_path / "empty"))
+        patch.setenv("FLEET_HELM", helm)
+        result = CliRunner().invoke(app, ["-i", str(root), "render"])
+    assert result.exit_code == 1
+    assert "chart grafana 10.1.4 is not in the chart cache" in result.output
+    assert "fleet charts pull" in result.output
+    assert not (root / ".fleet" / "render" / "controlroom").exists()

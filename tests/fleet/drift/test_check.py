@@ -4,6 +4,7 @@ what it prints, what the journal and ``fleet history`` keep, and the webhook it 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,48 @@ def test_a_valid_drift_schedule_validates(inv: Path) -> None:
         handle.write('  drift: {schedule: "0 * * * *", timezone: Europe/Berlin, dry_run: true}\n')
     result = runner.invoke(app, ["-i", str(inv), "validate"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_live_check_holds_the_stack_locks_and_refuses_while_a_rollout_holds_them(
+    inv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    import fleet.drift.check as check
+    from fleet.drift.diff import DriftReport
+    from fleet.errors import LockHeld
+    from fleet.inventory.loader import load_inventory
+    from fleet.journal.locks import LockHolder, StackLocks
+
+    inventory = load_inventory(inv)
+    seen: list[dict[str, str]] = []
+
+    def live(inventory: Any, stacks: Any, *, parallel: int) -> DriftReport:  # the pulumi CLI's part
+        with Journal(journal_url_for(inv)) as journal:
+            seen.append({lock.stack: lock.rollout_id for lock in StackLocks(journal).held()})
+        return DriftReport(tuple(StackDrift(stack) for stack in stacks))
+
+    monkeypatch.setattr(check, "live_drift", live)
+    with Journal(journal_url_for(inv)) as journal:
+        first = check.record_check(inventory, journal, ["payments-prod"], dry_run=False)
+        check.run_check(inventory, journal, first.id)
+        assert seen == [{"payments-prod": first.id}]
+        assert StackLocks(journal).held() == []  # released once the results are recorded
+        assert journal.rollout(first.id).status is RolloutStatus.SUCCEEDED
+
+        rollout = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            holder = LockHolder("ana@laptop", os.uname().nodename, rollout.pid)
+            StackLocks(journal).acquire(["payments-prod"], "r-20260101-0000-abcd", holder)
+            second = check.record_check(inventory, journal, ["payments-prod"], dry_run=False)
+            with pytest.raises(LockHeld, match="payments-prod locked by rollout r-20260101-0000-abcd"):
+                check.run_check(inventory, journal, second.id)
+        finally:
+            rollout.kill()
+            rollout.wait()
+        failed = journal.rollout(second.id)
+        assert failed.status is RolloutStatus.FAILED
+        reason = failed.halt_reason
+        assert reason is not None and reason.startswith("could not check: stack payments-prod locked")
+        assert len(seen) == 1  # nothing was previewed under someone else's rollout

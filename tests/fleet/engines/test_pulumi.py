@@ -28,6 +28,7 @@ from fleet.engines.pulumi import (
     stack_config,
     stack_outputs,
     stack_target,
+    stale_lock_reason,
 )
 from fleet.errors import MissingTool, OperationError, UserError
 from fleet.inventory.loader import Inventory, load_inventory
@@ -462,3 +463,120 @@ def test_outputs_of_a_stack_never_deployed_is_an_operation_error(tmp_path: Path)
         stack_outputs(inventory, "controlroom", settings=Settings(passphrase=PASSPHRASE))
     with pytest.raises(OperationError, match="does not exist yet"):
         preview_expect_no_changes(inventory, "controlroom", settings=Settings(passphrase=PASSPHRASE))
+
+
+# --- a stale Pulumi lock left by an attempt fleet took over ---------------------------------------
+
+HERE = "fleet-host-1"
+
+
+def _locked_by(host: str, pid: int) -> str:
+    return LOCKED.replace("ops@worker-3 (pid 4242)", f"ops@{host} (pid {pid})")
+
+
+def test_a_lock_is_only_cancelled_when_the_previous_attempt_is_known_dead() -> None:
+    def reason(stderr: str, previous_dead: bool = True, alive: bool = False) -> str | None:
+        return stale_lock_reason(
+            stderr, previous_dead=previous_dead, hostname=HERE, pid_alive=lambda _: alive
+        )
+
+    assert reason(LOCKED, previous_dead=False) is None  # someone's update: wait for it
+    assert reason(_locked_by(HERE, 77), alive=True) is None  # an orphaned pulumi still updates here
+    assert (
+        reason(_locked_by(HERE, 77))
+        == f"the lock of ops@{HERE} (pid 77) was left by the attempt fleet took over"
+    )
+    assert (
+        reason(LOCKED, alive=True)
+        == "the lock of ops@worker-3 (pid 4242) was left by the attempt fleet took over"
+    )
+    cloud = "error: [409] Conflict: Another update is currently in progress.\n"
+    assert reason(cloud) == "the lock of an earlier update was left by the attempt fleet took over"
+
+
+class _LockedStack:
+    """A stand-in for the `pulumi` CLI behind a selected stack: locked until cancelled."""
+
+    def __init__(self, stderr: str) -> None:
+        self.stderr = stderr
+        self.calls: list[str] = []
+
+    def up(self, **_: object) -> object:
+        self.calls.append("up")
+        if "cancel" not in self.calls:
+            raise command_error(self.stderr)
+        summary = type("Summary", (), {"resource_changes": {"same": 1}})()
+        return type("Up", (), {"summary": summary, "outputs": {}})()
+
+    def cancel(self) -> None:
+        self.calls.append("cancel")
+
+
+@pytest.mark.parametrize("previous_dead", [True, False])
+def test_run_program_cancels_a_stale_lock_and_runs_again_only_after_a_takeover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, previous_dead: bool
+) -> None:
+    import fleet.engines.pulumi as engine
+
+    stack = _LockedStack(_locked_by("worker-9", 4242))
+    monkeypatch.setattr(engine, "require_pulumi_cli", lambda: "/usr/bin/pulumi")
+    monkeypatch.setattr(engine, "_open", lambda target, program: stack)
+    target = stack_target(make_inventory(tmp_path / "inv"), "controlroom", Settings(passphrase=PASSPHRASE))
+
+    outcome = run_program(target, tiny_program, Action.up, previous_dead=previous_dead)
+
+    if previous_dead:
+        assert stack.calls == ["up", "cancel", "up"]
+        assert outcome.ok and outcome.summary["cancelled_lock"].startswith("the lock of ops@worker-9")
+    else:
+        assert stack.calls == ["up"]
+        assert (outcome.ok, outcome.transient) == (False, True)
+
+
+@pytest.mark.pulumi_cli
+@needs_cli
+@pytest.mark.usefixtures("clean_env")
+def test_a_lock_left_by_a_dead_attempt_is_cancelled_for_real(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    inventory = make_inventory(tmp_path / "inv", backend=f"file://{state}")
+    target = stack_target(inventory, "controlroom", Settings(passphrase=PASSPHRASE))
+    assert run_program(target, tiny_program, Action.up).ok
+    locks = state / ".pulumi" / "locks" / "organization" / "fleet-acme" / "controlroom"
+    locks.mkdir(parents=True, exist_ok=True)
+    (locks / f"{uuid.uuid4()}.json").write_text(
+        json.dumps({"pid": 1, "username": "ops", "hostname": "worker-3", "timestamp": "2025-01-01T03:00:00Z"})
+    )
+    assert run_program(target, tiny_program, Action.up).transient
+    outcome = run_program(target, tiny_program, Action.up, previous_dead=True)
+    assert outcome.ok, outcome.error
+    assert list(locks.iterdir()) == []
+
+
+class _PreviewedStack:
+    """A stand-in for the `pulumi` CLI behind a selected stack: records what it is asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, object]]] = []
+
+    def preview(self, **options: object) -> None:
+        self.calls.append(("preview", {k: v for k, v in options.items() if k != "on_event"}))
+
+    def refresh(self, **options: object) -> None:
+        self.calls.append(("refresh", options))
+
+    def up(self, **options: object) -> None:
+        self.calls.append(("up", options))
+
+
+def test_drift_is_one_refreshing_preview_that_writes_no_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fleet.engines.pulumi as engine
+
+    stack = _PreviewedStack()
+    monkeypatch.setattr(engine, "require_pulumi_cli", lambda: "/usr/bin/pulumi")
+    monkeypatch.setattr(engine, "_open", lambda target, program, create=True: stack)
+    inventory = make_inventory(tmp_path / "inv")
+
+    assert preview_expect_no_changes(inventory, "controlroom", settings=Settings(passphrase=PASSPHRASE)) == []
+    assert stack.calls == [("preview", {"color": "never", "refresh": True, "expect_no_changes": True})]

@@ -77,7 +77,7 @@ def test_plans_have_the_contract_format(tmp_path: Path) -> None:
         assert list(plan) == ["stack", "resources", "outputs"]
         assert plan["stack"] == stack
         for resource in plan["resources"]:
-            assert list(resource) == ["type", "name", "parent", "inputs"]
+            assert list(resource) == ["type", "name", "parent", "provider", "inputs"]
     alpha = json.loads(paths["alpha"].read_text(encoding="utf-8"))
     types = {r["name"]: r["type"] for r in alpha["resources"]}
     assert types == {

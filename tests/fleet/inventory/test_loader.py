@@ -64,7 +64,7 @@ def test_unknown_key_names_file_line_and_allowed_keys(inventory_dir: Path) -> No
 def test_wrong_type_is_reported_with_its_line(inventory_dir: Path) -> None:
     edit(inventory_dir / "fleet.yaml", "max_parallel: 4", "max_parallel: many")
     [line] = problems(inventory_dir)
-    assert line.startswith("fleet.yaml:16: spec.rollout.max_parallel:")
+    assert line.startswith("fleet.yaml:17: spec.rollout.max_parallel:")
     assert "integer" in line
 
 

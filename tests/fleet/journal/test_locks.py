@@ -13,10 +13,12 @@ from datetime import timedelta
 
 import pytest
 from clocks import Clock
+from fleet_services import wait_for
 
-from fleet.errors import LockHeld
-from fleet.journal import Journal
-from fleet.journal.locks import LockHolder, StackLocks, StacksLocked
+from fleet.errors import LockHeld, OperationError
+from fleet.journal import Journal, RolloutStatus, StackStatus
+from fleet.journal.locks import LockHolder, LockKeeper, StackLocks, StacksLocked
+from fleet.rollout.waves import Wave
 
 HOST = socket.gethostname()
 
@@ -212,3 +214,83 @@ def test_locks_of_a_killed_process_are_recovered(database_url: str) -> None:
         recovered = locks.acquire(["dev-1"], "r-next")
         assert [item.previous.rollout_id for item in recovered] == ["r-killed"]
         assert recovered[0].reason == f"process {process.pid} on {HOST} is gone"
+
+
+def test_each_holder_has_its_own_token_and_a_process_keeps_one() -> None:
+    assert LockHolder.this_process().token == LockHolder.this_process("someone-else").token
+    assert LockHolder("ana", HOST, 1).token != LockHolder("ana", HOST, 1).token
+
+
+def test_the_keeper_renews_the_locks_while_the_coordinator_waits(locks: StackLocks, clock: Clock) -> None:
+    locks.acquire(["dev-1", "eu-prod"], "r-1")
+    with LockKeeper(locks, "r-1", 2, every=0.02) as keeper:
+        # The coordinator blocks in a ten-minute health gate; only the keeper's thread runs.
+        clock.advance(minutes=10)
+        wait_for(lambda: all(lock.heartbeat_at == clock.now for lock in locks.held()), "a renewal")
+        with pytest.raises(StacksLocked, match="locked by rollout r-1"):
+            locks.acquire(["dev-1"], "r-2", LockHolder("bob@ci", "some-other-host", 4242))
+        keeper.check()
+    assert keeper.lost is None
+
+
+def test_the_keeper_notices_its_locks_were_taken_and_check_raises(locks: StackLocks, clock: Clock) -> None:
+    remote = LockHolder("bob@ci", "some-other-host", 4242)
+    locks.acquire(["dev-1", "eu-prod"], "r-1", remote)
+    clock.advance(minutes=6)  # the remote coordinator was cut off longer than the TTL
+    locks.acquire(["dev-1"], "r-1")  # resumed here
+    keeper = LockKeeper(locks, "r-1", 2, every=0.02, holder=remote).start()
+    try:
+        wait_for(lambda: keeper.lost is not None, "the keeper to notice")
+    finally:
+        keeper.stop()
+    with pytest.raises(OperationError, match="another process took over 1 of its 2 stack locks"):
+        keeper.check()
+
+
+def test_only_the_holder_releases_its_locks(locks: StackLocks, clock: Clock) -> None:
+    old = LockHolder("bob@ci", "some-other-host", 4242)
+    locks.acquire(["dev-1", "eu-prod"], "r-1", old)
+    clock.advance(minutes=6)
+    locks.acquire(["dev-1", "eu-prod"], "r-1")  # `resume` on this host took them over
+    assert locks.release("r-1", old) == 0  # the old coordinator exits: nothing of ours goes
+    assert {lock.holder for lock in locks.held()} == {LockHolder.this_process()}
+    assert locks.release("r-1") == 2
+
+
+def test_the_driver_of_a_rollout_is_its_live_holder_or_why_none(locks: StackLocks) -> None:
+    assert locks.driver("r-1").reason == "no process holds its stack locks"
+    locks.acquire(["dev-1"], "r-1")
+    assert locks.driver("r-1").holder == LockHolder.this_process()
+    gone = LockHolder("ana@laptop", HOST, dead_pid())
+    locks.acquire(["eu-prod"], "r-2", gone)
+    driver = locks.driver("r-2")
+    assert not driver.alive
+    assert driver.reason == f"its coordinator (ana@laptop, pid {gone.pid} on {HOST}) stopped: " + (
+        f"process {gone.pid} on {HOST} is gone"
+    )
+
+
+@pytest.mark.parametrize("status", [RolloutStatus.RUNNING, RolloutStatus.CANCELLING])
+def test_taking_the_locks_of_a_dead_coordinator_marks_its_rollout(
+    journal: Journal, locks: StackLocks, status: RolloutStatus
+) -> None:
+    first = journal.create_rollout(
+        [Wave(0, "all", ("dev-1", "eu-prod"))], kind="rollout", dry_run=False, policy={}, versions={}
+    )
+    journal.set_status(first.id, "running")
+    if status is RolloutStatus.CANCELLING:
+        journal.request_cancel(first.id)
+    gone = LockHolder("ana@laptop", HOST, dead_pid())
+    locks.acquire(["dev-1", "eu-prod"], first.id, gone)
+
+    locks.acquire(["dev-1"], "r-second")
+    after = journal.rollout(first.id)
+    if status is RolloutStatus.RUNNING:
+        assert after.status is RolloutStatus.HALTED
+        assert after.halt_reason is not None and after.halt_reason.startswith(
+            f"interrupted: its coordinator (ana@laptop, pid {gone.pid} on {HOST}) stopped"
+        )
+        assert f"fleet rollout resume {first.id}" in after.halt_reason
+    else:
+        assert after.status is RolloutStatus.CANCELLED
+        assert {s.status for s in journal.get_rollout(first.id).stacks} == {StackStatus.CANCELLED}

@@ -93,3 +93,18 @@ def test_migrations_must_be_numbered_in_order(database_url: str) -> None:
             migrate(conn, fresh=True, migrations=(STEPS[1],))
     finally:
         database.close()
+
+
+def test_a_journal_from_before_lock_tokens_gains_them(database_url: str) -> None:
+    from fleet.journal.locks import LockHolder, StackLocks
+
+    with Journal(database_url) as journal, journal.database.write() as conn:
+        conn.execute(text("ALTER TABLE stack_locks DROP COLUMN token"))
+        conn.execute(text("UPDATE fleet_schema SET version = 0"))
+    with Journal(database_url) as journal:
+        with journal.database.read() as conn:
+            assert "token" in {c["name"] for c in inspect(conn).get_columns("stack_locks")}
+            assert current_version(conn) == LATEST
+        locks = StackLocks(journal)
+        locks.acquire(["dev-1"], "r-1")
+        assert locks.held()[0].holder == LockHolder.this_process()

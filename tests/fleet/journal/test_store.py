@@ -202,6 +202,41 @@ def test_a_worker_reported_lost_is_taken_over_at_once(journal: Journal) -> None:
     assert attempts[0].error == "worker host-a:101 was reported lost; host-b:202 took over"
 
 
+def test_a_stack_is_never_claimed_while_another_rollout_runs_it(journal: Journal, clock: Clock) -> None:
+    first, second = start(journal), start(journal)
+    assert journal.claim(first, "stage-1", "host-a:101").granted
+
+    busy = journal.claim(second, "stage-1", "host-b:202")
+    assert (busy.result, busy.holder) == (ClaimResult.BUSY, f"host-a:101 (rollout {first})")
+    assert journal.get_rollout(second).stack("stage-1").attempts == ()
+
+    journal.finish(first, "stage-1", 1, "succeeded")
+    assert journal.claim(second, "stage-1", "host-b:202").granted
+
+
+def test_a_silent_attempt_of_another_rollout_is_taken_over_after_the_ttl(
+    journal: Journal, clock: Clock
+) -> None:
+    first, second = start(journal), start(journal)
+    journal.claim(first, "stage-1", "host-a:101")
+    clock.advance(minutes=6)
+    claim = journal.claim(second, "stage-1", "host-b:202")
+    assert claim.granted and claim.recovered_from == "host-a:101"
+    lost = journal.get_rollout(first).stack("stage-1").attempts[0]
+    assert lost.outcome is Outcome.LOST
+    assert lost.error == f"worker host-a:101 stopped heart-beating; host-b:202 of rollout {second} took over"
+
+
+def test_a_rollout_that_lost_a_stack_lock_may_not_claim_it(journal: Journal) -> None:
+    from fleet.journal.locks import StackLocks
+
+    first, second = start(journal), start(journal)
+    StackLocks(journal).acquire(["stage-1"], second)
+    refused = journal.claim(first, "stage-1", "host-a:101")
+    assert (refused.result, refused.holder) == (ClaimResult.LOCKED, f"rollout {second}")
+    assert journal.claim(second, "stage-1", "host-a:101").granted
+
+
 def test_claims_are_refused_unless_the_rollout_runs(journal: Journal) -> None:
     rollout = journal.create_rollout(WAVES, kind="rollout", dry_run=False, policy={}, versions={})
     assert journal.claim(rollout.id, "dev-1", "w").result is ClaimResult.NOT_RUNNING

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,9 +14,9 @@ from fleet_services import write_script
 from fleet.inventory.loader import load_inventory
 from fleet.journal import Journal, RolloutStatus, StackStatus, WaveRecord, WaveStatus
 from fleet.journal.connect import open_journal
-from fleet.journal.locks import StackLocks
+from fleet.journal.locks import LockHolder, StackLocks, StacksLocked
 from fleet.kinds import EngineKind
-from fleet.rollout.coordinator import Hooks, prepare_resume, start_rollout
+from fleet.rollout.coordinator import Hooks, Timing, prepare_resume, start_rollout
 from fleet.rollout.driver import drive
 from fleet.rollout.plan import plan_rollout
 from fleet.settings import Settings
@@ -129,3 +130,32 @@ def test_the_control_room_goes_first_only_when_it_changed_or_a_workload_is_new(
     changed = plan_rollout(load_inventory(settings.inventory), db, names=["payments-prod"])
     assert changed.controlroom_reason == "changed since its last deploy"
     assert changed.waves[0].stacks == ("controlroom",)
+
+
+def test_a_health_gate_longer_than_the_lock_ttl_keeps_the_locks(
+    settings: Settings, journal: tuple[Journal, StackLocks]
+) -> None:
+    db, _ = journal
+    locks = StackLocks(db, ttl=timedelta(seconds=1))
+    rollout_id = _start(db, locks, settings, canary=1, wave_size="100%")
+    attempts: list[str] = []
+
+    def slow_gate(wave: WaveRecord) -> str | None:
+        # The first gate waits three TTLs for series to arrive; meanwhile someone else wants a stack.
+        if not attempts:
+            time.sleep(3)
+        try:
+            locks.acquire(["payments-prod"], "r-other", LockHolder("bob@ci", "another-host", 4242))
+        except StacksLocked as refused:
+            attempts.append(refused.message)
+        else:
+            attempts.append("taken")
+        return None
+
+    detail = drive(
+        settings, db, locks, rollout_id, hooks=Hooks(after_wave=slow_gate), timing=Timing(lock_heartbeat=0.1)
+    )
+
+    assert detail.rollout.status is RolloutStatus.SUCCEEDED
+    assert len(attempts) == 3 and all(f"locked by rollout {rollout_id}" in message for message in attempts)
+    assert locks.held() == []

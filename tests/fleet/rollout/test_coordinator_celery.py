@@ -99,8 +99,11 @@ def test_a_worker_killed_mid_stack_is_replaced_and_every_stack_succeeds_once(
     assert attempts[0].worker.endswith(f":{killed}")
     assert not attempts[-1].worker.endswith(f":{killed}")
     runs = log.read_text().splitlines()
-    assert sum(line.startswith("start payments-prod") for line in runs) == 2
+    starts = [line for line in runs if line.startswith("start payments-prod")]
+    assert len(starts) == 2
     assert sum(line.startswith("end payments-prod") for line in runs) == 1
+    # The engine is told the attempt it replaces is dead: a Pulumi lock that one left may go.
+    assert [line.endswith(" previous-dead") for line in starts] == [False, True]
 
 
 def test_a_redis_restart_mid_rollout_loses_messages_and_the_rollout_still_completes(

@@ -1,0 +1,85 @@
+"""The object proofs of every stack of a render: each plan's charts expanded with Helm from the
+chart cache, the program's own objects beside them, and the inventory's expectations.
+
+Charts are rendered once per distinct input (:func:`fleet.charts.helm.template` caches them), so
+stacks with the same chart versions and values share one Helm run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from fleet.charts.cache import ChartCache, default_cache_dir
+from fleet.charts.expand import expand_plan, kubernetes_objects
+from fleet.inventory.models import CONTROLROOM, Cluster
+from fleet.verify.dataflow import Violation
+from fleet.verify.objects import Expectation, StackObjects, check_all
+from fleet.verify.values import check_values
+
+if TYPE_CHECKING:
+    from fleet.inventory.loader import Inventory
+
+__all__ = ["expectation", "verify_objects"]
+
+
+def _kubeconfig(cluster: Cluster) -> str | None:
+    """The kubeconfig as the program hands it to the provider (a path has ``~`` expanded)."""
+    kubeconfig = cluster.kubeconfig
+    if kubeconfig is not None and "\n" not in kubeconfig:
+        return os.path.expanduser(kubeconfig)
+    return kubeconfig
+
+
+def expectation(inventory: Inventory, stack: str) -> Expectation:
+    """What the inventory says ``stack``'s objects must be."""
+    from controlroom.program import MIMIR_NAMESPACE
+    from workloads.alloy import AUTH_SECRET, CONFIG_KEY, CONFIG_MAP
+    from workloads.program import ALLOY_NAMESPACE
+
+    if stack == CONTROLROOM:
+        room = inventory.fleet.spec.control_room
+        provided: set[tuple[str, str, str]] = set()
+        if room.tls is not None and room.tls.secret is not None:
+            provided.add(("Secret", MIMIR_NAMESPACE, room.tls.secret))
+        return Expectation(
+            cloud=room.cloud,
+            kubeconfig=_kubeconfig(room.cluster),
+            context=room.cluster.context,
+            kubernetes_version=room.cluster.kubernetes_version,
+            provided=frozenset(provided),
+            replicas={"mimir-chart": room.mimir.replicas},
+        )
+    spec = inventory.workload_stack(stack).workload.spec
+    return Expectation(
+        cloud=spec.cloud,
+        kubeconfig=_kubeconfig(spec.cluster),
+        context=spec.cluster.context,
+        kubernetes_version=spec.cluster.kubernetes_version,
+        replicas={"mimir-chart": spec.mimir.replicas, "loki-chart": spec.loki.replicas},
+        alloy=(ALLOY_NAMESPACE, CONFIG_MAP, CONFIG_KEY, AUTH_SECRET),
+    )
+
+
+def verify_objects(
+    inventory: Inventory, plans: Mapping[str, Mapping[str, Any]], cache: ChartCache | None = None
+) -> dict[str, dict[str, list[Violation]]]:
+    """The object proofs of every inventory stack in ``plans``, by stack then invariant.
+
+    Raises :class:`fleet.charts.expand.ChartNotCached` (exit 1, naming the chart, its version
+    and how to pull it) when a chart is not in the cache, OperationError when one does not render.
+    """
+    cache = cache if cache is not None else ChartCache(default_cache_dir())
+    results: dict[str, dict[str, list[Violation]]] = {}
+    for stack in inventory.stacks():
+        plan = plans.get(stack)
+        if plan is None:
+            continue
+        expect = expectation(inventory, stack)
+        charts = expand_plan(plan, cache, expect.kubernetes_version)
+        objects = StackObjects(stack, plan, charts, kubernetes_objects(plan, charts), expect)
+        proofs = check_all(objects)
+        proofs["values"] = [v for chart in charts for v in check_values(chart, expect.kubernetes_version)]
+        results[stack] = proofs
+    return results
