@@ -77,6 +77,7 @@ def mimir_values(
     workload's tenant limits as runtime overrides."""
     replicas = room.mimir.replicas
     zone_aware = replicas >= 3
+    default_limits = MetricLimits()
     architecture_values, architecture_config = architecture(room.mimir.kafka)
     values: dict[str, Any] = {
         "minio": {"enabled": False},
@@ -95,7 +96,14 @@ def mimir_values(
                 "tenant_federation": {"enabled": True},
                 **storage_config(storage),
                 **architecture_config,
-                "limits": {"compactor_blocks_retention_period": room.mimir.retention},
+                # Every tenant's limits: the workloads' are runtime overrides; these hold for any
+                # other (the control room's own rules).
+                "limits": {
+                    "compactor_blocks_retention_period": room.mimir.retention,
+                    "max_global_series_per_user": default_limits.series,
+                    "ingestion_rate": default_limits.samples_per_second,
+                    "ingestion_burst_size": default_limits.burst,
+                },
                 "ingester": {
                     **architecture_config.get("ingester", {}),
                     "ring": {"replication_factor": min(3, replicas)},
@@ -123,7 +131,8 @@ def mimir_values(
             "ingress": ingress_values(room),
         },
     }
-    return merged(merged(values, mimir_resources(sizing or Sizing())), pod_labels(storage))
+    resources = mimir_resources(sizing or Sizing(), disabled=("mimir-ruler",))
+    return merged(merged(values, resources), pod_labels(storage))
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,16 @@ _MIMIR_KEYS = {
 }
 
 
-def mimir_resources(sizing: Sizing) -> dict[str, Any]:
-    """mimir-distributed values: every component's ``resources`` at ``sizing``."""
-    return {key: {"resources": sizing.resources(component)} for component, key in _MIMIR_KEYS.items()}
+ROLLOUT_OPERATOR = Resources(50, 100)
+"""The rollout-operator (one small controller per Mimir): the same at every size."""
+
+
+def mimir_resources(sizing: Sizing, *, disabled: tuple[str, ...] = ()) -> dict[str, Any]:
+    """mimir-distributed values: every enabled component's ``resources`` at ``sizing``."""
+    values: dict[str, Any] = {
+        key: {"resources": sizing.resources(component)}
+        for component, key in _MIMIR_KEYS.items()
+        if component not in disabled
+    }
+    values["rollout_operator"] = {"resources": ROLLOUT_OPERATOR.values()}
+    return values

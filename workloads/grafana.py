@@ -74,15 +74,27 @@ def grafana_values(args: GrafanaArgs) -> dict[str, Any]:
     }
     hostname = args.settings.hostname
     if hostname is not None:
+        tls = args.settings.tls
+        annotations: dict[str, str] = {}
+        secret = INGRESS_TLS_SECRET
+        if tls is not None and tls.secret is not None:
+            secret = tls.secret
+        elif tls is not None and tls.cluster_issuer is not None:
+            annotations["cert-manager.io/cluster-issuer"] = tls.cluster_issuer
+        elif tls is not None and tls.issuer is not None:
+            annotations["cert-manager.io/issuer"] = tls.issuer
         values["ingress"] = {
             "enabled": True,
             "hosts": [hostname],
             "path": "/",
             "pathType": "Prefix",
-            # root_url is https: the ingress terminates TLS with the certificate in this Secret
-            # (kept by cert-manager or a secret store; its name is fixed).
-            "tls": [{"secretName": INGRESS_TLS_SECRET, "hosts": [hostname]}],
+            "annotations": annotations,
+            # root_url is https: the ingress terminates TLS with the certificate in this Secret,
+            # which cert-manager fills (an issuer annotation) or the inventory names.
+            "tls": [{"secretName": secret, "hosts": [hostname]}],
         }
+        if tls is not None and tls.ingress_class is not None:
+            values["ingress"]["ingressClassName"] = tls.ingress_class
         values["grafana.ini"]["server"] = {"domain": hostname, "root_url": f"https://{hostname}/"}
     return merge(values, grafana_production_values(args.sizing))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,19 @@ def _storage(storage: BucketBinding) -> dict[str, Any]:
         "type": "azure",
         "bucketNames": buckets,
         "azure": {"accountName": storage.storage_account, "useFederatedToken": True},
+    }
+
+
+def _cache(megabytes: int) -> dict[str, Any]:
+    """A memcached of ``megabytes``: the chart's own memory rule (1.2 times the cache, request
+    and limit) spelled out, plus the CPU the chart leaves unset."""
+    memory = f"{math.ceil(megabytes * 1.2)}Mi"
+    return {
+        "allocatedMemory": megabytes,
+        "resources": {
+            "requests": {"cpu": "100m", "memory": memory},
+            "limits": {"cpu": "1000m", "memory": memory},
+        },
     }
 
 
@@ -105,8 +119,8 @@ def loki_values(args: LokiArgs) -> dict[str, Any]:
         },
         # Sized by the workload: a one-replica Loki gets a small cache, not the chart's 8 GB. The
         # chart requests 1.2 times the cache's size as memory, and sets the same as its limit.
-        "chunksCache": {"allocatedMemory": CHUNKS_CACHE_MB_PER_REPLICA * replicas},
-        "resultsCache": {"allocatedMemory": RESULTS_CACHE_MB_PER_REPLICA * replicas},
+        "chunksCache": _cache(CHUNKS_CACHE_MB_PER_REPLICA * replicas),
+        "resultsCache": _cache(RESULTS_CACHE_MB_PER_REPLICA * replicas),
         "memcached": {"podSecurityContext": {"seccompProfile": dict(SECCOMP)}},
         "memcachedExporter": {"resources": SIDECAR.values()},
         "sidecar": {"resources": SIDECAR.values()},

@@ -397,6 +397,9 @@ class LokiSettings(Model):
 
 class GrafanaSettings(Model):
     hostname: str | None = Field(default=None, description="Ingress hostname; none: no ingress")
+    tls: HubCertificate | None = Field(
+        default=None, description="The Ingress's certificate (cert-manager issuer or an existing Secret)"
+    )
 
     @field_validator("hostname")
     @classmethod

@@ -15,6 +15,7 @@ from fleet.charts.cache import ChartCache, default_cache_dir
 from fleet.charts.expand import expand_plan, kubernetes_objects
 from fleet.inventory.models import CONTROLROOM, Cluster
 from fleet.verify.dataflow import Violation
+from fleet.verify.hardening import check_hardening
 from fleet.verify.objects import Expectation, StackObjects, check_all
 from fleet.verify.values import check_values
 
@@ -36,7 +37,7 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
     """What the inventory says ``stack``'s objects must be."""
     from controlroom.program import MIMIR_NAMESPACE
     from workloads.alloy import AUTH_SECRET, CONFIG_KEY, CONFIG_MAP
-    from workloads.program import ALLOY_NAMESPACE
+    from workloads.program import ALLOY_NAMESPACE, GRAFANA_NAMESPACE
 
     if stack == CONTROLROOM:
         room = inventory.fleet.spec.control_room
@@ -50,15 +51,23 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
             kubernetes_version=room.cluster.kubernetes_version,
             provided=frozenset(provided),
             replicas={"mimir-chart": room.mimir.replicas},
+            ingress_namespace=room.cluster.ingress_namespace,
+            tenants=tuple(inventory.names),
         )
     spec = inventory.workload_stack(stack).workload.spec
+    workload_provided: set[tuple[str, str, str]] = set()
+    if spec.grafana.tls is not None and spec.grafana.tls.secret is not None:
+        workload_provided.add(("Secret", GRAFANA_NAMESPACE, spec.grafana.tls.secret))
     return Expectation(
+        provided=frozenset(workload_provided),
         cloud=spec.cloud,
         kubeconfig=_kubeconfig(spec.cluster),
         context=spec.cluster.context,
         kubernetes_version=spec.cluster.kubernetes_version,
         replicas={"mimir-chart": spec.mimir.replicas, "loki-chart": spec.loki.replicas},
         alloy=(ALLOY_NAMESPACE, CONFIG_MAP, CONFIG_KEY, AUTH_SECRET),
+        ingress_namespace=spec.cluster.ingress_namespace,
+        grafana_ingress=spec.grafana.hostname is not None,
     )
 
 
@@ -81,5 +90,6 @@ def verify_objects(
         objects = StackObjects(stack, plan, charts, kubernetes_objects(plan, charts), expect)
         proofs = check_all(objects)
         proofs["values"] = [v for chart in charts for v in check_values(chart, expect.kubernetes_version)]
+        proofs.update(check_hardening(objects))
         results[stack] = proofs
     return results
