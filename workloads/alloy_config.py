@@ -95,6 +95,7 @@ def render_alloy_config(pipeline: AlloyPipeline) -> str:
         *_node_metrics(),
         *_node_exporter(pipeline),
         *_kube_state_metrics(pipeline),
+        *_self_metrics(),
         *_logs(pipeline),
     ]
     header = (
@@ -384,6 +385,25 @@ def _kube_state_metrics(pipeline: AlloyPipeline) -> list[Block]:
             attr("job_name", "kube-state-metrics"),
             attr("honor_labels", True),
         ),
+    ]
+
+
+def _self_metrics() -> list[Block]:
+    # Each Alloy's own metrics (remote-write failures, drops and lag, component health): what the
+    # fleet's alerts on a workload's pipeline read. Each pod scrapes itself, so no clustering; the
+    # instance is the node, as for node_exporter.
+    node_name = call("sys.env", "HOSTNAME")
+    return [
+        Block("prometheus.exporter.self", "alloy", ()),
+        Block(
+            "discovery.relabel",
+            "alloy",
+            (
+                attr("targets", ref("prometheus.exporter.self.alloy.targets")),
+                Block("rule", None, (attr("target_label", "instance"), attr("replacement", node_name))),
+            ),
+        ),
+        _scrape("alloy", "discovery.relabel.alloy.output", attr("job_name", "alloy"), clustering=False),
     ]
 
 
