@@ -62,7 +62,7 @@ def inv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 MIMIR_SUMMARY = (
     "1 resource differs: changed kubernetes:helm.sh/v4:Chart mimir-chart "
-    "(values.distributor.replicas, values.ingester.replicas)"
+    "(values.distributor.replicas, values.gateway.replicas, values.ingester.replicas)"
 )
 
 
@@ -87,7 +87,7 @@ def test_drift_dry_run_records_a_baseline_then_finds_a_change(inv: Path) -> None
         "kind": "changed",
         "type": "kubernetes:helm.sh/v4:Chart",
         "name": "mimir-chart",
-        "paths": ["values.distributor.replicas", "values.ingester.replicas"],
+        "paths": ["values.distributor.replicas", "values.gateway.replicas", "values.ingester.replicas"],
     }
     with Journal(journal_url_for(inv)) as journal:
         baseline = journal.last_render("payments-prod")
