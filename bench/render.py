@@ -27,7 +27,7 @@ spec:
     region: us-east-1
     account_id: "123456789012"
     domain: ctrl.bench.example
-  versions: {alloy: "1.4.0", mimir: "6.0.6", loki: "6.46.0", grafana: "10.1.4"}
+  versions: {alloy: "1.4.0", mimir: "6.0.0", loki: "6.46.0", grafana: "10.1.4"}
 """
 AWS = '  cloud: aws\n  region: eu-west-1\n  account_id: "210987654321"\n'
 AZURE = (

@@ -23,6 +23,10 @@ import pulumi_random as random
 
 HTPASSWD_SECRET = "mimir-gateway-htpasswd"
 READER_HTPASSWD_SECRET = "mimir-gateway-reader-htpasswd"
+ROTATION_HTPASSWD_SECRET = "mimir-gateway-rotation-htpasswd"
+"""The second write-path htpasswd the gateway asks when the first refuses: the next passwords of
+workloads whose credential is being rotated (old and new both authenticate during the overlap).
+Empty while nothing rotates."""
 HTPASSWD_KEY = ".htpasswd"
 READER_USERNAME = "fleet-reader"
 PASSWORD_LENGTH = 40
@@ -100,6 +104,7 @@ class Credentials(pulumi.ComponentResource):
     reader_password: pulumi.Output[str]
     htpasswd_secret: k8s.core.v1.Secret
     reader_htpasswd_secret: k8s.core.v1.Secret
+    rotation_htpasswd_secret: k8s.core.v1.Secret
 
     def __init__(self, name: str, args: CredentialsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleet:controlroom:Credentials", name, None, opts)
@@ -119,6 +124,10 @@ class Credentials(pulumi.ComponentResource):
         )
         self.reader_htpasswd_secret = _htpasswd_secret(
             f"{name}-reader-htpasswd", READER_HTPASSWD_SECRET, args.namespace, reader_file, child
+        )
+        # Always mounted, so the gateway's fallback never reads a missing file (a 500, not a 401).
+        self.rotation_htpasswd_secret = _htpasswd_secret(
+            f"{name}-rotation-htpasswd", ROTATION_HTPASSWD_SECRET, args.namespace, "", child
         )
 
         results: dict[str, Any] = {workload: p.result for workload, p in passwords.items()}

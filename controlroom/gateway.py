@@ -30,6 +30,8 @@ DNS_SERVICE = "kube-dns.kube-system"
 WRITE_HTPASSWD = "/etc/nginx/secrets/.htpasswd"
 """Where the chart mounts ``gateway.nginx.basicAuth.existingSecret``."""
 READER_HTPASSWD_DIR = "/etc/nginx/reader"
+ROTATION_HTPASSWD_DIR = "/etc/nginx/rotation"
+"""The workloads' next passwords while a rotation overlaps old and new (often an empty file)."""
 WRITE_PATHS = ("/api/v1/push", "/otlp/v1/metrics")
 READ_ENDPOINTS = (
     "query",
@@ -63,19 +65,31 @@ def _limits(gateway: ControlRoomGateway) -> str:
       limit_req zone=per_credential burst={2 * gateway.rate_per_workload} nodelay;"""
 
 
-def _write_location(path: str, namespace: str, gateway: ControlRoomGateway) -> str:
-    return f"""
-    location = {path} {{
-      limit_except POST {{ deny all; }}{_limits(gateway)}
-      auth_basic           "Mimir write";
-      auth_basic_user_file {WRITE_HTPASSWD};
-      # The tenant is the authenticated workload, never a header the client chose: setting the
+def _write_proxy(path: str, namespace: str) -> str:
+    return f"""      # The tenant is the authenticated workload, never a header the client chose: setting the
       # header drops every X-Scope-OrgID the client sent.
       proxy_set_header     X-Scope-OrgID $remote_user;
       proxy_set_header     Authorization "";
       set $distributor {upstream_host(namespace, "distributor-headless")};
       # A fixed upstream path: the client's URI (and its query string) never reach Mimir.
-      proxy_pass           http://$distributor:{HTTP_PORT}{path};
+      proxy_pass           http://$distributor:{HTTP_PORT}{path};"""
+
+
+def _write_location(path: str, rotation: str, namespace: str, gateway: ControlRoomGateway) -> str:
+    return f"""
+    location = {path} {{
+      limit_except POST {{ deny all; }}{_limits(gateway)}
+      auth_basic           "Mimir write";
+      auth_basic_user_file {WRITE_HTPASSWD};
+      # nginx checks only the first line of a user: a rotating workload's new password is in a
+      # second file, asked when the first refuses (both authenticate as the same user).
+      error_page 401 = @{rotation};
+{_write_proxy(path, namespace)}
+    }}
+    location @{rotation} {{
+      auth_basic           "Mimir write";
+      auth_basic_user_file {ROTATION_HTPASSWD_DIR}/.htpasswd;
+{_write_proxy(path, namespace)}
     }}"""
 
 
@@ -168,8 +182,8 @@ http {{
     location = /ready {{
       return 200 'OK';
     }}
-{_write_location(WRITE_PATHS[0], namespace, gateway)}
-{_write_location(WRITE_PATHS[1], namespace, gateway)}
+{_write_location(WRITE_PATHS[0], "rotation_push", namespace, gateway)}
+{_write_location(WRITE_PATHS[1], "rotation_otlp", namespace, gateway)}
 
     location ~ ^/prometheus/api/v1/(?<endpoint>{read_endpoints})$ {{
       limit_except GET POST {{ deny all; }}{_limits(gateway)}

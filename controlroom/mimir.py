@@ -12,9 +12,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET
-from controlroom.gateway import READER_HTPASSWD_DIR, RELEASE, gateway_nginx_config
-from fleet.inventory.models import ControlRoom, MetricLimits
+from controlroom.alerting import ruler_alertmanager_values, shipped_stores
+from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET
+from controlroom.gateway import READER_HTPASSWD_DIR, RELEASE, ROTATION_HTPASSWD_DIR, gateway_nginx_config
+from fleet.inventory.models import Alerting, ControlRoom, MetricLimits
 from kit.charts import chart_source, gateway_url, merged
 from kit.mimir import architecture, pod_labels, storage_config
 from kit.sizing import Sizing, mimir_resources
@@ -70,11 +71,13 @@ def tenant_overrides(tenant_limits: Mapping[str, MetricLimits]) -> dict[str, dic
 def mimir_values(
     room: ControlRoom,
     storage: BucketBinding,
+    alerting: Alerting,
     tenant_limits: Mapping[str, MetricLimits] | None = None,
     sizing: Sizing | None = None,
 ) -> dict[str, Any]:
-    """The chart values for the central Mimir, on ``storage`` as its cloud identity, with each
-    workload's tenant limits as runtime overrides."""
+    """The chart values for the central Mimir, on ``storage`` as its cloud identity, with the
+    ruler and Alertmanager on the files :mod:`controlroom.alerting` ships and each workload's
+    tenant limits as runtime overrides."""
     replicas = room.mimir.replicas
     zone_aware = replicas >= 3
     default_limits = MetricLimits()
@@ -82,8 +85,6 @@ def mimir_values(
     values: dict[str, Any] = {
         "minio": {"enabled": False},
         **architecture_values,
-        "alertmanager": {"enabled": False},
-        "ruler": {"enabled": False},
         "serviceAccount": {
             "create": True,
             "name": SERVICE_ACCOUNT,
@@ -94,7 +95,9 @@ def mimir_values(
             "structuredConfig": {
                 "multitenancy_enabled": True,
                 "tenant_federation": {"enabled": True},
+                # Blocks on the bucket; the ruler's and Alertmanager's stores are shipped files.
                 **storage_config(storage),
+                **shipped_stores(),
                 **architecture_config,
                 # Every tenant's limits: the workloads' are runtime overrides; these hold for any
                 # other (the control room's own rules).
@@ -123,16 +126,21 @@ def mimir_values(
                 {
                     "name": "reader-htpasswd",
                     "secret": {"secretName": READER_HTPASSWD_SECRET},
-                }
+                },
+                {
+                    "name": "rotation-htpasswd",
+                    "secret": {"secretName": ROTATION_HTPASSWD_SECRET},
+                },
             ],
             "extraVolumeMounts": [
-                {"name": "reader-htpasswd", "mountPath": READER_HTPASSWD_DIR, "readOnly": True}
+                {"name": "reader-htpasswd", "mountPath": READER_HTPASSWD_DIR, "readOnly": True},
+                {"name": "rotation-htpasswd", "mountPath": ROTATION_HTPASSWD_DIR, "readOnly": True},
             ],
             "ingress": ingress_values(room),
         },
     }
-    resources = mimir_resources(sizing or Sizing(), disabled=("mimir-ruler",))
-    return merged(merged(values, resources), pod_labels(storage))
+    values = merged(values, ruler_alertmanager_values(alerting))
+    return merged(merged(values, mimir_resources(sizing or Sizing())), pod_labels(storage))
 
 
 @dataclass(frozen=True)
@@ -145,11 +153,13 @@ class MimirArgs:
     namespace: pulumi.Input[str]
     storage: BucketBinding
     """The central Mimir's bucket and the identity its pods use (from ``kit.storage``)."""
+    alerting: Alerting
+    """``spec.alerting``: the Alertmanager's receivers (their secrets' volume)."""
     tenant_limits: Mapping[str, MetricLimits] = field(default_factory=dict)
     """Each workload's limits in the central Mimir."""
     sizing: Sizing = field(default_factory=Sizing)
     depends_on: tuple[pulumi.Resource, ...] = ()
-    """The htpasswd Secrets the gateway mounts."""
+    """The htpasswd Secrets the gateway mounts, the rule and Alertmanager ConfigMaps."""
 
 
 class Mimir(pulumi.ComponentResource):
@@ -167,7 +177,9 @@ class Mimir(pulumi.ComponentResource):
             version=args.version,
             **chart_source(CHART, args.repository),
             namespace=args.namespace,
-            values=mimir_values(args.control_room, args.storage, args.tenant_limits, args.sizing),
+            values=mimir_values(
+                args.control_room, args.storage, args.alerting, args.tenant_limits, args.sizing
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.gateway_url = pulumi.Output.from_input(args.namespace).apply(lambda ns: gateway_url(RELEASE, ns))

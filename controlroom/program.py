@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from controlroom.alerting import AlertingArgs, ControlRoomAlerting
 from controlroom.cluster import cluster_identity
 from controlroom.credentials import Credentials, CredentialsArgs
 from controlroom.grafana import NAMESPACE as GRAFANA_NAMESPACE
@@ -47,6 +48,13 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             zone_redundant=True,
         ),
     )
+    alerting = ControlRoomAlerting(
+        "alerting",
+        AlertingArgs(
+            alerting=spec.alerting, workloads=spec.workloads, namespace=mimir_namespace.metadata.name
+        ),
+        opts=with_kube,
+    )
     mimir = Mimir(
         "mimir",
         MimirArgs(
@@ -55,9 +63,15 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             repository=spec.charts.repository("mimir"),
             namespace=mimir_namespace.metadata.name,
             storage=storage.bindings["mimir"],
+            alerting=spec.alerting,
             tenant_limits=spec.tenant_limits,
             sizing=sizing,
-            depends_on=(credentials.htpasswd_secret, credentials.reader_htpasswd_secret),
+            depends_on=(
+                credentials.htpasswd_secret,
+                credentials.reader_htpasswd_secret,
+                credentials.rotation_htpasswd_secret,
+                *alerting.resources,
+            ),
         ),
         opts=with_kube,
     )

@@ -52,6 +52,7 @@ TABLE: dict[str, dict[str, Resources]] = {
     "mimir-store-gateway": _r((100, 512), (250, 1024), (500, 2048)),
     "mimir-compactor": _r((100, 512), (500, 1024), (1000, 2048)),
     "mimir-ruler": _r((50, 128), (100, 256), (250, 512)),
+    "mimir-alertmanager": _r((20, 64), (50, 128), (100, 256)),
     "mimir-overrides-exporter": _r((20, 64), (50, 64), (100, 128)),
     "mimir-gateway": _r((50, 64), (200, 128), (500, 256)),
     "loki-write": _r((100, 256), (500, 1024), (1000, 2048)),
@@ -136,6 +137,7 @@ _MIMIR_KEYS = {
     "mimir-store-gateway": "store_gateway",
     "mimir-compactor": "compactor",
     "mimir-ruler": "ruler",
+    "mimir-alertmanager": "alertmanager",
     "mimir-overrides-exporter": "overrides_exporter",
     "mimir-gateway": "gateway",
 }

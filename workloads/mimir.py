@@ -77,7 +77,8 @@ def mimir_values(args: MimirArgs) -> dict[str, Any]:
             }
         },
     }
-    return merged(merged(values, mimir_resources(args.sizing)), pod_labels(args.storage))
+    resources = mimir_resources(args.sizing, disabled=("mimir-alertmanager",))
+    return merged(merged(values, resources), pod_labels(args.storage))
 
 
 class Mimir(pulumi.ComponentResource):

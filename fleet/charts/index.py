@@ -19,7 +19,8 @@ import yaml
 
 from fleet.errors import UserError
 
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Every scalar as the string it is written as: a digest of digits or a version like 1.10 stays text.
+_LOADER: type[yaml.BaseLoader] = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 _CHART_KEY = re.compile(r"^  (?P<name>[^\s\"'#-][^:#]*?|\"[^\"]+\"|'[^']+'):\s*$")
 
 
@@ -141,7 +142,7 @@ def parse_index(data: bytes, repository: str, charts: Collection[str]) -> Reposi
         raise UserError(f"{index_url(repository)}: not a Helm repository index (not UTF-8 text)") from None
     subset = _wanted_blocks(text, charts)
     try:
-        document = yaml.load(subset if subset is not None else text, Loader=_SAFE_LOADER)
+        document = yaml.load(subset if subset is not None else text, Loader=_LOADER)
     except yaml.YAMLError as error:
         problem = str(error).splitlines()[0]
         raise UserError(f"{index_url(repository)}: not a Helm repository index ({problem})") from None
@@ -158,8 +159,10 @@ def parse_index(data: bytes, repository: str, charts: Collection[str]) -> Reposi
                 continue
             version = str(item["version"])
             urls = tuple(str(url) for url in item.get("urls") or ())
-            digest = item.get("digest")
-            found.setdefault(version, ChartEntry(version, urls, None if digest is None else str(digest)))
+            digest = str(item.get("digest") or "").strip()
+            found.setdefault(
+                version, ChartEntry(version, urls, digest if digest not in ("", "null", "~") else None)
+            )
         entries[str(chart)] = found
     generated = document.get("generated") if isinstance(document, dict) else None
     return RepositoryIndex(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection, Iterable
@@ -86,6 +86,8 @@ def _download(url: str, cache: ChartCache, need: ChartNeed, digest: str | None, 
                 raise RepositoryUnreachable(
                     f"cannot download {without_userinfo(url)}: {describe(error)}; nothing was stored"
                 ) from None
+        handle.flush()
+        os.fsync(handle.fileno())
         handle.close()
         return cache.store(need.chart, need.version, tmp, digest=digest)
 
@@ -93,11 +95,10 @@ def _download(url: str, cache: ChartCache, need: ChartNeed, digest: str | None, 
 def pull_oci(need: ChartNeed, cache: ChartCache, *, timeout: float = DEFAULT_TIMEOUT) -> Path:
     """``helm pull oci://…/<chart> --version V`` into a private folder of the cache, then into place."""
     reference = f"{need.repository.rstrip('/')}/{need.chart}"
-    cache.root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=".oci-", dir=cache.root))
+    folder = cache.temporary_folder()
     try:
         command = [
-            str(helm_binary()),
+            helm_binary(),
             "pull",
             reference,
             "--version",
@@ -125,20 +126,23 @@ def pull(
     cache: ChartCache,
     *,
     timeout: float = DEFAULT_TIMEOUT,
+    refresh: bool = False,
     report: Report = lambda line: None,
 ) -> PullResult:
     """Download every chart version in ``needs`` that the cache lacks.
 
-    Indexes come first, for every HTTP repository something is missing from; a version that a
-    repository does not publish stops the pull before any archive is downloaded
-    (:class:`InvalidInventory`, exit 2, naming where the inventory asks for it).
+    Indexes come first, for every HTTP repository something is missing from (``refresh``: every
+    one ``needs`` names); a version that a repository does not publish stops the pull before any
+    archive is downloaded (:class:`InvalidInventory`, exit 2, naming where the inventory asks for it).
     """
     result = PullResult()
+    wanted = list(needs)
     missing: list[ChartNeed] = []
-    for need in needs:
+    for need in wanted:
         (result.cached if cache.archive(need.chart, need.version) else missing).append(need)
     indexes: dict[str, RepositoryIndex] = {}
-    for repository in dict.fromkeys(n.repository for n in missing if not n.repository.startswith("oci://")):
+    asked = wanted if refresh else missing
+    for repository in dict.fromkeys(n.repository for n in asked if not n.repository.startswith("oci://")):
         report(f"fetching the index of {without_userinfo(repository)}")
         indexes[repository] = fetch_index(repository, timeout=timeout)
         cache.write_index(indexes[repository])
@@ -146,7 +150,7 @@ def pull(
     known = cache.indexes()
     problems = [
         line
-        for need in missing
+        for need in asked
         if need.repository in indexes
         for line in unpublished(need, indexes[need.repository], known)
     ]

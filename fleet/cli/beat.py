@@ -19,11 +19,14 @@ def beat(ctx: typer.Context) -> None:
         raise UserError("fleet beat needs a Redis broker (redis:// or rediss://) for its single-beat lease")
     import redis
 
+    from fleet.engines import require_shared_state
     from fleet.executors.celery_app import create_app
     from fleet.schedule.beat import configure_beat
     from fleet.schedule.lease import RedisLease, guarded_scheduler_class
 
     inventory = st.inventory()
+    if inventory.fleet.spec.upgrades is not None:  # its upgrades will run on the workers
+        require_shared_state(st.settings, inventory, st.settings.rollout_engine)
     celery = create_app(st.settings)
     configure_beat(celery, str(inventory.root.resolve()))
     client = redis.Redis.from_url(broker)

@@ -34,6 +34,9 @@ def charts_pull(
         "of downloading: for air-gapped sites",
     ),
     timeout: float = typer.Option(30.0, "--timeout", min=1, help="Seconds each download may take"),
+    refresh: bool = typer.Option(
+        False, "--refresh", help="Fetch the repositories' indexes again even when every archive is cached"
+    ),
 ) -> None:
     """Download every chart version the inventory uses into the cache (FLEET_CHART_CACHE)."""
     from fleet.charts.cache import ChartCache, default_cache_dir
@@ -59,7 +62,7 @@ def charts_pull(
             labels = ", ".join(need.label for need in result.missing)
             raise OperationError(f"still not cached (not in {from_dir}): {labels}")
         return
-    done = pull(needs, cache, timeout=timeout, report=_stderr)
+    done = pull(needs, cache, timeout=timeout, refresh=refresh, report=_stderr)
     typer.echo(
         f"pulled {len(done.pulled)} chart version(s) into {cache.root}; {len(done.cached)} already cached"
     )

@@ -43,11 +43,11 @@ def drive_here(
     """Drive ``rollout_id`` here with the live view, then print the summary and exit with the
     outcome's code. Ctrl-C leaves the running stacks to finish and exits 130."""
     from fleet.rollout.driver import EXIT_INTERRUPTED, drive
-    from fleet.rollout.view import RolloutView
+    from fleet.rollout.view import RolloutView, journal_tail
 
     out = console()
     out.print(f"rollout {rollout_id} (resume with `fleet rollout resume {rollout_id}`)", markup=False)
-    view = RolloutView(out)
+    view = RolloutView(out, journal_tail(journal))
     try:
         with view.showing():
             detail = drive(

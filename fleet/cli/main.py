@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "charts",  # charts pull|list
     "rollout",  # rollout [start]|watch|resume|cancel
     "status",  # status, history
+    "logs",
     "worker",
     "upgrade",  # upgrade plan|apply|run
     "versions",

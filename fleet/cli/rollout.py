@@ -50,13 +50,26 @@ def rollout_start(
         None, "--failure-budget", help="Failures tolerated before halting"
     ),
     bake_time: str | None = typer.Option(None, "--bake-time", help="Pause between waves, e.g. 5m"),
+    canary_bake_time: str | None = typer.Option(
+        None, "--canary-bake-time", help="How long the canary runs before its gate (real deploys), e.g. 10m"
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation"),
     detach: bool = typer.Option(False, "--detach", help="Run in the background; print the rollout id"),
+    force: bool = typer.Option(
+        False, "--force", help="Run the selected stacks even if nothing changed since their last deploy"
+    ),
+    preview: bool = typer.Option(
+        False, "--preview", help="Show what each changed stack's update would do; deploy nothing"
+    ),
 ) -> None:
-    """Plan a rollout, show it, ask, then run it wave by wave (exit 1 unless every stack succeeded)."""
+    """Plan a rollout, show it, ask, then run it wave by wave (exit 1 unless every stack succeeded).
+
+    Stacks whose desired state (inventory fields, versions, the programs) did not change since
+    their last successful deploy are skipped unless --force; the plan names what changed."""
     from fleet.journal.connect import open_journal
     from fleet.kinds import EngineKind
     from fleet.rollout.coordinator import start_rollout
+    from fleet.rollout.offboard import refuse_offboarding
     from fleet.rollout.plan import plan_rollout
     from fleet.rollout.view import plan_table
 
@@ -70,6 +83,7 @@ def rollout_start(
         "max_parallel": max_parallel,
         "failure_budget": failure_budget,
         "bake_time": bake_time,
+        "canary_bake_time": canary_bake_time,
     }
     journal, locks = open_journal(st.settings)
     with journal:
@@ -81,9 +95,21 @@ def rollout_start(
             selector=selector,
             overrides=overrides,
             engine=engine,
+            force=force,
         )
+        refuse_offboarding(journal, list(plan.stacks))
         out = console()
         out.print(plan_table(plan))
+        if not plan.stacks:
+            count = len(plan.unchanged)
+            typer.echo(
+                f"Nothing to do: {count} selected stack{'s' if count != 1 else ''} unchanged since "
+                "the last successful deploy (--force runs them anyway)."
+            )
+            return
+        if preview:
+            _preview(inventory, journal, plan)
+            return
         if not yes and sys.stdin.isatty() and not typer.confirm("Start this rollout?", default=False):
             raise typer.Exit(1)
         rollout = start_rollout(journal, locks, plan)
@@ -100,12 +126,12 @@ def rollout_watch(ctx: typer.Context, rollout_id: str = typer.Argument(..., help
 
     from fleet.journal import RolloutStatus
     from fleet.journal.connect import open_journal
-    from fleet.rollout.view import RolloutView
+    from fleet.rollout.view import RolloutView, journal_tail
 
     journal, locks = open_journal(state(ctx).settings)
     out = console()
     undriven: str | None = None
-    with journal, RolloutView(out).showing() as view:
+    with journal, RolloutView(out, journal_tail(journal)).showing() as view:
         while True:
             detail = journal.get_rollout(rollout_id)
             view.update(detail)
@@ -185,6 +211,22 @@ def rollout_cancel(ctx: typer.Context, rollout_id: str = typer.Argument(..., hel
             f"Cancel requested: running stacks finish, nothing new starts. "
             f"Watch: fleet rollout watch {rollout_id}"
         )
+
+
+def _preview(inventory: Any, journal: Any, plan: Any) -> None:
+    """Print each planned stack's preview: resources to create, update, replace or delete."""
+    from fleet.kinds import EngineKind
+    from fleet.rollout.preview import live_preview, preview_lines, render_preview
+
+    if plan.engine is EngineKind.pulumi:
+        previews = live_preview(inventory, plan.stacks, parallel=plan.policy.max_parallel)
+    else:
+        previews = render_preview(inventory, journal, plan.stacks)
+    out = console()
+    for line in preview_lines(previews):
+        out.print(line, markup=False, highlight=False)
+    if any(found.error is not None for found in previews):
+        raise typer.Exit(1)
 
 
 def _detach(inventory: Any, rollout_id: str, locks: Any) -> None:

@@ -23,7 +23,8 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     journal, _ = open_journal(st.settings)
     with journal:
         found = {record.stack: record for record in journal.stack_status()}
-        dry_runs = {record.stack: record for record in journal.last_dry_runs()}
+        gone = journal.destroyed_stacks() - set(inventory.stacks())  # offboarded: history keeps them
+        dry_runs = {record.stack: record for record in journal.last_dry_runs() if record.stack not in gone}
     rows: list[dict[str, Any]] = []
     for stack in dict.fromkeys([*inventory.stacks(), *found, *dry_runs]):
         record = found.get(stack)
@@ -87,9 +88,16 @@ def history(
     """Rollouts, newest first, with each wave's result and health gate."""
     from fleet.journal.connect import open_journal
 
-    journal, _ = open_journal(state(ctx).settings)
+    journal, locks = open_journal(state(ctx).settings)
     with journal:
         summaries = journal.list_rollouts(limit=limit)
+        # A rollout left running by a coordinator that died says so, with how to go on.
+        undriven = {
+            item.rollout.id: driver.reason
+            for item in summaries
+            if item.rollout.status.value in ("running", "cancelling")
+            and not (driver := locks.driver(item.rollout.id)).alive
+        }
     rows: list[dict[str, Any]] = [
         {
             "id": item.rollout.id,
@@ -99,7 +107,13 @@ def history(
             "started_by": item.rollout.started_by,
             "created_at": item.rollout.created_at.isoformat(),
             "finished_at": item.rollout.finished_at.isoformat() if item.rollout.finished_at else None,
-            "reason": item.rollout.halt_reason,
+            "reason": (
+                f"nobody drives it: {undriven[item.rollout.id]}; resume it with "
+                f"`fleet rollout resume {item.rollout.id}` or cancel it"
+                if item.rollout.id in undriven
+                else item.rollout.halt_reason
+            ),
+            "driven": item.rollout.id not in undriven,
             "stacks": {status.value: count for status, count in item.counts.items()},
             "waves": [
                 {
@@ -124,6 +138,7 @@ def history(
     for row in rows:
         waves = "; ".join(_wave_cell(wave) for wave in row["waves"])
         label = row["status"] + (" (dry run)" if row["dry_run"] else "")
+        label += "" if row["driven"] else " (nobody drives it)"
         table.add_row(row["id"], row["kind"], label, _when(row["created_at"]), row["started_by"], waves)
     console().print(table)
 

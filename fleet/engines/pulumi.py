@@ -377,7 +377,10 @@ def _act(
         return op_counts(up.summary.resource_changes)
     if action is Action.refresh:
         return op_counts(stack.refresh(show_secrets=False, **common).summary.resource_changes)
-    return op_counts(stack.destroy(show_secrets=False, **common).summary.resource_changes)
+    changes = op_counts(stack.destroy(show_secrets=False, **common).summary.resource_changes)
+    stack.workspace.remove_stack(stack.name)  # offboarding: nothing of the stack is left in the backend
+    summary["removed"] = True
+    return changes
 
 
 def run_program(
@@ -530,10 +533,35 @@ def preview_expect_no_changes(
     return drifted
 
 
+def preview_changes(
+    inventory: Inventory, stack: str, settings: Settings | None = None, events: EventSink | None = None
+) -> list[ResourceDrift]:
+    """``pulumi preview`` of ``stack``: the resources an update would create, update, replace or
+    delete (operation, type, name and the names of the properties that differ; never values)."""
+    require_pulumi_cli()
+    target = stack_target(inventory, stack, settings)
+    found: list[ResourceDrift] = []
+
+    def collect(event: EngineEvent) -> None:
+        change = drift_of(event)
+        if change is not None:
+            found.append(change)
+
+    try:
+        with _ONE_STACK:
+            selected = _open(target, stack_program(inventory, stack))
+            on_event = _forward(Action.preview, events, target.secrets, collect)
+            selected.preview(color="never", on_event=on_event)
+    except Exception as error:
+        raise _fail(error, target) from None
+    return found
+
+
 __all__ = [
     "PulumiEngine",
     "ResourceDrift",
     "StackTarget",
+    "preview_changes",
     "preview_expect_no_changes",
     "require_pulumi_cli",
     "stack_outputs",

@@ -7,7 +7,8 @@ the Pulumi engine and dry-run with the render engine. The script is JSON::
       "default": {"duration": 0.5},
       "stacks": {
         "payments-prod": {"duration": 2, "fail": "chart install timed out"},
-        "search-staging": {"transient_failures": 2}
+        "search-staging": {"transient_failures": 2},
+        "analytics-prod": {"fail": "boom", "output": ["installing chart", "chart failed"]}
       },
       "log": "/tmp/runs.log",
       "pid_dir": "/tmp/pids"
@@ -15,8 +16,9 @@ the Pulumi engine and dry-run with the render engine. The script is JSON::
 
 Per stack (falling back to ``default``): ``duration`` seconds of sleep; ``fail``: an error message
 to fail with; ``transient_failures``: how many runs in this process fail as transient first.
-``log`` gets one line per run (``start``/``end`` with stack, pid and action or result), ``pid_dir`` one
-file ``<stack>.<pid>`` while a run is in progress, so a test can find and kill that process.
+``output``: lines the engine reports as its output (events) before it ends. ``log`` gets one line
+per run (``start``/``end`` with stack, pid and action or result), ``pid_dir`` one file
+``<stack>.<pid>`` while a run is in progress, so a test can find and kill that process.
 """
 
 from __future__ import annotations
@@ -45,16 +47,18 @@ class StackScript:
     duration: float = 0.0
     fail: str | None = None
     transient_failures: int = 0
+    output: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str) -> StackScript:
-        unknown = set(data) - {"duration", "fail", "transient_failures"}
+        unknown = set(data) - {"duration", "fail", "transient_failures", "output"}
         if unknown:
             raise UserError(f"{where}: unknown keys {sorted(unknown)}")
         return cls(
             duration=float(data.get("duration", 0.0)),
             fail=data.get("fail"),
             transient_failures=int(data.get("transient_failures", 0)),
+            output=tuple(str(line) for line in data.get("output") or ()),
         )
 
 
@@ -111,6 +115,9 @@ class ScriptedEngine:
             if events is not None:
                 events(f"{stack}: {action.value} (scripted, {script.duration:g}s)")
             time.sleep(script.duration)
+            for line in script.output:
+                if events is not None:
+                    events(line)
         finally:
             if pid_file is not None:
                 pid_file.unlink(missing_ok=True)

@@ -26,12 +26,14 @@ from fleet.engines import build_engine
 from fleet.engines.base import StackEngine, StackOutcome
 from fleet.errors import FleetError
 from fleet.executors.jobs import SCHEMA_VERSION, JobError, JobResult, JobState, StackJob
+from fleet.executors.output import OutputLog, environment_secrets
 from fleet.inventory.loader import FLEET_FILE, Inventory, load_inventory, workload_files
 from fleet.inventory.models import CONTROLROOM
 from fleet.journal import Journal, Outcome
 from fleet.journal.connect import journal_url
-from fleet.kinds import EngineKind
-from fleet.rollout.fingerprint import spec_hash
+from fleet.kinds import Action, EngineKind
+from fleet.rollout.fingerprint import fingerprint, fingerprint_hash
+from fleet.rollout.offboard import without_offboarded
 from fleet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,10 @@ def load_job_inventory(root: Path) -> Inventory:
     each of them would cost more than the orchestration itself.
     """
     files = [root / FLEET_FILE, *workload_files(root)]
-    fingerprint = tuple((str(path), *_stamp(path)) for path in files)
+    stamps = tuple((str(path), *_stamp(path)) for path in files)
     cached = _inventories.get(root)
-    if cached is None or cached[0] != fingerprint:
-        cached = (fingerprint, load_inventory(root))
+    if cached is None or cached[0] != stamps:
+        cached = (stamps, load_inventory(root))
         _inventories[root] = cached
     return cached[1]
 
@@ -122,12 +124,20 @@ def _run_job(
     beat.start()
     versions: dict[str, Any] | None = None
     summary: dict[str, Any] = {}
+    output = OutputLog(environment_secrets())
     try:
         inventory = load_job_inventory(Path(job.inventory))
-        versions = _versions(inventory, job.stack)
-        summary["spec_hash"] = spec_hash(inventory, job.stack)
+        if job.stack == CONTROLROOM:  # an offboarding rolls the control room out without its workload
+            inventory = without_offboarded(inventory, journal.rollout(job.rollout_id).policy)
+        summary["action"] = job.action.value
+        if job.action is not Action.destroy:  # a destroyed stack deploys nothing
+            versions = _versions(inventory, job.stack)
+            fields = fingerprint(inventory, job.stack)  # what this attempt deploys: the next plan compares
+            summary.update(spec_hash=fingerprint_hash(fields), fingerprint=fields)
         engine = build_engine(job.engine, settings)
-        outcome = _run_with_retries(engine, inventory, job, backoff, sleep, claim.recovered_from is not None)
+        outcome = _run_with_retries(
+            engine, inventory, job, backoff, sleep, claim.recovered_from is not None, output
+        )
     except FleetError as error:
         outcome = StackOutcome(job.stack, ok=False, error=error.message)
     except Exception as error:  # a bug in a program or an engine: record it, keep the worker alive
@@ -136,6 +146,8 @@ def _run_job(
     finally:
         stop.set()
         beat.join()
+    if outcome.error:
+        output.add(f"error: {outcome.error}")
     summary.update(engine=job.engine.value, changes=dict(outcome.changes), retries=_retries(outcome))
     if outcome.ok and job.engine is EngineKind.render:
         _record_render(journal, job, outcome)
@@ -148,6 +160,8 @@ def _run_job(
             error=outcome.error,
             versions=versions if outcome.ok else None,
             summary=summary,
+            output=output.text(),
+            truncated=output.dropped,
         )
     except FleetError as error:
         return JobResult(job.key, JobState.error, {"error": error.message, "attempt": claim.attempt})
@@ -180,16 +194,19 @@ def _run_with_retries(
     backoff: Sequence[float],
     sleep: Callable[[float], None],
     previous_dead: bool,
+    events: OutputLog | None = None,
 ) -> StackOutcome:
     retries = 0
     while True:
         # Took over from a dead attempt: its stale Pulumi lock may be cancelled (engines decide).
-        outcome = engine.run(inventory, job.stack, job.action, previous_dead=previous_dead)
+        outcome = engine.run(inventory, job.stack, job.action, events, previous_dead=previous_dead)
         if outcome.ok or not outcome.transient or retries >= len(backoff):
             break
         log.warning(
             "stack %s: transient failure (%s); retrying in %gs", job.stack, outcome.error, backoff[retries]
         )
+        if events is not None:
+            events.add(f"transient failure ({outcome.error}); retrying in {backoff[retries]:g}s")
         sleep(backoff[retries])
         retries += 1
     if retries:

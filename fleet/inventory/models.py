@@ -292,6 +292,7 @@ SizedComponent = Literal[
     "mimir-store-gateway",
     "mimir-compactor",
     "mimir-ruler",
+    "mimir-alertmanager",
     "mimir-overrides-exporter",
     "mimir-gateway",
     "loki-write",
@@ -571,6 +572,11 @@ class RolloutPolicy(Model):
     max_parallel: int = Field(default=8, ge=1, le=1000, description="Stacks updated at once")
     failure_budget: int = Field(default=0, ge=0, description="Failures tolerated before halting")
     bake_time: Duration = Field(default="0s", description="Pause between waves")
+    canary_bake_time: Duration = Field(
+        default="5m",
+        description="How long the canary wave runs before its health gate judges it and the next wave "
+        "starts (real deploys only; at least bake_time)",
+    )
 
 
 class UpgradeSchedule(Model):

@@ -9,6 +9,7 @@ from fleet.journal.db import Clock, Database, journal_url_for, utc_now
 from fleet.journal.queries import RolloutNotFound
 from fleet.journal.records import (
     Attempt,
+    AttemptOutput,
     Claim,
     ClaimResult,
     GateRecord,
@@ -31,6 +32,7 @@ from fleet.journal.store import DEFAULT_HEARTBEAT_TTL, Journal, current_actor, n
 __all__ = [
     "DEFAULT_HEARTBEAT_TTL",
     "Attempt",
+    "AttemptOutput",
     "Claim",
     "ClaimResult",
     "Clock",

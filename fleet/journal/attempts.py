@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 from fleet.errors import OperationError
 from fleet.journal import queries
 from fleet.journal.records import Claim, ClaimResult, Outcome, RolloutStatus, StackStatus
-from fleet.journal.schema import attempts, stack_locks, stacks
+from fleet.journal.schema import attempt_outputs, attempts, stack_locks, stacks
 
 ERROR_MAX_CHARS = 500
 
@@ -136,6 +136,8 @@ def finish(
     error: str | None,
     versions: Any,
     summary: Any,
+    output: str | None = None,
+    truncated: int = 0,
 ) -> None:
     """See :meth:`fleet.journal.Journal.finish`."""
     if outcome is Outcome.LOST:
@@ -152,6 +154,12 @@ def finish(
         .where(key)
         .values(outcome=outcome.value, finished_at=now, error=error, versions=versions, summary=summary)
     )
+    if output is not None:
+        conn.execute(
+            insert(attempt_outputs).values(
+                rollout_id=rollout_id, stack=stack, number=attempt, output=output, truncated=truncated
+            )
+        )
     # A late report from a taken-over attempt is kept on its row; the stack follows the newest attempt.
     latest = conn.execute(select(func.max(attempts.c.number)).where(attempt_key(rollout_id, stack))).scalar()
     if latest == attempt:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect, select, text, update
 
 from fleet.errors import OperationError
+from fleet.journal.schema import attempt_outputs
 
 _meta = MetaData()
 schema_version = Table("fleet_schema", _meta, Column("version", Integer, nullable=False))
@@ -37,7 +38,14 @@ def _lock_tokens(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE stack_locks ADD COLUMN token VARCHAR(64)"))
 
 
-MIGRATIONS: Sequence[Migration] = (Migration(1, "stack_locks.token: the holder's token", _lock_tokens),)
+def _attempt_outputs(conn: Connection) -> None:
+    attempt_outputs.create(conn, checkfirst=True)  # the schema's create_all may have made it already
+
+
+MIGRATIONS: Sequence[Migration] = (
+    Migration(1, "stack_locks.token: the holder's token", _lock_tokens),
+    Migration(2, "attempt_outputs: each attempt's engine output", _attempt_outputs),
+)
 """Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""
 
 LATEST = len(MIGRATIONS)

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Row, func, select
 from fleet.errors import UserError
 from fleet.journal.records import (
     Attempt,
+    AttemptOutput,
     GateRecord,
     Outcome,
     RenderRecord,
@@ -24,7 +25,7 @@ from fleet.journal.records import (
     WaveRecord,
     WaveStatus,
 )
-from fleet.journal.schema import attempts, renders, rollouts, stacks, waves
+from fleet.journal.schema import attempt_outputs, attempts, renders, rollouts, stacks, waves
 
 StatusCounts = dict[StackStatus, int]
 
@@ -166,6 +167,7 @@ def _latest_real_attempts(*, succeeded_only: bool) -> Any:
             attempts.c.finished_at,
             attempts.c.error,
             attempts.c.versions,
+            attempts.c.summary,
             rollouts.c.kind,
             rank,
         )
@@ -193,6 +195,8 @@ def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDepl
     successes = {row.stack: row for row in conn.execute(deployed_query)}
     result = []
     for row in conn.execute(latest_query.order_by(latest.c.stack)):
+        if row.status == StackStatus.SUCCEEDED.value and _destroyed(row.summary):
+            continue  # offboarded: its stack is gone (the history keeps the record)
         success = successes.get(row.stack)
         result.append(
             StackDeployment(
@@ -233,6 +237,48 @@ def deployed_versions(conn: Connection) -> dict[str, Any]:
     deployed = _latest_real_attempts(succeeded_only=True)
     query = select(deployed.c.stack, deployed.c.versions).where(deployed.c.rank == 1)
     return {row.stack: row.versions for row in conn.execute(query) if row.versions is not None}
+
+
+def deployed_summaries(conn: Connection, names: Sequence[str] | None) -> dict[str, Any]:
+    """Per stack (all, or ``names``), the summary of its last successful non-dry-run attempt;
+    a stack whose last success destroyed it (offboarded) is not deployed."""
+    deployed = _latest_real_attempts(succeeded_only=True)
+    query = select(deployed.c.stack, deployed.c.summary).where(deployed.c.rank == 1)
+    if names is not None:
+        query = query.where(deployed.c.stack.in_(list(names)))
+    return {
+        row.stack: row.summary
+        for row in conn.execute(query)
+        if row.summary is not None and not _destroyed(row.summary)
+    }
+
+
+def destroyed_stacks(conn: Connection) -> set[str]:
+    """The stacks whose last successful real attempt destroyed them (offboarded workloads)."""
+    deployed = _latest_real_attempts(succeeded_only=True)
+    query = select(deployed.c.stack, deployed.c.summary).where(deployed.c.rank == 1)
+    return {row.stack for row in conn.execute(query) if _destroyed(row.summary)}
+
+
+def _destroyed(summary: Any) -> bool:
+    return isinstance(summary, dict) and summary.get("action") == "destroy"
+
+
+def attempt_outputs_of(conn: Connection, rollout_id: str, stack: str) -> list[AttemptOutput]:
+    """Every attempt of ``stack`` in the rollout, oldest first, with its recorded output."""
+    query = (
+        select(attempts, attempt_outputs.c.output, attempt_outputs.c.truncated)
+        .outerjoin(
+            attempt_outputs,
+            (attempt_outputs.c.rollout_id == attempts.c.rollout_id)
+            & (attempt_outputs.c.stack == attempts.c.stack)
+            & (attempt_outputs.c.number == attempts.c.number),
+        )
+        .where((attempts.c.rollout_id == rollout_id) & (attempts.c.stack == stack))
+        .order_by(attempts.c.number)
+    )
+    rows = conn.execute(query)
+    return [AttemptOutput(to_attempt(row), row.output or "", row.truncated or 0) for row in rows]
 
 
 def render_record(conn: Connection, stack: str) -> RenderRecord | None:

@@ -13,6 +13,7 @@ class RolloutKind(StrEnum):
     ROLLOUT = "rollout"
     UPGRADE = "upgrade"
     DRIFT = "drift"
+    OFFBOARD = "offboard"
 
 
 class RolloutStatus(StrEnum):
@@ -134,6 +135,17 @@ class Attempt:
     error: str | None
     versions: Mapping[str, Any] | None
     summary: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AttemptOutput:
+    """An attempt's engine output (``fleet logs``): scrubbed of secrets, the newest part kept."""
+
+    attempt: Attempt
+    output: str
+    """Empty when the attempt recorded none (still running, or its worker died)."""
+    truncated: int
+    """Characters of the oldest output left out to keep within the cap."""
 
 
 @dataclass(frozen=True)

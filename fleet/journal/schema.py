@@ -90,6 +90,22 @@ attempts = Table(
     Index("ix_stack_attempts_stack", "stack"),
 )
 
+attempt_outputs = Table(
+    "attempt_outputs",
+    metadata,
+    # Beside the attempts, not in them: the rows every journal read loads stay small.
+    Column("rollout_id", ID, primary_key=True),
+    Column("stack", NAME, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("output", Text, nullable=False),
+    Column("truncated", Integer, nullable=False),
+    ForeignKeyConstraint(
+        ["rollout_id", "stack", "number"],
+        ["stack_attempts.rollout_id", "stack_attempts.stack", "stack_attempts.number"],
+        ondelete="CASCADE",
+    ),
+)
+
 renders = Table(
     "renders",
     metadata,
@@ -116,4 +132,4 @@ stack_locks = Table(
     Index("ix_stack_locks_rollout", "rollout_id"),
 )
 
-ALL_TABLES = [rollouts, waves, stacks, attempts, renders, stack_locks]
+ALL_TABLES = [rollouts, waves, stacks, attempts, attempt_outputs, renders, stack_locks]

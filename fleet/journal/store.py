@@ -22,13 +22,14 @@ from typing import Any, Protocol
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from fleet.errors import OperationError
+from fleet.errors import OperationError, UserError
 from fleet.journal import attempts as attempt_rows
 from fleet.journal import queries
 from fleet.journal.attempts import json_data, one_line
 from fleet.journal.db import Clock, Database, utc_now
 from fleet.journal.migrations import migrate
 from fleet.journal.records import (
+    AttemptOutput,
     Claim,
     Outcome,
     RenderRecord,
@@ -393,11 +394,15 @@ class Journal:
         error: str | None = None,
         versions: Mapping[str, Any] | None = None,
         summary: Mapping[str, Any] | None = None,
+        output: str | None = None,
+        truncated: int = 0,
     ) -> StackState:
         """Record how an attempt ended, and set the stack's status when it is the latest attempt.
 
         ``error`` is stored on one line (never put secrets in it); ``versions`` is the version set
-        applied, ``summary`` a small JSON result (e.g. resource change counts). An attempt that
+        applied, ``summary`` a small JSON result (e.g. resource change counts), ``output`` the
+        engine's output (already scrubbed and capped; ``truncated`` characters of it were left
+        out), kept beside the attempt for ``fleet logs``. An attempt that
         was taken over as ``lost`` still gets its real outcome recorded. OperationError when the
         attempt does not exist or already has an outcome.
         """
@@ -412,8 +417,21 @@ class Journal:
                 error=None if error is None else one_line(error),
                 versions=None if versions is None else json_data(versions, "versions"),
                 summary=None if summary is None else json_data(summary, "summary"),
+                output=output,
+                truncated=truncated,
             )
             return queries.stack_states(conn, rollout_id, [stack])[0]
+
+    def attempt_outputs(self, rollout_id: str, stack: str) -> list[AttemptOutput]:
+        """Every attempt of ``stack`` in the rollout with its engine output (``fleet logs``).
+
+        RolloutNotFound for an unknown rollout; UserError when the stack is not part of it.
+        """
+        with self.database.read() as conn:
+            queries.rollout_row(conn, rollout_id)
+            if not queries.stack_states(conn, rollout_id, [stack]):
+                raise UserError(f"stack {stack!r} is not part of rollout {rollout_id}")
+            return queries.attempt_outputs_of(conn, rollout_id, stack)
 
     def mark_stacks(
         self, rollout_id: str, names: Sequence[str], status: StackStatus | str
@@ -497,6 +515,19 @@ class Journal:
         """Per stack, the version set of its last successful real deploy (for upgrade skew)."""
         with self.database.read() as conn:
             return queries.deployed_versions(conn)
+
+    def deployed_fingerprints(self, names: Sequence[str] | None = None) -> dict[str, Mapping[str, str]]:
+        """Per stack (all, or ``names``) that has one, the desired-state fingerprint of its last
+        successful real deploy (:mod:`fleet.rollout.fingerprint`); a stack deployed before
+        fingerprints were recorded maps to an empty one."""
+        with self.database.read() as conn:
+            found = queries.deployed_summaries(conn, None if names is None else list(names))
+        return {stack: dict(summary.get("fingerprint") or {}) for stack, summary in found.items()}
+
+    def destroyed_stacks(self) -> set[str]:
+        """Stacks whose last successful real attempt destroyed them: offboarded workloads."""
+        with self.database.read() as conn:
+            return queries.destroyed_stacks(conn)
 
     # -- renders (drift in dry-run mode) -------------------------------------------------------
 

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 WaveHook = Callable[[WaveRecord], "str | None"]
 """Called with a wave's record; returns None to go on, or a one-line reason to stop."""
 
+CANARY_WAVE = "canary"
+
 _DONE = {StackStatus.SUCCEEDED, StackStatus.FAILED, StackStatus.SKIPPED, StackStatus.CANCELLED}
 
 
@@ -92,6 +94,8 @@ class _InFlight:
     resubmits: int = 0
     answered: bool = False
     """The executor reported this submission ended without running it (declined or error)."""
+    waiting: bool = False
+    """It was declined because another attempt runs the stack: retried at a steady pace."""
 
 
 @dataclass
@@ -182,7 +186,11 @@ class Coordinator:
         self.max_parallel = int(policy["max_parallel"])
         self.failure_budget = int(policy["failure_budget"])
         self.bake_time = parse_duration(str(policy["bake_time"]))
+        # Records from before the canary bake existed have none: they keep their behaviour.
+        self.canary_bake_time = parse_duration(str(policy.get("canary_bake_time", "0s")))
         self.action = Action(policy.get("action", Action.up.value))
+        self.actions = {stack: Action(action) for stack, action in (policy.get("actions") or {}).items()}
+        """Per-stack actions that differ from the rollout's (an offboarding destroys its workload)."""
         self.engine = EngineKind(policy.get("engine", EngineKind.pulumi.value))
         self.inventory = str(Path(str(policy["inventory"])))
 
@@ -198,7 +206,7 @@ class Coordinator:
             for wave in self._detail.waves:
                 if wave.status is WaveStatus.SUCCEEDED:
                     continue
-                if run.stop is None and ran_a_wave and self.bake_time:
+                if run.stop is None and ran_a_wave and self.bake_time and not self._baked_canary(wave):
                     self._bake(run)
                 if run.stop is None:
                     self._check_cancel(run, self._refresh())
@@ -214,6 +222,8 @@ class Coordinator:
                 self._run_wave(wave, run)
                 ran_a_wave = True
                 self._close_wave(wave, run)
+                if run.stop is None and wave.name == CANARY_WAVE and self._bakes_canary():
+                    self._bake(run, self.canary_bake_time)  # the canary runs for real before it is judged
                 if run.stop is None and self.hooks.after_wave is not None:
                     reason = self.hooks.after_wave(self._wave(wave.index))
                     self._keeper.check()
@@ -237,7 +247,8 @@ class Coordinator:
             for event in events:
                 if event.state in (JobState.declined, JobState.error) and event.key.stack in run.inflight:
                     flight = run.inflight[event.key.stack]
-                    if not flight.answered and event.info.get("reason") == "busy":
+                    flight.waiting = event.info.get("reason") == "busy"
+                    if flight.waiting and not flight.answered:
                         # Another attempt still runs it (maybe a rollout whose CLI died): wait.
                         log.info("stack %s: waiting for %s", event.key.stack, event.info.get("holder"))
                     flight.answered = True
@@ -257,7 +268,8 @@ class Coordinator:
 
     def _submit(self, todo: list[str], run: _Run) -> list[str]:
         while todo and len(run.inflight) < self.max_parallel:
-            job = StackJob(self.rollout_id, todo[0], self.action, self.engine, self.inventory)
+            action = self.actions.get(todo[0], self.action)
+            job = StackJob(self.rollout_id, todo[0], action, self.engine, self.inventory)
             if not self._send(job):
                 break
             run.inflight[todo.pop(0)] = _InFlight(job, self.monotonic())
@@ -297,8 +309,9 @@ class Coordinator:
     def _due(self, flight: _InFlight, now: float) -> bool:
         # A job the executor answered without running it is retried soon; a silent one only once
         # it is presumed lost. Both back off, so a broken worker is not flooded with jobs.
+        # A stack waiting for another attempt is asked again every few seconds at most.
         wait = self.timing.reconcile if flight.answered else self.timing.lost_after
-        return now - flight.submitted_at >= wait * 2 ** min(flight.resubmits, 4)
+        return now - flight.submitted_at >= wait * 2 ** min(flight.resubmits, 2 if flight.waiting else 4)
 
     def _resubmit(self, flight: _InFlight, now: float) -> None:
         job = flight.job.resubmission()
@@ -328,8 +341,17 @@ class Coordinator:
             return
         run.stop, run.reason = RolloutStatus.HALTED, reason
 
-    def _bake(self, run: _Run) -> None:
-        end = self.monotonic() + self.bake_time
+    def _baked_canary(self, wave: WaveRecord) -> bool:
+        # The wave after the canary: the canary bake (longer) was its pause already.
+        before = [w for w in self._detail.waves if w.index < wave.index]
+        return bool(before) and before[-1].name == CANARY_WAVE and self._bakes_canary()
+
+    def _bakes_canary(self) -> bool:
+        # Only a deploy can be watched: dry runs and the scripted test engine deploy nothing.
+        return self.engine is EngineKind.pulumi and self.canary_bake_time > self.bake_time
+
+    def _bake(self, run: _Run, seconds: float | None = None) -> None:
+        end = self.monotonic() + (self.bake_time if seconds is None else seconds)
         while run.stop is None and self.monotonic() < end:
             self._check_cancel(run, self._refresh())
             self._keeper.check()

@@ -34,6 +34,7 @@ from fleet.journal import Journal, RolloutDetail, RolloutStatus, utc_now
 from fleet.journal.locks import StackLocks
 from fleet.rollout.coordinator import Coordinator, Hooks, Timing, prepare_resume
 from fleet.rollout.hooks import GateAccessSource, Waiter, rollout_hooks
+from fleet.rollout.offboard import complete_offboarding
 from fleet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,13 @@ def drive(
     so the same call starts, resumes and continues. Without ``hooks`` the rollout runs with those
     its record calls for, read from ``inventory`` (default: the one it was planned from);
     ``in_window`` forces the maintenance-window check on or off. ``on_update`` gets every view.
-    ``executor`` defaults to the one ``settings`` ask for, shut down afterwards.
+    ``executor`` defaults to the one ``settings`` ask for, shut down afterwards. A succeeded
+    offboarding gets its last step here, whichever entry point drove it: the workload's file goes.
     """
     serve_metrics(settings)
     detail = journal.get_rollout(rollout_id)
     if detail.rollout.status in FINAL:
+        complete_offboarding(detail.rollout)  # a crash may have come between the end and this step
         if on_update is not None:
             on_update(detail)
         return detail
@@ -127,6 +130,7 @@ def drive(
             timing=timing or Timing.for_ttl(float(settings.lock_ttl)),
         )
         detail = coordinator.run()
+        complete_offboarding(detail.rollout)
         metrics.record_rollout(detail.rollout.kind.value, detail.rollout.status.value)
         return detail
     finally:

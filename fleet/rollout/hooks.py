@@ -1,4 +1,4 @@
-"""The coordinator's hooks for upgrades, built from the inventory: gates, windows, notifications.
+"""The coordinator's hooks for rollouts and upgrades, built from the inventory: gates, windows, notifications.
 
 - :func:`health_gate_hook` (``after_wave``): after each wave, the control-room Mimir must be
   receiving the wave's workloads' series again, within ``spec.health.timeout``; otherwise the
@@ -48,6 +48,7 @@ SCHEDULER_ACTOR = "fleet beat"
 """``started_by`` of the rollouts the upgrade scheduler starts: they stay inside maintenance windows."""
 DRY_RUN_GATE = "skipped: dry run (nothing was deployed)"
 DISABLED_GATE = "skipped: health gates are disabled (spec.health.enabled: false)"
+SCRIPTED_GATE = "skipped: the scripted test engine deploys nothing"
 
 _EVENTS = {
     RolloutStatus.HALTED: "halted",
@@ -104,17 +105,26 @@ def health_gate_hook(
     dry_run: bool,
     access: GateAccessSource | None = None,
     wait: Waiter = wait_until_receiving,
+    engine: str | None = None,
 ) -> WaveHook:
     """The ``after_wave`` hook: wait for the wave's workloads' series, record the verdict, and
-    return a halt reason when they do not arrive (or the gate cannot be asked)."""
+    return a halt reason when they do not arrive (or the gate cannot be asked). Dry runs, the
+    scripted engine and ``spec.health.enabled: false`` record a skipped gate instead."""
     health = inventory.fleet.spec.health
     source = access or controlroom_gate_access(inventory)
 
     def after_wave(wave: WaveRecord) -> str | None:
-        if dry_run or not health.enabled:
-            journal.record_gate(
-                rollout_id, wave.index, passed=True, reason=DRY_RUN_GATE if dry_run else DISABLED_GATE
-            )
+        skipped = (
+            DRY_RUN_GATE
+            if dry_run
+            else DISABLED_GATE
+            if not health.enabled
+            else SCRIPTED_GATE
+            if engine == "scripted"
+            else None
+        )
+        if skipped is not None:
+            journal.record_gate(rollout_id, wave.index, passed=True, reason=skipped)
             return None
         workloads = gate_workloads(inventory, journal, rollout_id, wave)
         if not workloads:
@@ -224,23 +234,34 @@ def rollout_hooks(
     """The hooks ``rollout`` runs with, decided from its record (the one place that decides).
 
     Every rollout notifies ``spec.notifications.webhook`` (when set) as it halts, fails, finishes
-    or is cancelled. An upgrade (kind ``upgrade``) also has a health gate after each wave, and
-    the maintenance-window check before each wave when the scheduler started it (``in_window``
-    overrides that). ``on_update`` (e.g. the live view) is called before the webhook.
+    or is cancelled. Plain rollouts and upgrades have a health gate after each wave (it records
+    itself skipped for dry runs, the scripted engine and ``spec.health.enabled: false``); an
+    upgrade also has the maintenance-window check before each wave when the scheduler started it
+    (``in_window`` overrides that). Offboardings have no gate: the workload they remove goes
+    silent on purpose. ``on_update`` (e.g. the live view) is called before the webhook.
     """
     spec = inventory.fleet.spec
     webhook = spec.notifications.webhook
     notify = notification_hook(webhook, kind=rollout.kind.value) if webhook else None
     updates = chain_updates(on_update, notify)
-    if rollout.kind is not RolloutKind.UPGRADE:
+    if rollout.kind not in (RolloutKind.UPGRADE, RolloutKind.ROLLOUT):
         return Hooks(on_update=updates)
+    gate = health_gate_hook(
+        inventory,
+        journal,
+        rollout.id,
+        dry_run=rollout.dry_run,
+        access=access,
+        wait=wait,
+        engine=rollout.policy.get("engine"),
+    )
+    if rollout.kind is RolloutKind.ROLLOUT:
+        return Hooks(after_wave=gate, on_update=updates)
     if in_window is None:
         in_window = rollout.started_by == SCHEDULER_ACTOR
     schedule = spec.upgrades
     return Hooks(
         may_start_wave=window_hook(schedule, clock=clock) if in_window and schedule is not None else None,
-        after_wave=health_gate_hook(
-            inventory, journal, rollout.id, dry_run=rollout.dry_run, access=access, wait=wait
-        ),
+        after_wave=gate,
         on_update=updates,
     )

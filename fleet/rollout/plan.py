@@ -1,15 +1,17 @@
 """What a rollout will do, decided before anything runs: targets, policy, waves, engine.
 
 The wave split itself is :func:`fleet.rollout.waves.plan_waves` (pure); this module adds what needs the
-inventory and the journal: which workloads the user selected, the policy from ``fleet.yaml`` with
-the command-line overrides applied, and whether the control room goes first (it changed since
-its last successful deploy, or a selected workload was never deployed).
+inventory and the journal: which workloads the user selected, which of them changed since their
+last successful deploy (their desired-state fingerprints, :mod:`fleet.rollout.fingerprint`; the
+unchanged ones are skipped unless forced), the policy from ``fleet.yaml`` with the command-line
+overrides applied, and whether the control room goes first (it changed since its last successful
+deploy, or a selected workload was never deployed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,9 @@ from pydantic import ValidationError
 from fleet.errors import UserError
 from fleet.inventory.loader import Inventory
 from fleet.inventory.models import CONTROLROOM, RolloutPolicy
-from fleet.journal import Journal, Outcome
+from fleet.journal import Journal
 from fleet.kinds import Action, EngineKind
-from fleet.rollout.fingerprint import spec_hash
+from fleet.rollout.fingerprint import StackChange, compare, fingerprint
 from fleet.rollout.waves import PlanTarget, Wave, parse_selector, plan_waves, select
 
 
@@ -37,6 +39,19 @@ class RolloutPlan:
     """Why the control room goes first, or None when it is not part of the rollout."""
     versions: Mapping[str, str]
     """The fleet's version set being rolled out."""
+    changes: tuple[StackChange, ...] = ()
+    """Every selected stack (the control room first when it was considered) and whether it
+    changed since its last successful deploy; unchanged ones are in no wave unless forced."""
+    force: bool = False
+    """``--force``: unchanged stacks run too."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """More settings for the record (JSON data), e.g. an offboarding's per-stack actions."""
+
+    @property
+    def unchanged(self) -> tuple[str, ...]:
+        """The selected stacks left out because nothing changed since their last deploy."""
+        planned = set(self.stacks)
+        return tuple(change.stack for change in self.changes if change.stack not in planned)
 
     @property
     def dry_run(self) -> bool:
@@ -53,6 +68,8 @@ class RolloutPlan:
             "action": self.action.value,
             "engine": self.engine.value,
             "inventory": str(self.inventory),
+            "force": self.force,
+            **self.extra,
         }
 
 
@@ -71,30 +88,27 @@ def effective_policy(base: RolloutPolicy, overrides: Mapping[str, Any]) -> Rollo
         ) from None
 
 
-def last_deployed_hash(journal: Journal, stack: str) -> str | None:
-    """The spec hash of ``stack``'s last successful real deploy, or None if it never had one."""
-    found = journal.stack_status([stack])
-    if not found or found[0].deployed_rollout_id is None:
+def stack_changes(inventory: Inventory, journal: Journal, stacks: Sequence[str]) -> list[StackChange]:
+    """Per stack, whether its fingerprint differs from its last successful real deploy's."""
+    deployed = journal.deployed_fingerprints(list(stacks))
+    return [compare(stack, fingerprint(inventory, stack), deployed.get(stack)) for stack in stacks]
+
+
+def controlroom_reason(
+    change: StackChange, deployed: Mapping[str, Any], selected: Sequence[str]
+) -> str | None:
+    """Why the control room must go first, or None when it is up to date for ``selected``.
+
+    ``change`` is the control room's own comparison, ``deployed`` the stacks ever deployed.
+    """
+    if not change.changed:
+        new = sorted(name for name in selected if name not in deployed)
+        if new:
+            return f"new workload{'s' if len(new) > 1 else ''} {', '.join(new)}"
         return None
-    state = journal.get_rollout(found[0].deployed_rollout_id).stack(stack)
-    for attempt in reversed(state.attempts):
-        if attempt.outcome is Outcome.SUCCEEDED and attempt.summary:
-            value = attempt.summary.get("spec_hash")
-            return str(value) if value else None
-    return None
-
-
-def controlroom_reason(inventory: Inventory, journal: Journal, selected: Sequence[str]) -> str | None:
-    """Why the control room must go first, or None when it is up to date for ``selected``."""
-    deployed = journal.deployed_versions()
-    if CONTROLROOM not in deployed:
-        return "never deployed"
-    new = sorted(name for name in selected if name not in deployed)
-    if new:
-        return f"new workload{'s' if len(new) > 1 else ''} {', '.join(new)}"
-    if last_deployed_hash(journal, CONTROLROOM) != spec_hash(inventory, CONTROLROOM):
-        return "changed since its last deploy"
-    return None
+    if change.reason == "never deployed" or not change.fields:
+        return change.reason
+    return f"changed since its last deploy: {', '.join(change.fields)}"
 
 
 def plan_rollout(
@@ -107,11 +121,14 @@ def plan_rollout(
     overrides: Mapping[str, Any] | None = None,
     engine: EngineKind = EngineKind.pulumi,
     action: Action = Action.up,
+    force: bool = False,
 ) -> RolloutPlan:
     """Plan a rollout of the named workloads, all of them, or those matching ``selector``.
 
-    ``controlroom`` may be named to force the control room in. UserError when nothing is
-    selected, a name is unknown or an override is invalid.
+    Selected workloads whose fingerprint matches their last successful deploy are left out
+    (``plan.unchanged``) unless ``force``. ``controlroom`` may be named to force the control
+    room in; ``force`` with ``select_all`` takes it too. UserError when nothing is selected, a
+    name is unknown or an override is invalid. A plan may have no waves: nothing changed.
     """
     if not names and not select_all and selector is None:
         raise UserError("name the workloads to roll out, or use --all or --selector key=value")
@@ -128,10 +145,31 @@ def plan_rollout(
     if not chosen and not force_controlroom:
         raise UserError(f"no workload matches the selector {selector!r}" if selector else "no workloads")
     policy = effective_policy(inventory.fleet.spec.rollout, overrides or {})
-    reason = "named on the command line" if force_controlroom else None
-    reason = reason or controlroom_reason(inventory, journal, [target.name for target in chosen])
+    names_chosen = [target.name for target in chosen]
+    changes = stack_changes(inventory, journal, [CONTROLROOM, *names_chosen])
+    reason = controlroom_reason(changes[0], journal.deployed_versions(), names_chosen)
+    if force_controlroom:
+        reason = "named on the command line"
+    elif force and select_all and reason is None:
+        reason = "forced"
+    run = {change.stack for change in changes if change.changed or force}
     waves = plan_waves(
-        chosen, canary=policy.canary, wave_size=policy.wave_size, include_controlroom=reason is not None
+        [target for target in chosen if target.name in run],
+        canary=policy.canary,
+        wave_size=policy.wave_size,
+        include_controlroom=reason is not None,
     )
+    if reason is None and not select_all:
+        changes = changes[1:]  # not asked for, and it need not run: not part of this plan
     versions = inventory.fleet.spec.versions.model_dump()
-    return RolloutPlan(inventory.root.resolve(), tuple(waves), policy, action, engine, reason, versions)
+    return RolloutPlan(
+        inventory.root.resolve(),
+        tuple(waves),
+        policy,
+        action,
+        engine,
+        reason,
+        versions,
+        tuple(changes),
+        force,
+    )

@@ -8,7 +8,7 @@ On a terminal the live view redraws in place; piped, it prints one line per stac
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -18,7 +18,16 @@ from rich.table import Table
 from rich.text import Text
 
 from fleet.inventory.durations import format_duration
-from fleet.journal import GateRecord, RolloutDetail, StackState, StackStatus, WaveRecord, WaveStatus, utc_now
+from fleet.journal import (
+    GateRecord,
+    Journal,
+    RolloutDetail,
+    StackState,
+    StackStatus,
+    WaveRecord,
+    WaveStatus,
+    utc_now,
+)
 from fleet.rollout.plan import RolloutPlan
 
 _STYLE = {
@@ -35,13 +44,15 @@ _STYLE = {
 
 
 def plan_table(plan: RolloutPlan) -> RenderableType:
-    """The plan as people read it before confirming."""
+    """The plan as people read it before confirming: the waves, then what changed per stack and
+    which selected stacks are skipped because nothing changed since their last deploy."""
     policy = plan.policy
     mode = "dry run (render engine)" if plan.dry_run else f"{plan.action.value} with the {plan.engine} engine"
     header = Text(
         f"Rollout plan: {len(plan.stacks)} stacks in {len(plan.waves)} waves, {mode}\n"
         f"policy: canary {policy.canary}, wave size {policy.wave_size}, max parallel {policy.max_parallel}, "
-        f"failure budget {policy.failure_budget}, bake time {policy.bake_time}"
+        f"failure budget {policy.failure_budget}, bake time {policy.bake_time}, "
+        f"canary bake {policy.canary_bake_time}"
     )
     table = Table(show_header=True, header_style="bold", box=None)
     table.add_column("wave")
@@ -51,7 +62,24 @@ def plan_table(plan: RolloutPlan) -> RenderableType:
         if wave.name == "controlroom" and plan.controlroom_reason:
             names += f"  ({plan.controlroom_reason})"
         table.add_row(wave.name, names)
-    return Group(header, table)
+    return Group(header, table, *change_lines(plan))
+
+
+def change_lines(plan: RolloutPlan) -> list[Text]:
+    """``changed``/``unchanged`` lines: stacks grouped by why they run (changed fields, never
+    deployed, forced) and the unchanged ones, skipped unless ``--force``."""
+    planned = set(plan.stacks)
+    groups: dict[str, list[str]] = {}
+    for change in plan.changes:
+        if change.stack not in planned or change.stack == "controlroom":
+            continue  # the control room's reason is on its wave's line
+        why = change.reason if change.changed else "unchanged, run with --force"
+        groups.setdefault(why, []).append(change.stack)
+    lines = [Text(f"{', '.join(stacks)}: {why}") for why, stacks in groups.items()]
+    if plan.unchanged:
+        skipped = ", ".join(plan.unchanged)
+        lines.append(Text(f"unchanged since their last deploy, skipped (--force runs them): {skipped}"))
+    return lines
 
 
 def gate_text(gate: GateRecord) -> str:
@@ -155,13 +183,44 @@ def wave_line(wave: WaveRecord) -> str:
     return f"{label}: {wave.status.value}"
 
 
-class RolloutView:
-    """Shows a rollout as it progresses; feed it every new journal view with :meth:`update`."""
+OutputTail = Callable[[StackState], Sequence[str]]
+"""Returns the last lines of a stack's latest attempt output (from the journal)."""
 
-    def __init__(self, console: Console) -> None:
+TAIL_LINES = 10
+"""How many lines of a failed stack's engine output the live view shows (``fleet logs``: all)."""
+
+
+def journal_tail(journal: Journal, lines: int = TAIL_LINES) -> OutputTail:
+    """An :data:`OutputTail` reading the journal: the last ``lines`` of the newest attempt."""
+
+    def tail(state: StackState) -> Sequence[str]:
+        found = journal.attempt_outputs(state.rollout_id, state.stack)
+        return found[-1].output.splitlines()[-lines:] if found else []
+
+    return tail
+
+
+class RolloutView:
+    """Shows a rollout as it progresses; feed it every new journal view with :meth:`update`.
+
+    With ``output_tail``, a failed stack's last lines of engine output are shown under it.
+    """
+
+    def __init__(self, console: Console, output_tail: OutputTail | None = None) -> None:
         self.console = console
+        self.output_tail = output_tail
         self._live: Live | None = None
         self._seen: dict[str, str] = {}
+        self._tails: dict[tuple[str, int], Sequence[str]] = {}
+
+    def _tail(self, state: StackState) -> Sequence[str]:
+        attempt = state.last_attempt
+        if self.output_tail is None or attempt is None or state.status is not StackStatus.FAILED:
+            return ()
+        key = (state.stack, attempt.number)
+        if key not in self._tails:
+            self._tails[key] = tuple(self.output_tail(state))
+        return self._tails[key]
 
     @contextmanager
     def showing(self) -> Iterator[RolloutView]:
@@ -178,7 +237,16 @@ class RolloutView:
 
     def update(self, detail: RolloutDetail) -> None:
         if self._live is not None:
-            self._live.update(rollout_table(detail))
+            tails = [
+                Text(
+                    f"{state.stack} output (last lines; all: fleet logs {state.rollout_id} {state.stack}):\n"
+                    + "\n".join(f"  {line}" for line in tail),
+                    style="dim",
+                )
+                for state in detail.stacks
+                if (tail := self._tail(state))
+            ]
+            self._live.update(Group(rollout_table(detail), *tails))
             return
         # In journal order: a wave, its stacks, its gate; the next wave.
         for wave in detail.waves:
@@ -191,12 +259,16 @@ class RolloutView:
                 line = f"{state.stack}: {state.status.value}"
                 if state.status is StackStatus.FAILED and state.error:
                     line += f" ({stack_error(state)})"
-                self._print_change(state.stack, line)
+                if self._print_change(state.stack, line):
+                    for output_line in self._tail(state):
+                        self.console.print(f"  | {output_line}", highlight=False, markup=False)
             gate = gate_line(wave)
             if gate is not None:
                 self._print_change(f"gate {wave.index}", gate)
 
-    def _print_change(self, key: str, line: str) -> None:
-        if self._seen.get(key) != line:
-            self._seen[key] = line
-            self.console.print(line, highlight=False, markup=False)
+    def _print_change(self, key: str, line: str) -> bool:
+        if self._seen.get(key) == line:
+            return False
+        self._seen[key] = line
+        self.console.print(line, highlight=False, markup=False)
+        return True

@@ -554,6 +554,64 @@ def _loki_stores(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
         yield "compactor.delete_request_store", str(deletes), bucket(str(deletes), storage)
 
 
+_SHIPPED_STORES = {
+    "ruler_storage": ("ruler", "directory"),
+    "alertmanager_storage": ("alertmanager", "path"),
+}
+"""Mimir stores that may be ``local`` when the stack ships their content as a ConfigMap: the
+component that reads the store, and the key of its local path."""
+
+
+def _judge_shipped_store(
+    stack: StackObjects, chart: str, item: KubeObject, config: Mapping[str, Any], store: str
+) -> list[Violation]:
+    """A ``local`` ruler or Alertmanager store holds configuration the stack ships (rules, the
+    Alertmanager's routes), never data: every pod of the component that reads it mounts, at or
+    below its path, a ConfigMap the plan creates."""
+    component, key = _SHIPPED_STORES[store]
+    path = str(((config.get(store) or {}).get("local") or {}).get(key) or "").rstrip("/")
+    if not path:
+        return [Violation("storage", item.label, f"{store} is local with no {key}")]
+    pods = [
+        o
+        for o in stack.of_kind("Deployment", "StatefulSet")
+        if o.chart == chart and _component(o) == component
+    ]
+    if not pods:
+        return [Violation("storage", item.label, f"{store} is local but the chart runs no {component}")]
+    violations: list[Violation] = []
+    for pod in pods:
+        spec = pod_spec(pod) or {}
+        config_maps = {
+            str(v.get("name")): str((v.get("configMap") or {}).get("name"))
+            for v in spec.get("volumes") or []
+            if v.get("configMap")
+        }
+        shipped = [
+            config_maps[mount.get("name")]
+            for container in spec.get("containers") or []
+            for mount in container.get("volumeMounts") or []
+            if mount.get("name") in config_maps
+            and (mount.get("mountPath", "").rstrip("/") + "/").startswith(path + "/")
+        ]
+        if not shipped:
+            violations.append(
+                Violation(
+                    "storage", pod.label, f"{store} is local at {path}, and no ConfigMap is mounted there"
+                )
+            )
+        for name in shipped:
+            if stack.find("ConfigMap", pod.namespace, name) is None:
+                violations.append(
+                    Violation(
+                        "storage",
+                        pod.label,
+                        f"{store}: ConfigMap {name} mounted at {path} is not in the plan",
+                    )
+                )
+    return violations
+
+
 def check_storage(stack: StackObjects) -> list[Violation]:
     """Mimir's effective configuration (the chart's template merged with fleet's structured
     config, as rendered into its ConfigMap) keeps blocks, ruler and alertmanager data on the
@@ -587,7 +645,11 @@ def check_storage(stack: StackObjects) -> list[Violation]:
             for item, config in found:
                 assert config is not None
                 for store in ("blocks_storage", "ruler_storage", "alertmanager_storage"):
-                    judge(item.label, store, *_mimir_store(config, store))
+                    got_backend, got_bucket = _mimir_store(config, store)
+                    if got_backend == "local" and store in _SHIPPED_STORES:
+                        violations += _judge_shipped_store(stack, chart.resource, item, config, store)
+                    else:
+                        judge(item.label, store, got_backend, got_bucket)
         if chart.chart == "loki":
             found = [(o, _config_text(o, "config.yaml")) for o in configs]
             found = [(o, c) for o, c in found if c is not None]

@@ -9,7 +9,8 @@ already exist in the namespace (kept there by a secret store), each under the re
 
 Mimir accepts ``*_file`` fields only in configurations it reads from a file (its fallback
 configuration or local storage), never in ones uploaded through its API; fleet installs the
-configuration as Mimir's fallback, so it applies to the tenant owning the rules.
+configuration in Mimir's read-only ``local`` Alertmanager store, as the rule-owning tenant's
+(``controlroom.alerting`` says why not the fallback).
 """
 
 from __future__ import annotations

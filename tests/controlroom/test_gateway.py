@@ -20,12 +20,12 @@ import pytest
 from inventories import AWS_ROOM, fleet_yaml, write_inventory
 from nginx import RecordedRequest, RecordingUpstream, free_port, gateway_on_loopback, require_nginx, run_nginx
 
-from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET
+from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET
 from fleet.engines.render import RenderEngine, default_programs
 from fleet.inventory.loader import load_inventory
 
 WORKLOADS = ("alpha", "beta", "gamma", "delta")
-HTPASSWD_SECRETS = (HTPASSWD_SECRET, READER_HTPASSWD_SECRET)
+HTPASSWD_SECRETS = (HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET)
 RATE_PER_WORKLOAD = 5
 RATE_PER_ADDRESS = 10
 
@@ -96,8 +96,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     }
     write_file = root / "secrets" / ".htpasswd"
     reader_dir = root / "reader"
+    rotation_dir = root / "rotation"
     write_file.parent.mkdir()
     reader_dir.mkdir()
+    rotation_dir.mkdir()
+    (rotation_dir / ".htpasswd").write_text(secrets[ROTATION_HTPASSWD_SECRET], encoding="utf-8")
     write_file.write_text(secrets[HTPASSWD_SECRET], encoding="utf-8")
     (reader_dir / ".htpasswd").write_text(secrets[READER_HTPASSWD_SECRET], encoding="utf-8")
 
@@ -111,6 +114,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             upstream_port=upstream.port,
             write_htpasswd=write_file,
             reader_htpasswd_dir=reader_dir,
+            rotation_htpasswd_dir=rotation_dir,
         )
         with run_nginx(config, root / "nginx", port) as nginx:
             credentials = {w: c["password"] for w, c in plan["outputs"]["credentials"].items()}

@@ -64,9 +64,13 @@ def test_chart_comes_from_the_version_set_with_tenancy_and_federation(
     assert gateway["nginx"]["basicAuth"] == {"enabled": True, "existingSecret": "mimir-gateway-htpasswd"}
     assert gateway["nginx"]["config"]["file"] == _config()
     assert gateway["extraVolumes"] == [
-        {"name": "reader-htpasswd", "secret": {"secretName": "mimir-gateway-reader-htpasswd"}}
+        {"name": "reader-htpasswd", "secret": {"secretName": "mimir-gateway-reader-htpasswd"}},
+        {"name": "rotation-htpasswd", "secret": {"secretName": "mimir-gateway-rotation-htpasswd"}},
     ]
-    assert gateway["extraVolumeMounts"][0]["mountPath"] == "/etc/nginx/reader"
+    assert [mount["mountPath"] for mount in gateway["extraVolumeMounts"]] == [
+        "/etc/nginx/reader",
+        "/etc/nginx/rotation",
+    ]
     assert gateway["ingress"]["hosts"][0]["host"] == "mimir.ctrl.acme.example"
 
 

@@ -51,11 +51,14 @@ def test_every_kubernetes_object_validates(render_controlroom: RenderControlRoom
     ]
     kinds = sorted({r["type"] for r in objects})
     assert kinds == [
+        "kubernetes:core/v1:ConfigMap",
         "kubernetes:core/v1:Namespace",
         "kubernetes:core/v1:Secret",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     ]
-    assert len(objects) == 13  # 2 namespaces, 4 secrets, 7 policies
+    # 2 namespaces, 5 Secrets (htpasswd: workloads, reader, rotation), the rule and Alertmanager
+    # ConfigMaps, 7 NetworkPolicies
+    assert len(objects) == 16
     for resource in objects:
         kubernetes_validate.validate(_manifest(resource), KUBERNETES_VERSION, strict=True)
 

@@ -1,8 +1,8 @@
 """Real chart archives for tests, and a Helm chart repository served over HTTP on loopback.
 
-The archives and the two repository index snapshots live in ``../shared/charts`` (relative to the
-project root; see its README), or where ``FLEET_TEST_CHARTS`` says (a git worktree elsewhere).
-Tests that need them skip with the reason where there is none.
+The archives and the two repository index snapshots are the shared ones :mod:`charts` finds
+(``../shared/charts``, or ``FLEET_TEST_CHARTS``). Tests that need them skip with the reason where
+there are none.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import http.server
 import json
-import os
 import shutil
 import socket
 import ssl
@@ -26,14 +25,10 @@ from typing import Any
 
 import pytest
 import yaml
+from charts import SHARED_CHARTS, helm_path
 
-from fleet.charts.helm import helm_binary
 from fleet.charts.index import RepositoryIndex, parse_index
 from fleet.inventory.models import CHARTS, GRAFANA_COMMUNITY_REPOSITORY, GRAFANA_REPOSITORY
-
-PROJECT = Path(__file__).resolve().parents[2]
-SHARED_CHARTS = Path(os.environ.get("FLEET_TEST_CHARTS") or PROJECT.parent / "shared" / "charts")
-"""``../shared/charts`` (or ``FLEET_TEST_CHARTS``): real chart archives and index snapshots (read-only)."""
 
 SNAPSHOT_FILES = {
     GRAFANA_REPOSITORY: "grafana.github.io_helm-charts.yaml.gz",
@@ -63,7 +58,10 @@ def build_repository(target: Path, archives: Iterable[Path], *, url: str | None 
     target.mkdir(parents=True, exist_ok=True)
     for archive in archives:
         shutil.copy2(archive, target / archive.name)
-    command = [str(helm_binary()), "repo", "index", str(target)]
+    helm = helm_path()
+    if helm is None:
+        pytest.skip("no Helm v4: set FLEET_HELM or put helm on PATH (make test installs one)")
+    command = [helm, "repo", "index", str(target)]
     if url is not None:
         command += ["--url", url]
     subprocess.run(command, check=True, capture_output=True, timeout=120)

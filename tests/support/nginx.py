@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import bcrypt
 import pytest
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -34,6 +35,19 @@ def require_nginx() -> str:
     if NGINX is None:
         pytest.skip("nginx is not installed (apt-get install nginx)")
     return NGINX
+
+
+def write_htpasswd(path: Path, users: Mapping[str, str]) -> None:
+    """Write ``{user: password}`` as an htpasswd file (bcrypt), atomically: nginx reads it per
+    request."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(
+        f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n"
+        for user, password in users.items()
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def free_port() -> int:
@@ -166,17 +180,20 @@ def gateway_on_loopback(
     upstream_port: int,
     write_htpasswd: Path,
     reader_htpasswd_dir: Path,
+    rotation_htpasswd_dir: Path,
 ) -> str:
     """The control room's rendered gateway nginx.conf, runnable here.
 
     Changes only where things are: the listen address, the cluster DNS resolver, the Mimir
-    Services (both become the recording upstream), the mounted htpasswd files and ``/tmp``.
+    Services (both become the recording upstream), the mounted htpasswd files (the workloads',
+    the reader's, the rotation's) and ``/tmp``.
     """
     from controlroom.gateway import (
         CLUSTER_DOMAIN,
         DNS_SERVICE,
         HTTP_PORT,
         READER_HTPASSWD_DIR,
+        ROTATION_HTPASSWD_DIR,
         WRITE_HTPASSWD,
         upstream_host,
     )
@@ -193,5 +210,6 @@ def gateway_on_loopback(
             f":{HTTP_PORT}/": f":{upstream_port}/",
             WRITE_HTPASSWD: str(write_htpasswd),
             READER_HTPASSWD_DIR: str(reader_htpasswd_dir),
+            ROTATION_HTPASSWD_DIR: str(rotation_htpasswd_dir),
         },
     )

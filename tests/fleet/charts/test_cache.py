@@ -48,3 +48,20 @@ def test_importing_something_that_is_not_a_chart_stores_nothing(tmp_path: Path) 
     with pytest.raises(UserError, match=r"loki-6.46.0.tgz: not a chart archive"):
         cache.import_archive(source)
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_an_unwritable_cache_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    import pytest
+
+    from fleet.errors import OperationError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cache = ChartCache(blocker / "charts")
+    with (
+        pytest.raises(OperationError, match=r"cannot write to the chart cache .*set FLEET_CHART_CACHE"),
+        cache.partial("alloy-1.4.0.tgz"),
+    ):
+        pass
+    with pytest.raises(OperationError, match=r"cannot write to the chart cache"):
+        cache.temporary_folder()

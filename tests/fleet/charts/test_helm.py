@@ -71,8 +71,9 @@ def test_yaml_is_read_as_the_api_server_reads_it() -> None:
     assert helm.HOOK_ANNOTATION == "helm.sh/hook"
 
 
-def _executable(path: Path) -> Path:
-    path.write_text("#!/bin/sh\necho helm\n")
+def _executable(path: Path, version: str = "v4.1.4") -> Path:
+    """A stand-in ``helm`` that reports ``version``."""
+    path.write_text(f"#!/bin/sh\necho {version}\n")
     path.chmod(0o755)
     return path
 
@@ -82,12 +83,12 @@ def test_fleet_helm_wins_over_path(tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
     _executable(tmp_path / "bin" / "helm")
     env = {"FLEET_HELM": str(chosen), "PATH": str(tmp_path / "bin")}
-    assert helm_binary(env) == chosen
+    assert helm_binary(env) == str(chosen)
 
 
 def test_helm_on_path(tmp_path: Path) -> None:
     found = _executable(tmp_path / "helm")
-    assert helm_binary({"PATH": str(tmp_path)}) == found
+    assert helm_binary({"PATH": str(tmp_path)}) == str(found)
 
 
 def test_fleet_helm_that_is_not_executable_is_one_line_naming_it(tmp_path: Path) -> None:
@@ -96,18 +97,26 @@ def test_fleet_helm_that_is_not_executable_is_one_line_naming_it(tmp_path: Path)
     assert "FLEET_HELM=" in caught.value.message and "\n" not in caught.value.message
 
 
-def test_missing_helm_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+@pytest.mark.parametrize("version", ["v3.17.0", "garbage"])
+def test_a_helm_that_is_not_v4_is_refused(tmp_path: Path, version: str) -> None:
+    _executable(tmp_path / "helm", version)
     with pytest.raises(MissingTool) as caught:
         helm_binary({"PATH": str(tmp_path)})
-    assert "helm CLI is not on PATH" in caught.value.message
+    assert "fleet needs Helm v4" in caught.value.message and "\n" not in caught.value.message
+
+
+def test_missing_helm_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))  # no venv helm beside it
+    with pytest.raises(MissingTool) as caught:
+        helm_binary({"PATH": str(tmp_path)})
+    assert "no helm on PATH" in caught.value.message
     assert "FLEET_HELM" in caught.value.message and "\n" not in caught.value.message
 
 
 def test_the_venv_helm_is_helm_v4() -> None:
     """`make test` installs Helm v4 into the venv (scripts/install-helm.py); the tests render with it."""
-    helm = helm_binary()
+    helm = helm_binary()  # FLEET_HELM: the venv's, set for every chart test (conftest.py)
     version = subprocess.run(
-        [str(helm), "version", "--template", "{{.Version}}"], capture_output=True, text=True, check=True
+        [helm, "version", "--template", "{{.Version}}"], capture_output=True, text=True, check=True
     ).stdout
     assert version.startswith("v4."), version

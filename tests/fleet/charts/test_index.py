@@ -59,6 +59,17 @@ def test_an_index_in_another_layout_is_read_whole() -> None:
     )
 
 
+def test_scalars_stay_the_text_they_are_written_as() -> None:
+    """A digest of digits keeps its leading zeros; a version like 1.10 is not the number 1.1."""
+    text = (
+        b"apiVersion: v1\nentries:\n  alloy:\n  - version: 1.10\n    digest: 0000123\n    urls:\n"
+        b"    - alloy-1.10.tgz\n  - version: 1.4.0\n    digest: null\n    urls: []\n"
+    )
+    index = parse_index(text, "https://charts.example.com", CHARTS)
+    assert index.entry("alloy", "1.10") == ChartEntry("1.10", ("alloy-1.10.tgz",), "0000123")
+    assert index.entry("alloy", "1.4.0") == ChartEntry("1.4.0", (), None)
+
+
 def test_the_json_form_round_trips() -> None:
     index = snapshot_index(GRAFANA_COMMUNITY_REPOSITORY)
     again = RepositoryIndex.from_json(index.to_json())

@@ -112,6 +112,12 @@ def test_pull_downloads_every_version_the_inventory_uses(
     assert "pulled 0 chart version(s)" in again.stdout and "5 already cached" in again.stdout
     assert "fetching" not in again.stderr  # nothing to fetch: no network at all
 
+    index = cache / "index" / f"127.0.0.1_{repositories.rsplit(':', 1)[1]}_{layout}.json"
+    index.unlink()
+    refreshed = fleet(cache, "-i", inv, "charts", "pull", "--refresh")
+    assert refreshed.exit_code == 0, refreshed.output
+    assert "fetching the index of" in refreshed.stderr and index.is_file()
+
 
 def test_pull_of_named_stacks_takes_only_their_charts(repositories: str, tmp_path: Path) -> None:
     inv = inventory(tmp_path / "inv", f"{repositories}/charts")

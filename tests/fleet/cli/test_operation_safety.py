@@ -91,6 +91,7 @@ def test_upgrade_apply_refused_by_a_locked_stack_leaves_fleet_yaml_byte_identica
         (("rollout", "--all", "--yes"), "spec.state.backend: file://"),
         (("rollout", "--all", "--yes", "--dry-run"), "the render state"),
         (("upgrade", "apply", "--to", "alloy=1.5.0", "--yes"), "spec.state.backend: file://"),
+        (("beat",), "spec.state.backend: file://"),  # its scheduled upgrades run on the workers
     ],
 )
 def test_a_broker_with_a_local_state_backend_is_refused_in_one_line(
@@ -113,7 +114,7 @@ def test_the_render_state_lives_in_the_users_state_directory_not_the_inventory(
 ) -> None:
     state_home = tmp_path / "state-home"
     monkeypatch.setenv("XDG_STATE_HOME", str(state_home))
-    assert fleet("-i", inv, "render", "controlroom").exit_code == 0
+    assert fleet("-i", inv, "render", "controlroom", "--no-charts").exit_code == 0
 
     (state,) = state_home.glob("fleet/render/*/controlroom.json")
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
@@ -128,14 +129,14 @@ def test_a_render_state_left_in_the_inventory_moves_to_the_state_directory(
     inv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "before"))
-    assert fleet("-i", inv, "render", "controlroom").exit_code == 0
+    assert fleet("-i", inv, "render", "controlroom", "--no-charts").exit_code == 0
     (old,) = (tmp_path / "before").glob("fleet/render/*/controlroom.json")
     legacy = inv / ".fleet" / "render" / ".state" / "controlroom.json"
     legacy.parent.mkdir(parents=True)
     legacy.write_bytes(old.read_bytes())  # where an older fleet kept it
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "after"))
-    assert fleet("-i", inv, "render", "controlroom").exit_code == 0
+    assert fleet("-i", inv, "render", "controlroom", "--no-charts").exit_code == 0
     (moved,) = (tmp_path / "after").glob("fleet/render/*/controlroom.json")
     assert not legacy.exists()
     assert json.loads(moved.read_text())["passwords"] == json.loads(old.read_text())["passwords"]

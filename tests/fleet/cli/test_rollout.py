@@ -81,7 +81,7 @@ def test_a_rollout_shows_its_plan_runs_and_reports_status_and_history(
 
     again = run_fleet(env, "rollout", "payments-prod", "--yes")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "controlroom" not in again.stdout.split("rollout r-")[0]  # unchanged: not planned again
+    assert "Nothing to do: 1 selected stack unchanged" in again.stdout  # nothing changed: nothing runs
 
 
 def test_a_failed_stack_exits_1_and_status_shows_its_error(inventory: Path, tmp_path: Path) -> None:

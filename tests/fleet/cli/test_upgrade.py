@@ -81,7 +81,12 @@ def test_apply_dry_run_writes_nothing(inv: Path) -> None:
     before = (inv / "fleet.yaml").read_bytes()
     result = fleet("-i", inv, "upgrade", "apply", "--to", "alloy=1.5.0", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert 'fleet.yaml:15: + versions: {alloy: "1.5.0"' in result.stdout
+    versions_line = next(
+        number
+        for number, text in enumerate(before.decode().splitlines(), start=1)
+        if text.lstrip().startswith("versions:")
+    )
+    assert f'fleet.yaml:{versions_line}: + versions: {{alloy: "1.5.0"' in result.stdout
     assert (inv / "fleet.yaml").read_bytes() == before
 
 

@@ -220,11 +220,13 @@ def test_drift_needs_stacks(inv: Path) -> None:
     ],
 )
 def test_validate_checks_the_drift_schedule(inv: Path, line: str, message: str) -> None:
-    with (inv / "fleet.yaml").open("a") as handle:
+    fleet_yaml = inv / "fleet.yaml"
+    appended = len(fleet_yaml.read_text(encoding="utf-8").splitlines()) + 1
+    with fleet_yaml.open("a") as handle:
         handle.write(f"  {line}\n")
     result = runner.invoke(app, ["-i", str(inv), "validate"])
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: fleet.yaml:18: ")
+    assert result.stderr.startswith(f"error: fleet.yaml:{appended}: ")
     assert message in result.stderr
 
 

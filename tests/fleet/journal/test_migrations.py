@@ -108,3 +108,13 @@ def test_a_journal_from_before_lock_tokens_gains_them(database_url: str) -> None
         locks = StackLocks(journal)
         locks.acquire(["dev-1"], "r-1")
         assert locks.held()[0].holder == LockHolder.this_process()
+
+
+def test_a_journal_from_before_attempt_outputs_is_brought_forward(database_url: str) -> None:
+    with Journal(database_url) as journal, journal.database.write() as conn:
+        conn.execute(text("DROP TABLE attempt_outputs"))
+        conn.execute(text("UPDATE fleet_schema SET version = 1"))
+
+    with Journal(database_url) as journal, journal.database.read() as conn:
+        assert current_version(conn) == LATEST >= 2
+        assert inspect(conn).has_table("attempt_outputs")

@@ -128,8 +128,10 @@ def test_the_control_room_goes_first_only_when_it_changed_or_a_workload_is_new(
         .replace("domain: ctrl.acme.example", "domain: ctrl2.acme.example")
     )
     changed = plan_rollout(load_inventory(settings.inventory), db, names=["payments-prod"])
-    assert changed.controlroom_reason == "changed since its last deploy"
+    assert changed.controlroom_reason == "changed since its last deploy: control_room.domain"
     assert changed.waves[0].stacks == ("controlroom",)
+    [payments] = [change for change in changed.changes if change.stack == "payments-prod"]
+    assert payments.fields == ("push_url",)  # the central endpoint follows the domain
 
 
 def test_a_health_gate_longer_than_the_lock_ttl_keeps_the_locks(

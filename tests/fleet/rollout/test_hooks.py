@@ -21,11 +21,11 @@ from inventories import copy_example
 from fleet.inventory.loader import Inventory, load_inventory
 from fleet.inventory.models import UpgradeSchedule
 from fleet.journal import Journal, RolloutStatus, journal_url_for
-from fleet.rollout.coordinator import Hooks
 from fleet.rollout.gates import wait_until_receiving
 from fleet.rollout.hooks import (
     DRY_RUN_GATE,
     SCHEDULER_ACTOR,
+    SCRIPTED_GATE,
     GateAccess,
     health_gate_hook,
     notification_hook,
@@ -269,24 +269,61 @@ def _with_webhook(inventory: Inventory, url: str) -> Inventory:
     return load_inventory(inventory.root)
 
 
-def test_a_plain_rollout_only_notifies_and_only_when_a_webhook_is_set(
+def test_a_plain_rollout_gets_the_gate_and_notifies_only_when_a_webhook_is_set(
     inventory: Inventory, journal: Journal, webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:
     rollout = _recorded(journal, "rollout")
-    assert rollout_hooks(inventory, journal, rollout) == Hooks()
+    hooks = rollout_hooks(inventory, journal, rollout)
+    assert hooks.may_start_wave is None and hooks.after_wave is not None and hooks.on_update is None
     seen: list[str] = []
     hooks = rollout_hooks(inventory, journal, rollout, on_update=lambda d: seen.append(d.rollout.id))
-    assert (hooks.may_start_wave, hooks.after_wave) == (None, None)
     assert hooks.on_update is not None
     hooks.on_update(journal.get_rollout(rollout.id))
     assert seen == [rollout.id]
 
     url, received = webhook
     hooks = rollout_hooks(_with_webhook(inventory, url), journal, rollout)
-    assert hooks.on_update is not None and hooks.after_wave is None
+    assert hooks.on_update is not None
     journal.set_status(rollout.id, RolloutStatus.SUCCEEDED)
     hooks.on_update(journal.get_rollout(rollout.id))
     assert [(m["event"], m["kind"]) for m in received] == [("finished", "rollout")]
+
+
+def test_a_plain_rollout_halts_when_its_canary_goes_silent(
+    inventory: Inventory, journal: Journal, mimir: tuple[FakeMimir, str]
+) -> None:
+    state, url = mimir
+    state.receiving = {"payments-prod"}
+    rollout = _recorded(journal, "rollout")
+    fake = FakeTime()
+    hooks = rollout_hooks(
+        inventory,
+        journal,
+        rollout,
+        access=lambda: GateAccess(url, "fleet-reader", PASSWORD),
+        wait=functools.partial(wait_until_receiving, clock=fake.clock, sleep=fake.sleep),
+    )
+    claim = journal.claim(rollout.id, "search-staging", worker="test")
+    assert claim.attempt is not None
+    journal.finish(rollout.id, "search-staging", claim.attempt, "succeeded", versions={"alloy": "1.5.0"})
+    assert hooks.after_wave is not None
+
+    reason = hooks.after_wave(journal.get_rollout(rollout.id).waves[0])
+
+    assert reason is not None and reason.startswith("health gate after canary: silent: search-staging")
+
+
+def test_an_offboarding_has_no_gate_and_the_scripted_engine_skips_it(
+    inventory: Inventory, journal: Journal
+) -> None:
+    assert rollout_hooks(inventory, journal, _recorded(journal, "offboard")).after_wave is None
+    rollout_id, wave = finished_wave(journal, ("search-staging",))
+    hook = health_gate_hook(
+        inventory, journal, rollout_id, dry_run=False, engine="scripted", access=lambda: pytest.fail("asked")
+    )
+    assert hook(wave) is None
+    recorded = journal.get_rollout(rollout_id).waves[0].gate
+    assert recorded is not None and (recorded.passed, recorded.reason) == (True, SCRIPTED_GATE)
 
 
 def test_an_upgrade_gets_the_gate_and_the_window_only_when_the_scheduler_started_it(

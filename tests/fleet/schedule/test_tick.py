@@ -294,7 +294,7 @@ def test_a_scheduled_check_runs_detached_records_the_drift_and_posts_the_webhook
     assert check.rollout.status is RolloutStatus.FAILED
     assert check.stack("payments-prod").error == (
         "1 resource differs: changed kubernetes:helm.sh/v4:Chart mimir-chart "
-        "(values.distributor.replicas, values.ingester.replicas)"
+        "(values.distributor.replicas, values.gateway.replicas, values.ingester.replicas)"
     )
     assert {s.stack: s.status.value for s in check.stacks if s.stack != "payments-prod"} == {
         "controlroom": "succeeded",
