@@ -1,12 +1,12 @@
 """NetworkPolicies that admit exactly the data path, as plain data, and the Pulumi resources.
 
 Every namespace fleet installs into denies all ingress; each further policy admits one hop of the
-data path. Workload: Alloy and Grafana reach the Mimir and Loki gateways (port 8080), the
-ingress controller reaches Grafana when it has a hostname, each backend's pods reach each other,
-Alloy's pods reach each other (clustering). Control room: only the gateway reaches the distributor
-and the query-frontend over HTTP (other Mimir pods reach them only on gRPC and memberlist), and
-only the ingress controller and the fleet Grafana reach the gateway. In both, the API server
-reaches the rollout-operator's admission webhooks.
+data path. Workload: Alloy and Grafana reach the Mimir and Loki gateways (port 8080), the ingress
+controller reaches Grafana when it has a hostname, each backend's pods reach each other, Alloy's
+pods reach each other (clustering) and kube-state-metrics. Control room: only the gateway reaches
+the distributor and the query-frontend over HTTP (other Mimir pods reach them only on gRPC and
+memberlist), and only the ingress controller and the fleet Grafana reach the gateway. In both, the
+API server reaches the rollout-operator's admission webhooks.
 
 Only ingress is restricted: egress goes to object storage, the Kubernetes API and the control
 room, whose addresses differ per cloud and are not known here; DNS stays reachable.
@@ -28,6 +28,7 @@ GATEWAY_PORT = 8080
 """The Mimir and Loki gateways' nginx listens here (their Services' port 80 targets it)."""
 GRAFANA_PORT = 3000
 ALLOY_CLUSTER_PORT = 12345
+KUBE_STATE_METRICS_PORT = 8080
 GRPC_PORT = 9095
 MEMBERLIST_PORT = 7946
 WEBHOOK_PORT = 8443
@@ -152,6 +153,14 @@ def workload_policies(
             ns.alloy,
             app("alloy", "alloy"),
             (Rule((app("alloy", "alloy"),), (ALLOY_CLUSTER_PORT,)),),
+        )
+    )
+    policies.append(
+        Policy(
+            "kube-state-metrics",
+            ns.alloy,
+            app("kube-state-metrics", "kube-state-metrics"),
+            (Rule((app("alloy", "alloy"),), (KUBE_STATE_METRICS_PORT,)),),
         )
     )
     for backend, namespace in (("mimir", ns.mimir), ("loki", ns.loki)):

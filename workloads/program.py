@@ -23,6 +23,7 @@ from workloads import loki as loki_module
 from workloads import mimir as mimir_module
 from workloads.alloy import Alloy, AlloyArgs
 from workloads.grafana import Grafana, GrafanaArgs
+from workloads.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
 from workloads.loki import Loki, LokiArgs
 from workloads.mimir import Mimir, MimirArgs
 
@@ -144,6 +145,11 @@ def workload_program(spec: WorkloadStack) -> None:
         opts=on_cluster,
     )
 
+    KubeStateMetrics(
+        "kube-state-metrics",
+        KubeStateMetricsArgs(namespace=namespaces.names[ALLOY_NAMESPACE], sizing=sizing),
+        opts=on_cluster,
+    )
     network_policies(
         "network",
         workload_policies(

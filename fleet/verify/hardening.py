@@ -196,6 +196,7 @@ def _hops(
                 "http-metrics",
             ),
         ]
+        hops.append(("Alloy", alloy, "kube-state-metrics", _find(pods, "kube-state-metrics"), "http"))
         if expect.grafana_ingress:
             hops.append(("the ingress controller", ingress, "Grafana", grafana, "grafana"))
     missing = sorted(

@@ -83,7 +83,12 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack
             for r in plan["resources"]
             if r["type"] == POLICY_TYPE
         ]
-        result[stack] = Stack(_render_charts(plan, root), policies)
+        own = [  # the program's own workloads (kube-state-metrics)
+            {**r["inputs"], "kind": "Deployment"}
+            for r in plan["resources"]
+            if r["type"] == "kubernetes:apps/v1:Deployment"
+        ]
+        result[stack] = Stack(_render_charts(plan, root) + pods_of(own, "default"), policies)
     yield result
 
 
@@ -119,6 +124,9 @@ def test_a_workload_admits_its_data_path_and_nothing_else(stacks: dict[str, Stac
     assert admits(policies, distributor, ingester, 9095)
     assert admits(policies, loki_gateway, loki_write, 3100)
     assert admits(policies, alloy, alloy, 12345)  # Alloy's clustering
+    kube_state_metrics = stack.pod("alloy", name="kube-state-metrics")
+    assert admits(policies, alloy, kube_state_metrics, 8080)
+    assert not admits(policies, grafana, kube_state_metrics, 8080)
     for target, port in ((mimir_gateway, 8080), (loki_gateway, 8080), (distributor, 8080), (grafana, 3000)):
         assert not admits(policies, stranger, target, port)
         assert not admits(policies, None, target, port)
