@@ -9,7 +9,7 @@ and lives in its own Secret.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -20,6 +20,8 @@ from controlroom.credentials import READER_USERNAME
 from controlroom.kube import namespace
 from kit.charts import chart_source, merged
 from kit.dashboards import controlroom_dashboards, grafana_dashboard_values
+from kit.grafana import grafana_production_values
+from kit.sizing import Sizing
 
 CHART = "grafana"
 NAMESPACE = "grafana"
@@ -54,9 +56,11 @@ def mimir_datasource(url: str, workloads: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def grafana_values(query_url: str, workloads: Sequence[str], replication_factor: int = 3) -> dict[str, Any]:
+def grafana_values(
+    query_url: str, workloads: Sequence[str], sizing: Sizing | None = None, replication_factor: int = 3
+) -> dict[str, Any]:
     """The chart values for the control room's Grafana, with fleet's dashboards provisioned."""
-    values = {
+    values: dict[str, Any] = {
         "admin": {"existingSecret": ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
         "envValueFrom": {READER_ENV: {"secretKeyRef": {"name": READER_SECRET, "key": "password"}}},
         "datasources": {
@@ -69,9 +73,8 @@ def grafana_values(query_url: str, workloads: Sequence[str], replication_factor:
             "users": {"allow_sign_up": False},
         },
     }
-    return merged(
-        values, grafana_dashboard_values(controlroom_dashboards(DATASOURCE_UID, replication_factor))
-    )
+    dashboards = grafana_dashboard_values(controlroom_dashboards(DATASOURCE_UID, replication_factor))
+    return merged(merged(values, grafana_production_values(sizing or Sizing())), dashboards)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class GrafanaArgs:
     mimir_url: pulumi.Input[str]
     """In-cluster base URL of the Mimir gateway; the datasource queries ``<url>/prometheus``."""
     reader_password: pulumi.Input[str]
+    sizing: Sizing = field(default_factory=Sizing)
     replication_factor: int = 3
     """The central Mimir's ingester replication factor (the overview's series count divides by it)."""
 
@@ -119,7 +123,7 @@ class Grafana(pulumi.ComponentResource):
         )
         workloads = tuple(args.workloads)
         values = pulumi.Output.from_input(args.mimir_url).apply(
-            lambda url: grafana_values(f"{url}/prometheus", workloads, args.replication_factor)
+            lambda url: grafana_values(f"{url}/prometheus", workloads, args.sizing, args.replication_factor)
         )
         self.chart = k8s.helm.v4.Chart(
             f"{name}-chart",

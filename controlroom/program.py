@@ -7,14 +7,17 @@ import pulumi
 from controlroom.alerting import AlertingArgs, ControlRoomAlerting
 from controlroom.cluster import cluster_identity
 from controlroom.credentials import Credentials, CredentialsArgs
+from controlroom.grafana import NAMESPACE as GRAFANA_NAMESPACE
 from controlroom.grafana import Grafana, GrafanaArgs
 from controlroom.kube import namespace
-from controlroom.mimir import SERVICE_ACCOUNT, Mimir, MimirArgs
+from controlroom.mimir import NAMESPACE, SERVICE_ACCOUNT, Mimir, MimirArgs
 from fleet.inventory.models import CONTROLROOM, ControlRoomStack
+from kit.network import controlroom_policies, network_policies
 from kit.provider import kubernetes_provider
+from kit.sizing import stack_sizing
 from kit.storage import StorageArgs, StorageUser, object_storage
 
-MIMIR_NAMESPACE = "mimir"
+MIMIR_NAMESPACE = NAMESPACE
 
 
 def controlroom_program(spec: ControlRoomStack) -> None:
@@ -22,6 +25,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
     fleet Grafana; export ``push_url``, ``query_url``, ``tenants`` and the secret
     ``credentials`` and ``reader``."""
     room = spec.control_room
+    sizing = stack_sizing(room.size, room.resources)
     kube = kubernetes_provider("controlroom-kubernetes", room.cluster)
     with_kube = pulumi.ResourceOptions(provider=kube)
 
@@ -64,6 +68,8 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             namespace=mimir_namespace.metadata.name,
             storage=storage.bindings["mimir"],
             alerting=spec.alerting,
+            tenant_limits=spec.tenant_limits,
+            sizing=sizing,
             depends_on=(
                 credentials.htpasswd_secret,
                 credentials.reader_htpasswd_secret,
@@ -73,7 +79,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         ),
         opts=with_kube,
     )
-    Grafana(
+    grafana = Grafana(
         "grafana",
         GrafanaArgs(
             version=spec.versions.grafana,
@@ -81,9 +87,18 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             workloads=spec.workloads,
             mimir_url=mimir.gateway_url,
             reader_password=credentials.reader_password,
+            sizing=sizing,
             replication_factor=min(3, room.mimir.replicas),
         ),
         opts=with_kube,
+    )
+
+    network_policies(
+        "network",
+        controlroom_policies(
+            mimir=MIMIR_NAMESPACE, grafana=GRAFANA_NAMESPACE, ingress_namespace=room.cluster.ingress_namespace
+        ),
+        pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana]),
     )
 
     pulumi.export("push_url", room.push_url)

@@ -8,16 +8,19 @@ discover and scrape cluster objects and read the one ``mimir-auth`` Secret, not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from fleet.inventory.models import AlloySettings, CentralExport
+from fleet.inventory.models import AlloySettings, CentralExport, Toleration
 from kit.alerting.catalogue import HUB_READS_FROM_WORKLOADS
 from kit.charts import grafana_chart
 from kit.namespaces import MANAGED_BY
+from kit.security import SECCOMP, container_security_context, pod_security_context
+from kit.sizing import SIDECAR, Sizing
 from workloads.alloy_config import AlloyPipeline, render_alloy_config
 
 RELEASE = "alloy"
@@ -78,6 +81,7 @@ class AlloyArgs:
     local_logs_url: pulumi.Input[str]
     stack_namespaces: tuple[str, ...] = ()
     """Where the stack's own Mimir, Loki and Grafana run (scraped for self-monitoring)."""
+    sizing: Sizing = field(default_factory=Sizing)
 
 
 def alloy_pipeline(
@@ -103,26 +107,60 @@ def alloy_pipeline(
     )
 
 
-def alloy_values(system_logs: bool) -> dict[str, Any]:
-    """The chart values: a clustered DaemonSet on our ConfigMap, our RBAC, the host mounts."""
+ALLOY_USER = 473
+"""The ``alloy`` user of Grafana's Alloy image."""
+STORAGE_PATH = "/tmp/alloy"
+"""Alloy's data directory (the remote-write WAL, log positions): an emptyDir, the root is read-only."""
+
+
+def alloy_values(
+    system_logs: bool,
+    *,
+    sizing: Sizing | None = None,
+    tolerations: Sequence[Toleration] = (Toleration(operator="Exists"),),
+) -> dict[str, Any]:
+    """The chart values: a clustered DaemonSet on our ConfigMap, our RBAC, the host mounts, the
+    size's resources, restricted security contexts and the tolerations (default: every node)."""
+    sizing = sizing or Sizing()
     paths = HOST_PATHS + (JOURNAL_PATHS if system_logs else ())
-    volumes = [{"name": volume, "hostPath": {"path": host}} for volume, host, _ in paths]
+    volumes: list[dict[str, Any]] = [
+        {"name": volume, "hostPath": {"path": host}} for volume, host, _ in paths
+    ]
+    volumes.append({"name": "alloy-storage", "emptyDir": {}})
+    if system_logs:
+        # EXCEPTION (kit.security.EXCEPTIONS["alloy", "runAsNonRoot"]): the journal's files are
+        # root:systemd-journal 0640 and that group's id differs between node images, so Alloy
+        # runs as uid 0 to read them, with every capability dropped: root without
+        # CAP_DAC_OVERRIDE reads what root owns and no other file it could not read anyway.
+        pod_context: dict[str, Any] = {"runAsUser": 0, "runAsGroup": 0, "seccompProfile": dict(SECCOMP)}
+    else:
+        pod_context = pod_security_context(ALLOY_USER)
     mounts = [
         {"name": volume, "mountPath": inside, "readOnly": True, "mountPropagation": "HostToContainer"}
         if host == "/"
         else {"name": volume, "mountPath": inside, "readOnly": True}
         for volume, host, inside in paths
     ]
+    mounts.append({"name": "alloy-storage", "mountPath": STORAGE_PATH})
     return {
         "fullnameOverride": RELEASE,
         "crds": {"create": False},
-        "controller": {"type": "daemonset", "volumes": {"extra": volumes}},
+        "global": {"podSecurityContext": pod_context},
+        "controller": {
+            "type": "daemonset",
+            "volumes": {"extra": volumes},
+            "tolerations": [toleration.kubernetes() for toleration in tolerations],
+        },
         "alloy": {
             "configMap": {"create": False, "name": CONFIG_MAP, "key": CONFIG_KEY},
             "clustering": {"enabled": True},
             "enableReporting": False,
+            "storagePath": STORAGE_PATH,
             "mounts": {"extra": mounts},
+            "resources": sizing.resources("alloy"),
+            "securityContext": container_security_context(),
         },
+        "configReloader": {"resources": SIDECAR.values(), "securityContext": container_security_context()},
         "serviceAccount": {"create": True},
         "rbac": {"create": True, "rules": NAMESPACED_RULES, "clusterRules": CLUSTER_RULES},
     }
@@ -192,7 +230,9 @@ class Alloy(pulumi.ComponentResource):
             version=args.version,
             repository=args.repository,
             namespace=args.namespace,
-            values=alloy_values(args.settings.system_logs),
+            values=alloy_values(
+                args.settings.system_logs, sizing=args.sizing, tolerations=args.settings.tolerations
+            ),
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[self.auth_secret, self.config_map, self.secret_reader_binding]
             ),

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from fleet.inventory.models import re2_problem
 from kit.alloy.syntax import Block, Item
 from kit.alloy.writer import attr, call, index, ref, write_block
 
@@ -81,10 +82,9 @@ class AlloyPipeline:
             if not getattr(self, field):
                 raise ValueError(f"{field} must not be empty")
         for pattern in self.central_metric_filters:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"metric filter {pattern!r} is not a regex ({exc})") from None
+            problem = re2_problem(pattern)
+            if problem is not None:
+                raise ValueError(f"metric filter: {problem}")
         if any(not namespace for namespace in self.namespaces):
             raise ValueError("namespaces must not contain an empty name")
         for field in ("host_root", "procfs_path", "sysfs_path"):
@@ -400,10 +400,7 @@ def _kube_state_metrics(pipeline: AlloyPipeline) -> list[Block]:
 def _self_monitoring(pipeline: AlloyPipeline) -> list[Block]:
     """Alloy's own metrics (each instance its own: write errors, dropped samples, queue lag) and
     the metrics ports of the stack's Mimir, Loki and Grafana pods, found by port name."""
-    blocks: list[Block] = [
-        Block("prometheus.exporter.self", "alloy", ()),
-        _scrape("alloy", "prometheus.exporter.self.alloy.targets", clustering=False),
-    ]
+    blocks = _self_metrics()
     if not pipeline.stack_namespaces:
         return blocks
     return [
@@ -458,6 +455,25 @@ def _self_monitoring(pipeline: AlloyPipeline) -> list[Block]:
             ),
         ),
         _scrape("stack", "discovery.relabel.stack.output"),
+    ]
+
+
+def _self_metrics() -> list[Block]:
+    # Each Alloy's own metrics (remote-write failures, drops and lag, component health): what the
+    # fleet's alerts on a workload's pipeline read. Each pod scrapes itself, so no clustering; the
+    # instance is the node, as for node_exporter.
+    node_name = call("sys.env", "HOSTNAME")
+    return [
+        Block("prometheus.exporter.self", "alloy", ()),
+        Block(
+            "discovery.relabel",
+            "alloy",
+            (
+                attr("targets", ref("prometheus.exporter.self.alloy.targets")),
+                Block("rule", None, (attr("target_label", "instance"), attr("replacement", node_name))),
+            ),
+        ),
+        _scrape("alloy", "discovery.relabel.alloy.output", attr("job_name", "alloy"), clustering=False),
     ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -12,7 +12,9 @@ import pulumi_random as random
 from fleet.inventory.models import GrafanaSettings
 from kit.charts import grafana_chart
 from kit.dashboards import grafana_dashboard_values, workload_dashboards
+from kit.grafana import grafana_production_values
 from kit.namespaces import MANAGED_BY
+from kit.sizing import Sizing, merge
 
 RELEASE = "grafana"
 ADMIN_SECRET = "grafana-admin"
@@ -21,6 +23,7 @@ USER_KEY = "admin-user"
 PASSWORD_KEY = "admin-password"
 MIMIR_UID = "mimir"
 """The local Mimir datasource's uid, which the dashboards name."""
+INGRESS_TLS_SECRET = "grafana-tls"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class GrafanaArgs:
     """The local Loki gateway."""
     workload: str = ""
     """The workload's name, which its dashboards filter on."""
+    sizing: Sizing = field(default_factory=Sizing)
 
 
 def datasources(mimir_url: pulumi.Input[str], loki_url: pulumi.Input[str]) -> dict[str, Any]:
@@ -77,9 +81,29 @@ def grafana_values(args: GrafanaArgs) -> dict[str, Any]:
     }
     hostname = args.settings.hostname
     if hostname is not None:
-        values["ingress"] = {"enabled": True, "hosts": [hostname], "path": "/", "pathType": "Prefix"}
+        tls = args.settings.tls
+        annotations: dict[str, str] = {}
+        secret = INGRESS_TLS_SECRET
+        if tls is not None and tls.secret is not None:
+            secret = tls.secret
+        elif tls is not None and tls.cluster_issuer is not None:
+            annotations["cert-manager.io/cluster-issuer"] = tls.cluster_issuer
+        elif tls is not None and tls.issuer is not None:
+            annotations["cert-manager.io/issuer"] = tls.issuer
+        values["ingress"] = {
+            "enabled": True,
+            "hosts": [hostname],
+            "path": "/",
+            "pathType": "Prefix",
+            "annotations": annotations,
+            # root_url is https: the ingress terminates TLS with the certificate in this Secret,
+            # which cert-manager fills (an issuer annotation) or the inventory names.
+            "tls": [{"secretName": secret, "hosts": [hostname]}],
+        }
+        if tls is not None and tls.ingress_class is not None:
+            values["ingress"]["ingressClassName"] = tls.ingress_class
         values["grafana.ini"]["server"] = {"domain": hostname, "root_url": f"https://{hostname}/"}
-    return values
+    return merge(values, grafana_production_values(args.sizing))
 
 
 class Grafana(pulumi.ComponentResource):

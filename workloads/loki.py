@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 
 from fleet.inventory.models import LokiSettings
 from kit.charts import gateway_url, grafana_chart, hours
+from kit.security import SECCOMP
+from kit.sizing import SIDECAR, Sizing
 from kit.storage import BucketBinding
 
 RELEASE = "loki"
@@ -30,6 +33,7 @@ class LokiArgs:
     namespace: pulumi.Input[str]
     settings: LokiSettings
     storage: BucketBinding
+    sizing: Sizing = field(default_factory=Sizing)
 
 
 def _storage(storage: BucketBinding) -> dict[str, Any]:
@@ -43,10 +47,25 @@ def _storage(storage: BucketBinding) -> dict[str, Any]:
     }
 
 
+def _cache(megabytes: int) -> dict[str, Any]:
+    """A memcached of ``megabytes``: the chart's own memory rule (1.2 times the cache, request
+    and limit) spelled out, plus the CPU the chart leaves unset."""
+    memory = f"{math.ceil(megabytes * 1.2)}Mi"
+    return {
+        "allocatedMemory": megabytes,
+        "resources": {
+            "requests": {"cpu": "100m", "memory": memory},
+            "limits": {"cpu": "1000m", "memory": memory},
+        },
+    }
+
+
 def loki_values(args: LokiArgs) -> dict[str, Any]:
     """The chart values: TSDB + v13 on object storage, compactor-enforced retention, replicas."""
     replicas = args.settings.replicas
     backend = args.storage.backend
+    limits = args.settings.limits
+    sizing = args.sizing
     return {
         "fullnameOverride": RELEASE,
         "deploymentMode": "SimpleScalable",
@@ -59,6 +78,8 @@ def loki_values(args: LokiArgs) -> dict[str, Any]:
             # Only this workload's Alloy writes here: one tenant, no org header.
             "auth_enabled": False,
             "podLabels": args.storage.pod_labels,
+            # The chart's contexts are restricted but for seccomp (merged into its defaults).
+            "podSecurityContext": {"seccompProfile": dict(SECCOMP)},
             "commonConfig": {"replication_factor": min(3, replicas)},
             "schemaConfig": {
                 "configs": [
@@ -73,19 +94,36 @@ def loki_values(args: LokiArgs) -> dict[str, Any]:
             },
             "storage": _storage(args.storage),
             # Retention is enforced by the compactor, in whole days of the 24h index period.
-            "limits_config": {"retention_period": hours(args.settings.retention, multiple=24)},
+            # Loki's defaults (4 MB/s, 5,000 streams) make Alloy drop a busy cluster's logs after
+            # its retries.
+            "limits_config": {
+                "retention_period": hours(args.settings.retention, multiple=24),
+                "ingestion_rate_mb": limits.megabytes_per_second,
+                "ingestion_burst_size_mb": 2 * limits.megabytes_per_second,
+                "max_global_streams_per_user": limits.streams,
+                "per_stream_rate_limit": f"{limits.stream_megabytes_per_second}MB",
+                "per_stream_rate_limit_burst": f"{4 * limits.stream_megabytes_per_second}MB",
+            },
             "compactor": {"retention_enabled": True, "delete_request_store": backend},
         },
         # The rules sidecar reads ConfigMaps and Secrets: in Loki's own namespace only, never
         # cluster-wide (where it could read Alloy's central credential).
         "rbac": {"namespaced": True},
-        "gateway": {"replicas": replicas},
-        "write": {"replicas": replicas},
-        "read": {"replicas": replicas},
-        "backend": {"replicas": replicas},
-        # Sized by the workload: a one-replica Loki gets a small cache, not the chart's 8 GB.
-        "chunksCache": {"allocatedMemory": CHUNKS_CACHE_MB_PER_REPLICA * replicas},
-        "resultsCache": {"allocatedMemory": RESULTS_CACHE_MB_PER_REPLICA * replicas},
+        "write": {"replicas": replicas, "resources": sizing.resources("loki-write")},
+        "read": {"replicas": replicas, "resources": sizing.resources("loki-read")},
+        "backend": {"replicas": replicas, "resources": sizing.resources("loki-backend")},
+        "gateway": {
+            "replicas": replicas,
+            "resources": sizing.resources("loki-gateway"),
+            "podSecurityContext": {"seccompProfile": dict(SECCOMP)},
+        },
+        # Sized by the workload: a one-replica Loki gets a small cache, not the chart's 8 GB. The
+        # chart requests 1.2 times the cache's size as memory, and sets the same as its limit.
+        "chunksCache": _cache(CHUNKS_CACHE_MB_PER_REPLICA * replicas),
+        "resultsCache": _cache(RESULTS_CACHE_MB_PER_REPLICA * replicas),
+        "memcached": {"podSecurityContext": {"seccompProfile": dict(SECCOMP)}},
+        "memcachedExporter": {"resources": SIDECAR.values()},
+        "sidecar": {"resources": SIDECAR.values()},
         "minio": {"enabled": False},
         "lokiCanary": {"enabled": False},
         "test": {"enabled": False},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -10,6 +10,7 @@ import pulumi
 from fleet.inventory.models import MimirSettings
 from kit.charts import gateway_url, grafana_chart, hours, merged
 from kit.mimir import architecture, pod_labels, storage_config
+from kit.sizing import Sizing, mimir_resources
 from kit.storage import BucketBinding
 
 RELEASE = "mimir"
@@ -24,6 +25,7 @@ class MimirArgs:
     namespace: pulumi.Input[str]
     settings: MimirSettings
     storage: BucketBinding
+    sizing: Sizing = field(default_factory=Sizing)
 
 
 def mimir_values(args: MimirArgs) -> dict[str, Any]:
@@ -64,11 +66,19 @@ def mimir_values(args: MimirArgs) -> dict[str, Any]:
                     "ring": {"replication_factor": replication},
                 },
                 "store_gateway": {"sharding_ring": {"replication_factor": replication}},
-                "limits": {"compactor_blocks_retention_period": hours(args.settings.retention)},
+                # Mimir's defaults (150k series, 10k samples/s) drop most of a mid-size cluster's
+                # samples: a 4xx is not retried. Every series of the cluster lands here.
+                "limits": {
+                    "compactor_blocks_retention_period": hours(args.settings.retention),
+                    "max_global_series_per_user": args.settings.limits.series,
+                    "ingestion_rate": args.settings.limits.samples_per_second,
+                    "ingestion_burst_size": args.settings.limits.burst,
+                },
             }
         },
     }
-    return merged(values, pod_labels(args.storage))
+    resources = mimir_resources(args.sizing, disabled=("mimir-alertmanager",))
+    return merged(merged(values, resources), pod_labels(args.storage))
 
 
 class Mimir(pulumi.ComponentResource):

@@ -15,12 +15,15 @@ import pulumi
 
 from fleet.inventory.models import WorkloadStack
 from kit.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
+from kit.network import WorkloadNamespaces, network_policies, workload_policies
 from kit.provider import kubernetes_provider
+from kit.sizing import stack_sizing
 from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storage
 from workloads import loki as loki_module
 from workloads import mimir as mimir_module
 from workloads.alloy import Alloy, AlloyArgs
 from workloads.grafana import Grafana, GrafanaArgs
+from workloads.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
 from workloads.loki import Loki, LokiArgs
 from workloads.mimir import Mimir, MimirArgs
 
@@ -47,6 +50,7 @@ def workload_program(spec: WorkloadStack) -> None:
     name = workload.name
     settings = workload.spec
 
+    sizing = stack_sizing(settings.size, settings.resources)
     cluster = kubernetes_provider("cluster", settings.cluster)
     on_cluster = pulumi.ResourceOptions(provider=cluster)
 
@@ -89,6 +93,7 @@ def workload_program(spec: WorkloadStack) -> None:
             namespace=namespaces.names[MIMIR_NAMESPACE],
             settings=settings.mimir,
             storage=storage.bindings["mimir"],
+            sizing=sizing,
         ),
         opts=on_cluster,
     )
@@ -100,6 +105,7 @@ def workload_program(spec: WorkloadStack) -> None:
             namespace=namespaces.names[LOKI_NAMESPACE],
             settings=settings.loki,
             storage=storage.bindings["loki"],
+            sizing=sizing,
         ),
         opts=on_cluster,
     )
@@ -113,6 +119,7 @@ def workload_program(spec: WorkloadStack) -> None:
             mimir_url=mimir.query_url,
             loki_url=loki.query_url,
             workload=workload.name,
+            sizing=sizing,
         ),
         opts=on_cluster,
     )
@@ -135,8 +142,24 @@ def workload_program(spec: WorkloadStack) -> None:
             local_metrics_url=mimir.push_url,
             local_logs_url=loki.push_url,
             stack_namespaces=(MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
+            sizing=sizing,
         ),
         opts=on_cluster,
+    )
+
+    KubeStateMetrics(
+        "kube-state-metrics",
+        KubeStateMetricsArgs(namespace=namespaces.names[ALLOY_NAMESPACE], sizing=sizing),
+        opts=on_cluster,
+    )
+    network_policies(
+        "network",
+        workload_policies(
+            WorkloadNamespaces(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
+            ingress_namespace=settings.cluster.ingress_namespace,
+            grafana_ingress=settings.grafana.hostname is not None,
+        ),
+        pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )
 
     pulumi.export("workload", name)

@@ -48,3 +48,37 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+# Prometheus's model.Duration, which Mimir's and Loki's configurations use: whole numbers of
+# units, each unit at most once, largest first; "0" alone is zero.
+_PROMETHEUS_DURATION = re.compile(r"(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?")
+_PROMETHEUS_UNITS = (("y", 365 * 86400_000), ("w", 604800_000), ("d", 86400_000), ("h", 3600_000))
+_PROMETHEUS_SMALL_UNITS = (("m", 60_000), ("s", 1000), ("ms", 1))
+
+
+def format_prometheus_duration(seconds: float) -> str:
+    """``seconds`` in Prometheus's duration form: ``1d12h``, ``90d``, ``1m30s``, ``0s``."""
+    remaining = round(seconds * 1000)
+    if remaining == 0:
+        return "0s"
+    parts = []
+    for unit, size in (*_PROMETHEUS_UNITS, *_PROMETHEUS_SMALL_UNITS):
+        count, remaining = divmod(remaining, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def check_prometheus_duration(text: str) -> str:
+    """``text`` when Mimir and Loki parse it as a duration (Prometheus's ``model.Duration``).
+
+    Raises ValueError naming the form to write instead: ``1.5d`` becomes ``1d12h``.
+    """
+    if text == "0" or (text and _PROMETHEUS_DURATION.fullmatch(text)):
+        return text
+    seconds = parse_duration(text)  # raises for text that is no duration at all
+    raise ValueError(
+        f"{text!r} is not a duration Mimir and Loki read (whole numbers, units y w d h m s ms, "
+        f"largest first); write {format_prometheus_duration(seconds)!r}"
+    )

@@ -79,6 +79,7 @@ class Inventory:
             versions=self.fleet.spec.versions,
             workloads=self.names,
             alerting=self.fleet.spec.alerting,
+            tenant_limits={name: self.workload(name).spec.central.limits for name in self.names},
             charts=self.fleet.spec.charts,
             credentials={name: self.credentials[name] for name in self.names if name in self.credentials},
         )

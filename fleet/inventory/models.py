@@ -7,9 +7,11 @@ Unknown keys are errors (``extra="forbid"``) so a typo never passes silently.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
+import re2
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -20,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from fleet.inventory.durations import parse_duration
+from fleet.inventory.durations import check_prometheus_duration, parse_duration
 
 COMPONENTS: tuple[str, ...] = ("alloy", "mimir", "loki", "grafana")
 CONTROLROOM = "controlroom"
@@ -84,18 +86,44 @@ def _uuid(value: str) -> str:
     return value
 
 
-def _regex(value: str) -> str:
+def re2_problem(pattern: str) -> str | None:
+    """Why Alloy would refuse ``pattern`` as a relabel regex, or None when it compiles.
+
+    Alloy compiles relabel regexes with Go's regexp (RE2 syntax: no lookarounds, no
+    backreferences) and, like Prometheus, anchors them as ``^(?s:<pattern>)$``; google-re2 binds
+    the same engine family.
+    """
+    options = re2.Options()
+    options.log_errors = False  # the error comes back as a value, not on stderr
     try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
+        re2.compile(f"^(?s:{pattern})$", options=options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        return (
+            f"{pattern!r} is not a regex Alloy compiles ({reason}); Alloy uses Go's RE2 syntax: "
+            "no lookarounds (?= (?! (?<=, no backreferences"
+        )
+    return None
+
+
+def _regex(value: str) -> str:
+    problem = re2_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
+
+
+def _prometheus_duration(value: str) -> str:
+    return check_prometheus_duration(value)
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Duration = Annotated[str, AfterValidator(_duration)]
+StorageDuration = Annotated[str, AfterValidator(_prometheus_duration)]
+"""A duration that reaches Mimir's or Loki's configuration: in the form they parse."""
 ChartVersion = Annotated[str, AfterValidator(_version)]
 Regex = Annotated[str, AfterValidator(_regex)]
+"""A relabel regex as Alloy compiles it: Go's RE2 syntax, fully anchored."""
 Region = Annotated[str, AfterValidator(_region)]
 AwsAccountId = Annotated[str, AfterValidator(_account_id)]
 Uuid = Annotated[str, AfterValidator(_uuid)]
@@ -202,6 +230,10 @@ class Cluster(Model):
 
     kubeconfig: str | None = None
     context: str | None = None
+    ingress_namespace: DnsLabel = Field(
+        default="ingress-nginx",
+        description="The ingress controller's namespace: NetworkPolicies admit it to the gateway and Grafana",
+    )
     name: DnsLabel | None = Field(
         default=None, description="The EKS/AKS cluster's name; default: the stack's name"
     )
@@ -263,6 +295,88 @@ class CloudAccount(Model):
         return self
 
 
+Size = Literal["small", "medium", "large"]
+SizedComponent = Literal[
+    "alloy",
+    "mimir-distributor",
+    "mimir-ingester",
+    "mimir-querier",
+    "mimir-query-frontend",
+    "mimir-query-scheduler",
+    "mimir-store-gateway",
+    "mimir-compactor",
+    "mimir-ruler",
+    "mimir-alertmanager",
+    "mimir-overrides-exporter",
+    "mimir-gateway",
+    "loki-write",
+    "loki-read",
+    "loki-backend",
+    "loki-gateway",
+    "grafana",
+    "kube-state-metrics",
+]
+"""The components whose requests a size sets (``kit/sizing.py``) and a stack may override."""
+_CPU = re.compile(r"^(\d+m|\d+(\.\d+)?)$")
+_MEMORY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti)$")
+
+
+class ResourceRequest(Model):
+    """A component's requests (its limits follow: 4 times the CPU, 2 times the memory)."""
+
+    cpu: str = Field(description="CPU: 500m or 2")
+    memory: str = Field(description="Memory: 512Mi or 4Gi")
+
+    @field_validator("cpu", mode="before")
+    @classmethod
+    def _cpu(cls, value: object) -> str:
+        text = str(value)
+        if not _CPU.match(text):
+            raise ValueError(f"{text!r} is not a CPU quantity like 500m or 2")
+        return text
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not _MEMORY.match(value):
+            raise ValueError(f"{value!r} is not a memory quantity like 512Mi or 4Gi")
+        return value
+
+
+class MetricLimits(Model):
+    """Ingestion limits of one Mimir tenant (Mimir's ``max_global_series_per_user``,
+    ``ingestion_rate`` and ``ingestion_burst_size``). Past them Mimir answers 4xx, which remote
+    write does not retry: the samples are dropped."""
+
+    series: int = Field(default=800_000, ge=1_000, le=1_000_000_000, description="Active series")
+    samples_per_second: int = Field(
+        default=100_000, ge=100, le=100_000_000, description="Samples/s (the burst allows 10 s of it)"
+    )
+
+    @property
+    def burst(self) -> int:
+        return 10 * self.samples_per_second
+
+
+class LocalMetricLimits(MetricLimits):
+    """The workload's own Mimir takes every series of the cluster (no central filter)."""
+
+    series: int = Field(default=2_000_000, ge=1_000, le=1_000_000_000, description="Active series")
+    samples_per_second: int = Field(
+        default=200_000, ge=100, le=100_000_000, description="Samples/s (the burst allows 10 s of it)"
+    )
+
+
+class LogLimits(Model):
+    """Ingestion limits of the workload's Loki (``ingestion_rate_mb``, ``ingestion_burst_size_mb``,
+    ``max_global_streams_per_user``, ``per_stream_rate_limit``). Past them Loki answers 429, which
+    Alloy retries, then drops."""
+
+    megabytes_per_second: int = Field(default=16, ge=1, le=10_000, description="MB/s of log lines")
+    streams: int = Field(default=50_000, ge=100, le=10_000_000, description="Active streams")
+    stream_megabytes_per_second: int = Field(default=5, ge=1, le=1_000, description="MB/s per stream")
+
+
 _KAFKA_ADDRESS = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$")
 
 
@@ -283,7 +397,8 @@ class MimirKafka(Model):
 
 class MimirSettings(Model):
     replicas: int = Field(default=1, ge=1, le=50, description="Ingester (and distributor) replicas")
-    retention: Duration = Field(default="30d", description="How long metrics are kept")
+    retention: StorageDuration = Field(default="30d", description="How long metrics are kept")
+    limits: LocalMetricLimits = Field(default_factory=LocalMetricLimits)
     kafka: MimirKafka | None = Field(
         default=None, description="Ingest storage on this Kafka; none: the classic architecture"
     )
@@ -291,11 +406,15 @@ class MimirSettings(Model):
 
 class LokiSettings(Model):
     replicas: int = Field(default=1, ge=1, le=50, description="Write/read/backend replicas")
-    retention: Duration = Field(default="7d", description="How long logs are kept")
+    retention: StorageDuration = Field(default="7d", description="How long logs are kept")
+    limits: LogLimits = Field(default_factory=LogLimits)
 
 
 class GrafanaSettings(Model):
     hostname: str | None = Field(default=None, description="Ingress hostname; none: no ingress")
+    tls: HubCertificate | None = Field(
+        default=None, description="The Ingress's certificate (cert-manager issuer or an existing Secret)"
+    )
 
     @field_validator("hostname")
     @classmethod
@@ -305,7 +424,23 @@ class GrafanaSettings(Model):
         return value
 
 
+class Toleration(Model):
+    """A Kubernetes toleration (``key``, ``operator``, ``value``, ``effect``)."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+    def kubernetes(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class AlloySettings(Model):
+    tolerations: list[Toleration] = Field(
+        default_factory=lambda: [Toleration(operator="Exists")],
+        description="Where Alloy may run; default: every node, whatever its taints",
+    )
     namespaces: list[DnsLabel] = Field(
         default_factory=list,
         description="Namespaces Alloy scrapes and collects logs from; empty: all",
@@ -319,13 +454,39 @@ class CentralExport(Model):
     metrics: list[Regex] = Field(
         default_factory=list, description="Metric-name regexes sent to the control room; empty: all"
     )
+    limits: MetricLimits = Field(
+        default_factory=MetricLimits, description="This workload's tenant limits in the central Mimir"
+    )
 
 
 class ControlRoomMimir(Model):
     replicas: int = Field(default=3, ge=1, le=100)
-    retention: Duration = "90d"
+    retention: StorageDuration = "90d"
     kafka: MimirKafka | None = Field(
         default=None, description="Ingest storage on this Kafka; none: the classic architecture"
+    )
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a network like 10.0.0.0/8 or fd00::/8") from None
+    return value
+
+
+class ControlRoomGateway(Model):
+    """The hub's authenticating gateway (nginx): request rates and the proxies it trusts."""
+
+    rate_per_workload: int = Field(
+        default=100, ge=1, le=100_000, description="Requests/s per credential (burst: twice as many)"
+    )
+    rate_per_address: int = Field(
+        default=200, ge=1, le=100_000, description="Requests/s per client address (burst: twice as many)"
+    )
+    trusted_proxies: list[Annotated[str, AfterValidator(_cidr)]] = Field(
+        default_factory=lambda: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+        description="Networks of the ingress controller's pods: their X-Forwarded-For names the client",
     )
 
 
@@ -355,6 +516,9 @@ class ControlRoom(CloudAccount):
     domain: str = Field(description="Central push endpoint is https://mimir.<domain>/api/v1/push")
     cluster: Cluster = Field(default_factory=Cluster)
     mimir: ControlRoomMimir = Field(default_factory=ControlRoomMimir)
+    size: Size = Field(default="medium", description="small | medium | large: every container's requests")
+    resources: dict[SizedComponent, ResourceRequest] = Field(default_factory=dict)
+    gateway: ControlRoomGateway = Field(default_factory=ControlRoomGateway)
     tls: HubCertificate | None = Field(
         default=None, description="The certificate of https://mimir.<domain>; none: nothing provides it"
     )
@@ -784,6 +948,10 @@ class Fleet(Model):
 
 
 class WorkloadSpec(CloudAccount):
+    size: Size = Field(default="medium", description="small | medium | large: every container's requests")
+    resources: dict[SizedComponent, ResourceRequest] = Field(
+        default_factory=dict, description="Per-component requests that override the size's"
+    )
     environment: Environment = "production"
     labels: dict[str, str] = Field(default_factory=dict)
     cluster: Cluster = Field(default_factory=Cluster)
@@ -850,6 +1018,8 @@ class ControlRoomStack(Model):
     versions: VersionSet
     workloads: tuple[str, ...]
     alerting: Alerting = Field(default_factory=Alerting)
+    tenant_limits: dict[str, MetricLimits] = Field(default_factory=dict)
+    """Each workload's limits in the central Mimir (its ``central.limits``)."""
     charts: ChartSources = Field(default_factory=ChartSources)
     credentials: dict[str, CredentialGeneration] = Field(default_factory=dict)
     """Per workload, its password generations (absent: generation 0, not rotating)."""

@@ -34,7 +34,20 @@ __all__ = [
     "pod_spec",
 ]
 
-OBJECT_INVARIANTS = ("provider", "schema", "references", "urls", "alloy", "storage", "replicas", "values")
+OBJECT_INVARIANTS = (
+    "provider",
+    "schema",
+    "references",
+    "urls",
+    "alloy",
+    "storage",
+    "replicas",
+    "values",
+    "resources",
+    "security",
+    "network",
+    "limits",
+)
 """The object proofs' names, in report order (``alloy`` and ``storage`` where they apply)."""
 
 _POD_OWNERS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
@@ -57,6 +70,12 @@ class Expectation:
     """The replicas asked for each chart's write path, by chart resource name."""
     alloy: tuple[str, str, str, str] | None = None
     """(namespace, ConfigMap, key, Secret) of the Alloy fleet configures; None for the control room."""
+    ingress_namespace: str = "ingress-nginx"
+    """The ingress controller's namespace (the NetworkPolicies admit it)."""
+    grafana_ingress: bool = False
+    """The workload's Grafana has an Ingress (a hostname)."""
+    tenants: tuple[str, ...] = ()
+    """The control room's tenants: each needs its limits as a runtime override."""
 
 
 @dataclass(frozen=True)

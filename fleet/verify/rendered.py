@@ -17,6 +17,7 @@ from fleet.engines.base import EventSink
 from fleet.inventory.models import CONTROLROOM, Cluster
 from fleet.verify.alerting import check_alerting
 from fleet.verify.dataflow import Violation
+from fleet.verify.hardening import check_hardening
 from fleet.verify.objects import Expectation, StackObjects, check_provider, check_references, check_schema
 from fleet.verify.stores import check_replicas, check_storage
 from fleet.verify.values import check_values
@@ -40,7 +41,7 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
     """What the inventory says ``stack``'s objects must be."""
     from controlroom.program import MIMIR_NAMESPACE
     from workloads.alloy import AUTH_SECRET, CONFIG_KEY, CONFIG_MAP
-    from workloads.program import ALLOY_NAMESPACE
+    from workloads.program import ALLOY_NAMESPACE, GRAFANA_NAMESPACE
 
     if stack == CONTROLROOM:
         room = inventory.fleet.spec.control_room
@@ -54,15 +55,23 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
             kubernetes_version=room.cluster.kubernetes_version,
             provided=frozenset(provided),
             replicas={"mimir-chart": room.mimir.replicas},
+            ingress_namespace=room.cluster.ingress_namespace,
+            tenants=tuple(inventory.names),
         )
     spec = inventory.workload_stack(stack).workload.spec
+    workload_provided: set[tuple[str, str, str]] = set()
+    if spec.grafana.tls is not None and spec.grafana.tls.secret is not None:
+        workload_provided.add(("Secret", GRAFANA_NAMESPACE, spec.grafana.tls.secret))
     return Expectation(
+        provided=frozenset(workload_provided),
         cloud=spec.cloud,
         kubeconfig=_kubeconfig(spec.cluster),
         context=spec.cluster.context,
         kubernetes_version=spec.cluster.kubernetes_version,
         replicas={"mimir-chart": spec.mimir.replicas, "loki-chart": spec.loki.replicas},
         alloy=(ALLOY_NAMESPACE, CONFIG_MAP, CONFIG_KEY, AUTH_SECRET),
+        ingress_namespace=spec.cluster.ingress_namespace,
+        grafana_ingress=spec.grafana.hostname is not None,
     )
 
 
@@ -101,5 +110,6 @@ def verify_objects(
         proofs["replicas"] = check_replicas(objects)
         proofs["values"] = [v for chart in charts for v in check_values(chart, expect.kubernetes_version)]
         proofs["alerting"] = check_alerting(objects)
+        proofs.update(check_hardening(objects))
         results[stack] = proofs
     return results

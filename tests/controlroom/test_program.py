@@ -54,8 +54,11 @@ def test_every_kubernetes_object_validates(render_controlroom: RenderControlRoom
         "kubernetes:core/v1:ConfigMap",
         "kubernetes:core/v1:Namespace",
         "kubernetes:core/v1:Secret",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     ]
-    assert len(objects) == 9  # the rotation htpasswd Secret; the rule and Alertmanager ConfigMaps
+    # 2 namespaces, 5 Secrets (htpasswd: workloads, reader, rotation), the rule and Alertmanager
+    # ConfigMaps, 7 NetworkPolicies
+    assert len(objects) == 16
     for resource in objects:
         kubernetes_validate.validate(_manifest(resource), KUBERNETES_VERSION, strict=True)
 

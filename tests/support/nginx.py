@@ -1,204 +1,215 @@
-"""A real nginx on a free loopback port running the control room's rendered gateway config, in
-front of a recording upstream: the harness for proofs against the gateway (authentication,
-tenancy, credential rotation, hardening).
+"""A real nginx (Debian's ``nginx``) on a free loopback port, and a recording upstream server.
 
-``render_gateway_config`` renders the chart's ``tpl`` expressions of
-:func:`controlroom.mimir.gateway_nginx_config` the way the chart would for a test (the upstreams
-become the recording server, the listen port a free one) and points the absolute paths (pid,
-temp dirs, the mounted htpasswd files) into the test's directory; nothing else changes. Every
-nginx process started here is stopped by its own pid at the end of its test.
+``run_nginx(config, workdir)`` starts ``nginx`` in the foreground with ``config`` and stops it on
+exit; ``RecordingUpstream`` is an HTTP server that answers 200 to everything and records each
+request it received, so a test can assert both what a client saw and what reached the backend.
+``gateway_on_loopback`` turns the control room's rendered gateway nginx.conf into one that runs
+here: only addresses, ports and file paths change, every location, limit and header stays.
+
+Tests that use nginx skip with a reason where it is not installed (``.ci/apt-packages.txt``
+installs it for CI).
 """
 
 from __future__ import annotations
 
-import http.server
 import shutil
 import signal
+import socket
 import subprocess
 import threading
-import urllib.error
-import urllib.request
-from base64 import b64encode
+import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import bcrypt
 import pytest
-from fleet_services import free_port, stop_process, wait_for
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
 
-def htpasswd_line(user: str, password: str) -> str:
-    """An htpasswd line with a bcrypt hash, as the control room writes them."""
-    return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n"
+def require_nginx() -> str:
+    """The nginx binary, or skip the test with the reason."""
+    if NGINX is None:
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    return NGINX
 
 
 def write_htpasswd(path: Path, users: Mapping[str, str]) -> None:
-    """Write ``{user: password}`` as an htpasswd file, atomically (nginx reads it per request)."""
+    """Write ``{user: password}`` as an htpasswd file (bcrypt), atomically: nginx reads it per
+    request."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(
+        f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n"
+        for user, password in users.items()
+    )
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(htpasswd_line(user, users[user]) for user in sorted(users)))
-    tmp.chmod(0o644)
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
-@dataclass
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s") from None
+            time.sleep(0.02)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    """The request target as the upstream received it (path and query string)."""
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header_values(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+
 class RecordingUpstream:
-    """An HTTP server that answers 200 to everything and records each request's method, path and
-    headers (lower-cased names): what the gateway forwarded."""
+    """An HTTP/1.1 server on 127.0.0.1 that records every request and answers 200 ``ok``."""
 
-    port: int = field(default_factory=free_port)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    _server: http.server.ThreadingHTTPServer | None = None
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        records = self.requests
+        lock = threading.Lock()
 
-    def start(self) -> None:
-        recorded = self.requests
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _answer(self) -> None:
+            def _record(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                recorded.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                        "body": body,
-                    }
-                )
+                with lock:
+                    records.append(RecordedRequest(self.command, self.path, list(self.headers.items()), body))
                 self.send_response(200)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", "2")
                 self.end_headers()
+                self.wfile.write(b"ok")
 
-            do_GET = do_POST = _answer
+            do_GET = do_POST = do_PUT = do_DELETE = _record
 
-            def log_message(self, *args: Any) -> None:
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def __enter__(self) -> RecordingUpstream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
-def render_gateway_config(template: str, *, directory: Path, port: int, upstream_port: int) -> str:
-    """``template`` (the gateway's nginx.conf with the chart's ``tpl`` expressions) as the chart
-    would render it, with every upstream the recording server and every path under ``directory``."""
-    text = template
-    text = text.replace('{{ include "mimir.serverHttpListenPort" . }}', str(port))
-    text = text.replace(
-        '{{ template "mimir.fullname" . }}-distributor-headless.{{ .Release.Namespace }}'
-        ".svc.{{ .Values.global.clusterDomain }}",
-        "127.0.0.1",
-    )
-    text = text.replace(
-        '{{ template "mimir.fullname" . }}-query-frontend.{{ .Release.Namespace }}'
-        ".svc.{{ .Values.global.clusterDomain }}",
-        "127.0.0.1",
-    )
-    text = text.replace(
-        "{{ .Values.global.dnsService }}.{{ .Values.global.dnsNamespace }}"
-        ".svc.{{ .Values.global.clusterDomain }}",
-        "127.0.0.1",
-    )
-    # The upstreams listen on the gateway's port in the cluster; here on the recording server's.
-    text = text.replace(f"http://$distributor:{port}", f"http://$distributor:{upstream_port}")
-    text = text.replace(f"http://$query_frontend:{port}", f"http://$query_frontend:{upstream_port}")
-    text = text.replace(f"listen [::]:{port};", "")
-    text = text.replace("listen " + str(port) + ";", f"listen 127.0.0.1:{port};")
-    text = text.replace("/tmp/", f"{directory}/tmp/").replace("/etc/nginx/", f"{directory}/etc/")
-    assert "{{" not in text, "a chart template expression was left unrendered"
+@dataclass
+class NginxProcess:
+    process: subprocess.Popen[bytes]
+    log: Path
+    """nginx's stderr: the error log and, for configs logging to /dev/stderr, the access log."""
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+@contextmanager
+def run_nginx(config: str, workdir: Path, port: int) -> Iterator[NginxProcess]:
+    """Run nginx with ``config`` (written to ``workdir/nginx.conf``) until the block exits.
+
+    Checks the configuration with ``nginx -t`` first (its message becomes the failure), then waits
+    until ``port`` accepts connections. As root nginx would run its workers as ``nobody``, which
+    cannot read files under pytest's private temporary directories, so the workers stay root.
+    """
+    binary = require_nginx()
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "nginx.conf"
+    conf.write_text(config, encoding="utf-8")
+    directives = "daemon off; master_process on; user root;"
+    base = [binary, "-e", "stderr", "-p", str(workdir), "-c", str(conf)]
+    check = subprocess.run([*base, "-t", "-g", directives], capture_output=True, text=True, check=False)
+    if check.returncode != 0:
+        raise AssertionError(f"nginx -t rejected the configuration:\n{check.stderr}")
+    log = workdir / "nginx.stderr"
+    with log.open("wb") as sink:
+        process = subprocess.Popen([*base, "-g", directives], stdout=sink, stderr=sink)
+    try:
+        wait_for_port(port)
+        yield NginxProcess(process, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def replace_each(text: str, replacements: Mapping[str, str]) -> str:
+    """``text`` with every key replaced; fails when a key does not occur (the config changed shape)."""
+    for old, new in replacements.items():
+        if old not in text:
+            raise AssertionError(f"{old!r} does not occur in the configuration")
+        text = text.replace(old, new)
     return text
 
 
-@dataclass
-class Gateway:
-    """The gateway's nginx (``port``) in front of ``upstream``; htpasswd files under ``etc``."""
+def gateway_on_loopback(
+    config: str,
+    *,
+    workdir: Path,
+    port: int,
+    upstream_port: int,
+    write_htpasswd: Path,
+    reader_htpasswd_dir: Path,
+    rotation_htpasswd_dir: Path,
+) -> str:
+    """The control room's rendered gateway nginx.conf, runnable here.
 
-    directory: Path
-    upstream: RecordingUpstream
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    Changes only where things are: the listen address, the cluster DNS resolver, the Mimir
+    Services (both become the recording upstream), the mounted htpasswd files (the workloads',
+    the reader's, the rotation's) and ``/tmp``.
+    """
+    from controlroom.gateway import (
+        CLUSTER_DOMAIN,
+        DNS_SERVICE,
+        HTTP_PORT,
+        READER_HTPASSWD_DIR,
+        ROTATION_HTPASSWD_DIR,
+        WRITE_HTPASSWD,
+        upstream_host,
+    )
 
-    @property
-    def etc(self) -> Path:
-        """Where ``/etc/nginx/`` of the gateway's pod is (``secrets/.htpasswd``, ``reader/...``)."""
-        return self.directory / "etc"
-
-    def start(self, template: str) -> None:
-        binary = shutil.which("nginx")
-        if binary is None:
-            pytest.skip("nginx is not installed (apt-get install nginx)")
-        (self.directory / "tmp").mkdir(parents=True, exist_ok=True)
-        self.etc.mkdir(parents=True, exist_ok=True)
-        self.directory.chmod(0o755)
-        config = render_gateway_config(
-            template, directory=self.directory, port=self.port, upstream_port=self.upstream.port
-        )
-        # As root, nginx's workers run as nobody: keep the directories they read open to them.
-        config = "user root;\n" + config.replace("worker_processes  5;", "worker_processes  1;")
-        conf = self.directory / "nginx.conf"
-        conf.write_text(config)
-        check = subprocess.run(
-            [binary, "-t", "-p", str(self.directory), "-c", str(conf)], capture_output=True
-        )
-        assert check.returncode == 0, check.stderr.decode()
-        with (self.directory / "nginx.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [binary, "-p", str(self.directory), "-c", str(conf), "-g", "daemon off;"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_for(self._ready, f"nginx on port {self.port}", timeout=30)
-
-    def _ready(self) -> bool:
-        assert self.process is not None and self.process.poll() is None, self.log()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ready", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    def log(self) -> str:
-        path = self.directory / "nginx.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def push(self, user: str, password: str, *, tenant: str | None = None) -> int:
-        """POST a remote-write body to ``/api/v1/push`` as ``user``; the HTTP status."""
-        headers = {"Authorization": "Basic " + b64encode(f"{user}:{password}".encode()).decode()}
-        if tenant is not None:
-            headers["X-Scope-OrgID"] = tenant
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/v1/push",
-            data=b"snappy-protobuf",
-            headers=headers,
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as error:
-            return int(error.code)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, signal.SIGTERM)
-            self.process = None
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Gateway]:
-    """A not yet started gateway (``gateway.start(template)``) with its recording upstream."""
-    upstream = RecordingUpstream()
-    upstream.start()
-    found = Gateway(tmp_path / "gateway", upstream)
-    try:
-        yield found
-    finally:
-        found.stop()
-        upstream.stop()
+    return replace_each(
+        config,
+        {
+            "/tmp/": f"{workdir}/",  # first: the paths put in below may be under /tmp
+            f"listen [::]:{HTTP_PORT};": "",
+            f"listen {HTTP_PORT};": f"listen 127.0.0.1:{port};",
+            f"resolver {DNS_SERVICE}.svc.{CLUSTER_DOMAIN}": "resolver 127.0.0.1",
+            f"{upstream_host('mimir', 'distributor-headless')};": "127.0.0.1;",
+            f"{upstream_host('mimir', 'query-frontend')};": "127.0.0.1;",
+            f":{HTTP_PORT}/": f":{upstream_port}/",
+            WRITE_HTPASSWD: str(write_htpasswd),
+            READER_HTPASSWD_DIR: str(reader_htpasswd_dir),
+            ROTATION_HTPASSWD_DIR: str(rotation_htpasswd_dir),
+        },
+    )

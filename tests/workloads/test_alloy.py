@@ -87,9 +87,26 @@ def test_chart_runs_a_clustered_daemonset_on_our_configmap() -> None:
     assert values["controller"]["type"] == "daemonset"
     assert values["alloy"]["clustering"] == {"enabled": True}
     assert values["alloy"]["configMap"] == {"create": False, "name": "alloy-config", "key": "config.alloy"}
-    volumes = {v["name"]: v["hostPath"]["path"] for v in values["controller"]["volumes"]["extra"]}
+    extra = values["controller"]["volumes"]["extra"]
+    volumes = {v["name"]: v["hostPath"]["path"] for v in extra if "hostPath" in v}
     assert volumes == {"host-root": "/", "host-proc": "/proc", "host-sys": "/sys"}
-    assert all(mount["readOnly"] for mount in values["alloy"]["mounts"]["extra"])
+    # The node's filesystems are read-only; Alloy writes only to its own emptyDir.
+    assert [v["name"] for v in extra if "hostPath" not in v] == ["alloy-storage"]
+    host_mounts = [m for m in values["alloy"]["mounts"]["extra"] if m["name"] != "alloy-storage"]
+    assert all(mount["readOnly"] for mount in host_mounts)
+
+
+def test_alloy_runs_restricted_and_as_root_only_to_read_the_journal() -> None:
+    without_journal = alloy_values(system_logs=False)
+    assert without_journal["global"]["podSecurityContext"]["runAsNonRoot"] is True
+    with_journal = alloy_values(system_logs=True)["global"]["podSecurityContext"]
+    assert with_journal["runAsUser"] == 0 and "runAsNonRoot" not in with_journal
+    for values in (without_journal, alloy_values(system_logs=True)):
+        context = values["alloy"]["securityContext"]
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
+    # By default Alloy runs on every node, tainted or not.
+    assert without_journal["controller"]["tolerations"] == [{"operator": "Exists"}]
 
 
 def test_journal_mounts_only_with_system_logs() -> None:

@@ -155,6 +155,7 @@ def test_scrapes_cover_pods_kubelet_cadvisor_node_exporter_and_kube_state_metric
     scrapes = sorted(cid for cid in found if cid.startswith("prometheus.scrape."))
     assert scrapes == [
         "prometheus.scrape.alloy",
+        "prometheus.scrape.alloy",  # Alloy's own metrics, each pod its own (not clustered)
         "prometheus.scrape.cadvisor",
         "prometheus.scrape.kube_state_metrics",
         "prometheus.scrape.kubelet",

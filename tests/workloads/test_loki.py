@@ -65,6 +65,11 @@ def test_values_tsdb_v13_retention_in_days(pulumi_runtime: Callable[..., FleetMo
     ]
     # 36h rounds up to whole days of the 24h index period.
     assert loki["limits_config"]["retention_period"] == "48h"
+    # Above Loki's defaults (4 MB/s, 5,000 streams), which drop a busy cluster's logs.
+    assert loki["limits_config"]["ingestion_rate_mb"] == 16
+    assert loki["limits_config"]["ingestion_burst_size_mb"] == 32
+    assert loki["limits_config"]["max_global_streams_per_user"] == 50_000
+    assert loki["limits_config"]["per_stream_rate_limit"] == "5MB"
     assert loki["compactor"] == {"retention_enabled": True, "delete_request_store": "azure"}
     assert loki["storage"]["bucketNames"]["chunks"] == "loki"
     assert loki["auth_enabled"] is False

@@ -75,6 +75,10 @@ def test_values_single_tenant_on_the_bucket(pulumi_runtime: Callable[..., FleetM
     }
     assert len(prefixes) == 3
     assert config["limits"]["compactor_blocks_retention_period"] == "2160h"
+    # Above Mimir's defaults (150k series, 10k samples/s), which drop a mid-size cluster's samples.
+    assert config["limits"]["max_global_series_per_user"] == 2_000_000
+    assert config["limits"]["ingestion_rate"] == 200_000
+    assert config["limits"]["ingestion_burst_size"] == 2_000_000
     assert config["ingester"]["ring"]["replication_factor"] == 2
     assert values["ingester"]["replicas"] == values["distributor"]["replicas"] == 2
     assert values["minio"] == {"enabled": False}

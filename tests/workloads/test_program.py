@@ -32,6 +32,10 @@ DIRECT_KUBERNETES = (
     "kubernetes:core/v1:ServiceAccount",
     "kubernetes:rbac.authorization.k8s.io/v1:Role",
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy",
 )
 
 Render = Callable[..., Rendered]
@@ -246,6 +250,8 @@ def test_every_direct_kubernetes_object_is_valid(render: Render, inventory_stack
         )
         rendered = render(spec, {"oidc_issuer": AKS_ISSUER if cloud == "azure" else EKS_ISSUER})
         direct = [r for r in rendered.resources if r.type in DIRECT_KUBERNETES]
-        assert len(direct) == 4 + 3 + 2  # namespaces, 2 Secrets + ConfigMap, Role + RoleBinding
+        # namespaces, 2 Secrets + ConfigMap, Role + RoleBinding, kube-state-metrics (ServiceAccount,
+        # ClusterRole, ClusterRoleBinding, Deployment), 11 NetworkPolicies (no Grafana hostname)
+        assert len(direct) == 4 + 3 + 2 + 4 + 11
         for resource in direct:
             kubernetes_validate.validate(resource.inputs, latest_version(), strict=True)

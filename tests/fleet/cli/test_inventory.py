@@ -65,6 +65,20 @@ def test_invalid_inventory_exits_2_with_one_line_per_problem(inv: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_validate_refuses_what_mimir_and_alloy_would_refuse(inv: Path) -> None:
+    path = inv / "workloads/payments-prod.yaml"
+    text = path.read_text().replace("retention: 60d", "retention: 1.5d")
+    path.write_text(text.replace('"payments_.*"', '"(?!go_).*"'))
+    result = fleet("-i", inv, "validate")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("workloads/payments-prod.yaml:11: spec.mimir.retention: '1.5d'")
+    assert lines[0].endswith("write '1d12h'")
+    assert lines[1].startswith("workloads/payments-prod.yaml:13: spec.central.metrics[2]: '(?!go_).*'")
+    assert lines[-1] == "error: 2 problems in the inventory"
+    assert "re2.cc" not in result.output  # the engine's own error log stays quiet
+
+
 def test_debug_shows_the_traceback(inv: Path) -> None:
     (inv / "fleet.yaml").write_text("apiVersion: fleet/v1\n")
     result = fleet("-i", inv, "--debug", "validate")

@@ -254,3 +254,30 @@ def test_a_kafka_for_mimir_is_host_and_port(inventory_dir: Path) -> None:
     )
     spec = load_inventory(inventory_dir).workload_stack("payments-prod").workload.spec
     assert spec.mimir.kafka is not None and spec.mimir.kafka.topic == "mimir-ingest"
+
+
+def test_a_retention_mimir_cannot_parse_is_refused_with_the_form_to_write(inventory_dir: Path) -> None:
+    edit(inventory_dir / "workloads/payments-prod.yaml", "retention: 60d", "retention: 1.5d")
+    [line] = problems(inventory_dir)
+    assert line.startswith("workloads/payments-prod.yaml:11: spec.mimir.retention: ")
+    assert "'1.5d' is not a duration Mimir and Loki read" in line
+    assert "write '1d12h'" in line
+
+
+def test_a_central_metrics_regex_alloy_cannot_compile_is_refused(inventory_dir: Path) -> None:
+    edit(inventory_dir / "workloads/payments-prod.yaml", '"payments_.*"', '"(?!go_).*"')
+    [line] = problems(inventory_dir)
+    assert line.startswith("workloads/payments-prod.yaml:13: spec.central.metrics[2]: ")
+    assert "not a regex Alloy compiles" in line and "invalid perl operator: (?!" in line
+
+
+def test_a_workloads_central_limits_reach_the_control_room(inventory_dir: Path) -> None:
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "  central: {metrics:",
+        "  central: {limits: {series: 2000000, samples_per_second: 150000}, metrics:",
+    )
+    limits = load_inventory(inventory_dir).controlroom_stack().tenant_limits
+    assert sorted(limits) == ["analytics-prod", "payments-prod", "search-staging"]
+    assert (limits["payments-prod"].series, limits["payments-prod"].burst) == (2_000_000, 1_500_000)
+    assert limits["search-staging"].series == 800_000  # the default

@@ -1,0 +1,328 @@
+"""The production proofs over a stack's rendered objects:
+
+- ``resources``: every container (init containers too) has CPU and memory requests and limits;
+- ``security``: every container runs restricted (not root, no privilege escalation, every
+  capability dropped, a RuntimeDefault seccomp profile, a read-only root filesystem), or its
+  object names an exception from :data:`kit.security.EXCEPTIONS` (reason given there);
+- ``network``: the NetworkPolicies select rendered pods, admit each hop of the data path and no
+  pod from outside the stack (nor, in the control room, any pod but the gateway to the
+  distributor's and query-frontend's HTTP port), judged by :mod:`fleet.verify.netpol`;
+- ``limits``: every Mimir's effective configuration sets its ingestion limits (the control
+  room's runtime overrides name every workload's tenant), and every Loki's sets its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import yaml
+
+from fleet.verify.dataflow import Violation
+from fleet.verify.netpol import Pod, admits, pods_of, selects
+from fleet.verify.objects import StackObjects, pod_spec
+from kit.security import EXCEPTIONS
+
+__all__ = [
+    "HARDENING_INVARIANTS",
+    "check_hardening",
+    "check_limits",
+    "check_network",
+    "check_resources",
+    "check_security",
+]
+
+HARDENING_INVARIANTS = ("resources", "security", "network", "limits")
+MIMIR_LIMITS = ("max_global_series_per_user", "ingestion_rate", "ingestion_burst_size")
+LOKI_LIMITS = ("ingestion_rate_mb", "ingestion_burst_size_mb", "max_global_streams_per_user")
+OUTSIDER = Pod("fleet-verify-outsider", {}, "a pod outside the stack")
+"""A pod in a namespace the stack does not own, with no labels."""
+
+
+def _containers(stack: StackObjects) -> Iterator[tuple[Any, Mapping[str, Any], Mapping[str, Any]]]:
+    """(object, pod spec, container) for every container an object of the stack runs."""
+    for item in stack.objects:
+        spec = pod_spec(item)
+        if not spec:
+            continue
+        for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            yield item, spec, container
+
+
+def check_resources(stack: StackObjects) -> list[Violation]:
+    violations = []
+    for item, _, container in _containers(stack):
+        resources = container.get("resources") or {}
+        missing = [
+            f"{kind} {what}"
+            for kind in ("requests", "limits")
+            for what in ("cpu", "memory")
+            if not (resources.get(kind) or {}).get(what)
+        ]
+        if missing:
+            violations.append(
+                Violation(
+                    "resources",
+                    f"{item.label} container {container.get('name')}",
+                    "has no " + ", no ".join(missing),
+                )
+            )
+    return violations
+
+
+def _rules_broken(pod: Mapping[str, Any], container: Mapping[str, Any]) -> list[tuple[str, str]]:
+    pod_context = pod.get("securityContext") or {}
+    context = container.get("securityContext") or {}
+
+    def effective(key: str) -> Any:
+        return context[key] if key in context else pod_context.get(key)
+
+    broken = []
+    if effective("runAsNonRoot") is not True or effective("runAsUser") == 0:
+        broken.append(("runAsNonRoot", "may run as root"))
+    if context.get("privileged"):
+        broken.append(("privileged", "is privileged"))
+    if context.get("allowPrivilegeEscalation") is not False:
+        broken.append(("allowPrivilegeEscalation", "may escalate privileges"))
+    capabilities = context.get("capabilities") or {}
+    if "ALL" not in (capabilities.get("drop") or []) or capabilities.get("add"):
+        broken.append(("capabilities", "does not drop every capability"))
+    seccomp = (effective("seccompProfile") or {}).get("type")
+    if seccomp not in ("RuntimeDefault", "Localhost"):
+        broken.append(("seccompProfile", "has no RuntimeDefault seccomp profile"))
+    if context.get("readOnlyRootFilesystem") is not True:
+        broken.append(("readOnlyRootFilesystem", "has a writable root filesystem"))
+    return broken
+
+
+def check_security(stack: StackObjects) -> list[Violation]:
+    violations = []
+    for item, pod, container in _containers(stack):
+        for rule, message in _rules_broken(pod, container):
+            if (item.name, rule) in EXCEPTIONS:
+                continue
+            violations.append(
+                Violation(
+                    "security",
+                    f"{item.label} container {container.get('name')}",
+                    f"{message} ({rule}), and kit.security.EXCEPTIONS names no reason for it",
+                )
+            )
+    return violations
+
+
+# --- network ------------------------------------------------------------------------------------
+
+
+def _find(
+    pods: list[Pod], name: str, component: str | None = None, namespace: str | None = None
+) -> Pod | None:
+    for pod in pods:
+        labels = pod.labels
+        if labels.get("app.kubernetes.io/name") != name:
+            continue
+        if component is not None and labels.get("app.kubernetes.io/component") != component:
+            continue
+        if namespace is not None and pod.namespace != namespace:
+            continue
+        return pod
+    return None
+
+
+def _hops(
+    stack: StackObjects, pods: list[Pod]
+) -> tuple[list[tuple[str, Pod | None, str, Pod | None, str]], list[str]]:
+    """(source name, source, target name, target, port name) that must be admitted, and the
+    names of pods not found."""
+    expect = stack.expect
+    ingress = Pod(expect.ingress_namespace, {}, f"the ingress controller ({expect.ingress_namespace})")
+    mimir_gateway = _find(pods, "mimir", "gateway")
+    hops: list[tuple[str, Pod | None, str, Pod | None, str]] = []
+    if expect.alloy is None:
+        grafana = _find(pods, "grafana")
+        hops += [
+            (
+                "the gateway",
+                mimir_gateway,
+                "the distributor",
+                _find(pods, "mimir", "distributor"),
+                "http-metrics",
+            ),
+            (
+                "the gateway",
+                mimir_gateway,
+                "the query-frontend",
+                _find(pods, "mimir", "query-frontend"),
+                "http-metrics",
+            ),
+            ("the ingress controller", ingress, "the gateway", mimir_gateway, "http-metrics"),
+            ("Grafana", grafana, "the gateway", mimir_gateway, "http-metrics"),
+        ]
+    else:
+        alloy, grafana = _find(pods, "alloy"), _find(pods, "grafana")
+        loki_gateway = _find(pods, "loki", "gateway")
+        for source_name, source in (("Alloy", alloy), ("Grafana", grafana)):
+            hops += [
+                (source_name, source, "the Mimir gateway", mimir_gateway, "http-metrics"),
+                (source_name, source, "the Loki gateway", loki_gateway, "http-metrics"),
+            ]
+        hops += [
+            (
+                "the Mimir gateway",
+                mimir_gateway,
+                "the distributor",
+                _find(pods, "mimir", "distributor"),
+                "http-metrics",
+            ),
+            (
+                "the Mimir gateway",
+                mimir_gateway,
+                "the query-frontend",
+                _find(pods, "mimir", "query-frontend"),
+                "http-metrics",
+            ),
+            (
+                "the Loki gateway",
+                loki_gateway,
+                "Loki's write path",
+                _find(pods, "loki", "write"),
+                "http-metrics",
+            ),
+            (
+                "the Loki gateway",
+                loki_gateway,
+                "Loki's read path",
+                _find(pods, "loki", "read"),
+                "http-metrics",
+            ),
+        ]
+        hops.append(("Alloy", alloy, "kube-state-metrics", _find(pods, "kube-state-metrics"), "http"))
+        if expect.grafana_ingress:
+            hops.append(("the ingress controller", ingress, "Grafana", grafana, "grafana"))
+    missing = sorted(
+        {name for s_name, s, t_name, t, _ in hops for name, pod in ((s_name, s), (t_name, t)) if pod is None}
+    )
+    return hops, missing
+
+
+def check_network(stack: StackObjects) -> list[Violation]:
+    policies = [item.manifest for item in stack.of_kind("NetworkPolicy")]
+    pods = pods_of((item.manifest for item in stack.objects if pod_spec(item)), "default")
+    violations: list[Violation] = []
+    if not policies:
+        return [Violation("network", stack.stack, "has no NetworkPolicy: every pod admits every connection")]
+    for policy in policies:
+        namespace = (policy.get("metadata") or {}).get("namespace")
+        selector = (policy.get("spec") or {}).get("podSelector")
+        if not any(pod.namespace == namespace and selects(selector, pod.labels) for pod in pods):
+            name = (policy.get("metadata") or {}).get("name")
+            violations.append(
+                Violation("network", f"NetworkPolicy {namespace}/{name}", "selects no rendered pod")
+            )
+    hops, missing = _hops(stack, pods)
+    for name in missing:
+        violations.append(Violation("network", stack.stack, f"renders no pod for {name}"))
+    for source_name, source, target_name, target, port_name in hops:
+        if source is None or target is None:
+            continue
+        port = target.ports.get(port_name)
+        if port is None or not admits(policies, source, target, port):
+            violations.append(
+                Violation(
+                    "network",
+                    target.name,
+                    f"does not admit {source_name} to {target_name} on {port_name} ({port})",
+                )
+            )
+    # Nothing from outside: no pod in another namespace reaches any port of the stack's pods but
+    # the admission webhooks the API server calls.
+    for target in pods:
+        for port_name, port in target.ports.items():
+            if target.labels.get("app.kubernetes.io/name") == "rollout-operator" and port_name == "https":
+                continue
+            if admits(policies, OUTSIDER, target, port):
+                violations.append(
+                    Violation("network", target.name, f"admits any pod on {port_name} ({port})")
+                )
+    if stack.expect.alloy is None:
+        # In the control room only the gateway speaks HTTP to the entry components.
+        for component in ("distributor", "query-frontend"):
+            entry = _find(pods, "mimir", component)
+            if entry is None or "http-metrics" not in entry.ports:
+                continue
+            for source in pods:
+                if source is entry or source.labels.get("app.kubernetes.io/component") == "gateway":
+                    continue
+                if admits(policies, source, entry, entry.ports["http-metrics"]):
+                    violations.append(
+                        Violation(
+                            "network", entry.name, f"admits {source.name} over HTTP: only the gateway may"
+                        )
+                    )
+    return violations
+
+
+# --- limits -------------------------------------------------------------------------------------
+
+
+def _config(item: Any, key: str) -> Mapping[str, Any] | None:
+    text = (item.manifest.get("data") or {}).get(key)
+    if not isinstance(text, str):
+        return None
+    loaded = yaml.safe_load(text)
+    return loaded if isinstance(loaded, Mapping) else None
+
+
+def check_limits(stack: StackObjects) -> list[Violation]:
+    violations: list[Violation] = []
+    for chart in stack.charts:
+        configs = [o for o in stack.objects if o.chart == chart.resource and o.kind == "ConfigMap"]
+        if chart.chart == "mimir-distributed":
+            found = [(o, c) for o in configs if (c := _config(o, "mimir.yaml")) is not None]
+            for item, config in found:
+                limits = config.get("limits") or {}
+                unset = [key for key in MIMIR_LIMITS if limits.get(key) is None]
+                if unset:
+                    violations.append(
+                        Violation(
+                            "limits", item.label, f"sets no {', '.join(unset)}: Mimir's defaults drop data"
+                        )
+                    )
+            if stack.expect.tenants:
+                runtime = [(o, c) for o in configs if (c := _config(o, "runtime.yaml")) is not None]
+                overrides = {} if not runtime else dict(runtime[0][1].get("overrides") or {})
+                for tenant in stack.expect.tenants:
+                    given = overrides.get(tenant) or {}
+                    unset = [key for key in MIMIR_LIMITS if given.get(key) is None]
+                    if unset:
+                        violations.append(
+                            Violation(
+                                "limits",
+                                f"tenant {tenant}",
+                                f"has no runtime override for {', '.join(unset)} in the central Mimir",
+                            )
+                        )
+        if chart.chart == "loki":
+            for item in configs:
+                loki_config = _config(item, "config.yaml")
+                if loki_config is None:
+                    continue
+                limits = loki_config.get("limits_config") or {}
+                unset = [key for key in LOKI_LIMITS if limits.get(key) is None]
+                if unset:
+                    violations.append(
+                        Violation(
+                            "limits", item.label, f"sets no {', '.join(unset)}: Loki's defaults drop logs"
+                        )
+                    )
+    return violations
+
+
+def check_hardening(stack: StackObjects) -> dict[str, list[Violation]]:
+    """The four production proofs, by invariant."""
+    return {
+        "resources": check_resources(stack),
+        "security": check_security(stack),
+        "network": check_network(stack),
+        "limits": check_limits(stack),
+    }

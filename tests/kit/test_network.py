@@ -1,0 +1,167 @@
+"""The NetworkPolicies against the pods the real charts render: the example inventory rendered by
+the programs, every chart expanded by helm with the programs' values, and each hop of the data
+path (and a few that must stay closed) judged by NetworkPolicy semantics (fleet/verify/netpol.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from chart_repository import shared_charts
+from inventories import AWS_WORKLOAD, workload_yaml, write_inventory
+
+from fleet.charts.helm import helm_binary
+from fleet.engines.render import RenderEngine, default_programs
+from fleet.errors import MissingTool
+from fleet.inventory.loader import load_inventory
+from fleet.verify.netpol import Pod, admits, pods_of, selects
+
+POLICY_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+@dataclass
+class Stack:
+    pods: list[Pod]
+    policies: list[dict[str, Any]]
+
+    def pod(self, namespace: str, **labels: str) -> Pod:
+        found = [
+            pod
+            for pod in self.pods
+            if pod.namespace == namespace
+            and all(pod.labels.get(f"app.kubernetes.io/{key}") == value for key, value in labels.items())
+        ]
+        assert found, f"no rendered pod in {namespace} with {labels}"
+        return found[0]
+
+
+def _render_charts(plan: dict[str, Any], workdir: Path) -> list[Pod]:
+    helm = str(helm_binary())
+    pods = []
+    for resource in plan["resources"]:
+        if resource["type"] != "kubernetes:helm.sh/v4:Chart":
+            continue
+        inputs = resource["inputs"]
+        archive = shared_charts() / f"{inputs['chart']}-{inputs['version']}.tgz"
+        release = inputs.get("name") or inputs["values"].get("fullnameOverride")
+        values = workdir / f"{resource['name']}.json"
+        values.write_text(json.dumps(inputs["values"]), encoding="utf-8")
+        command = [helm, "template", release, str(archive), "-n", inputs["namespace"], "-f", str(values)]
+        rendered = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120).stdout
+        pods.extend(pods_of([doc for doc in yaml.safe_load_all(rendered) if doc], inputs["namespace"]))
+    return pods
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack]]:
+    try:
+        helm_binary()
+    except MissingTool as missing:
+        pytest.skip(str(missing))
+    root = tmp_path_factory.mktemp("network")
+    # AWS everywhere: mimir-distributed 6.0.0 renders global.podLabels (Azure's workload-identity
+    # label) into broken YAML, which the chart-rendering proofs report on their own.
+    path = write_inventory(root / "inventory", ["payments-prod"])
+    hostname = "  grafana: {hostname: grafana.analytics.example}\n"
+    (path / "workloads" / "analytics-prod.yaml").write_text(
+        workload_yaml("analytics-prod", AWS_WORKLOAD + hostname), encoding="utf-8"
+    )
+    inventory = load_inventory(path)
+    engine = RenderEngine(root / "render", show_secrets=True, programs=default_programs())
+    result = {}
+    for stack in ("controlroom", "payments-prod", "analytics-prod"):
+        plan = json.loads(engine.render(inventory, stack).read_text(encoding="utf-8"))
+        policies = [
+            {"metadata": r["inputs"]["metadata"], "spec": r["inputs"]["spec"]}
+            for r in plan["resources"]
+            if r["type"] == POLICY_TYPE
+        ]
+        own = [  # the program's own workloads (kube-state-metrics)
+            {**r["inputs"], "kind": "Deployment"}
+            for r in plan["resources"]
+            if r["type"] == "kubernetes:apps/v1:Deployment"
+        ]
+        result[stack] = Stack(_render_charts(plan, root) + pods_of(own, "default"), policies)
+    yield result
+
+
+def test_every_policy_selects_rendered_pods(stacks: dict[str, Stack]) -> None:
+    for name, stack in stacks.items():
+        for policy in stack.policies:
+            namespace = policy["metadata"]["namespace"]
+            selected = [
+                p
+                for p in stack.pods
+                if p.namespace == namespace and selects(policy["spec"]["podSelector"], p.labels)
+            ]
+            assert selected, f"{name}: {policy['metadata']['name']} in {namespace} selects no rendered pod"
+
+
+def test_a_workload_admits_its_data_path_and_nothing_else(stacks: dict[str, Stack]) -> None:
+    stack = stacks["payments-prod"]
+    alloy = stack.pod("alloy", name="alloy")
+    grafana = stack.pod("grafana", name="grafana")
+    mimir_gateway = stack.pod("mimir", name="mimir", component="gateway")
+    loki_gateway = stack.pod("loki", name="loki", component="gateway")
+    distributor = stack.pod("mimir", name="mimir", component="distributor")
+    ingester = stack.pod("mimir", name="mimir", component="ingester")
+    loki_write = stack.pod("loki", name="loki", component="write")
+    stranger = Pod("default", {"app": "anything"})
+    policies = stack.policies
+    for source in (alloy, grafana):
+        assert admits(policies, source, mimir_gateway, 8080)
+        assert admits(policies, source, loki_gateway, 8080)
+        assert not admits(policies, source, distributor, 8080)  # only through the gateway
+        assert not admits(policies, source, loki_write, 3100)
+    assert admits(policies, mimir_gateway, distributor, 8080)  # gateway → backend
+    assert admits(policies, distributor, ingester, 9095)
+    assert admits(policies, loki_gateway, loki_write, 3100)
+    assert admits(policies, alloy, alloy, 12345)  # Alloy's clustering
+    kube_state_metrics = stack.pod("alloy", name="kube-state-metrics")
+    assert admits(policies, alloy, kube_state_metrics, 8080)
+    assert not admits(policies, grafana, kube_state_metrics, 8080)
+    for target, port in ((mimir_gateway, 8080), (loki_gateway, 8080), (distributor, 8080), (grafana, 3000)):
+        assert not admits(policies, stranger, target, port)
+        assert not admits(policies, None, target, port)
+    # No hostname: nothing may reach Grafana, not even the ingress controller.
+    assert not admits(policies, Pod("ingress-nginx", {}), grafana, 3000)
+    # The API server calls the rollout-operator's webhooks.
+    assert admits(policies, None, stack.pod("mimir", name="rollout-operator"), 8443)
+
+
+def test_a_workload_grafana_with_a_hostname_admits_the_ingress_controller(stacks: dict[str, Stack]) -> None:
+    stack = stacks["analytics-prod"]
+    grafana = stack.pod("grafana", name="grafana")
+    assert admits(stack.policies, Pod("ingress-nginx", {"app": "controller"}), grafana, 3000)
+    assert not admits(stack.policies, Pod("default", {}), grafana, 3000)
+
+
+def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_frontend(
+    stacks: dict[str, Stack],
+) -> None:
+    stack = stacks["controlroom"]
+    policies = stack.policies
+    gateway = stack.pod("mimir", name="mimir", component="gateway")
+    distributor = stack.pod("mimir", name="mimir", component="distributor")
+    frontend = stack.pod("mimir", name="mimir", component="query-frontend")
+    querier = stack.pod("mimir", name="mimir", component="querier")
+    ingester = stack.pod("mimir", name="mimir", component="ingester")
+    grafana = stack.pod("grafana", name="grafana")
+    ingress = Pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
+    for entry in (distributor, frontend):
+        assert admits(policies, gateway, entry, 8080)
+        for other in (querier, ingester, grafana, ingress, Pod("default", {}), None):
+            assert not admits(policies, other, entry, 8080), (other, entry)
+    assert admits(policies, querier, frontend, 9095)  # queriers answer the frontend over gRPC
+    assert admits(policies, distributor, ingester, 9095)  # the classic write path
+    assert admits(policies, ingress, gateway, 8080)
+    assert admits(policies, grafana, gateway, 8080)
+    assert not admits(policies, Pod("default", {}), gateway, 8080)
+    assert not admits(policies, Pod("default", {}), ingester, 9095)
