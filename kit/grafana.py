@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kit.security import container_security_context
-from kit.sizing import Sizing
+from kit.sizing import SIDECAR, Sizing
 
 STORAGE_SIZE = "10Gi"
 """Grafana's database (users, sessions, dashboards saved in the UI, alert state) on a volume."""
@@ -25,4 +25,10 @@ def grafana_production_values(sizing: Sizing) -> dict[str, Any]:
         "containerSecurityContext": container_security_context(),
         # A read-only root: Grafana writes its data to the volume and temporary files to /tmp.
         "extraEmptyDirMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        # The chart adds this init container whenever `dashboards` is set (fleet provisions its
+        # dashboards as JSON, so it downloads nothing): sized and restricted like the rest.
+        "downloadDashboards": {
+            "resources": SIDECAR.values(),
+            "securityContext": {**container_security_context(), "runAsNonRoot": True},
+        },
     }

@@ -220,9 +220,10 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from fleet.cli.version import version_lines
+        from fleet.cli.about import version_lines
+        from fleet.settings import Settings
 
-        for line in version_lines(Settings()):
+        for line in version_lines(Settings.from_environment()):
             typer.echo(line)
         raise typer.Exit(0)
 

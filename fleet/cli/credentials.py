@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import typer
 
-from fleet.cli.app import app, state
+from fleet.cli.app import HelpGroup, app, state
+from fleet.cli.help import examples
 from fleet.cli.output import console
 
-credentials_app = typer.Typer(help="Rotate the workloads' central credentials.", no_args_is_help=True)
+credentials_app = typer.Typer(
+    cls=HelpGroup,
+    help="Rotate the workloads' central credentials.",
+    epilog=examples("fleet credentials rotate payments-prod", "fleet credentials rotate --all"),
+    no_args_is_help=True,
+)
 app.add_typer(credentials_app, name="credentials")
 
 
-@credentials_app.command("rotate")
+@credentials_app.command(
+    "rotate",
+    epilog=examples(
+        "fleet credentials rotate payments-prod   # one workload",
+        "fleet credentials rotate --all           # every workload",
+        "fleet credentials rotate                 # continue a rotation that stopped",
+    ),
+)
 def credentials_rotate(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(None, help="The workloads whose passwords to rotate"),
+    names: list[str] = typer.Argument(
+        None, metavar="NAME", help="The workloads whose passwords to rotate", show_default=False
+    ),
     select_all: bool = typer.Option(False, "--all", help="Rotate every workload's password"),
 ) -> None:
     """Give workloads new central passwords in three recorded phases: the control room accepts

@@ -114,7 +114,9 @@ def _regex(value: str) -> str:
 
 
 def _prometheus_duration(value: str) -> str:
-    return check_prometheus_duration(value)
+    checked = check_prometheus_duration(value)
+    parse_duration(checked)  # and within fleet's bound (3650d), like every duration
+    return checked
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]

@@ -154,7 +154,6 @@ def test_scrapes_cover_pods_kubelet_cadvisor_node_exporter_and_kube_state_metric
     found = blocks_by_id(render_alloy_config(pipeline()))
     scrapes = sorted(cid for cid in found if cid.startswith("prometheus.scrape."))
     assert scrapes == [
-        "prometheus.scrape.alloy",
         "prometheus.scrape.alloy",  # Alloy's own metrics, each pod its own (not clustered)
         "prometheus.scrape.cadvisor",
         "prometheus.scrape.kube_state_metrics",

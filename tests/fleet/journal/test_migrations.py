@@ -114,9 +114,9 @@ def test_an_old_journal_gets_its_deploy_summary_from_its_history(database_url: s
         )
         kept, kept_dry = journal.stack_status(), journal.last_dry_runs()
         assert [(d.stack, d.rollout_id) for d in kept_dry] == [("eu-prod", dry.id), ("stage-1", dry.id)]
-        with journal.database.write() as conn:  # as a journal of version 3 would be: no summary
+        with journal.database.write() as conn:  # as a journal of version 4 would be: no summary
             conn.execute(stack_deploys.delete())
-            conn.execute(text("UPDATE fleet_schema SET version = 3"))
+            conn.execute(text("UPDATE fleet_schema SET version = 4"))
     with Journal(database_url) as journal:
         assert journal.stack_status() == kept
         assert journal.last_dry_runs() == kept_dry

@@ -109,6 +109,8 @@ def test_a_writable_root_or_a_root_user_without_a_named_exception_fails(
     assert found == {
         ("DaemonSet alloy/alloy container alloy", "readOnlyRootFilesystem"),
         ("Deployment grafana/grafana container grafana", "runAsNonRoot"),
+        # The pod's uid 0 reaches the dashboards' init container too.
+        ("Deployment grafana/grafana container download-dashboards", "runAsNonRoot"),
     }
     # Alloy's own root user is the named exception (it reads the journal): not reported.
 
