@@ -34,6 +34,9 @@ AZURE_ROOM = """\
     tenant_id: "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 """
 
+HARDENING = ("resources", "security", "network", "limits")
+"""The production proofs (:func:`fleet.verify.hardening.check_hardening`), after the others."""
+
 
 @pytest.fixture(scope="module")
 def charts() -> Iterator[Path]:
@@ -85,7 +88,18 @@ def test_every_stack_of_the_example_inventory_passes(
     for stack, proofs in results.items():
         assert list(proofs) == [
             name
-            for name in ("provider", "schema", "references", "urls", "alloy", "storage", "replicas", "values")
+            for name in (
+                "provider",
+                "schema",
+                "references",
+                "urls",
+                "alloy",
+                "storage",
+                "replicas",
+                "values",
+                "alerting",
+                *HARDENING,
+            )
             if stack != "controlroom" or name != "alloy"
         ]
         assert {name: v for name, v in proofs.items() if v} == {}, stack
@@ -94,8 +108,9 @@ def test_every_stack_of_the_example_inventory_passes(
 def test_fleet_verify_renders_every_chart_and_passes(inventory: Inventory) -> None:
     result = CliRunner().invoke(app, ["-i", str(inventory.root), "verify"])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    *lines, summary = result.output.splitlines()
     assert all(line.startswith("PASS ") for line in lines), lines
+    assert summary == f"verified {len(inventory.stacks())} stacks: all passed"
     assert "PASS analytics-prod: invariant storage" in lines  # an Azure workload
     assert "PASS controlroom: invariant references" in lines
 
