@@ -117,16 +117,6 @@ def stack_sizing(size: Size, requests: Mapping[SizedComponent, ResourceRequest])
     return Sizing(size=size, overrides=overrides)
 
 
-def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``extra`` merged in, recursively (as Helm merges values); ``base`` is changed."""
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
 # Mimir's chart keys for the components a size sets.
 _MIMIR_KEYS = {
     "mimir-distributor": "distributor",

@@ -10,11 +10,11 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from fleet.inventory.models import GrafanaSettings
-from kit.charts import grafana_chart
+from kit.charts import grafana_chart, merged
 from kit.dashboards import grafana_dashboard_values, workload_dashboards
 from kit.grafana import grafana_production_values
 from kit.namespaces import MANAGED_BY
-from kit.sizing import Sizing, merge
+from kit.sizing import Sizing
 
 RELEASE = "grafana"
 ADMIN_SECRET = "grafana-admin"
@@ -103,7 +103,7 @@ def grafana_values(args: GrafanaArgs) -> dict[str, Any]:
         if tls is not None and tls.ingress_class is not None:
             values["ingress"]["ingressClassName"] = tls.ingress_class
         values["grafana.ini"]["server"] = {"domain": hostname, "root_url": f"https://{hostname}/"}
-    return merge(values, grafana_production_values(args.sizing))
+    return merged(values, grafana_production_values(args.sizing))
 
 
 class Grafana(pulumi.ComponentResource):
