@@ -14,10 +14,8 @@ from typing import Any
 
 import pytest
 from charts import real_charts
-from inventories import copy_example
 
-from fleet.engines.render import load_plans, render_all
-from fleet.inventory.loader import Inventory, load_inventory
+from fleet.inventory.loader import Inventory
 from fleet.verify.dataflow import Violation
 from fleet.verify.hardening import HARDENING_INVARIANTS
 from fleet.verify.rendered import verify_objects
@@ -26,22 +24,12 @@ POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 Edit = Callable[[dict[str, Any]], None]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def charts() -> Iterator[Path]:
+    """The shared chart archives and a Helm, for this module's proofs (the example's plans come
+    from conftest, rendered once per session)."""
     with real_charts() as cache:
         yield cache
-
-
-@pytest.fixture(scope="module")
-def inventory(charts: Path, tmp_path_factory: pytest.TempPathFactory) -> Inventory:
-    return load_inventory(copy_example(tmp_path_factory.mktemp("hardening") / "inv"))
-
-
-@pytest.fixture(scope="module")
-def plans(inventory: Inventory) -> dict[str, dict[str, Any]]:
-    out = inventory.root.parent / "plans"
-    render_all(inventory, None, out)
-    return load_plans(out)
 
 
 def prove(

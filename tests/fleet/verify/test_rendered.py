@@ -22,9 +22,10 @@ from typer.testing import CliRunner
 from fleet.charts.cache import ChartCache
 from fleet.charts.expand import ChartNotCached
 from fleet.cli.main import app
-from fleet.engines.render import load_plans, render_all
-from fleet.inventory.loader import Inventory, load_inventory
+from fleet.engines.render import render_all
+from fleet.inventory.loader import Inventory
 from fleet.verify.dataflow import Violation
+from fleet.verify.hardening import HARDENING_INVARIANTS
 from fleet.verify.rendered import verify_objects
 
 AZURE_ROOM = """\
@@ -34,26 +35,13 @@ AZURE_ROOM = """\
     tenant_id: "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 """
 
-HARDENING = ("resources", "security", "network", "limits")
-"""The production proofs (:func:`fleet.verify.hardening.check_hardening`), after the others."""
 
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def charts() -> Iterator[Path]:
+    """The shared chart archives and a Helm, for this module's proofs (the example's plans come
+    from conftest, rendered once per session)."""
     with real_charts() as cache:
         yield cache
-
-
-@pytest.fixture(scope="module")
-def inventory(charts: Path, tmp_path_factory: pytest.TempPathFactory) -> Inventory:
-    return load_inventory(copy_example(tmp_path_factory.mktemp("rendered") / "inv"))
-
-
-@pytest.fixture(scope="module")
-def plans(inventory: Inventory) -> dict[str, dict[str, Any]]:
-    out = inventory.root.parent / "plans"
-    render_all(inventory, None, out)
-    return load_plans(out)
 
 
 Edit = Callable[[dict[str, Any]], None]
@@ -98,7 +86,7 @@ def test_every_stack_of_the_example_inventory_passes(
                 "replicas",
                 "values",
                 "alerting",
-                *HARDENING,
+                *HARDENING_INVARIANTS,
             )
             if stack != "controlroom" or name != "alloy"
         ]
