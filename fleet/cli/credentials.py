@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fleet.cli.app import HelpGroup, app, state
+from fleet.cli.confirm import YES_OPTION, confirm
 from fleet.cli.help import examples
 from fleet.cli.output import console
 
@@ -20,8 +21,8 @@ app.add_typer(credentials_app, name="credentials")
 @credentials_app.command(
     "rotate",
     epilog=examples(
-        "fleet credentials rotate payments-prod   # one workload",
-        "fleet credentials rotate --all           # every workload",
+        "fleet credentials rotate payments-prod   # one workload (asks first)",
+        "fleet credentials rotate --all --yes     # every workload; --yes without a terminal",
         "fleet credentials rotate                 # continue a rotation that stopped",
     ),
 )
@@ -31,6 +32,7 @@ def credentials_rotate(
         None, metavar="NAME", help="The workloads whose passwords to rotate", show_default=False
     ),
     select_all: bool = typer.Option(False, "--all", help="Rotate every workload's password"),
+    yes: bool = YES_OPTION,
 ) -> None:
     """Give workloads new central passwords in three recorded phases: the control room accepts
     the new next to the old, the workloads switch in waves, the control room drops the old.
@@ -56,6 +58,7 @@ def credentials_rotate(
             plan = plan_phase(inventory, "accept", wanted, None, engine)
             out.print(f"Rotating the credentials of {', '.join(wanted)}: phase 1/3 accept", markup=False)
             out.print(plan_table(plan))
+            confirm(f"Rotate the central passwords of {len(wanted)} workload(s)?", yes=yes)
             rollout = start_rollout(journal, locks, plan, kind=RolloutKind.ROTATE)
             start_rotation(journal, rollout)
             detail = drive_shown(st, journal, locks, rollout.id, inventory=inventory)

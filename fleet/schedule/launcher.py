@@ -62,4 +62,4 @@ class SchedulerLauncher(DetachedLauncher):
         self._spawn(inventory, ["drift", "--rollout", rollout_id])
 
     def rotate(self, inventory: Inventory, names: Sequence[str]) -> None:
-        self._spawn(inventory, ["credentials", "rotate", *names])
+        self._spawn(inventory, ["credentials", "rotate", "--yes", *names])

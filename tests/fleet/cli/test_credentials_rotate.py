@@ -36,7 +36,7 @@ def _kill_when(env: dict[str, str], log: Path, cli_log: Path, started: str, coun
     """Run `fleet credentials rotate --all` and SIGKILL it once ``started`` started ``count``
     times since now (the stack keeps running in its worker; the coordinator is gone)."""
     offset = len(log.read_text())
-    cli = start_fleet(env, cli_log, "credentials", "rotate", "--all")
+    cli = start_fleet(env, cli_log, "credentials", "rotate", "--all", "--yes")
     try:
         wait_for(lambda: _starts(log, offset).count(started) >= count, f"{started} to start")
         os.kill(cli.pid, signal.SIGKILL)
@@ -78,7 +78,7 @@ def test_a_rotation_killed_in_each_phase_resumes_and_ends_with_only_new_password
     _kill_when(env, log, tmp_path / "cli3.log", "controlroom", 1)
 
     write_script(script, log=str(log), default={"duration": 0.2})
-    resumed = run_fleet(env, "credentials", "rotate", "--all")
+    resumed = run_fleet(env, "credentials", "rotate", "--all", "--yes")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "Rotation done: only the new passwords authenticate." in resumed.stdout
 
@@ -109,7 +109,7 @@ def test_a_rotation_killed_in_each_phase_resumes_and_ends_with_only_new_password
     unchanged = run_fleet(env, "rollout", "--all", "--yes")  # what was rotated is what is deployed
     assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
     assert _starts(log, before) == []
-    again = run_fleet(env, "credentials", "rotate", "payments-prod")  # a new rotation of one
+    again = run_fleet(env, "credentials", "rotate", "payments-prod", "--yes")  # a new rotation of one
     assert again.returncode == 0, again.stdout + again.stderr
     with Journal(journal_url_for(inventory)) as journal:
         generations = credential_generations(journal)
@@ -122,6 +122,7 @@ def test_bad_names_are_refused_before_anything_is_recorded(inventory: Path, tmp_
         (("nope",), "no workload named 'nope'"),
         ((), "name the workloads whose credentials to rotate, or use --all"),
         (("payments-prod", "--all"), "give workload names or --all, not both"),
+        (("--all",), "stdin is not a terminal, so nobody can confirm; pass --yes"),
     ]:
         result = run_fleet(env, "credentials", "rotate", *args)
         assert result.returncode == 2, result.stdout + result.stderr

@@ -374,4 +374,4 @@ def test_the_scheduled_rotation_is_a_detached_credentials_rotate(tmp_path: Path)
     for process in launcher.processes:
         process.wait(10)
     logged = (inventory.state_dir / "beat.log").read_text()
-    assert f"-i {inventory.root} credentials rotate payments-prod search-staging" in logged
+    assert f"-i {inventory.root} credentials rotate --yes payments-prod search-staging" in logged
