@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,13 +21,34 @@ import pytest
 _PROJECT = Path(__file__).resolve().parents[2]
 
 
+def _origin() -> Path | None:
+    """The checkout this one was cloned from, when that is a folder on this machine."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(_PROJECT), "config", "--get", "remote.origin.url"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    url = done.stdout.strip().removeprefix("file://")
+    return Path(url) if url.startswith("/") else None
+
+
 def _shared_charts() -> Path:
-    """``FLEET_TEST_CHARTS``, else ``<project>/../shared/charts`` (or one level further up, for a
-    git worktree kept in a folder beside the main checkout)."""
+    """``FLEET_TEST_CHARTS``, else ``../shared/charts`` beside the project (or one level further
+    up, for a git worktree kept in a folder beside the main checkout), else beside the checkout
+    this one was cloned from (a fresh clone in /tmp, as CI makes)."""
     explicit = os.environ.get("FLEET_TEST_CHARTS")
     if explicit:
         return Path(explicit)
-    candidates = [_PROJECT.parent / "shared" / "charts", _PROJECT.parent.parent / "shared" / "charts"]
+    roots = [_PROJECT, _PROJECT.parent]
+    origin = _origin()
+    if origin is not None:
+        roots += [origin, origin.parent]
+    candidates = [root.parent / "shared" / "charts" for root in roots]
     return next((path for path in candidates if path.is_dir()), candidates[0])
 
 
