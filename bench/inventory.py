@@ -24,30 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-FLEET = """\
-apiVersion: fleet/v1
-kind: Fleet
-name: bench
-spec:
-  control_room:
-    cloud: aws
-    region: us-east-1
-    account_id: "123456789012"
-    domain: ctrl.bench.example
-  versions: {alloy: "1.4.0", mimir: "6.0.6", loki: "6.46.0", grafana: "10.1.4"}
-  rollout: {canary: 1, wave_size: "25%", max_parallel: 16, failure_budget: 0, bake_time: "0s"}
-"""
-AWS = """\
-  cloud: aws
-  region: eu-west-1
-  account_id: "210987654321"
-"""
-AZURE = """\
-  cloud: azure
-  region: westeurope
-  subscription_id: "0b5e9f43-7c2a-4d8e-9a61-3f2d8c4b1e07"
-  tenant_id: "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
-"""
+import benchfleet
+
+FLEET = (
+    benchfleet.FLEET
+    + '  rollout: {canary: 1, wave_size: "25%", max_parallel: 16, failure_budget: 0, bake_time: "0s"}\n'
+)
 REST = """\
   environment: {environment}
   labels: {{team: team-{team}, ring: {ring}}}
@@ -74,7 +56,7 @@ def make_inventory(root: Path, count: int) -> Path:
     (root / "fleet.yaml").write_text(FLEET, encoding="utf-8")
     for index in range(count):
         name = f"workload-{index:05d}"
-        account = AZURE if index % 4 == 3 else AWS
+        account = benchfleet.account(index)
         rest = REST.format(
             name=name,
             environment=ENVIRONMENTS[index % 3],

@@ -19,36 +19,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchfleet
+
 from fleet.engines.parallel import default_jobs
 from fleet.engines.render import RenderEngine
 from fleet.inventory.loader import load_inventory
 
-FLEET = """\
-apiVersion: fleet/v1
-kind: Fleet
-name: bench
-spec:
-  control_room:
-    cloud: aws
-    region: us-east-1
-    account_id: "123456789012"
-    domain: ctrl.bench.example
-  versions: {alloy: "1.4.0", mimir: "6.0.0", loki: "6.46.0", grafana: "10.1.4"}
-"""
-AWS = '  cloud: aws\n  region: eu-west-1\n  account_id: "210987654321"\n'
-AZURE = (
-    "  cloud: azure\n  region: westeurope\n"
-    '  subscription_id: "0b5e9f43-7c2a-4d8e-9a61-3f2d8c4b1e07"\n'
-    '  tenant_id: "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"\n'
-)
-
 
 def make_inventory(root: Path, count: int) -> Path:
     (root / "workloads").mkdir(parents=True)
-    (root / "fleet.yaml").write_text(FLEET, encoding="utf-8")
+    (root / "fleet.yaml").write_text(benchfleet.FLEET, encoding="utf-8")
     for index in range(count):
         name = f"workload-{index:04d}"
-        account = AZURE if index % 4 == 3 else AWS
+        account = benchfleet.account(index)
         (root / "workloads" / f"{name}.yaml").write_text(
             f"apiVersion: fleet/v1\nkind: Workload\nname: {name}\nspec:\n{account}"
             f"  alloy: {{namespaces: [app-{index}]}}\n",

@@ -25,7 +25,6 @@ from fleet.charts.expand import ExpandedChart, KubeObject
 from fleet.verify.dataflow import Violation
 
 __all__ = [
-    "OBJECT_INVARIANTS",
     "Expectation",
     "StackObjects",
     "check_provider",
@@ -33,22 +32,6 @@ __all__ = [
     "check_schema",
     "pod_spec",
 ]
-
-OBJECT_INVARIANTS = (
-    "provider",
-    "schema",
-    "references",
-    "urls",
-    "alloy",
-    "storage",
-    "replicas",
-    "values",
-    "resources",
-    "security",
-    "network",
-    "limits",
-)
-"""The object proofs' names, in report order (``alloy`` and ``storage`` where they apply)."""
 
 _POD_OWNERS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 _CERT_MANAGER = ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
