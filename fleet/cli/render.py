@@ -47,7 +47,7 @@ def render(
 ) -> None:
     """Render stacks offline (no cloud, cluster or pulumi CLI): <out>/<stack>/plan.json each.
 
-    The control room is rendered first; its credentials feed the workloads' StackReferences.
+    The control room is rendered first; each workload is rendered with its own credential from it.
     Each chart's entry lists the objects it creates (Helm, from the chart cache) and its hooks,
     which helm.v4.Chart never applies. Plans are written only when every stack rendered.
     """

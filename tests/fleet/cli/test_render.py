@@ -57,7 +57,7 @@ def test_show_secrets_writes_the_values(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     plan = json.loads((out / "controlroom" / "plan.json").read_text(encoding="utf-8"))
-    password = plan["outputs"]["credentials"]["alpha"]["password"]
+    password = plan["outputs"]["credential-alpha"]
     assert password not in result.output
     assert password in (out / "alpha" / "plan.json").read_text(encoding="utf-8")
 
