@@ -15,9 +15,7 @@ from fleet.errors import UserError
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from fleet.journal import Journal
     from fleet.rollout.rotation import RotationPreview
-    from fleet.settings import Settings
 
 credentials_app = typer.Typer(
     cls=HelpGroup,
@@ -110,26 +108,18 @@ def credentials_rotate(
 def _show_rotation_plan(ctx: typer.Context, names: list[str], select_all: bool, output: Output) -> None:
     """``--dry-run``: what the command would do next, from the journal as it is; nothing is
     recorded (a journal that does not exist yet is not created) and no stack is touched."""
+    from fleet.journal.connect import existing_journal
     from fleet.rollout.rotation import preview_rotation
 
     st = state(ctx)
     inventory = st.inventory()
-    journal = _existing_journal(st.settings)
+    journal = existing_journal(st.settings)
     if journal is None:
         preview = preview_rotation(None, inventory, names, select_all)
     else:
         with journal:
             preview = preview_rotation(journal, inventory, names, select_all)
     emit({"dry_run": True, **preview.to_json()}, output, table=lambda: _rotation_table(preview))
-
-
-def _existing_journal(settings: Settings) -> Journal | None:
-    """The journal, or None when this inventory has none yet (its SQLite file does not exist)."""
-    from fleet.journal.connect import open_journal
-
-    if settings.database_url is None and not (settings.inventory / ".fleet" / "fleet.db").exists():
-        return None
-    return open_journal(settings)[0]
 
 
 def _rotation_table(preview: RotationPreview) -> RenderableType:
