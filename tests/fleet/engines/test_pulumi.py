@@ -767,3 +767,44 @@ def test_a_workload_before_its_control_room_exists_is_a_one_line_error(
         "roll it out first (fleet rollout controlroom)"
     )
     assert stack.ran == []
+
+
+def tiny_hub() -> None:
+    import pulumi
+
+    pulumi.export("credential-payments-prod", pulumi.Output.secret(OWN))
+    pulumi.export("credential-analytics-prod", pulumi.Output.secret(OTHER))
+
+
+def tiny_spoke() -> None:
+    import pulumi
+
+    password = pulumi.Config("fleet").require_secret("centralPassword")
+    pulumi.export("received", password)
+    pulumi.export("length", password.apply(len))
+
+
+@pytest.mark.pulumi_cli
+@needs_cli
+@pytest.mark.usefixtures("clean_env")
+def test_a_workload_receives_its_own_credential_on_a_file_backend(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    inventory = make_inventory(tmp_path / "inv", backend=f"file://{state}")
+    settings = Settings(passphrase=PASSPHRASE)
+    assert run_program(stack_target(inventory, "controlroom", settings), tiny_hub, Action.up).ok
+    seen: list[str] = []
+    outcome = run_program(
+        stack_target(inventory, "payments-prod", settings), tiny_spoke, Action.up, seen.append
+    )
+    assert outcome.ok, outcome.error
+    shown = stack_outputs(inventory, "payments-prod", show_secrets=True, settings=settings)
+    assert shown["received"] == OWN
+    assert OWN not in json.dumps(outcome.to_json()) + "".join(seen)
+    # Neither the workload's state nor its settings file hold another workload's password, and its own
+    # only encrypted.
+    files = [*state.rglob("*.json"), *(inventory.root / ".fleet" / "work" / "payments-prod").glob("Pulumi.*")]
+    workload_files = [path for path in files if "payments-prod" in str(path)]
+    assert workload_files
+    for path in workload_files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert OTHER not in text and OWN not in text, path
