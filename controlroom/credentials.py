@@ -161,5 +161,6 @@ class Credentials(pulumi.ComponentResource):
         self.reader = pulumi.Output.secret(
             reader.result.apply(lambda password: {"username": READER_USERNAME, "password": password})
         )
-        passwords = {f"password-{w}": p for w, p in self.passwords.items()}
-        self.register_outputs({"reader": self.reader, **passwords})
+        self.register_outputs(
+            {"reader": self.reader, **{f"password-{w}": p for w, p in self.passwords.items()}}
+        )
