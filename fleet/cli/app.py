@@ -238,7 +238,7 @@ def _global(
         "--version",
         callback=_print_version,
         is_eager=True,
-        help="Print the versions of fleet, Python, Pulumi and Helm, and the journal; exit.",
+        help="Print the versions of fleet, Python, the Pulumi SDK and Helm, and the journal; exit.",
     ),
 ) -> None:
     from fleet.settings import Settings
