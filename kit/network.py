@@ -141,11 +141,13 @@ class WorkloadNamespaces:
 
 
 def workload_policies(
-    ns: WorkloadNamespaces, *, ingress_namespace: str, grafana_ingress: bool
+    ns: WorkloadNamespaces, *, ingress_namespace: str, grafana_ingress: bool, events: bool = True
 ) -> list[Policy]:
     """A workload's policies: its four namespaces deny ingress but for the data path."""
     alloy = app("alloy", "alloy", namespace=ns.alloy)
     grafana = app("grafana", "grafana", namespace=ns.grafana)
+    # The events collector (a second release of the Alloy chart) writes to the Loki gateway only.
+    events_collector = (app("alloy", "alloy-events", namespace=ns.alloy),) if events else ()
     policies = [deny_all(namespace) for namespace in (ns.alloy, ns.mimir, ns.loki, ns.grafana)]
     policies.append(
         Policy(
@@ -163,14 +165,14 @@ def workload_policies(
             (Rule((app("alloy", "alloy"),), (KUBE_STATE_METRICS_PORT,)),),
         )
     )
-    for backend, namespace in (("mimir", ns.mimir), ("loki", ns.loki)):
+    for backend, namespace, writers in (("mimir", ns.mimir, ()), ("loki", ns.loki, events_collector)):
         policies.append(Policy(f"{backend}-internal", namespace, Pods(), (Rule((Pods(),)),)))
         policies.append(
             Policy(
                 f"{backend}-gateway",
                 namespace,
                 app(backend, backend, "gateway"),
-                (Rule((alloy, grafana), (GATEWAY_PORT,)),),
+                (Rule((alloy, *writers, grafana), (GATEWAY_PORT,)),),
             )
         )
     policies.append(webhooks(ns.mimir, "mimir"))

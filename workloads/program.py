@@ -22,6 +22,7 @@ from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storag
 from workloads import loki as loki_module
 from workloads import mimir as mimir_module
 from workloads.alloy import Alloy, AlloyArgs
+from workloads.alloy_events import AlloyEvents, AlloyEventsArgs
 from workloads.grafana import Grafana, GrafanaArgs
 from workloads.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
 from workloads.loki import Loki, LokiArgs
@@ -147,6 +148,20 @@ def workload_program(spec: WorkloadStack) -> None:
         opts=on_cluster,
     )
 
+    if settings.alloy.events:
+        AlloyEvents(
+            "alloy-events",
+            AlloyEventsArgs(
+                version=spec.versions.alloy,
+                repository=spec.charts.repository("alloy"),
+                namespace=namespaces.names[ALLOY_NAMESPACE],
+                workload=name,
+                local_logs_url=loki.push_url,
+                namespaces=tuple(settings.alloy.namespaces),
+                sizing=sizing,
+            ),
+            opts=on_cluster,
+        )
     KubeStateMetrics(
         "kube-state-metrics",
         KubeStateMetricsArgs(namespace=namespaces.names[ALLOY_NAMESPACE], sizing=sizing),
@@ -158,6 +173,7 @@ def workload_program(spec: WorkloadStack) -> None:
             WorkloadNamespaces(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             ingress_namespace=settings.cluster.ingress_namespace,
             grafana_ingress=settings.grafana.hostname is not None,
+            events=settings.alloy.events,
         ),
         pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )

@@ -300,6 +300,7 @@ class CloudAccount(Model):
 Size = Literal["small", "medium", "large"]
 SizedComponent = Literal[
     "alloy",
+    "alloy-events",
     "mimir-distributor",
     "mimir-ingester",
     "mimir-querier",
@@ -448,6 +449,10 @@ class AlloySettings(Model):
         description="Namespaces Alloy scrapes and collects logs from; empty: all",
     )
     system_logs: bool = Field(default=True, description="Collect the nodes' systemd journal")
+    events: bool = Field(
+        default=True,
+        description="Collect Kubernetes events into the local Loki (one collector per cluster)",
+    )
 
 
 class CentralExport(Model):

@@ -115,11 +115,17 @@ def check_security(stack: StackObjects) -> list[Violation]:
 
 
 def _find(
-    pods: list[Pod], name: str, component: str | None = None, namespace: str | None = None
+    pods: list[Pod],
+    name: str,
+    component: str | None = None,
+    namespace: str | None = None,
+    instance: str | None = None,
 ) -> Pod | None:
     for pod in pods:
         labels = pod.labels
         if labels.get("app.kubernetes.io/name") != name:
+            continue
+        if instance is not None and labels.get("app.kubernetes.io/instance") != instance:
             continue
         if component is not None and labels.get("app.kubernetes.io/component") != component:
             continue
@@ -159,8 +165,11 @@ def _hops(
             ("Grafana", grafana, "the gateway", mimir_gateway, "http-metrics"),
         ]
     else:
-        alloy, grafana = _find(pods, "alloy"), _find(pods, "grafana")
+        alloy, grafana = _find(pods, "alloy", instance="alloy"), _find(pods, "grafana")
         loki_gateway = _find(pods, "loki", "gateway")
+        if expect.events is not None:
+            events = _find(pods, "alloy", instance=expect.events[1])
+            hops.append(("the events collector", events, "the Loki gateway", loki_gateway, "http-metrics"))
         for source_name, source in (("Alloy", alloy), ("Grafana", grafana)):
             hops += [
                 (source_name, source, "the Mimir gateway", mimir_gateway, "http-metrics"),

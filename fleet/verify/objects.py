@@ -53,6 +53,8 @@ class Expectation:
     """The replicas asked for each chart's write path, by chart resource name."""
     alloy: tuple[str, str, str, str] | None = None
     """(namespace, ConfigMap, key, Secret) of the Alloy fleet configures; None for the control room."""
+    events: tuple[str, str, str, str] | None = None
+    """(namespace, release, ConfigMap, key) of the events collector; None when it is off."""
     ingress_namespace: str = "ingress-nginx"
     """The ingress controller's namespace (the NetworkPolicies admit it)."""
     grafana_ingress: bool = False

@@ -41,6 +41,8 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
     """What the inventory says ``stack``'s objects must be."""
     from controlroom.program import MIMIR_NAMESPACE
     from workloads.alloy import AUTH_SECRET, CONFIG_KEY, CONFIG_MAP
+    from workloads.alloy_events import CONFIG_MAP as EVENTS_CONFIG_MAP
+    from workloads.alloy_events import RELEASE as EVENTS_RELEASE
     from workloads.program import ALLOY_NAMESPACE, GRAFANA_NAMESPACE
 
     if stack == CONTROLROOM:
@@ -70,6 +72,9 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
         kubernetes_version=spec.cluster.kubernetes_version,
         replicas={"mimir-chart": spec.mimir.replicas, "loki-chart": spec.loki.replicas},
         alloy=(ALLOY_NAMESPACE, CONFIG_MAP, CONFIG_KEY, AUTH_SECRET),
+        events=(
+            (ALLOY_NAMESPACE, EVENTS_RELEASE, EVENTS_CONFIG_MAP, CONFIG_KEY) if spec.alloy.events else None
+        ),
         ingress_namespace=spec.cluster.ingress_namespace,
         grafana_ingress=spec.grafana.hostname is not None,
     )
