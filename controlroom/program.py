@@ -96,7 +96,10 @@ def controlroom_program(spec: ControlRoomStack) -> None:
     network_policies(
         "network",
         controlroom_policies(
-            mimir=MIMIR_NAMESPACE, grafana=GRAFANA_NAMESPACE, ingress_namespace=room.cluster.ingress_namespace
+            mimir=MIMIR_NAMESPACE,
+            grafana=GRAFANA_NAMESPACE,
+            ingress_namespace=room.cluster.ingress_namespace,
+            egress_settings=room.cluster.egress,
         ),
         pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana]),
     )

@@ -174,6 +174,8 @@ def workload_program(spec: WorkloadStack) -> None:
             ingress_namespace=settings.cluster.ingress_namespace,
             grafana_ingress=settings.grafana.hostname is not None,
             events=settings.alloy.events,
+            egress_settings=settings.cluster.egress,
+            scraped_namespaces=tuple(settings.alloy.namespaces),
         ),
         pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )

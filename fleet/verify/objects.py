@@ -61,6 +61,9 @@ class Expectation:
     """The workload's Grafana has an Ingress (a hostname)."""
     tenants: tuple[str, ...] = ()
     """The control room's tenants: each needs its limits as a runtime override."""
+    egress: Mapping[str, tuple[str, int]] | None = None
+    """With egress restricted: an address and port of each destination outside the pods
+    (``api_server``, ``object_storage``, ``control_room``, ``notifications``); None: egress open."""
 
 
 @dataclass(frozen=True)

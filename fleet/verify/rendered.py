@@ -7,6 +7,7 @@ stacks with the same chart versions and values share one Helm run.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fleet.charts.cache import ChartCache, default_cache_dir
 from fleet.charts.expand import expand_plan, kubernetes_objects
 from fleet.engines.base import EventSink
-from fleet.inventory.models import CONTROLROOM, Cluster
+from fleet.inventory.models import CONTROLROOM, Cluster, Egress
 from fleet.verify.alerting import check_alerting
 from fleet.verify.dataflow import Violation
 from fleet.verify.hardening import check_hardening
@@ -26,7 +27,7 @@ from fleet.verify.wiring import check_alloy, check_urls
 if TYPE_CHECKING:
     from fleet.inventory.loader import Inventory
 
-__all__ = ["expectation", "verify_objects"]
+__all__ = ["egress_addresses", "expectation", "verify_objects"]
 
 
 def _kubeconfig(cluster: Cluster) -> str | None:
@@ -35,6 +36,20 @@ def _kubeconfig(cluster: Cluster) -> str | None:
     if kubeconfig is not None and "\n" not in kubeconfig:
         return os.path.expanduser(kubeconfig)
     return kubeconfig
+
+
+def egress_addresses(egress: Egress) -> dict[str, tuple[str, int]] | None:
+    """An address (the first host of the first network) and the first port of each destination
+    outside the pods, for the network proof; None when egress is not restricted."""
+    if not egress.restricted:
+        return None
+    found: dict[str, tuple[str, int]] = {}
+    for name in ("api_server", "object_storage", "control_room", "notifications"):
+        target = getattr(egress, name)
+        network = ipaddress.ip_network(target.cidrs[0], strict=False)
+        host = next(iter(network.hosts()), network.network_address)
+        found[name] = (str(host), target.ports[0])
+    return found
 
 
 def expectation(inventory: Inventory, stack: str) -> Expectation:
@@ -59,6 +74,7 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
             replicas={"mimir-chart": room.mimir.replicas},
             ingress_namespace=room.cluster.ingress_namespace,
             tenants=tuple(inventory.names),
+            egress=egress_addresses(room.cluster.egress),
         )
     spec = inventory.workload_stack(stack).workload.spec
     workload_provided: set[tuple[str, str, str]] = set()
@@ -77,6 +93,7 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
         ),
         ingress_namespace=spec.cluster.ingress_namespace,
         grafana_ingress=spec.grafana.hostname is not None,
+        egress=egress_addresses(spec.cluster.egress),
     )
 
 

@@ -106,7 +106,7 @@ def test_every_policy_selects_rendered_pods(stacks: dict[str, Stack]) -> None:
 
 def test_a_workload_admits_its_data_path_and_nothing_else(stacks: dict[str, Stack]) -> None:
     stack = stacks["payments-prod"]
-    alloy = stack.pod("alloy", name="alloy")
+    alloy = stack.pod("alloy", name="alloy", instance="alloy")
     grafana = stack.pod("grafana", name="grafana")
     mimir_gateway = stack.pod("mimir", name="mimir", component="gateway")
     loki_gateway = stack.pod("loki", name="loki", component="gateway")
@@ -124,6 +124,10 @@ def test_a_workload_admits_its_data_path_and_nothing_else(stacks: dict[str, Stac
     assert admits(policies, distributor, ingester, 9095)
     assert admits(policies, loki_gateway, loki_write, 3100)
     assert admits(policies, alloy, alloy, 12345)  # Alloy's clustering
+    events = stack.pod("alloy", name="alloy", instance="alloy-events")
+    assert admits(policies, events, loki_gateway, 8080)  # Kubernetes events to the local Loki
+    assert not admits(policies, events, mimir_gateway, 8080)  # and nothing else
+    assert not admits(policies, events, loki_write, 3100)
     kube_state_metrics = stack.pod("alloy", name="kube-state-metrics")
     assert admits(policies, alloy, kube_state_metrics, 8080)
     assert not admits(policies, grafana, kube_state_metrics, 8080)

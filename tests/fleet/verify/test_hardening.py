@@ -170,3 +170,23 @@ def test_missing_ingestion_limits_fail(inventory: Inventory, plans: dict[str, di
         c.startswith("ConfigMap loki/") and m.startswith("sets no ingestion_rate_mb")
         for c, m in found.items()
     )
+
+
+def test_an_events_collector_the_loki_gateway_refuses_fails(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    def edit(plan: dict[str, Any]) -> None:
+        rule = policy(plan, "loki", "loki-gateway")["inputs"]["spec"]["ingress"][0]
+        rule["from"] = [
+            peer
+            for peer in rule["from"]
+            if peer["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/instance") != "alloy-events"
+        ]
+
+    violations = prove(inventory, plans, "payments-prod", edit, "network")
+    assert [(v.component, v.message) for v in violations] == [
+        (
+            "Deployment/loki-gateway",
+            "does not admit the events collector to the Loki gateway on http-metrics (8080)",
+        )
+    ]
