@@ -224,6 +224,16 @@ def workload_policies(
             (Rule((app("alloy", "alloy"),), (ALLOY_CLUSTER_PORT,)),),
         )
     )
+    if events:
+        # Alloy scrapes the events collector's metrics.
+        policies.append(
+            Policy(
+                "alloy-events",
+                ns.alloy,
+                app("alloy", "alloy-events"),
+                (Rule((app("alloy", "alloy"),), (ALLOY_CLUSTER_PORT,)),),
+            )
+        )
     policies.append(
         Policy(
             "kube-state-metrics",
@@ -238,12 +248,13 @@ def workload_policies(
         ("loki", ns.loki, events_collector, (LOKI_HTTP_PORT, CACHE_EXPORTER_PORT)),
     )
     for backend, namespace, writers, metrics_ports in backends:
+        policies.append(Policy(f"{backend}-internal", namespace, Pods(), (Rule((Pods(),)),)))
         policies.append(
             Policy(
-                f"{backend}-internal",
+                f"{backend}-metrics",
                 namespace,
-                Pods(),
-                (Rule((Pods(),)), Rule((alloy,), metrics_ports)),
+                Pods(not_components=("gateway",)),
+                (Rule((alloy,), metrics_ports),),
             )
         )
         policies.append(

@@ -44,6 +44,8 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
 ]
 """What the collector reads: core events, nothing else."""
+SELECTOR = f"app.kubernetes.io/name=alloy,app.kubernetes.io/instance={RELEASE}"
+"""The collector's pods, which the DaemonSet's Alloy scrapes (its own metrics)."""
 
 
 def _snake(rule: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storag
 from workloads import loki as loki_module
 from workloads import mimir as mimir_module
 from workloads.alloy import Alloy, AlloyArgs
+from workloads.alloy_events import SELECTOR as EVENTS_SELECTOR
 from workloads.alloy_events import AlloyEvents, AlloyEventsArgs
 from workloads.grafana import Grafana, GrafanaArgs
 from workloads.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
@@ -144,6 +145,7 @@ def workload_program(spec: WorkloadStack) -> None:
             local_logs_url=loki.push_url,
             stack_namespaces=(MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             sizing=sizing,
+            events_collector_selector=EVENTS_SELECTOR if settings.alloy.events else None,
         ),
         opts=on_cluster,
     )

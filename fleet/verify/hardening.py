@@ -176,6 +176,7 @@ def _hops(
         if expect.events is not None:
             events = _find(pods, "alloy", instance=expect.events[1])
             hops.append(("the events collector", events, "the Loki gateway", loki_gateway, "http-metrics"))
+            hops.append(("Alloy", alloy, "the events collector", events, "http-metrics"))
         for source_name, source in (("Alloy", alloy), ("Grafana", grafana)):
             hops += [
                 (source_name, source, "the Mimir gateway", mimir_gateway, "http-metrics"),

@@ -129,13 +129,14 @@ def test_a_policy_whose_selector_matches_no_rendered_pod_fails(
     }
 
 
-def test_a_namespace_without_its_default_deny_admits_outsiders(
+def test_a_policy_open_to_every_pod_admits_outsiders(
     inventory: Inventory, plans: dict[str, dict[str, Any]]
 ) -> None:
-    violations = prove(
-        inventory, plans, "payments-prod", drop_policy("grafana", "default-deny-ingress"), "network"
-    )
-    assert ("Deployment/grafana", "admits any pod on grafana (3000)") in {
+    def edit(plan: dict[str, Any]) -> None:
+        del policy(plan, "alloy", "alloy-events")["inputs"]["spec"]["ingress"][0]["from"]
+
+    violations = prove(inventory, plans, "payments-prod", edit, "network")
+    assert ("Deployment/alloy-events", "admits any pod on http-metrics (12345)") in {
         (v.component, v.message) for v in violations
     }
 
@@ -190,3 +191,66 @@ def test_an_events_collector_the_loki_gateway_refuses_fails(
             "does not admit the events collector to the Loki gateway on http-metrics (8080)",
         )
     ]
+
+
+# --- egress -------------------------------------------------------------------------------------
+
+
+def test_a_namespace_without_dns_cannot_resolve_names(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    violations = prove(inventory, plans, "payments-prod", drop_policy("grafana", "egress-dns"), "network")
+    assert {(v.component, v.message) for v in violations} == {
+        ("Deployment/grafana", "may not resolve names (kube-dns, UDP 53)"),
+        ("Deployment/grafana", "may not resolve names (kube-dns, TCP 53)"),
+    }
+
+
+def test_a_backend_whose_egress_is_closed_breaks_its_hops(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    violations = prove(
+        inventory, plans, "payments-prod", drop_policy("mimir", "egress-mimir-internal"), "network"
+    )
+    messages = {(v.component, v.message) for v in violations}
+    # The gateway's egress is closed: the hop is refused although the distributor admits it.
+    assert (
+        "Deployment/mimir-distributor",
+        "does not admit the Mimir gateway to the distributor on http-metrics (8080)",
+    ) in messages
+
+
+def test_egress_to_any_namespace_fails(inventory: Inventory, plans: dict[str, dict[str, Any]]) -> None:
+    def edit(plan: dict[str, Any]) -> None:
+        (rule,) = policy(plan, "loki", "egress-loki-internal")["inputs"]["spec"]["egress"]
+        rule["to"][0]["namespaceSelector"] = {}
+
+    violations = prove(inventory, plans, "payments-prod", edit, "network")
+    assert violations
+    assert {v.message for v in violations} == {
+        "may connect to a pod outside the stack (ports 53, 80, 443, 3100, 8080, 9095)"
+    }
+    assert {v.component for v in violations} >= {"Deployment/loki-gateway", "StatefulSet/loki-write"}
+
+
+def test_no_egress_to_object_storage_fails(inventory: Inventory, plans: dict[str, dict[str, Any]]) -> None:
+    violations = prove(
+        inventory, plans, "controlroom", drop_policy("mimir", "egress-mimir-object-storage"), "network"
+    )
+    components = {v.component for v in violations}
+    assert "StatefulSet/mimir-compactor" in components
+    assert all("reach object_storage (0.0.0.1:443, cluster.egress)" in v.message for v in violations)
+
+
+def test_alloy_without_its_egress_reaches_neither_gateways_nor_api_nor_hub(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    violations = prove(inventory, plans, "payments-prod", drop_policy("alloy", "egress-alloy"), "network")
+    messages = {(v.component, v.message) for v in violations}
+    assert {
+        ("DaemonSet/alloy", "does not let Alloy reach control_room (0.0.0.1:443, cluster.egress)"),
+        ("DaemonSet/alloy", "does not let Alloy reach api_server (0.0.0.1:443, cluster.egress)"),
+        ("Deployment/loki-gateway", "does not admit Alloy to the Loki gateway on http-metrics (8080)"),
+    } <= messages
+    # Only Alloy's hops broke: the events collector keeps its own policy.
+    assert all("Alloy" in message for _, message in messages)
