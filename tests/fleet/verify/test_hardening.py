@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 from charts import real_charts
+from inventories import copy_example
 
-from fleet.inventory.loader import Inventory
+from fleet.engines.render import load_plans, render_all
+from fleet.inventory.loader import Inventory, load_inventory
 from fleet.verify.dataflow import Violation
 from fleet.verify.hardening import HARDENING_INVARIANTS
 from fleet.verify.rendered import verify_objects
@@ -254,3 +256,36 @@ def test_alloy_without_its_egress_reaches_neither_gateways_nor_api_nor_hub(
     } <= messages
     # Only Alloy's hops broke: the events collector keeps its own policy.
     assert all("Alloy" in message for _, message in messages)
+
+
+def test_narrowed_egress_addresses_reach_the_policies_and_the_proof(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "inv")
+    workload = root / "workloads" / "payments-prod.yaml"
+    text = workload.read_text(encoding="utf-8")
+    cluster = "cluster: {kubeconfig: ~/.kube/payments.yaml, context: payments}"
+    assert cluster in text
+    workload.write_text(
+        text.replace(
+            cluster,
+            "cluster: {kubeconfig: ~/.kube/payments.yaml, context: payments, egress: "
+            "{api_server: {cidrs: [10.100.0.0/16], ports: [443]}, control_room: {cidrs: [203.0.113.0/24]}}}",
+        ),
+        encoding="utf-8",
+    )
+    inventory = load_inventory(root)
+    render_all(inventory, None, tmp_path / "plans")
+    plans = load_plans(tmp_path / "plans")
+    assert (
+        verify_objects(inventory, {"payments-prod": plans["payments-prod"]})["payments-prod"]["network"] == []
+    )
+
+    def elsewhere(plan: dict[str, Any]) -> None:
+        # The hub's range in the policy is not the inventory's: Alloy's remote write is refused.
+        for rule in policy(plan, "alloy", "egress-alloy")["inputs"]["spec"]["egress"]:
+            for peer in rule.get("to", []):
+                if peer.get("ipBlock", {}).get("cidr") == "203.0.113.0/24":
+                    peer["ipBlock"]["cidr"] = "198.51.100.0/24"
+
+    assert [
+        (v.component, v.message) for v in prove(inventory, plans, "payments-prod", elsewhere, "network")
+    ] == [("DaemonSet/alloy", "does not let Alloy reach control_room (203.0.113.1:443, cluster.egress)")]
