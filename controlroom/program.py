@@ -100,6 +100,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             grafana=GRAFANA_NAMESPACE,
             ingress_namespace=room.cluster.ingress_namespace,
             egress_settings=room.cluster.egress,
+            kafka_ports=room.mimir.kafka.ports() if room.mimir.kafka else (),
         ),
         pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana]),
     )

@@ -207,10 +207,12 @@ def workload_policies(
     events: bool = True,
     egress_settings: Egress | None = None,
     scraped_namespaces: Sequence[str] = (),
+    kafka_ports: Sequence[int] = (),
 ) -> list[Policy]:
     """A workload's policies: its four namespaces deny ingress (and egress, when
     ``egress_settings`` restricts it) but for the data path. ``scraped_namespaces``: where Alloy
-    scrapes and reads pods (``alloy.namespaces``); empty: every namespace."""
+    scrapes and reads pods (``alloy.namespaces``); empty: every namespace. ``kafka_ports``: the
+    brokers' ports of Mimir's ingest storage (``mimir.kafka``), wherever the brokers run."""
     alloy = app("alloy", "alloy", namespace=ns.alloy)
     grafana = app("grafana", "grafana", namespace=ns.grafana)
     # The events collector (a second release of the Alloy chart) writes to the Loki gateway only.
@@ -272,7 +274,23 @@ def workload_policies(
     policies.append(Policy("grafana", ns.grafana, app("grafana", "grafana"), tuple(grafana_sources)))
     if egress_settings is not None and egress_settings.restricted:
         policies += _workload_egress(ns, egress_settings, events, scraped_namespaces)
+        policies += kafka_egress(ns.mimir, kafka_ports)
     return policies
+
+
+def kafka_egress(namespace: str, ports: Sequence[int]) -> list[Policy]:
+    """Mimir's pods reach the platform's Kafka brokers on their ports, in the cluster or outside
+    it (the inventory names them by host, which a policy cannot select)."""
+    if not ports:
+        return []
+    return [
+        egress(
+            "mimir-kafka",
+            namespace,
+            Pods(not_components=("gateway",)),
+            Rule((Pods(namespace=ANY_NAMESPACE),), tuple(ports), cidrs=("0.0.0.0/0", "::/0")),
+        )
+    ]
 
 
 def _workload_egress(
@@ -343,7 +361,12 @@ ENTRY_COMPONENTS = ("distributor", "query-frontend")
 
 
 def controlroom_policies(
-    *, mimir: str, grafana: str, ingress_namespace: str, egress_settings: Egress | None = None
+    *,
+    mimir: str,
+    grafana: str,
+    ingress_namespace: str,
+    egress_settings: Egress | None = None,
+    kafka_ports: Sequence[int] = (),
 ) -> list[Policy]:
     """The control room's policies: only the gateway reaches the distributor and query-frontend;
     with ``egress_settings`` restricting egress, Mimir reaches only itself, object storage and
@@ -411,6 +434,7 @@ def controlroom_policies(
                 app("grafana", "grafana"),
                 Rule((app("mimir", "mimir", "gateway", mimir),), (GATEWAY_PORT,)),
             ),
+            *kafka_egress(mimir, kafka_ports),
         ]
     return policies
 

@@ -178,6 +178,7 @@ def workload_program(spec: WorkloadStack) -> None:
             events=settings.alloy.events,
             egress_settings=settings.cluster.egress,
             scraped_namespaces=tuple(settings.alloy.namespaces),
+            kafka_ports=settings.mimir.kafka.ports() if settings.mimir.kafka else (),
         ),
         pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )

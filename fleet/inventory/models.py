@@ -453,6 +453,10 @@ class MimirKafka(Model):
             raise ValueError(f"{value!r} is not host:port (or several, comma-separated)")
         return value
 
+    def ports(self) -> tuple[int, ...]:
+        """The brokers' ports (what Mimir's egress must reach)."""
+        return tuple(sorted({int(broker.rsplit(":", 1)[1]) for broker in self.address.split(",")}))
+
 
 class MimirSettings(Model):
     replicas: int = Field(default=1, ge=1, le=50, description="Ingester (and distributor) replicas")

@@ -278,6 +278,16 @@ def _check_egress(stack: StackObjects, policies: list[Any], pods: list[Pod]) -> 
                     f"does not let {source_name} reach {destination} ({ip}:{port}, cluster.egress)",
                 )
             )
+    # Mimir's ingest storage: its brokers, wherever they run.
+    for component in ("distributor", "ingester"):
+        source = _find(pods, "mimir", component)
+        for port in stack.expect.kafka_ports:
+            if source is not None and not connects(policies, source, Address("0.0.0.1", "kafka"), port):
+                violations.append(
+                    Violation(
+                        "network", source.name, f"does not let Mimir's {component} reach Kafka on {port}"
+                    )
+                )
     # Nothing else in-cluster: no pod reaches a pod outside the stack, but Alloy, whose job is
     # to scrape and read every pod.
     for pod in pods:

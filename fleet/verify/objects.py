@@ -64,6 +64,8 @@ class Expectation:
     egress: Mapping[str, tuple[str, int]] | None = None
     """With egress restricted: an address and port of each destination outside the pods
     (``api_server``, ``object_storage``, ``control_room``, ``notifications``); None: egress open."""
+    kafka_ports: tuple[int, ...] = ()
+    """The ports of the Kafka brokers Mimir's ingest storage writes to (none: classic)."""
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
             ingress_namespace=room.cluster.ingress_namespace,
             tenants=tuple(inventory.names),
             egress=egress_addresses(room.cluster.egress),
+            kafka_ports=room.mimir.kafka.ports() if room.mimir.kafka else (),
         )
     spec = inventory.workload_stack(stack).workload.spec
     workload_provided: set[tuple[str, str, str]] = set()
@@ -94,6 +95,7 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
         ingress_namespace=spec.cluster.ingress_namespace,
         grafana_ingress=spec.grafana.hostname is not None,
         egress=egress_addresses(spec.cluster.egress),
+        kafka_ports=spec.mimir.kafka.ports() if spec.mimir.kafka else (),
     )
 
 

@@ -21,7 +21,7 @@ from fleet.charts.helm import helm_binary
 from fleet.engines.render import RenderEngine, default_programs
 from fleet.errors import MissingTool
 from fleet.inventory.loader import load_inventory
-from fleet.inventory.models import Egress
+from fleet.inventory.models import Egress, MimirKafka
 from fleet.verify.netpol import Address, Pod, admits, connects, pods_of, selects
 from kit.network import WorkloadNamespaces, workload_policies
 
@@ -267,3 +267,35 @@ def test_egress_left_open_when_the_inventory_says_so_and_narrowed_to_its_address
         egress_settings=narrowed,
     )
     assert not [p for p in without_events if "alloy-events" in str(p.manifest())]
+
+
+def test_mimir_reaches_the_platforms_kafka_on_its_ports_when_it_has_one() -> None:
+    kafka = MimirKafka(address="kafka-0.kafka.streaming:9092,kafka-1.kafka.streaming:9094")
+    assert kafka.ports() == (9092, 9094)
+    namespaces = WorkloadNamespaces("alloy", "mimir", "loki", "grafana")
+    manifests = [
+        policy.manifest()
+        for policy in workload_policies(
+            namespaces,
+            ingress_namespace="ingress-nginx",
+            grafana_ingress=False,
+            egress_settings=Egress(),
+            kafka_ports=kafka.ports(),
+        )
+    ]
+    ingester = Pod("mimir", {"app.kubernetes.io/name": "mimir", "app.kubernetes.io/component": "ingester"})
+    gateway = Pod("mimir", {"app.kubernetes.io/name": "mimir", "app.kubernetes.io/component": "gateway"})
+    broker = Pod("streaming", {"app": "kafka"})
+    for port in (9092, 9094):
+        assert connects(manifests, ingester, broker, port)  # a broker in the cluster
+        assert connects(manifests, ingester, Address("10.20.30.40"), port)  # or outside it
+        assert not connects(manifests, gateway, broker, port)
+    assert not connects(manifests, ingester, broker, 9093)
+    # Without Kafka, nothing opens.
+    classic = [
+        policy.manifest()
+        for policy in workload_policies(
+            namespaces, ingress_namespace="ingress-nginx", grafana_ingress=False, egress_settings=Egress()
+        )
+    ]
+    assert not connects(classic, ingester, broker, 9092)

@@ -258,7 +258,7 @@ def test_alloy_without_its_egress_reaches_neither_gateways_nor_api_nor_hub(
     assert all("Alloy" in message for _, message in messages)
 
 
-def test_narrowed_egress_addresses_reach_the_policies_and_the_proof(tmp_path: Path) -> None:
+def test_narrowed_egress_addresses_and_kafka_reach_the_policies_and_the_proof(tmp_path: Path) -> None:
     root = copy_example(tmp_path / "inv")
     workload = root / "workloads" / "payments-prod.yaml"
     text = workload.read_text(encoding="utf-8")
@@ -272,6 +272,11 @@ def test_narrowed_egress_addresses_reach_the_policies_and_the_proof(tmp_path: Pa
         ),
         encoding="utf-8",
     )
+    text = workload.read_text(encoding="utf-8")
+    mimir = "mimir: {replicas: 3, retention: 60d}"
+    assert mimir in text
+    kafka = 'mimir: {replicas: 3, retention: 60d, kafka: {address: "kafka-0.kafka.streaming:9092"}}'
+    workload.write_text(text.replace(mimir, kafka), encoding="utf-8")
     inventory = load_inventory(root)
     render_all(inventory, None, tmp_path / "plans")
     plans = load_plans(tmp_path / "plans")
@@ -289,3 +294,11 @@ def test_narrowed_egress_addresses_reach_the_policies_and_the_proof(tmp_path: Pa
     assert [
         (v.component, v.message) for v in prove(inventory, plans, "payments-prod", elsewhere, "network")
     ] == [("DaemonSet/alloy", "does not let Alloy reach control_room (203.0.113.1:443, cluster.egress)")]
+
+    violations = prove(
+        inventory, plans, "payments-prod", drop_policy("mimir", "egress-mimir-kafka"), "network"
+    )
+    assert {(v.component, v.message) for v in violations} >= {
+        ("Deployment/mimir-distributor", "does not let Mimir's distributor reach Kafka on 9092"),
+        ("StatefulSet/mimir-ingester", "does not let Mimir's ingester reach Kafka on 9092"),
+    }
