@@ -229,11 +229,9 @@ def _hops(
 
 def _external_hops(stack: StackObjects, pods: list[Pod]) -> list[tuple[str, Pod | None, str]]:
     """(source name, source, destination) of every connection to an address outside the pods."""
-    storage_users = (
-        [("mimir", c) for c in ("ingester", "store-gateway", "compactor")]
-        + ([("mimir", "alertmanager")] if stack.expect.alloy is None else [])
-        + ([("loki", c) for c in ("write", "read", "backend")] if stack.expect.alloy is not None else [])
-    )
+    storage_users = [("mimir", c) for c in ("ingester", "store-gateway", "compactor")]
+    if stack.expect.alloy is not None:
+        storage_users += [("loki", c) for c in ("write", "read", "backend")]
     hops: list[tuple[str, Pod | None, str]] = [
         (f"{name}'s {component}", _find(pods, name, component), "object_storage")
         for name, component in storage_users
