@@ -84,6 +84,9 @@ class AlloyArgs:
     sizing: Sizing = field(default_factory=Sizing)
     events_collector_selector: str | None = None
     """Label selector of the events collector's pods, which this Alloy scrapes; None: none."""
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
 
 
 def alloy_pipeline(
@@ -232,6 +235,7 @@ class Alloy(pulumi.ComponentResource):
             chart="alloy",
             version=args.version,
             repository=args.repository,
+            archive=args.archive,
             namespace=args.namespace,
             values=alloy_values(
                 args.settings.system_logs, sizing=args.sizing, tolerations=args.settings.tolerations

@@ -135,6 +135,9 @@ class AlloyEventsArgs:
     local_logs_url: pulumi.Input[str]
     namespaces: tuple[str, ...] = ()
     sizing: Sizing = field(default_factory=Sizing)
+    archive: str | None = None
+    """The Alloy chart's cached archive when the deploying engine installs from fleet's chart
+    cache (the DaemonSet's); None: from ``repository``."""
 
 
 class AlloyEvents(pulumi.ComponentResource):
@@ -179,6 +182,7 @@ class AlloyEvents(pulumi.ComponentResource):
             chart="alloy",
             version=args.version,
             repository=args.repository,
+            archive=args.archive,
             namespace=args.namespace,
             values=events_values(sizing=args.sizing),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config_map, self.binding]),
