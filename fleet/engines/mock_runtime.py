@@ -188,7 +188,7 @@ class _Mocks:
             wanted = unwrapped(inputs.get("name") or name)
             raise OperationError(
                 f"stack reference {wanted!r}: fleet's programs read no other stack "
-                "(a workload's credential comes from its secret configuration)"
+                "(a workload's program is handed its own credential by the engine)"
             )
         if typ == "aws:s3/bucket:Bucket":
             bucket = str(inputs.get("bucket") or name)
