@@ -3,7 +3,8 @@
 Every namespace fleet installs into denies all ingress; each further policy admits one hop of the
 data path. Workload: Alloy and Grafana reach the Mimir and Loki gateways (port 8080), the ingress
 controller reaches Grafana when it has a hostname, each backend's pods reach each other, Alloy's
-pods reach each other (clustering) and kube-state-metrics. Control room: only the gateway reaches
+pods reach each other (clustering) and kube-state-metrics, and with local log alerting Loki's
+ruler (in its backend pods) reaches the local Mimir's Alertmanager. Control room: only the gateway reaches
 the distributor and the query-frontend over HTTP (other Mimir pods reach them only on gRPC and
 memberlist), and only the ingress controller and the fleet Grafana reach the gateway. In both, the
 API server reaches the rollout-operator's admission webhooks.
@@ -27,6 +28,8 @@ NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 GATEWAY_PORT = 8080
 """The Mimir and Loki gateways' nginx listens here (their Services' port 80 targets it)."""
 GRAFANA_PORT = 3000
+MIMIR_HTTP_PORT = 8080
+"""Every Mimir component's HTTP port (``http-metrics``): its API and its metrics."""
 ALLOY_CLUSTER_PORT = 12345
 KUBE_STATE_METRICS_PORT = 8080
 GRPC_PORT = 9095
@@ -141,9 +144,10 @@ class WorkloadNamespaces:
 
 
 def workload_policies(
-    ns: WorkloadNamespaces, *, ingress_namespace: str, grafana_ingress: bool
+    ns: WorkloadNamespaces, *, ingress_namespace: str, grafana_ingress: bool, loki_alerts: bool = False
 ) -> list[Policy]:
-    """A workload's policies: its four namespaces deny ingress but for the data path."""
+    """A workload's policies: its four namespaces deny ingress but for the data path (and, with
+    ``loki_alerts``, Loki's ruler sending to the local Alertmanager)."""
     alloy = app("alloy", "alloy", namespace=ns.alloy)
     grafana = app("grafana", "grafana", namespace=ns.grafana)
     policies = [deny_all(namespace) for namespace in (ns.alloy, ns.mimir, ns.loki, ns.grafana)]
@@ -174,6 +178,15 @@ def workload_policies(
             )
         )
     policies.append(webhooks(ns.mimir, "mimir"))
+    if loki_alerts:
+        policies.append(
+            Policy(
+                "mimir-alertmanager-from-loki",
+                ns.mimir,
+                app("mimir", "mimir", "alertmanager"),
+                (Rule((app("loki", "loki", "backend", namespace=ns.loki),), (MIMIR_HTTP_PORT,)),),
+            )
+        )
     if grafana_ingress:
         policies.append(
             Policy(

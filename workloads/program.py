@@ -21,6 +21,7 @@ from kit.sizing import stack_sizing
 from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storage
 from workloads import loki as loki_module
 from workloads import mimir as mimir_module
+from workloads.alerting import LocalAlertingArgs, WorkloadAlerting
 from workloads.alloy import Alloy, AlloyArgs
 from workloads.grafana import Grafana, GrafanaArgs
 from workloads.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
@@ -85,6 +86,26 @@ def workload_program(spec: WorkloadStack) -> None:
         ),
     )
 
+    # Local alerting (off by default): rules on the workload's own Mimir and Loki, its own receivers.
+    local_alerting = settings.alerting
+    alerting_resources: tuple[pulumi.Resource, ...] = ()
+    if local_alerting.enabled:
+        alerting = WorkloadAlerting(
+            "alerting",
+            LocalAlertingArgs(
+                workload=name,
+                alerting=local_alerting,
+                thresholds=spec.thresholds,
+                mimir_namespace=namespaces.names[MIMIR_NAMESPACE],
+                loki_namespace=namespaces.names[LOKI_NAMESPACE],
+                pipeline_namespaces=(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
+                system_logs=settings.alloy.system_logs,
+            ),
+            opts=on_cluster,
+        )
+        alerting_resources = tuple(alerting.resources)
+    log_alerting = local_alerting.enabled and local_alerting.logs
+
     mimir = Mimir(
         "mimir",
         MimirArgs(
@@ -94,6 +115,8 @@ def workload_program(spec: WorkloadStack) -> None:
             settings=settings.mimir,
             storage=storage.bindings["mimir"],
             sizing=sizing,
+            alerting=local_alerting,
+            depends_on=alerting_resources,
         ),
         opts=on_cluster,
     )
@@ -106,6 +129,8 @@ def workload_program(spec: WorkloadStack) -> None:
             settings=settings.loki,
             storage=storage.bindings["loki"],
             sizing=sizing,
+            ruler_alertmanager_namespace=MIMIR_NAMESPACE if log_alerting else None,
+            depends_on=alerting_resources if log_alerting else (),
         ),
         opts=on_cluster,
     )
@@ -158,6 +183,7 @@ def workload_program(spec: WorkloadStack) -> None:
             WorkloadNamespaces(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             ingress_namespace=settings.cluster.ingress_namespace,
             grafana_ingress=settings.grafana.hostname is not None,
+            loki_alerts=log_alerting,
         ),
         pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )
