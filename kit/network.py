@@ -3,8 +3,8 @@
 Every namespace fleet installs into denies all ingress; each further policy admits one hop of the
 data path. Workload: Alloy and Grafana reach the Mimir and Loki gateways (port 8080), the ingress
 controller reaches Grafana when it has a hostname, each backend's pods reach each other, Alloy's
-pods reach each other (clustering) and kube-state-metrics, and with local log alerting Loki's
-ruler (in its backend pods) reaches the local Mimir's Alertmanager. Control room: only the gateway reaches
+pods reach each other (clustering) and kube-state-metrics, and with local alerting Loki's ruler
+(in its backend pods) reaches the local Mimir's Alertmanager. Control room: only the gateway reaches
 the distributor and the query-frontend over HTTP (other Mimir pods reach them only on gRPC and
 memberlist), and only the ingress controller and the fleet Grafana reach the gateway. In both, the
 API server reaches the rollout-operator's admission webhooks.
@@ -144,10 +144,10 @@ class WorkloadNamespaces:
 
 
 def workload_policies(
-    ns: WorkloadNamespaces, *, ingress_namespace: str, grafana_ingress: bool, loki_alerts: bool = False
+    ns: WorkloadNamespaces, *, ingress_namespace: str, grafana_ingress: bool, local_alerting: bool = False
 ) -> list[Policy]:
     """A workload's policies: its four namespaces deny ingress but for the data path (and, with
-    ``loki_alerts``, Loki's ruler sending to the local Alertmanager)."""
+    ``local_alerting``, Loki's ruler sending to the local Alertmanager)."""
     alloy = app("alloy", "alloy", namespace=ns.alloy)
     grafana = app("grafana", "grafana", namespace=ns.grafana)
     policies = [deny_all(namespace) for namespace in (ns.alloy, ns.mimir, ns.loki, ns.grafana)]
@@ -178,7 +178,7 @@ def workload_policies(
             )
         )
     policies.append(webhooks(ns.mimir, "mimir"))
-    if loki_alerts:
+    if local_alerting:
         policies.append(
             Policy(
                 "mimir-alertmanager-from-loki",

@@ -183,7 +183,7 @@ def workload_program(spec: WorkloadStack) -> None:
             WorkloadNamespaces(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             ingress_namespace=settings.cluster.ingress_namespace,
             grafana_ingress=settings.grafana.hostname is not None,
-            loki_alerts=log_alerting,
+            local_alerting=local_alerting.enabled,
         ),
         pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )

@@ -197,6 +197,17 @@ def _hops(
             ),
         ]
         hops.append(("Alloy", alloy, "kube-state-metrics", _find(pods, "kube-state-metrics"), "http"))
+        alertmanager = _find(pods, "mimir", "alertmanager")
+        if alertmanager is not None:  # local alerting: Loki's ruler sends to it
+            hops.append(
+                (
+                    "Loki's ruler",
+                    _find(pods, "loki", "backend"),
+                    "the Alertmanager",
+                    alertmanager,
+                    "http-metrics",
+                )
+            )
         if expect.grafana_ingress:
             hops.append(("the ingress controller", ingress, "Grafana", grafana, "grafana"))
     missing = sorted(
