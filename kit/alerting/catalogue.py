@@ -395,10 +395,14 @@ def _kubernetes_alerts(namespaces: Sequence[str], thresholds: AlertThresholds) -
     pipeline = f"namespace=~{promql_string('|'.join(names))}"
     jobs = promql_string("|".join(["alloy", "kube-state-metrics", *(f"{name}/.+" for name in names)]))
     statefulsets = "workload, namespace, statefulset"
+    # The Mimir and Loki gateways are nginx: their http-metrics port serves no /metrics, so Alloy's
+    # scrape of them always fails (job mimir/gateway, loki/nginx); their health shows in the
+    # replicas rule below and in the write errors of Alloy.
+    gateways = promql_string(".+/(gateway|nginx)")
     return [
         AlertRule(
             "FleetPipelineTargetDown",
-            f"count by (workload, job) (up{{job=~{jobs}}} == 0) > 0",
+            f"count by (workload, job) (up{{job=~{jobs}, job!~{gateways}}} == 0) > 0",
             "warning",
             "{{ $value }} targets of {{ $labels.job }} are down in {{ $labels.workload }}",
             "Alloy cannot scrape them: the component is unhealthy, and the alerts on its metrics are blind.",

@@ -299,10 +299,13 @@ def _kubernetes_cases() -> list[Case]:
                 'up{job="mimir/ingester", instance="i-0"}': "0x40",
                 'up{job="mimir/ingester", instance="i-1"}': "1x40",
             },
-            # An application's target is its team's business, not the pipeline's.
+            # An application's target is its team's business, not the pipeline's; the nginx
+            # gateways serve no metrics at all.
             quiet={
                 'up{job="mimir/ingester", instance="i-0"}': "1x40",
                 'up{job="payments/api", instance="p-0"}': "0x40",
+                'up{job="loki/nginx", instance="g-0"}': "0x40",
+                'up{job="mimir/gateway", instance="g-1"}': "0x40",
             },
             labels=[{"severity": "warning", "job": "mimir/ingester"}],
         ),
