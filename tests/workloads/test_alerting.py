@@ -266,3 +266,20 @@ def test_verify_catches_an_alertmanager_url_that_names_no_service(rendered: dict
     ]
     (violation,) = check_alerting(_edited(rendered["shop"], "ConfigMap", config_map.name, astray))
     assert "no Service mimir/alertmanager" in violation.message
+
+
+def test_a_receiver_secret_missing_from_the_environment_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    from fleet.errors import FleetError
+
+    inventory_dir = write_inventory(tmp_path / "inventory", [], fleet=fleet_yaml())
+    (inventory_dir / "workloads" / "shop.yaml").write_text(
+        workload_yaml("shop", AWS_WORKLOAD + ALERTING), encoding="utf-8"
+    )
+    with real_charts(), pytest.MonkeyPatch.context() as patch:
+        patch.delenv("FLEET_TEST_SHOP_URL", raising=False)
+        engine = RenderEngine(tmp_path / "render", show_secrets=False, programs=default_programs())
+        with pytest.raises(FleetError) as caught:
+            engine.render_many(load_inventory(inventory_dir), ["controlroom", "shop"])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "workloads/shop.yaml: spec.alerting" in message and "FLEET_TEST_SHOP_URL" in message
