@@ -12,7 +12,9 @@ in a ``local`` store, and every Mimir whose Alertmanager reads a ``local`` store
   asks for (``_http-metrics._tcp.<service>...``), so alerts have somewhere to go.
 
 Every series a workload's local rules read is the workload's own (Alloy writes them all to its
-Mimir; the logs stay in its Loki), so unlike the hub's there is no filter that could blind them.
+Mimir; the logs stay in its Loki), so unlike the hub's there is no filter that could blind them;
+what could is a source Alloy does not collect. So in a workload, each metric a local Mimir rule
+reads must come from a scrape the rendered Alloy configuration has (:data:`SOURCES`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,60 @@ __all__ = ["check_rulers"]
 
 _LOKI_RULERS = ("backend", "ruler", "single-binary")
 _LOKI_NO_AUTH_TENANT = "fake"
+
+SOURCES: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("kube_",), "prometheus.scrape.kube_state_metrics", "kube-state-metrics"),
+    (
+        ("alloy_", "prometheus_remote_storage_", "loki_write_"),
+        "prometheus.scrape.alloy",
+        "Alloy's own metrics",
+    ),
+    (("cortex_", "thanos_", "loki_"), "prometheus.scrape.stack", "the stack's Mimir and Loki"),
+)
+"""(metric name prefixes, the Alloy component that collects them, what it scrapes), first match
+wins; a metric no prefix matches (``up``) comes with every scrape."""
+
+
+def _alloy_components(stack: StackObjects) -> set[str] | None:
+    """The component names (``prometheus.scrape.stack``) of the Alloy configuration the workload
+    runs; None in the control room or when it cannot be read (the ``alloy`` proof says why)."""
+    from kit.alloy.parser import parse
+    from kit.alloy.syntax import components
+
+    expected = stack.expect.alloy
+    if expected is None:
+        return None
+    namespace, name, key, _secret = expected
+    config_map = stack.find("ConfigMap", namespace, name)
+    text = (config_map.manifest.get("data") or {}).get(key) if config_map is not None else None
+    if not isinstance(text, str):
+        return None
+    try:
+        return {component for component, _block in components(parse(text))}
+    except ValueError:
+        return None
+
+
+def _metric_names(expr: str) -> set[str]:
+    names: set[str] = set()
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names.add(node.name)
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return names
+
+
+def _unsourced(expr: str, collected: set[str]) -> list[str]:
+    """``"reads <metric>, but Alloy has no <component> (<what>)"`` for each metric of ``expr``
+    whose source the Alloy configuration lacks."""
+    missing = []
+    for metric in sorted(_metric_names(expr)):
+        source = next((s for s in SOURCES if metric.startswith(s[0])), None)
+        if source is not None and source[1] not in collected:
+            missing.append(f"reads {metric}, but Alloy has no {source[1]} ({source[2]})")
+    return missing
 
 
 def _config(stack: StackObjects, resource: str, key: str) -> tuple[KubeObject, Mapping[str, Any]] | None:
@@ -70,7 +126,7 @@ def _mounted(stack: StackObjects, pod: KubeObject, below: str) -> Iterator[tuple
                 yield path, stack.find("ConfigMap", pod.namespace, volumes[str(mount.get("name"))])
 
 
-def _rule_problems(text: str, logql: bool) -> list[str]:
+def _rule_problems(text: str, logql: bool, collected: set[str] | None = None) -> list[str]:
     try:
         document = load_yaml(text)
     except yaml.YAMLError as error:
@@ -90,6 +146,9 @@ def _rule_problems(text: str, logql: bool) -> list[str]:
                 promql_parser.parse(expr)
             except ValueError as error:
                 problems.append(f"rule {name}: does not parse: {error}")
+                continue
+            if collected is not None:
+                problems += [f"rule {name} {problem}" for problem in _unsourced(expr, collected)]
     return problems
 
 
@@ -101,12 +160,14 @@ def _rules(
     tenant: str | None,
     logql: bool,
 ) -> list[Violation]:
-    """Each ruler pod mounts rule files at ``directory/<tenant>`` and every rule in them parses."""
+    """Each ruler pod mounts rule files at ``directory/<tenant>``; every rule in them parses and,
+    in a workload's Mimir, reads metrics Alloy collects (each ConfigMap judged once)."""
     violations = []
+    collected = None if logql else _alloy_components(stack)
+    judged: set[str] = set()
     pods = [o for o in stack.of_kind("Deployment", "StatefulSet") if o.chart == resource]
     for pod in (p for p in pods if _component(p) in components):
-        mounted = list(_mounted(stack, pod, directory))
-        for path, config_map in mounted:
+        for path, config_map in _mounted(stack, pod, directory):
             if tenant is not None and path != f"{directory.rstrip('/')}/{tenant}":
                 violations.append(
                     Violation(
@@ -116,9 +177,13 @@ def _rules(
                         f"at {directory.rstrip('/')}/{tenant}",
                     )
                 )
-            for key, text in ((config_map.manifest.get("data") or {}) if config_map else {}).items():
-                where = f"ConfigMap {pod.namespace}/{config_map.name if config_map else ''} {key}"
-                violations += [Violation("alerting", where, p) for p in _rule_problems(str(text), logql)]
+            if config_map is None or config_map.label in judged:
+                continue
+            judged.add(config_map.label)
+            for key, text in (config_map.manifest.get("data") or {}).items():
+                where = f"ConfigMap {config_map.namespace}/{config_map.name} {key}"
+                problems = _rule_problems(str(text), logql, collected)
+                violations += [Violation("alerting", where, problem) for problem in problems]
     return violations
 
 

@@ -475,14 +475,15 @@ def local_log_rule_groups(
 
     ``namespaces`` are the pipeline's own (Alloy, Mimir, Loki, Grafana): errors they log mean the
     pipeline itself is in trouble. With ``system_logs`` (the nodes' journal is collected), the
-    kernel's OOM killer is watched too.
+    kernel's OOM killer is watched too. Every stream carries ``workload`` (Alloy's external
+    label), kept by each rule as the Mimir rules keep it, for the same routes and grouping.
     """
     pending = promql_duration(_seconds(thresholds.pending))
     pattern = "|".join(sorted(set(namespaces)))
     rules = [
         AlertRule(
             "FleetLogsPipelineErrors",
-            f"sum by (namespace, container) (count_over_time("
+            f"sum by (workload, namespace, container) (count_over_time("
             f'{{namespace=~{promql_string(pattern)}}} |= "level=error" [{RATE}])) > 5',
             "warning",
             "{{ $labels.namespace }}/{{ $labels.container }} logs errors",
@@ -495,7 +496,7 @@ def local_log_rule_groups(
         rules.append(
             AlertRule(
                 "FleetLogsOOMKills",
-                "sum by (node) (count_over_time("
+                "sum by (workload, node) (count_over_time("
                 f'{{job="systemd-journal"}} |= "Out of memory: Killed process" [{RATE}])) > 0',
                 "warning",
                 "The kernel's OOM killer struck on {{ $labels.node }}",

@@ -283,3 +283,32 @@ def test_a_receiver_secret_missing_from_the_environment_is_one_line_naming_the_f
     message = str(caught.value)
     assert "\n" not in message
     assert "workloads/shop.yaml: spec.alerting" in message and "FLEET_TEST_SHOP_URL" in message
+
+
+def test_verify_catches_a_local_rule_reading_what_alloy_does_not_collect(
+    rendered: dict[str, Rendered],
+) -> None:
+    """Without the kube-state-metrics scrape, the Kubernetes rules would never fire."""
+    from kit.alloy.parser import parse
+    from kit.alloy.syntax import Block
+    from kit.alloy.writer import write_block
+
+    def without_kube_state_metrics(manifest: dict[str, Any]) -> None:
+        tree = parse(manifest["data"]["config.alloy"])
+        scrape = ("prometheus.scrape", "kube_state_metrics")
+        kept = [item for item in tree.body if isinstance(item, Block) and (item.name, item.label) != scrape]
+        assert len(kept) == len(tree.body) - 1
+        manifest["data"]["config.alloy"] = "\n".join(write_block(block) for block in kept)
+
+    violations = check_alerting(
+        _edited(rendered["shop"], "ConfigMap", "alloy-config", without_kube_state_metrics)
+    )
+    assert violations
+    assert {v.component for v in violations} == {
+        f"ConfigMap mimir/{RULES_CONFIGMAP} fleet-local-kubernetes.yaml"
+    }
+    assert all("but Alloy has no prometheus.scrape.kube_state_metrics" in v.message for v in violations)
+    assert any(
+        v.message.startswith("rule FleetKubeNodeNotReady reads kube_node_status_condition")
+        for v in violations
+    )
