@@ -105,13 +105,17 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ren
     for name, loki in LOKI_VERSIONS.items():
         spec = AWS_WORKLOAD + f'  versions: {{loki: "{loki}"}}\n' + ALERTING
         (inventory_dir / "workloads" / f"{name}.yaml").write_text(workload_yaml(name, spec), encoding="utf-8")
+    nologs = AWS_WORKLOAD + ALERTING + "    logs: false\n"
+    (inventory_dir / "workloads" / "nologs.yaml").write_text(
+        workload_yaml("nologs", nologs), encoding="utf-8"
+    )
     with real_charts() as cache, pytest.MonkeyPatch.context() as patch:
         patch.setenv("FLEET_TEST_SHOP_URL", WEBHOOK)
         inventory = load_inventory(inventory_dir)
         engine = RenderEngine(root / "render", show_secrets=False, programs=default_programs())
-        paths = engine.render_many(inventory, ["controlroom", "plain", *LOKI_VERSIONS])
+        paths = engine.render_many(inventory, ["controlroom", "plain", "nologs", *LOKI_VERSIONS])
         stacks = {}
-        for name in ("plain", *LOKI_VERSIONS):
+        for name in ("plain", "nologs", *LOKI_VERSIONS):
             plan = json.loads(paths[name].read_text(encoding="utf-8"))
             expect = expectation(inventory, name)
             charts = expand_plan(plan, ChartCache(cache), expect.kubernetes_version)
@@ -127,6 +131,14 @@ def test_off_by_default_nothing_is_installed(rendered: dict[str, Rendered]) -> N
     assert plain.config("config.yaml")["ruler"]["storage"]["type"] == "s3"
     names = {o.name for o in plain.objects.of_kind("ConfigMap")}
     assert not names & {RULES_CONFIGMAP, ALERTMANAGER_CONFIGMAP, LOG_RULES_CONFIGMAP}
+
+
+def test_without_logs_only_the_mimir_rules_are_installed(rendered: dict[str, Rendered]) -> None:
+    nologs = rendered["nologs"]
+    assert nologs.config("config.yaml")["ruler"]["storage"]["type"] == "s3"
+    assert nologs.objects.find("ConfigMap", "loki", LOG_RULES_CONFIGMAP) is None
+    assert nologs.config("mimir.yaml")["ruler_storage"]["backend"] == "local"
+    assert nologs.pods("mimir-chart", "alertmanager")
 
 
 def test_mimir_runs_its_ruler_and_alertmanager_on_the_shipped_files(rendered: dict[str, Rendered]) -> None:
@@ -209,7 +221,7 @@ def test_the_alertmanager_configuration_holds_no_secret_and_amtool_accepts_it(
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("workload", ["plain", *sorted(LOKI_VERSIONS)])
+@pytest.mark.parametrize("workload", ["plain", "nologs", *sorted(LOKI_VERSIONS)])
 def test_the_verify_proofs_pass(rendered: dict[str, Rendered], workload: str) -> None:
     objects = rendered[workload].objects
     assert check_alerting(objects) == []
