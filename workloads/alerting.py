@@ -12,7 +12,9 @@ Mimir's fallback configuration).
   simple-scalable chart runs in the backend pods: a ConfigMap mounted at
   ``LOKI_RULES_DIR/<tenant>/`` (Loki's ``local`` rule store; its tenant without auth is
   :data:`LOKI_TENANT`). Its alerts go to the local Mimir's Alertmanager, found through the
-  headless Service's SRV records, as Mimir's own ruler finds it.
+  headless Service's SRV records, as Mimir's own ruler finds it; Mimir without multitenancy
+  puts them in :data:`MIMIR_TENANT` whatever tenant header Loki sends, so one configuration
+  routes both rulers' alerts.
 - The receivers' secrets are files in one projected volume (``kit.alerting.alertmanager``), the
   values read from the environment copied into a Secret beside the Alertmanager.
 """
