@@ -41,6 +41,9 @@ class LokiArgs:
     (the ruler runs the shipped log rules); None: the ruler has no rules."""
     depends_on: tuple[pulumi.Resource, ...] = ()
     """The log rules' ConfigMap the backend pods mount."""
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
 
 
 def _storage(storage: BucketBinding) -> dict[str, Any]:
@@ -163,6 +166,7 @@ class Loki(pulumi.ComponentResource):
             chart="loki",
             version=args.version,
             repository=args.repository,
+            archive=args.archive,
             namespace=args.namespace,
             values=loki_values(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),

@@ -32,6 +32,9 @@ class MimirArgs:
     """The workload's ``spec.alerting``: when enabled, the ruler and Alertmanager run on shipped files."""
     depends_on: tuple[pulumi.Resource, ...] = ()
     """The rule and Alertmanager ConfigMaps (and receivers' Secret) the pods mount."""
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
 
 
 def mimir_values(args: MimirArgs) -> dict[str, Any]:
@@ -111,6 +114,7 @@ class Mimir(pulumi.ComponentResource):
             chart="mimir-distributed",
             version=args.version,
             repository=args.repository,
+            archive=args.archive,
             namespace=args.namespace,
             values=mimir_values(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
