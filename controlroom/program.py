@@ -105,7 +105,11 @@ def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | No
     network_policies(
         "network",
         controlroom_policies(
-            mimir=MIMIR_NAMESPACE, grafana=GRAFANA_NAMESPACE, ingress_namespace=room.cluster.ingress_namespace
+            mimir=MIMIR_NAMESPACE,
+            grafana=GRAFANA_NAMESPACE,
+            ingress_namespace=room.cluster.ingress_namespace,
+            egress_settings=room.cluster.egress,
+            kafka_ports=room.mimir.kafka.ports() if room.mimir.kafka else (),
         ),
         pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana]),
     )

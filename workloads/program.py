@@ -25,6 +25,8 @@ from workloads import loki as loki_module
 from workloads import mimir as mimir_module
 from workloads.alerting import LocalAlertingArgs, WorkloadAlerting
 from workloads.alloy import Alloy, AlloyArgs
+from workloads.alloy_events import SELECTOR as EVENTS_SELECTOR
+from workloads.alloy_events import AlloyEvents, AlloyEventsArgs
 from workloads.grafana import Grafana, GrafanaArgs
 from workloads.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
 from workloads.loki import Loki, LokiArgs
@@ -180,10 +182,26 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
             local_logs_url=loki.push_url,
             stack_namespaces=(MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             sizing=sizing,
+            events_collector_selector=EVENTS_SELECTOR if settings.alloy.events else None,
         ),
         opts=on_cluster,
     )
 
+    if settings.alloy.events:
+        AlloyEvents(
+            "alloy-events",
+            AlloyEventsArgs(
+                version=spec.versions.alloy,
+                repository=spec.charts.repository("alloy"),
+                archive=archives.get("alloy"),
+                namespace=namespaces.names[ALLOY_NAMESPACE],
+                workload=name,
+                local_logs_url=loki.push_url,
+                namespaces=tuple(settings.alloy.namespaces),
+                sizing=sizing,
+            ),
+            opts=on_cluster,
+        )
     KubeStateMetrics(
         "kube-state-metrics",
         KubeStateMetricsArgs(namespace=namespaces.names[ALLOY_NAMESPACE], sizing=sizing),
@@ -195,6 +213,10 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
             WorkloadNamespaces(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             ingress_namespace=settings.cluster.ingress_namespace,
             grafana_ingress=settings.grafana.hostname is not None,
+            events=settings.alloy.events,
+            egress_settings=settings.cluster.egress,
+            scraped_namespaces=tuple(settings.alloy.namespaces),
+            kafka_ports=settings.mimir.kafka.ports() if settings.mimir.kafka else (),
             local_alerting=local_alerting.enabled,
         ),
         pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),

@@ -57,8 +57,8 @@ def test_every_kubernetes_object_validates(render_controlroom: RenderControlRoom
         "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     ]
     # 2 namespaces, 5 Secrets (htpasswd: workloads, reader, rotation), the rule and Alertmanager
-    # ConfigMaps, 7 NetworkPolicies
-    assert len(objects) == 16
+    # ConfigMaps, 7 ingress and 9 egress NetworkPolicies
+    assert len(objects) == 9 + 7 + 9
     for resource in objects:
         kubernetes_validate.validate(_manifest(resource), KUBERNETES_VERSION, strict=True)
 

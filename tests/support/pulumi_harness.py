@@ -145,8 +145,12 @@ class Rendered:
         assert len(matches) == 1, f"{len(matches)} resources of type {typ} named {name}"
         return matches[0]
 
-    def chart(self, chart: str) -> dict[str, Any]:
+    def chart(self, chart: str, release: str | None = None) -> dict[str, Any]:
+        """The one release of ``chart`` (``release``: by name, default the chart's name when the
+        chart is installed twice, as Alloy is with its events collector)."""
         charts = [r.inputs for r in self.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == chart]
+        if len(charts) > 1 or release is not None:
+            charts = [c for c in charts if c.get("name") == (release or chart)]
         assert len(charts) == 1
         return charts[0]
 

@@ -107,9 +107,16 @@ def test_a_workload_installs_its_pinned_versions_from_the_cache(
         "loki-chart": "loki-6.30.1.tgz",  # the workload's pin, not the fleet's 6.46.0
         "grafana-chart": "grafana-10.1.4.tgz",
         "alloy-chart": "alloy-1.4.0.tgz",
+        "alloy-events-chart": "alloy-1.4.0.tgz",  # the events collector: the same Alloy chart
     }
     assert all("repositoryOpts" not in inputs for inputs in charts.values())
-    assert {inputs["name"] for inputs in charts.values()} == {"mimir", "loki", "grafana", "alloy"}
+    assert {inputs["name"] for inputs in charts.values()} == {
+        "mimir",
+        "loki",
+        "grafana",
+        "alloy",
+        "alloy-events",
+    }
 
 
 def test_without_a_cached_archive_the_chart_comes_from_its_repository(
@@ -122,6 +129,7 @@ def test_without_a_cached_archive_the_chart_comes_from_its_repository(
         "loki-chart": ("loki", GRAFANA_REPOSITORY),
         "grafana-chart": ("grafana", GRAFANA_COMMUNITY_REPOSITORY),
         "alloy-chart": ("alloy", GRAFANA_REPOSITORY),
+        "alloy-events-chart": ("alloy", GRAFANA_REPOSITORY),
     }
 
 
