@@ -27,6 +27,7 @@ from kit.sizing import stack_sizing
 from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storage
 from workloads import loki as loki_module
 from workloads import mimir as mimir_module
+from workloads.alerting import LocalAlertingArgs, WorkloadAlerting
 from workloads.alloy import Alloy, AlloyArgs
 from workloads.alloy_events import SELECTOR as EVENTS_SELECTOR
 from workloads.alloy_events import AlloyEvents, AlloyEventsArgs
@@ -105,6 +106,26 @@ def workload_program(
         ),
     )
 
+    # Local alerting (off by default): rules on the workload's own Mimir and Loki, its own receivers.
+    local_alerting = settings.alerting
+    alerting_resources: tuple[pulumi.Resource, ...] = ()
+    if local_alerting.enabled:
+        alerting = WorkloadAlerting(
+            "alerting",
+            LocalAlertingArgs(
+                workload=name,
+                alerting=local_alerting,
+                thresholds=spec.thresholds,
+                mimir_namespace=namespaces.names[MIMIR_NAMESPACE],
+                loki_namespace=namespaces.names[LOKI_NAMESPACE],
+                pipeline_namespaces=(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
+                system_logs=settings.alloy.system_logs,
+            ),
+            opts=on_cluster,
+        )
+        alerting_resources = tuple(alerting.resources)
+    log_alerting = local_alerting.enabled and local_alerting.logs
+
     mimir = Mimir(
         "mimir",
         MimirArgs(
@@ -115,6 +136,8 @@ def workload_program(
             settings=settings.mimir,
             storage=storage.bindings["mimir"],
             sizing=sizing,
+            alerting=local_alerting,
+            depends_on=alerting_resources,
         ),
         opts=on_cluster,
     )
@@ -128,6 +151,8 @@ def workload_program(
             settings=settings.loki,
             storage=storage.bindings["loki"],
             sizing=sizing,
+            ruler_alertmanager_namespace=MIMIR_NAMESPACE if log_alerting else None,
+            depends_on=alerting_resources if log_alerting else (),
         ),
         opts=on_cluster,
     )
@@ -198,6 +223,7 @@ def workload_program(
             egress_settings=settings.cluster.egress,
             scraped_namespaces=tuple(settings.alloy.namespaces),
             kafka_ports=settings.mimir.kafka.ports() if settings.mimir.kafka else (),
+            local_alerting=local_alerting.enabled,
         ),
         pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )

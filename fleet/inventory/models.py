@@ -274,7 +274,8 @@ class Egress(Model):
     )
     notifications: NotificationTarget = Field(
         default_factory=NotificationTarget,
-        description="Control room: Alertmanager's receivers (webhooks, Slack, PagerDuty, SMTP)",
+        description="Alertmanager's receivers (webhooks, Slack, PagerDuty, SMTP): the control room's, "
+        "and a workload's with local alerting",
     )
 
 
