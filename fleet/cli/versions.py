@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from fleet.cli.app import app, state
@@ -12,14 +14,19 @@ from fleet.cli.output import OUTPUT_OPTION, Output, console, emit, fitting_table
 @app.command(epilog=examples("fleet versions", "fleet versions -o json"))
 def versions(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     """The version skew: per stack and component, the deployed version against the desired one."""
-    from fleet.journal.connect import open_journal
+    from fleet.cli.status import nothing_recorded
+    from fleet.journal.connect import missing_journal, open_journal
     from fleet.upgrade.skew import skew_table
 
     st = state(ctx)
     inventory = st.inventory()
-    journal, _locks = open_journal(st.settings)
-    with journal:
-        entries = skew_table(inventory, journal.deployed_versions())
+    missing = missing_journal(st.settings)
+    deployed: dict[str, Any] = {}
+    if missing is None:
+        journal, _locks = open_journal(st.settings)
+        with journal:
+            deployed = journal.deployed_versions()
+    entries = skew_table(inventory, deployed)
     if output is not Output.table:
         emit([entry.to_json() for entry in entries], output, table=str)
         return
@@ -33,3 +40,5 @@ def versions(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     typer.echo(
         f"{len(behind)} stack(s) differ from the inventory" + (f": {', '.join(behind)}" if behind else "")
     )
+    if missing is not None:
+        typer.echo(nothing_recorded(missing))
