@@ -9,6 +9,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Row, func, select
 
 from fleet.errors import UserError
+from fleet.journal.db import UTCDateTime
 from fleet.journal.records import (
     Attempt,
     AttemptOutput,
@@ -221,8 +222,7 @@ def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDepl
             stack_deploys.c.latest_rollout_id,
             rollouts.c.kind,
             stacks.c.status,
-            latest.c.started_at,
-            latest.c.finished_at,
+            func.coalesce(latest.c.finished_at, latest.c.started_at, type_=UTCDateTime),  # when
             latest.c.error,
             latest.c.summary["action"].as_string(),  # is it offboarded? (not the whole summary)
             stack_deploys.c.deployed_rollout_id,
@@ -258,8 +258,8 @@ def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDepl
     kinds = {kind.value: kind for kind in RolloutKind}
     statuses = {status.value: status for status in StackStatus}
     for row in conn.execute(query).all():
-        (stack, rollout_id, kind, status_text, started, finished, error, action) = row[:8]
-        deployed_rollout_id, deployed_at, deployed_versions = row[8:]
+        (stack, rollout_id, kind, status_text, when, error, action) = row[:7]
+        deployed_rollout_id, deployed_at, deployed_versions = row[7:]
         status = statuses[status_text]
         if status is StackStatus.SUCCEEDED and action == "destroy":
             continue  # offboarded: its stack is gone (the history keeps the record)
@@ -269,7 +269,7 @@ def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDepl
                 rollout_id=rollout_id,
                 rollout_kind=kinds[kind],
                 status=status,
-                when=finished or started,
+                when=when,
                 error=error,
                 deployed_versions=deployed_versions if deployed_rollout_id else None,
                 deployed_at=deployed_at if deployed_rollout_id else None,
