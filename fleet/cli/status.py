@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -20,7 +21,7 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
 
     st = state(ctx)
     inventory = st.inventory()
-    rotations: dict[str, Any] = {}
+    rotations: Mapping[str, str] = {}
     found: dict[str, Any] = {}
     dry_runs: dict[str, Any] = {}
     missing = missing_journal(st.settings)
