@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 
 from controlroom.alerting import AlertingArgs, ControlRoomAlerting
@@ -20,10 +22,15 @@ from kit.storage import StorageArgs, StorageUser, object_storage
 MIMIR_NAMESPACE = NAMESPACE
 
 
-def controlroom_program(spec: ControlRoomStack) -> None:
+def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | None = None) -> None:
     """Create the control room: central Mimir, its storage, the workloads' credentials and the
     fleet Grafana; export ``push_url``, ``query_url``, ``tenants`` and the secret
-    ``credentials`` and ``reader``."""
+    ``credentials`` and ``reader``.
+
+    ``archives``: per component (``mimir``, ``grafana``), the local chart archive to install it
+    from (the Pulumi engine passes fleet's cached, checked archives); a component not named
+    installs from its repository (``spec.charts``)."""
+    archives = archives or {}
     room = spec.control_room
     sizing = stack_sizing(room.size, room.resources)
     kube = kubernetes_provider("controlroom-kubernetes", room.cluster)
@@ -65,6 +72,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             control_room=room,
             version=spec.versions.mimir,
             repository=spec.charts.repository("mimir"),
+            archive=archives.get("mimir"),
             namespace=mimir_namespace.metadata.name,
             storage=storage.bindings["mimir"],
             alerting=spec.alerting,
@@ -84,6 +92,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         GrafanaArgs(
             version=spec.versions.grafana,
             repository=spec.charts.repository("grafana"),
+            archive=archives.get("grafana"),
             workloads=spec.workloads,
             mimir_url=mimir.gateway_url,
             reader_password=credentials.reader_password,

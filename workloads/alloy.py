@@ -82,6 +82,9 @@ class AlloyArgs:
     stack_namespaces: tuple[str, ...] = ()
     """Where the stack's own Mimir, Loki and Grafana run (scraped for self-monitoring)."""
     sizing: Sizing = field(default_factory=Sizing)
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
 
 
 def alloy_pipeline(
@@ -229,6 +232,7 @@ class Alloy(pulumi.ComponentResource):
             chart="alloy",
             version=args.version,
             repository=args.repository,
+            archive=args.archive,
             namespace=args.namespace,
             values=alloy_values(
                 args.settings.system_logs, sizing=args.sizing, tolerations=args.settings.tolerations

@@ -11,6 +11,8 @@ Azure, ``resource_group`` (default: ``fleet-<fleet>-<workload>``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 
 from fleet.inventory.models import WorkloadStack
@@ -44,8 +46,14 @@ def cluster_identity(spec: WorkloadStack) -> ClusterIdentity:
     )
 
 
-def workload_program(spec: WorkloadStack) -> None:
-    """Declare one workload's observability stack; run inside a Pulumi program context."""
+def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = None) -> None:
+    """Declare one workload's observability stack; run inside a Pulumi program context.
+
+    ``archives``: per component (``mimir``, ``loki``, ``grafana``, ``alloy``), the local chart
+    archive to install it from (the Pulumi engine passes fleet's cached, checked archives);
+    a component not named installs from its repository (``spec.charts``).
+    """
+    archives = archives or {}
     workload = spec.workload
     name = workload.name
     settings = workload.spec
@@ -90,6 +98,7 @@ def workload_program(spec: WorkloadStack) -> None:
         MimirArgs(
             version=spec.versions.mimir,
             repository=spec.charts.repository("mimir"),
+            archive=archives.get("mimir"),
             namespace=namespaces.names[MIMIR_NAMESPACE],
             settings=settings.mimir,
             storage=storage.bindings["mimir"],
@@ -102,6 +111,7 @@ def workload_program(spec: WorkloadStack) -> None:
         LokiArgs(
             version=spec.versions.loki,
             repository=spec.charts.repository("loki"),
+            archive=archives.get("loki"),
             namespace=namespaces.names[LOKI_NAMESPACE],
             settings=settings.loki,
             storage=storage.bindings["loki"],
@@ -114,6 +124,7 @@ def workload_program(spec: WorkloadStack) -> None:
         GrafanaArgs(
             version=spec.versions.grafana,
             repository=spec.charts.repository("grafana"),
+            archive=archives.get("grafana"),
             namespace=namespaces.names[GRAFANA_NAMESPACE],
             settings=settings.grafana,
             mimir_url=mimir.query_url,
@@ -133,6 +144,7 @@ def workload_program(spec: WorkloadStack) -> None:
         AlloyArgs(
             version=spec.versions.alloy,
             repository=spec.charts.repository("alloy"),
+            archive=archives.get("alloy"),
             namespace=namespaces.names[ALLOY_NAMESPACE],
             workload=name,
             settings=settings.alloy,
