@@ -7,8 +7,9 @@ from typing import Any
 import typer
 
 from fleet.cli.app import app, state
+from fleet.cli.columns import columns
 from fleet.cli.help import examples
-from fleet.cli.output import OUTPUT_OPTION, Output, console, emit, fitting_table
+from fleet.cli.output import OUTPUT_OPTION, Output, emit
 
 
 @app.command(epilog=examples("fleet versions", "fleet versions -o json"))
@@ -34,8 +35,9 @@ def versions(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
         [e.stack, e.component, e.deployed or "-", f"{e.desired} (pinned)" if e.pinned else e.desired, e.state]
         for e in entries
     ]
-    table = fitting_table(("stack", "component", "deployed", "desired", "state"), cells, keep=("stack",))
-    console().print(table)
+    # Plain columns (fleet.cli.columns): four rows per workload, every cell short; rich laid
+    # 40,000 rows out in 13 s of CPU at 10,000 workloads.
+    typer.echo(columns(("stack", "component", "deployed", "desired", "state"), cells), nl=False)
     behind = sorted({e.stack for e in entries if e.state == "differs"})
     typer.echo(
         f"{len(behind)} stack(s) differ from the inventory" + (f": {', '.join(behind)}" if behind else "")
