@@ -33,13 +33,14 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
             gone = journal.destroyed_stacks() - set(inventory.stacks())  # offboarded: history keeps them
             dry_runs = {r.stack: r for r in journal.last_dry_runs() if r.stack not in gone}
     rows: list[dict[str, Any]] = []
+    in_inventory = set(inventory.stacks())
     for stack in dict.fromkeys([*inventory.stacks(), *found, *dry_runs]):
         record = found.get(stack)
         dry = dry_runs.get(stack)
         rows.append(
             {
                 "stack": stack,
-                "in_inventory": stack in inventory.stacks(),
+                "in_inventory": stack in in_inventory,
                 "last_rollout": record.rollout_id if record else None,
                 "result": record.status.value if record else "never deployed",
                 "when": record.when.isoformat() if record else None,
@@ -62,6 +63,17 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
 def nothing_recorded(path: Any) -> str:
     """The line a journal listing prints for an inventory that has no journal yet."""
     return f"nothing is recorded for this inventory yet (no {path}; a rollout creates it)"
+
+
+PLAIN_ROWS = 1000
+"""Above this many stacks, ``fleet status`` prints plain columns (:mod:`fleet.cli.columns`), not
+a table fitted to the terminal: rich laid 10,000 rows out in 5 s of CPU. Each error is cut to
+:data:`ERROR_WIDTH` characters there (``-o json`` and ``fleet history ID`` have it whole)."""
+ERROR_WIDTH = 80
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _status_table(rows: list[dict[str, Any]]) -> Any:
@@ -87,6 +99,13 @@ def _status_table(rows: list[dict[str, Any]]) -> Any:
         )
     # Columns nobody has a value in are left out: a fleet only ever dry-run shows what it did.
     shown = [i for i, name in enumerate(columns) if name in ("stack", "result") or any(c[i] for c in cells)]
+    if len(cells) > PLAIN_ROWS:
+        from fleet.cli.columns import columns as plain_columns
+
+        error = columns.index("error")
+        for cell in cells:
+            cell[error] = _cut(" ".join(cell[error].split()), ERROR_WIDTH)
+        return plain_columns([columns[i] for i in shown], [[c[i] for i in shown] for c in cells]).rstrip("\n")
     return fitting_table(
         [columns[i] for i in shown],
         [[c[i] for i in shown] for c in cells],

@@ -1,5 +1,5 @@
 """The journal listings on an inventory nothing was ever recorded for: they say so, exit 0, and
-create nothing (no ``.fleet/fleet.db`` left behind by a look)."""
+create nothing (no ``.fleet/fleet.db`` left behind by a look). And `fleet status` for a large fleet."""
 
 from __future__ import annotations
 
@@ -62,3 +62,30 @@ def test_one_rollout_by_id_is_not_found_and_nothing_is_created(inv: Path) -> Non
     assert result.exit_code == 2
     assert "no rollout 'r-20261201-0930-ab12': nothing is recorded for this inventory yet" in result.stderr
     assert not (inv / ".fleet").exists()
+
+
+def test_a_large_fleet_gets_plain_columns_with_errors_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fleet.cli import status
+
+    monkeypatch.setattr(status, "PLAIN_ROWS", 1)
+    row = {
+        "stack": "eu-prod",
+        "in_inventory": True,
+        "last_rollout": "r-1",
+        "result": "failed",
+        "when": "2026-12-01T09:30:00+00:00",
+        "versions": None,
+        "error": "eu-prod: mimir-ingester not ready\n" + "x" * 200,
+        "rotation": None,
+        "last_dry_run": None,
+    }
+    other = {**row, "stack": "dev-1", "result": "succeeded", "error": None}
+    text = status._status_table([row, other])
+    assert isinstance(text, str)  # plain text, not a rich table
+    lines = text.splitlines()
+    assert lines[0].split() == ["stack", "last", "rollout", "result", "when", "error"]
+    assert lines[1].startswith(" eu-prod  r-1           failed     2026-12-01 09:30:00  mimir-ingester not")
+    assert lines[1].endswith("…") and len(lines[1].split("  ")[-1]) == status.ERROR_WIDTH
+    assert lines[2].rstrip().endswith("2026-12-01 09:30:00")
+    monkeypatch.setattr(status, "PLAIN_ROWS", 1000)
+    assert not isinstance(status._status_table([row, other]), str)  # a table fitted to the terminal
