@@ -37,6 +37,14 @@ def missing_journal(settings: Settings) -> Path | None:
     return None if path.exists() else path
 
 
+def existing_journal(settings: Settings) -> Journal | None:
+    """The journal for a command that only reads it (``render``, a dry run), or None when this
+    inventory has none yet: an absent SQLite journal is not created."""
+    if missing_journal(settings) is not None:
+        return None
+    return open_journal(settings)[0]
+
+
 def open_recorded_journal(settings: Settings, rollout_id: str) -> tuple[Journal, StackLocks]:
     """:func:`open_journal` for a command about rollout ``rollout_id`` (watch, resume, cancel):
     when the inventory has no journal yet, no rollout can be found and none is created."""
