@@ -99,6 +99,10 @@ def claim(
         return Claim(refused, rollout_id, stack, worker, None)
     if lock is not None and lock.rollout_id != rollout_id:
         return Claim(ClaimResult.LOCKED, rollout_id, stack, worker, None, f"rollout {lock.rollout_id}")
+    # A stack already running is being taken over: it holds its slot. A new start must fit the policy.
+    limited = None if state.status == StackStatus.RUNNING else _over_limits(conn, rollout)
+    if limited is not None:
+        return Claim(limited, rollout_id, stack, worker, None)
 
     running = conn.execute(
         select(attempts).where(attempt_key(rollout_id, stack) & attempts.c.outcome.is_(None))
@@ -234,6 +238,30 @@ def heartbeat(conn: Connection, rollout_id: str, stack: str, attempt: int, now: 
         attempt_key(rollout_id, stack) & (attempts.c.number == attempt) & attempts.c.outcome.is_(None)
     )
     return conn.execute(update(attempts).where(open_attempt).values(heartbeat_at=now)).rowcount == 1
+
+
+def _over_limits(conn: Connection, rollout: Any) -> ClaimResult | None:
+    """FULL when ``max_parallel`` of the rollout's stacks run, OVER_BUDGET when more failed than
+    ``failure_budget`` allows (its policy; a policy without them, e.g. a drift check's, has no
+    limit). One count over the ``(rollout_id, status)`` index: the cost of a claim stays flat."""
+    policy = rollout.policy or {}
+    limit, budget = policy.get("max_parallel"), policy.get("failure_budget")
+    if limit is None and budget is None:
+        return None
+    rows = conn.execute(
+        select(stacks.c.status, func.count())
+        .where(
+            (stacks.c.rollout_id == rollout.id)
+            & stacks.c.status.in_([StackStatus.RUNNING.value, StackStatus.FAILED.value])
+        )
+        .group_by(stacks.c.status)
+    )
+    counted = {status: int(count) for status, count in rows}
+    if budget is not None and counted.get(StackStatus.FAILED.value, 0) > int(budget):
+        return ClaimResult.OVER_BUDGET
+    if limit is not None and counted.get(StackStatus.RUNNING.value, 0) >= int(limit):
+        return ClaimResult.FULL
+    return None
 
 
 def _refusal(rollout: Any, stack_status: StackStatus) -> ClaimResult | None:

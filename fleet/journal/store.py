@@ -377,7 +377,9 @@ class Journal:
         """Atomically decide whether ``worker`` may run ``stack`` now, and if so record an attempt.
 
         Refused when the stack already succeeded in this rollout (exactly-once success), when a
-        cancel was requested, when the rollout is not ``running``, or when another attempt is
+        cancel was requested, when the rollout is not ``running``, when starting it would break
+        the rollout's policy (``max_parallel`` stacks running: ``full``; more failed than the
+        ``failure_budget``: ``over_budget``), or when another attempt is
         running and its worker heart-beat within ``heartbeat_ttl``. That running attempt is taken
         over (closed as ``lost``) only when its heartbeat is stale or ``previous_worker_lost`` says
         the caller knows its worker died (e.g. Celery redelivered the task after a worker loss).

@@ -74,6 +74,38 @@ def test_a_worker_runs_the_job_and_the_result_comes_back_as_an_event(
     assert by_stack["search-staging"].state is JobState.succeeded
 
 
+def test_a_result_left_under_the_same_task_id_is_not_taken_for_this_submissions(
+    executor: CeleryExecutor, inventory: Path
+) -> None:
+    job = StackJob("r-1", "payments-prod", Action.up, EngineKind.scripted, str(inventory))
+    # What an earlier coordinator of this rollout left behind (it submitted the same id before a resume).
+    executor.app.backend.store_result(job.task_id, {"schema": 1, "state": "declined", "info": {}}, "SUCCESS")
+
+    executor.submit(job)  # no worker runs: nothing has answered this submission
+
+    assert executor.poll() == []
+
+
+def test_a_poll_reads_every_pending_result_in_one_round_trip(
+    executor: CeleryExecutor, redis_server: RedisServer, inventory: Path
+) -> None:
+    jobs = [StackJob("r-1", f"stack-{n}", Action.up, EngineKind.scripted, str(inventory)) for n in range(20)]
+    for job in jobs:
+        executor.submit(job)
+    for job in jobs[:5]:  # as a worker would: five finished
+        result = {"schema": 1, "state": "succeeded", "info": {}}
+        executor.app.backend.store_result(job.task_id, result, "SUCCESS")
+    redis = redis_server.client()
+    redis.config_resetstat()
+
+    events = executor.poll()
+
+    assert sorted(event.key.stack for event in events) == [f"stack-{n}" for n in range(5)]
+    stats = redis.info("commandstats")
+    assert stats["cmdstat_mget"]["calls"] == 1
+    assert "cmdstat_get" not in stats
+
+
 def test_an_unreachable_broker_is_reported_as_a_value_not_a_crash(
     executor: CeleryExecutor, redis_server: RedisServer, inventory: Path
 ) -> None:

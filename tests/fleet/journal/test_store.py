@@ -246,6 +246,40 @@ def test_claims_are_refused_unless_the_rollout_runs(journal: Journal) -> None:
     assert journal.get_rollout(rollout.id).stack("dev-1").status is StackStatus.PENDING
 
 
+def test_a_claim_holds_max_parallel_and_the_failure_budget(journal: Journal, clock: Clock) -> None:
+    waves = [Wave(0, "all", ("a", "b", "c", "d", "e"))]
+    policy = {"max_parallel": 2, "failure_budget": 0}
+    rollout_id = journal.create_rollout(waves, kind="rollout", dry_run=False, policy=policy, versions={}).id
+    journal.set_status(rollout_id, "running")
+    a, b = journal.claim(rollout_id, "a", "w1"), journal.claim(rollout_id, "b", "w2")
+    assert a.granted and b.granted and a.attempt is not None
+
+    full = journal.claim(rollout_id, "c", "w3")  # queued ahead of a free slot: not now
+    assert full.result is ClaimResult.FULL and full.attempt is None
+    assert journal.get_rollout(rollout_id).stack("c").status is StackStatus.PENDING
+    clock.advance(minutes=10)  # b's worker went silent: taking it over needs no new slot
+    assert journal.claim(rollout_id, "b", "w4").granted
+
+    journal.finish(rollout_id, "a", a.attempt, "succeeded")
+    assert journal.claim(rollout_id, "c", "w1").granted  # a freed its slot
+    c = journal.get_rollout(rollout_id).stack("c").last_attempt
+    assert c is not None
+    journal.finish(rollout_id, "c", c.number, "failed")
+    # One failure is over a budget of 0: nothing new starts before the coordinator halts.
+    assert journal.claim(rollout_id, "d", "w1").result is ClaimResult.OVER_BUDGET
+    assert journal.get_rollout(rollout_id).stack("d").status is StackStatus.PENDING
+
+
+def test_a_policy_without_limits_limits_nothing(journal: Journal) -> None:
+    rollout = journal.create_rollout(WAVES, kind="drift", dry_run=True, policy={}, versions={})
+    journal.set_status(rollout.id, "running")
+    for stack in ("controlroom", "dev-1", "stage-1"):
+        claim = journal.claim(rollout.id, stack, "w")
+        assert claim.granted and claim.attempt is not None
+        journal.finish(rollout.id, stack, claim.attempt, "failed")
+    assert journal.claim(rollout.id, "eu-prod", "w").granted
+
+
 def test_cancel_a_running_rollout(journal: Journal) -> None:
     rollout_id = start(journal)
     running = journal.claim(rollout_id, "controlroom", "w1")
