@@ -413,7 +413,7 @@ class Journal:
         summary: Mapping[str, Any] | None = None,
         output: str | None = None,
         truncated: int = 0,
-    ) -> StackState:
+    ) -> None:
         """Record how an attempt ended, and set the stack's status when it is the latest attempt.
 
         ``error`` is stored on one line (never put secrets in it); ``versions`` is the version set
@@ -421,7 +421,8 @@ class Journal:
         engine's output (already scrubbed and capped; ``truncated`` characters of it were left
         out), kept beside the attempt for ``fleet logs``. An attempt that
         was taken over as ``lost`` still gets its real outcome recorded. OperationError when the
-        attempt does not exist or already has an outcome.
+        attempt does not exist or already has an outcome. It returns nothing: every worker
+        finishes through here, and reading the stack back would hold the write lock longer.
         """
         with self.database.write() as conn:
             attempt_rows.finish(
@@ -437,7 +438,6 @@ class Journal:
                 output=output,
                 truncated=truncated,
             )
-            return queries.stack_states(conn, rollout_id, [stack])[0]
 
     def attempt_outputs(self, rollout_id: str, stack: str) -> list[AttemptOutput]:
         """Every attempt of ``stack`` in the rollout with its engine output (``fleet logs``).

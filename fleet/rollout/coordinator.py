@@ -294,7 +294,7 @@ class Coordinator:
             for event in events:
                 if event.state in (JobState.declined, JobState.error) and event.key.stack in run.inflight:
                     if event.info.get("reason") in _LIMITS:
-                        todo = self._requeue(event.key.stack, todo, wave, run)
+                        todo = self._requeue(event.key.stack, event.info["reason"], todo, wave, run)
                         continue
                     flight = run.inflight[event.key.stack]
                     flight.waiting = event.info.get("reason") == "busy"
@@ -335,13 +335,15 @@ class Coordinator:
         cost = self.monotonic() - now
         self._next_view = now + max(self.timing.reconcile, 10 * cost)
 
-    def _requeue(self, name: str, todo: list[str], wave: WaveRecord, run: _Run) -> list[str]:
+    def _requeue(self, name: str, reason: str, todo: list[str], wave: WaveRecord, run: _Run) -> list[str]:
         """A job its claim refused for the policy's limits goes back to the queue, in wave order.
 
         ``full`` means more processes take jobs than ``max_parallel`` (or a slot is still held):
         the look-ahead only costs refused claims then, so the wave goes on without it.
         """
         run.submitted[name] = run.inflight.pop(name).job.attempt
+        if run.lookahead:
+            log.info("stack %s: claim refused (%s); no look-ahead for the rest of the wave", name, reason)
         run.lookahead, run.refused = 0, True
         position = {stack: index for index, stack in enumerate(wave.stacks)}
         return sorted([*todo, name], key=position.__getitem__)

@@ -133,7 +133,7 @@ def test_claim_run_finish_is_exactly_once(journal: Journal) -> None:
     busy = journal.claim(rollout_id, "dev-1", "host-b:202")
     assert (busy.result, busy.attempt, busy.holder) == (ClaimResult.BUSY, 1, "host-a:101")
 
-    state = journal.finish(
+    journal.finish(
         rollout_id,
         "dev-1",
         1,
@@ -141,6 +141,7 @@ def test_claim_run_finish_is_exactly_once(journal: Journal) -> None:
         versions=VERSIONS,
         summary={"create": 3, "update": 1, "delete": 0},
     )
+    [state] = journal.stack_states(rollout_id, ["dev-1"])
     assert state.status is StackStatus.SUCCEEDED
     assert state.last_attempt is not None
     assert state.last_attempt.outcome is Outcome.SUCCEEDED
@@ -187,10 +188,12 @@ def test_a_silent_worker_is_taken_over_after_the_ttl(journal: Journal, clock: Cl
 
     # The old worker learns it lost the stack; its late report is kept but does not win.
     assert not journal.heartbeat_attempt(rollout_id, "stage-1", 1)
-    state = journal.finish(rollout_id, "stage-1", 1, "failed", error="interrupted")
+    journal.finish(rollout_id, "stage-1", 1, "failed", error="interrupted")
+    [state] = journal.stack_states(rollout_id, ["stage-1"])
     assert state.status is StackStatus.RUNNING
     assert [a.outcome for a in state.attempts] == [Outcome.FAILED, None]
-    assert journal.finish(rollout_id, "stage-1", 2, "succeeded").status is StackStatus.SUCCEEDED
+    journal.finish(rollout_id, "stage-1", 2, "succeeded")
+    assert journal.stack_states(rollout_id, ["stage-1"])[0].status is StackStatus.SUCCEEDED
 
 
 def test_a_worker_reported_lost_is_taken_over_at_once(journal: Journal) -> None:
