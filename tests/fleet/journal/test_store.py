@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -546,6 +547,30 @@ def test_default_sqlite_journal_lives_in_the_inventory(tmp_path: Path) -> None:
     with sqlite3.connect(database) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     conn.close()
+
+
+def test_a_writer_waits_for_the_sqlite_write_lock_and_one_held_too_long_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "fleet.db"
+    with Journal(f"sqlite:///{database}") as journal:
+        rollout_id = start(journal)
+        other = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        releaser = threading.Timer(0.3, other.execute, args=("COMMIT",))
+        releaser.start()
+        assert journal.claim(rollout_id, "controlroom", "w1").granted  # waited, then wrote
+        releaser.join()
+
+        monkeypatch.setattr("fleet.journal.db.SQLITE_BUSY_TIMEOUT_SECONDS", 0.2)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(
+            OperationError, match=r"^journal database sqlite:///\S+ failed: database is locked$"
+        ):
+            journal.claim(rollout_id, "dev-1", "w1")
+        other.execute("ROLLBACK")
+        other.close()
+        assert journal.get_rollout(rollout_id).stack("dev-1").status is StackStatus.PENDING
 
 
 def test_bad_urls_and_unreachable_servers() -> None:
