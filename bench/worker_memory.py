@@ -10,6 +10,11 @@ points, and the growth per 100 stacks: flat means recycling is not needed for me
 
     .venv/bin/python bench/worker_memory.py                  # 1000 stacks; no recycling, then 8
     .venv/bin/python bench/worker_memory.py -n 300 --recycle 8 --recycle 100
+    .venv/bin/python bench/worker_memory.py -n 200 --engine render   # a dry run: Pulumi programs run
+
+``--engine scripted`` (the default) measures fleet's own job path: claim, heartbeat, finish.
+``--engine render`` runs every stack's real Pulumi program on the mock runtime in the worker (a
+dry-run rollout, control room first), which is what a real deploy runs in-process too.
 """
 
 from __future__ import annotations
@@ -25,8 +30,12 @@ from pathlib import Path
 
 from fanout import _drive, _free_port, _inventory, _plan, _start, _stop
 
-from fleet.inventory.loader import load_inventory
+from fleet.inventory.loader import Inventory, load_inventory
+from fleet.inventory.models import RolloutPolicy
 from fleet.journal.connect import open_journal
+from fleet.kinds import Action, EngineKind
+from fleet.rollout.plan import RolloutPlan
+from fleet.rollout.waves import PlanTarget, plan_waves
 from fleet.settings import Settings
 
 
@@ -56,8 +65,17 @@ def _finished(log: Path) -> int:
         return 0
 
 
+def _render_plan(inventory: Inventory, names: list[str]) -> RolloutPlan:
+    targets = [PlanTarget(name, {}, "production") for name in names]
+    waves = plan_waves(targets, canary=0, wave_size="100%", include_controlroom=True)
+    policy = RolloutPolicy(canary=0, wave_size="100%", max_parallel=1, failure_budget=0)
+    versions = inventory.fleet.spec.versions.model_dump()
+    root = inventory.root.resolve()
+    return RolloutPlan(root, tuple(waves), policy, Action.up, EngineKind.render, "bench", versions)
+
+
 def measure(
-    work: Path, names: list[str], duration: float, recycle: int, env: dict[str, str]
+    work: Path, names: list[str], duration: float, recycle: int, env: dict[str, str], engine: str
 ) -> list[tuple[int, int]]:
     """(stacks finished, RSS KiB of the process running stacks) samples of one rollout."""
     log = work / f"runs-{recycle}.log"
@@ -101,7 +119,8 @@ def measure(
         journal, locks = open_journal(settings)
         sampler.start()
         with journal:
-            detail = _drive(settings, journal, locks, _plan(inventory, names, 1), inventory)
+            plan = _plan(inventory, names, 1) if engine == "scripted" else _render_plan(inventory, names)
+            detail = _drive(settings, journal, locks, plan, inventory)
         if detail.rollout.status.value != "succeeded":
             sys.exit(f"the rollout {detail.rollout.status.value}; see {work}")
     finally:
@@ -123,6 +142,7 @@ def main() -> None:
     )
     parser.add_argument("-n", "--stacks", type=int, default=1000)
     parser.add_argument("-d", "--duration", type=float, default=0.0)
+    parser.add_argument("--engine", choices=["scripted", "render"], default="scripted")
     parser.add_argument(
         "--recycle", type=int, action="append", help="--max-tasks-per-child values to compare with 0"
     )
@@ -132,7 +152,7 @@ def main() -> None:
         sys.exit("redis-server is not installed")
     modes = [0, *(args.recycle or [8])]
     print(
-        f"stacks {args.stacks}, one worker process, stack duration {args.duration:g}s; "
+        f"stacks {args.stacks} ({args.engine} engine), one worker process, duration {args.duration:g}s; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
@@ -152,7 +172,7 @@ def main() -> None:
         )
         try:
             for recycle in modes:
-                samples = measure(work, names, args.duration, recycle, env)
+                samples = measure(work, names, args.duration, recycle, env, args.engine)
                 points = sorted(
                     {10, *(p for p in (100, 250, 500, 1000, 2500, 5000) if p <= args.stacks), args.stacks}
                 )
