@@ -43,6 +43,7 @@ from fleet.journal.records import (
     StackDryRun,
     StackState,
     StackStatus,
+    WaveRecord,
     WaveStatus,
 )
 from fleet.journal.schema import ALL_TABLES, renders, rollouts, stacks, waves
@@ -232,6 +233,12 @@ class Journal:
             wave_list = tuple(queries.wave_records(conn, [rollout_id])[rollout_id])
             states = tuple(queries.stack_states(conn, rollout_id))
         return RolloutDetail(rollout, wave_list, queries.total_counts(wave_list), states)
+
+    def waves(self, rollout_id: str) -> list[WaveRecord]:
+        """The rollout's waves with their stack counts, without the stacks' attempts."""
+        with self.database.read() as conn:
+            queries.rollout_row(conn, rollout_id)
+            return queries.wave_records(conn, [rollout_id])[rollout_id]
 
     def stack_changes(self, rollout_id: str, since: int | None = None) -> StackChanges:
         """The rollout and the statuses of its stacks that changed after change ``since`` (all of

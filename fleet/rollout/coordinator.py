@@ -476,12 +476,13 @@ class Coordinator:
         self.journal.mark_wave(self.rollout_id, wave.index, final)
 
     def _finish(self, run: _Run) -> RolloutDetail:
-        detail = self._refresh()
-        self._check_cancel(run, detail)
+        # Every stack's status, not every attempt: the full view is read once, at the very end.
+        changes = self.journal.stack_changes(self.rollout_id)
+        self._check_cancel(run, changes.rollout)
         if run.stop is RolloutStatus.CANCELLING:
             self.journal.set_status(self.rollout_id, RolloutStatus.CANCELLED)
         elif run.stop is None:
-            ok = all(state.status is StackStatus.SUCCEEDED for state in detail.stacks)
+            ok = all(status is StackStatus.SUCCEEDED for status in changes.statuses.values())
             self.journal.set_status(self.rollout_id, RolloutStatus.SUCCEEDED if ok else RolloutStatus.FAILED)
         return self._refresh()
 
@@ -494,7 +495,7 @@ class Coordinator:
         return self._detail
 
     def _wave(self, index: int) -> WaveRecord:
-        return next(wave for wave in self._refresh().waves if wave.index == index)
+        return next(wave for wave in self.journal.waves(self.rollout_id) if wave.index == index)
 
 
 def _heartbeat_age(state: StackState, now: datetime) -> timedelta:
