@@ -167,7 +167,8 @@ def finish(
     if outcome is Outcome.LOST:
         raise ValueError("'lost' is recorded by claim(), not reported by a worker")
     rollout = queries.rollout_row(conn, rollout_id, lock="update")
-    conn.execute(select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update())
+    if conn.dialect.name == "postgresql":  # the lock order; SQLite's write lock is held already
+        conn.execute(select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update())
     key = attempt_key(rollout_id, stack) & (attempts.c.number == attempt)
     # Every attempt of the stack in this rollout (a few at most): this one's outcome, the newest number.
     mine = select(attempts.c.number, attempts.c.outcome).where(attempt_key(rollout_id, stack))

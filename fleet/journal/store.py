@@ -431,6 +431,10 @@ class Journal:
         attempt does not exist or already has an outcome. It returns nothing: every worker
         finishes through here, and reading the stack back would hold the write lock longer.
         """
+        # Everything that can be computed is, before the write lock is taken.
+        versions_data = None if versions is None else json_data(versions, "versions")
+        summary_data = None if summary is None else json_data(summary, "summary")
+        error_line = None if error is None else one_line(error)
         with self.database.write() as conn:
             attempt_rows.finish(
                 conn,
@@ -439,9 +443,9 @@ class Journal:
                 attempt,
                 Outcome(outcome),
                 now=self.database.clock(),
-                error=None if error is None else one_line(error),
-                versions=None if versions is None else json_data(versions, "versions"),
-                summary=None if summary is None else json_data(summary, "summary"),
+                error=error_line,
+                versions=versions_data,
+                summary=summary_data,
                 output=output,
                 truncated=truncated,
             )
