@@ -20,9 +20,11 @@ dry-run rollout, control room first), which is what a real deploy runs in-proces
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -56,12 +58,13 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _finished(log: Path) -> int:
+def _finished(database: Path) -> int:
+    """Stacks finished so far, by the journal (read-only; SQLite's WAL lets a reader in anytime)."""
     try:
-        return log.read_text(encoding="utf-8").count("\nend ") + log.read_text(encoding="utf-8").startswith(
-            "end "
-        )
-    except FileNotFoundError:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+            query = "SELECT count(*) FROM stack_attempts WHERE finished_at IS NOT NULL"
+            return int(conn.execute(query).fetchone()[0])
+    except sqlite3.Error:
         return 0
 
 
@@ -78,14 +81,10 @@ def measure(
     work: Path, names: list[str], duration: float, recycle: int, env: dict[str, str], engine: str
 ) -> list[tuple[int, int]]:
     """(stacks finished, RSS KiB of the process running stacks) samples of one rollout."""
-    log = work / f"runs-{recycle}.log"
     script = work / f"script-{recycle}.json"
-    script.write_text(json.dumps({"log": str(log), "default": {"duration": duration}}), encoding="utf-8")
-    env = {
-        **env,
-        "FLEET_ENGINE_SCRIPT": str(script),
-        "FLEET_DATABASE_URL": f"sqlite:///{work / f'{recycle}.db'}",
-    }
+    script.write_text(json.dumps({"default": {"duration": duration}}), encoding="utf-8")
+    database = work / f"{recycle}.db"
+    env = {**env, "FLEET_ENGINE_SCRIPT": str(script), "FLEET_DATABASE_URL": f"sqlite:///{database}"}
     os.environ.update(env)
     fleet = str(Path(sys.executable).with_name("fleet"))
     worker = _start(
@@ -110,7 +109,7 @@ def measure(
             for child in _children(worker.pid):
                 rss = _rss_kib(child)
                 if rss is not None:
-                    samples.append((_finished(log), rss))
+                    samples.append((_finished(database), rss))
 
     sampler = threading.Thread(target=sample, daemon=True)
     try:
