@@ -160,6 +160,9 @@ class MimirArgs:
     sizing: Sizing = field(default_factory=Sizing)
     depends_on: tuple[pulumi.Resource, ...] = ()
     """The htpasswd Secrets the gateway mounts, the rule and Alertmanager ConfigMaps."""
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
 
 
 class Mimir(pulumi.ComponentResource):
@@ -175,7 +178,7 @@ class Mimir(pulumi.ComponentResource):
             f"{name}-chart",
             name=RELEASE,
             version=args.version,
-            **chart_source(CHART, args.repository),
+            **chart_source(CHART, args.repository, args.archive),
             namespace=args.namespace,
             values=mimir_values(
                 args.control_room, args.storage, args.alerting, args.tenant_limits, args.sizing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 
 from controlroom.alerting import AlertingArgs, ControlRoomAlerting
@@ -11,7 +13,7 @@ from controlroom.grafana import NAMESPACE as GRAFANA_NAMESPACE
 from controlroom.grafana import Grafana, GrafanaArgs
 from controlroom.kube import namespace
 from controlroom.mimir import NAMESPACE, SERVICE_ACCOUNT, Mimir, MimirArgs
-from fleet.inventory.models import CONTROLROOM, ControlRoomStack
+from fleet.inventory.models import CONTROLROOM, ControlRoomStack, credential_output
 from kit.network import controlroom_policies, network_policies
 from kit.provider import kubernetes_provider
 from kit.sizing import stack_sizing
@@ -20,10 +22,16 @@ from kit.storage import StorageArgs, StorageUser, object_storage
 MIMIR_NAMESPACE = NAMESPACE
 
 
-def controlroom_program(spec: ControlRoomStack) -> None:
+def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | None = None) -> None:
     """Create the control room: central Mimir, its storage, the workloads' credentials and the
-    fleet Grafana; export ``push_url``, ``query_url``, ``tenants`` and the secret
-    ``credentials`` and ``reader``."""
+    fleet Grafana; export ``push_url``, ``query_url``, ``tenants``, the secret ``reader`` and, per
+    workload, its secret password as ``credential-<workload>`` (one output each, so a workload's
+    run reads its own and no other's).
+
+    ``archives``: per component (``mimir``, ``grafana``), the local chart archive to install it
+    from (the Pulumi engine passes fleet's cached, checked archives); a component not named
+    installs from its repository (``spec.charts``)."""
+    archives = archives or {}
     room = spec.control_room
     sizing = stack_sizing(room.size, room.resources)
     kube = kubernetes_provider("controlroom-kubernetes", room.cluster)
@@ -65,6 +73,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             control_room=room,
             version=spec.versions.mimir,
             repository=spec.charts.repository("mimir"),
+            archive=archives.get("mimir"),
             namespace=mimir_namespace.metadata.name,
             storage=storage.bindings["mimir"],
             alerting=spec.alerting,
@@ -84,6 +93,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         GrafanaArgs(
             version=spec.versions.grafana,
             repository=spec.charts.repository("grafana"),
+            archive=archives.get("grafana"),
             workloads=spec.workloads,
             mimir_url=mimir.gateway_url,
             reader_password=credentials.reader_password,
@@ -96,7 +106,11 @@ def controlroom_program(spec: ControlRoomStack) -> None:
     network_policies(
         "network",
         controlroom_policies(
-            mimir=MIMIR_NAMESPACE, grafana=GRAFANA_NAMESPACE, ingress_namespace=room.cluster.ingress_namespace
+            mimir=MIMIR_NAMESPACE,
+            grafana=GRAFANA_NAMESPACE,
+            ingress_namespace=room.cluster.ingress_namespace,
+            egress_settings=room.cluster.egress,
+            kafka_ports=room.mimir.kafka.ports() if room.mimir.kafka else (),
         ),
         pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana]),
     )
@@ -104,5 +118,6 @@ def controlroom_program(spec: ControlRoomStack) -> None:
     pulumi.export("push_url", room.push_url)
     pulumi.export("query_url", room.query_url)
     pulumi.export("tenants", sorted(spec.workloads))
-    pulumi.export("credentials", credentials.credentials)
+    for workload, password in credentials.passwords.items():
+        pulumi.export(credential_output(workload), password)
     pulumi.export("reader", credentials.reader)

@@ -1,8 +1,11 @@
 """The workload ("spoke") program: Alloy, Mimir, Loki and Grafana on one workload cluster.
 
 Metrics are written twice by Alloy (the local Mimir, the control room's Mimir); logs go to the
-local Loki only; Grafana reads the local Mimir and Loki. The control room's password for this
-workload comes from the control-room stack through a StackReference, straight into a Secret.
+local Loki only; Grafana reads the local Mimir and Loki. The workload's password for the control
+room comes from the secret stack configuration ``fleet:centralPassword``, straight into a Secret:
+fleet's engine sets it right before each run from the control room's output for this workload
+alone. The program references no other stack, so its state holds its own credential and no other
+workload's.
 
 The workload's ``spec.cluster`` says how to find the cluster's OIDC issuer for IRSA / workload
 identity: ``oidc_issuer`` outright, or looked up by ``name`` (default: the workload's name) and, on
@@ -11,9 +14,11 @@ Azure, ``resource_group`` (default: ``fleet-<fleet>-<workload>``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 
-from fleet.inventory.models import WorkloadStack
+from fleet.inventory.models import CENTRAL_PASSWORD_CONFIG, WorkloadStack
 from kit.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
 from kit.network import WorkloadNamespaces, network_policies, workload_policies
 from kit.provider import kubernetes_provider
@@ -22,6 +27,8 @@ from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storag
 from workloads import loki as loki_module
 from workloads import mimir as mimir_module
 from workloads.alloy import Alloy, AlloyArgs
+from workloads.alloy_events import SELECTOR as EVENTS_SELECTOR
+from workloads.alloy_events import AlloyEvents, AlloyEventsArgs
 from workloads.grafana import Grafana, GrafanaArgs
 from workloads.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
 from workloads.loki import Loki, LokiArgs
@@ -44,8 +51,14 @@ def cluster_identity(spec: WorkloadStack) -> ClusterIdentity:
     )
 
 
-def workload_program(spec: WorkloadStack) -> None:
-    """Declare one workload's observability stack; run inside a Pulumi program context."""
+def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = None) -> None:
+    """Declare one workload's observability stack; run inside a Pulumi program context.
+
+    ``archives``: per component (``mimir``, ``loki``, ``grafana``, ``alloy``), the local chart
+    archive to install it from (the Pulumi engine passes fleet's cached, checked archives);
+    a component not named installs from its repository (``spec.charts``).
+    """
+    archives = archives or {}
     workload = spec.workload
     name = workload.name
     settings = workload.spec
@@ -90,6 +103,7 @@ def workload_program(spec: WorkloadStack) -> None:
         MimirArgs(
             version=spec.versions.mimir,
             repository=spec.charts.repository("mimir"),
+            archive=archives.get("mimir"),
             namespace=namespaces.names[MIMIR_NAMESPACE],
             settings=settings.mimir,
             storage=storage.bindings["mimir"],
@@ -102,6 +116,7 @@ def workload_program(spec: WorkloadStack) -> None:
         LokiArgs(
             version=spec.versions.loki,
             repository=spec.charts.repository("loki"),
+            archive=archives.get("loki"),
             namespace=namespaces.names[LOKI_NAMESPACE],
             settings=settings.loki,
             storage=storage.bindings["loki"],
@@ -114,6 +129,7 @@ def workload_program(spec: WorkloadStack) -> None:
         GrafanaArgs(
             version=spec.versions.grafana,
             repository=spec.charts.repository("grafana"),
+            archive=archives.get("grafana"),
             namespace=namespaces.names[GRAFANA_NAMESPACE],
             settings=settings.grafana,
             mimir_url=mimir.query_url,
@@ -124,29 +140,44 @@ def workload_program(spec: WorkloadStack) -> None:
         opts=on_cluster,
     )
 
-    control_room = pulumi.StackReference("controlroom", stack_name=spec.controlroom_stack)
-    password = control_room.require_output("credentials").apply(
-        lambda credentials: credentials[name]["password"]
-    )
+    namespace, key = CENTRAL_PASSWORD_CONFIG.split(":", 1)
+    password = pulumi.Config(namespace).require_secret(key)
     Alloy(
         "alloy",
         AlloyArgs(
             version=spec.versions.alloy,
             repository=spec.charts.repository("alloy"),
+            archive=archives.get("alloy"),
             namespace=namespaces.names[ALLOY_NAMESPACE],
             workload=name,
             settings=settings.alloy,
             central=settings.central,
             central_push_url=spec.push_url,
-            central_password=pulumi.Output.secret(password),
+            central_password=password,
             local_metrics_url=mimir.push_url,
             local_logs_url=loki.push_url,
             stack_namespaces=(MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             sizing=sizing,
+            events_collector_selector=EVENTS_SELECTOR if settings.alloy.events else None,
         ),
         opts=on_cluster,
     )
 
+    if settings.alloy.events:
+        AlloyEvents(
+            "alloy-events",
+            AlloyEventsArgs(
+                version=spec.versions.alloy,
+                repository=spec.charts.repository("alloy"),
+                archive=archives.get("alloy"),
+                namespace=namespaces.names[ALLOY_NAMESPACE],
+                workload=name,
+                local_logs_url=loki.push_url,
+                namespaces=tuple(settings.alloy.namespaces),
+                sizing=sizing,
+            ),
+            opts=on_cluster,
+        )
     KubeStateMetrics(
         "kube-state-metrics",
         KubeStateMetricsArgs(namespace=namespaces.names[ALLOY_NAMESPACE], sizing=sizing),
@@ -158,6 +189,10 @@ def workload_program(spec: WorkloadStack) -> None:
             WorkloadNamespaces(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             ingress_namespace=settings.cluster.ingress_namespace,
             grafana_ingress=settings.grafana.hostname is not None,
+            events=settings.alloy.events,
+            egress_settings=settings.cluster.egress,
+            scraped_namespaces=tuple(settings.alloy.namespaces),
+            kafka_ports=settings.mimir.kafka.ports() if settings.mimir.kafka else (),
         ),
         pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )
