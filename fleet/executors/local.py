@@ -2,7 +2,8 @@
 
 Workers are started with the ``spawn`` method: Pulumi's Python runtime keeps per-process state
 and gRPC does not survive ``fork``, so each worker is a fresh interpreter that runs one stack at
-a time. A worker that dies (killed, out of memory) breaks the pool; its jobs come back as
+a time, outside the terminal's process group (Ctrl-C lets its stack finish). A worker that
+dies (killed, out of memory) breaks the pool; its jobs come back as
 ``error`` events and the next submission starts a new pool. The journal then tells the
 coordinator which of those stacks really ran.
 """
@@ -13,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -79,7 +81,7 @@ class LocalExecutor:
         return ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=configure_logging,
+            initializer=_start_worker,
             initargs=(self._log_level,),
         )
 
@@ -93,3 +95,14 @@ class LocalExecutor:
             return
         result = future.result()
         self._events.put(ExecutorEvent(key, JobState(result["state"]), dict(result.get("info") or {})))
+
+
+def _start_worker(log_level: int) -> None:
+    """A pool worker's start. Ctrl-C in a terminal reaches the whole foreground process group; the
+    CLI answers it by starting nothing new and waiting for the running stacks (``shutdown``), so a
+    worker must finish (and record) the stack it runs instead of dying mid-way. It leaves the
+    terminal's process group, so neither it nor the ``pulumi`` it runs (which would cancel its
+    update on SIGINT) receives Ctrl-C, and ignores SIGINT should one be sent to it alone."""
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(log_level)

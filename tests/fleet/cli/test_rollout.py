@@ -415,3 +415,40 @@ def test_a_bad_log_level_is_a_user_error(inventory: Path, tmp_path: Path) -> Non
     result = run_fleet(env, "status")
     assert result.returncode == 2
     assert result.stderr.startswith("error: FLEET_LOG_LEVEL: log level 'loud': use one of DEBUG")
+
+
+def test_ctrl_c_lets_the_running_stack_finish_and_records_it(inventory: Path, tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole foreground process group, the local pool's workers included: they
+    must leave it to the CLI, finish their stack and record it, so the rollout resumes at once."""
+    log = tmp_path / "runs.log"
+    script = write_script(
+        tmp_path / "script.json",
+        log=str(log),
+        default={"duration": 0.2},
+        stacks={"controlroom": {"duration": 4}},
+    )
+    env = _local_env(inventory, script, FLEET_WORKERS="1")
+    cli = start_fleet(env, tmp_path / "cli.log", "rollout", "--all", "--yes")
+    try:
+        wait_for(lambda: log.exists() and "start controlroom" in log.read_text(), "the control room to start")
+        os.killpg(cli.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        wait_for(lambda: cli.poll() is not None, "the CLI to stop")
+    finally:
+        stop_process(cli)
+
+    output = (tmp_path / "cli.log").read_text()
+    assert cli.returncode == 130, output
+    assert "Traceback" not in output
+    assert "end controlroom" in log.read_text()  # the stack ran to its end, not killed
+    rollout_id = _rollout_id(output)
+    with Journal(journal_url_for(inventory)) as journal:
+        detail = journal.get_rollout(rollout_id)
+    assert detail.stack("controlroom").status is StackStatus.SUCCEEDED
+    assert "start search-staging" not in log.read_text()  # nothing new started
+
+    resumed = run_fleet(env, "rollout", "resume", rollout_id)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    with Journal(journal_url_for(inventory)) as journal:
+        after = journal.get_rollout(rollout_id)
+    assert after.rollout.status is RolloutStatus.SUCCEEDED
+    assert len(after.stack("controlroom").attempts) == 1
