@@ -18,10 +18,12 @@ import pulumi_random as random
 
 from controlroom.credentials import READER_USERNAME
 from controlroom.kube import namespace
+from kit.alerting.catalogue import OWNER_TENANT
 from kit.charts import chart_source, merged
 from kit.dashboards import controlroom_dashboards, grafana_dashboard_values
 from kit.grafana import grafana_production_values
-from kit.sizing import Sizing
+from kit.security import container_security_context
+from kit.sizing import SIDECAR, Sizing
 
 CHART = "grafana"
 NAMESPACE = "grafana"
@@ -29,6 +31,13 @@ ADMIN_SECRET = "grafana-admin"
 READER_SECRET = "grafana-mimir-reader"
 READER_ENV = "MIMIR_READER_PASSWORD"
 DATASOURCE_UID = "fleet-mimir"
+HUB_DATASOURCE_UID = "fleet-hub"
+"""The control room's own tenant (the hub collector's series): Mimir's dashboards read it."""
+DASHBOARD_LABEL = "grafana_dashboard"
+DASHBOARD_LABEL_VALUE = "1"
+"""The label mimir-distributed puts on its dashboards' ConfigMaps (``metaMonitoring.dashboards``)."""
+FOLDER_ANNOTATION = "k8s-sidecar-target-directory"
+"""The annotation naming each ConfigMap's folder (the chart's: ``/tmp/dashboards/Mimir Dashboards``)."""
 
 
 def federated_tenants(workloads: Sequence[str]) -> str:
@@ -36,15 +45,18 @@ def federated_tenants(workloads: Sequence[str]) -> str:
     return "|".join(sorted(set(workloads)))
 
 
-def mimir_datasource(url: str, workloads: Sequence[str]) -> dict[str, Any]:
-    """Grafana's provisioned datasource for the central Mimir (the password from the env)."""
+def mimir_datasource(
+    url: str, workloads: Sequence[str], *, name: str = "Mimir (fleet)", uid: str = DATASOURCE_UID
+) -> dict[str, Any]:
+    """Grafana's provisioned datasource for the central Mimir (the password from the env); by
+    default the workloads' tenants, federated."""
     return {
-        "name": "Mimir (fleet)",
-        "uid": DATASOURCE_UID,
+        "name": name,
+        "uid": uid,
         "type": "prometheus",
         "access": "proxy",
         "url": url,
-        "isDefault": True,
+        "isDefault": uid == DATASOURCE_UID,
         "editable": False,
         "basicAuth": True,
         "basicAuthUser": READER_USERNAME,
@@ -64,8 +76,31 @@ def grafana_values(
         "admin": {"existingSecret": ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
         "envValueFrom": {READER_ENV: {"secretKeyRef": {"name": READER_SECRET, "key": "password"}}},
         "datasources": {
-            "datasources.yaml": {"apiVersion": 1, "datasources": [mimir_datasource(query_url, workloads)]}
+            "datasources.yaml": {
+                "apiVersion": 1,
+                "datasources": [
+                    mimir_datasource(query_url, workloads),
+                    mimir_datasource(
+                        query_url, (OWNER_TENANT,), name="Mimir (control room)", uid=HUB_DATASOURCE_UID
+                    ),
+                ],
+            }
         },
+        # Mimir's own dashboards: the chart's ConfigMaps in this namespace, loaded by the sidecar.
+        "sidecar": {
+            "resources": SIDECAR.values(),
+            "securityContext": container_security_context(),
+            "dashboards": {
+                "enabled": True,
+                "label": DASHBOARD_LABEL,
+                "labelValue": DASHBOARD_LABEL_VALUE,
+                "resource": "configmap",
+                "folderAnnotation": FOLDER_ANNOTATION,
+                "provider": {"foldersFromFilesStructure": True},
+            },
+        },
+        # The sidecar reads ConfigMaps in Grafana's namespace only: a Role, not a ClusterRole.
+        "rbac": {"namespaced": True},
         "testFramework": {"enabled": False},
         "grafana.ini": {
             "analytics": {"reporting_enabled": False, "check_for_updates": False},
@@ -96,11 +131,13 @@ class Grafana(pulumi.ComponentResource):
     """Grafana for the whole fleet, reading only the central Mimir."""
 
     chart: k8s.helm.v4.Chart
+    namespace: k8s.core.v1.Namespace
+    """Where Grafana runs and where its sidecar finds dashboards."""
 
     def __init__(self, name: str, args: GrafanaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleet:controlroom:Grafana", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = namespace(f"{name}-namespace", NAMESPACE, child)
+        ns = self.namespace = namespace(f"{name}-namespace", NAMESPACE, child)
         admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
         labels = {"app.kubernetes.io/managed-by": "fleet"}
         admin_password: pulumi.Output[str] = pulumi.Output.secret(admin.result)

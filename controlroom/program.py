@@ -6,12 +6,16 @@ import pulumi
 
 from controlroom.alerting import AlertingArgs, ControlRoomAlerting
 from controlroom.cluster import cluster_identity
+from controlroom.collector import NAMESPACE as COLLECTOR_NAMESPACE
+from controlroom.collector import HubCollector, HubCollectorArgs
 from controlroom.credentials import Credentials, CredentialsArgs
+from controlroom.gateway import RELEASE as MIMIR_RELEASE
 from controlroom.grafana import NAMESPACE as GRAFANA_NAMESPACE
 from controlroom.grafana import Grafana, GrafanaArgs
 from controlroom.kube import namespace
 from controlroom.mimir import NAMESPACE, SERVICE_ACCOUNT, Mimir, MimirArgs
 from fleet.inventory.models import CONTROLROOM, ControlRoomStack
+from kit.charts import gateway_url
 from kit.network import controlroom_policies, network_policies
 from kit.provider import kubernetes_provider
 from kit.sizing import stack_sizing
@@ -59,7 +63,22 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         ),
         opts=with_kube,
     )
-    mimir = Mimir(
+    # Grafana first: Mimir's chart puts its dashboards in Grafana's namespace.
+    grafana = Grafana(
+        "grafana",
+        GrafanaArgs(
+            version=spec.versions.grafana,
+            repository=spec.charts.repository("grafana"),
+            workloads=spec.workloads,
+            mimir_url=gateway_url(MIMIR_RELEASE, MIMIR_NAMESPACE),
+            reader_password=credentials.reader_password,
+            sizing=sizing,
+            replication_factor=min(3, room.mimir.replicas),
+        ),
+        opts=with_kube,
+    )
+
+    Mimir(
         "mimir",
         MimirArgs(
             control_room=room,
@@ -70,7 +89,9 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             alerting=spec.alerting,
             tenant_limits=spec.tenant_limits,
             sizing=sizing,
+            dashboards_namespace=GRAFANA_NAMESPACE,
             depends_on=(
+                grafana.namespace,
                 credentials.htpasswd_secret,
                 credentials.reader_htpasswd_secret,
                 credentials.rotation_htpasswd_secret,
@@ -79,26 +100,28 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         ),
         opts=with_kube,
     )
-    grafana = Grafana(
-        "grafana",
-        GrafanaArgs(
-            version=spec.versions.grafana,
-            repository=spec.charts.repository("grafana"),
+    # The hub's own metrics (the fleet-hub rules, Mimir's dashboards) in its own tenant.
+    collector = HubCollector(
+        "hub-collector",
+        HubCollectorArgs(
+            version=spec.versions.alloy,
+            repository=spec.charts.repository("alloy"),
+            mimir_namespace=MIMIR_NAMESPACE,
             workloads=spec.workloads,
-            mimir_url=mimir.gateway_url,
-            reader_password=credentials.reader_password,
             sizing=sizing,
-            replication_factor=min(3, room.mimir.replicas),
         ),
-        opts=with_kube,
+        opts=pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace]),
     )
 
     network_policies(
         "network",
         controlroom_policies(
-            mimir=MIMIR_NAMESPACE, grafana=GRAFANA_NAMESPACE, ingress_namespace=room.cluster.ingress_namespace
+            mimir=MIMIR_NAMESPACE,
+            grafana=GRAFANA_NAMESPACE,
+            ingress_namespace=room.cluster.ingress_namespace,
+            collector=COLLECTOR_NAMESPACE,
         ),
-        pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana]),
+        pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana, collector.namespace]),
     )
 
     pulumi.export("push_url", room.push_url)

@@ -5,7 +5,8 @@ data path. Workload: Alloy and Grafana reach the Mimir and Loki gateways (port 8
 controller reaches Grafana when it has a hostname, each backend's pods reach each other, Alloy's
 pods reach each other (clustering) and kube-state-metrics. Control room: only the gateway reaches
 the distributor and the query-frontend over HTTP (other Mimir pods reach them only on gRPC and
-memberlist), and only the ingress controller and the fleet Grafana reach the gateway. In both, the
+memberlist), and only the ingress controller and the fleet Grafana reach the gateway; the hub's
+collector reaches every Mimir pod's metrics port (``HTTP_ENTRY_EXCEPTIONS``). In both, the
 API server reaches the rollout-operator's admission webhooks.
 
 Only ingress is restricted: egress goes to object storage, the Kubernetes API and the control
@@ -188,11 +189,56 @@ def workload_policies(
 
 ENTRY_COMPONENTS = ("distributor", "query-frontend")
 """The control-room components that would accept any tenant's data or queries over HTTP."""
+ROLLOUT_OPERATOR_METRICS_PORT = 8001
+HTTP_ENTRY_EXCEPTIONS: dict[str, str] = {
+    "hub-collector": (
+        "the control room's own Alloy scrapes /metrics, which Mimir serves on the same HTTP port "
+        "as its write and query APIs, and writes the hub's own tenant there; it is created by "
+        "the control room's stack with fleet's configuration and its namespace admits nothing"
+    ),
+}
+"""``app.kubernetes.io/instance`` of the Alloy releases admitted to the entry components' HTTP
+port besides the gateway, with the reason ``fleet verify`` accepts them for."""
 
 
-def controlroom_policies(*, mimir: str, grafana: str, ingress_namespace: str) -> list[Policy]:
-    """The control room's policies: only the gateway reaches the distributor and query-frontend."""
+def hub_collector_policies(*, mimir: str, collector: str) -> list[Policy]:
+    """The collector reaches every Mimir pod's metrics port (the gateway's has none) and the
+    rollout-operator's; its own namespace admits only itself (its self-scrape)."""
+    (release,) = HTTP_ENTRY_EXCEPTIONS
+    scraper = app("alloy", release, namespace=collector)
+    return [
+        deny_all(collector),
+        Policy(
+            "hub-collector-self",
+            collector,
+            app("alloy", release),
+            (Rule((app("alloy", release),), (ALLOY_CLUSTER_PORT,)),),
+        ),
+        Policy(
+            "mimir-hub-collector",
+            mimir,
+            Pods(
+                {"app.kubernetes.io/name": "mimir", "app.kubernetes.io/instance": "mimir"},
+                not_components=("gateway",),
+            ),
+            (Rule((scraper,), (GATEWAY_PORT,)),),
+        ),
+        Policy(
+            "mimir-rollout-operator-metrics",
+            mimir,
+            Pods({"app.kubernetes.io/name": "rollout-operator", "app.kubernetes.io/instance": "mimir"}),
+            (Rule((scraper,), (ROLLOUT_OPERATOR_METRICS_PORT,)),),
+        ),
+    ]
+
+
+def controlroom_policies(
+    *, mimir: str, grafana: str, ingress_namespace: str, collector: str | None = None
+) -> list[Policy]:
+    """The control room's policies: only the gateway reaches the distributor and query-frontend
+    (and the hub's collector, for their metrics: ``HTTP_ENTRY_EXCEPTIONS``)."""
     gateway = app("mimir", "mimir", "gateway")
+    collector_policies = [] if collector is None else hub_collector_policies(mimir=mimir, collector=collector)
     return [
         deny_all(mimir),
         deny_all(grafana),
@@ -225,6 +271,7 @@ def controlroom_policies(*, mimir: str, grafana: str, ingress_namespace: str) ->
             ),
         ),
         webhooks(mimir, "mimir"),
+        *collector_policies,
     ]
 
 
