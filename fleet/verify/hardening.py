@@ -21,6 +21,7 @@ import yaml
 from fleet.verify.dataflow import Violation
 from fleet.verify.netpol import Pod, admits, pods_of, selects
 from fleet.verify.objects import StackObjects, pod_spec
+from kit.network import HTTP_ENTRY_EXCEPTIONS
 from kit.security import EXCEPTIONS
 
 __all__ = [
@@ -140,6 +141,24 @@ def _hops(
     hops: list[tuple[str, Pod | None, str, Pod | None, str]] = []
     if expect.alloy is None:
         grafana = _find(pods, "grafana")
+        collector = _find(pods, "alloy")
+        hops += [
+            (
+                "the hub collector",
+                collector,
+                f"Mimir's {component}",
+                _find(pods, "mimir", component),
+                "http-metrics",
+            )
+            for component in (
+                "distributor",
+                "ingester",
+                "query-frontend",
+                "compactor",
+                "ruler",
+                "alertmanager",
+            )
+        ]
         hops += [
             (
                 "the gateway",
@@ -245,13 +264,19 @@ def check_network(stack: StackObjects) -> list[Violation]:
                     Violation("network", target.name, f"admits any pod on {port_name} ({port})")
                 )
     if stack.expect.alloy is None:
-        # In the control room only the gateway speaks HTTP to the entry components.
+        # In the control room only the gateway speaks HTTP to the entry components (and the
+        # collectors kit.network.HTTP_ENTRY_EXCEPTIONS names, with the reason).
         for component in ("distributor", "query-frontend"):
             entry = _find(pods, "mimir", component)
             if entry is None or "http-metrics" not in entry.ports:
                 continue
             for source in pods:
                 if source is entry or source.labels.get("app.kubernetes.io/component") == "gateway":
+                    continue
+                if (
+                    source.labels.get("app.kubernetes.io/name") == "alloy"
+                    and source.labels.get("app.kubernetes.io/instance") in HTTP_ENTRY_EXCEPTIONS
+                ):
                     continue
                 if admits(policies, source, entry, entry.ports["http-metrics"]):
                     violations.append(
