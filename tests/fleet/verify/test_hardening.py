@@ -170,3 +170,22 @@ def test_missing_ingestion_limits_fail(inventory: Inventory, plans: dict[str, di
         c.startswith("ConfigMap loki/") and m.startswith("sets no ingestion_rate_mb")
         for c, m in found.items()
     )
+
+
+def test_the_hub_collector_is_admitted_to_mimirs_metrics_and_nothing_else_is(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    dropped = drop_policy("mimir", "mimir-hub-collector")
+    messages = {v.message for v in prove(inventory, plans, "controlroom", dropped, "network")}
+    assert "does not admit the hub collector to Mimir's distributor on http-metrics (8080)" in messages
+    assert "does not admit the hub collector to Mimir's ingester on http-metrics (8080)" in messages
+
+    # The exception is the collector's pods: the same policy admitting Grafana's is refused.
+    def widen(plan: dict[str, Any]) -> None:
+        peer = policy(plan, "mimir", "mimir-hub-collector")["inputs"]["spec"]["ingress"][0]["from"][0]
+        peer["podSelector"] = {"matchLabels": {"app.kubernetes.io/name": "grafana"}}
+        peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": "grafana"}}
+
+    widened = {(v.component, v.message) for v in prove(inventory, plans, "controlroom", widen, "network")}
+    refused = "admits Deployment/grafana over HTTP: only the gateway may"
+    assert ("Deployment/mimir-distributor", refused) in widened
