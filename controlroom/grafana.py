@@ -1,5 +1,8 @@
 """The control room's Grafana: one datasource, the central Mimir, querying every workload's
-tenant at once through tenant federation (``X-Scope-OrgID: a|b|c``).
+tenant and the hub's own at once through tenant federation (``X-Scope-OrgID: a|b|controlroom``).
+fleet's dashboards are provisioned from the values; Mimir's own (the chart's mixin dashboards,
+ConfigMaps the Mimir release puts in Grafana's namespace) are loaded by the chart's dashboards
+sidecar, which reads ConfigMaps in its own namespace only.
 
 No Loki datasource: logs never leave the workloads. The reader password reaches Grafana through a
 Secret and an environment variable, never through the chart values; the admin password is random
@@ -31,8 +34,6 @@ ADMIN_SECRET = "grafana-admin"
 READER_SECRET = "grafana-mimir-reader"
 READER_ENV = "MIMIR_READER_PASSWORD"
 DATASOURCE_UID = "fleet-mimir"
-HUB_DATASOURCE_UID = "fleet-hub"
-"""The control room's own tenant (the hub collector's series): Mimir's dashboards read it."""
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_LABEL_VALUE = "1"
 """The label mimir-distributed puts on its dashboards' ConfigMaps (``metaMonitoring.dashboards``)."""
@@ -45,24 +46,23 @@ def federated_tenants(workloads: Sequence[str]) -> str:
     return "|".join(sorted(set(workloads)))
 
 
-def mimir_datasource(
-    url: str, workloads: Sequence[str], *, name: str = "Mimir (fleet)", uid: str = DATASOURCE_UID
-) -> dict[str, Any]:
-    """Grafana's provisioned datasource for the central Mimir (the password from the env); by
-    default the workloads' tenants, federated."""
+def mimir_datasource(url: str, workloads: Sequence[str]) -> dict[str, Any]:
+    """Grafana's provisioned datasource for the central Mimir (the password from the env): every
+    workload's tenant and the hub's own (:data:`OWNER_TENANT`: the hub collector's series, the
+    alerts the ruler records), federated."""
     return {
-        "name": name,
-        "uid": uid,
+        "name": "Mimir (fleet)",
+        "uid": DATASOURCE_UID,
         "type": "prometheus",
         "access": "proxy",
         "url": url,
-        "isDefault": uid == DATASOURCE_UID,
+        "isDefault": True,
         "editable": False,
         "basicAuth": True,
         "basicAuthUser": READER_USERNAME,
         "jsonData": {"httpHeaderName1": "X-Scope-OrgID", "prometheusType": "Mimir", "httpMethod": "POST"},
         "secureJsonData": {
-            "httpHeaderValue1": federated_tenants(workloads),
+            "httpHeaderValue1": federated_tenants([*workloads, OWNER_TENANT]),
             "basicAuthPassword": f"${READER_ENV}",
         },
     }
@@ -76,15 +76,7 @@ def grafana_values(
         "admin": {"existingSecret": ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
         "envValueFrom": {READER_ENV: {"secretKeyRef": {"name": READER_SECRET, "key": "password"}}},
         "datasources": {
-            "datasources.yaml": {
-                "apiVersion": 1,
-                "datasources": [
-                    mimir_datasource(query_url, workloads),
-                    mimir_datasource(
-                        query_url, (OWNER_TENANT,), name="Mimir (control room)", uid=HUB_DATASOURCE_UID
-                    ),
-                ],
-            }
+            "datasources.yaml": {"apiVersion": 1, "datasources": [mimir_datasource(query_url, workloads)]}
         },
         # Mimir's own dashboards: the chart's ConfigMaps in this namespace, loaded by the sidecar.
         "sidecar": {

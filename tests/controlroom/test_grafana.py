@@ -9,25 +9,20 @@ def test_federated_tenants_are_sorted_and_unique() -> None:
     assert federated_tenants(["b", "a", "b"]) == "a|b"
 
 
-def test_the_default_datasource_is_the_central_mimir_across_all_tenants(
-    render_controlroom: RenderControlRoom,
-) -> None:
+def test_one_datasource_the_central_mimir_across_all_tenants(render_controlroom: RenderControlRoom) -> None:
     rendered = render_controlroom("azure", workloads=("gamma", "alpha", "beta"))
     chart = rendered.chart("grafana-chart")
     assert chart["chart"] == "grafana"
     assert chart["version"] == "10.1.4"
     assert chart["namespace"] == "grafana"
     values = chart["values"]
-    datasource, hub = values["datasources"]["datasources.yaml"]["datasources"]
-    assert datasource["isDefault"] is True and hub["isDefault"] is False
-    # The second reads the control room's own tenant (the hub collector's series) the same way.
-    assert hub["secureJsonData"]["httpHeaderValue1"] == "controlroom"
-    assert hub["url"] == datasource["url"] and hub["basicAuthUser"] == datasource["basicAuthUser"]
+    (datasource,) = values["datasources"]["datasources.yaml"]["datasources"]
     assert datasource["type"] == "prometheus"
     assert datasource["url"] == "http://mimir-gateway.mimir.svc.cluster.local/prometheus"
     assert datasource["basicAuth"] is True and datasource["basicAuthUser"] == "fleet-reader"
     assert datasource["jsonData"]["httpHeaderName1"] == "X-Scope-OrgID"
-    assert datasource["secureJsonData"]["httpHeaderValue1"] == "alpha|beta|gamma"
+    # The workloads' tenants and the hub's own (its collector's series, the ruler's ALERTS).
+    assert datasource["secureJsonData"]["httpHeaderValue1"] == "alpha|beta|controlroom|gamma"
     assert datasource["secureJsonData"]["basicAuthPassword"] == "$MIMIR_READER_PASSWORD"
     assert values["envValueFrom"]["MIMIR_READER_PASSWORD"] == {
         "secretKeyRef": {"name": "grafana-mimir-reader", "key": "password"}
