@@ -36,11 +36,12 @@ from kit.alloy.syntax import Block
 from kit.alloy.writer import attr, call, ref, write_block
 from kit.charts import grafana_chart
 from kit.namespaces import MANAGED_BY
+from kit.network import HUB_COLLECTOR
 from kit.security import container_security_context, pod_security_context
 from kit.sizing import SIDECAR, Sizing
 
 NAMESPACE = "hub-collector"
-RELEASE = "hub-collector"
+RELEASE = HUB_COLLECTOR
 """The Alloy chart's release (and ``fullnameOverride``): its pods are ``app.kubernetes.io/name:
 alloy``, ``app.kubernetes.io/instance: hub-collector``."""
 CONFIG_MAP = "hub-collector-config"

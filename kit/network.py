@@ -190,8 +190,10 @@ def workload_policies(
 ENTRY_COMPONENTS = ("distributor", "query-frontend")
 """The control-room components that would accept any tenant's data or queries over HTTP."""
 ROLLOUT_OPERATOR_METRICS_PORT = 8001
+HUB_COLLECTOR = "hub-collector"
+"""The release of the control room's own Alloy (``controlroom.collector``)."""
 HTTP_ENTRY_EXCEPTIONS: dict[str, str] = {
-    "hub-collector": (
+    HUB_COLLECTOR: (
         "the control room's own Alloy scrapes /metrics, which Mimir serves on the same HTTP port "
         "as its write and query APIs, and writes the hub's own tenant there; it is created by "
         "the control room's stack with fleet's configuration and its namespace admits nothing"
@@ -204,7 +206,7 @@ port besides the gateway, with the reason ``fleet verify`` accepts them for."""
 def hub_collector_policies(*, mimir: str, collector: str) -> list[Policy]:
     """The collector reaches every Mimir pod's metrics port (the gateway's has none) and the
     rollout-operator's; its own namespace admits only itself (its self-scrape)."""
-    (release,) = HTTP_ENTRY_EXCEPTIONS
+    release = HUB_COLLECTOR
     scraper = app("alloy", release, namespace=collector)
     return [
         deny_all(collector),

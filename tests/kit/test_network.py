@@ -165,3 +165,25 @@ def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_fron
     assert admits(policies, grafana, gateway, 8080)
     assert not admits(policies, Pod("default", {}), gateway, 8080)
     assert not admits(policies, Pod("default", {}), ingester, 9095)
+
+
+def test_the_hub_collector_reaches_mimirs_metrics_and_admits_nobody(stacks: dict[str, Stack]) -> None:
+    stack = stacks["controlroom"]
+    policies = stack.policies
+    collector = stack.pod("hub-collector", name="alloy", instance="hub-collector")
+    gateway = stack.pod("mimir", name="mimir", component="gateway")
+    grafana = stack.pod("grafana", name="grafana")
+    for component in ("distributor", "query-frontend", "ingester", "querier", "compactor", "ruler"):
+        target = stack.pod("mimir", name="mimir", component=component)
+        assert admits(policies, collector, target, 8080), component
+        assert not admits(policies, collector, target, 9095), component  # metrics only: no gRPC
+    operator = stack.pod("mimir", name="rollout-operator")
+    assert admits(policies, collector, operator, 8001)
+    assert not admits(policies, collector, gateway, 8080)  # nginx has no metrics to scrape
+    # Its namespace admits nothing from anywhere else; an Alloy elsewhere is not the collector.
+    for other in (gateway, grafana, Pod("default", {}), None):
+        assert not admits(policies, other, collector, 12345)
+    impostor = Pod(
+        "default", {"app.kubernetes.io/name": "alloy", "app.kubernetes.io/instance": "hub-collector"}
+    )
+    assert not admits(policies, impostor, stack.pod("mimir", name="mimir", component="distributor"), 8080)
