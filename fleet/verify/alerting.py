@@ -155,7 +155,8 @@ def dashboard_queries(name: str, model: dict[str, object]) -> list[tuple[str, st
             visit(panel.get("panels"))
 
     visit(model.get("panels"))
-    for row in model.get("rows") or [] if isinstance(model.get("rows"), list) else []:
+    rows = model.get("rows")
+    for row in rows if isinstance(rows, list) else []:
         if isinstance(row, dict):
             visit(row.get("panels"))
     return found
