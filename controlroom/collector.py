@@ -316,6 +316,9 @@ class HubCollectorArgs:
     mimir_namespace: str
     workloads: Sequence[str]
     sizing: Sizing = field(default_factory=Sizing)
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
 
 
 class HubCollector(pulumi.ComponentResource):
@@ -343,6 +346,7 @@ class HubCollector(pulumi.ComponentResource):
             chart="alloy",
             version=args.version,
             repository=args.repository,
+            archive=args.archive,
             namespace=self.namespace.metadata.name,
             values=collector_values(args.mimir_namespace, args.sizing),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),

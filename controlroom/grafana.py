@@ -117,6 +117,9 @@ class GrafanaArgs:
     sizing: Sizing = field(default_factory=Sizing)
     replication_factor: int = 3
     """The central Mimir's ingester replication factor (the overview's series count divides by it)."""
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
 
 
 class Grafana(pulumi.ComponentResource):
@@ -158,7 +161,7 @@ class Grafana(pulumi.ComponentResource):
             f"{name}-chart",
             name="grafana",
             version=args.version,
-            **chart_source(CHART, args.repository),
+            **chart_source(CHART, args.repository, args.archive),
             namespace=ns.metadata.name,
             values=values,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret, reader_secret]),

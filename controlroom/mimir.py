@@ -168,6 +168,9 @@ class MimirArgs:
     depends_on: tuple[pulumi.Resource, ...] = ()
     """The htpasswd Secrets the gateway mounts, the rule and Alertmanager ConfigMaps, the
     dashboards' namespace."""
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
 
 
 class Mimir(pulumi.ComponentResource):
@@ -183,7 +186,7 @@ class Mimir(pulumi.ComponentResource):
             f"{name}-chart",
             name=RELEASE,
             version=args.version,
-            **chart_source(CHART, args.repository),
+            **chart_source(CHART, args.repository, args.archive),
             namespace=args.namespace,
             values=mimir_values(
                 args.control_room,

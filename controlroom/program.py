@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 
 from controlroom.alerting import AlertingArgs, ControlRoomAlerting
@@ -24,10 +26,15 @@ from kit.storage import StorageArgs, StorageUser, object_storage
 MIMIR_NAMESPACE = NAMESPACE
 
 
-def controlroom_program(spec: ControlRoomStack) -> None:
-    """Create the control room: central Mimir, its storage, the workloads' credentials and the
-    fleet Grafana; export ``push_url``, ``query_url``, ``tenants`` and the secret
-    ``credentials`` and ``reader``."""
+def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | None = None) -> None:
+    """Create the control room: central Mimir, its storage, the workloads' credentials, the
+    fleet Grafana and the hub's own collector; export ``push_url``, ``query_url``, ``tenants`` and the secret
+    ``credentials`` and ``reader``.
+
+    ``archives``: per component (``alloy``, ``mimir``, ``grafana``), the local chart archive to install it
+    from (the Pulumi engine passes fleet's cached, checked archives); a component not named
+    installs from its repository (``spec.charts``)."""
+    archives = archives or {}
     room = spec.control_room
     sizing = stack_sizing(room.size, room.resources)
     kube = kubernetes_provider("controlroom-kubernetes", room.cluster)
@@ -69,6 +76,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         GrafanaArgs(
             version=spec.versions.grafana,
             repository=spec.charts.repository("grafana"),
+            archive=archives.get("grafana"),
             workloads=spec.workloads,
             mimir_url=gateway_url(MIMIR_RELEASE, MIMIR_NAMESPACE),
             reader_password=credentials.reader_password,
@@ -77,13 +85,13 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         ),
         opts=with_kube,
     )
-
     Mimir(
         "mimir",
         MimirArgs(
             control_room=room,
             version=spec.versions.mimir,
             repository=spec.charts.repository("mimir"),
+            archive=archives.get("mimir"),
             namespace=mimir_namespace.metadata.name,
             storage=storage.bindings["mimir"],
             alerting=spec.alerting,
@@ -106,6 +114,7 @@ def controlroom_program(spec: ControlRoomStack) -> None:
         HubCollectorArgs(
             version=spec.versions.alloy,
             repository=spec.charts.repository("alloy"),
+            archive=archives.get("alloy"),
             mimir_namespace=MIMIR_NAMESPACE,
             workloads=spec.workloads,
             sizing=sizing,
@@ -119,6 +128,8 @@ def controlroom_program(spec: ControlRoomStack) -> None:
             mimir=MIMIR_NAMESPACE,
             grafana=GRAFANA_NAMESPACE,
             ingress_namespace=room.cluster.ingress_namespace,
+            egress_settings=room.cluster.egress,
+            kafka_ports=room.mimir.kafka.ports() if room.mimir.kafka else (),
             collector=COLLECTOR_NAMESPACE,
         ),
         pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana, collector.namespace]),

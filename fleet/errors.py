@@ -25,6 +25,30 @@ class FleetError(Exception):
         return [self.message]
 
 
+MAX_ERROR_LINES = 100
+"""Problems printed for one error; the rest are counted (one file may hold thousands)."""
+MAX_LINE = 500
+"""Characters of one error line; the rest of a line that long is someone's input."""
+
+
+def cut_line(line: str) -> str:
+    """``line``, cut at :data:`MAX_LINE` characters (with the length it had)."""
+    return line if len(line) <= MAX_LINE else f"{line[:MAX_LINE]}… ({len(line)} characters)"
+
+
+def report_lines(error: FleetError) -> list[str]:
+    """What a user sees of ``error`` on stderr: ``error: <message>`` for a one-line error; for
+    several problems, the problems (at most :data:`MAX_ERROR_LINES`, the rest counted) and then
+    the message. Every entry point (the CLI, the detached coordinator) prints these."""
+    lines = error.lines()
+    if len(lines) == 1:
+        return [cut_line(f"error: {lines[0]}")]
+    shown = [cut_line(line) for line in lines[:MAX_ERROR_LINES]]
+    if len(lines) > len(shown):
+        shown.append(f"... and {len(lines) - len(shown)} more")
+    return [*shown, cut_line(f"error: {error.message}")]
+
+
 class UserError(FleetError):
     """Invalid input: a bad file, flag or argument. Exit code 2."""
 

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         le=65535,
         description="Port where a process driving a rollout serves its Prometheus metrics; unset: none",
     )
+    charts_offline: bool = Field(
+        default=False,
+        description=(
+            "Real rollouts install charts only from the chart cache: a chart version that is not "
+            "cached fails its stack instead of being fetched from its repository"
+        ),
+    )
     log_level: str = Field(
         default="WARNING", description="Log level of the fleet commands (DEBUG, INFO, WARNING, ERROR)"
     )

@@ -12,12 +12,18 @@ import pulumi_kubernetes as k8s
 from fleet.inventory.durations import parse_duration
 
 
-def chart_source(chart: str, repository: str) -> dict[str, Any]:
-    """``helm.v4.Chart`` arguments that name ``chart`` in ``repository``.
+def chart_source(chart: str, repository: str, archive: str | None = None) -> dict[str, Any]:
+    """``helm.v4.Chart`` arguments that name ``chart`` in ``repository``, or the local chart
+    archive ``archive`` when one is given.
 
-    An HTTP repository is passed as ``repositoryOpts.repo``; an OCI registry path
-    (``oci://registry/path``) is the chart reference itself, as ``helm pull`` takes it.
+    An archive (an absolute path to a ``.tgz`` from fleet's chart cache, chosen by the engine
+    that deploys) is the chart reference itself: the provider's Helm loads it from disk and
+    never contacts the repository. Otherwise an HTTP repository is passed as
+    ``repositoryOpts.repo``, and an OCI registry path (``oci://registry/path``) is the chart
+    reference itself, as ``helm pull`` takes it.
     """
+    if archive is not None:
+        return {"chart": archive}
     if repository.startswith("oci://"):
         return {"chart": f"{repository.rstrip('/')}/{chart}"}
     return {"chart": chart, "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=repository)}
@@ -45,9 +51,11 @@ def grafana_chart(
     namespace: pulumi.Input[str],
     values: Mapping[str, Any],
     opts: pulumi.ResourceOptions,
+    archive: str | None = None,
 ) -> k8s.helm.v4.Chart:
     """One of Grafana's charts at an exact version, from ``repository`` (``spec.charts`` in
-    fleet.yaml), installed as release ``release``.
+    fleet.yaml), or from the cached archive ``archive`` of that version when the deploying
+    engine gives one (see :func:`chart_source`), installed as release ``release``.
 
     ``helm.v4.Chart`` renders client-side, so a preview diffs every object the chart makes and
     an update waits for each object's readiness. Its release name is its ``name`` input, else the
@@ -62,7 +70,7 @@ def grafana_chart(
             version=version,
             namespace=namespace,
             values=dict(values),
-            **chart_source(chart, repository),
+            **chart_source(chart, repository, archive),
         ),
         opts=opts,
     )

@@ -40,6 +40,9 @@ class GrafanaArgs:
     workload: str = ""
     """The workload's name, which its dashboards filter on."""
     sizing: Sizing = field(default_factory=Sizing)
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
 
 
 def datasources(mimir_url: pulumi.Input[str], loki_url: pulumi.Input[str]) -> dict[str, Any]:
@@ -132,6 +135,7 @@ class Grafana(pulumi.ComponentResource):
             chart="grafana",
             version=args.version,
             repository=args.repository,
+            archive=args.archive,
             namespace=args.namespace,
             values=grafana_values(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret]),

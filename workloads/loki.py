@@ -34,6 +34,9 @@ class LokiArgs:
     settings: LokiSettings
     storage: BucketBinding
     sizing: Sizing = field(default_factory=Sizing)
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
 
 
 def _storage(storage: BucketBinding) -> dict[str, Any]:
@@ -148,6 +151,7 @@ class Loki(pulumi.ComponentResource):
             chart="loki",
             version=args.version,
             repository=args.repository,
+            archive=args.archive,
             namespace=args.namespace,
             values=loki_values(args),
             opts=pulumi.ResourceOptions(parent=self),

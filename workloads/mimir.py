@@ -26,6 +26,9 @@ class MimirArgs:
     settings: MimirSettings
     storage: BucketBinding
     sizing: Sizing = field(default_factory=Sizing)
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
 
 
 def mimir_values(args: MimirArgs) -> dict[str, Any]:
@@ -100,6 +103,7 @@ class Mimir(pulumi.ComponentResource):
             chart="mimir-distributed",
             version=args.version,
             repository=args.repository,
+            archive=args.archive,
             namespace=args.namespace,
             values=mimir_values(args),
             opts=pulumi.ResourceOptions(parent=self),

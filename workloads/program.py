@@ -11,6 +11,8 @@ Azure, ``resource_group`` (default: ``fleet-<fleet>-<workload>``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 
 from fleet.inventory.models import WorkloadStack
@@ -22,6 +24,8 @@ from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storag
 from workloads import loki as loki_module
 from workloads import mimir as mimir_module
 from workloads.alloy import Alloy, AlloyArgs
+from workloads.alloy_events import SELECTOR as EVENTS_SELECTOR
+from workloads.alloy_events import AlloyEvents, AlloyEventsArgs
 from workloads.grafana import Grafana, GrafanaArgs
 from workloads.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
 from workloads.loki import Loki, LokiArgs
@@ -44,8 +48,14 @@ def cluster_identity(spec: WorkloadStack) -> ClusterIdentity:
     )
 
 
-def workload_program(spec: WorkloadStack) -> None:
-    """Declare one workload's observability stack; run inside a Pulumi program context."""
+def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = None) -> None:
+    """Declare one workload's observability stack; run inside a Pulumi program context.
+
+    ``archives``: per component (``mimir``, ``loki``, ``grafana``, ``alloy``), the local chart
+    archive to install it from (the Pulumi engine passes fleet's cached, checked archives);
+    a component not named installs from its repository (``spec.charts``).
+    """
+    archives = archives or {}
     workload = spec.workload
     name = workload.name
     settings = workload.spec
@@ -90,6 +100,7 @@ def workload_program(spec: WorkloadStack) -> None:
         MimirArgs(
             version=spec.versions.mimir,
             repository=spec.charts.repository("mimir"),
+            archive=archives.get("mimir"),
             namespace=namespaces.names[MIMIR_NAMESPACE],
             settings=settings.mimir,
             storage=storage.bindings["mimir"],
@@ -102,6 +113,7 @@ def workload_program(spec: WorkloadStack) -> None:
         LokiArgs(
             version=spec.versions.loki,
             repository=spec.charts.repository("loki"),
+            archive=archives.get("loki"),
             namespace=namespaces.names[LOKI_NAMESPACE],
             settings=settings.loki,
             storage=storage.bindings["loki"],
@@ -114,6 +126,7 @@ def workload_program(spec: WorkloadStack) -> None:
         GrafanaArgs(
             version=spec.versions.grafana,
             repository=spec.charts.repository("grafana"),
+            archive=archives.get("grafana"),
             namespace=namespaces.names[GRAFANA_NAMESPACE],
             settings=settings.grafana,
             mimir_url=mimir.query_url,
@@ -133,6 +146,7 @@ def workload_program(spec: WorkloadStack) -> None:
         AlloyArgs(
             version=spec.versions.alloy,
             repository=spec.charts.repository("alloy"),
+            archive=archives.get("alloy"),
             namespace=namespaces.names[ALLOY_NAMESPACE],
             workload=name,
             settings=settings.alloy,
@@ -143,10 +157,26 @@ def workload_program(spec: WorkloadStack) -> None:
             local_logs_url=loki.push_url,
             stack_namespaces=(MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             sizing=sizing,
+            events_collector_selector=EVENTS_SELECTOR if settings.alloy.events else None,
         ),
         opts=on_cluster,
     )
 
+    if settings.alloy.events:
+        AlloyEvents(
+            "alloy-events",
+            AlloyEventsArgs(
+                version=spec.versions.alloy,
+                repository=spec.charts.repository("alloy"),
+                archive=archives.get("alloy"),
+                namespace=namespaces.names[ALLOY_NAMESPACE],
+                workload=name,
+                local_logs_url=loki.push_url,
+                namespaces=tuple(settings.alloy.namespaces),
+                sizing=sizing,
+            ),
+            opts=on_cluster,
+        )
     KubeStateMetrics(
         "kube-state-metrics",
         KubeStateMetricsArgs(namespace=namespaces.names[ALLOY_NAMESPACE], sizing=sizing),
@@ -158,6 +188,10 @@ def workload_program(spec: WorkloadStack) -> None:
             WorkloadNamespaces(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             ingress_namespace=settings.cluster.ingress_namespace,
             grafana_ingress=settings.grafana.hostname is not None,
+            events=settings.alloy.events,
+            egress_settings=settings.cluster.egress,
+            scraped_namespaces=tuple(settings.alloy.namespaces),
+            kafka_ports=settings.mimir.kafka.ports() if settings.mimir.kafka else (),
         ),
         pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )

@@ -15,7 +15,7 @@ import click
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from fleet.errors import FleetError, UserError
+from fleet.errors import FleetError, UserError, cut_line, report_lines
 
 if TYPE_CHECKING:  # pydantic-settings costs a tenth of a second to import: not for `fleet --help`
     from fleet.settings import Settings
@@ -160,14 +160,8 @@ class FleetGroup(HelpGroup):
         except FleetError as exc:
             if _debug(ctx):
                 raise
-            lines = exc.lines()
-            shown = lines[:MAX_ERROR_LINES]
-            for line in shown:
-                typer.echo(_cut(f"error: {line}" if len(lines) == 1 else line), err=True)
-            if len(lines) > len(shown):
-                typer.echo(f"... and {len(lines) - len(shown)} more", err=True)
-            if len(lines) > 1:
-                typer.echo(f"error: {exc.message}", err=True)
+            for line in report_lines(exc):
+                typer.echo(line, err=True)
             ctx.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort, typer.Exit, typer.Abort):
             raise  # not errors to report here: usage errors, exit codes, Ctrl-C at a prompt
@@ -177,20 +171,10 @@ class FleetGroup(HelpGroup):
                 raise
             detail = next(iter(str(exc).strip().splitlines()), "")
             typer.echo(
-                _cut(f"error: unexpected {type(exc).__name__}: {detail} (--debug shows the traceback)"),
+                cut_line(f"error: unexpected {type(exc).__name__}: {detail} (--debug shows the traceback)"),
                 err=True,
             )
             ctx.exit(1)
-
-
-MAX_ERROR_LINES = 100
-"""Problems printed for one error; the rest are counted (one file may hold thousands)."""
-MAX_LINE = 500
-"""Characters of one error line; the rest of a line that long is someone's input."""
-
-
-def _cut(line: str) -> str:
-    return line if len(line) <= MAX_LINE else f"{line[:MAX_LINE]}… ({len(line)} characters)"
 
 
 def _debug(ctx: typer.Context) -> bool:
@@ -254,7 +238,7 @@ def _global(
         "--version",
         callback=_print_version,
         is_eager=True,
-        help="Print the versions of fleet, Python, Pulumi and Helm, and the journal; exit.",
+        help="Print the versions of fleet, Python, the Pulumi SDK and Helm, and the journal; exit.",
     ),
 ) -> None:
     from fleet.settings import Settings

@@ -11,7 +11,8 @@ from fleet.errors import UserError
 
 @app.command(epilog=examples("FLEET_BROKER_URL=redis://redis:6379/0 fleet beat -i inventories/acme"))
 def beat(ctx: typer.Context) -> None:
-    """Run the scheduler of upgrades and drift checks (Celery beat); several may run, one sends."""
+    """Run the scheduler of upgrades, drift checks and credential rotations (Celery beat); several
+    may run, one sends."""
     st = state(ctx)
     broker = st.settings.broker_url
     if not broker:

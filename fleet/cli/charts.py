@@ -52,7 +52,9 @@ def charts_pull(
         False, "--refresh", help="Fetch the repositories' indexes again even when every archive is cached"
     ),
 ) -> None:
-    """Download every chart version the inventory uses into the cache (FLEET_CHART_CACHE)."""
+    """Download every chart version the inventory uses into the cache (FLEET_CHART_CACHE).
+
+    Render and verify read charts only from the cache, and real rollouts install them from it."""
     from fleet.charts.cache import ChartCache, default_cache_dir
     from fleet.charts.needs import chart_needs
     from fleet.charts.pull import import_from, pull

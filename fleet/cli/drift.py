@@ -15,7 +15,7 @@ from fleet.errors import UserError
 
 @app.command(
     epilog=examples(
-        "fleet drift --all                    # live: pulumi refresh + preview per stack",
+        "fleet drift --all                    # live: a refreshing preview per stack, writes no state",
         "fleet drift --all --offline          # a fresh render against the last recorded one",
         "fleet drift payments-prod --offline --accept",
         "fleet drift --all -o json --no-record",

@@ -180,6 +180,8 @@ def rollout_document(detail: Any) -> dict[str, Any]:
                     "outcome": attempt.outcome.value if attempt.outcome else None,
                     "error": attempt.error,
                     "versions": dict(attempt.versions) if attempt.versions else None,
+                    # Where a real deploy took each chart from (the cached archive and its SHA-256).
+                    "charts": (attempt.summary or {}).get("charts"),
                 }
                 for attempt in state.attempts
             ],

@@ -36,15 +36,23 @@ app.add_typer(workload_app, name="workload")
 )
 def workload_add(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., metavar="FILE|-", help="The new workload's YAML file; - reads stdin"),
+    file: Path = typer.Argument(
+        ..., metavar="FILE|-", help="The new workload's YAML file (at most 1 MiB); - reads stdin"
+    ),
 ) -> None:
     """Onboard a workload: check FILE (or stdin) and write it into the inventory atomically, as
     workloads/<name>.yaml after the document's name (whatever FILE is called)."""
 
     from fleet.inventory.loader import add_workload
+    from fleet.inventory.yamlfile import DocumentError, read_stream
 
     root = state(ctx).settings.inventory
-    text = sys.stdin.read() if str(file) == "-" else None
+    text = None
+    if str(file) == "-":
+        try:
+            text = read_stream(sys.stdin.buffer)  # at most an inventory file's 1 MiB, then stops
+        except DocumentError as error:
+            raise UserError(error.at("<stdin>")) from None
     workload = add_workload(root, Path("<stdin>") if text is not None else file, text)
     typer.echo(f"Added workload {workload.name} ({workload.spec.cloud}, {workload.spec.region}).")
     typer.echo(f"Roll it out with: fleet -i {root} rollout {workload.name}")

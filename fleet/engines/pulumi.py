@@ -17,7 +17,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +26,12 @@ from pulumi.automation.events import EngineEvent, OpType, StepEventMetadata
 
 from fleet.engines.base import REDACTED, EventSink, StackOutcome
 from fleet.errors import FleetError, MissingTool, OperationError, UserError
-from fleet.inventory.models import CONTROLROOM, ControlRoomStack, StateSettings, pulumi_project
+from fleet.inventory.models import CHARTS, CONTROLROOM, ControlRoomStack, StateSettings, pulumi_project
 from fleet.kinds import Action
 from fleet.settings import Settings
 
 if TYPE_CHECKING:
+    from fleet.charts.deploy import ChartOrigin
     from fleet.inventory.loader import Inventory
 
 INSTALL_HINT = (
@@ -197,19 +198,50 @@ def stack_target(
     )
 
 
-def stack_program(inventory: Inventory, stack: str) -> Callable[[], None]:
-    """The inline program for ``stack``; the program modules are imported when it runs."""
+def chart_origins(inventory: Inventory, stack: str, settings: Settings | None = None) -> list[ChartOrigin]:
+    """Where each chart ``stack`` installs comes from: the chart cache's checked archive of the
+    version it asks for, else its repository (see :mod:`fleet.charts.deploy`). Raises
+    CachedChartMismatch, or ChartNotCachedOffline under ``FLEET_CHARTS_OFFLINE``."""
+    from fleet.charts.cache import ChartCache, default_cache_dir
+    from fleet.charts.deploy import ChartInstall
+    from fleet.charts.deploy import chart_origins as origins_in
+    from fleet.upgrade.skew import desired_versions
+
+    charts = inventory.fleet.spec.charts
+    wanted = [
+        ChartInstall(component, CHARTS[component], version, charts.repository(component))
+        for component, version in desired_versions(inventory, stack).items()
+    ]
+    offline = (settings or Settings()).charts_offline
+    return origins_in(ChartCache(default_cache_dir()), wanted, offline=offline)
+
+
+def chart_archives(inventory: Inventory, stack: str, settings: Settings | None = None) -> dict[str, str]:
+    """Per component of ``stack``, the cached archive to install it from (:func:`chart_origins`);
+    a component left out installs from its repository."""
+    from fleet.charts.deploy import local_archives
+
+    return local_archives(chart_origins(inventory, stack, settings))
+
+
+def stack_program(
+    inventory: Inventory, stack: str, archives: Mapping[str, str] | None = None
+) -> Callable[[], None]:
+    """The inline program for ``stack``, installing charts from ``archives`` (component: local
+    archive, from :func:`chart_archives`) or, for a component not in it, from its repository.
+    The program modules are imported when it runs."""
     spec = inventory.controlroom_stack() if stack == CONTROLROOM else inventory.workload_stack(stack)
+    local = dict(archives or {})
 
     def program() -> None:
         if isinstance(spec, ControlRoomStack):
             from controlroom.program import controlroom_program
 
-            controlroom_program(spec)
+            controlroom_program(spec, local)
         else:
             from workloads.program import workload_program
 
-            workload_program(spec)
+            workload_program(spec, local)
 
     return program
 
@@ -449,13 +481,21 @@ class PulumiEngine:
     ) -> StackOutcome:
         """Run ``action`` on ``stack`` (``controlroom`` or a workload name); ``previous_dead``:
         see :func:`run_program`."""
+        from fleet.charts.deploy import local_archives
+
         try:
             require_pulumi_cli()
             target = stack_target(inventory, stack, self.settings)
-            program = stack_program(inventory, stack)
+            origins = chart_origins(inventory, stack, self.settings) if action is not Action.destroy else []
+            program = stack_program(inventory, stack, local_archives(origins))
         except FleetError as error:
             return StackOutcome(stack=stack, ok=False, error=error.message)
-        return run_program(target, program, action, events, previous_dead=previous_dead)
+        outcome = run_program(target, program, action, events, previous_dead=previous_dead)
+        if not origins:
+            return outcome
+        # The journal keeps which bytes each chart was installed from.
+        charts = {origin.install.component: origin.describe() for origin in origins}
+        return replace(outcome, summary={**outcome.summary, "charts": charts})
 
 
 def _fail(error: Exception, target: StackTarget) -> OperationError:
@@ -522,8 +562,9 @@ def preview_expect_no_changes(
 
     on_preview = _forward(Action.preview, events, target.secrets, collect)
     try:
+        program = stack_program(inventory, stack, chart_archives(inventory, stack, settings))
         with _ONE_STACK:
-            selected = _open(target, stack_program(inventory, stack), create=False)
+            selected = _open(target, program, create=False)
             selected.preview(color="never", on_event=on_preview, refresh=True, expect_no_changes=True)
     except auto.CommandError as error:
         if not (drifted and _NO_CHANGES_EXPECTED in command_output(error)[1]):
@@ -548,8 +589,9 @@ def preview_changes(
             found.append(change)
 
     try:
+        program = stack_program(inventory, stack, chart_archives(inventory, stack, settings))
         with _ONE_STACK:
-            selected = _open(target, stack_program(inventory, stack))
+            selected = _open(target, program)
             on_event = _forward(Action.preview, events, target.secrets, collect)
             selected.preview(color="never", on_event=on_event)
     except Exception as error:
@@ -561,6 +603,8 @@ __all__ = [
     "PulumiEngine",
     "ResourceDrift",
     "StackTarget",
+    "chart_archives",
+    "chart_origins",
     "preview_changes",
     "preview_expect_no_changes",
     "require_pulumi_cli",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 from yaml.events import (
@@ -103,12 +103,19 @@ def read_text(path: Path) -> str:
     unreadable, or not UTF-8 text."""
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            return read_stream(handle)
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise DocumentError(
             None, f"cannot be read ({reason.lower()}); fix its permissions or remove it"
         ) from None
+
+
+def read_stream(stream: BinaryIO) -> str:
+    """The text of an inventory document read from ``stream`` (a file, or stdin for ``fleet
+    workload add -``), under the same rules as :func:`read_text`: at most
+    :data:`MAX_FILE_BYTES` are read, however much the stream holds."""
+    data = stream.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise DocumentError(
             None, f"larger than {MAX_FILE_BYTES // 1024} KiB; an inventory file is a few kilobytes of YAML"

@@ -15,11 +15,11 @@ import time
 
 from rich.console import Console
 
-from fleet.errors import FleetError
+from fleet.errors import FleetError, UserError, report_lines
 from fleet.journal.connect import open_journal
 from fleet.journal.locks import adopt_process_token, pid_is_alive
 from fleet.logs import configure_logging, level_for
-from fleet.rollout.driver import EXIT_INVALID, drive, exit_code
+from fleet.rollout.driver import drive, exit_code
 from fleet.rollout.view import RolloutView, summary_lines
 from fleet.settings import Settings
 
@@ -39,18 +39,19 @@ def main(argv: list[str] | None = None) -> int:
         while pid_is_alive(args.after_pid) and time.monotonic() < deadline:
             time.sleep(0.05)
     console = Console(width=200)
-    settings = Settings()
     try:
-        configure_logging(level_for(settings.log_level))
-    except ValueError as error:
-        console.print(f"error: FLEET_LOG_LEVEL: {error}", markup=False)
-        return EXIT_INVALID
-    try:
+        # Read as the CLI reads them: a bad FLEET_* value is one line and exit 2, not a traceback.
+        settings = Settings.from_environment()
+        try:
+            configure_logging(level_for(settings.log_level))
+        except ValueError as error:
+            raise UserError(f"FLEET_LOG_LEVEL: {error}") from None
         journal, locks = open_journal(settings)
         with journal:
             detail = drive(settings, journal, locks, args.rollout_id, on_update=RolloutView(console).update)
     except FleetError as error:
-        console.print(f"error: {error.message}", markup=False)
+        for line in report_lines(error):
+            print(line, file=sys.stderr)
         return error.exit_code
     for line in summary_lines(detail):
         console.print(line, markup=False, highlight=False)

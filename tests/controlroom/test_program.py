@@ -57,8 +57,9 @@ def test_every_kubernetes_object_validates(render_controlroom: RenderControlRoom
         "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     ]
     # 3 namespaces (Mimir, Grafana, the hub collector), 5 Secrets (htpasswd: workloads, reader,
-    # rotation), the rule, Alertmanager and collector ConfigMaps, 11 NetworkPolicies
-    assert len(objects) == 22
+    # rotation), the rule, Alertmanager and collector ConfigMaps, 11 ingress and 12 egress
+    # NetworkPolicies
+    assert len(objects) == 11 + 11 + 12
     for resource in objects:
         kubernetes_validate.validate(_manifest(resource), KUBERNETES_VERSION, strict=True)
 

@@ -9,6 +9,7 @@ the engine receives them.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import secrets
 import uuid
@@ -144,8 +145,12 @@ class Rendered:
         assert len(matches) == 1, f"{len(matches)} resources of type {typ} named {name}"
         return matches[0]
 
-    def chart(self, chart: str) -> dict[str, Any]:
+    def chart(self, chart: str, release: str | None = None) -> dict[str, Any]:
+        """The one release of ``chart`` (``release``: by name, default the chart's name when the
+        chart is installed twice, as Alloy is with its events collector)."""
         charts = [r.inputs for r in self.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == chart]
+        if len(charts) > 1 or release is not None:
+            charts = [c for c in charts if c.get("name") == (release or chart)]
         assert len(charts) == 1
         return charts[0]
 
@@ -243,16 +248,46 @@ def render(pulumi_runtime: Callable[..., FleetMocks]) -> Callable[..., Rendered]
     return run
 
 
-@pytest.fixture(autouse=True)
-def _collect_failed_outputs() -> Iterator[None]:
-    """A program that fails on purpose leaves Outputs whose exception nobody retrieves; asyncio
-    logs each one when it is garbage-collected. Collect them while this test's output is still
-    captured, rather than at exit, where they would bury pytest's summary. The runtime's global
-    settings keep the last program's pending outputs alive, so they are let go first."""
-    from pulumi.runtime import settings
-    from pulumi.runtime.rpc_manager import RPCManager
+def _runtime_loop() -> asyncio.AbstractEventLoop:
+    """The event loop ``@pulumi.runtime.test`` runs programs on (this thread's)."""
+    return asyncio.get_event_loop_policy().get_event_loop()
 
-    yield
-    settings.SETTINGS.outputs = set()
-    settings.SETTINGS.rpc_manager = RPCManager()
+
+def finish_failed_program() -> list[BaseException]:
+    """After a program failed (``@pulumi.runtime.test`` re-raised its first error): run what it
+    left running to its end, then read and return the error of every resource output nobody read.
+
+    When a resource's registration fails, Pulumi's SDK fails every output of that resource with the
+    error (``rpc.resolve_outputs_due_to_exception``), and of the resources that depend on it; the
+    outputs no code reads hold an error nobody retrieves, which asyncio reports when it collects
+    them ("Future exception was never retrieved", at the end of the run). A test that makes a
+    program fail on purpose reads them here and asserts they all carry the error it expects.
+    """
+    loop = _runtime_loop()
+    pending = asyncio.all_tasks(loop)
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     gc.collect()
+    errors = []
+    for item in gc.get_objects():
+        if not isinstance(item, asyncio.Future) or item.get_loop() is not loop:
+            continue
+        if item.done() and not item.cancelled() and item._log_traceback:  # nobody has read its error
+            error = item.exception()
+            assert error is not None
+            errors.append(error)
+    return errors
+
+
+@pytest.fixture(autouse=True)
+def _no_work_left_behind() -> Iterator[None]:
+    """A program run by a test leaves nothing running on the runtime's loop: work a failed program
+    left would otherwise run during the next test's program, against that test's mocks. A test
+    that fails a program on purpose settles it with :func:`finish_failed_program`."""
+    yield
+    left = [task for task in asyncio.all_tasks(_runtime_loop()) if not task.done()]
+    if left:
+        for task in left:
+            task.cancel()
+        _runtime_loop().run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        pytest.fail(f"the test left {len(left)} Pulumi tasks running; call finish_failed_program()")

@@ -43,7 +43,8 @@ Stack = Callable[..., Any]
 
 
 def alloy_config(rendered: Rendered) -> str:
-    (configmap,) = rendered.of_type(CONFIGMAP)
+    # The DaemonSet's; the events collector has its own (alloy-events-config).
+    (configmap,) = [c for c in rendered.of_type(CONFIGMAP) if c.inputs["metadata"]["name"] == "alloy-config"]
     assert configmap.inputs["metadata"] == {
         "name": "alloy-config",
         "namespace": "alloy",
@@ -250,8 +251,10 @@ def test_every_direct_kubernetes_object_is_valid(render: Render, inventory_stack
         )
         rendered = render(spec, {"oidc_issuer": AKS_ISSUER if cloud == "azure" else EKS_ISSUER})
         direct = [r for r in rendered.resources if r.type in DIRECT_KUBERNETES]
-        # namespaces, 2 Secrets + ConfigMap, Role + RoleBinding, kube-state-metrics (ServiceAccount,
-        # ClusterRole, ClusterRoleBinding, Deployment), 11 NetworkPolicies (no Grafana hostname)
-        assert len(direct) == 4 + 3 + 2 + 4 + 11
+        # namespaces, 2 Secrets + 2 ConfigMaps (Alloy's, the events collector's), Role +
+        # RoleBinding, kube-state-metrics (ServiceAccount, ClusterRole, ClusterRoleBinding,
+        # Deployment), the events collector's ClusterRole + ClusterRoleBinding, NetworkPolicies:
+        # 15 ingress (no Grafana hostname), 18 egress
+        assert len(direct) == 4 + 4 + 2 + 4 + 2 + 15 + 18
         for resource in direct:
             kubernetes_validate.validate(resource.inputs, latest_version(), strict=True)

@@ -10,9 +10,8 @@ from inventories import copy_example
 from typer.testing import CliRunner
 
 import fleet.inventory.loader
-from fleet.cli.app import MAX_ERROR_LINES, MAX_LINE
 from fleet.cli.main import app
-from fleet.errors import InvalidInventory, UserError
+from fleet.errors import MAX_ERROR_LINES, MAX_LINE, InvalidInventory, UserError
 
 
 @pytest.fixture

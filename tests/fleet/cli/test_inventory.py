@@ -16,6 +16,7 @@ from inventories import copy_example
 from typer.testing import CliRunner
 
 from fleet.cli.main import app
+from fleet.inventory.yamlfile import MAX_FILE_BYTES
 
 runner = CliRunner()
 
@@ -135,6 +136,52 @@ def test_failed_add_leaves_the_inventory_byte_for_byte_unchanged(
     result = fleet("-i", inv, "workload", "add", source)
     assert result.exit_code == 2, result.output
     assert expect in result.stderr
+    assert snapshot(inv) == before
+
+
+def test_workload_add_reads_stdin(inv: Path) -> None:
+    text = (EXAMPLE / "workloads/search-staging.yaml").read_text().replace("search-staging", "billing-dev")
+    result = runner.invoke(app, ["-i", str(inv), "workload", "add", "-"], input=text)
+    assert result.exit_code == 0, result.output
+    assert (inv / "workloads/billing-dev.yaml").read_text() == text
+
+
+def test_workload_add_refuses_stdin_past_the_file_limit(inv: Path) -> None:
+    """A valid workload padded past the loader's 1 MiB: accepting it would leave a file no later
+    load reads (the inventory broken); it is refused in one line, and nothing is written."""
+    text = (EXAMPLE / "workloads/search-staging.yaml").read_text().replace("search-staging", "billing-dev")
+    padded = text + ("# padding\n" * (MAX_FILE_BYTES // 10 + 1))
+    before = snapshot(inv)
+    result = runner.invoke(app, ["-i", str(inv), "workload", "add", "-"], input=padded)
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: <stdin>: larger than 1024 KiB")
+    assert snapshot(inv) == before
+
+
+def test_workload_add_stops_reading_a_long_stdin(inv: Path) -> None:
+    """`yes | fleet workload add -` stops reading after the first MiB and exits (2, one line):
+    the writer's pipe breaks long before 64 MiB are through."""
+    before = snapshot(inv)
+    command = [str(Path(sys.executable).with_name("fleet")), "-i", str(inv), "workload", "add", "-"]
+    chunk = b"# endless\n" * 10_000
+    written = 0
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as child:
+        assert child.stdin is not None
+        try:
+            while written < 64 * MAX_FILE_BYTES:
+                child.stdin.write(chunk)
+                written += len(chunk)
+            child.stdin.close()
+        except BrokenPipeError:
+            pass
+        _, stderr = child.communicate(timeout=60)
+    assert written < 64 * MAX_FILE_BYTES  # fleet stopped reading
+    assert child.returncode == 2, stderr
+    [line] = stderr.decode().splitlines()
+    assert line.startswith("error: <stdin>: larger than 1024 KiB")
     assert snapshot(inv) == before
 
 

@@ -94,7 +94,17 @@ def test_render_expands_every_chart_beside_its_values(expanded: tuple[Path, Resu
     assert result.exit_code == 0, result.output
     assert "chart objects" in result.stdout.splitlines()[0]
     charts = _charts(out, "payments-prod")
-    assert sorted(charts) == ["alloy-chart", "grafana-chart", "loki-chart", "mimir-chart"]
+    assert sorted(charts) == [
+        "alloy-chart",
+        "alloy-events-chart",
+        "grafana-chart",
+        "loki-chart",
+        "mimir-chart",
+    ]
+    events = charts["alloy-events-chart"]["rendered"]
+    # The events collector: a second release of the Alloy chart, one Deployment.
+    assert events["release"] == "alloy-events"
+    assert [o["name"] for o in events["objects"] if o["kind"] == "Deployment"] == ["alloy-events"]
     mimir = charts["mimir-chart"]
     assert mimir["inputs"]["values"]["fullnameOverride"] == "mimir"
     rendered = mimir["rendered"]
