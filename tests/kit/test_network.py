@@ -254,6 +254,23 @@ def test_the_control_rooms_egress(stacks: dict[str, Stack]) -> None:
         assert not connects(policies, pod, STRANGER, 8080), pod.name
 
 
+def test_the_hub_collectors_egress(stacks: dict[str, Stack]) -> None:
+    """Mimir's metrics ports (and the distributor's, its write) and the API server; nothing else."""
+    stack = stacks["controlroom"]
+    policies = stack.policies
+    collector = stack.pod("hub-collector", name="alloy", instance="hub-collector")
+    assert connects(policies, collector, KUBE_DNS, 53, "UDP")
+    for component in ("distributor", "ingester", "compactor"):
+        assert connects(policies, collector, stack.pod("mimir", name="mimir", component=component), 8080)
+    assert connects(policies, collector, stack.pod("mimir", name="rollout-operator"), 8001)
+    assert not connects(policies, collector, stack.pod("mimir", name="mimir", component="ingester"), 9095)
+    assert not connects(policies, collector, stack.pod("mimir", name="mimir", component="gateway"), 8080)
+    assert not connects(policies, collector, stack.pod("grafana", name="grafana"), 3000)
+    assert connects(policies, collector, ANYWHERE, 443)  # the API server: discovery, the gateway's logs
+    assert not connects(policies, collector, ANYWHERE, 80)
+    assert not connects(policies, collector, STRANGER, 8080)
+
+
 def test_egress_left_open_when_the_inventory_says_so_and_narrowed_to_its_addresses() -> None:
     namespaces = WorkloadNamespaces("alloy", "mimir", "loki", "grafana")
     open_egress = Egress(restricted=False)
