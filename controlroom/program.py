@@ -16,7 +16,7 @@ from controlroom.grafana import NAMESPACE as GRAFANA_NAMESPACE
 from controlroom.grafana import Grafana, GrafanaArgs
 from controlroom.kube import namespace
 from controlroom.mimir import NAMESPACE, SERVICE_ACCOUNT, Mimir, MimirArgs
-from fleet.inventory.models import CONTROLROOM, ControlRoomStack
+from fleet.inventory.models import CONTROLROOM, ControlRoomStack, credential_output
 from kit.charts import gateway_url
 from kit.network import controlroom_policies, network_policies
 from kit.provider import kubernetes_provider
@@ -28,11 +28,12 @@ MIMIR_NAMESPACE = NAMESPACE
 
 def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | None = None) -> None:
     """Create the control room: central Mimir, its storage, the workloads' credentials, the
-    fleet Grafana and the hub's own collector; export ``push_url``, ``query_url``, ``tenants`` and the secret
-    ``credentials`` and ``reader``.
+    fleet Grafana and the hub's own collector; export ``push_url``, ``query_url``, ``tenants``,
+    the secret ``reader`` and, per workload, its secret password as ``credential-<workload>``
+    (one output each, so a workload's run reads its own and no other's).
 
-    ``archives``: per component (``alloy``, ``mimir``, ``grafana``), the local chart archive to install it
-    from (the Pulumi engine passes fleet's cached, checked archives); a component not named
+    ``archives``: per component (``alloy``, ``mimir``, ``grafana``), the local chart archive to
+    install it from (the Pulumi engine passes fleet's cached, checked archives); a component not named
     installs from its repository (``spec.charts``)."""
     archives = archives or {}
     room = spec.control_room
@@ -138,5 +139,6 @@ def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | No
     pulumi.export("push_url", room.push_url)
     pulumi.export("query_url", room.query_url)
     pulumi.export("tenants", sorted(spec.workloads))
-    pulumi.export("credentials", credentials.credentials)
+    for workload, password in credentials.passwords.items():
+        pulumi.export(credential_output(workload), password)
     pulumi.export("reader", credentials.reader)

@@ -1,8 +1,11 @@
 """The workload ("spoke") program: Alloy, Mimir, Loki and Grafana on one workload cluster.
 
 Metrics are written twice by Alloy (the local Mimir, the control room's Mimir); logs go to the
-local Loki only; Grafana reads the local Mimir and Loki. The control room's password for this
-workload comes from the control-room stack through a StackReference, straight into a Secret.
+local Loki only; Grafana reads the local Mimir and Loki. The workload's password for the control
+room comes from the secret stack configuration ``fleet:centralPassword``, straight into a Secret:
+fleet's engine sets it right before each run from the control room's output for this workload
+alone. The program references no other stack, so its state holds its own credential and no other
+workload's.
 
 The workload's ``spec.cluster`` says how to find the cluster's OIDC issuer for IRSA / workload
 identity: ``oidc_issuer`` outright, or looked up by ``name`` (default: the workload's name) and, on
@@ -15,7 +18,7 @@ from collections.abc import Mapping
 
 import pulumi
 
-from fleet.inventory.models import WorkloadStack
+from fleet.inventory.models import CENTRAL_PASSWORD_CONFIG, WorkloadStack
 from kit.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
 from kit.network import WorkloadNamespaces, network_policies, workload_policies
 from kit.provider import kubernetes_provider
@@ -137,10 +140,8 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
         opts=on_cluster,
     )
 
-    control_room = pulumi.StackReference("controlroom", stack_name=spec.controlroom_stack)
-    password = control_room.require_output("credentials").apply(
-        lambda credentials: credentials[name]["password"]
-    )
+    namespace, key = CENTRAL_PASSWORD_CONFIG.split(":", 1)
+    password = pulumi.Config(namespace).require_secret(key)
     Alloy(
         "alloy",
         AlloyArgs(
@@ -152,7 +153,7 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
             settings=settings.alloy,
             central=settings.central,
             central_push_url=spec.push_url,
-            central_password=pulumi.Output.secret(password),
+            central_password=password,
             local_metrics_url=mimir.push_url,
             local_logs_url=loki.push_url,
             stack_namespaces=(MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),

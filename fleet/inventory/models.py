@@ -1061,6 +1061,17 @@ class Workload(Model):
 
 # --- what the programs are given -------------------------------------------------------------
 
+CENTRAL_PASSWORD_CONFIG = "fleet:centralPassword"
+"""The secret stack configuration key a workload program reads its central password from. fleet's
+engines set it right before they run the workload, from the control room's
+:func:`credential_output` for that workload, so no workload reads the control room itself."""
+
+
+def credential_output(workload: str) -> str:
+    """The control-room output holding ``workload``'s central password (secret): the next one
+    while its credential rotates, else the current one."""
+    return f"credential-{workload}"
+
 
 class CredentialGeneration(Model):
     """Which generation of a workload's central password is current, and the next one while a
@@ -1092,8 +1103,6 @@ class WorkloadStack(Model):
     workload: Workload
     versions: VersionSet
     push_url: str
-    controlroom_stack: str
-    """Fully qualified name of the control-room stack, for ``pulumi.StackReference``."""
     thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
     """The local rules' thresholds: the workload's own, else the fleet's."""
     charts: ChartSources = Field(default_factory=ChartSources)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import kubernetes_validate
+import pulumi
 import pytest
 from kubernetes_validate.utils import latest_version
 from pulumi_harness import (
@@ -258,3 +259,24 @@ def test_every_direct_kubernetes_object_is_valid(render: Render, inventory_stack
         assert len(direct) == 4 + 4 + 2 + 4 + 2 + 15 + 18
         for resource in direct:
             kubernetes_validate.validate(resource.inputs, latest_version(), strict=True)
+
+
+def test_the_password_is_the_stacks_own_secret_config_and_no_stack_is_referenced(
+    render: Render, inventory_stack: Stack, credentials: Any
+) -> None:
+    spec = inventory_stack(workload_document("web"), workload_document("payments"))
+    rendered = render(spec)
+    assert rendered.of_type("pulumi:pulumi:StackReference") == []
+    auth = rendered.one(SECRET, "alloy-mimir-auth")
+    assert is_secret(auth.raw_inputs["stringData"])
+    assert auth.inputs["stringData"]["password"] == credentials["web"]["password"]
+    everything = json.dumps([r.inputs for r in rendered.resources])
+    assert credentials["payments"]["password"] not in everything
+
+
+def test_without_its_secret_config_the_program_stops_naming_the_key(
+    render: Render, inventory_stack: Stack, credentials: Any
+) -> None:
+    del credentials["web"]  # the harness then sets no fleet:centralPassword for the stack
+    with pytest.raises(pulumi.ConfigMissingError, match="fleet:centralPassword"):
+        render(inventory_stack(workload_document("web")))

@@ -51,7 +51,6 @@ def test_workload_stack_applies_pins_and_points_at_the_control_room(inventory_di
     assert stack.versions.loki == "6.30.1"  # pinned by the workload
     assert stack.versions.mimir == inventory.fleet.spec.versions.mimir
     assert stack.push_url == "https://mimir.ctrl.acme.example/api/v1/push"
-    assert stack.controlroom_stack == "organization/fleet-acme/controlroom"
     assert inventory.controlroom_stack().workloads == inventory.names
     assert inventory.stacks()[0] == "controlroom"
 
