@@ -33,7 +33,7 @@ from fleet.charts.cache import ChartCache
 from fleet.charts.expand import chart_resources, expand_chart
 from fleet.engines.render import RenderEngine, default_programs
 from fleet.inventory.loader import load_inventory
-from fleet.inventory.models import AlertThresholds
+from fleet.inventory.models import AlertThresholds, credential_output
 from fleet.verify.alerting import dashboard_queries
 from kit.alerting.catalogue import GATEWAY_REQUESTS, OWNER_TENANT, controlroom_rule_groups
 from kit.alerting.rules import rule_file
@@ -179,7 +179,8 @@ def access_log(room: Room) -> list[str]:
         files[name].write_text(secrets[name], encoding="utf-8")
     (chart,) = [r["inputs"] for r in room.plan["resources"] if r["name"] == "mimir-chart"]
     port = free_port()
-    credentials = {w: c["password"] for w, c in room.plan["outputs"]["credentials"].items()}
+    outputs = room.plan["outputs"]
+    credentials = {w: outputs[credential_output(w)] for w in outputs["tenants"]}
     with RecordingUpstream() as upstream:
         config = gateway_on_loopback(
             chart["values"]["gateway"]["nginx"]["config"]["file"],
