@@ -493,11 +493,14 @@ def controlroom_policies(
                 app("mimir", "mimir", "alertmanager"),
                 to_addresses(egress_settings.notifications),
             ),
+            # Grafana queries the gateway; its dashboards sidecar watches ConfigMaps in the API
+            # (Mimir's own dashboards). A policy cannot tell the containers of a pod apart.
             egress(
                 "grafana",
                 grafana,
                 app("grafana", "grafana"),
                 Rule((app("mimir", "mimir", "gateway", mimir),), (GATEWAY_PORT,)),
+                to_addresses(egress_settings.api_server),
             ),
             *kafka_egress(mimir, kafka_ports),
         ]

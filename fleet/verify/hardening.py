@@ -257,7 +257,12 @@ def _external_hops(stack: StackObjects, pods: list[Pod]) -> list[tuple[str, Pod 
     ]
     hops.append(("the rollout-operator", _find(pods, "rollout-operator"), "api_server"))
     if stack.expect.alloy is None:
-        hops.append(("Mimir's alertmanager", _find(pods, "mimir", "alertmanager"), "notifications"))
+        hops += [
+            ("Mimir's alertmanager", _find(pods, "mimir", "alertmanager"), "notifications"),
+            # Grafana's dashboards sidecar watches the ConfigMaps of Mimir's dashboards.
+            ("Grafana (its dashboards sidecar)", _find(pods, "grafana"), "api_server"),
+            ("the hub collector", _find(pods, "alloy"), "api_server"),
+        ]
         return hops
     hops += [
         ("Alloy", _find(pods, "alloy", instance="alloy"), "api_server"),

@@ -249,7 +249,9 @@ def test_the_control_rooms_egress(stacks: dict[str, Stack]) -> None:
     assert not connects(policies, distributor, ANYWHERE, 587)
     assert connects(policies, grafana, gateway, 8080)
     assert not connects(policies, grafana, distributor, 8080)
-    assert not connects(policies, grafana, ANYWHERE, 443)
+    # Its dashboards sidecar watches ConfigMaps (Mimir's dashboards) in the API: 443 and 6443.
+    assert connects(policies, grafana, ANYWHERE, 443)
+    assert not connects(policies, grafana, ANYWHERE, 80)
     for pod in stack.pods:
         assert not connects(policies, pod, STRANGER, 8080), pod.name
 

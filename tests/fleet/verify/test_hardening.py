@@ -321,3 +321,15 @@ def test_narrowed_egress_addresses_and_kafka_reach_the_policies_and_the_proof(tm
         ("Deployment/mimir-distributor", "does not let Mimir's distributor reach Kafka on 9092"),
         ("StatefulSet/mimir-ingester", "does not let Mimir's ingester reach Kafka on 9092"),
     }
+
+
+def test_the_fleet_grafana_without_the_api_server_cannot_load_mimirs_dashboards(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    def edit(plan: dict[str, Any]) -> None:
+        rules = policy(plan, "grafana", "egress-grafana")["inputs"]["spec"]["egress"]
+        rules[:] = [rule for rule in rules if not any("ipBlock" in peer for peer in rule.get("to", []))]
+
+    (violation,) = prove(inventory, plans, "controlroom", edit, "network")
+    assert violation.component == "Deployment/grafana"
+    assert violation.message.startswith("does not let Grafana (its dashboards sidecar) reach api_server")
