@@ -1,5 +1,8 @@
 """The control room's Grafana: one datasource, the central Mimir, querying every workload's
-tenant at once through tenant federation (``X-Scope-OrgID: a|b|c``).
+tenant and the hub's own at once through tenant federation (``X-Scope-OrgID: a|b|controlroom``).
+fleet's dashboards are provisioned from the values; Mimir's own (the chart's mixin dashboards,
+ConfigMaps the Mimir release puts in Grafana's namespace) are loaded by the chart's dashboards
+sidecar, which reads ConfigMaps in its own namespace only.
 
 No Loki datasource: logs never leave the workloads. The reader password reaches Grafana through a
 Secret and an environment variable, never through the chart values; the admin password is random
@@ -18,10 +21,12 @@ import pulumi_random as random
 
 from controlroom.credentials import READER_USERNAME
 from controlroom.kube import namespace
+from kit.alerting.catalogue import OWNER_TENANT
 from kit.charts import chart_source, merged
 from kit.dashboards import controlroom_dashboards, grafana_dashboard_values
 from kit.grafana import grafana_production_values
-from kit.sizing import Sizing
+from kit.security import container_security_context
+from kit.sizing import SIDECAR, Sizing
 
 CHART = "grafana"
 NAMESPACE = "grafana"
@@ -29,6 +34,11 @@ ADMIN_SECRET = "grafana-admin"
 READER_SECRET = "grafana-mimir-reader"
 READER_ENV = "MIMIR_READER_PASSWORD"
 DATASOURCE_UID = "fleet-mimir"
+DASHBOARD_LABEL = "grafana_dashboard"
+DASHBOARD_LABEL_VALUE = "1"
+"""The label mimir-distributed puts on its dashboards' ConfigMaps (``metaMonitoring.dashboards``)."""
+FOLDER_ANNOTATION = "k8s-sidecar-target-directory"
+"""The annotation naming each ConfigMap's folder (the chart's: ``/tmp/dashboards/Mimir Dashboards``)."""
 
 
 def federated_tenants(workloads: Sequence[str]) -> str:
@@ -37,7 +47,9 @@ def federated_tenants(workloads: Sequence[str]) -> str:
 
 
 def mimir_datasource(url: str, workloads: Sequence[str]) -> dict[str, Any]:
-    """Grafana's provisioned datasource for the central Mimir (the password from the env)."""
+    """Grafana's provisioned datasource for the central Mimir (the password from the env): every
+    workload's tenant and the hub's own (:data:`OWNER_TENANT`: the hub collector's series, the
+    alerts the ruler records), federated."""
     return {
         "name": "Mimir (fleet)",
         "uid": DATASOURCE_UID,
@@ -50,7 +62,7 @@ def mimir_datasource(url: str, workloads: Sequence[str]) -> dict[str, Any]:
         "basicAuthUser": READER_USERNAME,
         "jsonData": {"httpHeaderName1": "X-Scope-OrgID", "prometheusType": "Mimir", "httpMethod": "POST"},
         "secureJsonData": {
-            "httpHeaderValue1": federated_tenants(workloads),
+            "httpHeaderValue1": federated_tenants([*workloads, OWNER_TENANT]),
             "basicAuthPassword": f"${READER_ENV}",
         },
     }
@@ -66,6 +78,21 @@ def grafana_values(
         "datasources": {
             "datasources.yaml": {"apiVersion": 1, "datasources": [mimir_datasource(query_url, workloads)]}
         },
+        # Mimir's own dashboards: the chart's ConfigMaps in this namespace, loaded by the sidecar.
+        "sidecar": {
+            "resources": SIDECAR.values(),
+            "securityContext": container_security_context(),
+            "dashboards": {
+                "enabled": True,
+                "label": DASHBOARD_LABEL,
+                "labelValue": DASHBOARD_LABEL_VALUE,
+                "resource": "configmap",
+                "folderAnnotation": FOLDER_ANNOTATION,
+                "provider": {"foldersFromFilesStructure": True},
+            },
+        },
+        # The sidecar reads ConfigMaps in Grafana's namespace only: a Role, not a ClusterRole.
+        "rbac": {"namespaced": True},
         "testFramework": {"enabled": False},
         "grafana.ini": {
             "analytics": {"reporting_enabled": False, "check_for_updates": False},
@@ -99,11 +126,13 @@ class Grafana(pulumi.ComponentResource):
     """Grafana for the whole fleet, reading only the central Mimir."""
 
     chart: k8s.helm.v4.Chart
+    namespace: k8s.core.v1.Namespace
+    """Where Grafana runs and where its sidecar finds dashboards."""
 
     def __init__(self, name: str, args: GrafanaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleet:controlroom:Grafana", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = namespace(f"{name}-namespace", NAMESPACE, child)
+        ns = self.namespace = namespace(f"{name}-namespace", NAMESPACE, child)
         admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
         labels = {"app.kubernetes.io/managed-by": "fleet"}
         admin_password: pulumi.Output[str] = pulumi.Output.secret(admin.result)

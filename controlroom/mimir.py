@@ -74,10 +74,12 @@ def mimir_values(
     alerting: Alerting,
     tenant_limits: Mapping[str, MetricLimits] | None = None,
     sizing: Sizing | None = None,
+    dashboards_namespace: str | None = None,
 ) -> dict[str, Any]:
     """The chart values for the central Mimir, on ``storage`` as its cloud identity, with the
-    ruler and Alertmanager on the files :mod:`controlroom.alerting` ships and each workload's
-    tenant limits as runtime overrides."""
+    ruler and Alertmanager on the files :mod:`controlroom.alerting` ships, each workload's
+    tenant limits as runtime overrides, and the chart's own dashboards (its mixin's) as
+    ConfigMaps in ``dashboards_namespace``, where the control room's Grafana loads them."""
     replicas = room.mimir.replicas
     zone_aware = replicas >= 3
     default_limits = MetricLimits()
@@ -139,6 +141,9 @@ def mimir_values(
             "ingress": ingress_values(room),
         },
     }
+    if dashboards_namespace is not None:
+        # Labelled grafana_dashboard: "1" and annotated with their folder by the chart.
+        values["metaMonitoring"] = {"dashboards": {"enabled": True, "namespace": dashboards_namespace}}
     values = merged(values, ruler_alertmanager_values(alerting))
     return merged(merged(values, mimir_resources(sizing or Sizing())), pod_labels(storage))
 
@@ -158,8 +163,11 @@ class MimirArgs:
     tenant_limits: Mapping[str, MetricLimits] = field(default_factory=dict)
     """Each workload's limits in the central Mimir."""
     sizing: Sizing = field(default_factory=Sizing)
+    dashboards_namespace: str | None = None
+    """Where the chart's dashboards go (the control room's Grafana's namespace); None: none."""
     depends_on: tuple[pulumi.Resource, ...] = ()
-    """The htpasswd Secrets the gateway mounts, the rule and Alertmanager ConfigMaps."""
+    """The htpasswd Secrets the gateway mounts, the rule and Alertmanager ConfigMaps, the
+    dashboards' namespace."""
     archive: str | None = None
     """The chart's cached archive (an absolute path) when the deploying engine installs from
     fleet's chart cache; None: from ``repository``."""
@@ -181,7 +189,12 @@ class Mimir(pulumi.ComponentResource):
             **chart_source(CHART, args.repository, args.archive),
             namespace=args.namespace,
             values=mimir_values(
-                args.control_room, args.storage, args.alerting, args.tenant_limits, args.sizing
+                args.control_room,
+                args.storage,
+                args.alerting,
+                args.tenant_limits,
+                args.sizing,
+                args.dashboards_namespace,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )

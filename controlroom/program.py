@@ -8,12 +8,16 @@ import pulumi
 
 from controlroom.alerting import AlertingArgs, ControlRoomAlerting
 from controlroom.cluster import cluster_identity
+from controlroom.collector import NAMESPACE as COLLECTOR_NAMESPACE
+from controlroom.collector import HubCollector, HubCollectorArgs
 from controlroom.credentials import Credentials, CredentialsArgs
+from controlroom.gateway import RELEASE as MIMIR_RELEASE
 from controlroom.grafana import NAMESPACE as GRAFANA_NAMESPACE
 from controlroom.grafana import Grafana, GrafanaArgs
 from controlroom.kube import namespace
 from controlroom.mimir import NAMESPACE, SERVICE_ACCOUNT, Mimir, MimirArgs
 from fleet.inventory.models import CONTROLROOM, ControlRoomStack, credential_output
+from kit.charts import gateway_url
 from kit.network import controlroom_policies, network_policies
 from kit.provider import kubernetes_provider
 from kit.sizing import stack_sizing
@@ -23,13 +27,13 @@ MIMIR_NAMESPACE = NAMESPACE
 
 
 def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | None = None) -> None:
-    """Create the control room: central Mimir, its storage, the workloads' credentials and the
-    fleet Grafana; export ``push_url``, ``query_url``, ``tenants``, the secret ``reader`` and, per
-    workload, its secret password as ``credential-<workload>`` (one output each, so a workload's
-    run reads its own and no other's).
+    """Create the control room: central Mimir, its storage, the workloads' credentials, the
+    fleet Grafana and the hub's own collector; export ``push_url``, ``query_url``, ``tenants``,
+    the secret ``reader`` and, per workload, its secret password as ``credential-<workload>``
+    (one output each, so a workload's run reads its own and no other's).
 
-    ``archives``: per component (``mimir``, ``grafana``), the local chart archive to install it
-    from (the Pulumi engine passes fleet's cached, checked archives); a component not named
+    ``archives``: per component (``alloy``, ``mimir``, ``grafana``), the local chart archive to
+    install it from (the Pulumi engine passes fleet's cached, checked archives); a component not named
     installs from its repository (``spec.charts``)."""
     archives = archives or {}
     room = spec.control_room
@@ -67,7 +71,22 @@ def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | No
         ),
         opts=with_kube,
     )
-    mimir = Mimir(
+    # Grafana first: Mimir's chart puts its dashboards in Grafana's namespace.
+    grafana = Grafana(
+        "grafana",
+        GrafanaArgs(
+            version=spec.versions.grafana,
+            repository=spec.charts.repository("grafana"),
+            archive=archives.get("grafana"),
+            workloads=spec.workloads,
+            mimir_url=gateway_url(MIMIR_RELEASE, MIMIR_NAMESPACE),
+            reader_password=credentials.reader_password,
+            sizing=sizing,
+            replication_factor=min(3, room.mimir.replicas),
+        ),
+        opts=with_kube,
+    )
+    Mimir(
         "mimir",
         MimirArgs(
             control_room=room,
@@ -79,7 +98,9 @@ def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | No
             alerting=spec.alerting,
             tenant_limits=spec.tenant_limits,
             sizing=sizing,
+            dashboards_namespace=GRAFANA_NAMESPACE,
             depends_on=(
+                grafana.namespace,
                 credentials.htpasswd_secret,
                 credentials.reader_htpasswd_secret,
                 credentials.rotation_htpasswd_secret,
@@ -88,19 +109,18 @@ def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | No
         ),
         opts=with_kube,
     )
-    grafana = Grafana(
-        "grafana",
-        GrafanaArgs(
-            version=spec.versions.grafana,
-            repository=spec.charts.repository("grafana"),
-            archive=archives.get("grafana"),
+    # The hub's own metrics (the fleet-hub rules, Mimir's dashboards) in its own tenant.
+    collector = HubCollector(
+        "hub-collector",
+        HubCollectorArgs(
+            version=spec.versions.alloy,
+            repository=spec.charts.repository("alloy"),
+            archive=archives.get("alloy"),
+            mimir_namespace=MIMIR_NAMESPACE,
             workloads=spec.workloads,
-            mimir_url=mimir.gateway_url,
-            reader_password=credentials.reader_password,
             sizing=sizing,
-            replication_factor=min(3, room.mimir.replicas),
         ),
-        opts=with_kube,
+        opts=pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace]),
     )
 
     network_policies(
@@ -111,8 +131,9 @@ def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | No
             ingress_namespace=room.cluster.ingress_namespace,
             egress_settings=room.cluster.egress,
             kafka_ports=room.mimir.kafka.ports() if room.mimir.kafka else (),
+            collector=COLLECTOR_NAMESPACE,
         ),
-        pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana]),
+        pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana, collector.namespace]),
     )
 
     pulumi.export("push_url", room.push_url)

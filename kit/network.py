@@ -7,8 +7,9 @@ ingress controller reaches Grafana when it has a hostname, each backend's pods r
 Alloy's pods reach each other (clustering) and kube-state-metrics, and with local alerting Loki's
 ruler (in its backend pods) reaches the local Mimir's Alertmanager. Control room: only the gateway
 reaches the distributor and the query-frontend over HTTP (other Mimir pods reach them only on
-gRPC and memberlist), and only the ingress controller and the fleet Grafana reach the gateway. In
-both, the API server reaches the rollout-operator's admission webhooks.
+gRPC and memberlist), and only the ingress controller and the fleet Grafana reach the gateway; the
+hub's collector reaches every Mimir pod's metrics port (``HTTP_ENTRY_EXCEPTIONS``). In both, the
+API server reaches the rollout-operator's admission webhooks.
 
 Egress (``cluster.egress``, restricted by default): every namespace denies all egress but DNS
 (kube-system's ``k8s-app=kube-dns`` pods, UDP and TCP 53); each further policy opens one hop.
@@ -17,7 +18,8 @@ gateways, Alloy reaches the pods it scrapes (every namespace, or ``alloy.namespa
 stack's). Outside the pods, by address (``ipBlock``): the API server for the pods that call it
 (Alloy, the events collector, kube-state-metrics, the rollout-operator, Loki's rules sidecar),
 object storage for Mimir and Loki, the hub for Alloy, notification receivers for the hub's
-Alertmanager and, with local alerting, a workload's (whose Loki ruler also reaches it in-cluster).
+Alertmanager and, with local alerting, a workload's (whose Loki ruler also reaches it in-cluster);
+the hub's collector reaches Mimir's metrics ports and the API server.
 
 Selectors use the labels the charts give their pods (``app.kubernetes.io/name``, ``instance``,
 ``component``), and namespaces are selected by ``kubernetes.io/metadata.name``.
@@ -387,6 +389,61 @@ def _rollout_operator(release: str) -> Pods:
 
 ENTRY_COMPONENTS = ("distributor", "query-frontend")
 """The control-room components that would accept any tenant's data or queries over HTTP."""
+ROLLOUT_OPERATOR_METRICS_PORT = 8001
+HUB_COLLECTOR = "hub-collector"
+"""The release of the control room's own Alloy (``controlroom.collector``)."""
+HTTP_ENTRY_EXCEPTIONS: dict[str, str] = {
+    HUB_COLLECTOR: (
+        "the control room's own Alloy scrapes /metrics, which Mimir serves on the same HTTP port "
+        "as its write and query APIs, and writes the hub's own tenant there; it is created by "
+        "the control room's stack with fleet's configuration and its namespace admits nothing"
+    ),
+}
+"""``app.kubernetes.io/instance`` of the Alloy releases admitted to the entry components' HTTP
+port besides the gateway, with the reason ``fleet verify`` accepts them for."""
+
+
+def hub_collector_policies(
+    *, mimir: str, collector: str, egress_settings: Egress | None = None
+) -> list[Policy]:
+    """The collector reaches every Mimir pod's metrics port (the gateway's has none) and the
+    rollout-operator's; its own namespace admits only itself (its self-scrape). With egress
+    restricted, it connects to those ports and the API server (discovery, the gateway's logs) only."""
+    scraper = app("alloy", HUB_COLLECTOR, namespace=collector)
+    mimir_pods = Pods(
+        {"app.kubernetes.io/name": "mimir", "app.kubernetes.io/instance": "mimir"},
+        not_components=("gateway",),
+    )
+    operator = _rollout_operator("mimir")
+    policies = [
+        deny_all(collector),
+        Policy(
+            "hub-collector-self",
+            collector,
+            app("alloy", HUB_COLLECTOR),
+            (Rule((app("alloy", HUB_COLLECTOR),), (ALLOY_CLUSTER_PORT,)),),
+        ),
+        Policy("mimir-hub-collector", mimir, mimir_pods, (Rule((scraper,), (GATEWAY_PORT,)),)),
+        Policy(
+            "mimir-rollout-operator-metrics",
+            mimir,
+            operator,
+            (Rule((scraper,), (ROLLOUT_OPERATOR_METRICS_PORT,)),),
+        ),
+    ]
+    if egress_settings is not None and egress_settings.restricted:
+        policies += [
+            *deny_egress(collector),
+            egress(
+                "hub-collector",
+                collector,
+                app("alloy", HUB_COLLECTOR),
+                Rule((Pods(mimir_pods.labels, mimir, mimir_pods.not_components),), (GATEWAY_PORT,)),
+                Rule((Pods(operator.labels, mimir),), (ROLLOUT_OPERATOR_METRICS_PORT,)),
+                to_addresses(egress_settings.api_server),
+            ),
+        ]
+    return policies
 
 
 def controlroom_policies(
@@ -396,11 +453,19 @@ def controlroom_policies(
     ingress_namespace: str,
     egress_settings: Egress | None = None,
     kafka_ports: Sequence[int] = (),
+    collector: str | None = None,
 ) -> list[Policy]:
-    """The control room's policies: only the gateway reaches the distributor and query-frontend;
-    with ``egress_settings`` restricting egress, Mimir reaches only itself, object storage and
-    (its Alertmanager) the receivers, Grafana only the gateway."""
+    """The control room's policies: only the gateway reaches the distributor and query-frontend
+    (and the hub's ``collector``, for their metrics: ``HTTP_ENTRY_EXCEPTIONS``); with
+    ``egress_settings`` restricting egress, Mimir reaches only itself, object storage and (its
+    Alertmanager) the receivers, Grafana only the gateway."""
     gateway = app("mimir", "mimir", "gateway")
+    if collector is not None:
+        collector_policies = hub_collector_policies(
+            mimir=mimir, collector=collector, egress_settings=egress_settings
+        )
+    else:
+        collector_policies = []
     policies = [
         deny_all(mimir),
         deny_all(grafana),
@@ -433,6 +498,7 @@ def controlroom_policies(
             ),
         ),
         webhooks(mimir, "mimir"),
+        *collector_policies,
     ]
     if egress_settings is not None and egress_settings.restricted:
         policies += [
@@ -457,11 +523,14 @@ def controlroom_policies(
                 app("mimir", "mimir", "alertmanager"),
                 to_addresses(egress_settings.notifications),
             ),
+            # Grafana queries the gateway; its dashboards sidecar watches ConfigMaps in the API
+            # (Mimir's own dashboards). A policy cannot tell the containers of a pod apart.
             egress(
                 "grafana",
                 grafana,
                 app("grafana", "grafana"),
                 Rule((app("mimir", "mimir", "gateway", mimir),), (GATEWAY_PORT,)),
+                to_addresses(egress_settings.api_server),
             ),
             *kafka_egress(mimir, kafka_ports),
         ]

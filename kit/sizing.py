@@ -62,6 +62,8 @@ TABLE: dict[str, dict[str, Resources]] = {
     "loki-gateway": _r((50, 64), (100, 128), (250, 256)),
     "grafana": _r((50, 128), (100, 256), (250, 512)),
     "kube-state-metrics": _r((20, 64), (100, 256), (250, 512)),
+    # The control room's own Alloy: Mimir's pods' metrics and the gateway's access log.
+    "hub-collector": _r((50, 128), (100, 256), (250, 512)),
 }
 SIDECAR = Resources(10, 32)
 """Config reloaders, cache exporters and rule sidecars: the same at every size."""

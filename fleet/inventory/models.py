@@ -375,6 +375,7 @@ SizedComponent = Literal[
     "loki-gateway",
     "grafana",
     "kube-state-metrics",
+    "hub-collector",
 ]
 """The components whose requests a size sets (``kit/sizing.py``) and a stack may override."""
 _CPU = re.compile(r"^(\d+m|\d+(\.\d+)?)$")

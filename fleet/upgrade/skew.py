@@ -1,8 +1,8 @@
 """Version skew: what each stack runs (the journal) against what the inventory asks for.
 
 A workload runs all four components; its desired versions are the fleet's version set with the
-workload's pins applied. The control room runs the central Mimir and its Grafana only, so an
-Alloy or Loki upgrade never touches it. Deployed versions come from
+workload's pins applied. The control room runs the central Mimir, its Grafana and its own
+collector (an Alloy), so a Loki upgrade never touches it. Deployed versions come from
 :meth:`fleet.journal.Journal.deployed_versions`: the version set of each stack's last successful
 real (non-dry-run) deploy.
 """
@@ -16,7 +16,7 @@ from typing import Any, Literal
 from fleet.inventory.loader import Inventory
 from fleet.inventory.models import COMPONENTS, CONTROLROOM
 
-CONTROLROOM_COMPONENTS: tuple[str, ...] = ("mimir", "grafana")
+CONTROLROOM_COMPONENTS: tuple[str, ...] = ("alloy", "mimir", "grafana")
 """The components the control-room stack deploys."""
 
 SkewState = Literal["current", "differs", "not deployed"]

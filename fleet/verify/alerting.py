@@ -78,6 +78,90 @@ def query_errors(queries: Iterable[tuple[str, str]]) -> list[str]:
     return problems
 
 
+_BUILTIN_DURATIONS = ("__rate_interval", "__interval", "__range", "__auto")
+_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
+
+
+def _templating(model: dict[str, object]) -> list[dict[str, object]]:
+    templating = model.get("templating")
+    found = templating.get("list") if isinstance(templating, dict) else None
+    return [v for v in found or [] if isinstance(v, dict)]
+
+
+def _variables(model: dict[str, object]) -> dict[str, str]:
+    """A dashboard's template variables at a value each: the current one (a custom variable's
+    ``\\,`` is its escaped comma), ``All`` as the variable's ``allValue`` (else ``.*``);
+    Grafana's built-in intervals as ``5m``."""
+    values = {name: "5m" for name in _BUILTIN_DURATIONS}
+    values.update({"__interval_ms": "300000", "__range_s": "300", "__range_ms": "300000"})
+    for variable in _templating(model):
+        current = variable.get("current")
+        value = current.get("value", "") if isinstance(current, dict) else ""
+        if isinstance(value, list):
+            value = "|".join(str(v) for v in value)
+        if value in ("$__all", "") and variable.get("includeAll"):
+            value = variable.get("allValue") or ".*"
+        if variable.get("type") == "custom":
+            value = str(value).replace("\\,", ",")
+        values[str(variable.get("name"))] = str(value)
+    return values
+
+
+def _loki_datasources(model: dict[str, object]) -> set[str]:
+    """How panels name a Loki datasource: ``$var`` / ``${var}`` of a datasource variable of type
+    loki (their queries are LogQL, not PromQL)."""
+    names = {
+        str(v.get("name"))
+        for v in _templating(model)
+        if v.get("type") == "datasource" and v.get("query") == "loki"
+    }
+    return {form for name in names for form in (f"${name}", f"${{{name}}}")}
+
+
+def interpolated(expr: str, variables: dict[str, str]) -> str:
+    """``expr`` with Grafana's ``$var``, ``${var}`` and ``[[var]]`` replaced as Grafana would
+    before sending it (unknown variables are left for the parser to refuse)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = next(group for group in match.groups() if group)
+        return variables.get(name, match.group(0))
+
+    # Twice: a variable's value may name another variable (the mixins' matcher variables do).
+    return _VARIABLE.sub(value, _VARIABLE.sub(value, expr))
+
+
+def dashboard_queries(name: str, model: dict[str, object]) -> list[tuple[str, str]]:
+    """``(where, query)`` of every PromQL target of a dashboard (rows and nested panels too),
+    with its template variables interpolated."""
+    variables = _variables(model)
+    loki = _loki_datasources(model)
+    found: list[tuple[str, str]] = []
+
+    def logql(source: object) -> bool:
+        if isinstance(source, dict):
+            return source.get("type") == "loki" or source.get("uid") in loki
+        return source in loki
+
+    def visit(panels: object) -> None:
+        for panel in panels if isinstance(panels, list) else []:
+            if not isinstance(panel, dict) or logql(panel.get("datasource")):
+                continue
+            for target in panel.get("targets") or []:
+                if isinstance(target, dict) and logql(target.get("datasource")):
+                    continue
+                if isinstance(target, dict) and "expr" in target:
+                    where = f"{name} panel {panel.get('title')!r}"
+                    found.append((where, interpolated(str(target["expr"]), variables)))
+            visit(panel.get("panels"))
+
+    visit(model.get("panels"))
+    rows = model.get("rows")
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, dict):
+            visit(row.get("panels"))
+    return found
+
+
 def kept_by(filters: Sequence[str], metric: str) -> bool:
     """Whether a workload whose ``central.metrics`` is ``filters`` sends ``metric`` centrally
     ([] keeps everything; each regex is anchored at both ends, as Alloy's relabeling is)."""
@@ -123,12 +207,40 @@ def _central_keep(config_text: str) -> list[str] | None:
     return regexes or None
 
 
+def _hub_collection(stack: StackObjects) -> list[Violation]:
+    """The control room's Alloy collects every metric the rules on its own tenant read."""
+    from fleet.verify.collector import check_hub_collection
+    from kit.alerting.catalogue import OWNER_TENANT, controlroom_rule_groups
+    from kit.alerting.rules import AlertRule
+
+    configs = [
+        (item.label, str(text))
+        for item in stack.of_kind("ConfigMap")
+        for key, text in (item.manifest.get("data") or {}).items()
+        if key.endswith(".alloy")
+    ]
+    namespaces = [chart.namespace for chart in stack.charts if chart.chart == "mimir-distributed"]
+    groups = controlroom_rule_groups([], _THRESHOLDS)
+    reads: dict[str, set[str]] = {}
+    for group in groups:
+        for rule in group.rules:
+            if isinstance(rule, AlertRule):
+                try:
+                    reads[rule.name] = metric_names(rule.expr)
+                except QueryError as error:
+                    return [Violation("alerting", rule.name, str(error))]
+    if not namespaces:
+        return [Violation("alerting", stack.stack, "renders no mimir-distributed chart")]
+    return check_hub_collection(configs, reads, OWNER_TENANT, namespaces[0])
+
+
 def check_alerting(stack: StackObjects) -> list[Violation]:
     """On the rendered objects: in a workload, the central filter its Alloy really runs (read from
     the ConfigMap the DaemonSet mounts) keeps every metric the hub's workload alerts read; in the
-    control room, every shipped rule and every provisioned dashboard query parses; in both, every
-    ruler and Alertmanager on shipped files is wired (``fleet.verify.rulers``: the local alerting
-    of a workload, the control room's)."""
+    control room, the hub's collector collects what the rules on the hub's own tenant read
+    (``fleet-hub``), and every shipped rule and every provisioned dashboard query parses; in both,
+    every ruler and Alertmanager on shipped files is wired (``fleet.verify.rulers``: the local
+    alerting of a workload, the control room's)."""
     from fleet.verify.rulers import check_rulers
     from kit.alerting.catalogue import controlroom_rule_groups
     from kit.alerting.rules import AlertRule
@@ -153,18 +265,13 @@ def check_alerting(stack: StackObjects) -> list[Violation]:
                 for blind in blinded_alerts(alerts, keep)
             ]
         return violations
+    violations += _hub_collection(stack)
     for item in stack.of_kind("ConfigMap"):
         data = item.manifest.get("data") or {}
         for name, text in data.items():
             queries: list[tuple[str, str]] = []
             if name.endswith(".json") and '"panels"' in str(text):
-                model = json.loads(str(text))
-                queries = [
-                    (f"{name} panel {panel.get('title')!r}", str(target["expr"]))
-                    for panel in model.get("panels") or []
-                    for target in panel.get("targets") or []
-                    if "expr" in target
-                ]
+                queries = dashboard_queries(name, json.loads(str(text)))
             elif name.endswith(".yaml") and "groups:" in str(text) and "expr:" in str(text):
                 groups = yaml.safe_load(str(text)).get("groups") or []
                 queries = [

@@ -24,6 +24,7 @@ import yaml
 from fleet.verify.dataflow import Violation
 from fleet.verify.netpol import Address, Pod, admits, connects, pods_of, selects
 from fleet.verify.objects import StackObjects, pod_spec
+from kit.network import HTTP_ENTRY_EXCEPTIONS
 from kit.security import EXCEPTIONS
 
 __all__ = [
@@ -152,6 +153,24 @@ def _hops(
     hops: list[tuple[str, Pod | None, str, Pod | None, str]] = []
     if expect.alloy is None:
         grafana = _find(pods, "grafana")
+        collector = _find(pods, "alloy")
+        hops += [
+            (
+                "the hub collector",
+                collector,
+                f"Mimir's {component}",
+                _find(pods, "mimir", component),
+                "http-metrics",
+            )
+            for component in (
+                "distributor",
+                "ingester",
+                "query-frontend",
+                "compactor",
+                "ruler",
+                "alertmanager",
+            )
+        ]
         hops += [
             (
                 "the gateway",
@@ -249,7 +268,12 @@ def _external_hops(stack: StackObjects, pods: list[Pod]) -> list[tuple[str, Pod 
     ]
     hops.append(("the rollout-operator", _find(pods, "rollout-operator"), "api_server"))
     if stack.expect.alloy is None:
-        hops.append(("Mimir's alertmanager", _find(pods, "mimir", "alertmanager"), "notifications"))
+        hops += [
+            ("Mimir's alertmanager", _find(pods, "mimir", "alertmanager"), "notifications"),
+            # Grafana's dashboards sidecar watches the ConfigMaps of Mimir's dashboards.
+            ("Grafana (its dashboards sidecar)", _find(pods, "grafana"), "api_server"),
+            ("the hub collector", _find(pods, "alloy"), "api_server"),
+        ]
         return hops
     hops += [
         ("Alloy", _find(pods, "alloy", instance="alloy"), "api_server"),
@@ -360,13 +384,19 @@ def check_network(stack: StackObjects) -> list[Violation]:
                 )
     violations += _check_egress(stack, policies, pods)
     if stack.expect.alloy is None:
-        # In the control room only the gateway speaks HTTP to the entry components.
+        # In the control room only the gateway speaks HTTP to the entry components (and the
+        # collectors kit.network.HTTP_ENTRY_EXCEPTIONS names, with the reason).
         for component in ("distributor", "query-frontend"):
             entry = _find(pods, "mimir", component)
             if entry is None or "http-metrics" not in entry.ports:
                 continue
             for source in pods:
                 if source is entry or source.labels.get("app.kubernetes.io/component") == "gateway":
+                    continue
+                if (
+                    source.labels.get("app.kubernetes.io/name") == "alloy"
+                    and source.labels.get("app.kubernetes.io/instance") in HTTP_ENTRY_EXCEPTIONS
+                ):
                     continue
                 if admits(policies, source, entry, entry.ports["http-metrics"]):
                     violations.append(

@@ -39,8 +39,9 @@ __all__ = [
 OWNER_TENANT = CONTROLROOM
 """The tenant that owns the control room's rule groups: the hub's own (no workload can take the name)."""
 GATEWAY_REQUESTS = "fleet_gateway_requests_total"
-"""Requests the hub's gateway answered, by ``user`` (the basic-auth user tried) and ``status``:
-counted from the gateway's access log by the control room's Alloy."""
+"""Requests the hub's gateway answered, by ``user`` (the workload whose name the basic-auth user
+named; absent for any other name, or none) and ``status``: counted from the gateway's access log
+by the control room's collector (``controlroom.collector``)."""
 RATE = "5m"
 
 HUB_READS_FROM_WORKLOADS: tuple[str, ...] = (

@@ -21,7 +21,8 @@ def test_one_datasource_the_central_mimir_across_all_tenants(render_controlroom:
     assert datasource["url"] == "http://mimir-gateway.mimir.svc.cluster.local/prometheus"
     assert datasource["basicAuth"] is True and datasource["basicAuthUser"] == "fleet-reader"
     assert datasource["jsonData"]["httpHeaderName1"] == "X-Scope-OrgID"
-    assert datasource["secureJsonData"]["httpHeaderValue1"] == "alpha|beta|gamma"
+    # The workloads' tenants and the hub's own (its collector's series, the ruler's ALERTS).
+    assert datasource["secureJsonData"]["httpHeaderValue1"] == "alpha|beta|controlroom|gamma"
     assert datasource["secureJsonData"]["basicAuthPassword"] == "$MIMIR_READER_PASSWORD"
     assert values["envValueFrom"]["MIMIR_READER_PASSWORD"] == {
         "secretKeyRef": {"name": "grafana-mimir-reader", "key": "password"}

@@ -56,9 +56,10 @@ def test_every_kubernetes_object_validates(render_controlroom: RenderControlRoom
         "kubernetes:core/v1:Secret",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     ]
-    # 2 namespaces, 5 Secrets (htpasswd: workloads, reader, rotation), the rule and Alertmanager
-    # ConfigMaps, 7 ingress and 9 egress NetworkPolicies
-    assert len(objects) == 9 + 7 + 9
+    # 3 namespaces (Mimir, Grafana, the hub collector), 5 Secrets (htpasswd: workloads, reader,
+    # rotation), the rule, Alertmanager and collector ConfigMaps, 11 ingress and 12 egress
+    # NetworkPolicies
+    assert len(objects) == 11 + 11 + 12
     for resource in objects:
         kubernetes_validate.validate(_manifest(resource), KUBERNETES_VERSION, strict=True)
 

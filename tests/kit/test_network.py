@@ -180,6 +180,28 @@ def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_fron
     assert not admits(policies, Pod("default", {}), ingester, 9095)
 
 
+def test_the_hub_collector_reaches_mimirs_metrics_and_admits_nobody(stacks: dict[str, Stack]) -> None:
+    stack = stacks["controlroom"]
+    policies = stack.policies
+    collector = stack.pod("hub-collector", name="alloy", instance="hub-collector")
+    gateway = stack.pod("mimir", name="mimir", component="gateway")
+    grafana = stack.pod("grafana", name="grafana")
+    for component in ("distributor", "query-frontend", "ingester", "querier", "compactor", "ruler"):
+        target = stack.pod("mimir", name="mimir", component=component)
+        assert admits(policies, collector, target, 8080), component
+        assert not admits(policies, collector, target, 9095), component  # metrics only: no gRPC
+    operator = stack.pod("mimir", name="rollout-operator")
+    assert admits(policies, collector, operator, 8001)
+    assert not admits(policies, collector, gateway, 8080)  # nginx has no metrics to scrape
+    # Its namespace admits nothing from anywhere else; an Alloy elsewhere is not the collector.
+    for other in (gateway, grafana, Pod("default", {}), None):
+        assert not admits(policies, other, collector, 12345)
+    impostor = Pod(
+        "default", {"app.kubernetes.io/name": "alloy", "app.kubernetes.io/instance": "hub-collector"}
+    )
+    assert not admits(policies, impostor, stack.pod("mimir", name="mimir", component="distributor"), 8080)
+
+
 KUBE_DNS = Pod("kube-system", {"k8s-app": "kube-dns"})
 ANYWHERE = Address("198.51.100.7")  # the default destinations are 0.0.0.0/0
 STRANGER = Pod("default", {"app": "anything"})
@@ -227,9 +249,28 @@ def test_the_control_rooms_egress(stacks: dict[str, Stack]) -> None:
     assert not connects(policies, distributor, ANYWHERE, 587)
     assert connects(policies, grafana, gateway, 8080)
     assert not connects(policies, grafana, distributor, 8080)
-    assert not connects(policies, grafana, ANYWHERE, 443)
+    # Its dashboards sidecar watches ConfigMaps (Mimir's dashboards) in the API: 443 and 6443.
+    assert connects(policies, grafana, ANYWHERE, 443)
+    assert not connects(policies, grafana, ANYWHERE, 80)
     for pod in stack.pods:
         assert not connects(policies, pod, STRANGER, 8080), pod.name
+
+
+def test_the_hub_collectors_egress(stacks: dict[str, Stack]) -> None:
+    """Mimir's metrics ports (and the distributor's, its write) and the API server; nothing else."""
+    stack = stacks["controlroom"]
+    policies = stack.policies
+    collector = stack.pod("hub-collector", name="alloy", instance="hub-collector")
+    assert connects(policies, collector, KUBE_DNS, 53, "UDP")
+    for component in ("distributor", "ingester", "compactor"):
+        assert connects(policies, collector, stack.pod("mimir", name="mimir", component=component), 8080)
+    assert connects(policies, collector, stack.pod("mimir", name="rollout-operator"), 8001)
+    assert not connects(policies, collector, stack.pod("mimir", name="mimir", component="ingester"), 9095)
+    assert not connects(policies, collector, stack.pod("mimir", name="mimir", component="gateway"), 8080)
+    assert not connects(policies, collector, stack.pod("grafana", name="grafana"), 3000)
+    assert connects(policies, collector, ANYWHERE, 443)  # the API server: discovery, the gateway's logs
+    assert not connects(policies, collector, ANYWHERE, 80)
+    assert not connects(policies, collector, STRANGER, 8080)
 
 
 def test_egress_left_open_when_the_inventory_says_so_and_narrowed_to_its_addresses() -> None:

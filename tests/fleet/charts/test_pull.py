@@ -124,7 +124,12 @@ def test_pull_of_named_stacks_takes_only_their_charts(repositories: str, tmp_pat
     cache = tmp_path / "cache"
     result = fleet(cache, "-i", inv, "charts", "pull", "controlroom")
     assert result.exit_code == 0, result.output
-    assert {p.name for p in cache.glob("*.tgz")} == {"mimir-distributed-6.0.0.tgz", "grafana-10.1.4.tgz"}
+    # The control room's Mimir, Grafana and collector (an Alloy); no Loki.
+    assert {p.name for p in cache.glob("*.tgz")} == {
+        "alloy-1.4.0.tgz",
+        "mimir-distributed-6.0.0.tgz",
+        "grafana-10.1.4.tgz",
+    }
     assert fleet(cache, "-i", inv, "charts", "pull", "nope").exit_code == 2
 
 

@@ -52,11 +52,17 @@ def test_plan_as_json(inv: Path) -> None:
     result = fleet("-i", inv, "upgrade", "plan", "--to", "alloy=1.5.0,loki=6.47.0", "-o", "json")
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
-    assert [s["stack"] for s in plan["stacks"]] == ["analytics-prod", "payments-prod", "search-staging"]
+    # The control room first: its collector is an Alloy too.
+    assert [s["stack"] for s in plan["stacks"]] == [
+        "controlroom",
+        "analytics-prod",
+        "payments-prod",
+        "search-staging",
+    ]
     assert plan["held"] == [
         {"workload": "analytics-prod", "component": "loki", "pinned": "6.30.1", "fleet": "6.47.0"}
     ]
-    assert [w["name"] for w in plan["waves"]] == ["canary", "wave 1", "wave 2"]
+    assert [w["name"] for w in plan["waves"]] == ["controlroom", "canary", "wave 1", "wave 2"]
     assert plan["window"]["start"].endswith("T03:00:00+00:00")
 
 
@@ -95,7 +101,7 @@ def test_apply_at_next_window_writes_fleet_yaml_and_leaves_the_rollout_to_the_sc
     result = fleet("-i", inv, "upgrade", "apply", "--to", "alloy=1.5.0", "--at", "next-window", "--yes")
     assert result.exit_code == 0, result.output
     assert (inv / "fleet.yaml").read_bytes() == before.replace(b'alloy: "1.4.0"', b'alloy: "1.5.0"')
-    assert "The scheduler (fleet beat) upgrades 3 stack(s) in the window" in result.stdout
+    assert "The scheduler (fleet beat) upgrades 4 stack(s) in the window" in result.stdout
     with Journal(journal_url_for(inv)) as journal:
         assert journal.list_rollouts() == []
 
@@ -130,7 +136,7 @@ def test_versions_shows_the_skew(inv: Path) -> None:
     assert "payments-prod   alloy      1.4.0     1.5.0" in result.stdout
     assert "analytics-prod  loki       6.30.1    6.30.1 (pinned)  current" in result.stdout
     assert result.stdout.rstrip().endswith(
-        "3 stack(s) differ from the inventory: analytics-prod, payments-prod, search-staging"
+        "4 stack(s) differ from the inventory: analytics-prod, controlroom, payments-prod, search-staging"
     )
 
 

@@ -87,6 +87,7 @@ def test_the_control_room_installs_the_cached_archives(inventory: Inventory, fil
     expected = {
         "mimir-chart": filled.root / "mimir-distributed-6.0.0.tgz",
         "grafana-chart": filled.root / "grafana-10.1.4.tgz",
+        "hub-collector-chart": filled.root / "alloy-1.4.0.tgz",  # the hub's own collector
     }
     assert {name: inputs["chart"] for name, inputs in charts.items()} == {
         name: str(path.resolve()) for name, path in expected.items()
@@ -139,9 +140,7 @@ def test_offline_a_chart_missing_from_the_cache_fails_the_stack_before_pulumi_ru
     outcome = PulumiEngine(Settings.from_environment()).run(inventory, CONTROLROOM, Action.up)
     assert not outcome.ok and not outcome.transient
     assert outcome.error is not None
-    assert outcome.error.startswith(
-        "chart mimir-distributed 6.0.0 (mimir-distributed-6.0.0.tgz) is not in the chart cache"
-    )
+    assert outcome.error.startswith("chart alloy 1.4.0 (alloy-1.4.0.tgz) is not in the chart cache")
     assert "FLEET_CHARTS_OFFLINE" in outcome.error and "fleet charts pull" in outcome.error
     assert not ran.exists()
 
@@ -170,9 +169,11 @@ def test_the_attempt_records_the_digest_of_every_archive_it_installed(
     ran = fake_pulumi(tmp_path, monkeypatch)
     outcome = PulumiEngine(Settings.from_environment()).run(inventory, CONTROLROOM, Action.up)
     assert ran.exists() and not outcome.ok  # the fake CLI ran, and failed
+    alloy = filled.root / "alloy-1.4.0.tgz"
     mimir = filled.root / "mimir-distributed-6.0.0.tgz"
     grafana = filled.root / "grafana-10.1.4.tgz"
     assert outcome.summary["charts"] == {
+        "alloy": f"alloy-1.4.0.tgz sha256:{hashlib.sha256(alloy.read_bytes()).hexdigest()}",
         "mimir": f"mimir-distributed-6.0.0.tgz sha256:{hashlib.sha256(mimir.read_bytes()).hexdigest()}",
         "grafana": f"grafana-10.1.4.tgz sha256:{hashlib.sha256(grafana.read_bytes()).hexdigest()}",
     }
@@ -184,6 +185,7 @@ def test_the_attempt_records_a_chart_taken_from_its_repository(
     fake_pulumi(tmp_path, monkeypatch)
     outcome = PulumiEngine(Settings.from_environment()).run(inventory, CONTROLROOM, Action.up)
     assert outcome.summary["charts"] == {
+        "alloy": f"alloy 1.4.0 from {GRAFANA_REPOSITORY}",
         "mimir": f"mimir-distributed 6.0.0 from {GRAFANA_REPOSITORY}",
         "grafana": f"grafana 10.1.4 from {GRAFANA_COMMUNITY_REPOSITORY}",
     }
@@ -204,7 +206,7 @@ def test_an_archive_without_an_index_is_checked_by_its_chart_yaml(
 ) -> None:
     """Imported from a folder without index snapshots (or pulled from OCI): no digest to compare."""
     shutil.rmtree(filled.index_dir)
-    assert set(chart_archives(inventory, CONTROLROOM)) == {"mimir", "grafana"}
+    assert set(chart_archives(inventory, CONTROLROOM)) == {"alloy", "mimir", "grafana"}
     (filled.root / "mimir-distributed-6.0.0.tgz").write_bytes(b"not a chart")
     with pytest.raises(CachedChartMismatch, match="not a chart archive"):
         chart_archives(inventory, CONTROLROOM)

@@ -101,7 +101,12 @@ def scheduled(
     inventory = load_inventory(root)
     with Journal(journal_url_for(root), clock=clock) as journal:
         pinned_loki = {"analytics-prod": {**OLD, "loki": "6.30.1"}}
-        record_deploys(journal, {stack: dict(OLD) for stack in inventory.stacks()} | pinned_loki)
+        # The control room (its collector is an Alloy too) already runs the inventory's Alloy: the
+        # upgrade the schedule finds is the workloads'.
+        current_room = {"controlroom": {**OLD, "alloy": inventory.fleet.spec.versions.alloy}}
+        record_deploys(
+            journal, {stack: dict(OLD) for stack in inventory.stacks()} | pinned_loki | current_room
+        )
         yield inventory, journal
 
 

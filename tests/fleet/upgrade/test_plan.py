@@ -28,15 +28,17 @@ def deployed_everywhere(inventory: Inventory) -> dict[str, dict[str, str]]:
     return result
 
 
-def test_an_alloy_upgrade_touches_the_workloads_not_the_control_room(inventory: Inventory) -> None:
+def test_an_alloy_upgrade_touches_the_control_room_first_then_the_workloads(inventory: Inventory) -> None:
+    """The control room runs an Alloy too (its own collector)."""
     target = VersionSet(**{**CURRENT, "alloy": "1.5.0"})
     plan = plan_upgrade(inventory, target, deployed=deployed_everywhere(inventory), now=FRIDAY)
 
-    assert plan.stack_names == ("analytics-prod", "payments-prod", "search-staging")
-    assert plan.unchanged == ("controlroom",)
+    assert plan.stack_names == ("controlroom", "analytics-prod", "payments-prod", "search-staging")
+    assert plan.unchanged == ()
     assert plan.held == ()  # analytics-prod pins loki, which this upgrade does not move
     assert all(c.changes == (ComponentChange("alloy", "1.4.0", "1.5.0"),) for c in plan.stacks)
     assert [(w.name, w.stacks) for w in plan.waves] == [
+        ("controlroom", ("controlroom",)),
         ("canary", ("search-staging",)),  # ring=canary first
         ("wave 1", ("analytics-prod",)),  # 50% of the two others
         ("wave 2", ("payments-prod",)),

@@ -29,10 +29,14 @@ def journal(database_url: str) -> Iterator[Journal]:
         yield opened
 
 
-def test_desired_versions_apply_pins_and_the_control_room_runs_mimir_and_grafana(
+def test_desired_versions_apply_pins_and_the_control_room_runs_alloy_mimir_and_grafana(
     inventory: Inventory,
 ) -> None:
-    assert desired_versions(inventory, "controlroom") == {"mimir": "6.0.0", "grafana": "10.1.4"}
+    assert desired_versions(inventory, "controlroom") == {
+        "alloy": "1.4.0",
+        "mimir": "6.0.0",
+        "grafana": "10.1.4",
+    }
     assert desired_versions(inventory, "analytics-prod")["loki"] == "6.30.1"  # its pin
     assert desired_versions(inventory, "payments-prod")["loki"] == "6.46.0"
 
@@ -45,7 +49,7 @@ def test_skew_from_the_journal(inventory: Inventory, journal: Journal) -> None:
     record_deploys(journal, {"search-staging": NEW}, dry_run=True)  # a dry run deploys nothing
     entries = {(e.stack, e.component): e for e in skew_table(inventory, journal.deployed_versions())}
 
-    assert len(entries) == 2 + 3 * 4
+    assert len(entries) == 3 + 3 * 4
     assert entries["payments-prod", "alloy"].state == "differs"
     assert (entries["payments-prod", "alloy"].deployed, entries["payments-prod", "alloy"].desired) == (
         "1.3.0",
@@ -55,7 +59,8 @@ def test_skew_from_the_journal(inventory: Inventory, journal: Journal) -> None:
     assert entries["analytics-prod", "loki"].pinned
     assert entries["analytics-prod", "loki"].state == "current"
     assert entries["search-staging", "alloy"].state == "not deployed"
-    assert ("controlroom", "alloy") not in entries
+    assert ("controlroom", "loki") not in entries
+    assert entries["controlroom", "alloy"].state == "current"  # its collector
     assert entries["controlroom", "mimir"].to_json() == {
         "stack": "controlroom",
         "component": "mimir",

@@ -175,6 +175,25 @@ def test_missing_ingestion_limits_fail(inventory: Inventory, plans: dict[str, di
     )
 
 
+def test_the_hub_collector_is_admitted_to_mimirs_metrics_and_nothing_else_is(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    dropped = drop_policy("mimir", "mimir-hub-collector")
+    messages = {v.message for v in prove(inventory, plans, "controlroom", dropped, "network")}
+    assert "does not admit the hub collector to Mimir's distributor on http-metrics (8080)" in messages
+    assert "does not admit the hub collector to Mimir's ingester on http-metrics (8080)" in messages
+
+    # The exception is the collector's pods: the same policy admitting Grafana's is refused.
+    def widen(plan: dict[str, Any]) -> None:
+        peer = policy(plan, "mimir", "mimir-hub-collector")["inputs"]["spec"]["ingress"][0]["from"][0]
+        peer["podSelector"] = {"matchLabels": {"app.kubernetes.io/name": "grafana"}}
+        peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": "grafana"}}
+
+    widened = {(v.component, v.message) for v in prove(inventory, plans, "controlroom", widen, "network")}
+    refused = "admits Deployment/grafana over HTTP: only the gateway may"
+    assert ("Deployment/mimir-distributor", refused) in widened
+
+
 def test_an_events_collector_the_loki_gateway_refuses_fails(
     inventory: Inventory, plans: dict[str, dict[str, Any]]
 ) -> None:
@@ -302,3 +321,15 @@ def test_narrowed_egress_addresses_and_kafka_reach_the_policies_and_the_proof(tm
         ("Deployment/mimir-distributor", "does not let Mimir's distributor reach Kafka on 9092"),
         ("StatefulSet/mimir-ingester", "does not let Mimir's ingester reach Kafka on 9092"),
     }
+
+
+def test_the_fleet_grafana_without_the_api_server_cannot_load_mimirs_dashboards(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    def edit(plan: dict[str, Any]) -> None:
+        rules = policy(plan, "grafana", "egress-grafana")["inputs"]["spec"]["egress"]
+        rules[:] = [rule for rule in rules if not any("ipBlock" in peer for peer in rule.get("to", []))]
+
+    (violation,) = prove(inventory, plans, "controlroom", edit, "network")
+    assert violation.component == "Deployment/grafana"
+    assert violation.message.startswith("does not let Grafana (its dashboards sidecar) reach api_server")

@@ -298,6 +298,27 @@ def test_a_chart_missing_from_the_cache_names_it_and_how_to_pull(
     assert "chart grafana 10.1.4 is not in the chart cache" in result.output
 
 
+def test_a_control_room_without_its_collector_fails_alerting(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    def edit(plan: dict[str, Any]) -> None:
+        (config,) = [
+            r
+            for r in plan["resources"]
+            if r["type"] == "kubernetes:core/v1:ConfigMap"
+            and r["inputs"]["metadata"]["name"] == "hub-collector-config"
+        ]
+        config["inputs"]["data"]["config.alloy"] = config["inputs"]["data"]["config.alloy"].replace(
+            '"fleet_gateway_"', '"loki_process_custom_"'
+        )
+
+    violations = [v for v in prove(inventory, plans, "controlroom", edit) if v.invariant == "alerting"]
+    assert [v.message for v in violations] == [
+        "FleetGatewayUnauthorized reads fleet_gateway_requests_total, "
+        "which the hub's collector does not collect"
+    ]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -1,0 +1,354 @@
+"""The control room's own collector: an Alloy that gives the ``fleet-hub`` rules and Mimir's own
+dashboards their data, written into the hub's own tenant (:data:`OWNER_TENANT`).
+
+- **Mimir's components**: every pod of the central Mimir with an ``http-metrics`` port (the
+  gateway's nginx has no metrics endpoint and is left out), labelled as the Mimir mixin's
+  dashboards expect: ``cluster``, ``namespace``, ``pod`` and ``job="<namespace>/<component>"``.
+- **The gateway's requests**: its JSON access log, tailed through the Kubernetes API
+  (``loki.source.kubernetes``), counted by workload and status into
+  ``fleet_gateway_requests_total`` (:data:`kit.alerting.catalogue.GATEWAY_REQUESTS`); the
+  ``user`` label is only ever a workload of the inventory, every other claimed name (anyone can
+  claim one on a 401) leaves it empty, so the series stay bounded.
+- **Itself**: Alloy's own metrics, which carry that counter.
+
+Everything is written straight to the distributor with ``X-Scope-OrgID: controlroom``, not through
+the gateway: Mimir serves ``/metrics`` on the same HTTP port as its write API, so scraping the
+distributor and the query-frontend already needs that port, and the NetworkPolicy admitting the
+collector there is the one scoped exception to "only the gateway speaks HTTP to the entry
+components" (``kit.network.HTTP_ENTRY_EXCEPTIONS``, where the reason is kept for the proof).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from controlroom.gateway import HTTP_PORT, upstream_host
+from controlroom.gateway import RELEASE as MIMIR_RELEASE
+from controlroom.kube import namespace
+from kit.alerting.catalogue import GATEWAY_REQUESTS, OWNER_TENANT
+from kit.alloy.syntax import Block
+from kit.alloy.writer import attr, call, ref, write_block
+from kit.charts import grafana_chart
+from kit.namespaces import MANAGED_BY
+from kit.network import HUB_COLLECTOR
+from kit.security import container_security_context, pod_security_context
+from kit.sizing import SIDECAR, Sizing
+
+NAMESPACE = "hub-collector"
+RELEASE = HUB_COLLECTOR
+"""The Alloy chart's release (and ``fullnameOverride``): its pods are ``app.kubernetes.io/name:
+alloy``, ``app.kubernetes.io/instance: hub-collector``."""
+CONFIG_MAP = "hub-collector-config"
+CONFIG_KEY = "config.alloy"
+ALLOY_USER = 473
+"""The ``alloy`` user of Grafana's Alloy image."""
+STORAGE_PATH = "/tmp/alloy"
+"""The remote-write WAL: an emptyDir, the root filesystem is read-only."""
+GATEWAY_CONTAINER = "gateway"
+"""The mimir-distributed chart's name for the gateway's nginx container."""
+COUNTER_PREFIX = "fleet_gateway_"
+COUNTER_NAME = GATEWAY_REQUESTS.removeprefix(COUNTER_PREFIX)
+COUNTER_IDLE = "1h"
+"""How long a (workload, status) series lives without a new request: longer than the rules' 5m
+window, so a workload that fails now and then is counted from a standing series (a new series'
+first sample shows no increase), and still bounded (workloads times statuses)."""
+ACCESS_LOG = (
+    r'^\{"time":"[^"]*","client":"[^"]*","user":"(?P<claimed>(?:[^"\\]|\\.)*)",'
+    r'"method":"[^"]*","uri":"(?:[^"\\]|\\.)*","status":(?P<status>[0-9]{3}),'
+)
+"""One line of the gateway's JSON access log (``log_format json`` in :mod:`controlroom.gateway`,
+escaped as JSON, so a claimed user name cannot end its field); other lines (nginx's own) do not
+match and are not counted. Go's RE2 syntax; the tests run it on lines the real nginx wrote."""
+MIXIN_CLUSTER = "controlroom"
+"""The ``cluster`` label of every series the collector writes (the mixin dashboards select on it)."""
+_COMPONENT_LABEL = "__meta_kubernetes_pod_label_app_kubernetes_io_component"
+_NAME_LABEL = "__meta_kubernetes_pod_label_app_kubernetes_io_name"
+
+
+def workload_pattern(workloads: Sequence[str]) -> str | None:
+    """The RE2 pattern that accepts exactly the inventory's workload names (None: no workload)."""
+    names = sorted(set(workloads))
+    if not names:
+        return None
+    return "^(?P<user>" + "|".join(re.escape(name) for name in names) + ")$"
+
+
+def _rule(*items: Any) -> Block:
+    return Block("rule", None, tuple(items))
+
+
+def _copy(source: str, target: str) -> Block:
+    return _rule(attr("source_labels", [source]), attr("target_label", target))
+
+
+def _mixin_labels() -> list[Block]:
+    """``cluster``, ``namespace``, ``pod``, ``container`` and the mixin's ``job``:
+    ``<namespace>/<component>``, or ``<namespace>/<name>`` for a pod without a component (the
+    rollout-operator)."""
+    return [
+        _rule(attr("target_label", "cluster"), attr("replacement", MIXIN_CLUSTER)),
+        _copy("__meta_kubernetes_namespace", "namespace"),
+        _copy("__meta_kubernetes_pod_name", "pod"),
+        _copy("__meta_kubernetes_pod_container_name", "container"),
+        _rule(
+            attr("source_labels", ["__meta_kubernetes_namespace", _NAME_LABEL]),
+            attr("separator", "/"),
+            attr("target_label", "job"),
+        ),
+        _rule(
+            attr("source_labels", ["__meta_kubernetes_namespace", _COMPONENT_LABEL]),
+            attr("separator", "/"),
+            attr("regex", "(.+/.+)"),
+            attr("target_label", "job"),
+        ),
+    ]
+
+
+def _mimir_scrape(mimir_namespace: str) -> list[Block]:
+    namespaces = Block("namespaces", None, (attr("names", [mimir_namespace]),))
+    return [
+        Block("discovery.kubernetes", "mimir", (attr("role", "pod"), namespaces)),
+        Block(
+            "discovery.relabel",
+            "mimir",
+            (
+                attr("targets", ref("discovery.kubernetes.mimir.targets")),
+                _rule(
+                    attr("source_labels", ["__meta_kubernetes_pod_container_port_name"]),
+                    attr("regex", "http-metrics"),
+                    attr("action", "keep"),
+                ),
+                # The gateway's port serves fleet's nginx.conf, which has no metrics.
+                _rule(
+                    attr("source_labels", [_COMPONENT_LABEL]),
+                    attr("regex", "gateway"),
+                    attr("action", "drop"),
+                ),
+                _rule(
+                    attr("source_labels", ["__meta_kubernetes_pod_phase"]),
+                    attr("regex", "Pending|Succeeded|Failed|Unknown"),
+                    attr("action", "drop"),
+                ),
+                *_mixin_labels(),
+            ),
+        ),
+        Block(
+            "prometheus.scrape",
+            "mimir",
+            (
+                attr("targets", ref("discovery.relabel.mimir.output")),
+                attr("job_name", "mimir"),
+                attr("forward_to", [ref("prometheus.remote_write.hub.receiver")]),
+            ),
+        ),
+    ]
+
+
+def _self_scrape() -> list[Block]:
+    pod = call("sys.env", "HOSTNAME")
+    return [
+        Block("prometheus.exporter.self", "collector", ()),
+        Block(
+            "discovery.relabel",
+            "collector",
+            (
+                attr("targets", ref("prometheus.exporter.self.collector.targets")),
+                _rule(attr("target_label", "cluster"), attr("replacement", MIXIN_CLUSTER)),
+                _rule(attr("target_label", "namespace"), attr("replacement", NAMESPACE)),
+                _rule(attr("target_label", "job"), attr("replacement", f"{NAMESPACE}/alloy")),
+                _rule(attr("target_label", "pod"), attr("replacement", pod)),
+                _rule(attr("target_label", "instance"), attr("replacement", pod)),
+            ),
+        ),
+        Block(
+            "prometheus.scrape",
+            "collector",
+            (
+                attr("targets", ref("discovery.relabel.collector.output")),
+                attr("job_name", "hub-collector"),
+                attr("forward_to", [ref("prometheus.remote_write.hub.receiver")]),
+            ),
+        ),
+    ]
+
+
+def _gateway_requests(mimir_namespace: str, workloads: Sequence[str]) -> list[Block]:
+    selector = f"app.kubernetes.io/instance={MIMIR_RELEASE},app.kubernetes.io/component=gateway"
+    stages: list[Block] = [Block("stage.regex", None, (attr("expression", ACCESS_LOG),))]
+    pattern = workload_pattern(workloads)
+    if pattern is not None:
+        # Only a workload's name becomes the label: any other claimed name leaves it unset.
+        stages.append(Block("stage.regex", None, (attr("source", "claimed"), attr("expression", pattern))))
+    stages += [
+        Block("stage.labels", None, (attr("values", {"user": "", "status": ""}),)),
+        Block(
+            "stage.metrics",
+            None,
+            (
+                Block(
+                    "metric.counter",
+                    None,
+                    (
+                        attr("name", COUNTER_NAME),
+                        # Without it the name would start loki_process_custom_.
+                        attr("prefix", COUNTER_PREFIX),
+                        attr("description", "Requests the hub's gateway answered, by workload and status."),
+                        # Counted only where the access-log expression found a status.
+                        attr("source", "status"),
+                        attr("action", "inc"),
+                        attr("max_idle_duration", COUNTER_IDLE),
+                    ),
+                ),
+            ),
+        ),
+    ]
+    return [
+        Block(
+            "discovery.kubernetes",
+            "gateway",
+            (
+                attr("role", "pod"),
+                Block("namespaces", None, (attr("names", [mimir_namespace]),)),
+                Block("selectors", None, (attr("role", "pod"), attr("label", selector))),
+            ),
+        ),
+        Block(
+            "discovery.relabel",
+            "gateway",
+            (
+                attr("targets", ref("discovery.kubernetes.gateway.targets")),
+                _rule(
+                    attr("source_labels", ["__meta_kubernetes_pod_container_name"]),
+                    attr("regex", GATEWAY_CONTAINER),
+                    attr("action", "keep"),
+                ),
+            ),
+        ),
+        Block(
+            "loki.source.kubernetes",
+            "gateway",
+            (
+                attr("targets", ref("discovery.relabel.gateway.output")),
+                attr("forward_to", [ref("loki.process.gateway.receiver")]),
+            ),
+        ),
+        # The lines go nowhere: only the counter is kept (logs never leave a cluster's Loki).
+        Block("loki.process", "gateway", (attr("forward_to", []), *stages)),
+    ]
+
+
+def remote_write_url(mimir_namespace: str) -> str:
+    """The distributor's push endpoint inside the cluster."""
+    return f"http://{upstream_host(mimir_namespace, 'distributor')}:{HTTP_PORT}/api/v1/push"
+
+
+def collector_config(mimir_namespace: str, workloads: Sequence[str]) -> str:
+    """The collector's Alloy configuration."""
+    writer = Block(
+        "prometheus.remote_write",
+        "hub",
+        (
+            Block(
+                "endpoint",
+                None,
+                (
+                    attr("url", remote_write_url(mimir_namespace)),
+                    attr("headers", {"X-Scope-OrgID": OWNER_TENANT}),
+                ),
+            ),
+        ),
+    )
+    blocks = [
+        writer,
+        *_mimir_scrape(mimir_namespace),
+        *_self_scrape(),
+        *_gateway_requests(mimir_namespace, workloads),
+    ]
+    header = "// Generated by fleet (controlroom/collector.py); edits are overwritten by the next rollout.\n"
+    return header + "".join("\n" + write_block(block) for block in blocks)
+
+
+RBAC_RULES: list[dict[str, Any]] = [
+    {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
+]
+"""What the collector reads, in Mimir's namespace only: its pods (discovery) and the gateway's logs."""
+
+
+def collector_values(mimir_namespace: str, sizing: Sizing | None = None) -> dict[str, Any]:
+    """The Alloy chart's values: one replica (the log tail must count each line once), fleet's
+    ConfigMap, a Role in Mimir's namespace only, sized and restricted."""
+    sizing = sizing or Sizing()
+    return {
+        "fullnameOverride": RELEASE,
+        "crds": {"create": False},
+        "global": {"podSecurityContext": pod_security_context(ALLOY_USER)},
+        "controller": {
+            "type": "deployment",
+            "replicas": 1,
+            "volumes": {"extra": [{"name": "alloy-storage", "emptyDir": {}}]},
+        },
+        "alloy": {
+            "configMap": {"create": False, "name": CONFIG_MAP, "key": CONFIG_KEY},
+            "clustering": {"enabled": False},
+            "enableReporting": False,
+            "storagePath": STORAGE_PATH,
+            "mounts": {"extra": [{"name": "alloy-storage", "mountPath": STORAGE_PATH}]},
+            "resources": sizing.resources("hub-collector"),
+            "securityContext": container_security_context(),
+        },
+        "configReloader": {"resources": SIDECAR.values(), "securityContext": container_security_context()},
+        "serviceAccount": {"create": True},
+        "rbac": {"create": True, "namespaces": [mimir_namespace], "rules": RBAC_RULES},
+    }
+
+
+@dataclass(frozen=True)
+class HubCollectorArgs:
+    version: str
+    """alloy chart version, from the fleet's version set (the one the workloads run)."""
+    repository: str
+    mimir_namespace: str
+    workloads: Sequence[str]
+    sizing: Sizing = field(default_factory=Sizing)
+    archive: str | None = None
+    """The chart's cached archive (an absolute path) when the deploying engine installs from
+    fleet's chart cache; None: from ``repository``."""
+
+
+class HubCollector(pulumi.ComponentResource):
+    """The control room's Alloy, its namespace and its configuration."""
+
+    namespace: k8s.core.v1.Namespace
+    config_text: str
+
+    def __init__(self, name: str, args: HubCollectorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleet:controlroom:HubCollector", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.namespace = namespace(f"{name}-namespace", NAMESPACE, child)
+        self.config_text = collector_config(args.mimir_namespace, args.workloads)
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=CONFIG_MAP, namespace=self.namespace.metadata.name, labels=dict(MANAGED_BY)
+            ),
+            data={CONFIG_KEY: self.config_text},
+            opts=child,
+        )
+        self.chart = grafana_chart(
+            f"{name}-chart",
+            release=RELEASE,
+            chart="alloy",
+            version=args.version,
+            repository=args.repository,
+            archive=args.archive,
+            namespace=self.namespace.metadata.name,
+            values=collector_values(args.mimir_namespace, args.sizing),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
+        )
+        self.register_outputs({"config_map": CONFIG_MAP})

@@ -1,0 +1,358 @@
+"""The hub's collector, judged on what it will really read: the access-log lines Debian's nginx
+writes with the rendered gateway configuration, the pods the rendered Mimir chart runs, the
+dashboards the rendered chart ships; and the 401 rule evaluated by promtool on series labelled
+exactly as the collector labels them.
+
+The collector's configuration is read back out of the rendered ConfigMap and parsed; its stages and
+relabel rules are applied here with RE2 (``google-re2``, the engine Alloy's Go regexp follows).
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import re2
+from charts import real_charts
+from inventories import AWS_ROOM, fleet_yaml, write_inventory
+from nginx import RecordingUpstream, free_port, gateway_on_loopback, require_nginx, run_nginx
+from promtool import for_unit_tests, needs_promtool, run_rule_tests
+
+from controlroom.collector import CONFIG_KEY, CONFIG_MAP, NAMESPACE
+from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET
+from controlroom.grafana import DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE
+from fleet.charts.cache import ChartCache
+from fleet.charts.expand import chart_resources, expand_chart
+from fleet.engines.render import RenderEngine, default_programs
+from fleet.inventory.loader import load_inventory
+from fleet.inventory.models import AlertThresholds, credential_output
+from fleet.verify.alerting import dashboard_queries
+from kit.alerting.catalogue import GATEWAY_REQUESTS, OWNER_TENANT, controlroom_rule_groups
+from kit.alerting.rules import rule_file
+from kit.alloy.parser import parse
+from kit.alloy.syntax import Array, Block, Expr, Literal, Object, components
+
+WORKLOADS = ("alpha", "beta")
+HTPASSWD_SECRETS = (HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET)
+
+
+@dataclass
+class Room:
+    plan: dict[str, Any]
+    root: Path
+
+    def config_map(self, name: str) -> dict[str, str]:
+        (found,) = [
+            r["inputs"]["data"]
+            for r in self.plan["resources"]
+            if r["type"] == "kubernetes:core/v1:ConfigMap" and r["inputs"]["metadata"]["name"] == name
+        ]
+        return dict(found)
+
+    def chart_objects(self, resource: str) -> list[dict[str, Any]]:
+        (chart,) = [r for r in self.plan["resources"] if r["name"] == resource]
+        return [o["manifest"] for o in chart["rendered"]["objects"]]
+
+    def collector(self) -> dict[str, Block]:
+        return dict(components(parse(self.config_map(CONFIG_MAP)[CONFIG_KEY])))
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
+    root = tmp_path_factory.mktemp("collector")
+    room = "    gateway:\n      trusted_proxies: [127.0.0.1/32]\n"
+    inventory = write_inventory(root / "inventory", WORKLOADS, fleet=fleet_yaml(AWS_ROOM, room_extra=room))
+    loaded = load_inventory(inventory)
+    engine = RenderEngine(root / "render", show_secrets=True, programs=default_programs())
+    plan = json.loads(engine.render(loaded, "controlroom").read_text(encoding="utf-8"))
+    with real_charts() as archives:
+        cache = ChartCache(archives)
+        version = loaded.fleet.spec.control_room.cluster.kubernetes_version
+        for resource in chart_resources(plan):
+            resource["rendered"] = expand_chart(resource, cache, version).summary(redact=False)
+    yield Room(plan, root)
+
+
+# --- applying the collector's configuration -----------------------------------------------------
+
+
+def _value(expr: Expr | None) -> Any:
+    if isinstance(expr, Literal):
+        return expr.value
+    if isinstance(expr, Array):
+        return [_value(item) for item in expr.items]
+    if isinstance(expr, Object):
+        return {key: _value(item) for key, item in expr.fields}
+    return None
+
+
+def process_line(stages: Block, line: str) -> dict[str, str] | None:
+    """The labels ``line`` is counted under by the ``loki.process`` block's stages (None: not
+    counted), as Alloy's regex, labels and metrics stages do."""
+    extracted: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    counted = False
+    for stage in (b for b in stages.body if isinstance(b, Block)):
+        if stage.name == "stage.regex":
+            source = _value(stage.attribute("source"))
+            text = line if source is None else extracted.get(source)
+            if text is None:
+                continue
+            match = re2.search(_value(stage.attribute("expression")), text)
+            if match is not None:
+                extracted.update({k: v for k, v in match.groupdict().items() if v is not None})
+        elif stage.name == "stage.labels":
+            for label, key in _value(stage.attribute("values")).items():
+                if (key or label) in extracted:
+                    labels[label] = extracted[key or label]
+        elif stage.name == "stage.metrics":
+            (counter,) = stage.blocks("metric.counter")
+            counted = _value(counter.attribute("source")) in extracted
+    return {k: v for k, v in labels.items() if v} if counted else None
+
+
+def relabel(rules: list[Block], target: Mapping[str, str]) -> dict[str, str] | None:
+    """``target`` after Prometheus relabeling ``rules`` (replace, keep, drop); None: dropped."""
+    labels = dict(target)
+    for rule in rules:
+        sources = _value(rule.attribute("source_labels")) or []
+        separator = _value(rule.attribute("separator")) or ";"
+        regex = _value(rule.attribute("regex")) or "(.*)"
+        action = _value(rule.attribute("action")) or "replace"
+        value = separator.join(labels.get(name, "") for name in sources)
+        match = re2.fullmatch(regex, value)
+        if action == "keep" and match is None:
+            return None
+        if action == "drop" and match is not None:
+            return None
+        if action == "replace" and match is not None:
+            replacement = _value(rule.attribute("replacement"))
+            replacement = "$1" if replacement is None else replacement
+            for number, group in reversed(list(enumerate((match.group(0), *match.groups())))):
+                replacement = replacement.replace(f"${number}", group or "")
+            labels[_value(rule.attribute("target_label"))] = replacement
+    return {k: v for k, v in labels.items() if not k.startswith("__") and v}
+
+
+# --- the gateway's access log -------------------------------------------------------------------
+
+
+def _send(port: int, auth: tuple[str, str] | None) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest("POST", "/api/v1/push")
+        connection.putheader("X-Forwarded-For", "192.0.2.10")
+        if auth is not None:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            connection.putheader("Authorization", f"Basic {token}")
+        connection.putheader("Content-Length", "0")
+        connection.endheaders(b"")
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def access_log(room: Room) -> list[str]:
+    """The lines the rendered gateway, run by a real nginx, logs for: beta's push, alpha with a
+    wrong password, a name no workload has (one built to break out of its field) and no credential."""
+    require_nginx()
+    secrets = {
+        r["inputs"]["metadata"]["name"]: r["inputs"]["stringData"][".htpasswd"]
+        for r in room.plan["resources"]
+        if r["type"] == "kubernetes:core/v1:Secret" and r["inputs"]["metadata"]["name"] in HTPASSWD_SECRETS
+    }
+    files = {}
+    for name, directory in zip(HTPASSWD_SECRETS, ("secrets", "reader", "rotation"), strict=True):
+        (room.root / directory).mkdir()
+        files[name] = room.root / directory / ".htpasswd"
+        files[name].write_text(secrets[name], encoding="utf-8")
+    (chart,) = [r["inputs"] for r in room.plan["resources"] if r["name"] == "mimir-chart"]
+    port = free_port()
+    outputs = room.plan["outputs"]
+    credentials = {w: outputs[credential_output(w)] for w in outputs["tenants"]}
+    with RecordingUpstream() as upstream:
+        config = gateway_on_loopback(
+            chart["values"]["gateway"]["nginx"]["config"]["file"],
+            workdir=room.root / "nginx",
+            port=port,
+            upstream_port=upstream.port,
+            write_htpasswd=files[HTPASSWD_SECRET],
+            reader_htpasswd_dir=files[READER_HTPASSWD_SECRET].parent,
+            rotation_htpasswd_dir=files[ROTATION_HTPASSWD_SECRET].parent,
+        )
+        with run_nginx(config, room.root / "nginx", port) as nginx:
+            assert _send(port, ("beta", credentials["beta"])) == 200
+            assert _send(port, ("alpha", "wrong")) == 401
+            assert _send(port, ('mallory","status":200,"x":"', "x")) == 401
+            assert _send(port, None) == 401
+            deadline = time.monotonic() + 5
+            while nginx.log_text().count('"status":') < 4 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return [line for line in nginx.log_text().splitlines() if line]
+
+
+def test_the_gateway_lines_are_counted_by_workload_and_status(room: Room, access_log: list[str]) -> None:
+    stages = room.collector()["loki.process.gateway"]
+    counted = Counter(
+        tuple(sorted(labels.items()))
+        for line in access_log
+        if (labels := process_line(stages, line)) is not None
+    )
+    assert counted == {
+        (("status", "200"), ("user", "beta")): 1,
+        (("status", "401"), ("user", "alpha")): 1,
+        # A name no workload has (whatever it holds) and no credential: no user label at all.
+        (("status", "401"),): 2,
+    }
+    # nginx's own lines (none here but the access log) would not match: the expression is anchored.
+    assert process_line(stages, "2026/12/01 10:00:00 [crit] 7#7: something") is None
+
+
+def test_the_counter_is_named_as_the_rules_read_it(room: Room) -> None:
+    stages = room.collector()["loki.process.gateway"]
+    (counter,) = [b for b in stages.walk() if b.name == "metric.counter"]
+    assert f"{_value(counter.attribute('prefix'))}{_value(counter.attribute('name'))}" == GATEWAY_REQUESTS
+
+
+def test_every_write_goes_to_the_hub_tenant(room: Room) -> None:
+    found = room.collector()
+    writers = [b for b in found.values() if b.name == "prometheus.remote_write"]
+    assert len(writers) == 1
+    (endpoint,) = writers[0].blocks("endpoint")
+    assert _value(endpoint.attribute("headers")) == {"X-Scope-OrgID": OWNER_TENANT}
+    assert _value(endpoint.attribute("url")).startswith("http://mimir-distributor.mimir.svc.")
+    # Logs go nowhere: only the counter is kept.
+    assert _value(found["loki.process.gateway"].attribute("forward_to")) == []
+
+
+def _self_labels(room: Room) -> dict[str, str]:
+    rules = room.collector()["discovery.relabel.collector"].blocks("rule")
+    labels = relabel(rules, {"__address__": "127.0.0.1:12345"})
+    assert labels is not None
+    # sys.env("HOSTNAME") is the pod's name at run time.
+    return {k: ("hub-collector-0" if v is None else v) for k, v in labels.items()}
+
+
+@needs_promtool
+def test_the_401_rule_fires_on_the_series_the_collector_writes(
+    room: Room, access_log: list[str], tmp_path: Path
+) -> None:
+    stages = room.collector()["loki.process.gateway"]
+    target = {"component_id": "loki.process.gateway", "component_path": "/", **_self_labels(room)}
+    assert target["job"] == f"{NAMESPACE}/alloy" and target["cluster"]
+    series = {}
+    for line in access_log:
+        labels = process_line(stages, line)
+        if labels is None:
+            continue
+        selector = ", ".join(f'{k}="{v}"' for k, v in sorted({**target, **labels}.items()))
+        series[f"{GATEWAY_REQUESTS}{{{selector}}}"] = "0+6x30"
+    groups = [g for g in controlroom_rule_groups(WORKLOADS, AlertThresholds()) if g.name == "fleet-hub"]
+    path = tmp_path / "hub.yaml"
+    path.write_text(for_unit_tests(rule_file(groups, prometheus=True)))
+    test = {
+        "name": "the collector's series",
+        "interval": "1m",
+        "input_series": [{"series": s, "values": v} for s, v in series.items()],
+        "alert_rule_test": [
+            {
+                "eval_time": "25m",
+                "alertname": "FleetGatewayUnauthorized",
+                # Only alpha: beta's pushes succeed, the other 401s name no workload.
+                "exp_alerts": [
+                    {"exp_labels": {"severity": "critical", "workload": "alpha", "user": "alpha"}}
+                ],
+            }
+        ],
+    }
+    run_rule_tests(path, [test], tmp_path)
+
+
+# --- Mimir's pods and the mixin's dashboards ----------------------------------------------------
+
+
+def _mimir_targets(room: Room) -> list[dict[str, str]]:
+    """discovery.kubernetes' pod targets for the rendered Mimir chart's pods (one per port)."""
+    targets = []
+    for item in room.chart_objects("mimir-chart"):
+        if item["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        template = item["spec"]["template"]
+        labels = template["metadata"]["labels"]
+        for container in template["spec"]["containers"]:
+            for port in container.get("ports") or []:
+                target = {
+                    "__meta_kubernetes_namespace": "mimir",
+                    "__meta_kubernetes_pod_name": f"{item['metadata']['name']}-0",
+                    "__meta_kubernetes_pod_container_name": container["name"],
+                    "__meta_kubernetes_pod_container_port_name": port.get("name", ""),
+                    "__meta_kubernetes_pod_phase": "Running",
+                    "__address__": f"10.0.0.1:{port['containerPort']}",
+                }
+                for key, value in labels.items():
+                    target["__meta_kubernetes_pod_label_" + re2.sub(r"[^a-zA-Z0-9_]", "_", key)] = value
+                targets.append(target)
+    return targets
+
+
+def test_mimir_is_scraped_with_the_labels_the_mixin_dashboards_select(room: Room) -> None:
+    rules = room.collector()["discovery.relabel.mimir"].blocks("rule")
+    scraped = [labels for t in _mimir_targets(room) if (labels := relabel(rules, t)) is not None]
+    jobs = {labels["job"] for labels in scraped}
+    assert "mimir/distributor" in jobs and "mimir/ingester" in jobs and "mimir/rollout-operator" in jobs
+    assert not any(job.endswith("/gateway") for job in jobs)
+    assert all(labels["cluster"] and labels["namespace"] == "mimir" and labels["pod"] for labels in scraped)
+    # Every job matcher of the writes and reads dashboards selects some scraped job.
+    dashboards = {
+        o["metadata"]["name"]: o for o in room.chart_objects("mimir-chart") if o["kind"] == "ConfigMap"
+    }
+    for name in ("mimir-writes-dashboard", "mimir-reads-dashboard", "mimir-compactor-dashboard"):
+        ((key, text),) = dashboards[name]["data"].items()
+        model = json.loads(text)
+        for variable in model["templating"]["list"]:
+            if variable["name"] == "namespace":
+                variable["current"] = {"value": "mimir"}
+        matchers = {
+            m.group(1)
+            for _, query in dashboard_queries(key, model)
+            for m in re2.finditer(r'job=~"([^"]+)"', query)
+        }
+        assert matchers, name
+        for matcher in matchers:
+            assert any(re2.fullmatch(matcher, job) for job in jobs), (name, matcher, jobs)
+
+
+def test_the_dashboards_land_where_grafanas_sidecar_reads_them(room: Room) -> None:
+    dashboards = [
+        o
+        for o in room.chart_objects("mimir-chart")
+        if o["kind"] == "ConfigMap" and (o["metadata"].get("labels") or {}).get(DASHBOARD_LABEL)
+    ]
+    assert len(dashboards) > 20
+    grafana = room.chart_objects("grafana-chart")
+    (deployment,) = [o for o in grafana if o["kind"] == "Deployment"]
+    namespace = deployment["metadata"]["namespace"]
+    containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
+    sidecar = containers["grafana-sc-dashboard"]
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    assert env["LABEL"] == DASHBOARD_LABEL and env["LABEL_VALUE"] == DASHBOARD_LABEL_VALUE
+    assert "NAMESPACE" not in env  # its own namespace
+    for item in dashboards:
+        assert item["metadata"]["namespace"] == namespace
+        assert item["metadata"]["labels"][DASHBOARD_LABEL] == DASHBOARD_LABEL_VALUE
+    # The sidecar may list and watch ConfigMaps there, and only there.
+    (role,) = [o for o in grafana if o["kind"] == "Role"]
+    assert role["metadata"]["namespace"] == namespace
+    assert any("configmaps" in r["resources"] and "watch" in r["verbs"] for r in role["rules"])
+    assert not [o for o in grafana if o["kind"] == "ClusterRole"]
