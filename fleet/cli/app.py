@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
@@ -163,8 +162,10 @@ class FleetGroup(HelpGroup):
             for line in report_lines(exc):
                 typer.echo(line, err=True)
             ctx.exit(exc.exit_code)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, typer.Exit, typer.Abort):
-            raise  # not errors to report here: usage errors, exit codes, Ctrl-C at a prompt
+        except (typer.TyperException, typer.Exit, typer.Abort):
+            # Not errors to report here: usage errors, exit codes, Ctrl-C at a prompt. Typer
+            # raises its own click's exceptions (typer._click), never the click package's.
+            raise
         except Exception as exc:
             # The last resort: a bug, or a failure nothing above knew how to describe.
             if _debug(ctx):

@@ -69,3 +69,21 @@ def test_no_error_line_is_longer_than_the_cap(inventory: Path, monkeypatch: pyte
     [line] = result.output.splitlines()
     assert result.exit_code == 2
     assert len(line) < MAX_LINE + 40 and line.endswith("(50000007 characters)")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--bogus"],
+        ["rollout", "--bogus"],
+        ["credentials", "rotate", "payments-prod", "--dry-run"],
+        ["workload", "list", "--output", "xml"],
+        ["history", "a", "b"],
+    ],
+)
+def test_a_usage_error_is_click_s_message_and_exit_2(inventory: Path, argv: list[str]) -> None:
+    # Typer raises its own (vendored) click's exceptions: they are usage errors, not bugs.
+    result = CliRunner().invoke(app, ["-i", str(inventory), *argv])
+    assert result.exit_code == 2, result.output
+    assert "error: unexpected" not in result.output
+    assert "Error: " in result.output
