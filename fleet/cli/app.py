@@ -166,6 +166,13 @@ class FleetGroup(HelpGroup):
             # Not errors to report here: usage errors, exit codes, Ctrl-C at a prompt. Typer
             # raises its own click's exceptions (typer._click), never the click package's.
             raise
+        except OSError as exc:
+            # The file system refused (read-only, full, not a directory): the path says where.
+            if _debug(ctx):
+                raise
+            where = f"{exc.filename}: " if exc.filename is not None else ""
+            typer.echo(cut_line(f"error: {where}{exc.strerror or exc}"), err=True)
+            ctx.exit(1)
         except Exception as exc:
             # The last resort: a bug, or a failure nothing above knew how to describe.
             if _debug(ctx):

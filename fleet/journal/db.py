@@ -57,10 +57,16 @@ def utc_now() -> datetime:
 def journal_url_for(inventory_dir: Path) -> str:
     """The default journal URL of an inventory: SQLite at ``<inventory>/.fleet/fleet.db``.
 
-    Creates the ``.fleet`` directory when it is missing.
+    Creates the ``.fleet`` directory when it is missing; OperationError when it cannot.
     """
     state_dir = inventory_dir / ".fleet"
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OperationError(
+            f"cannot create the journal's directory {state_dir}: {error.strerror or error}; "
+            "make the inventory writable, or set FLEET_DATABASE_URL to a journal elsewhere"
+        ) from None
     return f"sqlite:///{(state_dir / 'fleet.db').resolve()}"
 
 

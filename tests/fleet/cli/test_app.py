@@ -87,3 +87,22 @@ def test_a_usage_error_is_click_s_message_and_exit_2(inventory: Path, argv: list
     assert result.exit_code == 2, result.output
     assert "error: unexpected" not in result.output
     assert "Error: " in result.output
+
+
+def test_a_journal_that_cannot_be_created_is_one_line_naming_it_and_the_fix(inventory: Path) -> None:
+    (inventory / ".fleet").write_text("not a directory")  # as a read-only inventory would refuse it
+    for argv in (["status"], ["history"], ["rollout", "--all", "--dry-run"]):
+        result = CliRunner().invoke(app, ["-i", str(inventory), *argv])
+        assert result.exit_code == 1, result.output
+        [line] = result.output.splitlines()
+        assert line.startswith(f"error: cannot create the journal's directory {inventory / '.fleet'}: ")
+        assert line.endswith("make the inventory writable, or set FLEET_DATABASE_URL to a journal elsewhere")
+
+
+def test_a_file_system_error_names_the_file_without_unexpected(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    result = CliRunner().invoke(app, ["init", str(tmp_path / "file" / "new")])
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith(f"error: {tmp_path / 'file' / 'new'}") and "Not a directory" in line
+    assert "unexpected" not in line
