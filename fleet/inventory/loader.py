@@ -7,7 +7,8 @@ one ``file:line: field: message`` line each, as :class:`~fleet.errors.InvalidInv
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -287,10 +288,20 @@ def load_inventory(root: Path) -> Inventory:
 def write_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half.
 
-    ``mode`` (e.g. ``0o600`` for a file with secrets) is set before any byte is written.
+    ``mode`` (e.g. ``0o600`` for a file with secrets) is set before any byte is written; without
+    it, a file that exists keeps its mode and a new one gets what the umask allows (as an editor
+    would write it), not the 0600 of a bare temporary file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if mode is None and path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+            break
+        except FileExistsError:
+            continue
     try:
         if mode is not None:
             os.fchmod(fd, mode)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 from pathlib import Path
@@ -176,6 +177,26 @@ def test_write_atomically_replaces_a_file_and_can_make_it_private(tmp_path: Path
     assert path.read_text(encoding="utf-8") == "new\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["plan.json"]  # no temporary file left
+
+
+def test_write_atomically_makes_a_new_file_as_the_umask_says_and_keeps_an_old_one_s_mode(
+    tmp_path: Path,
+) -> None:
+    # `fleet init`, `workload add` and `upgrade apply` write inventory files a team shares (and
+    # workers running as another user read): not 0600, as a bare temporary file would be.
+    previous = os.umask(0o022)
+    try:
+        write_atomically(tmp_path / "fleet.yaml", "a: 1\n")
+        assert stat.S_IMODE((tmp_path / "fleet.yaml").stat().st_mode) == 0o644
+        os.umask(0o077)
+        write_atomically(tmp_path / "private.yaml", "a: 1\n")
+        assert stat.S_IMODE((tmp_path / "private.yaml").stat().st_mode) == 0o600
+        (tmp_path / "fleet.yaml").chmod(0o664)
+        write_atomically(tmp_path / "fleet.yaml", "a: 2\n")  # upgrade apply rewriting fleet.yaml
+        assert stat.S_IMODE((tmp_path / "fleet.yaml").stat().st_mode) == 0o664
+    finally:
+        os.umask(previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet.yaml", "private.yaml"]
 
 
 def test_alerting_errors_point_at_the_line_and_thresholds_reach_the_stacks(inventory_dir: Path) -> None:
