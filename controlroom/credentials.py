@@ -106,8 +106,10 @@ class CredentialsArgs:
 class Credentials(pulumi.ComponentResource):
     """Per-workload passwords, the reader password, and the gateway's htpasswd Secrets."""
 
-    credentials: pulumi.Output[dict[str, dict[str, str]]]
-    """Secret: ``{workload: {"username": workload, "password": ...}}``."""
+    passwords: dict[str, pulumi.Output[str]]
+    """Secret, per workload: the password it pushes with (the next one while it rotates). The
+    program publishes each as an output of its own (``credential-<workload>``), so fleet hands a
+    workload stack its own password and no other."""
     reader: pulumi.Output[dict[str, str]]
     """Secret: ``{"username": "fleet-reader", "password": ...}``."""
     reader_password: pulumi.Output[str]
@@ -119,7 +121,7 @@ class Credentials(pulumi.ComponentResource):
         super().__init__("fleet:controlroom:Credentials", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         workloads = sorted(set(args.workloads))
-        # Names fixed by the contract with the workloads' StackReference and with `fleet verify`.
+        # Names fixed by the contract with the journal's generations and with `fleet verify`.
         generations = {workload: args.generations.get(workload, (0, None)) for workload in workloads}
         passwords = {
             workload: _password(password_name(workload, current), child)
@@ -154,14 +156,11 @@ class Credentials(pulumi.ComponentResource):
 
         # A rotating workload is handed its next password: it switches when it is next rolled out.
         exported = {**passwords, **upcoming}
-        results: dict[str, Any] = {workload: p.result for workload, p in exported.items()}
-        self.credentials = pulumi.Output.secret(
-            pulumi.Output.all(**results).apply(
-                lambda found: {w: {"username": w, "password": found[w]} for w in sorted(found)}
-            )
-        )
+        self.passwords = {workload: pulumi.Output.secret(exported[workload].result) for workload in workloads}
         self.reader_password = pulumi.Output.secret(reader.result)
         self.reader = pulumi.Output.secret(
             reader.result.apply(lambda password: {"username": READER_USERNAME, "password": password})
         )
-        self.register_outputs({"credentials": self.credentials, "reader": self.reader})
+        self.register_outputs(
+            {"reader": self.reader, **{f"password-{w}": p for w, p in self.passwords.items()}}
+        )

@@ -13,7 +13,7 @@ from controlroom.grafana import NAMESPACE as GRAFANA_NAMESPACE
 from controlroom.grafana import Grafana, GrafanaArgs
 from controlroom.kube import namespace
 from controlroom.mimir import NAMESPACE, SERVICE_ACCOUNT, Mimir, MimirArgs
-from fleet.inventory.models import CONTROLROOM, ControlRoomStack
+from fleet.inventory.models import CONTROLROOM, ControlRoomStack, credential_output
 from kit.network import controlroom_policies, network_policies
 from kit.provider import kubernetes_provider
 from kit.sizing import stack_sizing
@@ -24,8 +24,9 @@ MIMIR_NAMESPACE = NAMESPACE
 
 def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | None = None) -> None:
     """Create the control room: central Mimir, its storage, the workloads' credentials and the
-    fleet Grafana; export ``push_url``, ``query_url``, ``tenants`` and the secret
-    ``credentials`` and ``reader``.
+    fleet Grafana; export ``push_url``, ``query_url``, ``tenants``, the secret ``reader`` and, per
+    workload, its secret password as ``credential-<workload>`` (one output each, so a workload's
+    run reads its own and no other's).
 
     ``archives``: per component (``mimir``, ``grafana``), the local chart archive to install it
     from (the Pulumi engine passes fleet's cached, checked archives); a component not named
@@ -105,7 +106,11 @@ def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | No
     network_policies(
         "network",
         controlroom_policies(
-            mimir=MIMIR_NAMESPACE, grafana=GRAFANA_NAMESPACE, ingress_namespace=room.cluster.ingress_namespace
+            mimir=MIMIR_NAMESPACE,
+            grafana=GRAFANA_NAMESPACE,
+            ingress_namespace=room.cluster.ingress_namespace,
+            egress_settings=room.cluster.egress,
+            kafka_ports=room.mimir.kafka.ports() if room.mimir.kafka else (),
         ),
         pulumi.ResourceOptions(provider=kube, depends_on=[mimir_namespace, grafana]),
     )
@@ -113,5 +118,6 @@ def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | No
     pulumi.export("push_url", room.push_url)
     pulumi.export("query_url", room.query_url)
     pulumi.export("tenants", sorted(spec.workloads))
-    pulumi.export("credentials", credentials.credentials)
+    for workload, password in credentials.passwords.items():
+        pulumi.export(credential_output(workload), password)
     pulumi.export("reader", credentials.reader)

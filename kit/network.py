@@ -1,15 +1,23 @@
 """NetworkPolicies that admit exactly the data path, as plain data, and the Pulumi resources.
 
-Every namespace fleet installs into denies all ingress; each further policy admits one hop of the
-data path. Workload: Alloy and Grafana reach the Mimir and Loki gateways (port 8080), the ingress
-controller reaches Grafana when it has a hostname, each backend's pods reach each other, Alloy's
-pods reach each other (clustering) and kube-state-metrics. Control room: only the gateway reaches
-the distributor and the query-frontend over HTTP (other Mimir pods reach them only on gRPC and
-memberlist), and only the ingress controller and the fleet Grafana reach the gateway. In both, the
-API server reaches the rollout-operator's admission webhooks.
+Ingress: every namespace fleet installs into denies all ingress; each further policy admits one
+hop of the data path. Workload: Alloy and Grafana reach the Mimir and Loki gateways (port 8080),
+the events collector reaches the Loki gateway, Alloy scrapes the stack's metrics ports, the
+ingress controller reaches Grafana when it has a hostname, each backend's pods reach each other,
+Alloy's pods reach each other (clustering) and kube-state-metrics. Control room: only the gateway
+reaches the distributor and the query-frontend over HTTP (other Mimir pods reach them only on
+gRPC and memberlist), and only the ingress controller and the fleet Grafana reach the gateway. In
+both, the API server reaches the rollout-operator's admission webhooks.
 
-Only ingress is restricted: egress goes to object storage, the Kubernetes API and the control
-room, whose addresses differ per cloud and are not known here; DNS stays reachable.
+Egress (``cluster.egress``, restricted by default): every namespace denies all egress but DNS
+(kube-system's ``k8s-app=kube-dns`` pods, UDP and TCP 53); each further policy opens one hop.
+In-cluster: a backend's pods reach each other, Grafana and the events collector reach their
+gateways, Alloy reaches the pods it scrapes (every namespace, or ``alloy.namespaces`` and the
+stack's). Outside the pods, by address (``ipBlock``): the API server for the pods that call it
+(Alloy, the events collector, kube-state-metrics, the rollout-operator, Loki's rules sidecar),
+object storage for Mimir and Loki, the hub for Alloy, notification receivers for the hub's
+Alertmanager.
+
 Selectors use the labels the charts give their pods (``app.kubernetes.io/name``, ``instance``,
 ``component``), and namespaces are selected by ``kubernetes.io/metadata.name``.
 """
@@ -18,10 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from fleet.inventory.models import Egress, EgressTarget
 
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 GATEWAY_PORT = 8080
@@ -33,6 +43,10 @@ GRPC_PORT = 9095
 MEMBERLIST_PORT = 7946
 WEBHOOK_PORT = 8443
 """The rollout-operator's admission webhooks, called by the API server."""
+LOKI_HTTP_PORT = 3100
+CACHE_EXPORTER_PORT = 9150
+"""The memcached exporters of Mimir's and Loki's caches (port ``http-metrics``)."""
+DNS_PORT = 53
 
 
 @dataclass(frozen=True)
@@ -63,14 +77,19 @@ class Pods:
 
 EVERYWHERE = None
 """A rule's ``sources`` for traffic from any address (the API server's, whose address is unknown)."""
+ANY_NAMESPACE = "*"
+"""A :class:`Pods` ``namespace`` that selects every namespace."""
 
 
 @dataclass(frozen=True)
 class Rule:
     sources: tuple[Pods, ...] | None
-    """Where traffic may come from; None: anywhere."""
+    """Ingress: where traffic may come from; egress: the pods it may go to. None: anywhere."""
     ports: tuple[int, ...] = ()
-    """TCP ports admitted; empty: every port."""
+    """TCP ports admitted; empty (and no ``udp_ports``): every port."""
+    cidrs: tuple[str, ...] = ()
+    """Addresses outside the pods (``ipBlock``), beside ``sources``."""
+    udp_ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,18 +98,23 @@ class Policy:
     namespace: str
     pods: Pods
     rules: tuple[Rule, ...] = ()
-    """No rules: the selected pods admit nothing."""
+    """No rules: the selected pods admit nothing (in ``direction``)."""
+    direction: Literal["Ingress", "Egress"] = "Ingress"
 
     def manifest(self) -> dict[str, Any]:
         """The NetworkPolicy object."""
-        ingress = []
+        entries = []
         for rule in self.rules:
             entry: dict[str, Any] = {}
-            if rule.sources is not None:
-                entry["from"] = [_peer(source) for source in rule.sources]
-            if rule.ports:
-                entry["ports"] = [{"protocol": "TCP", "port": port} for port in rule.ports]
-            ingress.append(entry)
+            if rule.sources is not None or rule.cidrs:
+                peers = [_peer(source) for source in rule.sources or ()]
+                peers += [{"ipBlock": {"cidr": cidr}} for cidr in rule.cidrs]
+                entry["from" if self.direction == "Ingress" else "to"] = peers
+            ports = [{"protocol": "UDP", "port": port} for port in rule.udp_ports]
+            ports += [{"protocol": "TCP", "port": port} for port in rule.ports]
+            if ports:
+                entry["ports"] = ports
+            entries.append(entry)
         return {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
@@ -99,13 +123,19 @@ class Policy:
                 "namespace": self.namespace,
                 "labels": {"app.kubernetes.io/managed-by": "fleet"},
             },
-            "spec": {"podSelector": self.pods.selector(), "policyTypes": ["Ingress"], "ingress": ingress},
+            "spec": {
+                "podSelector": self.pods.selector(),
+                "policyTypes": [self.direction],
+                self.direction.lower(): entries,
+            },
         }
 
 
 def _peer(source: Pods) -> dict[str, Any]:
     peer: dict[str, Any] = {"podSelector": source.selector()}
-    if source.namespace is not None:
+    if source.namespace == ANY_NAMESPACE:
+        peer["namespaceSelector"] = {}
+    elif source.namespace is not None:
         peer["namespaceSelector"] = {"matchLabels": {NAMESPACE_LABEL: source.namespace}}
     return peer
 
@@ -122,12 +152,41 @@ def deny_all(namespace: str) -> Policy:
     return Policy("default-deny-ingress", namespace, Pods())
 
 
+KUBE_DNS = Pods({"k8s-app": "kube-dns"}, "kube-system")
+"""The cluster's DNS pods (CoreDNS keeps kube-dns's label on EKS, AKS, GKE and kubeadm)."""
+
+
+def deny_egress(namespace: str) -> list[Policy]:
+    """Every pod of ``namespace`` may resolve names and connect nowhere else (unless another
+    policy opens a hop)."""
+    return [
+        Policy("default-deny-egress", namespace, Pods(), direction="Egress"),
+        Policy(
+            "egress-dns",
+            namespace,
+            Pods(),
+            (Rule((KUBE_DNS,), (DNS_PORT,), udp_ports=(DNS_PORT,)),),
+            direction="Egress",
+        ),
+    ]
+
+
+def to_addresses(target: EgressTarget) -> Rule:
+    """An egress rule to addresses outside the pods (the API server, a bucket, the hub)."""
+    return Rule(None, tuple(target.ports), cidrs=tuple(target.cidrs))
+
+
+def egress(name: str, namespace: str, pods: Pods, *rules: Rule) -> Policy:
+    """An egress policy, named ``egress-<name>``: ``pods`` may connect where ``rules`` say."""
+    return Policy(f"egress-{name}", namespace, pods, rules, direction="Egress")
+
+
 def webhooks(namespace: str, release: str) -> Policy:
     """The API server calls the rollout-operator's webhooks (from an address not known here)."""
     return Policy(
         f"{release}-rollout-operator-webhooks",
         namespace,
-        Pods({"app.kubernetes.io/name": "rollout-operator", "app.kubernetes.io/instance": release}),
+        _rollout_operator(release),
         (Rule(EVERYWHERE, (WEBHOOK_PORT,)),),
     )
 
@@ -141,11 +200,23 @@ class WorkloadNamespaces:
 
 
 def workload_policies(
-    ns: WorkloadNamespaces, *, ingress_namespace: str, grafana_ingress: bool
+    ns: WorkloadNamespaces,
+    *,
+    ingress_namespace: str,
+    grafana_ingress: bool,
+    events: bool = True,
+    egress_settings: Egress | None = None,
+    scraped_namespaces: Sequence[str] = (),
+    kafka_ports: Sequence[int] = (),
 ) -> list[Policy]:
-    """A workload's policies: its four namespaces deny ingress but for the data path."""
+    """A workload's policies: its four namespaces deny ingress (and egress, when
+    ``egress_settings`` restricts it) but for the data path. ``scraped_namespaces``: where Alloy
+    scrapes and reads pods (``alloy.namespaces``); empty: every namespace. ``kafka_ports``: the
+    brokers' ports of Mimir's ingest storage (``mimir.kafka``), wherever the brokers run."""
     alloy = app("alloy", "alloy", namespace=ns.alloy)
     grafana = app("grafana", "grafana", namespace=ns.grafana)
+    # The events collector (a second release of the Alloy chart) writes to the Loki gateway only.
+    events_collector = (app("alloy", "alloy-events", namespace=ns.alloy),) if events else ()
     policies = [deny_all(namespace) for namespace in (ns.alloy, ns.mimir, ns.loki, ns.grafana)]
     policies.append(
         Policy(
@@ -155,6 +226,16 @@ def workload_policies(
             (Rule((app("alloy", "alloy"),), (ALLOY_CLUSTER_PORT,)),),
         )
     )
+    if events:
+        # Alloy scrapes the events collector's metrics.
+        policies.append(
+            Policy(
+                "alloy-events",
+                ns.alloy,
+                app("alloy", "alloy-events"),
+                (Rule((app("alloy", "alloy"),), (ALLOY_CLUSTER_PORT,)),),
+            )
+        )
     policies.append(
         Policy(
             "kube-state-metrics",
@@ -163,37 +244,135 @@ def workload_policies(
             (Rule((app("alloy", "alloy"),), (KUBE_STATE_METRICS_PORT,)),),
         )
     )
-    for backend, namespace in (("mimir", ns.mimir), ("loki", ns.loki)):
+    # Alloy scrapes the stack's own metrics ports (self-monitoring: the hub's alerts read them).
+    backends = (
+        ("mimir", ns.mimir, (), (GATEWAY_PORT, CACHE_EXPORTER_PORT)),
+        ("loki", ns.loki, events_collector, (LOKI_HTTP_PORT, CACHE_EXPORTER_PORT)),
+    )
+    for backend, namespace, writers, metrics_ports in backends:
         policies.append(Policy(f"{backend}-internal", namespace, Pods(), (Rule((Pods(),)),)))
+        policies.append(
+            Policy(
+                f"{backend}-metrics",
+                namespace,
+                Pods(not_components=("gateway",)),
+                (Rule((alloy,), metrics_ports),),
+            )
+        )
         policies.append(
             Policy(
                 f"{backend}-gateway",
                 namespace,
                 app(backend, backend, "gateway"),
-                (Rule((alloy, grafana), (GATEWAY_PORT,)),),
+                (Rule((alloy, *writers, grafana), (GATEWAY_PORT,)),),
             )
         )
     policies.append(webhooks(ns.mimir, "mimir"))
+    grafana_sources = [Rule((alloy,), (GRAFANA_PORT,))]
     if grafana_ingress:
+        grafana_sources.append(Rule((Pods(namespace=ingress_namespace),), (GRAFANA_PORT,)))
+    policies.append(Policy("grafana", ns.grafana, app("grafana", "grafana"), tuple(grafana_sources)))
+    if egress_settings is not None and egress_settings.restricted:
+        policies += _workload_egress(ns, egress_settings, events, scraped_namespaces)
+        policies += kafka_egress(ns.mimir, kafka_ports)
+    return policies
+
+
+def kafka_egress(namespace: str, ports: Sequence[int]) -> list[Policy]:
+    """Mimir's pods reach the platform's Kafka brokers on their ports, in the cluster or outside
+    it (the inventory names them by host, which a policy cannot select)."""
+    if not ports:
+        return []
+    return [
+        egress(
+            "mimir-kafka",
+            namespace,
+            Pods(not_components=("gateway",)),
+            Rule((Pods(namespace=ANY_NAMESPACE),), tuple(ports), cidrs=("0.0.0.0/0", "::/0")),
+        )
+    ]
+
+
+def _workload_egress(
+    ns: WorkloadNamespaces, settings: Egress, events: bool, scraped_namespaces: Sequence[str]
+) -> list[Policy]:
+    api_server = to_addresses(settings.api_server)
+    storage = to_addresses(settings.object_storage)
+    policies = [p for namespace in (ns.alloy, ns.mimir, ns.loki, ns.grafana) for p in deny_egress(namespace)]
+    if scraped_namespaces:
+        scraped = tuple(
+            Pods(namespace=namespace)
+            for namespace in dict.fromkeys((*scraped_namespaces, ns.alloy, ns.mimir, ns.loki, ns.grafana))
+        )
+    else:
+        scraped = (Pods(namespace=ANY_NAMESPACE),)
+    gateways = (app("mimir", "mimir", "gateway", ns.mimir), app("loki", "loki", "gateway", ns.loki))
+    policies += [
+        # Alloy scrapes pods on the ports their annotations name, reads the API (discovery, pod
+        # logs, the kubelets through its node proxy, its credential) and writes to the hub.
+        egress(
+            "alloy",
+            ns.alloy,
+            app("alloy", "alloy"),
+            Rule(scraped),
+            api_server,
+            to_addresses(settings.control_room),
+        ),
+        egress(
+            "kube-state-metrics",
+            ns.alloy,
+            app("kube-state-metrics", "kube-state-metrics"),
+            api_server,
+        ),
+        egress("grafana", ns.grafana, app("grafana", "grafana"), Rule(gateways, (GATEWAY_PORT,))),
+    ]
+    if events:
         policies.append(
-            Policy(
-                "grafana-ingress",
-                ns.grafana,
-                app("grafana", "grafana"),
-                (Rule((Pods(namespace=ingress_namespace),), (GRAFANA_PORT,)),),
+            egress(
+                "alloy-events",
+                ns.alloy,
+                app("alloy", "alloy-events"),
+                Rule((gateways[1],), (GATEWAY_PORT,)),
+                api_server,
             )
         )
+    for backend, namespace in (("mimir", ns.mimir), ("loki", ns.loki)):
+        policies.append(egress(f"{backend}-internal", namespace, Pods(), Rule((Pods(),))))
+        policies.append(
+            egress(
+                f"{backend}-object-storage",
+                namespace,
+                Pods(not_components=("gateway",)),
+                storage,
+            )
+        )
+    policies.append(egress("mimir-rollout-operator", ns.mimir, _rollout_operator("mimir"), api_server))
+    # Loki's rules sidecar (in the backend pods) reads the rules' ConfigMaps from the API.
+    policies.append(egress("loki-backend-sidecar", ns.loki, app("loki", "loki", "backend"), api_server))
     return policies
+
+
+def _rollout_operator(release: str) -> Pods:
+    return Pods({"app.kubernetes.io/name": "rollout-operator", "app.kubernetes.io/instance": release})
 
 
 ENTRY_COMPONENTS = ("distributor", "query-frontend")
 """The control-room components that would accept any tenant's data or queries over HTTP."""
 
 
-def controlroom_policies(*, mimir: str, grafana: str, ingress_namespace: str) -> list[Policy]:
-    """The control room's policies: only the gateway reaches the distributor and query-frontend."""
+def controlroom_policies(
+    *,
+    mimir: str,
+    grafana: str,
+    ingress_namespace: str,
+    egress_settings: Egress | None = None,
+    kafka_ports: Sequence[int] = (),
+) -> list[Policy]:
+    """The control room's policies: only the gateway reaches the distributor and query-frontend;
+    with ``egress_settings`` restricting egress, Mimir reaches only itself, object storage and
+    (its Alertmanager) the receivers, Grafana only the gateway."""
     gateway = app("mimir", "mimir", "gateway")
-    return [
+    policies = [
         deny_all(mimir),
         deny_all(grafana),
         # Mimir's pods talk to each other freely, except to the two entry components.
@@ -226,6 +405,38 @@ def controlroom_policies(*, mimir: str, grafana: str, ingress_namespace: str) ->
         ),
         webhooks(mimir, "mimir"),
     ]
+    if egress_settings is not None and egress_settings.restricted:
+        policies += [
+            *deny_egress(mimir),
+            *deny_egress(grafana),
+            egress("mimir-internal", mimir, Pods(), Rule((Pods(),))),
+            egress(
+                "mimir-object-storage",
+                mimir,
+                Pods(not_components=("gateway",)),
+                to_addresses(egress_settings.object_storage),
+            ),
+            egress(
+                "mimir-rollout-operator",
+                mimir,
+                _rollout_operator("mimir"),
+                to_addresses(egress_settings.api_server),
+            ),
+            egress(
+                "mimir-alertmanager",
+                mimir,
+                app("mimir", "mimir", "alertmanager"),
+                to_addresses(egress_settings.notifications),
+            ),
+            egress(
+                "grafana",
+                grafana,
+                app("grafana", "grafana"),
+                Rule((app("mimir", "mimir", "gateway", mimir),), (GATEWAY_PORT,)),
+            ),
+            *kafka_egress(mimir, kafka_ports),
+        ]
+    return policies
 
 
 def network_policies(

@@ -44,6 +44,7 @@ def _r(small: tuple[int, int], medium: tuple[int, int], large: tuple[int, int]) 
 # (millicores, MiB) requests per size.
 TABLE: dict[str, dict[str, Resources]] = {
     "alloy": _r((100, 256), (250, 512), (500, 1024)),  # per node (a DaemonSet)
+    "alloy-events": _r((20, 128), (50, 192), (100, 384)),  # one per cluster: caches every event
     "mimir-distributor": _r((100, 256), (500, 1024), (1000, 2048)),
     "mimir-ingester": _r((250, 1024), (1000, 4096), (2000, 8192)),
     "mimir-querier": _r((100, 256), (500, 1024), (1000, 2048)),

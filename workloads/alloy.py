@@ -82,6 +82,8 @@ class AlloyArgs:
     stack_namespaces: tuple[str, ...] = ()
     """Where the stack's own Mimir, Loki and Grafana run (scraped for self-monitoring)."""
     sizing: Sizing = field(default_factory=Sizing)
+    events_collector_selector: str | None = None
+    """Label selector of the events collector's pods, which this Alloy scrapes; None: none."""
     archive: str | None = None
     """The chart's cached archive (an absolute path) when the deploying engine installs from
     fleet's chart cache; None: from ``repository``."""
@@ -107,6 +109,7 @@ def alloy_pipeline(
         sysfs_path=HOST_SYS,
         stack_namespaces=args.stack_namespaces,
         central_required_metrics=HUB_READS_FROM_WORKLOADS,
+        events_collector_selector=args.events_collector_selector,
     )
 
 

@@ -67,6 +67,9 @@ class AlloyPipeline:
     central_required_metrics: tuple[str, ...] = ()
     """Metric names always sent to the control room, whatever ``central_metric_filters`` keep:
     the series the hub's alert rules read."""
+    events_collector_selector: str | None = None
+    """Label selector of the events collector's pods (in Alloy's namespace), scraped like each
+    Alloy scrapes itself; None: no events collector."""
 
     def __post_init__(self) -> None:
         if len(self.workload) > 63 or not _DNS_LABEL.fullmatch(self.workload):
@@ -400,7 +403,7 @@ def _kube_state_metrics(pipeline: AlloyPipeline) -> list[Block]:
 def _self_monitoring(pipeline: AlloyPipeline) -> list[Block]:
     """Alloy's own metrics (each instance its own: write errors, dropped samples, queue lag) and
     the metrics ports of the stack's Mimir, Loki and Grafana pods, found by port name."""
-    blocks = _self_metrics()
+    blocks = _self_metrics() + _events_collector_metrics(pipeline)
     if not pipeline.stack_namespaces:
         return blocks
     return [
@@ -455,6 +458,46 @@ def _self_monitoring(pipeline: AlloyPipeline) -> list[Block]:
             ),
         ),
         _scrape("stack", "discovery.relabel.stack.output"),
+    ]
+
+
+def _events_collector_metrics(pipeline: AlloyPipeline) -> list[Block]:
+    # The events collector's own metrics (its loki.write's sent and dropped lines), under the
+    # same job as every Alloy's, so the pipeline's alerts and dashboards cover it.
+    if pipeline.events_collector_selector is None:
+        return []
+    return [
+        Block(
+            "discovery.kubernetes",
+            "alloy_events",
+            (
+                attr("role", "pod"),
+                Block("namespaces", None, (attr("names", [pipeline.central_secret_namespace]),)),
+                Block(
+                    "selectors",
+                    None,
+                    (attr("role", "pod"), attr("label", pipeline.events_collector_selector)),
+                ),
+            ),
+        ),
+        Block(
+            "discovery.relabel",
+            "alloy_events",
+            (
+                attr("targets", ref("discovery.kubernetes.alloy_events.targets")),
+                Block(
+                    "rule",
+                    None,
+                    (
+                        attr("source_labels", ["__meta_kubernetes_pod_container_port_name"]),
+                        attr("regex", "http-metrics"),
+                        attr("action", "keep"),
+                    ),
+                ),
+                _copy_label("__meta_kubernetes_pod_name", "instance"),
+            ),
+        ),
+        _scrape("alloy_events", "discovery.relabel.alloy_events.output", attr("job_name", "alloy")),
     ]
 
 

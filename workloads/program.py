@@ -1,8 +1,11 @@
 """The workload ("spoke") program: Alloy, Mimir, Loki and Grafana on one workload cluster.
 
 Metrics are written twice by Alloy (the local Mimir, the control room's Mimir); logs go to the
-local Loki only; Grafana reads the local Mimir and Loki. The control room's password for this
-workload comes from the control-room stack through a StackReference, straight into a Secret.
+local Loki only; Grafana reads the local Mimir and Loki. The workload's password for the control
+room comes from the secret stack configuration ``fleet:centralPassword``, straight into a Secret:
+fleet's engine sets it right before each run from the control room's output for this workload
+alone. The program references no other stack, so its state holds its own credential and no other
+workload's.
 
 The workload's ``spec.cluster`` says how to find the cluster's OIDC issuer for IRSA / workload
 identity: ``oidc_issuer`` outright, or looked up by ``name`` (default: the workload's name) and, on
@@ -15,7 +18,7 @@ from collections.abc import Mapping
 
 import pulumi
 
-from fleet.inventory.models import WorkloadStack
+from fleet.inventory.models import CENTRAL_PASSWORD_CONFIG, WorkloadStack
 from kit.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
 from kit.network import WorkloadNamespaces, network_policies, workload_policies
 from kit.provider import kubernetes_provider
@@ -24,6 +27,8 @@ from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storag
 from workloads import loki as loki_module
 from workloads import mimir as mimir_module
 from workloads.alloy import Alloy, AlloyArgs
+from workloads.alloy_events import SELECTOR as EVENTS_SELECTOR
+from workloads.alloy_events import AlloyEvents, AlloyEventsArgs
 from workloads.grafana import Grafana, GrafanaArgs
 from workloads.kube_state_metrics import KubeStateMetrics, KubeStateMetricsArgs
 from workloads.loki import Loki, LokiArgs
@@ -135,10 +140,8 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
         opts=on_cluster,
     )
 
-    control_room = pulumi.StackReference("controlroom", stack_name=spec.controlroom_stack)
-    password = control_room.require_output("credentials").apply(
-        lambda credentials: credentials[name]["password"]
-    )
+    namespace, key = CENTRAL_PASSWORD_CONFIG.split(":", 1)
+    password = pulumi.Config(namespace).require_secret(key)
     Alloy(
         "alloy",
         AlloyArgs(
@@ -150,15 +153,31 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
             settings=settings.alloy,
             central=settings.central,
             central_push_url=spec.push_url,
-            central_password=pulumi.Output.secret(password),
+            central_password=password,
             local_metrics_url=mimir.push_url,
             local_logs_url=loki.push_url,
             stack_namespaces=(MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             sizing=sizing,
+            events_collector_selector=EVENTS_SELECTOR if settings.alloy.events else None,
         ),
         opts=on_cluster,
     )
 
+    if settings.alloy.events:
+        AlloyEvents(
+            "alloy-events",
+            AlloyEventsArgs(
+                version=spec.versions.alloy,
+                repository=spec.charts.repository("alloy"),
+                archive=archives.get("alloy"),
+                namespace=namespaces.names[ALLOY_NAMESPACE],
+                workload=name,
+                local_logs_url=loki.push_url,
+                namespaces=tuple(settings.alloy.namespaces),
+                sizing=sizing,
+            ),
+            opts=on_cluster,
+        )
     KubeStateMetrics(
         "kube-state-metrics",
         KubeStateMetricsArgs(namespace=namespaces.names[ALLOY_NAMESPACE], sizing=sizing),
@@ -170,6 +189,10 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
             WorkloadNamespaces(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
             ingress_namespace=settings.cluster.ingress_namespace,
             grafana_ingress=settings.grafana.hostname is not None,
+            events=settings.alloy.events,
+            egress_settings=settings.cluster.egress,
+            scraped_namespaces=tuple(settings.alloy.namespaces),
+            kafka_ports=settings.mimir.kafka.ports() if settings.mimir.kafka else (),
         ),
         pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )

@@ -59,6 +59,7 @@ def drift(
         stacks_for,
     )
     from fleet.journal.connect import open_journal
+    from fleet.journal.credentials import with_recorded_credentials
 
     if old_dry_run:
         typer.echo("warning: `drift --dry-run` is deprecated; it is now `drift --offline`", err=True)
@@ -80,6 +81,7 @@ def drift(
             require_pulumi_cli()  # before anything is recorded
     journal, locks = open_journal(st.settings)
     with journal, progress(f"checking {len(stacks) or 'the recorded'} stacks for drift"):
+        inventory = with_recorded_credentials(inventory, journal)  # the control room as deployed
         if no_record:
             if dry_run:
                 report = render_drift(inventory, journal, stacks, record=accept)

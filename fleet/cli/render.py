@@ -16,6 +16,7 @@ from fleet.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
     from fleet.inventory.loader import Inventory
+    from fleet.settings import Settings
 
 
 @app.command(
@@ -47,8 +48,8 @@ def render(
 ) -> None:
     """Render stacks offline (no cloud, cluster or pulumi CLI): <out>/<stack>/plan.json each.
 
-    The control room is rendered first; its credentials feed the workloads' StackReferences
-    (rendering workloads alone renders it too when it has no render yet).
+    The control room is rendered first; each workload is rendered with its own credential from it
+    (rendering workloads alone renders the control room too when it has no render yet).
     Each chart's entry lists the objects it creates (Helm, from the chart cache) and its hooks,
     which helm.v4.Chart never applies. Plans are written only when every stack rendered.
     """
@@ -59,7 +60,8 @@ def render(
 
     if names and all_stacks:
         raise UserError("give stack NAMEs or --all, not both")
-    inventory = state(ctx).inventory()
+    st = state(ctx)
+    inventory = _as_deployed(st.settings, st.inventory())
     engine = RenderEngine(out, show_secrets=show_secrets, jobs=jobs)
     wanted = list(names) if names else None
     unknown = [name for name in wanted or () if name not in inventory.stacks()]
@@ -122,6 +124,19 @@ def render(
         return "\n".join(lines)
 
     emit(rows, output, table=table)
+
+
+def _as_deployed(settings: Settings, inventory: Inventory) -> Inventory:
+    """``inventory`` with the password generations its journal records (credential rotation), so
+    the control room renders as it is deployed; as it is when nothing was recorded yet."""
+    from fleet.journal.connect import existing_journal
+    from fleet.journal.credentials import with_recorded_credentials
+
+    journal = existing_journal(settings)
+    if journal is None:
+        return inventory
+    with journal:
+        return with_recorded_credentials(inventory, journal)
 
 
 def _kube_version(inventory: Inventory, stack: str) -> str:

@@ -270,9 +270,11 @@ def rollout_cancel(
 
 def _preview(inventory: Any, journal: Any, plan: Any) -> None:
     """Print each planned stack's preview: resources to create, update, replace or delete."""
+    from fleet.journal.credentials import with_recorded_credentials
     from fleet.kinds import EngineKind
     from fleet.rollout.preview import live_preview, preview_lines, render_preview
 
+    inventory = with_recorded_credentials(inventory, journal)  # the control room as deployed
     if plan.engine is EngineKind.pulumi:
         previews = live_preview(inventory, plan.stacks, parallel=plan.policy.max_parallel)
     else:

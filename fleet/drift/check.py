@@ -25,13 +25,14 @@ The record is ``dry_run`` when the check rendered offline: a drift check never d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import multiprocessing
 import os
 import secrets
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +41,9 @@ from typing import Any
 from fleet.drift.diff import ChangeKind, DriftReport, ResourceChange, StackDrift, diff_plans
 from fleet.errors import FleetError, UserError
 from fleet.inventory.loader import Inventory, load_inventory
+from fleet.inventory.models import CredentialGeneration
 from fleet.journal import Journal, Outcome, Rollout, RolloutKind, RolloutStatus, WaveStatus
+from fleet.journal.credentials import with_recorded_credentials
 from fleet.journal.locks import LockKeeper, StackLocks
 from fleet.rollout.waves import Wave
 
@@ -69,6 +72,7 @@ def render_drift(
     from fleet.engines.render import RenderEngine
 
     plans: dict[str, dict[str, Any]] = {}
+    inventory = with_recorded_credentials(inventory, journal)
 
     def keep(name: str, plan: Any) -> None:
         plans[name] = json.loads(json.dumps(plan.to_json()))
@@ -106,22 +110,25 @@ def drift_locks(locks: StackLocks, stacks: Sequence[str], owner: str | None = No
 
 
 def live_drift(inventory: Inventory, stacks: Sequence[str], *, parallel: int) -> DriftReport:
-    """Refresh and preview ``stacks`` with Pulumi, ``parallel`` processes at a time."""
+    """Refresh and preview ``stacks`` with Pulumi, ``parallel`` processes at a time (each with the
+    inventory's password generations: pass it through ``with_recorded_credentials``)."""
     from fleet.engines.pulumi import require_pulumi_cli
 
     require_pulumi_cli()  # fail once, before starting any process
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max(1, min(parallel, len(stacks) or 1)), mp_context=context) as pool:
-        futures = [pool.submit(_live_one, str(inventory.root), stack) for stack in stacks]
+        generations = dict(inventory.credentials)
+        futures = [pool.submit(_live_one, str(inventory.root), stack, generations) for stack in stacks]
         return DriftReport(tuple(StackDrift(**future.result()) for future in futures))
 
 
-def _live_one(root: str, stack: str) -> dict[str, Any]:
+def _live_one(root: str, stack: str, generations: Mapping[str, CredentialGeneration]) -> dict[str, Any]:
     # Runs in a worker process: returns plain data (never an exception across processes).
     from fleet.engines.pulumi import preview_expect_no_changes
 
     try:
-        drifted = preview_expect_no_changes(load_inventory(Path(root)), stack)
+        inventory = dataclasses.replace(load_inventory(Path(root)), credentials=generations)
+        drifted = preview_expect_no_changes(inventory, stack)
     except FleetError as error:
         return {"stack": stack, "error": error.message}
     op_kinds: dict[str, ChangeKind] = {"create": "added", "delete": "removed"}
@@ -185,6 +192,7 @@ def run_check(
     if rollout.status is not RolloutStatus.PENDING:
         raise UserError(f"drift check {rollout_id} already ran ({rollout.status})")
     stacks = journal.remaining_stacks(rollout_id)
+    inventory = with_recorded_credentials(inventory, journal)
     journal.set_status(rollout_id, RolloutStatus.RUNNING)
     journal.mark_wave(rollout_id, 0, WaveStatus.RUNNING)
     held = contextlib.ExitStack()

@@ -36,8 +36,8 @@ def require_shared_state(settings: Settings, inventory: Inventory, kind: EngineK
 
     With ``FLEET_BROKER_URL`` set, Celery workers on any number of machines run the stacks. A
     ``file://`` Pulumi backend is a directory on each of them: each machine would keep its own
-    state, and a workload's StackReference to the control room would find nothing (or another
-    machine's old one). The render engine's state (the control room's rendered credentials, in
+    state, and a workload's run would read its credential from a control room that is not there (or
+    another machine's old one). The render engine's state (the control room's rendered credentials, in
     the user's state directory) has the same property. UserError (exit 2) naming the fix.
     """
     if not settings.broker_url:
@@ -47,8 +47,9 @@ def require_shared_state(settings: Settings, inventory: Inventory, kind: EngineK
         if backend.startswith("file://"):
             raise UserError(
                 f"{inventory.root / 'fleet.yaml'}: spec.state.backend: {backend} is a directory on each "
-                "machine, but FLEET_BROKER_URL sends stacks to workers on any machine, where each would keep "
-                "its own Pulumi state and the workloads' StackReference would not find the control room; "
+                "machine, but FLEET_BROKER_URL sends stacks to workers on any machine, where each would "
+                "keep its own Pulumi state and a workload would not find the control room its credential "
+                "is read from; "
                 "use an s3:// or azblob:// backend, or unset FLEET_BROKER_URL to run stacks on this machine"
             )
     elif kind is EngineKind.render:

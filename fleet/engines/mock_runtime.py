@@ -4,8 +4,9 @@ registers.
 A :class:`Recorder` collects every resource the program registers (type token, name, parent and
 the inputs the provider would receive), the stack's outputs, and the values of the
 ``RandomPassword`` resources (persisted ones are reused while their inputs are unchanged). The
-mocks answer like the stack's cloud (ARNs, Azure resource ids, OIDC issuers) and resolve the one
-``StackReference`` a workload makes to the control room.
+mocks answer like the stack's cloud (ARNs, Azure resource ids, OIDC issuers). No program reads
+another stack: a ``StackReference`` fails the render (a workload gets its credential as secret
+configuration instead).
 
 Each run gets a fresh :mod:`contextvars` context, a thread of its own with its own event loop and
 thread pool, and fresh runtime state, so nothing of one stack's Pulumi runtime leaks into the
@@ -23,7 +24,7 @@ import secrets
 import string
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import bcrypt
@@ -138,9 +139,6 @@ class Recorder:
         self.stack_outputs: dict[str, Any] | None = None
         self.previous = previous if previous is not None else {}
         self.passwords: dict[str, dict[str, Any]] = {}
-        self.reference_outputs: dict[str, Any] | None = None
-        self.reference_secret_names: list[str] = []
-        self.reference_name: str | None = None
 
     def record(self, type_: str, name: str, parent: str, inputs: dict[str, Any], provider: str = "") -> None:
         """Record one registered resource; ``provider`` is Pulumi's provider reference
@@ -187,7 +185,11 @@ class _Mocks:
             outputs["bcryptHash"] = rpc.wrap_rpc_secret(entry["bcryptHash"])
             return f"{name}-id", outputs
         if typ == STACK_REFERENCE:
-            return self._stack_reference(inputs, name)
+            wanted = unwrapped(inputs.get("name") or name)
+            raise OperationError(
+                f"stack reference {wanted!r}: fleet's programs read no other stack "
+                "(a workload's credential comes from its secret configuration)"
+            )
         if typ == "aws:s3/bucket:Bucket":
             bucket = str(inputs.get("bucket") or name)
             outputs.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
@@ -200,17 +202,6 @@ class _Mocks:
         if typ.startswith("azure-native:"):
             return self._azure(typ, name, inputs, outputs)
         return f"{name}-id", outputs
-
-    def _stack_reference(self, inputs: Mapping[str, Any], name: str) -> tuple[str, dict[str, Any]]:
-        recorder = self.recorder
-        wanted = str(unwrapped(inputs.get("name") or name))
-        if recorder.reference_outputs is None or wanted != recorder.reference_name:
-            raise OperationError(f"stack reference {wanted!r}: no rendered stack of that name")
-        return wanted, {
-            "name": wanted,
-            "outputs": recorder.reference_outputs,
-            "secretOutputNames": list(recorder.reference_secret_names),
-        }
 
     def _azure(
         self, typ: str, name: str, inputs: Mapping[str, Any], outputs: dict[str, Any]
@@ -338,25 +329,37 @@ _MONITOR: type | None = None
 
 
 def run_program(
-    program: Callable[[], None], project: str, stack: str, recorder: Recorder, config: Mapping[str, str]
+    program: Callable[[], None],
+    project: str,
+    stack: str,
+    recorder: Recorder,
+    config: Mapping[str, str],
+    secret_keys: Iterable[str] = (),
 ) -> None:
     """Run ``program`` to completion under the mock runtime, recording into ``recorder``.
 
-    ``config`` is the stack configuration the program reads. The run gets a fresh context and a
+    ``config`` is the stack configuration the program reads; ``secret_keys`` name its secret
+    values (the program reads them as secret Outputs, as under Pulumi). The run gets a fresh context and a
     thread of its own, so its event loops never touch the caller's thread (which may be running
     its own loop, or a ``@pulumi.runtime.test`` test next); its exception is re-raised here.
     """
-    contextvars.Context().run(_run_in_thread, program, project, stack, recorder, config)
+    secret = tuple(secret_keys)
+    contextvars.Context().run(_run_in_thread, program, project, stack, recorder, config, secret)
 
 
 def _run_in_thread(
-    program: Callable[[], None], project: str, stack: str, recorder: Recorder, config: Mapping[str, str]
+    program: Callable[[], None],
+    project: str,
+    stack: str,
+    recorder: Recorder,
+    config: Mapping[str, str],
+    secret_keys: tuple[str, ...],
 ) -> None:
     failure: list[BaseException] = []
 
     def body() -> None:
         try:
-            _run_program_here(program, project, stack, recorder, config)
+            _run_program_here(program, project, stack, recorder, config, secret_keys)
         except BaseException as exc:  # handed to the calling thread below
             failure.append(exc)
 
@@ -368,7 +371,12 @@ def _run_in_thread(
 
 
 def _run_program_here(
-    program: Callable[[], None], project: str, stack: str, recorder: Recorder, config: Mapping[str, str]
+    program: Callable[[], None],
+    project: str,
+    stack: str,
+    recorder: Recorder,
+    config: Mapping[str, str],
+    secret_keys: tuple[str, ...],
 ) -> None:
     global _MONITOR
     from pulumi.runtime import mocks, settings
@@ -397,7 +405,7 @@ def _run_program_here(
     # still hold tasks bound to its closed event loop, which would fail every later run.
     settings.SETTINGS.outputs = set()
     settings.SETTINGS.rpc_manager = RPCManager()
-    set_all_config(dict(config), [])
+    set_all_config(dict(config), list(secret_keys))
 
     # The runtime talks to the monitor from worker threads that each get an event loop; own
     # those threads and loops so that every one of them is closed when the render ends.

@@ -6,6 +6,11 @@ Python runtime keeps per-run state, so a process runs one stack at a time (``_ON
 Failures come back as :class:`~fleet.engines.base.StackOutcome` values; the CLI's own errors are
 reduced to one useful line, and nothing secret (the passphrase, secret outputs, raw engine events)
 ever reaches an outcome or the event sink.
+
+A workload's program references no other stack: before a run that executes it (``up``,
+``preview``), the engine reads the control room's ``credential-<workload>`` output and sets it on
+the workload stack as the secret configuration ``fleet:centralPassword`` (:func:`hand_credential`),
+so the workload's configuration and state hold its own password and no other workload's.
 """
 
 from __future__ import annotations
@@ -26,7 +31,15 @@ from pulumi.automation.events import EngineEvent, OpType, StepEventMetadata
 
 from fleet.engines.base import REDACTED, EventSink, StackOutcome
 from fleet.errors import FleetError, MissingTool, OperationError, UserError
-from fleet.inventory.models import CHARTS, CONTROLROOM, ControlRoomStack, StateSettings, pulumi_project
+from fleet.inventory.models import (
+    CENTRAL_PASSWORD_CONFIG,
+    CHARTS,
+    CONTROLROOM,
+    ControlRoomStack,
+    StateSettings,
+    credential_output,
+    pulumi_project,
+)
 from fleet.kinds import Action
 from fleet.settings import Settings
 
@@ -72,6 +85,8 @@ _VERBS = {  # op: (in progress, done, in a preview)
 
 
 _DRIFT_OPS = {OpType.CREATE, OpType.UPDATE, OpType.DELETE, OpType.REPLACE, OpType.IMPORT}
+_RUNS_PROGRAM = {Action.up, Action.preview}
+"""The actions that run the program (``refresh`` and ``destroy`` work from the state alone)."""
 
 
 def require_pulumi_cli() -> str:
@@ -123,7 +138,7 @@ def backend_url(state: StateSettings, root: Path) -> str:
 
 def qualified_stack_name(inventory: Inventory, stack: str) -> str:
     """``organization/<project>/<stack>``: the name self-managed backends (file, s3, azblob) know a
-    stack by, and the name a workload's StackReference uses for the control room."""
+    stack by (a workload's credential is read from the control room by it)."""
     return f"organization/{pulumi_project(inventory.fleet.name)}/{stack}"
 
 
@@ -143,6 +158,16 @@ def stack_config(inventory: Inventory, stack: str) -> dict[str, auto.ConfigValue
 
 
 @dataclass(frozen=True)
+class CredentialSource:
+    """Where a workload stack's central password comes from: one output of the control room."""
+
+    stack: str
+    """The control room's fully qualified stack name."""
+    output: str
+    """``credential-<workload>``: the one output read."""
+
+
+@dataclass(frozen=True)
 class StackTarget:
     """Where and how one stack runs: everything ``create_or_select_stack`` needs but the program."""
 
@@ -154,6 +179,9 @@ class StackTarget:
     work_dir: Path
     env: SecretEnv = field(repr=False)
     config: Mapping[str, auto.ConfigValue] = field(default_factory=dict)
+    credential: CredentialSource | None = None
+    """A workload's: the control-room output its central password is read from before a run of
+    its program (None for the control room)."""
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -195,6 +223,9 @@ def stack_target(
         work_dir=inventory.state_dir / "work" / stack,
         env=pulumi_env(state, settings or Settings(), os.environ if environ is None else environ),
         config=stack_config(inventory, stack),
+        credential=None
+        if stack == CONTROLROOM
+        else CredentialSource(qualified_stack_name(inventory, CONTROLROOM), credential_output(stack)),
     )
 
 
@@ -346,11 +377,55 @@ def failed_outcome(
     return StackOutcome(stack=stack, ok=False, error=_scrub(message, secrets), transient=transient)
 
 
-def _open(target: StackTarget, program: Callable[[], None], create: bool = True) -> auto.Stack:
+def central_password(outputs: Mapping[str, auto.OutputValue], source: CredentialSource) -> str:
+    """The one password ``source`` names, out of the control room's outputs; OperationError when
+    the control room publishes none for the workload (it was not rolled out since the workload
+    was added, or not by this version of fleet)."""
+    found = outputs.get(source.output)
+    if found is None or not isinstance(found.value, str) or not found.value:
+        raise OperationError(
+            f"the control room publishes no {source.output} output; roll it out first "
+            f"(fleet rollout {CONTROLROOM}), then this workload"
+        )
+    return found.value
+
+
+def hand_credential(stack: auto.Stack, source: CredentialSource) -> str:
+    """Read the workload's own password from the control room (through the workload's own
+    workspace, so no other stack's files are touched) and return it; the caller sets it as the
+    secret configuration ``fleet:centralPassword``. The control room's other outputs are dropped
+    here: they never reach the workload's configuration, state or output."""
+    try:
+        outputs = stack.workspace.stack_outputs(source.stack)
+    except auto.StackNotFoundError:
+        raise OperationError(
+            f"the control room ({source.stack}) does not exist yet; "
+            f"roll it out first (fleet rollout {CONTROLROOM})"
+        ) from None
+    return central_password(outputs, source)
+
+
+def _open(
+    target: StackTarget,
+    program: Callable[[], None],
+    create: bool = True,
+    *,
+    runs_program: bool = False,
+    secrets: list[str] | None = None,
+) -> auto.Stack:
+    """Create or select the stack and set its configuration. ``runs_program``: the next command
+    runs the program (``up``, ``preview``), so a workload is handed its central password first
+    (appended to ``secrets``, which everything shown is scrubbed of)."""
     opener = auto.create_or_select_stack if create else auto.select_stack
     stack = opener(target.name, project_name=target.project, program=program, opts=target.workspace_options())
-    if target.config:
-        stack.set_all_config(dict(target.config), path=True)
+    config = dict(target.config)
+    if runs_program and target.credential is not None:
+        password = hand_credential(stack, target.credential)
+        if secrets is not None:
+            secrets.append(password)
+        config[CENTRAL_PASSWORD_CONFIG] = auto.ConfigValue(password, secret=True)
+    if config:
+        stack.set_all_config(config, path=True)
     return stack
 
 
@@ -435,12 +510,13 @@ def run_program(
         if event.diagnostic_event and event.diagnostic_event.severity == "error":
             diagnostics.append(event.diagnostic_event.message)
 
-    on_event = _forward(action, events, target.secrets, collect)
+    secrets = list(target.secrets)
+    on_event = _forward(action, events, secrets, collect)
     summary: dict[str, Any] = {"action": action.value}
     try:
         with _ONE_STACK:
             require_pulumi_cli()
-            stack = _open(target, program)
+            stack = _open(target, program, runs_program=action in _RUNS_PROGRAM, secrets=secrets)
             common: dict[str, Any] = {"color": "never", "on_event": on_event}
             try:
                 changes = _act(stack, action, common, summary)
@@ -453,7 +529,7 @@ def run_program(
                 summary["cancelled_lock"] = reason
                 changes = _act(stack, action, common, summary)
     except Exception as error:
-        return failed_outcome(target.name, error, diagnostics, target.secrets)
+        return failed_outcome(target.name, error, diagnostics, secrets)
     return StackOutcome(stack=target.name, ok=True, changes=changes, summary=summary)
 
 
@@ -498,10 +574,10 @@ class PulumiEngine:
         return replace(outcome, summary={**outcome.summary, "charts": charts})
 
 
-def _fail(error: Exception, target: StackTarget) -> OperationError:
+def _fail(error: Exception, target: StackTarget, secrets: Iterable[str] = ()) -> OperationError:
     if isinstance(error, auto.StackNotFoundError):
         return OperationError(f"stack {target.name} does not exist yet; deploy it first")
-    outcome = failed_outcome(target.name, error, secrets=target.secrets)
+    outcome = failed_outcome(target.name, error, secrets=(*target.secrets, *secrets))
     return OperationError(f"{target.name}: {outcome.error}")
 
 
@@ -554,23 +630,24 @@ def preview_expect_no_changes(
     require_pulumi_cli()
     target = stack_target(inventory, stack, settings)
     drifted: list[ResourceDrift] = []
+    secrets = list(target.secrets)
 
     def collect(event: EngineEvent) -> None:
         found = drift_of(event)
         if found is not None:
             drifted.append(found)
 
-    on_preview = _forward(Action.preview, events, target.secrets, collect)
+    on_preview = _forward(Action.preview, events, secrets, collect)
     try:
         program = stack_program(inventory, stack, chart_archives(inventory, stack, settings))
         with _ONE_STACK:
-            selected = _open(target, program, create=False)
+            selected = _open(target, program, create=False, runs_program=True, secrets=secrets)
             selected.preview(color="never", on_event=on_preview, refresh=True, expect_no_changes=True)
     except auto.CommandError as error:
         if not (drifted and _NO_CHANGES_EXPECTED in command_output(error)[1]):
-            raise _fail(error, target) from None
+            raise _fail(error, target, secrets) from None
     except Exception as error:
-        raise _fail(error, target) from None
+        raise _fail(error, target, secrets) from None
     return drifted
 
 
@@ -582,6 +659,7 @@ def preview_changes(
     require_pulumi_cli()
     target = stack_target(inventory, stack, settings)
     found: list[ResourceDrift] = []
+    secrets = list(target.secrets)
 
     def collect(event: EngineEvent) -> None:
         change = drift_of(event)
@@ -591,15 +669,16 @@ def preview_changes(
     try:
         program = stack_program(inventory, stack, chart_archives(inventory, stack, settings))
         with _ONE_STACK:
-            selected = _open(target, program)
-            on_event = _forward(Action.preview, events, target.secrets, collect)
+            selected = _open(target, program, runs_program=True, secrets=secrets)
+            on_event = _forward(Action.preview, events, secrets, collect)
             selected.preview(color="never", on_event=on_event)
     except Exception as error:
-        raise _fail(error, target) from None
+        raise _fail(error, target, secrets) from None
     return found
 
 
 __all__ = [
+    "CredentialSource",
     "PulumiEngine",
     "ResourceDrift",
     "StackTarget",

@@ -10,9 +10,11 @@ Every resource the program registers is recorded with its type token, name, pare
 Values that were secret Outputs, and every ``RandomPassword`` result, are written as
 ``"[secret]"`` unless ``show_secrets``. Like Pulumi state, the control room's random values and
 its outputs persist in a render state file, ``controlroom.json`` (mode 0600 in a 0700 directory,
-never printed): re-rendering is stable, and the workloads' StackReferences read the same
-credentials the control room's htpasswd was built from. The state holds passwords in plaintext,
-so it never lives in the inventory (which is kept in git): it is in the user's state directory,
+never printed): re-rendering is stable, and each workload is rendered with the password the control
+room's htpasswd was built from: its own ``credential-<workload>`` output alone, as the secret
+configuration ``fleet:centralPassword`` (:func:`workload_config`), as the Pulumi engine does. The
+state holds passwords in plaintext, so it never lives in the inventory (which is kept in git): it
+is in the user's state directory,
 ``$XDG_STATE_HOME/fleet/render/<fleet>-<hash of the inventory's path>/`` (``~/.local/state`` by
 default), or in ``<out>/.state/`` when plans go to an explicit ``out_dir``.
 
@@ -36,7 +38,15 @@ from fleet.engines.base import REDACTED, EventSink, StackOutcome
 from fleet.engines.mock_runtime import Recorder, cloud_context, is_secret, run_program, unwrapped
 from fleet.errors import FleetError, OperationError, UserError
 from fleet.inventory.loader import write_atomically
-from fleet.inventory.models import CONTROLROOM, CloudAccount, ControlRoomStack, WorkloadStack, pulumi_project
+from fleet.inventory.models import (
+    CENTRAL_PASSWORD_CONFIG,
+    CONTROLROOM,
+    CloudAccount,
+    ControlRoomStack,
+    WorkloadStack,
+    credential_output,
+    pulumi_project,
+)
 from fleet.kinds import Action
 
 if TYPE_CHECKING:
@@ -51,6 +61,7 @@ __all__ = [
     "load_plans",
     "render_all",
     "render_secrets",
+    "workload_config",
 ]
 
 PLAN_FILE = "plan.json"
@@ -166,6 +177,24 @@ def render_config(fleet: str, stack: str, account: CloudAccount) -> dict[str, st
         "azure-native:subscriptionId": str(account.subscription_id),
         "azure-native:tenantId": str(account.tenant_id),
     }
+
+
+def workload_config(workload: str, state: _ControlRoomState | None) -> dict[str, str]:
+    """The secret configuration a workload is rendered with: its own central password, read from
+    the rendered control room's ``credential-<workload>`` output (no other output is handed on).
+    OperationError when the control room has not been rendered with this workload."""
+    if state is None:
+        raise OperationError(
+            f"{workload}: the control room has not been rendered; render it first "
+            f"(fleet render {CONTROLROOM}) so the workload can read its credential"
+        )
+    password = state.outputs.get(credential_output(workload))
+    if not isinstance(password, str) or not password:
+        raise OperationError(
+            f"{workload}: the control room has no credential for this workload; roll out or "
+            f"render the control room first (fleet render {CONTROLROOM})"
+        )
+    return {CENTRAL_PASSWORD_CONFIG: password}
 
 
 @dataclass
@@ -352,32 +381,30 @@ class RenderEngine:
             return _Rendered(self._plan(stack, recorder, new_state), new_state)
 
         workload_spec = inventory.workload_stack(stack)
-        if state is None:
-            raise OperationError(
-                f"{stack}: the control room has not been rendered; render it first "
-                f"(fleet render {CONTROLROOM}) so the workload can read its credential"
-            )
-        credentials = state.outputs.get("credentials")
-        if not isinstance(credentials, Mapping) or stack not in credentials:
-            raise OperationError(
-                f"{stack}: the control room has no credential for this workload; roll out or "
-                f"render the control room first (fleet render {CONTROLROOM})"
-            )
         workload = workload_spec.workload.spec
         recorder = Recorder(stack, cloud_context(workload))
-        recorder.reference_name = workload_spec.controlroom_stack
-        recorder.reference_outputs = state.outputs
-        recorder.reference_secret_names = state.secret_outputs
-        config = render_config(inventory.fleet.name, stack, workload)
-        self._execute(lambda: self.programs.workload(workload_spec), project, stack, recorder, config)
+        config = {**render_config(inventory.fleet.name, stack, workload), **workload_config(stack, state)}
+        self._execute(
+            lambda: self.programs.workload(workload_spec),
+            project,
+            stack,
+            recorder,
+            config,
+            (CENTRAL_PASSWORD_CONFIG,),
+        )
         return _Rendered(self._plan(stack, recorder, state), None)
 
     @staticmethod
     def _execute(
-        program: Callable[[], None], project: str, stack: str, recorder: Recorder, config: Mapping[str, str]
+        program: Callable[[], None],
+        project: str,
+        stack: str,
+        recorder: Recorder,
+        config: Mapping[str, str],
+        secret_keys: tuple[str, ...] = (),
     ) -> None:
         try:
-            run_program(program, project, stack, recorder, config)
+            run_program(program, project, stack, recorder, config, secret_keys)
         except FleetError:
             raise
         except Exception as exc:

@@ -34,7 +34,6 @@ from fleet.inventory.models import (
     Fleet,
     Workload,
     WorkloadStack,
-    pulumi_project,
 )
 from fleet.inventory.yamlfile import MAX_ECHO, Document, DocumentError, parse_text, read_text, shorten
 
@@ -93,7 +92,6 @@ class Inventory:
             workload=workload,
             versions=self.fleet.spec.versions.with_pins(workload.spec.versions),
             push_url=self.fleet.spec.control_room.push_url,
-            controlroom_stack=f"organization/{pulumi_project(self.fleet.name)}/{CONTROLROOM}",
             thresholds=workload.spec.alerting.thresholds or self.fleet.spec.alerting.thresholds,
             charts=self.fleet.spec.charts,
         )

@@ -223,6 +223,61 @@ class ChartSources(Model):
         return source.repository
 
 
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a network like 10.0.0.0/8 or fd00::/8") from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class EgressTarget(Model):
+    """Addresses outside the cluster's pods that some of fleet's pods must reach, and their ports."""
+
+    cidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0"], min_length=1)
+    ports: list[Port] = Field(default_factory=lambda: [443], min_length=1)
+
+
+class ApiServerTarget(EgressTarget):
+    ports: list[Port] = Field(default_factory=lambda: [443, 6443], min_length=1)
+    """443 on EKS and AKS; 6443 where the API server listens on kubeadm's port."""
+
+
+class NotificationTarget(EgressTarget):
+    ports: list[Port] = Field(default_factory=lambda: [443, 587], min_length=1)
+    """HTTPS for webhooks, Slack, PagerDuty and Opsgenie; SMTP submission for e-mail."""
+
+
+class Egress(Model):
+    """Where fleet's pods may connect to (NetworkPolicies): DNS and the stack's own pods always;
+    these addresses for the pods that need them. The defaults (anywhere, on the HTTPS port) hold
+    on every cloud; narrow them to your API server's, object store's and hub's ranges."""
+
+    restricted: bool = Field(
+        default=True, description="Deny every other egress; false: no egress policy at all"
+    )
+    api_server: ApiServerTarget = Field(
+        default_factory=ApiServerTarget,
+        description="The Kubernetes API server (Alloy, the events collector, kube-state-metrics, "
+        "the rollout-operator, Loki's rules sidecar)",
+    )
+    object_storage: EgressTarget = Field(
+        default_factory=EgressTarget,
+        description="The bucket's endpoint and the cloud's token service (Mimir, Loki)",
+    )
+    control_room: EgressTarget = Field(
+        default_factory=EgressTarget, description="Workloads: the hub's ingress (Alloy's remote write)"
+    )
+    notifications: NotificationTarget = Field(
+        default_factory=NotificationTarget,
+        description="Control room: Alertmanager's receivers (webhooks, Slack, PagerDuty, SMTP)",
+    )
+
+
 class Cluster(Model):
     """How to reach a Kubernetes cluster, and which managed cluster (EKS/AKS) it is.
 
@@ -245,6 +300,7 @@ class Cluster(Model):
     oidc_issuer: str | None = Field(
         default=None, description="The cluster's service-account token issuer URL; default: looked up"
     )
+    egress: Egress = Field(default_factory=Egress, description="What fleet's pods may connect to")
     kubernetes_version: str = Field(
         default="1.31",
         pattern=r"^1\.[0-9]{2}$",
@@ -300,6 +356,7 @@ class CloudAccount(Model):
 Size = Literal["small", "medium", "large"]
 SizedComponent = Literal[
     "alloy",
+    "alloy-events",
     "mimir-distributor",
     "mimir-ingester",
     "mimir-querier",
@@ -396,6 +453,10 @@ class MimirKafka(Model):
             raise ValueError(f"{value!r} is not host:port (or several, comma-separated)")
         return value
 
+    def ports(self) -> tuple[int, ...]:
+        """The brokers' ports (what Mimir's egress must reach)."""
+        return tuple(sorted({int(broker.rsplit(":", 1)[1]) for broker in self.address.split(",")}))
+
 
 class MimirSettings(Model):
     replicas: int = Field(default=1, ge=1, le=50, description="Ingester (and distributor) replicas")
@@ -448,6 +509,10 @@ class AlloySettings(Model):
         description="Namespaces Alloy scrapes and collects logs from; empty: all",
     )
     system_logs: bool = Field(default=True, description="Collect the nodes' systemd journal")
+    events: bool = Field(
+        default=True,
+        description="Collect Kubernetes events into the local Loki (one collector per cluster)",
+    )
 
 
 class CentralExport(Model):
@@ -467,14 +532,6 @@ class ControlRoomMimir(Model):
     kafka: MimirKafka | None = Field(
         default=None, description="Ingest storage on this Kafka; none: the classic architecture"
     )
-
-
-def _cidr(value: str) -> str:
-    try:
-        ipaddress.ip_network(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a network like 10.0.0.0/8 or fd00::/8") from None
-    return value
 
 
 class ControlRoomGateway(Model):
@@ -1003,6 +1060,17 @@ class Workload(Model):
 
 # --- what the programs are given -------------------------------------------------------------
 
+CENTRAL_PASSWORD_CONFIG = "fleet:centralPassword"
+"""The secret stack configuration key a workload program reads its central password from. fleet's
+engines set it right before they run the workload, from the control room's
+:func:`credential_output` for that workload, so no workload reads the control room itself."""
+
+
+def credential_output(workload: str) -> str:
+    """The control-room output holding ``workload``'s central password (secret): the next one
+    while its credential rotates, else the current one."""
+    return f"credential-{workload}"
+
 
 class CredentialGeneration(Model):
     """Which generation of a workload's central password is current, and the next one while a
@@ -1034,8 +1102,6 @@ class WorkloadStack(Model):
     workload: Workload
     versions: VersionSet
     push_url: str
-    controlroom_stack: str
-    """Fully qualified name of the control-room stack, for ``pulumi.StackReference``."""
     thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
     """The local rules' thresholds: the workload's own, else the fleet's."""
     charts: ChartSources = Field(default_factory=ChartSources)

@@ -28,6 +28,14 @@ def open_journal(settings: Settings, inventory: Path | None = None) -> tuple[Jou
     return journal, StackLocks(journal, ttl=ttl)
 
 
+def existing_journal(settings: Settings) -> Journal | None:
+    """The journal for a command that only reads it (``render``, a dry run), or None when this
+    inventory has none yet: an absent SQLite journal is not created."""
+    if settings.database_url is None and not (settings.inventory / ".fleet" / "fleet.db").exists():
+        return None
+    return open_journal(settings)[0]
+
+
 def open_recorded_journal(settings: Settings, rollout_id: str) -> tuple[Journal, StackLocks]:
     """:func:`open_journal` for a command about rollout ``rollout_id`` (watch, resume, cancel):
     when the inventory has no journal yet, no rollout can be found and none is created."""

@@ -9,13 +9,18 @@ crash between a step and its record is repaired by doing the step again.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
 from fleet.inventory.models import CredentialGeneration
 from fleet.journal.schema import credential_generations as table
 from fleet.journal.store import Journal
+
+if TYPE_CHECKING:
+    from fleet.inventory.loader import Inventory
 
 
 def credential_generations(journal: Journal) -> dict[str, CredentialGeneration]:
@@ -26,6 +31,13 @@ def credential_generations(journal: Journal) -> dict[str, CredentialGeneration]:
         row.workload: CredentialGeneration(generation=row.generation, next=row.next_generation)
         for row in rows
     }
+
+
+def with_recorded_credentials(inventory: Inventory, journal: Journal) -> Inventory:
+    """``inventory`` with the password generations the journal records, so the control room is
+    rendered or previewed as its rollouts deploy it (with generation 0 for every workload, a
+    rotated control room would show its passwords replaced and its htpasswd changed)."""
+    return dataclasses.replace(inventory, credentials=credential_generations(journal))
 
 
 def rotating(journal: Journal) -> dict[str, str]:

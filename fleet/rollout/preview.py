@@ -16,9 +16,10 @@ Resources are named by type and name, never by value.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,9 @@ from typing import Any
 
 from fleet.errors import FleetError
 from fleet.inventory.loader import Inventory, load_inventory
+from fleet.inventory.models import CredentialGeneration
 from fleet.journal import Journal
+from fleet.journal.credentials import with_recorded_credentials
 
 OPERATIONS = ("create", "update", "replace", "delete")
 """The operations a preview reports, in the order they are shown."""
@@ -67,6 +70,7 @@ def render_preview(inventory: Inventory, journal: Journal, stacks: Sequence[str]
     from fleet.engines.render import RenderEngine
 
     plans: dict[str, dict[str, Any]] = {}
+    inventory = with_recorded_credentials(inventory, journal)
 
     def keep(name: str, plan: Any) -> None:
         plans[name] = json.loads(json.dumps(plan.to_json()))
@@ -83,7 +87,8 @@ def render_preview(inventory: Inventory, journal: Journal, stacks: Sequence[str]
 
 
 def live_preview(inventory: Inventory, stacks: Sequence[str], *, parallel: int) -> list[StackPreview]:
-    """``pulumi preview`` of ``stacks``, ``parallel`` processes at a time."""
+    """``pulumi preview`` of ``stacks``, ``parallel`` processes at a time (each with the
+    inventory's password generations: pass it through ``with_recorded_credentials``)."""
     from fleet.engines.pulumi import require_pulumi_cli
 
     require_pulumi_cli()  # fail once, before starting any process
@@ -91,16 +96,18 @@ def live_preview(inventory: Inventory, stacks: Sequence[str], *, parallel: int) 
         return []
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max(1, min(parallel, len(stacks))), mp_context=context) as pool:
-        futures = [pool.submit(_live_one, str(inventory.root), stack) for stack in stacks]
+        generations = dict(inventory.credentials)
+        futures = [pool.submit(_live_one, str(inventory.root), stack, generations) for stack in stacks]
         return [future.result() for future in futures]
 
 
-def _live_one(root: str, stack: str) -> StackPreview:
+def _live_one(root: str, stack: str, generations: Mapping[str, CredentialGeneration]) -> StackPreview:
     # Runs in a worker process: returns plain data (never an exception across processes).
     from fleet.engines.pulumi import preview_changes
 
     try:
-        found = preview_changes(load_inventory(Path(root)), stack)
+        inventory = dataclasses.replace(load_inventory(Path(root)), credentials=generations)
+        found = preview_changes(inventory, stack)
     except FleetError as error:
         return StackPreview(stack, error=error.message)
     wanted = [change for change in found if change.op in _LIVE_OPS]

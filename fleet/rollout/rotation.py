@@ -31,7 +31,7 @@ from fleet.errors import UserError
 from fleet.inventory.durations import parse_duration
 from fleet.inventory.loader import Inventory
 from fleet.inventory.models import CONTROLROOM, CredentialGeneration
-from fleet.journal import Journal, Rollout, RolloutKind, RolloutStatus
+from fleet.journal import Journal, Rollout, RolloutKind, RolloutStatus, StackStatus
 from fleet.journal.credentials import begin_rotation, credential_generations, finish_rotation, rotating
 from fleet.kinds import Action, EngineKind
 from fleet.rollout.plan import RolloutPlan
@@ -157,6 +157,93 @@ def next_step(journal: Journal) -> Step | None:
         finish_rotation(journal, rotation_id)
         return None
     return Step(rotation_id, names, phase=PHASES[PHASES.index(phase) + 1])
+
+
+@dataclass(frozen=True)
+class PhasePreview:
+    """One phase of a rotation as ``--dry-run`` shows it: the waves and the stacks each would run."""
+
+    phase: str
+    waves: tuple[tuple[str, tuple[str, ...]], ...]
+    resumes: str | None = None
+    """The phase's recorded rollout, when it was started and did not finish (it is resumed, with
+    only its stacks that have not succeeded)."""
+
+    @property
+    def label(self) -> str:
+        return f"{PHASES.index(self.phase) + 1}/{len(PHASES)} {self.phase}"
+
+    @property
+    def stacks(self) -> tuple[str, ...]:
+        return tuple(stack for _, stacks in self.waves for stack in stacks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "phase": self.label,
+            "resumes": self.resumes,
+            "stacks": list(self.stacks),
+            "waves": [{"name": name, "stacks": list(stacks)} for name, stacks in self.waves],
+        }
+
+
+@dataclass(frozen=True)
+class RotationPreview:
+    """What ``fleet credentials rotate`` would do, read without writing anything."""
+
+    rotation_id: str | None
+    """The unfinished rotation it would continue, or None for a new one."""
+    names: tuple[str, ...]
+    phases: tuple[PhasePreview, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rotation": self.rotation_id,
+            "continues": self.rotation_id is not None,
+            "workloads": list(self.names),
+            "phases": [phase.to_json() for phase in self.phases],
+        }
+
+
+def _planned(inventory: Inventory, phase: str, names: Sequence[str]) -> PhasePreview:
+    plan = plan_phase(inventory, phase, names, None, EngineKind.render)
+    return PhasePreview(phase, tuple((wave.name, tuple(wave.stacks)) for wave in plan.waves))
+
+
+def _recorded(journal: Journal, rollout: Rollout) -> PhasePreview:
+    detail = journal.get_rollout(rollout.id)
+    left = {state.stack for state in detail.stacks if state.status is not StackStatus.SUCCEEDED}
+    waves = tuple((wave.name, tuple(s for s in wave.stacks if s in left)) for wave in detail.waves)
+    return PhasePreview(
+        str(rollout.policy.get(PHASE_KEY)), tuple(w for w in waves if w[1]), resumes=rollout.id
+    )
+
+
+def preview_rotation(
+    journal: Journal | None, inventory: Inventory, names: Sequence[str], select_all: bool
+) -> RotationPreview:
+    """The phases ``fleet credentials rotate NAMES`` would run next, with their waves: the
+    unfinished rotation's remaining phases (it continues that one, whatever names are given), else
+    a new rotation's three. Unlike :func:`next_step`, repairs and records nothing (``journal``
+    None: nothing was ever recorded). UserError as the command would raise it."""
+    last = latest_phase(journal) if journal is not None else None
+    if journal is not None and last is not None:
+        phase = str(last.policy.get(PHASE_KEY))
+        done = last.status is RolloutStatus.SUCCEEDED
+        if not (done and phase == "retire"):
+            if last.status is RolloutStatus.CANCELLED:
+                raise UserError(
+                    f"the rotation's phase {phase} (rollout {last.id}) was cancelled; "
+                    f"resume it with `fleet rollout resume {last.id}`"
+                )
+            left = tuple(str(name) for name in last.policy.get(NAMES_KEY, ()))
+            upcoming = PHASES[PHASES.index(phase) + (1 if done else 0) :]
+            phases = [
+                _recorded(journal, last) if p == phase and not done else _planned(inventory, p, left)
+                for p in upcoming
+            ]
+            return RotationPreview(rotation_of(last), left, tuple(phases))
+    wanted = rotation_names(inventory, names, select_all)
+    return RotationPreview(None, tuple(wanted), tuple(_planned(inventory, p, wanted) for p in PHASES))
 
 
 def start_rotation(journal: Journal, rollout: Rollout) -> None:

@@ -45,7 +45,7 @@ from kit.alloy.syntax import (
     reference_chain,
 )
 
-__all__ = ["Violation", "check_workload_alloy", "is_in_cluster_url", "unprovable"]
+__all__ = ["Violation", "check_events_alloy", "check_workload_alloy", "is_in_cluster_url", "unprovable"]
 
 
 _IN_CLUSTER_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")
@@ -120,6 +120,29 @@ def check_workload_alloy(text: str, workload: str, central_url: str) -> list[Vio
     violations += _check_auth(graph, workload, central_url)
     violations += _check_workload_labels(graph, workload)
     return sorted(violations, key=lambda v: (v.invariant, v.component, v.message))
+
+
+def check_events_alloy(text: str, workload: str) -> list[Violation]:
+    """Prove the events collector's configuration: logs only, so invariants 1 (its logs end in
+    in-cluster ``loki.write`` components), 3 (no credential literal) and 4 (every writer labels
+    with the workload) hold, it reads Kubernetes events, and it has no metric component (its
+    metrics would bypass invariant 2's proof, which belongs to the workload's main Alloy)."""
+    try:
+        graph = AlloyGraph.from_text(text)
+    except AlloySyntaxError as exc:
+        return [
+            Violation(invariant, "alloy-events", f"cannot prove: the Alloy config does not parse: {exc}")
+            for invariant in (1, 3, 4)
+        ]
+    violations = _check_logs(graph) + _check_workload_labels(graph, workload)
+    violations += _check_credential_literals(graph)
+    if not graph.of_kind("loki.source.kubernetes_events"):
+        violations.append(Violation(1, "alloy-events", "reads no loki.source.kubernetes_events"))
+    for component in graph.of_kind("prometheus."):
+        violations.append(
+            Violation(2, component, "the events collector sends logs only; metrics belong to the main Alloy")
+        )
+    return sorted(violations, key=lambda v: (str(v.invariant), v.component, v.message))
 
 
 def unprovable(reason: str, component: str = "alloy", redacted: bool = False) -> list[Violation]:
@@ -244,6 +267,11 @@ def _check_auth(graph: AlloyGraph, workload: str, central_url: str) -> list[Viol
         for endpoint in graph.blocks[writer].blocks("endpoint"):
             if string_value(endpoint.attribute("url")) == central_url:
                 violations += _check_central_endpoint(graph, writer, endpoint, workload)
+    return violations + _check_credential_literals(graph)
+
+
+def _check_credential_literals(graph: AlloyGraph) -> list[Violation]:
+    violations: list[Violation] = []
     for component_id, block in graph.blocks.items():
         for nested in block.walk():
             for name in _CREDENTIAL_ATTRIBUTES:

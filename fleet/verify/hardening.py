@@ -4,9 +4,12 @@
 - ``security``: every container runs restricted (not root, no privilege escalation, every
   capability dropped, a RuntimeDefault seccomp profile, a read-only root filesystem), or its
   object names an exception from :data:`kit.security.EXCEPTIONS` (reason given there);
-- ``network``: the NetworkPolicies select rendered pods, admit each hop of the data path and no
-  pod from outside the stack (nor, in the control room, any pod but the gateway to the
-  distributor's and query-frontend's HTTP port), judged by :mod:`fleet.verify.netpol`;
+- ``network``: the NetworkPolicies select rendered pods, admit each hop of the data path (the
+  source's egress and the target's ingress) and no pod from outside the stack (nor, in the
+  control room, any pod but the gateway to the distributor's and query-frontend's HTTP port);
+  with egress restricted, every pod resolves names, reaches the addresses outside the pods it
+  needs (API server, object storage, the hub, notification receivers) and no pod outside the
+  stack but Alloy (which scrapes them), judged by :mod:`fleet.verify.netpol`;
 - ``limits``: every Mimir's effective configuration sets its ingestion limits (the control
   room's runtime overrides name every workload's tenant), and every Loki's sets its own.
 """
@@ -19,7 +22,7 @@ from typing import Any
 import yaml
 
 from fleet.verify.dataflow import Violation
-from fleet.verify.netpol import Pod, admits, pods_of, selects
+from fleet.verify.netpol import Address, Pod, admits, connects, pods_of, selects
 from fleet.verify.objects import StackObjects, pod_spec
 from kit.security import EXCEPTIONS
 
@@ -37,6 +40,9 @@ MIMIR_LIMITS = ("max_global_series_per_user", "ingestion_rate", "ingestion_burst
 LOKI_LIMITS = ("ingestion_rate_mb", "ingestion_burst_size_mb", "max_global_streams_per_user")
 OUTSIDER = Pod("fleet-verify-outsider", {}, "a pod outside the stack")
 """A pod in a namespace the stack does not own, with no labels."""
+KUBE_DNS = Pod("kube-system", {"k8s-app": "kube-dns"}, "the cluster's DNS")
+OUTSIDE_PORTS = (53, 80, 443, 3100, 8080, 9095)
+"""Ports a pod outside the stack is tried on: no pod of the stack but Alloy may reach them."""
 
 
 def _containers(stack: StackObjects) -> Iterator[tuple[Any, Mapping[str, Any], Mapping[str, Any]]]:
@@ -115,11 +121,17 @@ def check_security(stack: StackObjects) -> list[Violation]:
 
 
 def _find(
-    pods: list[Pod], name: str, component: str | None = None, namespace: str | None = None
+    pods: list[Pod],
+    name: str,
+    component: str | None = None,
+    namespace: str | None = None,
+    instance: str | None = None,
 ) -> Pod | None:
     for pod in pods:
         labels = pod.labels
         if labels.get("app.kubernetes.io/name") != name:
+            continue
+        if instance is not None and labels.get("app.kubernetes.io/instance") != instance:
             continue
         if component is not None and labels.get("app.kubernetes.io/component") != component:
             continue
@@ -159,8 +171,12 @@ def _hops(
             ("Grafana", grafana, "the gateway", mimir_gateway, "http-metrics"),
         ]
     else:
-        alloy, grafana = _find(pods, "alloy"), _find(pods, "grafana")
+        alloy, grafana = _find(pods, "alloy", instance="alloy"), _find(pods, "grafana")
         loki_gateway = _find(pods, "loki", "gateway")
+        if expect.events is not None:
+            events = _find(pods, "alloy", instance=expect.events[1])
+            hops.append(("the events collector", events, "the Loki gateway", loki_gateway, "http-metrics"))
+            hops.append(("Alloy", alloy, "the events collector", events, "http-metrics"))
         for source_name, source in (("Alloy", alloy), ("Grafana", grafana)):
             hops += [
                 (source_name, source, "the Mimir gateway", mimir_gateway, "http-metrics"),
@@ -197,12 +213,96 @@ def _hops(
             ),
         ]
         hops.append(("Alloy", alloy, "kube-state-metrics", _find(pods, "kube-state-metrics"), "http"))
+        # Self-monitoring: Alloy scrapes the stack's metrics ports.
+        hops += [
+            ("Alloy", alloy, "Mimir's ingesters", _find(pods, "mimir", "ingester"), "http-metrics"),
+            ("Alloy", alloy, "Loki's write path", _find(pods, "loki", "write"), "http-metrics"),
+            ("Alloy", alloy, "Grafana", grafana, "grafana"),
+        ]
         if expect.grafana_ingress:
             hops.append(("the ingress controller", ingress, "Grafana", grafana, "grafana"))
     missing = sorted(
         {name for s_name, s, t_name, t, _ in hops for name, pod in ((s_name, s), (t_name, t)) if pod is None}
     )
     return hops, missing
+
+
+def _external_hops(stack: StackObjects, pods: list[Pod]) -> list[tuple[str, Pod | None, str]]:
+    """(source name, source, destination) of every connection to an address outside the pods."""
+    storage_users = [("mimir", c) for c in ("ingester", "store-gateway", "compactor")]
+    if stack.expect.alloy is not None:
+        storage_users += [("loki", c) for c in ("write", "read", "backend")]
+    hops: list[tuple[str, Pod | None, str]] = [
+        (f"{name}'s {component}", _find(pods, name, component), "object_storage")
+        for name, component in storage_users
+    ]
+    hops.append(("the rollout-operator", _find(pods, "rollout-operator"), "api_server"))
+    if stack.expect.alloy is None:
+        hops.append(("Mimir's alertmanager", _find(pods, "mimir", "alertmanager"), "notifications"))
+        return hops
+    hops += [
+        ("Alloy", _find(pods, "alloy", instance="alloy"), "api_server"),
+        ("Alloy", _find(pods, "alloy", instance="alloy"), "control_room"),
+        ("kube-state-metrics", _find(pods, "kube-state-metrics"), "api_server"),
+        ("Loki's backend (rules sidecar)", _find(pods, "loki", "backend"), "api_server"),
+    ]
+    if stack.expect.events is not None:
+        events = _find(pods, "alloy", instance=stack.expect.events[1])
+        hops.append(("the events collector", events, "api_server"))
+    return hops
+
+
+def _check_egress(stack: StackObjects, policies: list[Any], pods: list[Pod]) -> list[Violation]:
+    addresses = stack.expect.egress
+    if addresses is None:
+        return []
+    violations: list[Violation] = []
+    for pod in pods:
+        for protocol in ("UDP", "TCP"):
+            if not connects(policies, pod, KUBE_DNS, 53, protocol):
+                violations.append(
+                    Violation("network", pod.name, f"may not resolve names (kube-dns, {protocol} 53)")
+                )
+    for source_name, source, destination in _external_hops(stack, pods):
+        if source is None:
+            violations.append(Violation("network", stack.stack, f"renders no pod for {source_name}"))
+            continue
+        ip, port = addresses[destination]
+        if not connects(policies, source, Address(ip, destination), port):
+            violations.append(
+                Violation(
+                    "network",
+                    source.name,
+                    f"does not let {source_name} reach {destination} ({ip}:{port}, cluster.egress)",
+                )
+            )
+    # Mimir's ingest storage: its brokers, wherever they run.
+    for component in ("distributor", "ingester"):
+        source = _find(pods, "mimir", component)
+        for port in stack.expect.kafka_ports:
+            if source is not None and not connects(policies, source, Address("0.0.0.1", "kafka"), port):
+                violations.append(
+                    Violation(
+                        "network", source.name, f"does not let Mimir's {component} reach Kafka on {port}"
+                    )
+                )
+    # Nothing else in-cluster: no pod reaches a pod outside the stack, but Alloy, whose job is
+    # to scrape and read every pod.
+    for pod in pods:
+        if pod.labels.get("app.kubernetes.io/name") == "alloy" and (
+            pod.labels.get("app.kubernetes.io/instance") == "alloy"
+        ):
+            continue
+        open_ports = [port for port in OUTSIDE_PORTS if connects(policies, pod, OUTSIDER, port)]
+        if open_ports:
+            violations.append(
+                Violation(
+                    "network",
+                    pod.name,
+                    f"may connect to a pod outside the stack (ports {', '.join(map(str, open_ports))})",
+                )
+            )
+    return violations
 
 
 def check_network(stack: StackObjects) -> list[Violation]:
@@ -226,7 +326,7 @@ def check_network(stack: StackObjects) -> list[Violation]:
         if source is None or target is None:
             continue
         port = target.ports.get(port_name)
-        if port is None or not admits(policies, source, target, port):
+        if port is None or not connects(policies, source, target, port):
             violations.append(
                 Violation(
                     "network",
@@ -244,6 +344,7 @@ def check_network(stack: StackObjects) -> list[Violation]:
                 violations.append(
                     Violation("network", target.name, f"admits any pod on {port_name} ({port})")
                 )
+    violations += _check_egress(stack, policies, pods)
     if stack.expect.alloy is None:
         # In the control room only the gateway speaks HTTP to the entry components.
         for component in ("distributor", "query-frontend"):

@@ -53,12 +53,19 @@ class Expectation:
     """The replicas asked for each chart's write path, by chart resource name."""
     alloy: tuple[str, str, str, str] | None = None
     """(namespace, ConfigMap, key, Secret) of the Alloy fleet configures; None for the control room."""
+    events: tuple[str, str, str, str] | None = None
+    """(namespace, release, ConfigMap, key) of the events collector; None when it is off."""
     ingress_namespace: str = "ingress-nginx"
     """The ingress controller's namespace (the NetworkPolicies admit it)."""
     grafana_ingress: bool = False
     """The workload's Grafana has an Ingress (a hostname)."""
     tenants: tuple[str, ...] = ()
     """The control room's tenants: each needs its limits as a runtime override."""
+    egress: Mapping[str, tuple[str, int]] | None = None
+    """With egress restricted: an address and port of each destination outside the pods
+    (``api_server``, ``object_storage``, ``control_room``, ``notifications``); None: egress open."""
+    kafka_ports: tuple[int, ...] = ()
+    """The ports of the Kafka brokers Mimir's ingest storage writes to (none: classic)."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from typing import Any
 from controlroom.credentials import HTPASSWD_KEY, HTPASSWD_SECRET
 from fleet.engines.base import REDACTED
 from fleet.inventory.models import CONTROLROOM
-from fleet.verify.dataflow import Violation, check_workload_alloy, unprovable
+from fleet.verify.dataflow import Violation, check_events_alloy, check_workload_alloy, unprovable
+from workloads.alloy_events import CONFIG_MAP as EVENTS_CONFIG_MAP
 
 __all__ = ["check_htpasswd", "check_no_secret_leak", "check_plan_set", "verify_plans"]
 
@@ -144,27 +145,33 @@ def _check_controlroom(plan: Mapping[str, Any], workloads: Iterable[str]) -> lis
     return check_htpasswd(content, workloads)
 
 
-def _alloy_configs(plan: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    configs: list[tuple[str, Any]] = []
+def _alloy_configs(plan: Mapping[str, Any]) -> list[tuple[str, Any, bool]]:
+    """(where, text, is the events collector's) of every ``.alloy`` key of the plan's ConfigMaps."""
+    configs: list[tuple[str, Any, bool]] = []
     for configmap in _resources(plan, _CONFIGMAP_TYPE):
-        data = _inputs(configmap).get("data")
+        inputs = _inputs(configmap)
+        data = inputs.get("data")
+        metadata = inputs.get("metadata")
+        events = isinstance(metadata, Mapping) and metadata.get("name") == EVENTS_CONFIG_MAP
         if isinstance(data, Mapping):
             for key, text in sorted(data.items()):
                 if str(key).endswith(".alloy"):
-                    configs.append((f"{configmap.get('name', 'configmap')}/{key}", text))
+                    configs.append((f"{configmap.get('name', 'configmap')}/{key}", text, events))
     return configs
 
 
 def _check_workload_plan(stack: str, plan: Mapping[str, Any], central_url: str) -> list[Violation]:
     configs = _alloy_configs(plan)
-    if not configs:
-        return unprovable("the plan has no ConfigMap with an .alloy config", stack)
+    if not any(not events for _, _, events in configs):
+        return unprovable("the plan has no ConfigMap with the workload's .alloy config", stack)
     violations: list[Violation] = []
-    for where, text in configs:
+    for where, text, events in configs:
         if text == REDACTED:
             violations += unprovable(f"{where} is redacted in the plan", where, redacted=True)
         elif not isinstance(text, str):
             violations += unprovable(f"{where} is not text", where)
+        elif events:
+            violations += check_events_alloy(text, stack)
         else:
             violations += check_workload_alloy(text, stack, central_url)
     return violations

@@ -7,6 +7,7 @@ stacks with the same chart versions and values share one Helm run.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fleet.charts.cache import ChartCache, default_cache_dir
 from fleet.charts.expand import expand_plan, kubernetes_objects
 from fleet.engines.base import EventSink
-from fleet.inventory.models import CONTROLROOM, Cluster
+from fleet.inventory.models import CONTROLROOM, Cluster, Egress
 from fleet.verify.alerting import check_alerting
 from fleet.verify.dataflow import Violation
 from fleet.verify.hardening import check_hardening
@@ -26,7 +27,7 @@ from fleet.verify.wiring import check_alloy, check_urls
 if TYPE_CHECKING:
     from fleet.inventory.loader import Inventory
 
-__all__ = ["expectation", "verify_objects"]
+__all__ = ["egress_addresses", "expectation", "verify_objects"]
 
 
 def _kubeconfig(cluster: Cluster) -> str | None:
@@ -37,10 +38,26 @@ def _kubeconfig(cluster: Cluster) -> str | None:
     return kubeconfig
 
 
+def egress_addresses(egress: Egress) -> dict[str, tuple[str, int]] | None:
+    """An address (the first host of the first network) and the first port of each destination
+    outside the pods, for the network proof; None when egress is not restricted."""
+    if not egress.restricted:
+        return None
+    found: dict[str, tuple[str, int]] = {}
+    for name in ("api_server", "object_storage", "control_room", "notifications"):
+        target = getattr(egress, name)
+        network = ipaddress.ip_network(target.cidrs[0], strict=False)
+        host = next(iter(network.hosts()), network.network_address)
+        found[name] = (str(host), target.ports[0])
+    return found
+
+
 def expectation(inventory: Inventory, stack: str) -> Expectation:
     """What the inventory says ``stack``'s objects must be."""
     from controlroom.program import MIMIR_NAMESPACE
     from workloads.alloy import AUTH_SECRET, CONFIG_KEY, CONFIG_MAP
+    from workloads.alloy_events import CONFIG_MAP as EVENTS_CONFIG_MAP
+    from workloads.alloy_events import RELEASE as EVENTS_RELEASE
     from workloads.program import ALLOY_NAMESPACE, GRAFANA_NAMESPACE
 
     if stack == CONTROLROOM:
@@ -57,6 +74,8 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
             replicas={"mimir-chart": room.mimir.replicas},
             ingress_namespace=room.cluster.ingress_namespace,
             tenants=tuple(inventory.names),
+            egress=egress_addresses(room.cluster.egress),
+            kafka_ports=room.mimir.kafka.ports() if room.mimir.kafka else (),
         )
     spec = inventory.workload_stack(stack).workload.spec
     workload_provided: set[tuple[str, str, str]] = set()
@@ -70,8 +89,13 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
         kubernetes_version=spec.cluster.kubernetes_version,
         replicas={"mimir-chart": spec.mimir.replicas, "loki-chart": spec.loki.replicas},
         alloy=(ALLOY_NAMESPACE, CONFIG_MAP, CONFIG_KEY, AUTH_SECRET),
+        events=(
+            (ALLOY_NAMESPACE, EVENTS_RELEASE, EVENTS_CONFIG_MAP, CONFIG_KEY) if spec.alloy.events else None
+        ),
         ingress_namespace=spec.cluster.ingress_namespace,
         grafana_ingress=spec.grafana.hostname is not None,
+        egress=egress_addresses(spec.cluster.egress),
+        kafka_ports=spec.mimir.kafka.ports() if spec.mimir.kafka else (),
     )
 
 

@@ -1,9 +1,11 @@
 """Proofs ``urls`` and ``alloy``: how a stack's parts find each other in the rendered objects.
 
-- ``urls``: every in-cluster URL in the Alloy configuration and Grafana's provisioned
-  datasources names a Service of the stack, with that port;
+- ``urls``: every in-cluster URL in the Alloy configurations (the DaemonSet's and the events
+  collector's) and Grafana's provisioned datasources names a Service of the stack, with that port;
 - ``alloy``: the Alloy DaemonSet runs the configuration fleet writes (its ConfigMap and key), as
-  the one ServiceAccount that RBAC lets read the central credential.
+  the one ServiceAccount that RBAC lets read the central credential; the events collector is one
+  Deployment replica, recreated rather than rolled, that runs its own configuration and may
+  watch events.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from fleet.charts.helm import load_yaml
 from fleet.verify.dataflow import Violation
 from fleet.verify.objects import StackObjects, pod_spec
 
-__all__ = ["check_alloy", "check_urls", "secret_readers"]
+__all__ = ["check_alloy", "check_urls", "event_watchers", "secret_readers"]
 
 _SECRET_READ = {"get", "list", "watch", "*"}
 
@@ -50,16 +52,18 @@ def _service_target(url: str, default_namespace: str) -> tuple[str, str, int] | 
 
 
 def _urls_in_alloy(stack: StackObjects) -> Iterator[tuple[KubeObject, str, str]]:
-    expected = stack.expect.alloy
-    if expected is None:
-        return
-    namespace, name, _key, _secret = expected
-    config = stack.find("ConfigMap", namespace, name)
-    if config is None:
-        return
-    for key, text in (config.manifest.get("data") or {}).items():
-        for url in _URL.findall(str(text)):
-            yield config, f"{key}: {url}", url
+    configs = []
+    if stack.expect.alloy is not None:
+        configs.append(stack.expect.alloy[:2])
+    if stack.expect.events is not None:
+        configs.append((stack.expect.events[0], stack.expect.events[2]))
+    for namespace, name in configs:
+        config = stack.find("ConfigMap", namespace, name)
+        if config is None:
+            continue
+        for key, text in (config.manifest.get("data") or {}).items():
+            for url in _URL.findall(str(text)):
+                yield config, f"{key}: {url}", url
 
 
 def _urls_in_datasources(stack: StackObjects) -> Iterator[tuple[KubeObject, str, str]]:
@@ -137,10 +141,50 @@ def secret_readers(stack: StackObjects, namespace: str, secret: str) -> set[tupl
     return readers
 
 
+def _loads_config(
+    stack: StackObjects, controller: KubeObject, namespace: str, config_map: str, key: str
+) -> list[Violation]:
+    """``controller``'s Alloy container runs ``config_map``'s ``key`` (mounted from that ConfigMap)."""
+    spec = pod_spec(controller) or {}
+    volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+    containers = spec.get("containers") or []
+    alloy = next((c for c in containers if "run" in (c.get("args") or [])), None)
+    if alloy is None:
+        return [Violation("alloy", controller.label, "no container runs `alloy run <config>`")]
+    args = list(alloy.get("args") or [])
+    path = str(args[args.index("run") + 1]) if args.index("run") + 1 < len(args) else ""
+    directory, filename = posixpath.split(path)
+    mount = next((m for m in alloy.get("volumeMounts") or [] if m.get("mountPath") == directory), None)
+    source = (volumes.get(mount.get("name")) or {}).get("configMap") if mount else None
+    if source is None:
+        return [Violation("alloy", controller.label, f"loads {path}, which no ConfigMap volume provides")]
+    if source.get("name") != config_map:
+        return [
+            Violation(
+                "alloy",
+                controller.label,
+                f"loads {path} from ConfigMap {source.get('name')}, not {config_map}",
+            )
+        ]
+    data = (stack.find("ConfigMap", namespace, config_map) or KubeObject({})).manifest.get("data") or {}
+    if filename != key or filename not in data:
+        return [
+            Violation(
+                "alloy",
+                controller.label,
+                f"loads {path}: ConfigMap {namespace}/{config_map} has keys {sorted(data)}, "
+                f"fleet's configuration is {key}",
+            )
+        ]
+    return []
+
+
 def check_alloy(stack: StackObjects) -> list[Violation]:
     """The Alloy DaemonSet runs the configuration fleet writes (its ConfigMap, and the key the
     container loads), as the ServiceAccount that may read the central credential, and no other
-    ServiceAccount may read it."""
+    ServiceAccount may read it; the events collector, when on, is one Deployment of one replica
+    that is never rolled (two would send every event twice), runs its own configuration and may
+    watch events."""
     expected = stack.expect.alloy
     if expected is None:
         return []
@@ -154,40 +198,7 @@ def check_alloy(stack: StackObjects) -> list[Violation]:
         ]
     daemonset = daemonsets[0]
     spec = pod_spec(daemonset) or {}
-    violations: list[Violation] = []
-    volumes = {v.get("name"): v for v in spec.get("volumes") or []}
-    containers = spec.get("containers") or []
-    alloy = next((c for c in containers if "run" in (c.get("args") or [])), None)
-    if alloy is None:
-        return [Violation("alloy", daemonset.label, "no container runs `alloy run <config>`")]
-    args = list(alloy.get("args") or [])
-    path = str(args[args.index("run") + 1]) if args.index("run") + 1 < len(args) else ""
-    directory, filename = posixpath.split(path)
-    mount = next((m for m in alloy.get("volumeMounts") or [] if m.get("mountPath") == directory), None)
-    source = (volumes.get(mount.get("name")) or {}).get("configMap") if mount else None
-    if source is None:
-        violations.append(
-            Violation("alloy", daemonset.label, f"loads {path}, which no ConfigMap volume provides")
-        )
-    elif source.get("name") != config_map:
-        violations.append(
-            Violation(
-                "alloy",
-                daemonset.label,
-                f"loads {path} from ConfigMap {source.get('name')}, not {config_map}",
-            )
-        )
-    else:
-        data = (stack.find("ConfigMap", namespace, config_map) or KubeObject({})).manifest.get("data") or {}
-        if filename != key or filename not in data:
-            violations.append(
-                Violation(
-                    "alloy",
-                    daemonset.label,
-                    f"loads {path}: ConfigMap {namespace}/{config_map} has keys {sorted(data)}, "
-                    f"fleet's configuration is {key}",
-                )
-            )
+    violations = _loads_config(stack, daemonset, namespace, config_map, key)
     account = str(spec.get("serviceAccountName") or "default")
     readers = secret_readers(stack, namespace, secret)
     if (namespace, account) not in readers:
@@ -207,4 +218,83 @@ def check_alloy(stack: StackObjects) -> list[Violation]:
                 f"is readable by other ServiceAccounts: {', '.join(others)}",
             )
         )
+    return violations + _check_events(stack)
+
+
+def _check_events(stack: StackObjects) -> list[Violation]:
+    expected = stack.expect.events
+    if expected is None:
+        return []
+    namespace, _release, config_map, key = expected
+    collectors = [
+        item
+        for item in stack.of_kind("Deployment", "StatefulSet", "DaemonSet")
+        if item.namespace == namespace and config_map in _config_maps_mounted(item)
+    ]
+    if len(collectors) != 1:
+        return [
+            Violation(
+                "alloy",
+                stack.stack,
+                f"expected one events collector running ConfigMap {namespace}/{config_map}, "
+                f"found {len(collectors)}",
+            )
+        ]
+    collector = collectors[0]
+    spec = collector.manifest.get("spec") or {}
+    violations = _loads_config(stack, collector, namespace, config_map, key)
+    if collector.kind != "Deployment" or spec.get("replicas") != 1:
+        violations.append(
+            Violation(
+                "alloy",
+                collector.label,
+                f"is a {collector.kind} of {spec.get('replicas', 'one pod per node')} replicas: every "
+                "replica reads every event, so the collector is one Deployment of one replica",
+            )
+        )
+    elif (spec.get("strategy") or {}).get("type") != "Recreate":
+        violations.append(
+            Violation(
+                "alloy",
+                collector.label,
+                "is rolled with a surge: the old and new replica read every event twice; use Recreate",
+            )
+        )
+    account = str((pod_spec(collector) or {}).get("serviceAccountName") or "default")
+    if (namespace, account) not in event_watchers(stack):
+        violations.append(
+            Violation(
+                "alloy",
+                collector.label,
+                f"runs as ServiceAccount {account}, which may not list and watch events cluster-wide",
+            )
+        )
     return violations
+
+
+def _config_maps_mounted(item: KubeObject) -> set[str]:
+    volumes = (pod_spec(item) or {}).get("volumes") or []
+    return {str((v.get("configMap") or {}).get("name")) for v in volumes if v.get("configMap")}
+
+
+def event_watchers(stack: StackObjects) -> set[tuple[str, str]]:
+    """The ServiceAccounts (namespace, name) that a ClusterRoleBinding lets get, list and watch
+    core events in every namespace."""
+    watchers: set[tuple[str, str]] = set()
+    for binding in stack.of_kind("ClusterRoleBinding"):
+        ref = binding.manifest.get("roleRef") or {}
+        role = stack.find("ClusterRole", None, str(ref.get("name")))
+        if role is None:
+            continue
+        granted: set[str] = set()
+        for rule in role.manifest.get("rules") or []:
+            groups = rule.get("apiGroups") or []
+            resources = rule.get("resources") or []
+            if ("" in groups or "*" in groups) and ("events" in resources or "*" in resources):
+                granted |= set(rule.get("verbs") or [])
+        if not ({"get", "list", "watch"} <= granted or "*" in granted):
+            continue
+        for subject in binding.manifest.get("subjects") or []:
+            if subject.get("kind") == "ServiceAccount":
+                watchers.add((str(subject.get("namespace") or ""), str(subject.get("name"))))
+    return watchers

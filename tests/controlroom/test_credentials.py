@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import bcrypt
 
 from controlroom.credentials import htpasswd
@@ -10,6 +12,12 @@ from .conftest import RenderControlRoom
 
 def _lines(text: str) -> dict[str, str]:
     return dict(line.split(":", 1) for line in text.splitlines())
+
+
+def _passwords(outputs: dict[str, Any]) -> dict[str, str]:
+    """Workload -> the password its ``credential-<workload>`` output publishes."""
+    prefix = "credential-"
+    return {key.removeprefix(prefix): value for key, value in outputs.items() if key.startswith(prefix)}
 
 
 def test_htpasswd_has_one_sorted_line_per_user() -> None:
@@ -24,16 +32,14 @@ def test_each_workload_line_verifies_against_its_exported_password(
     secret = rendered.kubernetes("Secret", "mimir-gateway-htpasswd")
     text = secret["stringData"][".htpasswd"]
     assert [line.split(":")[0] for line in text.splitlines()] == ["alpha", "beta", "gamma"]
-    credentials = rendered.plan["outputs"]["credentials"]
+    credentials = _passwords(rendered.plan["outputs"])
     assert sorted(credentials) == ["alpha", "beta", "gamma"]
     for user, hashed in _lines(text).items():
-        assert credentials[user]["username"] == user
-        password = credentials[user]["password"]
+        password = credentials[user]
         assert len(password) == 40 and password.isalnum()
         assert bcrypt.checkpw(password.encode(), hashed.encode())
-        assert not bcrypt.checkpw(
-            credentials["alpha" if user != "alpha" else "beta"]["password"].encode(), hashed.encode()
-        )
+        other = credentials["alpha" if user != "alpha" else "beta"]
+        assert not bcrypt.checkpw(other.encode(), hashed.encode())
 
 
 def test_reader_has_its_own_htpasswd(render_controlroom: RenderControlRoom) -> None:
@@ -65,30 +71,30 @@ def test_offboarding_removes_the_line_and_keeps_the_others(render_controlroom: R
     new = _lines(after.kubernetes("Secret", "mimir-gateway-htpasswd")["stringData"][".htpasswd"])
     assert list(new) == ["alpha", "gamma"]
     assert new == {user: old[user] for user in ("alpha", "gamma")}
-    assert sorted(after.plan["outputs"]["credentials"]) == ["alpha", "gamma"]
+    assert sorted(_passwords(after.plan["outputs"])) == ["alpha", "gamma"]
     assert not any("cred-beta" in key for key in after.state["passwords"])
 
 
 def test_a_rotation_keeps_both_passwords_then_only_the_new(render_controlroom: RenderControlRoom) -> None:
     before = render_controlroom(workloads=("alpha", "beta"))
-    old = before.plan["outputs"]["credentials"]["alpha"]["password"]
+    old = _passwords(before.plan["outputs"])["alpha"]
     rotating = {"alpha": CredentialGeneration(generation=0, next=1)}
     during = render_controlroom(workloads=("alpha", "beta"), credentials=rotating)
     main = _lines(during.kubernetes("Secret", "mimir-gateway-htpasswd")["stringData"][".htpasswd"])
     rotation = _lines(
         during.kubernetes("Secret", "mimir-gateway-rotation-htpasswd")["stringData"][".htpasswd"]
     )
-    new = during.plan["outputs"]["credentials"]["alpha"]["password"]
+    new = _passwords(during.plan["outputs"])["alpha"]
     assert new != old and list(rotation) == ["alpha"]
     assert bcrypt.checkpw(old.encode(), main["alpha"].encode())  # the old still authenticates
     assert bcrypt.checkpw(new.encode(), rotation["alpha"].encode())  # and the new, exported
-    assert during.plan["outputs"]["credentials"]["beta"] == before.plan["outputs"]["credentials"]["beta"]
+    assert _passwords(during.plan["outputs"])["beta"] == _passwords(before.plan["outputs"])["beta"]
 
     after = render_controlroom(
         workloads=("alpha", "beta"), credentials={"alpha": CredentialGeneration(generation=1)}
     )
     main = _lines(after.kubernetes("Secret", "mimir-gateway-htpasswd")["stringData"][".htpasswd"])
     assert after.kubernetes("Secret", "mimir-gateway-rotation-htpasswd")["stringData"][".htpasswd"] == ""
-    assert after.plan["outputs"]["credentials"]["alpha"]["password"] == new
+    assert _passwords(after.plan["outputs"])["alpha"] == new
     assert bcrypt.checkpw(new.encode(), main["alpha"].encode())
     assert not any(key.endswith("cred-alpha") for key in after.state["passwords"])  # the old is gone

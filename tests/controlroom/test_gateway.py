@@ -23,6 +23,7 @@ from nginx import RecordedRequest, RecordingUpstream, free_port, gateway_on_loop
 from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET
 from fleet.engines.render import RenderEngine, default_programs
 from fleet.inventory.loader import load_inventory
+from fleet.inventory.models import credential_output
 
 WORKLOADS = ("alpha", "beta", "gamma", "delta")
 HTPASSWD_SECRETS = (HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET)
@@ -117,7 +118,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             rotation_htpasswd_dir=rotation_dir,
         )
         with run_nginx(config, root / "nginx", port) as nginx:
-            credentials = {w: c["password"] for w, c in plan["outputs"]["credentials"].items()}
+            outputs = plan["outputs"]
+            credentials = {w: outputs[credential_output(w)] for w in outputs["tenants"]}
             reader = plan["outputs"]["reader"]
             yield Gateway(
                 port, upstream, credentials, (reader["username"], reader["password"]), rendered, nginx

@@ -18,16 +18,16 @@ def test_outputs(render_controlroom: RenderControlRoom) -> None:
     assert outputs["push_url"] == "https://mimir.ctrl.acme.example/api/v1/push"
     assert outputs["query_url"] == "https://mimir.ctrl.acme.example/prometheus"
     assert outputs["tenants"] == ["alpha", "beta"]
-    assert sorted(outputs["credentials"]) == ["alpha", "beta"]
+    assert sorted(k for k in outputs if k.startswith("credential")) == ["credential-alpha", "credential-beta"]
 
 
-def test_credentials_and_reader_are_secret_outputs(tmp_path: Path) -> None:
+def test_each_credential_and_the_reader_are_secret_outputs(tmp_path: Path) -> None:
     from fleet.inventory.loader import load_inventory
 
     root = write_inventory(tmp_path / "inventory", "aws", ["alpha"])
     path = RenderEngine(tmp_path / "out").render(load_inventory(root), "controlroom")
     outputs = json.loads(path.read_text(encoding="utf-8"))["outputs"]
-    assert outputs["credentials"] == REDACTED
+    assert outputs["credential-alpha"] == REDACTED
     assert outputs["reader"] == REDACTED
     assert outputs["tenants"] == ["alpha"]
 
@@ -57,8 +57,8 @@ def test_every_kubernetes_object_validates(render_controlroom: RenderControlRoom
         "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     ]
     # 2 namespaces, 5 Secrets (htpasswd: workloads, reader, rotation), the rule and Alertmanager
-    # ConfigMaps, 7 NetworkPolicies
-    assert len(objects) == 16
+    # ConfigMaps, 7 ingress and 9 egress NetworkPolicies
+    assert len(objects) == 9 + 7 + 9
     for resource in objects:
         kubernetes_validate.validate(_manifest(resource), KUBERNETES_VERSION, strict=True)
 

@@ -21,7 +21,9 @@ from fleet.charts.helm import helm_binary
 from fleet.engines.render import RenderEngine, default_programs
 from fleet.errors import MissingTool
 from fleet.inventory.loader import load_inventory
-from fleet.verify.netpol import Pod, admits, pods_of, selects
+from fleet.inventory.models import Egress, MimirKafka
+from fleet.verify.netpol import Address, Pod, admits, connects, pods_of, selects
+from kit.network import WorkloadNamespaces, workload_policies
 
 POLICY_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
@@ -106,7 +108,7 @@ def test_every_policy_selects_rendered_pods(stacks: dict[str, Stack]) -> None:
 
 def test_a_workload_admits_its_data_path_and_nothing_else(stacks: dict[str, Stack]) -> None:
     stack = stacks["payments-prod"]
-    alloy = stack.pod("alloy", name="alloy")
+    alloy = stack.pod("alloy", name="alloy", instance="alloy")
     grafana = stack.pod("grafana", name="grafana")
     mimir_gateway = stack.pod("mimir", name="mimir", component="gateway")
     loki_gateway = stack.pod("loki", name="loki", component="gateway")
@@ -116,17 +118,28 @@ def test_a_workload_admits_its_data_path_and_nothing_else(stacks: dict[str, Stac
     stranger = Pod("default", {"app": "anything"})
     policies = stack.policies
     for source in (alloy, grafana):
-        assert admits(policies, source, mimir_gateway, 8080)
-        assert admits(policies, source, loki_gateway, 8080)
-        assert not admits(policies, source, distributor, 8080)  # only through the gateway
-        assert not admits(policies, source, loki_write, 3100)
-    assert admits(policies, mimir_gateway, distributor, 8080)  # gateway → backend
-    assert admits(policies, distributor, ingester, 9095)
-    assert admits(policies, loki_gateway, loki_write, 3100)
-    assert admits(policies, alloy, alloy, 12345)  # Alloy's clustering
+        assert connects(policies, source, mimir_gateway, 8080)
+        assert connects(policies, source, loki_gateway, 8080)
+    assert not connects(policies, grafana, distributor, 8080)  # only through the gateway
+    assert not connects(policies, grafana, loki_write, 3100)
+    # Alloy scrapes the stack's metrics ports (Mimir's HTTP port is its metrics port).
+    assert connects(policies, alloy, ingester, 8080)
+    assert connects(policies, alloy, loki_write, 3100)
+    assert connects(policies, alloy, grafana, 3000)
+    assert not connects(policies, alloy, ingester, 9095)
+    assert connects(policies, mimir_gateway, distributor, 8080)  # gateway → backend
+    assert connects(policies, distributor, ingester, 9095)
+    assert connects(policies, loki_gateway, loki_write, 3100)
+    assert connects(policies, alloy, alloy, 12345)  # Alloy's clustering
+    events = stack.pod("alloy", name="alloy", instance="alloy-events")
+    assert connects(policies, events, loki_gateway, 8080)  # Kubernetes events to the local Loki
+    assert not connects(policies, events, mimir_gateway, 8080)  # and nothing else
+    assert not connects(policies, events, loki_write, 3100)
+    assert connects(policies, alloy, events, 12345)  # its own metrics, scraped by Alloy
+    assert not connects(policies, grafana, events, 12345)
     kube_state_metrics = stack.pod("alloy", name="kube-state-metrics")
-    assert admits(policies, alloy, kube_state_metrics, 8080)
-    assert not admits(policies, grafana, kube_state_metrics, 8080)
+    assert connects(policies, alloy, kube_state_metrics, 8080)
+    assert not connects(policies, grafana, kube_state_metrics, 8080)
     for target, port in ((mimir_gateway, 8080), (loki_gateway, 8080), (distributor, 8080), (grafana, 3000)):
         assert not admits(policies, stranger, target, port)
         assert not admits(policies, None, target, port)
@@ -156,7 +169,7 @@ def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_fron
     grafana = stack.pod("grafana", name="grafana")
     ingress = Pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
     for entry in (distributor, frontend):
-        assert admits(policies, gateway, entry, 8080)
+        assert connects(policies, gateway, entry, 8080)
         for other in (querier, ingester, grafana, ingress, Pod("default", {}), None):
             assert not admits(policies, other, entry, 8080), (other, entry)
     assert admits(policies, querier, frontend, 9095)  # queriers answer the frontend over gRPC
@@ -165,3 +178,124 @@ def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_fron
     assert admits(policies, grafana, gateway, 8080)
     assert not admits(policies, Pod("default", {}), gateway, 8080)
     assert not admits(policies, Pod("default", {}), ingester, 9095)
+
+
+KUBE_DNS = Pod("kube-system", {"k8s-app": "kube-dns"})
+ANYWHERE = Address("198.51.100.7")  # the default destinations are 0.0.0.0/0
+STRANGER = Pod("default", {"app": "anything"})
+
+
+def test_a_workload_restricts_egress_to_dns_the_data_path_and_its_outside_addresses(
+    stacks: dict[str, Stack],
+) -> None:
+    stack = stacks["payments-prod"]
+    policies = stack.policies
+    for pod in stack.pods:
+        assert connects(policies, pod, KUBE_DNS, 53, "UDP"), pod.name
+        assert connects(policies, pod, KUBE_DNS, 53, "TCP"), pod.name
+    alloy = stack.pod("alloy", name="alloy", instance="alloy")
+    events = stack.pod("alloy", name="alloy", instance="alloy-events")
+    kube_state_metrics = stack.pod("alloy", name="kube-state-metrics")
+    grafana = stack.pod("grafana", name="grafana")
+    mimir_gateway = stack.pod("mimir", name="mimir", component="gateway")
+    ingester = stack.pod("mimir", name="mimir", component="ingester")
+    loki_backend = stack.pod("loki", name="loki", component="backend")
+    # The API server (443, or kubeadm's 6443) for the pods that read it; the hub for Alloy.
+    for pod in (alloy, events, kube_state_metrics, loki_backend, stack.pod("mimir", name="rollout-operator")):
+        assert connects(policies, pod, ANYWHERE, 443), pod.name
+        assert connects(policies, pod, ANYWHERE, 6443), pod.name
+    assert connects(policies, ingester, ANYWHERE, 443)  # object storage
+    assert not connects(policies, ingester, ANYWHERE, 80)
+    for pod in (grafana, mimir_gateway):
+        assert not connects(policies, pod, ANYWHERE, 443), pod.name  # nothing outside for them
+    # In-cluster: nothing outside the stack, but Alloy, which scrapes every pod by annotation.
+    for pod in stack.pods:
+        allowed = pod is alloy
+        assert connects(policies, pod, STRANGER, 8080) is allowed, pod.name
+    assert not connects(policies, grafana, ingester, 9095)
+    assert not connects(policies, ingester, alloy, 12345)
+
+
+def test_the_control_rooms_egress(stacks: dict[str, Stack]) -> None:
+    stack = stacks["controlroom"]
+    policies = stack.policies
+    alertmanager = stack.pod("mimir", name="mimir", component="alertmanager")
+    distributor = stack.pod("mimir", name="mimir", component="distributor")
+    gateway = stack.pod("mimir", name="mimir", component="gateway")
+    grafana = stack.pod("grafana", name="grafana")
+    assert connects(policies, alertmanager, ANYWHERE, 587)  # e-mail receivers
+    assert not connects(policies, distributor, ANYWHERE, 587)
+    assert connects(policies, grafana, gateway, 8080)
+    assert not connects(policies, grafana, distributor, 8080)
+    assert not connects(policies, grafana, ANYWHERE, 443)
+    for pod in stack.pods:
+        assert not connects(policies, pod, STRANGER, 8080), pod.name
+
+
+def test_egress_left_open_when_the_inventory_says_so_and_narrowed_to_its_addresses() -> None:
+    namespaces = WorkloadNamespaces("alloy", "mimir", "loki", "grafana")
+    open_egress = Egress(restricted=False)
+    policies = workload_policies(
+        namespaces, ingress_namespace="ingress-nginx", grafana_ingress=False, egress_settings=open_egress
+    )
+    assert all(policy.direction == "Ingress" for policy in policies)
+    narrowed = Egress.model_validate({"control_room": {"cidrs": ["203.0.113.0/24"]}})
+    manifests = [
+        policy.manifest()
+        for policy in workload_policies(
+            namespaces,
+            ingress_namespace="ingress-nginx",
+            grafana_ingress=False,
+            egress_settings=narrowed,
+            scraped_namespaces=("payments",),
+        )
+    ]
+    alloy = Pod("alloy", {"app.kubernetes.io/name": "alloy", "app.kubernetes.io/instance": "alloy"})
+    assert connects(manifests, alloy, Address("203.0.113.9"), 443)
+    # 198.51.100.7:443 is still open: the API server's default is anywhere on 443.
+    assert not connects(manifests, alloy, Address("198.51.100.7"), 80)
+    # alloy.namespaces narrows what Alloy may scrape to them and the stack's own.
+    assert connects(manifests, alloy, Pod("payments", {"app": "shop"}), 9100)
+    assert not connects(manifests, alloy, Pod("default", {"app": "shop"}), 9100)
+    assert connects(manifests, alloy, Pod("mimir", {"app.kubernetes.io/component": "ingester"}), 8080)
+    # Without the events collector, its policies go too.
+    without_events = workload_policies(
+        namespaces,
+        ingress_namespace="ingress-nginx",
+        grafana_ingress=False,
+        events=False,
+        egress_settings=narrowed,
+    )
+    assert not [p for p in without_events if "alloy-events" in str(p.manifest())]
+
+
+def test_mimir_reaches_the_platforms_kafka_on_its_ports_when_it_has_one() -> None:
+    kafka = MimirKafka(address="kafka-0.kafka.streaming:9092,kafka-1.kafka.streaming:9094")
+    assert kafka.ports() == (9092, 9094)
+    namespaces = WorkloadNamespaces("alloy", "mimir", "loki", "grafana")
+    manifests = [
+        policy.manifest()
+        for policy in workload_policies(
+            namespaces,
+            ingress_namespace="ingress-nginx",
+            grafana_ingress=False,
+            egress_settings=Egress(),
+            kafka_ports=kafka.ports(),
+        )
+    ]
+    ingester = Pod("mimir", {"app.kubernetes.io/name": "mimir", "app.kubernetes.io/component": "ingester"})
+    gateway = Pod("mimir", {"app.kubernetes.io/name": "mimir", "app.kubernetes.io/component": "gateway"})
+    broker = Pod("streaming", {"app": "kafka"})
+    for port in (9092, 9094):
+        assert connects(manifests, ingester, broker, port)  # a broker in the cluster
+        assert connects(manifests, ingester, Address("10.20.30.40"), port)  # or outside it
+        assert not connects(manifests, gateway, broker, port)
+    assert not connects(manifests, ingester, broker, 9093)
+    # Without Kafka, nothing opens.
+    classic = [
+        policy.manifest()
+        for policy in workload_policies(
+            namespaces, ingress_namespace="ingress-nginx", grafana_ingress=False, egress_settings=Egress()
+        )
+    ]
+    assert not connects(classic, ingester, broker, 9092)

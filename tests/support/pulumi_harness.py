@@ -2,9 +2,9 @@
 inventory on disk (fixtures for tests/workloads and tests/kit, whose conftests import them).
 
 The mocks stand in only for what the program cannot reach offline: the clouds (which assign ARNs,
-client ids and resource names), the control-room stack (its ``credentials`` output) and
-``random`` (a password). Every resource the program declares is recorded with its inputs, as
-the engine receives them.
+client ids and resource names) and ``random`` (a password). The workload's central password is
+its secret stack configuration ``fleet:centralPassword``, set as fleet's engines set it. Every
+resource the program declares is recorded with its inputs, as the engine receives them.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import pytest
 import yaml
 from inventories import VERSIONS
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
+from pulumi.runtime.config import set_all_config
 
 from fleet.inventory.loader import load_inventory
-from fleet.inventory.models import WorkloadStack
+from fleet.inventory.models import CENTRAL_PASSWORD_CONFIG, WorkloadStack
 
 ACCOUNT_ID = "123456789012"
 SUBSCRIPTION_ID = "0b5e9f43-7c2a-4d8e-9a61-3f2d8c4b1e07"
@@ -64,10 +65,9 @@ class Recorded:
 
 
 class FleetMocks(Mocks):
-    """The clouds, the control-room stack and ``random``, as far as the program needs them."""
+    """The clouds and ``random``, as far as the program needs them."""
 
-    def __init__(self, credentials: dict[str, dict[str, str]]) -> None:
-        self.credentials = credentials
+    def __init__(self) -> None:
         self.resources: list[Recorded] = []
         self.calls: list[str] = []
         self.oidc_issuer_enabled = True
@@ -78,13 +78,6 @@ class FleetMocks(Mocks):
         inputs = unsecret(dict(args.inputs))
         state = dict(args.inputs)
         typ = args.typ
-        if typ == "pulumi:pulumi:StackReference":
-            outputs = {"credentials": self.credentials, "tenants": sorted(self.credentials)}
-            return args.name, {
-                "name": inputs["name"],
-                "outputs": outputs,
-                "secretOutputNames": ["credentials"],
-            }
         if typ == "random:index/randomPassword:RandomPassword":
             state["result"] = secrets.token_urlsafe(48)[: int(inputs["length"])]
         elif typ == "aws:s3/bucket:Bucket":
@@ -145,8 +138,12 @@ class Rendered:
         assert len(matches) == 1, f"{len(matches)} resources of type {typ} named {name}"
         return matches[0]
 
-    def chart(self, chart: str) -> dict[str, Any]:
+    def chart(self, chart: str, release: str | None = None) -> dict[str, Any]:
+        """The one release of ``chart`` (``release``: by name, default the chart's name when the
+        chart is installed twice, as Alloy is with its events collector)."""
         charts = [r.inputs for r in self.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == chart]
+        if len(charts) > 1 or release is not None:
+            charts = [c for c in charts if c.get("name") == (release or chart)]
         assert len(charts) == 1
         return charts[0]
 
@@ -206,20 +203,26 @@ def inventory_stack(tmp_path: Path) -> Callable[..., WorkloadStack]:
 
 @pytest.fixture
 def credentials() -> dict[str, dict[str, str]]:
-    """The control room's ``credentials`` output for two workloads, with fresh passwords."""
+    """The central passwords of two workloads, fresh ones (the control room's
+    ``credential-<workload>`` outputs)."""
     return {name: {"username": name, "password": secrets.token_urlsafe(24)} for name in ("web", "payments")}
 
 
 @pytest.fixture
 def pulumi_runtime(credentials: dict[str, dict[str, str]]) -> Iterator[Callable[..., FleetMocks]]:
-    """Install fresh mocks for one test."""
+    """Install fresh mocks for one test, with the stack's own central password as its secret
+    configuration (what fleet's engines hand a workload); the configuration is cleared after."""
 
     def install(stack: str = "web") -> FleetMocks:
-        mocks = FleetMocks(credentials)
+        mocks = FleetMocks()
         pulumi.runtime.set_mocks(mocks, project="fleet-demo", stack=stack, preview=False)
+        own = credentials.get(stack)
+        config = {CENTRAL_PASSWORD_CONFIG: own["password"]} if own is not None else {}
+        set_all_config(config, list(config))
         return mocks
 
     yield install
+    set_all_config({}, [])
 
 
 @pytest.fixture

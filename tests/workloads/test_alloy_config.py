@@ -262,3 +262,18 @@ def test_self_monitoring_and_the_hubs_metrics_pass_any_filter() -> None:
     assert all(keep.fullmatch(name) for name in HUB_READS_FROM_WORKLOADS)
     assert keep.fullmatch("http_requests_total")
     assert not keep.fullmatch("container_memory_working_set_bytes")
+
+
+def test_the_events_collector_is_scraped_as_an_alloy_when_there_is_one() -> None:
+    selector = "app.kubernetes.io/name=alloy,app.kubernetes.io/instance=alloy-events"
+    text = render_alloy_config(pipeline(events_collector_selector=selector))
+    assert check_workload_alloy(text, "shop-eu", CENTRAL) == []
+    found = blocks_by_id(text)
+    discovery = found["discovery.kubernetes.alloy_events"]
+    (selectors,) = discovery.blocks("selectors")
+    assert selectors.attribute("label") == Literal(selector)
+    (namespaces,) = discovery.blocks("namespaces")
+    assert namespaces.attribute("names") is not None
+    scrape = found["prometheus.scrape.alloy_events"]
+    assert scrape.attribute("job_name") == Literal("alloy")  # the pipeline's alerts read job="alloy"
+    assert "prometheus.scrape.alloy_events" not in blocks_by_id(render_alloy_config(pipeline()))

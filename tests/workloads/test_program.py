@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import kubernetes_validate
+import pulumi
 import pytest
 from kubernetes_validate.utils import latest_version
 from pulumi_harness import (
@@ -43,7 +44,8 @@ Stack = Callable[..., Any]
 
 
 def alloy_config(rendered: Rendered) -> str:
-    (configmap,) = rendered.of_type(CONFIGMAP)
+    # The DaemonSet's; the events collector has its own (alloy-events-config).
+    (configmap,) = [c for c in rendered.of_type(CONFIGMAP) if c.inputs["metadata"]["name"] == "alloy-config"]
     assert configmap.inputs["metadata"] == {
         "name": "alloy-config",
         "namespace": "alloy",
@@ -250,8 +252,31 @@ def test_every_direct_kubernetes_object_is_valid(render: Render, inventory_stack
         )
         rendered = render(spec, {"oidc_issuer": AKS_ISSUER if cloud == "azure" else EKS_ISSUER})
         direct = [r for r in rendered.resources if r.type in DIRECT_KUBERNETES]
-        # namespaces, 2 Secrets + ConfigMap, Role + RoleBinding, kube-state-metrics (ServiceAccount,
-        # ClusterRole, ClusterRoleBinding, Deployment), 11 NetworkPolicies (no Grafana hostname)
-        assert len(direct) == 4 + 3 + 2 + 4 + 11
+        # namespaces, 2 Secrets + 2 ConfigMaps (Alloy's, the events collector's), Role +
+        # RoleBinding, kube-state-metrics (ServiceAccount, ClusterRole, ClusterRoleBinding,
+        # Deployment), the events collector's ClusterRole + ClusterRoleBinding, NetworkPolicies:
+        # 15 ingress (no Grafana hostname), 18 egress
+        assert len(direct) == 4 + 4 + 2 + 4 + 2 + 15 + 18
         for resource in direct:
             kubernetes_validate.validate(resource.inputs, latest_version(), strict=True)
+
+
+def test_the_password_is_the_stacks_own_secret_config_and_no_stack_is_referenced(
+    render: Render, inventory_stack: Stack, credentials: Any
+) -> None:
+    spec = inventory_stack(workload_document("web"), workload_document("payments"))
+    rendered = render(spec)
+    assert rendered.of_type("pulumi:pulumi:StackReference") == []
+    auth = rendered.one(SECRET, "alloy-mimir-auth")
+    assert is_secret(auth.raw_inputs["stringData"])
+    assert auth.inputs["stringData"]["password"] == credentials["web"]["password"]
+    everything = json.dumps([r.inputs for r in rendered.resources])
+    assert credentials["payments"]["password"] not in everything
+
+
+def test_without_its_secret_config_the_program_stops_naming_the_key(
+    render: Render, inventory_stack: Stack, credentials: Any
+) -> None:
+    del credentials["web"]  # the harness then sets no fleet:centralPassword for the stack
+    with pytest.raises(pulumi.ConfigMissingError, match="fleet:centralPassword"):
+        render(inventory_stack(workload_document("web")))

@@ -76,7 +76,7 @@ def test_no_error_line_is_longer_than_the_cap(inventory: Path, monkeypatch: pyte
     [
         ["status", "--bogus"],
         ["rollout", "--bogus"],
-        ["credentials", "rotate", "payments-prod", "--dry-run"],
+        ["credentials", "rotate", "payments-prod", "--force"],
         ["workload", "list", "--output", "xml"],
         ["history", "a", "b"],
     ],

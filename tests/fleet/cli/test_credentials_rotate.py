@@ -130,3 +130,70 @@ def test_bad_names_are_refused_before_anything_is_recorded(inventory: Path, tmp_
     with Journal(journal_url_for(inventory)) as journal:
         assert journal.list_rollouts(kind=RolloutKind.ROTATE) == []
         assert credential_generations(journal) == {}
+
+
+def test_a_dry_run_shows_the_phases_waves_and_stacks_and_records_nothing(
+    inventory: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "runs.log"
+    script = write_script(tmp_path / "script.json", log=str(log), default={"duration": 0})
+    env = fleet_env(inventory, script, FLEET_WORKERS="2")
+
+    # Nothing recorded yet: a new rotation's three phases; not even the journal is created.
+    dry = run_fleet(env, "credentials", "rotate", "--all", "--dry-run", "-o", "json")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    plan = json.loads(dry.stdout)
+    assert (plan["dry_run"], plan["continues"], plan["rotation"]) == (True, False, None)
+    assert plan["workloads"] == list(WORKLOADS)
+    accept, switch, retire = plan["phases"]
+    assert [accept["phase"], switch["phase"], retire["phase"]] == ["1/3 accept", "2/3 switch", "3/3 retire"]
+    assert accept["stacks"] == retire["stacks"] == ["controlroom"]
+    assert sorted(switch["stacks"]) == sorted(WORKLOADS)
+    assert switch["waves"][0]["name"] == "canary" and len(switch["waves"][0]["stacks"]) == 1  # canary: 1
+    assert not (inventory / ".fleet").exists()
+    assert not log.exists()
+
+    # A rotation whose switch fails on payments-prod stops in phase 2.
+    assert run_fleet(env, "rollout", "--all", "--yes").returncode == 0
+    write_script(
+        script, log=str(log), default={"duration": 0}, stacks={"payments-prod": {"fail": "timed out"}}
+    )
+    stopped = run_fleet(env, "credentials", "rotate", "--all", "--yes")
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    with Journal(journal_url_for(inventory)) as journal:
+        rotations = [s.rollout for s in journal.list_rollouts(kind=RolloutKind.ROTATE)]
+        generations = credential_generations(journal)
+    (switching, accepting) = rotations
+    runs = log.read_text()
+
+    dry = run_fleet(env, "credentials", "rotate", "--dry-run", "-o", "json")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    plan = json.loads(dry.stdout)
+    assert (plan["continues"], plan["rotation"], plan["workloads"]) == (True, accepting.id, list(WORKLOADS))
+    switch, retire = plan["phases"]
+    assert (switch["phase"], switch["resumes"], switch["stacks"]) == (
+        "2/3 switch",
+        switching.id,
+        ["payments-prod"],
+    )
+    assert (retire["phase"], retire["resumes"], retire["stacks"]) == ("3/3 retire", None, ["controlroom"])
+    table = run_fleet(env, "credentials", "rotate", "--dry-run")
+    assert table.returncode == 0, table.stdout + table.stderr
+    assert f"the unfinished rotation {accepting.id} of {', '.join(WORKLOADS)} would continue" in table.stdout
+    assert f"2/3 switch (resumes {switching.id})" in table.stdout
+    assert "Nothing was recorded and no stack was touched." in table.stdout
+
+    # Nothing ran, nothing was recorded.
+    assert log.read_text() == runs
+    with Journal(journal_url_for(inventory)) as journal:
+        assert [s.rollout for s in journal.list_rollouts(kind=RolloutKind.ROTATE)] == rotations
+        assert credential_generations(journal) == generations
+        assert journal.get_rollout(switching.id).rollout.status is switching.status
+
+
+def test_json_output_goes_with_a_dry_run(inventory: Path, tmp_path: Path) -> None:
+    env = fleet_env(inventory, write_script(tmp_path / "script.json"))
+    result = run_fleet(env, "credentials", "rotate", "--all", "--yes", "-o", "json")
+    assert result.returncode == 2
+    assert "--output json|yaml goes with --dry-run" in result.stderr and "Traceback" not in result.stderr
+    assert not (inventory / ".fleet").exists()

@@ -77,7 +77,7 @@ def test_show_secrets_writes_the_values(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     plan = json.loads((out / "controlroom" / "plan.json").read_text(encoding="utf-8"))
-    password = plan["outputs"]["credentials"]["alpha"]["password"]
+    password = plan["outputs"]["credential-alpha"]
     assert password not in result.output
     assert password in (out / "alpha" / "plan.json").read_text(encoding="utf-8")
 
@@ -114,7 +114,17 @@ def test_render_expands_every_chart_beside_its_values(expanded: tuple[Path, Resu
     assert result.exit_code == 0, result.output
     assert "chart objects" in result.stdout.splitlines()[0]
     charts = _charts(out, "payments-prod")
-    assert sorted(charts) == ["alloy-chart", "grafana-chart", "loki-chart", "mimir-chart"]
+    assert sorted(charts) == [
+        "alloy-chart",
+        "alloy-events-chart",
+        "grafana-chart",
+        "loki-chart",
+        "mimir-chart",
+    ]
+    events = charts["alloy-events-chart"]["rendered"]
+    # The events collector: a second release of the Alloy chart, one Deployment.
+    assert events["release"] == "alloy-events"
+    assert [o["name"] for o in events["objects"] if o["kind"] == "Deployment"] == ["alloy-events"]
     mimir = charts["mimir-chart"]
     assert mimir["inputs"]["values"]["fullnameOverride"] == "mimir"
     rendered = mimir["rendered"]
@@ -142,3 +152,29 @@ def test_a_chart_missing_from_the_cache_names_it_and_how_to_pull(tmp_path: Path)
     assert "chart grafana 10.1.4 is not in the chart cache" in result.output
     assert "fleet charts pull" in result.output
     assert not (root / ".fleet" / "render" / "controlroom").exists()
+
+
+def test_render_uses_the_password_generations_the_journal_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fleet.journal import Journal, journal_url_for
+    from fleet.journal.credentials import begin_rotation, finish_rotation
+
+    monkeypatch.delenv("FLEET_DATABASE_URL", raising=False)
+    root = _inventory(tmp_path / "inv")
+
+    def passwords() -> list[str]:
+        result = CliRunner().invoke(app, ["-i", str(root), "render", "controlroom", "--no-charts"])
+        assert result.exit_code == 0, result.output
+        plan = json.loads((root / ".fleet" / "render" / "controlroom" / "plan.json").read_text())
+        found = [r for r in plan["resources"] if r["type"] == "random:index/randomPassword:RandomPassword"]
+        return sorted(r["name"] for r in found if r["name"].startswith("cred-"))
+
+    assert passwords() == ["cred-alpha"]  # nothing recorded: generation 0
+    assert not (root / ".fleet" / "fleet.db").exists()  # and render created no journal
+    with Journal(journal_url_for(root)) as journal:
+        begin_rotation(journal, ["alpha"], "r-rotation")
+    assert passwords() == ["cred-alpha", "cred-alpha-1"]  # rotating: both generations
+    with Journal(journal_url_for(root)) as journal:
+        finish_rotation(journal, "r-rotation")
+    assert passwords() == ["cred-alpha-1"]  # rotated: the new one only

@@ -284,3 +284,28 @@ def test_a_live_check_holds_the_stack_locks_and_refuses_while_a_rollout_holds_th
         reason = failed.halt_reason
         assert reason is not None and reason.startswith("could not check: stack payments-prod locked")
         assert len(seen) == 1  # nothing was previewed under someone else's rollout
+
+
+def test_a_rotated_control_room_is_checked_at_the_generation_the_journal_records(inv: Path) -> None:
+    import dataclasses
+
+    from fleet.drift.check import render_drift
+    from fleet.engines.render import RenderEngine
+    from fleet.inventory.loader import load_inventory
+    from fleet.inventory.models import CredentialGeneration
+    from fleet.journal.credentials import begin_rotation, finish_rotation
+
+    with Journal(journal_url_for(inv)) as journal:
+        begin_rotation(journal, ["payments-prod"], "r-rotation")
+        finish_rotation(journal, "r-rotation")
+        # The control room as the rollout after the rotation deployed and recorded it.
+        rotated = dataclasses.replace(
+            load_inventory(inv), credentials={"payments-prod": CredentialGeneration(generation=1)}
+        )
+        deployed = json.loads(RenderEngine().render(rotated, "controlroom").read_text())
+        journal.record_render("controlroom", deployed)
+        first = json.loads(RenderEngine().render(load_inventory(inv), "controlroom").read_text())
+        assert diff_plans(deployed, first)  # generation 0 would be drift: the test can tell
+
+        report = render_drift(load_inventory(inv), journal, ["controlroom"])
+    assert report.stacks == (StackDrift("controlroom", ()),)

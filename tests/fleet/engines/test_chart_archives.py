@@ -23,11 +23,12 @@ from fleet.charts.needs import chart_needs
 from fleet.charts.pull import import_from
 from fleet.cli.main import app
 from fleet.engines.mock_runtime import Recorder, cloud_context, run_program
-from fleet.engines.pulumi import PulumiEngine, chart_archives, qualified_stack_name, stack_program
+from fleet.engines.pulumi import PulumiEngine, chart_archives, stack_program
 from fleet.engines.render import render_config
 from fleet.errors import UserError
 from fleet.inventory.loader import Inventory, load_inventory
 from fleet.inventory.models import (
+    CENTRAL_PASSWORD_CONFIG,
     CONTROLROOM,
     GRAFANA_COMMUNITY_REPOSITORY,
     GRAFANA_REPOSITORY,
@@ -68,18 +69,16 @@ def filled(cache: ChartCache, inventory: Inventory) -> ChartCache:
 def charts_of(inventory: Inventory, stack: str, archives: dict[str, str]) -> dict[str, dict[str, Any]]:
     """The ``helm.v4.Chart`` inputs the Pulumi engine's program for ``stack`` declares, by
     resource name, run under the mock runtime."""
+    secret: dict[str, str] = {}
     if stack == CONTROLROOM:
         account: Any = inventory.fleet.spec.control_room
-        recorder = Recorder(stack, cloud_context(account))
     else:
         account = inventory.workload(stack).spec
-        recorder = Recorder(stack, cloud_context(account))
-        recorder.reference_name = qualified_stack_name(inventory, CONTROLROOM)
-        recorder.reference_outputs = {"credentials": {stack: {"username": stack, "password": "p" * 32}}}
-        recorder.reference_secret_names = ["credentials"]
+        secret = {CENTRAL_PASSWORD_CONFIG: "p" * 32}  # what the engine hands a workload
+    recorder = Recorder(stack, cloud_context(account))
     program = stack_program(inventory, stack, archives)
-    config = render_config(inventory.fleet.name, stack, account)
-    run_program(program, pulumi_project(inventory.fleet.name), stack, recorder, config)
+    config = {**render_config(inventory.fleet.name, stack, account), **secret}
+    run_program(program, pulumi_project(inventory.fleet.name), stack, recorder, config, list(secret))
     return {name: inputs for type_, name, _parent, inputs in recorder.resources if type_ == CHART}
 
 
@@ -107,9 +106,16 @@ def test_a_workload_installs_its_pinned_versions_from_the_cache(
         "loki-chart": "loki-6.30.1.tgz",  # the workload's pin, not the fleet's 6.46.0
         "grafana-chart": "grafana-10.1.4.tgz",
         "alloy-chart": "alloy-1.4.0.tgz",
+        "alloy-events-chart": "alloy-1.4.0.tgz",  # the events collector: the same Alloy chart
     }
     assert all("repositoryOpts" not in inputs for inputs in charts.values())
-    assert {inputs["name"] for inputs in charts.values()} == {"mimir", "loki", "grafana", "alloy"}
+    assert {inputs["name"] for inputs in charts.values()} == {
+        "mimir",
+        "loki",
+        "grafana",
+        "alloy",
+        "alloy-events",
+    }
 
 
 def test_without_a_cached_archive_the_chart_comes_from_its_repository(
@@ -122,6 +128,7 @@ def test_without_a_cached_archive_the_chart_comes_from_its_repository(
         "loki-chart": ("loki", GRAFANA_REPOSITORY),
         "grafana-chart": ("grafana", GRAFANA_COMMUNITY_REPOSITORY),
         "alloy-chart": ("alloy", GRAFANA_REPOSITORY),
+        "alloy-events-chart": ("alloy", GRAFANA_REPOSITORY),
     }
 
 

@@ -10,6 +10,7 @@ import pulumi_random as random
 import pytest
 
 from fleet.engines.mock_runtime import Recorder, cloud_context, is_secret, run_program, unwrapped
+from fleet.errors import OperationError
 from fleet.inventory.models import CloudAccount
 
 AWS = CloudAccount(cloud="aws", region="eu-west-1", account_id="210987654321")
@@ -84,17 +85,27 @@ def test_a_random_password_is_reused_while_its_inputs_are_unchanged() -> None:
     assert changed.passwords[key]["result"] != entry["result"]
 
 
-def test_a_stack_reference_reads_the_outputs_it_was_given() -> None:
+def test_a_stack_reference_fails_the_run() -> None:
     def program() -> None:
-        reference = pulumi.StackReference("organization/fleet-acme/controlroom")
-        k8s.core.v1.ConfigMap("tenants", data={"tenants": reference.get_output("tenants").apply(",".join)})
+        pulumi.StackReference("organization/fleet-acme/controlroom")
+
+    with pytest.raises(OperationError, match="read no other stack"):
+        _run(program, Recorder("alpha", cloud_context(AWS)))
+
+
+def test_secret_config_reaches_the_program_as_a_secret() -> None:
+    def program() -> None:
+        config = pulumi.Config("fleet")
+        k8s.core.v1.Secret("auth", string_data={"password": config.require_secret("centralPassword")})
+        k8s.core.v1.ConfigMap("plain", data={"region": pulumi.Config("aws").require("region")})
 
     recorder = Recorder("alpha", cloud_context(AWS))
-    recorder.reference_name = "organization/fleet-acme/controlroom"
-    recorder.reference_outputs = {"tenants": ["alpha", "beta"]}
-    _run(program, recorder)
-    (data,) = [inputs["data"] for _, name, _, inputs in recorder.resources if name == "tenants"]
-    assert data == {"tenants": "alpha,beta"}
+    config = {"aws:region": "eu-west-1", "fleet:centralPassword": "hunter2hunter2"}
+    run_program(program, "fleet-acme", "alpha", recorder, config, ["fleet:centralPassword"])
+    inputs = {name: value for _, name, _, value in recorder.resources}
+    assert is_secret(inputs["auth"]["stringData"])
+    assert unwrapped(inputs["auth"]["stringData"]) == {"password": "hunter2hunter2"}
+    assert inputs["plain"]["data"] == {"region": "eu-west-1"}
 
 
 def test_a_failed_run_leaves_nothing_behind_for_the_next() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,14 @@ from pulumi.automation.errors import create_command_error
 from pulumi.automation.events import EngineEvent, OpType
 
 from fleet.engines.pulumi import (
+    CredentialSource,
     PulumiEngine,
     ResourceDrift,
     describe_event,
     drift_of,
     failed_outcome,
     op_counts,
+    preview_changes,
     preview_expect_no_changes,
     pulumi_env,
     qualified_stack_name,
@@ -129,13 +132,14 @@ def test_preflight_without_passphrase_is_a_one_line_user_error(
 
 
 @pytest.mark.usefixtures("clean_env")
-def test_controlroom_stack_name_is_what_workloads_reference(tmp_path: Path) -> None:
+def test_a_workload_target_reads_its_own_credential_from_the_control_room(tmp_path: Path) -> None:
     inventory = make_inventory(tmp_path / "inv")
     controlroom = qualified_stack_name(inventory, "controlroom")
-    assert controlroom == inventory.workload_stack("payments-prod").controlroom_stack
     target = stack_target(inventory, "payments-prod", Settings(passphrase=PASSPHRASE))
     assert target.name == "organization/fleet-acme/payments-prod"
     assert target.project == "fleet-acme"
+    assert target.credential == CredentialSource(controlroom, "credential-payments-prod")
+    assert stack_target(inventory, "controlroom", Settings(passphrase=PASSPHRASE)).credential is None
 
 
 @pytest.mark.usefixtures("clean_env")
@@ -520,7 +524,7 @@ def test_run_program_cancels_a_stale_lock_and_runs_again_only_after_a_takeover(
 
     stack = _LockedStack(_locked_by("worker-9", 4242))
     monkeypatch.setattr(engine, "require_pulumi_cli", lambda: "/usr/bin/pulumi")
-    monkeypatch.setattr(engine, "_open", lambda target, program: stack)
+    monkeypatch.setattr(engine, "_open", lambda target, program, **_: stack)
     target = stack_target(make_inventory(tmp_path / "inv"), "controlroom", Settings(passphrase=PASSPHRASE))
 
     outcome = run_program(target, tiny_program, Action.up, previous_dead=previous_dead)
@@ -575,8 +579,232 @@ def test_drift_is_one_refreshing_preview_that_writes_no_state(
 
     stack = _PreviewedStack()
     monkeypatch.setattr(engine, "require_pulumi_cli", lambda: "/usr/bin/pulumi")
-    monkeypatch.setattr(engine, "_open", lambda target, program, create=True: stack)
+    monkeypatch.setattr(engine, "_open", lambda target, program, create=True, **_: stack)
     inventory = make_inventory(tmp_path / "inv")
 
     assert preview_expect_no_changes(inventory, "controlroom", settings=Settings(passphrase=PASSPHRASE)) == []
     assert stack.calls == [("preview", {"color": "never", "refresh": True, "expect_no_changes": True})]
+
+
+# --- a workload is handed its own credential, and no other ----------------------------------------
+
+OWN = "Own0Password0Of0PaymentsProd0000000000000"
+OTHER = "Other0Workloads0Password000000000000000"
+
+
+class _Workspace:
+    """A stand-in for a stack's workspace: the control room's outputs, as the CLI returns them."""
+
+    def __init__(self, outputs: dict[str, auto.OutputValue] | None) -> None:
+        self.outputs = outputs
+        self.asked: list[str] = []
+        self.removed: list[str] = []
+
+    def stack_outputs(self, stack_name: str) -> dict[str, auto.OutputValue]:
+        self.asked.append(stack_name)
+        if self.outputs is None:  # as the CLI answers for a stack never deployed
+            raise create_command_error(
+                auto.CommandResult("", f"error: no stack named '{stack_name}' found", 255)
+            )
+        return self.outputs
+
+    def remove_stack(self, stack_name: str) -> None:
+        self.removed.append(stack_name)
+
+
+class _Stack:
+    """A stand-in for a selected stack: records its configuration; ``failure`` makes ``up`` fail."""
+
+    def __init__(self, workspace: _Workspace, failure: str = "") -> None:
+        self.name = "organization/fleet-acme/payments-prod"
+        self.workspace = workspace
+        self.config: dict[str, auto.ConfigValue] = {}
+        self.failure = failure
+        self.ran: list[str] = []
+
+    def set_all_config(self, config: dict[str, auto.ConfigValue], *, path: bool = False) -> None:
+        self.config.update(config)
+
+    def up(self, **_: object) -> object:
+        self.ran.append("up")
+        if self.failure:
+            raise command_error(self.failure)
+        summary = type("Summary", (), {"resource_changes": {"create": 3}})()
+        return type("Up", (), {"summary": summary, "outputs": {}})()
+
+    def preview(self, **_: object) -> object:
+        self.ran.append("preview")
+        return type("Preview", (), {"change_summary": {"same": 3}})()
+
+    def destroy(self, **_: object) -> object:
+        self.ran.append("destroy")
+        return type("Destroy", (), {"summary": type("Summary", (), {"resource_changes": {"delete": 3}})()})()
+
+    def refresh(self, **_: object) -> object:
+        self.ran.append("refresh")
+        return type("Refresh", (), {"summary": type("Summary", (), {"resource_changes": {"same": 3}})()})()
+
+
+def _control_room_outputs(**extra: auto.OutputValue) -> dict[str, auto.OutputValue]:
+    return {
+        "query_url": auto.OutputValue("https://mimir.ctrl.acme.example/prometheus", secret=False),
+        "reader": auto.OutputValue({"username": "fleet-reader", "password": "r3ader"}, secret=True),
+        "credential-payments-prod": auto.OutputValue(OWN, secret=True),
+        "credential-analytics-prod": auto.OutputValue(OTHER, secret=True),
+        **extra,
+    }
+
+
+@pytest.fixture
+def fake_stack(monkeypatch: pytest.MonkeyPatch) -> Callable[..., _Stack]:
+    """``create_or_select_stack`` / ``select_stack`` answered by one :class:`_Stack`."""
+    import fleet.engines.pulumi as engine
+
+    def install(outputs: dict[str, auto.OutputValue] | str | None = "default", failure: str = "") -> _Stack:
+        found = _control_room_outputs() if outputs == "default" else outputs
+        stack = _Stack(_Workspace(found if isinstance(found, dict) else None), failure)
+        monkeypatch.setattr(engine, "require_pulumi_cli", lambda: "/usr/bin/pulumi")
+        monkeypatch.setattr(engine.auto, "create_or_select_stack", lambda *_, **__: stack)
+        monkeypatch.setattr(engine.auto, "select_stack", lambda *_, **__: stack)
+        return stack
+
+    return install
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_a_workload_run_gets_only_its_own_password_as_secret_config(
+    tmp_path: Path, fake_stack: Callable[..., _Stack]
+) -> None:
+    stack = fake_stack()
+    target = stack_target(make_inventory(tmp_path / "inv"), "payments-prod", Settings(passphrase=PASSPHRASE))
+    seen: list[str] = []
+
+    outcome = run_program(target, tiny_program, Action.up, seen.append)
+
+    assert outcome.ok, outcome.error
+    assert stack.workspace.asked == ["organization/fleet-acme/controlroom"]  # the control room alone
+    password = stack.config["fleet:centralPassword"]
+    assert (password.value, password.secret) == (OWN, True)
+    assert repr(password) != repr(OWN)  # the Automation API masks secret values in reprs
+    provider = stack_config(load_inventory(tmp_path / "inv"), "payments-prod")
+    assert sorted(stack.config) == sorted([*provider, "fleet:centralPassword"])
+    values = [value.value for value in stack.config.values()]
+    assert OTHER not in values and "r3ader" not in str(values)
+    assert OWN not in json.dumps(outcome.to_json()) + "".join(seen)
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_a_failed_run_never_shows_the_password(tmp_path: Path, fake_stack: Callable[..., _Stack]) -> None:
+    fake_stack(failure=f"error: the gateway refused basic auth payments-prod:{OWN}")
+    target = stack_target(make_inventory(tmp_path / "inv"), "payments-prod", Settings(passphrase=PASSPHRASE))
+    outcome = run_program(target, tiny_program, Action.up)
+    assert not outcome.ok
+    assert outcome.error is not None and "refused basic auth" in outcome.error
+    assert OWN not in outcome.error
+
+
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize("action", [Action.destroy, Action.refresh])
+def test_runs_that_do_not_run_the_program_read_no_credential(
+    tmp_path: Path, fake_stack: Callable[..., _Stack], action: Action
+) -> None:
+    stack = fake_stack()
+    target = stack_target(make_inventory(tmp_path / "inv"), "payments-prod", Settings(passphrase=PASSPHRASE))
+    outcome = run_program(target, tiny_program, action)
+    assert outcome.ok, outcome.error
+    assert stack.workspace.asked == []
+    assert "fleet:centralPassword" not in stack.config
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_the_control_room_reads_no_credential(tmp_path: Path, fake_stack: Callable[..., _Stack]) -> None:
+    stack = fake_stack()
+    target = stack_target(make_inventory(tmp_path / "inv"), "controlroom", Settings(passphrase=PASSPHRASE))
+    assert run_program(target, tiny_program, Action.up).ok
+    assert stack.workspace.asked == []
+    assert "fleet:centralPassword" not in stack.config
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_a_control_room_without_the_workloads_output_is_a_one_line_error(
+    tmp_path: Path, fake_stack: Callable[..., _Stack]
+) -> None:
+    outputs = _control_room_outputs()
+    del outputs["credential-payments-prod"]
+    stack = fake_stack(outputs)
+    target = stack_target(make_inventory(tmp_path / "inv"), "payments-prod", Settings(passphrase=PASSPHRASE))
+    outcome = run_program(target, tiny_program, Action.up)
+    assert (outcome.ok, outcome.transient) == (False, False)
+    assert outcome.error == (
+        "the control room publishes no credential-payments-prod output; "
+        "roll it out first (fleet rollout controlroom), then this workload"
+    )
+    assert stack.ran == []  # the program never ran without its credential
+    assert OTHER not in outcome.error
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_previews_hand_the_workload_its_credential_too(
+    tmp_path: Path, fake_stack: Callable[..., _Stack]
+) -> None:
+    stack = fake_stack()
+    inventory = make_inventory(tmp_path / "inv")
+    assert preview_changes(inventory, "payments-prod", settings=Settings(passphrase=PASSPHRASE)) == []
+    assert stack.config["fleet:centralPassword"].value == OWN
+    assert stack.workspace.asked == ["organization/fleet-acme/controlroom"]
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_a_workload_before_its_control_room_exists_is_a_one_line_error(
+    tmp_path: Path, fake_stack: Callable[..., _Stack]
+) -> None:
+    stack = fake_stack(None)
+    target = stack_target(make_inventory(tmp_path / "inv"), "payments-prod", Settings(passphrase=PASSPHRASE))
+    outcome = run_program(target, tiny_program, Action.preview)
+    assert not outcome.ok
+    assert outcome.error == (
+        "the control room (organization/fleet-acme/controlroom) does not exist yet; "
+        "roll it out first (fleet rollout controlroom)"
+    )
+    assert stack.ran == []
+
+
+def tiny_hub() -> None:
+    import pulumi
+
+    pulumi.export("credential-payments-prod", pulumi.Output.secret(OWN))
+    pulumi.export("credential-analytics-prod", pulumi.Output.secret(OTHER))
+
+
+def tiny_spoke() -> None:
+    import pulumi
+
+    password = pulumi.Config("fleet").require_secret("centralPassword")
+    pulumi.export("received", password)
+    pulumi.export("length", password.apply(len))
+
+
+@pytest.mark.pulumi_cli
+@needs_cli
+@pytest.mark.usefixtures("clean_env")
+def test_a_workload_receives_its_own_credential_on_a_file_backend(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    inventory = make_inventory(tmp_path / "inv", backend=f"file://{state}")
+    settings = Settings(passphrase=PASSPHRASE)
+    assert run_program(stack_target(inventory, "controlroom", settings), tiny_hub, Action.up).ok
+    seen: list[str] = []
+    outcome = run_program(
+        stack_target(inventory, "payments-prod", settings), tiny_spoke, Action.up, seen.append
+    )
+    assert outcome.ok, outcome.error
+    shown = stack_outputs(inventory, "payments-prod", show_secrets=True, settings=settings)
+    assert shown["received"] == OWN
+    assert OWN not in json.dumps(outcome.to_json()) + "".join(seen)
+    # Neither the workload's state nor its settings file hold another workload's password, and its own
+    # only encrypted.
+    files = [*state.rglob("*.json"), *(inventory.root / ".fleet" / "work" / "payments-prod").glob("Pulumi.*")]
+    workload_files = [path for path in files if "payments-prod" in str(path)]
+    assert workload_files
+    for path in workload_files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert OTHER not in text and OWN not in text, path

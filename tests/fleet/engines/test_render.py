@@ -15,13 +15,15 @@ from fleet.engines.render import (
     REDACTED,
     Programs,
     RenderEngine,
+    _ControlRoomState,
     load_plans,
     render_all,
     render_secrets,
+    workload_config,
 )
 from fleet.errors import OperationError, UserError
 from fleet.inventory.loader import Inventory, load_inventory
-from fleet.inventory.models import ControlRoomStack, WorkloadStack
+from fleet.inventory.models import CENTRAL_PASSWORD_CONFIG, ControlRoomStack, WorkloadStack, credential_output
 from fleet.kinds import Action
 
 
@@ -29,7 +31,8 @@ def _inventory(root: Path, workloads: list[str]) -> Inventory:
     return load_inventory(write_inventory(root, workloads))
 
 
-# A tiny hub and spoke with the same credential flow as the real programs.
+# A tiny hub and spoke with the same credential flow as the real programs: one secret output per
+# workload in the control room, read by the engine into the workload's secret configuration.
 def tiny_controlroom(spec: ControlRoomStack) -> None:
     passwords = {w: random.RandomPassword(f"cred-{w}", length=24, special=False) for w in spec.workloads}
     k8s.core.v1.Secret(
@@ -39,23 +42,15 @@ def tiny_controlroom(spec: ControlRoomStack) -> None:
             ".htpasswd": pulumi.Output.all(*[p.bcrypt_hash for p in passwords.values()]).apply("".join)
         },
     )
-    results = {w: p.result for w, p in passwords.items()}
     pulumi.export("tenants", list(spec.workloads))
-    pulumi.export(
-        "credentials",
-        pulumi.Output.secret(
-            pulumi.Output.all(**results).apply(lambda r: {w: {"username": w, "password": r[w]} for w in r})
-        ),
-    )
+    for workload, password in passwords.items():
+        pulumi.export(credential_output(workload), pulumi.Output.secret(password.result))
 
 
 def tiny_workload(spec: WorkloadStack) -> None:
     name = spec.workload.name
-    password = (
-        pulumi.StackReference(spec.controlroom_stack)
-        .get_output("credentials")
-        .apply(lambda c: c[name]["password"])
-    )
+    namespace, key = CENTRAL_PASSWORD_CONFIG.split(":")
+    password = pulumi.Config(namespace).require_secret(key)
     k8s.core.v1.Secret(
         "mimir-auth",
         metadata={"name": "mimir-auth", "namespace": "alloy"},
@@ -80,13 +75,7 @@ def test_plans_have_the_contract_format(tmp_path: Path) -> None:
             assert list(resource) == ["type", "name", "parent", "provider", "inputs"]
     alpha = json.loads(paths["alpha"].read_text(encoding="utf-8"))
     types = {r["name"]: r["type"] for r in alpha["resources"]}
-    assert types == {
-        "organization/fleet-acme/controlroom": "pulumi:pulumi:StackReference",
-        "mimir-auth": "kubernetes:core/v1:Secret",
-        "alloy": "kubernetes:core/v1:ConfigMap",
-    }
-    (reference,) = [r for r in alpha["resources"] if r["type"] == "pulumi:pulumi:StackReference"]
-    assert reference["inputs"] == {"name": "organization/fleet-acme/controlroom"}
+    assert types == {"mimir-auth": "kubernetes:core/v1:Secret", "alloy": "kubernetes:core/v1:ConfigMap"}
     (config,) = [r for r in alpha["resources"] if r["name"] == "alloy"]
     assert config["inputs"]["data"] == {"workload": "alpha"}
 
@@ -101,7 +90,8 @@ def test_no_password_in_any_plan_and_the_state_is_private(tmp_path: Path) -> Non
         text = path.read_text(encoding="utf-8")
         assert not any(secret in text for secret in secrets)
     plans = load_plans(out)
-    assert plans["controlroom"]["outputs"]["credentials"] == REDACTED
+    assert plans["controlroom"]["outputs"]["credential-alpha"] == REDACTED
+    assert plans["controlroom"]["outputs"]["credential-beta"] == REDACTED
     (auth,) = [r for r in plans["alpha"]["resources"] if r["name"] == "mimir-auth"]
     assert auth["inputs"]["stringData"] == REDACTED
     state = out / ".state" / "controlroom.json"
@@ -114,14 +104,36 @@ def test_workloads_receive_the_control_rooms_credential(tmp_path: Path) -> None:
     out = tmp_path / "out"
     render_all(inventory, None, out, show_secrets=True, programs=TINY)
     plans = load_plans(out)
-    credentials = plans["controlroom"]["outputs"]["credentials"]
-    for workload in ("alpha", "beta"):
+    outputs = plans["controlroom"]["outputs"]
+    credentials = {w: outputs[credential_output(w)] for w in ("alpha", "beta")}
+    for workload, password in credentials.items():
         (secret,) = [r for r in plans[workload]["resources"] if r["name"] == "mimir-auth"]
-        assert secret["inputs"]["stringData"] == {
-            "username": workload,
-            "password": credentials[workload]["password"],
-        }
-    assert sorted(render_secrets(out)) == sorted(c["password"] for c in credentials.values())
+        assert secret["inputs"]["stringData"] == {"username": workload, "password": password}
+    assert sorted(render_secrets(out)) == sorted(credentials.values())
+
+
+def test_a_workload_is_handed_its_own_credential_and_no_other(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path / "inv", ["alpha", "beta"])
+    engine = RenderEngine(tmp_path / "out", programs=TINY)
+    engine.render(inventory, "controlroom")
+    state = _ControlRoomState.load(engine.state_directory(inventory))
+    assert state is not None
+    alpha, beta = (state.outputs[credential_output(w)] for w in ("alpha", "beta"))
+    assert alpha != beta
+    assert workload_config("alpha", state) == {CENTRAL_PASSWORD_CONFIG: alpha}
+    assert workload_config("beta", state) == {CENTRAL_PASSWORD_CONFIG: beta}
+
+
+def test_a_program_that_references_another_stack_does_not_render(tmp_path: Path) -> None:
+    def peeking(spec: WorkloadStack) -> None:
+        pulumi.StackReference("organization/fleet-acme/controlroom")
+
+    inventory = _inventory(tmp_path / "inv", ["alpha"])
+    engine = RenderEngine(tmp_path / "out", programs=Programs(tiny_controlroom, peeking))
+    assert engine.run(inventory, "controlroom", Action.up).ok
+    outcome = engine.run(inventory, "alpha", Action.up)
+    assert not outcome.ok
+    assert "read no other stack" in str(outcome.error)
 
 
 def test_rerendering_is_stable(tmp_path: Path) -> None:
@@ -151,7 +163,7 @@ def test_a_workload_without_a_credential_is_not_ok(tmp_path: Path) -> None:
     )
     assert not (out / "beta").exists()
     ok = engine.run(_inventory(tmp_path / "inv", ["alpha", "beta"]), "alpha", Action.preview)
-    assert ok.ok and ok.changes == {"create": 3} and ok.summary["resources"] == 3
+    assert ok.ok and ok.changes == {"create": 2} and ok.summary["resources"] == 2  # no stack reference
 
 
 def test_only_preview_and_up_render(tmp_path: Path) -> None:
@@ -226,3 +238,26 @@ def test_the_real_programs_render(tmp_path: Path) -> None:
         if r["type"] == "kubernetes:core/v1:Secret" and r["inputs"]["metadata"]["name"] == "mimir-auth"
     ]
     assert auth["inputs"]["stringData"] == REDACTED
+
+
+def test_the_real_workload_program_reads_only_its_own_credential(tmp_path: Path) -> None:
+    """What the workload program reads, inspected in its full render (secrets shown): no stack
+    reference, its own password in its Alloy Secret, no other workload's password anywhere."""
+    inventory = _inventory(tmp_path / "inv", ["alpha", "beta"])
+    out = tmp_path / "out"
+    render_all(inventory, None, out, show_secrets=True)
+    plans = load_plans(out)
+    outputs = plans["controlroom"]["outputs"]
+    assert "credentials" not in outputs  # one output per workload, not a map of them all
+    own = {w: outputs[credential_output(w)] for w in ("alpha", "beta")}
+    for workload, other in (("alpha", "beta"), ("beta", "alpha")):
+        plan = plans[workload]
+        assert [r for r in plan["resources"] if r["type"] == "pulumi:pulumi:StackReference"] == []
+        (auth,) = [
+            r
+            for r in plan["resources"]
+            if r["type"] == "kubernetes:core/v1:Secret" and r["inputs"]["metadata"]["name"] == "mimir-auth"
+        ]
+        assert auth["inputs"]["stringData"] == {"username": workload, "password": own[workload]}
+        text = json.dumps(plan)
+        assert own[other] not in text

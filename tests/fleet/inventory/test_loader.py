@@ -52,7 +52,6 @@ def test_workload_stack_applies_pins_and_points_at_the_control_room(inventory_di
     assert stack.versions.loki == "6.30.1"  # pinned by the workload
     assert stack.versions.mimir == inventory.fleet.spec.versions.mimir
     assert stack.push_url == "https://mimir.ctrl.acme.example/api/v1/push"
-    assert stack.controlroom_stack == "organization/fleet-acme/controlroom"
     assert inventory.controlroom_stack().workloads == inventory.names
     assert inventory.stacks()[0] == "controlroom"
 
@@ -302,3 +301,46 @@ def test_a_workloads_central_limits_reach_the_control_room(inventory_dir: Path) 
     assert sorted(limits) == ["analytics-prod", "payments-prod", "search-staging"]
     assert (limits["payments-prod"].series, limits["payments-prod"].burst) == (2_000_000, 1_500_000)
     assert limits["search-staging"].series == 800_000  # the default
+
+
+def test_egress_destinations_and_the_events_switch_are_validated_at_their_line(inventory_dir: Path) -> None:
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "cluster: {kubeconfig: ~/.kube/payments.yaml, context: payments}",
+        "cluster: {kubeconfig: ~/.kube/payments.yaml, context: payments,\n"
+        "            egress: {api_server: {cidrs: [10.0.0/16]}, object_storage: {ports: [0]}}}",
+    )
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "system_logs: true}",
+        'system_logs: true, events: "no"}',
+    )
+    lines = problems(inventory_dir)
+    assert any(
+        line.startswith("workloads/payments-prod.yaml:11: spec.cluster.egress.api_server.cidrs[0]: ")
+        and "'10.0.0/16' is not a network" in line
+        for line in lines
+    ), lines
+    assert any(
+        line.startswith("workloads/payments-prod.yaml:11: spec.cluster.egress.object_storage.ports[0]")
+        for line in lines
+    ), lines
+    assert any(line.startswith("workloads/payments-prod.yaml:13: spec.alloy.events: ") for line in lines), (
+        lines
+    )
+
+
+def test_egress_defaults_open_the_https_port_anywhere_and_can_be_narrowed(inventory_dir: Path) -> None:
+    spec = load_inventory(inventory_dir).workload_stack("payments-prod").workload.spec
+    assert spec.cluster.egress.restricted is True
+    assert spec.cluster.egress.api_server.cidrs == ["0.0.0.0/0"]
+    assert spec.cluster.egress.api_server.ports == [443, 6443]
+    assert spec.alloy.events is True
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "context: payments}",
+        "context: payments, egress: {control_room: {cidrs: [203.0.113.0/24]}}}",
+    )
+    spec = load_inventory(inventory_dir).workload_stack("payments-prod").workload.spec
+    assert spec.cluster.egress.control_room.cidrs == ["203.0.113.0/24"]
+    assert spec.cluster.egress.control_room.ports == [443]

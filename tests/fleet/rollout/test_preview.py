@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
+from fleet.drift.diff import diff_plans
+from fleet.engines.render import RenderEngine
 from fleet.inventory.loader import load_inventory
+from fleet.inventory.models import CredentialGeneration
 from fleet.journal import Journal, journal_url_for
+from fleet.journal.credentials import begin_rotation, finish_rotation
 from fleet.rollout.preview import preview_lines, render_preview
 
 
@@ -27,3 +33,26 @@ def test_a_changed_field_previews_as_updates_and_a_new_stack_as_creates(inventor
     assert lines[0] == f"payments-prod: {counts['update']} to update"
     assert all(line.startswith("  ~ update ") for line in lines[1:])
     assert "90d" not in "\n".join(lines)  # resources and names only, never values
+
+
+def _rotated_baseline(inventory: Path, journal: Journal) -> dict[str, Any]:
+    """Record payments-prod's rotation to generation 1 in ``journal`` and, as the last render of
+    the control room, its render at that generation (what a rollout after the rotation records)."""
+    begin_rotation(journal, ["payments-prod"], "r-rotation")
+    finish_rotation(journal, "r-rotation")
+    rotated = dataclasses.replace(
+        load_inventory(inventory), credentials={"payments-prod": CredentialGeneration(generation=1)}
+    )
+    plan = json.loads(RenderEngine().render(rotated, "controlroom").read_text())
+    journal.record_render("controlroom", plan)
+    first = json.loads(RenderEngine().render(load_inventory(inventory), "controlroom").read_text())
+    assert diff_plans(plan, first)  # generation 0 would differ: the test can tell
+    return plan
+
+
+def test_a_rotated_control_room_previews_at_the_generation_the_journal_records(inventory: Path) -> None:
+    with Journal(journal_url_for(inventory)) as journal:
+        _rotated_baseline(inventory, journal)
+        [preview] = render_preview(load_inventory(inventory), journal, ["controlroom"])
+    assert preview.error is None
+    assert sum(preview.counts().values()) == 0, preview_lines([preview])

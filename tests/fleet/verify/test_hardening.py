@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 from charts import real_charts
+from inventories import copy_example
 
-from fleet.inventory.loader import Inventory
+from fleet.engines.render import load_plans, render_all
+from fleet.inventory.loader import Inventory, load_inventory
 from fleet.verify.dataflow import Violation
 from fleet.verify.hardening import HARDENING_INVARIANTS
 from fleet.verify.rendered import verify_objects
@@ -129,13 +131,14 @@ def test_a_policy_whose_selector_matches_no_rendered_pod_fails(
     }
 
 
-def test_a_namespace_without_its_default_deny_admits_outsiders(
+def test_a_policy_open_to_every_pod_admits_outsiders(
     inventory: Inventory, plans: dict[str, dict[str, Any]]
 ) -> None:
-    violations = prove(
-        inventory, plans, "payments-prod", drop_policy("grafana", "default-deny-ingress"), "network"
-    )
-    assert ("Deployment/grafana", "admits any pod on grafana (3000)") in {
+    def edit(plan: dict[str, Any]) -> None:
+        del policy(plan, "alloy", "alloy-events")["inputs"]["spec"]["ingress"][0]["from"]
+
+    violations = prove(inventory, plans, "payments-prod", edit, "network")
+    assert ("Deployment/alloy-events", "admits any pod on http-metrics (12345)") in {
         (v.component, v.message) for v in violations
     }
 
@@ -170,3 +173,132 @@ def test_missing_ingestion_limits_fail(inventory: Inventory, plans: dict[str, di
         c.startswith("ConfigMap loki/") and m.startswith("sets no ingestion_rate_mb")
         for c, m in found.items()
     )
+
+
+def test_an_events_collector_the_loki_gateway_refuses_fails(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    def edit(plan: dict[str, Any]) -> None:
+        rule = policy(plan, "loki", "loki-gateway")["inputs"]["spec"]["ingress"][0]
+        rule["from"] = [
+            peer
+            for peer in rule["from"]
+            if peer["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/instance") != "alloy-events"
+        ]
+
+    violations = prove(inventory, plans, "payments-prod", edit, "network")
+    assert [(v.component, v.message) for v in violations] == [
+        (
+            "Deployment/loki-gateway",
+            "does not admit the events collector to the Loki gateway on http-metrics (8080)",
+        )
+    ]
+
+
+# --- egress -------------------------------------------------------------------------------------
+
+
+def test_a_namespace_without_dns_cannot_resolve_names(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    violations = prove(inventory, plans, "payments-prod", drop_policy("grafana", "egress-dns"), "network")
+    assert {(v.component, v.message) for v in violations} == {
+        ("Deployment/grafana", "may not resolve names (kube-dns, UDP 53)"),
+        ("Deployment/grafana", "may not resolve names (kube-dns, TCP 53)"),
+    }
+
+
+def test_a_backend_whose_egress_is_closed_breaks_its_hops(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    violations = prove(
+        inventory, plans, "payments-prod", drop_policy("mimir", "egress-mimir-internal"), "network"
+    )
+    messages = {(v.component, v.message) for v in violations}
+    # The gateway's egress is closed: the hop is refused although the distributor admits it.
+    assert (
+        "Deployment/mimir-distributor",
+        "does not admit the Mimir gateway to the distributor on http-metrics (8080)",
+    ) in messages
+
+
+def test_egress_to_any_namespace_fails(inventory: Inventory, plans: dict[str, dict[str, Any]]) -> None:
+    def edit(plan: dict[str, Any]) -> None:
+        (rule,) = policy(plan, "loki", "egress-loki-internal")["inputs"]["spec"]["egress"]
+        rule["to"][0]["namespaceSelector"] = {}
+
+    violations = prove(inventory, plans, "payments-prod", edit, "network")
+    assert violations
+    assert {v.message for v in violations} == {
+        "may connect to a pod outside the stack (ports 53, 80, 443, 3100, 8080, 9095)"
+    }
+    assert {v.component for v in violations} >= {"Deployment/loki-gateway", "StatefulSet/loki-write"}
+
+
+def test_no_egress_to_object_storage_fails(inventory: Inventory, plans: dict[str, dict[str, Any]]) -> None:
+    violations = prove(
+        inventory, plans, "controlroom", drop_policy("mimir", "egress-mimir-object-storage"), "network"
+    )
+    components = {v.component for v in violations}
+    assert "StatefulSet/mimir-compactor" in components
+    assert all("reach object_storage (0.0.0.1:443, cluster.egress)" in v.message for v in violations)
+
+
+def test_alloy_without_its_egress_reaches_neither_gateways_nor_api_nor_hub(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    violations = prove(inventory, plans, "payments-prod", drop_policy("alloy", "egress-alloy"), "network")
+    messages = {(v.component, v.message) for v in violations}
+    assert {
+        ("DaemonSet/alloy", "does not let Alloy reach control_room (0.0.0.1:443, cluster.egress)"),
+        ("DaemonSet/alloy", "does not let Alloy reach api_server (0.0.0.1:443, cluster.egress)"),
+        ("Deployment/loki-gateway", "does not admit Alloy to the Loki gateway on http-metrics (8080)"),
+    } <= messages
+    # Only Alloy's hops broke: the events collector keeps its own policy.
+    assert all("Alloy" in message for _, message in messages)
+
+
+def test_narrowed_egress_addresses_and_kafka_reach_the_policies_and_the_proof(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "inv")
+    workload = root / "workloads" / "payments-prod.yaml"
+    text = workload.read_text(encoding="utf-8")
+    cluster = "cluster: {kubeconfig: ~/.kube/payments.yaml, context: payments}"
+    assert cluster in text
+    workload.write_text(
+        text.replace(
+            cluster,
+            "cluster: {kubeconfig: ~/.kube/payments.yaml, context: payments, egress: "
+            "{api_server: {cidrs: [10.100.0.0/16], ports: [443]}, control_room: {cidrs: [203.0.113.0/24]}}}",
+        ),
+        encoding="utf-8",
+    )
+    text = workload.read_text(encoding="utf-8")
+    mimir = "mimir: {replicas: 3, retention: 60d}"
+    assert mimir in text
+    kafka = 'mimir: {replicas: 3, retention: 60d, kafka: {address: "kafka-0.kafka.streaming:9092"}}'
+    workload.write_text(text.replace(mimir, kafka), encoding="utf-8")
+    inventory = load_inventory(root)
+    render_all(inventory, None, tmp_path / "plans")
+    plans = load_plans(tmp_path / "plans")
+    assert (
+        verify_objects(inventory, {"payments-prod": plans["payments-prod"]})["payments-prod"]["network"] == []
+    )
+
+    def elsewhere(plan: dict[str, Any]) -> None:
+        # The hub's range in the policy is not the inventory's: Alloy's remote write is refused.
+        for rule in policy(plan, "alloy", "egress-alloy")["inputs"]["spec"]["egress"]:
+            for peer in rule.get("to", []):
+                if peer.get("ipBlock", {}).get("cidr") == "203.0.113.0/24":
+                    peer["ipBlock"]["cidr"] = "198.51.100.0/24"
+
+    assert [
+        (v.component, v.message) for v in prove(inventory, plans, "payments-prod", elsewhere, "network")
+    ] == [("DaemonSet/alloy", "does not let Alloy reach control_room (203.0.113.1:443, cluster.egress)")]
+
+    violations = prove(
+        inventory, plans, "payments-prod", drop_policy("mimir", "egress-mimir-kafka"), "network"
+    )
+    assert {(v.component, v.message) for v in violations} >= {
+        ("Deployment/mimir-distributor", "does not let Mimir's distributor reach Kafka on 9092"),
+        ("StatefulSet/mimir-ingester", "does not let Mimir's ingester reach Kafka on 9092"),
+    }

@@ -11,6 +11,8 @@ from alloy_texts import CENTRAL, render
 from controlroom.credentials import HTPASSWD_SECRET
 from fleet.engines.base import REDACTED
 from fleet.verify.plans import check_htpasswd, check_no_secret_leak, check_plan_set, verify_plans
+from workloads.alloy_events import CONFIG_MAP as EVENTS_CONFIG_MAP
+from workloads.alloy_events import EventsPipeline, render_events_config
 
 # --- invariant 5: htpasswd ---------------------------------------------------------------------
 
@@ -206,3 +208,59 @@ def test_plan_set_names_every_stack_without_a_plan() -> None:
     assert [v.invariant for v in missing["controlroom"]] == [5]
     assert [v.invariant for v in missing["news"]] == [1, 2, 3, 4]
     assert all("no plan" in v.message and not v.redacted for v in missing["blog"])
+
+
+# --- the events collector's configuration -------------------------------------------------------
+
+
+def with_events(plan: dict[str, Any], text: str) -> dict[str, Any]:
+    plan["resources"].append(
+        {
+            "type": "kubernetes:core/v1:ConfigMap",
+            "name": "alloy-events-config",
+            "parent": None,
+            "inputs": {"metadata": {"name": EVENTS_CONFIG_MAP}, "data": {"config.alloy": text}},
+        }
+    )
+    return plan
+
+
+def events_text(
+    workload: str, url: str = "http://loki-gateway.loki.svc.cluster.local/loki/api/v1/push"
+) -> str:
+    return render_events_config(EventsPipeline(workload, url))
+
+
+def test_the_events_collectors_config_proves_invariants_1_3_and_4() -> None:
+    plans = good_plans()
+    with_events(plans["shop"], events_text("shop"))
+    assert verify_plans(plans, URLS)["shop"] == []
+
+
+def test_an_events_config_that_leaves_the_cluster_or_mislabels_fails() -> None:
+    plans = good_plans()
+    with_events(plans["shop"], events_text("blog", "https://logs.example.com/loki/api/v1/push"))
+    violations = verify_plans(plans, URLS)["shop"]
+    assert {(v.invariant, v.component) for v in violations} == {
+        (1, "loki.write.local"),
+        (4, "loki.write.local"),
+    }
+
+
+def test_an_events_config_with_metrics_or_without_events_fails() -> None:
+    plans = good_plans()
+    # The DaemonSet's whole pipeline is not an events collector: it reads no events, and its
+    # metrics would escape the metrics proof.
+    with_events(plans["shop"], render(workload="shop"))
+    violations = verify_plans(plans, URLS)["shop"]
+    assert (1, "alloy-events", "reads no loki.source.kubernetes_events") in {
+        (v.invariant, v.component, v.message) for v in violations
+    }
+    assert any(v.invariant == 2 and v.component.startswith("prometheus.") for v in violations)
+
+
+def test_an_events_config_alone_does_not_stand_for_the_workloads_alloy() -> None:
+    plans = good_plans()
+    plans["shop"] = with_events(workload_plan("shop", None), events_text("shop"))
+    violations = verify_plans(plans, URLS)["shop"]
+    assert [v.invariant for v in violations] == [1, 2, 3, 4]

@@ -294,3 +294,37 @@ def test_a_chart_missing_from_the_cache_names_it_and_how_to_pull(
     )
     assert result.exit_code == 1
     assert "chart grafana 10.1.4 is not in the chart cache" in result.output
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"replicas": 2}, "is a Deployment of 2 replicas: every replica reads every event"),
+        ({"updateStrategy": {"type": "RollingUpdate"}}, "is rolled with a surge"),
+    ],
+)
+def test_an_events_collector_that_could_read_events_twice_fails_alloy(
+    inventory: Inventory, plans: dict[str, dict[str, Any]], change: dict[str, Any], message: str
+) -> None:
+    def edit(plan: dict[str, Any]) -> None:
+        chart_values(plan, "alloy-events-chart")["controller"].update(change)
+
+    violations = prove(inventory, plans, "payments-prod", edit)
+    assert summary(violations) == [("alloy", "Deployment alloy/alloy-events")]
+    assert message in violations[0].message
+
+
+def test_an_events_collector_that_may_not_watch_events_fails_alloy(
+    inventory: Inventory, plans: dict[str, dict[str, Any]]
+) -> None:
+    def edit(plan: dict[str, Any]) -> None:
+        (role,) = [
+            r
+            for r in plan["resources"]
+            if r["name"] == "alloy-events-watch-events" and "Role" in r["type"] and "Binding" not in r["type"]
+        ]
+        role["inputs"]["rules"][0]["verbs"] = ["get"]
+
+    violations = prove(inventory, plans, "payments-prod", edit)
+    assert summary(violations) == [("alloy", "Deployment alloy/alloy-events")]
+    assert "may not list and watch events" in violations[0].message
