@@ -30,6 +30,10 @@ def versions(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     table = fitting_table(("stack", "component", "deployed", "desired", "state"), cells, keep=("stack",))
     console().print(table)
     behind = sorted({e.stack for e in entries if e.state == "differs"})
+    # In the table's order; "0 differ" alone would read as "all current" for a fleet never deployed.
+    undeployed = list(dict.fromkeys(e.stack for e in entries if e.state == "not deployed"))
     typer.echo(
-        f"{len(behind)} stack(s) differ from the inventory" + (f": {', '.join(behind)}" if behind else "")
+        f"{len(behind)} stack(s) differ from the inventory"
+        + (f": {', '.join(behind)}" if behind else "")
+        + (f"; {len(undeployed)} not deployed yet: {', '.join(undeployed)}" if undeployed else "")
     )
