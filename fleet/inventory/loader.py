@@ -7,6 +7,7 @@ one ``file:line: field: message`` line each, as :class:`~fleet.errors.InvalidInv
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterable, Mapping
@@ -150,7 +151,13 @@ def _problems(model: type[BaseModel], error: ValidationError, doc: Document, whe
         elif kind == "missing":
             message = "required field is missing"
         elif kind == "string_type":
-            message = f"expected a string, got {shorten(repr(item['input']))}; quote the value"
+            # Quoting makes a number or a boolean a string; a list or a mapping needs rewriting.
+            quote = "; quote the value" if not isinstance(value, list | dict) else ""
+            message = f"expected a string, got {shorten(repr(value))}{quote}"
+        elif kind in ("literal_error", "enum"):
+            expected = str(item.get("ctx", {}).get("expected", ""))
+            guess = did_you_mean(value, re.findall(r"'([^']*)'", expected)) if isinstance(value, str) else ""
+            message = f"expected {expected}, got {shorten(repr(value))}{guess}"
         elif kind in _STRICT_TYPES:
             message = f"expected {_STRICT_TYPES[kind]}, got {shorten(repr(item['input']))}"
         elif kind == "value_error" and ": " in message:

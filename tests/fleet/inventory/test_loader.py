@@ -71,6 +71,35 @@ def test_wrong_type_is_reported_with_its_line(inventory_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("old", "new", "expect"),
+    [
+        (
+            "environment: staging",
+            "environment: stag",
+            "workloads/search-staging.yaml:8: spec.environment: expected 'production', 'staging' or "
+            "'development', got 'stag'; did you mean 'staging'?",
+        ),
+        (
+            "kind: Workload",
+            "kind: Fleet",
+            "workloads/search-staging.yaml:2: kind: expected 'Workload', got 'Fleet'",
+        ),
+        (
+            "labels: {ring: canary, team: search}",
+            "labels: {ring: canary, team: [search]}",
+            "workloads/search-staging.yaml:9: spec.labels.team: expected a string, got ['search']",
+        ),
+    ],
+)
+def test_a_wrong_choice_or_a_list_for_a_string_is_said_in_the_inventory_s_words(
+    inventory_dir: Path, old: str, new: str, expect: str
+) -> None:
+    # Not pydantic's "Input should be ..." nor "quote the value" for a value quoting cannot fix.
+    edit(inventory_dir / "workloads/search-staging.yaml", old, new)
+    assert problems(inventory_dir) == [expect]
+
+
+@pytest.mark.parametrize(
     ("old", "new", "field", "expect"),
     [
         ('account_id: "210987654321"', 'account_id: "2109"', "spec.account_id", "12 digits"),
