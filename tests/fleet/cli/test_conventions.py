@@ -327,6 +327,14 @@ def test_rollout_selects_with_kubectl_selectors(
             "no workload has a label 'rign'; did you mean 'ring'?",
         ),
         (("rollout", "-l", "ring in canary", "--dry-run"), "error: bad label selector 'ring in canary'"),
+        (
+            ("rollout", "-l", "ring=canry", "--dry-run"),
+            "no workload has ring='canry'; did you mean 'canary'?",
+        ),
+        (
+            ("rollout", "-l", "environment in (stagin,development)", "--dry-run"),
+            "no workload has environment='stagin'; did you mean 'staging'?",
+        ),
     ],
 )
 def test_typos_get_one_line_with_a_did_you_mean(inv: Path, args: tuple[str, ...], message: str) -> None:
