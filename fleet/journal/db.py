@@ -182,7 +182,10 @@ class Database:
                 ) from None
             if not error.connection_invalidated and not _is_operational(error):
                 raise
-            raise OperationError(f"journal database {self.safe_url} failed: {detail}") from None
+            fix = ""
+            if not self.is_postgresql and "unable to open database file" in detail:
+                fix = "; its directory must exist and be writable (FLEET_DATABASE_URL sets where it is)"
+            raise OperationError(f"journal database {self.safe_url} failed: {detail}{fix}") from None
 
 
 def _is_corrupt(detail: str) -> bool:

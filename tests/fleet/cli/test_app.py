@@ -106,3 +106,15 @@ def test_a_file_system_error_names_the_file_without_unexpected(tmp_path: Path) -
     [line] = result.output.splitlines()
     assert line.startswith(f"error: {tmp_path / 'file' / 'new'}") and "Not a directory" in line
     assert "unexpected" not in line
+
+
+def test_a_sqlite_journal_on_a_path_that_cannot_be_opened_says_what_to_check(
+    inventory: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'no-such-dir' / 'fleet.db'}"
+    result = CliRunner().invoke(app, ["-i", str(inventory), "status"], env={"FLEET_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: journal database {url} failed: unable to open database file; its directory must "
+        "exist and be writable (FLEET_DATABASE_URL sets where it is)\n"
+    )
