@@ -5,15 +5,17 @@ Read once at the CLI edge and passed down explicitly; nothing reads settings at 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fleet.errors import UserError
 from fleet.kinds import EngineKind
 
 _MAX_ECHO = 80
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 
 class Settings(BaseSettings):
@@ -64,6 +66,15 @@ class Settings(BaseSettings):
         default="WARNING", description="Log level of the fleet commands (DEBUG, INFO, WARNING, ERROR)"
     )
 
+    @field_validator("broker_url", "result_backend")
+    @classmethod
+    def _redis_only(cls, url: str | None) -> str | None:
+        # The scheduler's lease, the result polling and the visibility timeout are Redis's; any
+        # other Celery transport failed later, inside a worker, with a traceback.
+        if url is not None and not url.startswith(("redis://", "rediss://")):
+            raise ValueError("fleet runs on Redis: use a redis:// or rediss:// URL")
+        return url
+
     @classmethod
     def from_environment(cls) -> Settings:
         """The settings of this process; a bad ``FLEET_*`` value is a UserError naming the variable,
@@ -74,13 +85,14 @@ class Settings(BaseSettings):
             first = error.errors(include_url=False)[0]
             name = str(first["loc"][0]) if first["loc"] else ""
             variable = f"FLEET_{name.upper()}"
-            value = repr(first.get("input"))
+            value = _PASSWORD_IN_URL.sub(r"\1***@", repr(first.get("input")))
             if len(value) > _MAX_ECHO:
                 value = f"{value[:_MAX_ECHO]}… ({len(value)} characters)"
             info = cls.model_fields.get(name)
             meaning = f" ({info.description})" if info is not None and info.description else ""
+            message = first["msg"].removeprefix("Value error, ")
             raise UserError(
-                f"{variable}={value}: {first['msg']}{meaning}; fix it or unset {variable}"
+                f"{variable}={value}: {message}{meaning}; fix it or unset {variable}"
             ) from None
 
     @property
