@@ -91,9 +91,7 @@ class Settings(BaseSettings):
             info = cls.model_fields.get(name)
             meaning = f" ({info.description})" if info is not None and info.description else ""
             message = first["msg"].removeprefix("Value error, ")
-            raise UserError(
-                f"{variable}={value}: {message}{meaning}; fix it or unset {variable}"
-            ) from None
+            raise UserError(f"{variable}={value}: {message}{meaning}; fix it or unset {variable}") from None
 
     @property
     def rollout_engine(self) -> EngineKind:
