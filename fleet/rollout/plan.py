@@ -219,6 +219,11 @@ def plan_rollout(
 
 def _nothing_selected(text: str | None, selector: Selector | None, targets: Sequence[PlanTarget]) -> str:
     """Why nothing was selected, naming a selector key no workload has (and what it resembles)."""
+    if not targets:
+        return (
+            "no workloads in the inventory (workloads/ is empty): onboard one with `fleet workload "
+            f"add FILE`, or roll out the control room alone with `fleet rollout {CONTROLROOM}`"
+        )
     if text is None or selector is None:
         return "no workloads"
     known = {key for target in targets for key in target.labels} | set(FIELDS)
