@@ -4,6 +4,7 @@ imports them all and runs it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Callable
@@ -168,7 +169,8 @@ class FleetGroup(HelpGroup):
             raise
         except OSError as exc:
             # The file system refused (read-only, full, not a directory): the path says where.
-            if _debug(ctx):
+            # A closed pipe (`fleet history | head`) is click's to end quietly.
+            if _debug(ctx) or exc.errno == errno.EPIPE:
                 raise
             where = f"{exc.filename}: " if exc.filename is not None else ""
             typer.echo(cut_line(f"error: {where}{exc.strerror or exc}"), err=True)

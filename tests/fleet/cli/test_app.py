@@ -3,6 +3,8 @@ never a traceback unless --debug asks (issue 11, point 10)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,11 @@ def test_a_sqlite_journal_on_a_path_that_cannot_be_opened_says_what_to_check(
         f"error: journal database {url} failed: unable to open database file; its directory must "
         "exist and be writable (FLEET_DATABASE_URL sets where it is)\n"
     )
+
+
+def test_a_reader_that_stops_early_gets_no_error(inventory: Path) -> None:
+    # `fleet history | head -1`: a closed pipe is not a file-system error to report. `true` exits
+    # before fleet writes a byte, so every write meets the closed pipe.
+    command = f"{sys.executable} -m fleet -i {inventory} upgrade plan --to alloy=1.5.0 -o yaml | true"
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120, check=False)
+    assert result.stderr == ""
