@@ -167,18 +167,15 @@ class FleetGroup(HelpGroup):
             # Not errors to report here: usage errors, exit codes, Ctrl-C at a prompt. Typer
             # raises its own click's exceptions (typer._click), never the click package's.
             raise
-        except OSError as exc:
-            # The file system refused (read-only, full, not a directory): the path says where.
-            # A closed pipe (`fleet history | head`) is click's to end quietly.
-            if _debug(ctx) or exc.errno == errno.EPIPE:
-                raise
-            where = f"{exc.filename}: " if exc.filename is not None else ""
-            typer.echo(cut_line(f"error: {where}{exc.strerror or exc}"), err=True)
-            ctx.exit(1)
         except Exception as exc:
-            # The last resort: a bug, or a failure nothing above knew how to describe.
-            if _debug(ctx):
+            # A closed pipe (`fleet history | head`) is click's to end quietly.
+            if _debug(ctx) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
                 raise
+            if isinstance(exc, OSError) and exc.filename is not None:
+                # The file system refused (read-only, full, not a directory): the path says where.
+                typer.echo(cut_line(f"error: {exc.filename}: {exc.strerror or exc}"), err=True)
+                ctx.exit(1)
+            # The last resort: a bug, or a failure nothing above knew how to describe.
             detail = next(iter(str(exc).strip().splitlines()), "")
             typer.echo(
                 cut_line(f"error: unexpected {type(exc).__name__}: {detail} (--debug shows the traceback)"),
