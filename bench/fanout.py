@@ -30,9 +30,10 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet.inventory.loader import load_inventory
+from fleet.inventory.loader import Inventory, load_inventory
 from fleet.inventory.models import RolloutPolicy
 from fleet.journal import Journal, RolloutDetail
 from fleet.journal.connect import open_journal
@@ -60,6 +61,9 @@ class Run:
     makespan: float
     detail: RolloutDetail
     coordinator_cpu: float
+    began: datetime
+    """When the rollout was started (the journal's clock: UTC)."""
+    ended: datetime
 
 
 def _free_port() -> int:
@@ -77,8 +81,7 @@ def _inventory(root: Path, count: int) -> list[str]:
     return names
 
 
-def _plan(settings: Settings, names: list[str], concurrency: int) -> RolloutPlan:
-    inventory = load_inventory(settings.inventory)
+def _plan(inventory: Inventory, names: list[str], concurrency: int) -> RolloutPlan:
     targets = [PlanTarget(name, {}, "production") for name in names]
     waves = plan_waves(targets, canary=0, wave_size="100%", include_controlroom=False)
     policy = RolloutPolicy(canary=0, wave_size="100%", max_parallel=concurrency, failure_budget=0)
@@ -95,20 +98,25 @@ def _plan(settings: Settings, names: list[str], concurrency: int) -> RolloutPlan
 
 def _rollout(settings: Settings, names: list[str], concurrency: int) -> Run:
     """A warm-up rollout of C stacks (worker start-up and imports not counted), then the measured one."""
-    plan = _plan(settings, names, concurrency)
+    inventory = load_inventory(settings.inventory)
+    plan = _plan(inventory, names, concurrency)
     journal, locks = open_journal(settings)
     with journal:
         warm = [PlanTarget(n, {}, "production") for n in names[:concurrency]]
         warm_waves = plan_waves(warm, canary=0, wave_size="100%", include_controlroom=False)
-        _drive(settings, journal, locks, replace(plan, waves=tuple(warm_waves)))
-        started, cpu = time.monotonic(), time.process_time()
-        detail = _drive(settings, journal, locks, plan)
-        return Run(time.monotonic() - started, detail, time.process_time() - cpu)
+        _drive(settings, journal, locks, replace(plan, waves=tuple(warm_waves)), inventory)
+        began, started, cpu = datetime.now(UTC), time.monotonic(), time.process_time()
+        detail = _drive(settings, journal, locks, plan, inventory)
+        makespan, cpu = time.monotonic() - started, time.process_time() - cpu
+        return Run(makespan, detail, cpu, began, datetime.now(UTC))
 
 
-def _drive(settings: Settings, journal: Journal, locks: StackLocks, plan: RolloutPlan) -> RolloutDetail:
+def _drive(
+    settings: Settings, journal: Journal, locks: StackLocks, plan: RolloutPlan, inventory: Inventory
+) -> RolloutDetail:
     rollout = start_rollout(journal, locks, plan)
-    return drive(settings, journal, locks, rollout.id)
+    # As `fleet rollout` does: the rollout's hooks read the inventory it was planned from.
+    return drive(settings, journal, locks, rollout.id, inventory=inventory)
 
 
 def _start(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -299,6 +307,9 @@ def _report(
     gaps = [(start - end).total_seconds() for start, end in zip(starts[c:], ends, strict=False)]
     if gaps:
         print(f"  and finish to next claim     {1000 * sum(gaps) / len(gaps):6.0f} ms per stack (dispatch)")
+    if starts and ends:
+        first, last = (starts[0] - fleet.began).total_seconds(), (fleet.ended - ends[-1]).total_seconds()
+        print(f"  start to first claim {first:6.2f} s, last finish to end {last:6.2f} s (once per rollout)")
     print(
         f"coordinator: {1000 * fleet.coordinator_cpu / n:.1f} ms of CPU per stack, "
         f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"

@@ -111,17 +111,20 @@ def _chunks(names: list[str]) -> Iterator[list[tuple[int, str]]]:
         yield list(enumerate(names))[offset : offset + BATCH]
 
 
-def best_of(call: Callable[[], Any], runs: int = 3) -> float:
-    times = []
+def best_of(call: Callable[[], Any], runs: int = 3) -> tuple[float, float]:
+    """The fastest wall time and the fastest CPU time of this process (user + system) of
+    ``runs`` calls; on PostgreSQL the server's CPU is not in the second."""
+    walls, cpus = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         call()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus)
 
 
-def measure(url: str, stack_count: int, rollout_count: int) -> dict[str, float]:
-    """Seconds per read over a journal of the given size at ``url`` (a fresh database)."""
+def measure(url: str, stack_count: int, rollout_count: int) -> dict[str, tuple[float, float]]:
+    """Seconds (wall, CPU) per read over a journal of the given size at ``url`` (a fresh database)."""
     with Journal(url) as journal:
         started = time.perf_counter()
         fill(journal, stack_count, rollout_count)
@@ -143,15 +146,21 @@ def measure(url: str, stack_count: int, rollout_count: int) -> dict[str, float]:
         }
 
 
-def report(backend: str, small: dict[str, float], large: dict[str, float]) -> bool:
-    print(f"  {backend}: {'read':10s}{'small':>9s}{'large':>9s}{'ratio':>8s}   target 0.5 s")
+def report(
+    backend: str, small: dict[str, tuple[float, float]], large: dict[str, tuple[float, float]]
+) -> bool:
+    print(
+        f"  {backend}: {'read':10s}{'small':>9s}{'large':>9s}{'ratio':>8s}{'cpu':>9s}   "
+        "target 0.5 s (wall; cpu: the large read's, this process)"
+    )
     ok = True
     for read in large:
-        verdict = "ok" if large[read] <= 0.5 else "OVER"
-        ok &= large[read] <= 0.5
+        wall, cpu = large[read]
+        verdict = "ok" if wall <= 0.5 else "OVER"
+        ok &= wall <= 0.5
         print(
-            f"  {'':{len(backend) + 2}s}{read:10s}{small[read]:9.3f}{large[read]:9.3f}"
-            f"{large[read] / small[read]:8.1f}   {verdict}"
+            f"  {'':{len(backend) + 2}s}{read:10s}{small[read][0]:9.3f}{wall:9.3f}"
+            f"{wall / small[read][0]:8.1f}{cpu:9.3f}   {verdict}"
         )
     return ok
 

@@ -4,7 +4,8 @@ Ingress: every namespace fleet installs into denies all ingress; each further po
 hop of the data path. Workload: Alloy and Grafana reach the Mimir and Loki gateways (port 8080),
 the events collector reaches the Loki gateway, Alloy scrapes the stack's metrics ports, the
 ingress controller reaches Grafana when it has a hostname, each backend's pods reach each other,
-Alloy's pods reach each other (clustering) and kube-state-metrics. Control room: only the gateway
+Alloy's pods reach each other (clustering) and kube-state-metrics, and with local alerting Loki's
+ruler (in its backend pods) reaches the local Mimir's Alertmanager. Control room: only the gateway
 reaches the distributor and the query-frontend over HTTP (other Mimir pods reach them only on
 gRPC and memberlist), and only the ingress controller and the fleet Grafana reach the gateway. In
 both, the API server reaches the rollout-operator's admission webhooks.
@@ -16,7 +17,7 @@ gateways, Alloy reaches the pods it scrapes (every namespace, or ``alloy.namespa
 stack's). Outside the pods, by address (``ipBlock``): the API server for the pods that call it
 (Alloy, the events collector, kube-state-metrics, the rollout-operator, Loki's rules sidecar),
 object storage for Mimir and Loki, the hub for Alloy, notification receivers for the hub's
-Alertmanager.
+Alertmanager and, with local alerting, a workload's (whose Loki ruler also reaches it in-cluster).
 
 Selectors use the labels the charts give their pods (``app.kubernetes.io/name``, ``instance``,
 ``component``), and namespaces are selected by ``kubernetes.io/metadata.name``.
@@ -25,7 +26,7 @@ Selectors use the labels the charts give their pods (``app.kubernetes.io/name``,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pulumi
@@ -44,6 +45,8 @@ MEMBERLIST_PORT = 7946
 WEBHOOK_PORT = 8443
 """The rollout-operator's admission webhooks, called by the API server."""
 LOKI_HTTP_PORT = 3100
+MIMIR_HTTP_PORT = 8080
+"""Every Mimir component's HTTP port (``http-metrics``): its API (the Alertmanager's too) and metrics."""
 CACHE_EXPORTER_PORT = 9150
 """The memcached exporters of Mimir's and Loki's caches (port ``http-metrics``)."""
 DNS_PORT = 53
@@ -208,11 +211,13 @@ def workload_policies(
     egress_settings: Egress | None = None,
     scraped_namespaces: Sequence[str] = (),
     kafka_ports: Sequence[int] = (),
+    local_alerting: bool = False,
 ) -> list[Policy]:
     """A workload's policies: its four namespaces deny ingress (and egress, when
     ``egress_settings`` restricts it) but for the data path. ``scraped_namespaces``: where Alloy
     scrapes and reads pods (``alloy.namespaces``); empty: every namespace. ``kafka_ports``: the
-    brokers' ports of Mimir's ingest storage (``mimir.kafka``), wherever the brokers run."""
+    brokers' ports of Mimir's ingest storage (``mimir.kafka``), wherever the brokers run.
+    ``local_alerting``: the local Alertmanager admits Loki's ruler and reaches the receivers."""
     alloy = app("alloy", "alloy", namespace=ns.alloy)
     grafana = app("grafana", "grafana", namespace=ns.grafana)
     # The events collector (a second release of the Alloy chart) writes to the Loki gateway only.
@@ -268,12 +273,21 @@ def workload_policies(
             )
         )
     policies.append(webhooks(ns.mimir, "mimir"))
+    if local_alerting:
+        policies.append(
+            Policy(
+                "mimir-alertmanager-from-loki",
+                ns.mimir,
+                app("mimir", "mimir", "alertmanager"),
+                (Rule((app("loki", "loki", "backend", namespace=ns.loki),), (MIMIR_HTTP_PORT,)),),
+            )
+        )
     grafana_sources = [Rule((alloy,), (GRAFANA_PORT,))]
     if grafana_ingress:
         grafana_sources.append(Rule((Pods(namespace=ingress_namespace),), (GRAFANA_PORT,)))
     policies.append(Policy("grafana", ns.grafana, app("grafana", "grafana"), tuple(grafana_sources)))
     if egress_settings is not None and egress_settings.restricted:
-        policies += _workload_egress(ns, egress_settings, events, scraped_namespaces)
+        policies += _workload_egress(ns, egress_settings, events, scraped_namespaces, local_alerting)
         policies += kafka_egress(ns.mimir, kafka_ports)
     return policies
 
@@ -294,7 +308,11 @@ def kafka_egress(namespace: str, ports: Sequence[int]) -> list[Policy]:
 
 
 def _workload_egress(
-    ns: WorkloadNamespaces, settings: Egress, events: bool, scraped_namespaces: Sequence[str]
+    ns: WorkloadNamespaces,
+    settings: Egress,
+    events: bool,
+    scraped_namespaces: Sequence[str],
+    local_alerting: bool,
 ) -> list[Policy]:
     api_server = to_addresses(settings.api_server)
     storage = to_addresses(settings.object_storage)
@@ -349,6 +367,17 @@ def _workload_egress(
     policies.append(egress("mimir-rollout-operator", ns.mimir, _rollout_operator("mimir"), api_server))
     # Loki's rules sidecar (in the backend pods) reads the rules' ConfigMaps from the API.
     policies.append(egress("loki-backend-sidecar", ns.loki, app("loki", "loki", "backend"), api_server))
+    if local_alerting:
+        alertmanager = app("mimir", "mimir", "alertmanager")
+        policies += [
+            egress(
+                "loki-ruler-alertmanager",
+                ns.loki,
+                app("loki", "loki", "backend"),
+                Rule((replace(alertmanager, namespace=ns.mimir),), (MIMIR_HTTP_PORT,)),
+            ),
+            egress("mimir-alertmanager", ns.mimir, alertmanager, to_addresses(settings.notifications)),
+        ]
     return policies
 
 

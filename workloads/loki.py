@@ -1,4 +1,5 @@
-"""The workload's Loki (simple scalable mode): TSDB index, schema v13, the workload's bucket."""
+"""The workload's Loki (simple scalable mode): TSDB index, schema v13, the workload's bucket; with
+local log alerting on, its ruler runs the rules ``workloads.alerting`` ships."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 import pulumi
 
 from fleet.inventory.models import LokiSettings
-from kit.charts import gateway_url, grafana_chart, hours
+from kit.charts import gateway_url, grafana_chart, hours, merged
 from kit.security import SECCOMP
 from kit.sizing import SIDECAR, Sizing
 from kit.storage import BucketBinding
+from workloads.alerting import loki_ruler_values
 
 RELEASE = "loki"
 SERVICE_ACCOUNT = "loki"
@@ -34,6 +36,11 @@ class LokiArgs:
     settings: LokiSettings
     storage: BucketBinding
     sizing: Sizing = field(default_factory=Sizing)
+    ruler_alertmanager_namespace: str | None = None
+    """With local log alerting: the namespace of the Mimir whose Alertmanager gets Loki's alerts
+    (the ruler runs the shipped log rules); None: the ruler has no rules."""
+    depends_on: tuple[pulumi.Resource, ...] = ()
+    """The log rules' ConfigMap the backend pods mount."""
     archive: str | None = None
     """The chart's cached archive (an absolute path) when the deploying engine installs from
     fleet's chart cache; None: from ``repository``."""
@@ -64,7 +71,15 @@ def _cache(megabytes: int) -> dict[str, Any]:
 
 
 def loki_values(args: LokiArgs) -> dict[str, Any]:
-    """The chart values: TSDB + v13 on object storage, compactor-enforced retention, replicas."""
+    """The chart values: TSDB + v13 on object storage, compactor-enforced retention, replicas,
+    and the ruler on the shipped log rules when local log alerting is on."""
+    values = _values(args)
+    if args.ruler_alertmanager_namespace is not None:
+        values = merged(values, loki_ruler_values(args.ruler_alertmanager_namespace))
+    return values
+
+
+def _values(args: LokiArgs) -> dict[str, Any]:
     replicas = args.settings.replicas
     backend = args.storage.backend
     limits = args.settings.limits
@@ -154,6 +169,6 @@ class Loki(pulumi.ComponentResource):
             archive=args.archive,
             namespace=args.namespace,
             values=loki_values(args),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.register_outputs({"push_url": self.push_url, "query_url": self.query_url})

@@ -1,4 +1,5 @@
-"""The workload's own Mimir (mimir-distributed), storing blocks in the workload's bucket."""
+"""The workload's own Mimir (mimir-distributed), storing blocks in the workload's bucket; with local
+alerting on, its ruler and Alertmanager run on the files ``workloads.alerting`` ships."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from typing import Any
 
 import pulumi
 
-from fleet.inventory.models import MimirSettings
+from fleet.inventory.models import LocalAlerting, MimirSettings
 from kit.charts import gateway_url, grafana_chart, hours, merged
 from kit.mimir import architecture, pod_labels, storage_config
 from kit.sizing import Sizing, mimir_resources
 from kit.storage import BucketBinding
+from workloads.alerting import mimir_alerting_values, shipped_stores
 
 RELEASE = "mimir"
 SERVICE_ACCOUNT = "mimir"
@@ -26,6 +28,10 @@ class MimirArgs:
     settings: MimirSettings
     storage: BucketBinding
     sizing: Sizing = field(default_factory=Sizing)
+    alerting: LocalAlerting = field(default_factory=LocalAlerting)
+    """The workload's ``spec.alerting``: when enabled, the ruler and Alertmanager run on shipped files."""
+    depends_on: tuple[pulumi.Resource, ...] = ()
+    """The rule and Alertmanager ConfigMaps (and receivers' Secret) the pods mount."""
     archive: str | None = None
     """The chart's cached archive (an absolute path) when the deploying engine installs from
     fleet's chart cache; None: from ``repository``."""
@@ -33,7 +39,9 @@ class MimirArgs:
 
 def mimir_values(args: MimirArgs) -> dict[str, Any]:
     """The chart values: single tenant, one bucket split by prefix, the spec's replicas and
-    retention, the classic write path unless the spec names a Kafka."""
+    retention, the classic write path unless the spec names a Kafka; with local alerting, the
+    ruler and Alertmanager on local stores (the shipped files) instead of the bucket."""
+    alerting = args.alerting.enabled
     replicas = args.settings.replicas
     replication = min(3, replicas)
     architecture_values, architecture_config = architecture(args.settings.kafka)
@@ -46,7 +54,7 @@ def mimir_values(args: MimirArgs) -> dict[str, Any]:
         },
         "minio": {"enabled": False},
         **architecture_values,
-        "alertmanager": {"enabled": False},
+        "alertmanager": {"enabled": alerting},
         "ingester": {
             "replicas": replicas,
             "zoneAwareReplication": {"enabled": False},
@@ -63,6 +71,7 @@ def mimir_values(args: MimirArgs) -> dict[str, Any]:
                 # Only this workload writes here (Alloy, in-cluster): one tenant, no org header.
                 "multitenancy_enabled": False,
                 **storage_config(args.storage),
+                **(shipped_stores() if alerting else {}),
                 **architecture_config,
                 "ingester": {
                     **architecture_config.get("ingester", {}),
@@ -80,7 +89,9 @@ def mimir_values(args: MimirArgs) -> dict[str, Any]:
             }
         },
     }
-    resources = mimir_resources(args.sizing, disabled=("mimir-alertmanager",))
+    if alerting:
+        values = merged(values, mimir_alerting_values(args.alerting, replication))
+    resources = mimir_resources(args.sizing, disabled=() if alerting else ("mimir-alertmanager",))
     return merged(merged(values, resources), pod_labels(args.storage))
 
 
@@ -106,6 +117,6 @@ class Mimir(pulumi.ComponentResource):
             archive=args.archive,
             namespace=args.namespace,
             values=mimir_values(args),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.register_outputs({"push_url": self.push_url, "query_url": self.query_url})

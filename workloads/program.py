@@ -2,10 +2,11 @@
 
 Metrics are written twice by Alloy (the local Mimir, the control room's Mimir); logs go to the
 local Loki only; Grafana reads the local Mimir and Loki. The workload's password for the control
-room comes from the secret stack configuration ``fleet:centralPassword``, straight into a Secret:
-fleet's engine sets it right before each run from the control room's output for this workload
-alone. The program references no other stack, so its state holds its own credential and no other
-workload's.
+room is an argument of the program (``credential``, a secret Output), straight into a Secret:
+fleet runs the program inline, in the engine's own process, and hands it the control room's
+output for this workload alone, read right before each run. The program reads no stack
+configuration for it and references no other stack, so nothing on disk but the workload's own
+(encrypted) state holds its password, and no other workload's.
 
 The workload's ``spec.cluster`` says how to find the cluster's OIDC issuer for IRSA / workload
 identity: ``oidc_issuer`` outright, or looked up by ``name`` (default: the workload's name) and, on
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 
 import pulumi
 
-from fleet.inventory.models import CENTRAL_PASSWORD_CONFIG, WorkloadStack
+from fleet.inventory.models import WorkloadStack
 from kit.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
 from kit.network import WorkloadNamespaces, network_policies, workload_policies
 from kit.provider import kubernetes_provider
@@ -26,6 +27,7 @@ from kit.sizing import stack_sizing
 from kit.storage import ClusterIdentity, StorageArgs, StorageUser, object_storage
 from workloads import loki as loki_module
 from workloads import mimir as mimir_module
+from workloads.alerting import LocalAlertingArgs, WorkloadAlerting
 from workloads.alloy import Alloy, AlloyArgs
 from workloads.alloy_events import SELECTOR as EVENTS_SELECTOR
 from workloads.alloy_events import AlloyEvents, AlloyEventsArgs
@@ -51,8 +53,14 @@ def cluster_identity(spec: WorkloadStack) -> ClusterIdentity:
     )
 
 
-def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = None) -> None:
+def workload_program(
+    spec: WorkloadStack, credential: pulumi.Input[str], archives: Mapping[str, str] | None = None
+) -> None:
     """Declare one workload's observability stack; run inside a Pulumi program context.
+
+    ``credential``: the workload's password for the control room (its ``credential-<workload>``
+    output, handed in by the engine); the Secret holding it is marked secret whatever the caller
+    passes.
 
     ``archives``: per component (``mimir``, ``loki``, ``grafana``, ``alloy``), the local chart
     archive to install it from (the Pulumi engine passes fleet's cached, checked archives);
@@ -98,6 +106,26 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
         ),
     )
 
+    # Local alerting (off by default): rules on the workload's own Mimir and Loki, its own receivers.
+    local_alerting = settings.alerting
+    alerting_resources: tuple[pulumi.Resource, ...] = ()
+    if local_alerting.enabled:
+        alerting = WorkloadAlerting(
+            "alerting",
+            LocalAlertingArgs(
+                workload=name,
+                alerting=local_alerting,
+                thresholds=spec.thresholds,
+                mimir_namespace=namespaces.names[MIMIR_NAMESPACE],
+                loki_namespace=namespaces.names[LOKI_NAMESPACE],
+                pipeline_namespaces=(ALLOY_NAMESPACE, MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
+                system_logs=settings.alloy.system_logs,
+            ),
+            opts=on_cluster,
+        )
+        alerting_resources = tuple(alerting.resources)
+    log_alerting = local_alerting.enabled and local_alerting.logs
+
     mimir = Mimir(
         "mimir",
         MimirArgs(
@@ -108,6 +136,8 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
             settings=settings.mimir,
             storage=storage.bindings["mimir"],
             sizing=sizing,
+            alerting=local_alerting,
+            depends_on=alerting_resources,
         ),
         opts=on_cluster,
     )
@@ -121,6 +151,8 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
             settings=settings.loki,
             storage=storage.bindings["loki"],
             sizing=sizing,
+            ruler_alertmanager_namespace=MIMIR_NAMESPACE if log_alerting else None,
+            depends_on=alerting_resources if log_alerting else (),
         ),
         opts=on_cluster,
     )
@@ -140,8 +172,6 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
         opts=on_cluster,
     )
 
-    namespace, key = CENTRAL_PASSWORD_CONFIG.split(":", 1)
-    password = pulumi.Config(namespace).require_secret(key)
     Alloy(
         "alloy",
         AlloyArgs(
@@ -153,7 +183,7 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
             settings=settings.alloy,
             central=settings.central,
             central_push_url=spec.push_url,
-            central_password=password,
+            central_password=credential,  # Alloy stores it as a secret
             local_metrics_url=mimir.push_url,
             local_logs_url=loki.push_url,
             stack_namespaces=(MIMIR_NAMESPACE, LOKI_NAMESPACE, GRAFANA_NAMESPACE),
@@ -193,6 +223,7 @@ def workload_program(spec: WorkloadStack, archives: Mapping[str, str] | None = N
             egress_settings=settings.cluster.egress,
             scraped_namespaces=tuple(settings.alloy.namespaces),
             kafka_ports=settings.mimir.kafka.ports() if settings.mimir.kafka else (),
+            local_alerting=local_alerting.enabled,
         ),
         pulumi.ResourceOptions(provider=cluster, depends_on=[namespaces]),
     )

@@ -5,6 +5,7 @@ imports them all and runs it."""
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import re
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from fleet.errors import FleetError, UserError, cut_line, report_lines
 
-if TYPE_CHECKING:  # pydantic-settings costs a tenth of a second to import: not for `fleet --help`
+if TYPE_CHECKING:  # fleet --help imports no pydantic
     from fleet.settings import Settings
 
 
@@ -35,7 +36,23 @@ class State:
             from fleet.inventory.loader import load_inventory
 
             self._inventory = load_inventory(self.settings.inventory)
+            if _own_process:
+                # The inventory lives as long as the command: out of the cyclic collector's
+                # sight (gc.freeze), which would otherwise walk its objects again and again (a
+                # third of `fleet validate`'s CPU at 10,000 workloads). Objects freed are freed.
+                gc.freeze()
         return self._inventory
+
+
+_own_process = False
+"""True when the command is its process (the ``fleet`` console script, ``python -m fleet``), not
+a call inside a longer-lived one such as a test: freezing everything alive is for the former."""
+
+
+def run_as_process() -> None:
+    """Called by the console-script entry point before it runs the command."""
+    global _own_process
+    _own_process = True
 
 
 COMPLETE_VAR = "_FLEET_COMPLETE"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from fleet.cli.app import app
+from fleet.cli.app import app, run_as_process
 
 COMMAND_MODULES = (
     "inventory",  # init, validate, schema
@@ -36,4 +36,5 @@ for _module in COMMAND_MODULES:
 
 def run() -> None:
     """Console-script entry point."""
+    run_as_process()
     sys.exit(app(prog_name="fleet", standalone_mode=True))

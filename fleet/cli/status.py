@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -15,25 +16,31 @@ from fleet.cli.output import OUTPUT_OPTION, Output, emit, fitting_table
 def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     """Per stack: the last rollout, its result, the version set deployed, when, and the error;
     and the last dry run, which renders only (it never counts as deployed)."""
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import missing_journal, open_journal
     from fleet.rollout.rotation import rotation_status
 
     st = state(ctx)
     inventory = st.inventory()
-    journal, _ = open_journal(st.settings)
-    with journal:
-        rotations = rotation_status(journal)  # workload -> the phase of its unfinished rotation
-        found = {record.stack: record for record in journal.stack_status()}
-        gone = journal.destroyed_stacks() - set(inventory.stacks())  # offboarded: history keeps them
-        dry_runs = {record.stack: record for record in journal.last_dry_runs() if record.stack not in gone}
+    rotations: Mapping[str, str] = {}
+    found: dict[str, Any] = {}
+    dry_runs: dict[str, Any] = {}
+    missing = missing_journal(st.settings)
+    if missing is None:
+        journal, _ = open_journal(st.settings)
+        with journal:
+            rotations = rotation_status(journal)  # workload -> the phase of its unfinished rotation
+            found = {record.stack: record for record in journal.stack_status()}
+            gone = journal.destroyed_stacks() - set(inventory.stacks())  # offboarded: history keeps them
+            dry_runs = {r.stack: r for r in journal.last_dry_runs() if r.stack not in gone}
     rows: list[dict[str, Any]] = []
+    in_inventory = set(inventory.stacks())
     for stack in dict.fromkeys([*inventory.stacks(), *found, *dry_runs]):
         record = found.get(stack)
         dry = dry_runs.get(stack)
         rows.append(
             {
                 "stack": stack,
-                "in_inventory": stack in inventory.stacks(),
+                "in_inventory": stack in in_inventory,
                 "last_rollout": record.rollout_id if record else None,
                 "result": record.status.value if record else "never deployed",
                 "when": record.when.isoformat() if record else None,
@@ -49,6 +56,24 @@ def status(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
             }
         )
     emit(rows, output, table=lambda: _status_table(rows))
+    if missing is not None and output is Output.table:
+        typer.echo(nothing_recorded(missing))
+
+
+def nothing_recorded(path: Any) -> str:
+    """The line a journal listing prints for an inventory that has no journal yet."""
+    return f"nothing is recorded for this inventory yet (no {path}; a rollout creates it)"
+
+
+PLAIN_ROWS = 1000
+"""Above this many stacks, ``fleet status`` prints plain columns (:mod:`fleet.cli.columns`), not
+a table fitted to the terminal: rich laid 10,000 rows out in 5 s of CPU. Each error is cut to
+:data:`ERROR_WIDTH` characters there (``-o json`` and ``fleet history ID`` have it whole)."""
+ERROR_WIDTH = 80
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _status_table(rows: list[dict[str, Any]]) -> Any:
@@ -74,6 +99,13 @@ def _status_table(rows: list[dict[str, Any]]) -> Any:
         )
     # Columns nobody has a value in are left out: a fleet only ever dry-run shows what it did.
     shown = [i for i, name in enumerate(columns) if name in ("stack", "result") or any(c[i] for c in cells)]
+    if len(cells) > PLAIN_ROWS:
+        from fleet.cli.columns import columns as plain_columns
+
+        error = columns.index("error")
+        for cell in cells:
+            cell[error] = _cut(" ".join(cell[error].split()), ERROR_WIDTH)
+        return plain_columns([columns[i] for i in shown], [[c[i] for i in shown] for c in cells]).rstrip("\n")
     return fitting_table(
         [columns[i] for i in shown],
         [[c[i] for i in shown] for c in cells],
@@ -105,9 +137,16 @@ def history(
 
 def show_history(ctx: typer.Context, rollout_id: str | None, *, output: Output, limit: int = 20) -> None:
     """``fleet history [ID]`` and ``fleet rollout list|show``: the list, or one rollout in full."""
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import missing_journal, open_journal, open_recorded_journal
 
-    journal, locks = open_journal(state(ctx).settings)
+    settings = state(ctx).settings
+    if rollout_id is not None:
+        open_recorded_journal(settings, rollout_id)[0].close()  # none yet: nothing to show
+    missing = missing_journal(settings)
+    if missing is not None:
+        emit([], output, table=lambda: nothing_recorded(missing))
+        return
+    journal, locks = open_journal(settings)
     with journal:
         if rollout_id is not None:
             detail = journal.get_rollout(rollout_id)

@@ -33,8 +33,8 @@ def worker(
     max_tasks_per_child: int = typer.Option(
         MAX_TASKS_PER_CHILD,
         "--max-tasks-per-child",
-        min=1,
-        help="Stacks a process runs before it is replaced",
+        min=0,
+        help="Stacks a process runs before it is replaced; 0: never replaced",
     ),
     metrics_port: int | None = typer.Option(
         None,
@@ -67,11 +67,12 @@ def worker(
         "--pool=prefork",
         f"--concurrency={concurrency or os.cpu_count() or 1}",
         f"--queues={queues or f'{DEFAULT_QUEUE},{BEAT_QUEUE}'}",
-        f"--max-tasks-per-child={max_tasks_per_child}",
         f"--loglevel={loglevel}",
         "--without-gossip",
         "--without-mingle",
     ]
+    if max_tasks_per_child:  # Celery refuses 0; leaving the option out is "never"
+        argv.append(f"--max-tasks-per-child={max_tasks_per_child}")
     if hostname:
         argv.append(f"--hostname={hostname}")
     if metrics_port is not None:

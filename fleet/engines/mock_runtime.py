@@ -5,8 +5,8 @@ A :class:`Recorder` collects every resource the program registers (type token, n
 the inputs the provider would receive), the stack's outputs, and the values of the
 ``RandomPassword`` resources (persisted ones are reused while their inputs are unchanged). The
 mocks answer like the stack's cloud (ARNs, Azure resource ids, OIDC issuers). No program reads
-another stack: a ``StackReference`` fails the render (a workload gets its credential as secret
-configuration instead).
+another stack: a ``StackReference`` fails the render (a workload's program is handed its credential
+as an argument instead).
 
 Each run gets a fresh :mod:`contextvars` context, a thread of its own with its own event loop and
 thread pool, and fresh runtime state, so nothing of one stack's Pulumi runtime leaks into the
@@ -188,7 +188,7 @@ class _Mocks:
             wanted = unwrapped(inputs.get("name") or name)
             raise OperationError(
                 f"stack reference {wanted!r}: fleet's programs read no other stack "
-                "(a workload's credential comes from its secret configuration)"
+                "(a workload's program is handed its own credential by the engine)"
             )
         if typ == "aws:s3/bucket:Bucket":
             bucket = str(inputs.get("bucket") or name)

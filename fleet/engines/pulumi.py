@@ -8,9 +8,12 @@ reduced to one useful line, and nothing secret (the passphrase, secret outputs, 
 ever reaches an outcome or the event sink.
 
 A workload's program references no other stack: before a run that executes it (``up``,
-``preview``), the engine reads the control room's ``credential-<workload>`` output and sets it on
-the workload stack as the secret configuration ``fleet:centralPassword`` (:func:`hand_credential`),
-so the workload's configuration and state hold its own password and no other workload's.
+``preview``), the engine reads the control room's ``credential-<workload>`` output
+(:func:`hand_credential`) and hands it to the inline program as an argument, a secret Output built
+in this process (:data:`ProgramFor`). Nothing is set as stack configuration, so the password is on
+no command line and in no settings file; the workload's state holds its own password (encrypted)
+and no other workload's. A ``fleet:centralPassword`` left in a settings file by fleet versions that
+set it as configuration is removed the next time the stack is opened (:func:`drop_stale_credential`).
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pulumi
 from pulumi import automation as auto
 from pulumi.automation.events import EngineEvent, OpType, StepEventMetadata
 
 from fleet.engines.base import REDACTED, EventSink, StackOutcome
 from fleet.errors import FleetError, MissingTool, OperationError, UserError
 from fleet.inventory.models import (
-    CENTRAL_PASSWORD_CONFIG,
     CHARTS,
     CONTROLROOM,
     ControlRoomStack,
@@ -56,6 +59,13 @@ PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 log = logging.getLogger(__name__)
 
 _ONE_STACK = threading.Lock()
+STALE_PASSWORD_CONFIG = "fleet:centralPassword"
+"""Where fleet versions before inline credentials kept a workload's password (secret stack
+configuration); removed from a settings file wherever it is still found."""
+
+ProgramFor = Callable[[str | None], Callable[[], None]]
+"""A stack's inline program, given the workload's central password (None: the control room, or a
+command that runs no program: ``refresh``, ``destroy``, reading outputs)."""
 _LOCK_CREATOR = re.compile(r"created by (?P<user>\S+?)@(?P<host>\S+) \(pid (?P<pid>\d+)\)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[a-z]*%\}>")
 _TRANSIENT = re.compile(
@@ -255,26 +265,30 @@ def chart_archives(inventory: Inventory, stack: str, settings: Settings | None =
     return local_archives(chart_origins(inventory, stack, settings))
 
 
-def stack_program(
-    inventory: Inventory, stack: str, archives: Mapping[str, str] | None = None
-) -> Callable[[], None]:
+def stack_program(inventory: Inventory, stack: str, archives: Mapping[str, str] | None = None) -> ProgramFor:
     """The inline program for ``stack``, installing charts from ``archives`` (component: local
-    archive, from :func:`chart_archives`) or, for a component not in it, from its repository.
-    The program modules are imported when it runs."""
+    archive, from :func:`chart_archives`) or, for a component not in it, from its repository;
+    a workload's is given its central password, which it receives as a secret Output. The program
+    modules are imported when it runs."""
     spec = inventory.controlroom_stack() if stack == CONTROLROOM else inventory.workload_stack(stack)
     local = dict(archives or {})
 
-    def program() -> None:
-        if isinstance(spec, ControlRoomStack):
-            from controlroom.program import controlroom_program
+    def program_for(password: str | None) -> Callable[[], None]:
+        def program() -> None:
+            if isinstance(spec, ControlRoomStack):
+                from controlroom.program import controlroom_program
 
-            controlroom_program(spec, local)
-        else:
+                controlroom_program(spec, local)
+                return
+            if password is None:
+                raise OperationError(f"{stack}: the workload's program cannot run without its credential")
             from workloads.program import workload_program
 
-            workload_program(spec, local)
+            workload_program(spec, pulumi.Output.secret(password), local)
 
-    return program
+        return program
+
+    return program_for
 
 
 def _resource_name(meta: StepEventMetadata) -> str:
@@ -392,9 +406,9 @@ def central_password(outputs: Mapping[str, auto.OutputValue], source: Credential
 
 def hand_credential(stack: auto.Stack, source: CredentialSource) -> str:
     """Read the workload's own password from the control room (through the workload's own
-    workspace, so no other stack's files are touched) and return it; the caller sets it as the
-    secret configuration ``fleet:centralPassword``. The control room's other outputs are dropped
-    here: they never reach the workload's configuration, state or output."""
+    workspace, so no other stack's files are touched) and return it; the caller hands it to the
+    inline program. The control room's other outputs are dropped here: they never reach the
+    workload's program, state or output."""
     try:
         outputs = stack.workspace.stack_outputs(source.stack)
     except auto.StackNotFoundError:
@@ -405,27 +419,45 @@ def hand_credential(stack: auto.Stack, source: CredentialSource) -> str:
     return central_password(outputs, source)
 
 
+def drop_stale_credential(stack: auto.Stack) -> bool:
+    """Remove a ``fleet:centralPassword`` an earlier fleet version left in the stack's settings
+    file (read from the file itself, so no value is decrypted); True when one was removed."""
+    try:
+        settings = stack.workspace.stack_settings(stack.name)
+    except FileNotFoundError:
+        return False
+    if STALE_PASSWORD_CONFIG not in (settings.config or {}):
+        return False
+    stack.remove_config(STALE_PASSWORD_CONFIG)
+    log.info("stack %s: removed the stale %s from its settings file", stack.name, STALE_PASSWORD_CONFIG)
+    return True
+
+
 def _open(
     target: StackTarget,
-    program: Callable[[], None],
+    program: ProgramFor,
     create: bool = True,
     *,
     runs_program: bool = False,
     secrets: list[str] | None = None,
 ) -> auto.Stack:
     """Create or select the stack and set its configuration. ``runs_program``: the next command
-    runs the program (``up``, ``preview``), so a workload is handed its central password first
-    (appended to ``secrets``, which everything shown is scrubbed of)."""
+    runs the program (``up``, ``preview``), so a workload's program is handed its central password
+    (appended to ``secrets``, which everything shown is scrubbed of); it is never set as stack
+    configuration."""
     opener = auto.create_or_select_stack if create else auto.select_stack
-    stack = opener(target.name, project_name=target.project, program=program, opts=target.workspace_options())
-    config = dict(target.config)
+    stack = opener(
+        target.name, project_name=target.project, program=program(None), opts=target.workspace_options()
+    )
+    if target.credential is not None:
+        drop_stale_credential(stack)
     if runs_program and target.credential is not None:
         password = hand_credential(stack, target.credential)
         if secrets is not None:
             secrets.append(password)
-        config[CENTRAL_PASSWORD_CONFIG] = auto.ConfigValue(password, secret=True)
-    if config:
-        stack.set_all_config(config, path=True)
+        stack.workspace.program = program(password)
+    if target.config:
+        stack.set_all_config(dict(target.config), path=True)
     return stack
 
 
@@ -492,13 +524,14 @@ def _act(
 
 def run_program(
     target: StackTarget,
-    program: Callable[[], None],
+    program: ProgramFor,
     action: Action,
     events: EventSink | None = None,
     *,
     previous_dead: bool = False,
 ) -> StackOutcome:
-    """Run ``action`` on ``target`` with the inline ``program``; failures come back as values.
+    """Run ``action`` on ``target`` with the inline ``program`` (given the workload's central
+    password when it runs); failures come back as values.
 
     ``previous_dead``: fleet knows the attempt that ran this stack before is dead, so a Pulumi
     stack lock it left behind is cancelled (``pulumi cancel``) and the action run once more
@@ -679,6 +712,7 @@ def preview_changes(
 
 __all__ = [
     "CredentialSource",
+    "ProgramFor",
     "PulumiEngine",
     "ResourceDrift",
     "StackTarget",

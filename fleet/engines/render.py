@@ -11,8 +11,9 @@ Values that were secret Outputs, and every ``RandomPassword`` result, are writte
 ``"[secret]"`` unless ``show_secrets``. Like Pulumi state, the control room's random values and
 its outputs persist in a render state file, ``controlroom.json`` (mode 0600 in a 0700 directory,
 never printed): re-rendering is stable, and each workload is rendered with the password the control
-room's htpasswd was built from: its own ``credential-<workload>`` output alone, as the secret
-configuration ``fleet:centralPassword`` (:func:`workload_config`), as the Pulumi engine does. The
+room's htpasswd was built from: its own ``credential-<workload>`` output alone
+(:func:`workload_credential`), handed to the program as a secret Output, as the Pulumi engine
+does (no stack configuration holds it). The
 state holds passwords in plaintext, so it never lives in the inventory (which is kept in git): it
 is in the user's state directory,
 ``$XDG_STATE_HOME/fleet/render/<fleet>-<hash of the inventory's path>/`` (``~/.local/state`` by
@@ -39,7 +40,6 @@ from fleet.engines.mock_runtime import Recorder, cloud_context, is_secret, run_p
 from fleet.errors import FleetError, OperationError, UserError
 from fleet.inventory.loader import write_atomically
 from fleet.inventory.models import (
-    CENTRAL_PASSWORD_CONFIG,
     CONTROLROOM,
     CloudAccount,
     ControlRoomStack,
@@ -50,6 +50,8 @@ from fleet.inventory.models import (
 from fleet.kinds import Action
 
 if TYPE_CHECKING:
+    import pulumi
+
     from fleet.inventory.loader import Inventory
 
 __all__ = [
@@ -61,7 +63,7 @@ __all__ = [
     "load_plans",
     "render_all",
     "render_secrets",
-    "workload_config",
+    "workload_credential",
 ]
 
 PLAN_FILE = "plan.json"
@@ -75,7 +77,8 @@ class Programs:
     """The program functions the engine runs; the real ones unless a test passes its own."""
 
     controlroom: Callable[[ControlRoomStack], None]
-    workload: Callable[[WorkloadStack], None]
+    workload: Callable[[WorkloadStack, pulumi.Input[str]], None]
+    """Given the workload's spec and its central password (a secret Output)."""
 
 
 def default_programs() -> Programs:
@@ -179,10 +182,10 @@ def render_config(fleet: str, stack: str, account: CloudAccount) -> dict[str, st
     }
 
 
-def workload_config(workload: str, state: _ControlRoomState | None) -> dict[str, str]:
-    """The secret configuration a workload is rendered with: its own central password, read from
-    the rendered control room's ``credential-<workload>`` output (no other output is handed on).
-    OperationError when the control room has not been rendered with this workload."""
+def workload_credential(workload: str, state: _ControlRoomState | None) -> str:
+    """The central password a workload is rendered with: its own, read from the rendered control
+    room's ``credential-<workload>`` output (no other output is handed on). OperationError when
+    the control room has not been rendered with this workload."""
     if state is None:
         raise OperationError(
             f"{workload}: the control room has not been rendered; render it first "
@@ -194,7 +197,7 @@ def workload_config(workload: str, state: _ControlRoomState | None) -> dict[str,
             f"{workload}: the control room has no credential for this workload; roll out or "
             f"render the control room first (fleet render {CONTROLROOM})"
         )
-    return {CENTRAL_PASSWORD_CONFIG: password}
+    return password
 
 
 @dataclass
@@ -383,14 +386,16 @@ class RenderEngine:
         workload_spec = inventory.workload_stack(stack)
         workload = workload_spec.workload.spec
         recorder = Recorder(stack, cloud_context(workload))
-        config = {**render_config(inventory.fleet.name, stack, workload), **workload_config(stack, state)}
+        config = render_config(inventory.fleet.name, stack, workload)
+        password = workload_credential(stack, state)
+        import pulumi  # here: only a render needs it, never `fleet --help`
+
         self._execute(
-            lambda: self.programs.workload(workload_spec),
+            lambda: self.programs.workload(workload_spec, pulumi.Output.secret(password)),
             project,
             stack,
             recorder,
             config,
-            (CENTRAL_PASSWORD_CONFIG,),
         )
         return _Rendered(self._plan(stack, recorder, state), None)
 
@@ -401,10 +406,9 @@ class RenderEngine:
         stack: str,
         recorder: Recorder,
         config: Mapping[str, str],
-        secret_keys: tuple[str, ...] = (),
     ) -> None:
         try:
-            run_program(program, project, stack, recorder, config, secret_keys)
+            run_program(program, project, stack, recorder, config)
         except FleetError:
             raise
         except Exception as exc:

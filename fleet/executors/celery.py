@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from celery import Celery, states
-from celery.backends.base import KeyValueStoreBackend
+from celery.backends.base import BaseKeyValueStoreBackend
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
@@ -39,8 +39,15 @@ class CeleryExecutor:
         self._pending: dict[str, tuple[JobKey, AsyncResult[Any]]] = {}
 
     def submit(self, job: StackJob) -> None:
-        """Send ``job`` to the queue; ExecutorUnavailable when the broker cannot be reached."""
+        """Send ``job`` to the queue; ExecutorUnavailable when the broker cannot be reached.
+
+        A result left under the same task id (a coordinator that ran this rollout before a
+        resume submitted it too) is forgotten first: a poll reports this submission's answer only.
+        """
+        backend = self.app.backend
         try:
+            if isinstance(backend, BaseKeyValueStoreBackend):
+                backend.delete(backend.get_key_for_task(job.task_id))
             result = self.app.send_task(
                 TASK_NAME,
                 args=[job.to_json()],
@@ -78,7 +85,7 @@ class CeleryExecutor:
         backend = self.app.backend
         if not self._pending:
             return {}
-        if not isinstance(backend, KeyValueStoreBackend):
+        if not isinstance(backend, BaseKeyValueStoreBackend):
             done = {}
             for task_id, (_key, result) in self._pending.items():
                 if result.ready():

@@ -141,14 +141,7 @@ def _run_job(
     if not claim.granted:
         return JobResult(job.key, JobState.declined, {"reason": claim.result.value, "holder": claim.holder})
     assert claim.attempt is not None
-    stop = threading.Event()
-    beat = threading.Thread(
-        target=_heartbeat,
-        args=(journal, job, claim.attempt, stop, settings.lock_ttl / 5),
-        name=f"heartbeat-{job.stack}",
-        daemon=True,
-    )
-    beat.start()
+    beat = _heartbeats.add(journal, job, claim.attempt, settings.lock_ttl / 5)
     versions: dict[str, Any] | None = None
     summary: dict[str, Any] = {}
     output = OutputLog(environment_secrets())
@@ -177,8 +170,7 @@ def _run_job(
         log.exception("stack %s crashed", job.stack)
         outcome = StackOutcome(job.stack, ok=False, error=f"{type(error).__name__}: {error}")
     finally:
-        stop.set()
-        beat.join()
+        _heartbeats.remove(beat)
     if outcome.error:
         output.add(f"error: {outcome.error}")
     summary.update(engine=job.engine.value, changes=dict(outcome.changes), retries=_retries(outcome))
@@ -264,15 +256,77 @@ def _versions(inventory: Inventory, stack: str) -> dict[str, Any]:
     return dict(inventory.workload_stack(stack).versions.model_dump())
 
 
-def _heartbeat(journal: Journal, job: StackJob, attempt: int, stop: threading.Event, every: float) -> None:
-    while not stop.wait(every):
-        try:
-            if not journal.heartbeat_attempt(job.rollout_id, job.stack, attempt):
-                log.warning("stack %s: attempt %d was taken over by another worker", job.stack, attempt)
-                metrics.attempt_taken_over()
-                return
-        except FleetError as error:  # the journal is unreachable for a moment: keep trying
-            log.warning("stack %s: heartbeat failed: %s", job.stack, error.message)
+@dataclass(eq=False)  # each beat is its own: removed by identity
+class _Beat:
+    journal: Journal
+    job: StackJob
+    attempt: int
+    every: float
+    due: float
+
+
+class _Heartbeats:
+    """Heart-beats the attempts this process runs, from one thread that lives as long as the
+    process: a thread started and joined per job put two thread switches on every job's path.
+
+    The thread wakes every ``every`` seconds (the shortest asked for) and beats the attempts
+    that are due, so adding one wakes nobody; an attempt's first beat comes within two periods,
+    well inside the TTL (five). A beat is sent while holding the lock, so once :meth:`remove`
+    returns no beat of that attempt is under way (a beat after the finish would read as a
+    takeover).
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._beats: list[_Beat] = []
+        self._period: float | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def add(self, journal: Journal, job: StackJob, attempt: int, every: float) -> _Beat:
+        """Beat ``attempt`` of ``job`` every ``every`` seconds until :meth:`remove`."""
+        beat = _Beat(journal, job, attempt, every, time.monotonic() + every)
+        with self._changed:
+            if self._thread is None or self._pid != os.getpid():  # none yet, or a forked child
+                self._thread = threading.Thread(target=self._run, name="heartbeats", daemon=True)
+                self._pid = os.getpid()
+                self._thread.start()
+            self._beats.append(beat)
+            if self._period is None or every < self._period:
+                self._period = every
+                self._changed.notify()
+        return beat
+
+    def remove(self, beat: _Beat) -> None:
+        """Stop beating ``beat``'s attempt (no beat of it runs once this returns)."""
+        with self._changed:
+            if beat in self._beats:
+                self._beats.remove(beat)
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                self._changed.wait(self._period)
+                now = time.monotonic()
+                for beat in [beat for beat in self._beats if beat.due <= now]:
+                    beat.due = now + beat.every
+                    if not _beat(beat.journal, beat.job, beat.attempt):
+                        self._beats.remove(beat)  # taken over: nothing more to beat
+
+
+_heartbeats = _Heartbeats()
+
+
+def _beat(journal: Journal, job: StackJob, attempt: int) -> bool:
+    """One heartbeat; False once the attempt was taken over by another worker."""
+    try:
+        if not journal.heartbeat_attempt(job.rollout_id, job.stack, attempt):
+            log.warning("stack %s: attempt %d was taken over by another worker", job.stack, attempt)
+            metrics.attempt_taken_over()
+            return False
+    except FleetError as error:  # the journal is unreachable for a moment: keep trying
+        log.warning("stack %s: heartbeat failed: %s", job.stack, error.message)
+    return True
 
 
 def run_message(message: str) -> dict[str, Any]:
@@ -285,4 +339,16 @@ def run_message(message: str) -> dict[str, Any]:
         job = StackJob.from_json(message)
     except JobError as error:
         return {"schema": SCHEMA_VERSION, "state": JobState.error.value, "info": {"error": str(error)}}
-    return run_job(job, Settings.from_environment()).to_json()
+    return run_job(job, process_settings()).to_json()
+
+
+def process_settings() -> Settings:
+    """This process's settings, parsed again only when its ``FLEET_*`` environment changed: a
+    worker runs thousands of jobs, and parsing the environment cost more than claiming a stack."""
+    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("FLEET_")))
+    return _settings_of(environment)
+
+
+@functools.lru_cache(maxsize=4)
+def _settings_of(environment: tuple[tuple[str, str], ...]) -> Settings:
+    return Settings.from_environment()  # ``environment`` is the cache's key: what this reads

@@ -274,7 +274,8 @@ class Egress(Model):
     )
     notifications: NotificationTarget = Field(
         default_factory=NotificationTarget,
-        description="Control room: Alertmanager's receivers (webhooks, Slack, PagerDuty, SMTP)",
+        description="Alertmanager's receivers (webhooks, Slack, PagerDuty, SMTP): the control room's, "
+        "and a workload's with local alerting",
     )
 
 
@@ -1060,15 +1061,12 @@ class Workload(Model):
 
 # --- what the programs are given -------------------------------------------------------------
 
-CENTRAL_PASSWORD_CONFIG = "fleet:centralPassword"
-"""The secret stack configuration key a workload program reads its central password from. fleet's
-engines set it right before they run the workload, from the control room's
-:func:`credential_output` for that workload, so no workload reads the control room itself."""
-
 
 def credential_output(workload: str) -> str:
     """The control-room output holding ``workload``'s central password (secret): the next one
-    while its credential rotates, else the current one."""
+    while its credential rotates, else the current one. fleet's engines read it right before they
+    run the workload and hand it to the workload's program as an argument, so no workload reads
+    the control room itself."""
     return f"credential-{workload}"
 
 

@@ -99,10 +99,16 @@ def claim(
         return Claim(refused, rollout_id, stack, worker, None)
     if lock is not None and lock.rollout_id != rollout_id:
         return Claim(ClaimResult.LOCKED, rollout_id, stack, worker, None, f"rollout {lock.rollout_id}")
+    # A stack already running is being taken over: it holds its slot. A new start must fit the policy.
+    limited = None if state.status == StackStatus.RUNNING else _over_limits(conn, rollout)
+    if limited is not None:
+        return Claim(limited, rollout_id, stack, worker, None)
 
-    running = conn.execute(
-        select(attempts).where(attempt_key(rollout_id, stack) & attempts.c.outcome.is_(None))
-    ).first()
+    # This stack's attempts in this rollout, newest first (a few at most): the open one and the last number.
+    mine = conn.execute(
+        select(attempts).where(attempt_key(rollout_id, stack)).order_by(attempts.c.number.desc())
+    ).all()
+    running = next((row for row in mine if row.outcome is None), None)
     if running is not None and running.heartbeat_at >= stale_before and not previous_worker_lost:
         return Claim(ClaimResult.BUSY, rollout_id, stack, worker, running.number, running.worker)
     # A stack is never run by two rollouts at once, whatever died: an attempt of another rollout
@@ -132,8 +138,7 @@ def claim(
         )
         recovered_from = stale.worker
 
-    last = conn.execute(select(func.max(attempts.c.number)).where(attempt_key(rollout_id, stack))).scalar()
-    number = (last or 0) + 1
+    number = (mine[0].number if mine else 0) + 1
     conn.execute(
         insert(attempts).values(
             rollout_id=rollout_id, stack=stack, number=number, worker=worker, started_at=now, heartbeat_at=now
@@ -162,13 +167,16 @@ def finish(
     if outcome is Outcome.LOST:
         raise ValueError("'lost' is recorded by claim(), not reported by a worker")
     rollout = queries.rollout_row(conn, rollout_id, lock="update")
-    conn.execute(select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update())
+    if conn.dialect.name == "postgresql":  # the lock order; SQLite's write lock is held already
+        conn.execute(select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update())
     key = attempt_key(rollout_id, stack) & (attempts.c.number == attempt)
-    row = conn.execute(select(attempts.c.outcome).where(key)).one_or_none()
-    if row is None:
+    # Every attempt of the stack in this rollout (a few at most): this one's outcome, the newest number.
+    mine = select(attempts.c.number, attempts.c.outcome).where(attempt_key(rollout_id, stack))
+    numbers: dict[int, str | None] = {row.number: row.outcome for row in conn.execute(mine)}
+    if attempt not in numbers:
         raise OperationError(f"no attempt {attempt} of stack {stack!r} in rollout {rollout_id}")
-    if row.outcome not in (None, Outcome.LOST.value):
-        raise OperationError(f"attempt {attempt} of stack {stack!r} already {row.outcome}")
+    if numbers[attempt] not in (None, Outcome.LOST.value):
+        raise OperationError(f"attempt {attempt} of stack {stack!r} already {numbers[attempt]}")
     conn.execute(
         update(attempts)
         .where(key)
@@ -181,8 +189,7 @@ def finish(
             )
         )
     # A late report from a taken-over attempt is kept on its row; the stack follows the newest attempt.
-    latest = conn.execute(select(func.max(attempts.c.number)).where(attempt_key(rollout_id, stack))).scalar()
-    if latest == attempt:
+    if max(numbers) == attempt:
         set_stack_status(conn, rollout_id, stack, StackStatus(outcome.value), now)
     if outcome is Outcome.SUCCEEDED:
         track_deploy(conn, rollout, stack, attempt, succeeded=True)
@@ -202,11 +209,12 @@ def track_deploy(conn: Connection, rollout: Any, stack: str, number: int, *, suc
         "latest_number": number,
     }
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    new = dialect.insert(stack_deploys).values(values).on_conflict_do_nothing(index_elements=["stack"])
-    inserted = conn.execute(new.returning(stack_deploys.c.stack)).first() is not None
-    row = conn.execute(select(stack_deploys).where(stack_deploys.c.stack == stack).with_for_update()).one()
+    # One statement inserts the stack's row or, when it exists, locks it and returns it as it is.
+    upsert = dialect.insert(stack_deploys).values(values)
+    upsert = upsert.on_conflict_do_update(index_elements=["stack"], set_={"stack": upsert.excluded.stack})
+    row = conn.execute(upsert.returning(*stack_deploys.c)).one()
     changes: dict[str, Any] = {}
-    if not inserted and (row.latest_seq is None or key > (row.latest_seq, row.latest_number)):
+    if row.latest_seq is None or key > (row.latest_seq, row.latest_number):
         changes.update(values)
     if succeeded and (row.deployed_seq is None or key >= (row.deployed_seq, row.deployed_number)):
         changes.update(deployed_rollout_id=rollout.id, deployed_seq=key[0], deployed_number=number)
@@ -234,6 +242,30 @@ def heartbeat(conn: Connection, rollout_id: str, stack: str, attempt: int, now: 
         attempt_key(rollout_id, stack) & (attempts.c.number == attempt) & attempts.c.outcome.is_(None)
     )
     return conn.execute(update(attempts).where(open_attempt).values(heartbeat_at=now)).rowcount == 1
+
+
+def _over_limits(conn: Connection, rollout: Any) -> ClaimResult | None:
+    """FULL when ``max_parallel`` of the rollout's stacks run, OVER_BUDGET when more failed than
+    ``failure_budget`` allows (its policy; a policy without them, e.g. a drift check's, has no
+    limit). One count over the ``(rollout_id, status)`` index: the cost of a claim stays flat."""
+    policy = rollout.policy or {}
+    limit, budget = policy.get("max_parallel"), policy.get("failure_budget")
+    if limit is None and budget is None:
+        return None
+    rows = conn.execute(
+        select(stacks.c.status, func.count())
+        .where(
+            (stacks.c.rollout_id == rollout.id)
+            & stacks.c.status.in_([StackStatus.RUNNING.value, StackStatus.FAILED.value])
+        )
+        .group_by(stacks.c.status)
+    )
+    counted = {status: int(count) for status, count in rows}
+    if budget is not None and counted.get(StackStatus.FAILED.value, 0) > int(budget):
+        return ClaimResult.OVER_BUDGET
+    if limit is not None and counted.get(StackStatus.RUNNING.value, 0) >= int(limit):
+        return ClaimResult.FULL
+    return None
 
 
 def _refusal(rollout: Any, stack_status: StackStatus) -> ClaimResult | None:

@@ -28,10 +28,19 @@ def open_journal(settings: Settings, inventory: Path | None = None) -> tuple[Jou
     return journal, StackLocks(journal, ttl=ttl)
 
 
+def missing_journal(settings: Settings) -> Path | None:
+    """The inventory's journal file when it does not exist yet (nothing was ever recorded), else
+    None: a read-only command then says so instead of creating an empty journal."""
+    if settings.database_url is not None:
+        return None
+    path = settings.inventory / ".fleet" / "fleet.db"
+    return None if path.exists() else path
+
+
 def existing_journal(settings: Settings) -> Journal | None:
     """The journal for a command that only reads it (``render``, a dry run), or None when this
     inventory has none yet: an absent SQLite journal is not created."""
-    if settings.database_url is None and not (settings.inventory / ".fleet" / "fleet.db").exists():
+    if missing_journal(settings) is not None:
         return None
     return open_journal(settings)[0]
 
@@ -39,10 +48,7 @@ def existing_journal(settings: Settings) -> Journal | None:
 def open_recorded_journal(settings: Settings, rollout_id: str) -> tuple[Journal, StackLocks]:
     """:func:`open_journal` for a command about rollout ``rollout_id`` (watch, resume, cancel):
     when the inventory has no journal yet, no rollout can be found and none is created."""
-    if settings.database_url is None:
-        path = settings.inventory / ".fleet" / "fleet.db"
-        if not path.exists():
-            raise UserError(
-                f"no rollout {rollout_id!r}: nothing is recorded for this inventory yet (no {path})"
-            )
+    path = missing_journal(settings)
+    if path is not None:
+        raise UserError(f"no rollout {rollout_id!r}: nothing is recorded for this inventory yet (no {path})")
     return open_journal(settings)

@@ -85,6 +85,10 @@ def _deploy_summary(conn: Connection) -> None:
         conn.execute(stack_deploys.insert(), list(rows.values()))
 
 
+def _status_index(conn: Connection) -> None:
+    conn.execute(text("CREATE INDEX ix_rollout_stacks_status ON rollout_stacks (rollout_id, status)"))
+
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "stack_locks.token: the holder's token", _lock_tokens),
     Migration(2, "attempt_outputs: each attempt's engine output", _attempt_outputs),
@@ -94,6 +98,9 @@ MIGRATIONS: Sequence[Migration] = (
     ),
     Migration(
         5, "stack_deploys: each stack's newest attempt, deploy and dry run, from the history", _deploy_summary
+    ),
+    Migration(
+        6, "an index of each rollout's stacks by status (a claim counts the running ones)", _status_index
     ),
 )
 """Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Row, func, select
 
 from fleet.errors import UserError
+from fleet.journal.db import UTCDateTime
 from fleet.journal.records import (
     Attempt,
     AttemptOutput,
@@ -182,101 +183,132 @@ def latest_real_attempts(*, succeeded_only: bool) -> Any:
     return query.subquery()
 
 
+def point_lookups(conn: Connection) -> None:
+    """Have PostgreSQL plan the rest of this transaction's reads as lookups by primary key.
+
+    The fleet-wide reads join ``stack_deploys`` (one row per stack) to the one row of each
+    table it points at, by that table's whole primary key. Nested loops over the keys read
+    10,000 rows of each; but the planner prices each lookup as a random read from disk and, at
+    10,000 stacks and 1,000,000 attempts, hashed a sequential scan of every ``rollout_stacks``
+    row instead (twice the time, and growing with the history); on a young journal it scans
+    the attempts instead. So sequential scans, hash and merge joins are off for the transaction
+    (``SET LOCAL``: every table is read through its primary key, whatever the statistics), and
+    the JIT, which compiled the plan for longer than it ran. SQLite, which reads the outer table
+    in the order asked for (``ORDER BY stack``), plans these joins as key lookups by itself.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            select(
+                func.set_config("enable_seqscan", "off", True),
+                func.set_config("enable_hashjoin", "off", True),
+                func.set_config("enable_mergejoin", "off", True),
+                func.set_config("jit", "off", True),
+            )
+        )
+
+
 def deployments(conn: Connection, names: Sequence[str] | None) -> list[StackDeployment]:
     """``fleet status``: per stack, its last real rollout and its last successful deploy.
 
-    Read from ``stack_deploys`` (one row per stack, kept by claim and finish), then the rows it
-    points at by their primary keys: the cost follows the number of stacks, never the length of
-    the history.
+    One query: ``stack_deploys`` (one row per stack, kept by claim and finish) joined to the
+    rows it points at by their primary keys, so the cost follows the number of stacks, never
+    the length of the history.
     """
-    summary = (
-        select(stack_deploys)
+    latest = attempts.alias("latest")
+    deployed = attempts.alias("deployed")
+    query = (
+        select(
+            stack_deploys.c.stack,
+            stack_deploys.c.latest_rollout_id,
+            rollouts.c.kind,
+            stacks.c.status,
+            func.coalesce(latest.c.finished_at, latest.c.started_at, type_=UTCDateTime),  # when
+            latest.c.error,
+            latest.c.summary["action"].as_string(),  # is it offboarded? (not the whole summary)
+            stack_deploys.c.deployed_rollout_id,
+            deployed.c.finished_at,
+            deployed.c.versions,
+        )
+        .select_from(stack_deploys)
+        .join(
+            latest,
+            (latest.c.rollout_id == stack_deploys.c.latest_rollout_id)
+            & (latest.c.stack == stack_deploys.c.stack)
+            & (latest.c.number == stack_deploys.c.latest_number),
+        )
+        .join(
+            stacks,
+            (stacks.c.rollout_id == stack_deploys.c.latest_rollout_id)
+            & (stacks.c.stack == stack_deploys.c.stack),
+        )
+        .join(rollouts, rollouts.c.id == stack_deploys.c.latest_rollout_id)
+        .outerjoin(
+            deployed,
+            (deployed.c.rollout_id == stack_deploys.c.deployed_rollout_id)
+            & (deployed.c.stack == stack_deploys.c.stack)
+            & (deployed.c.number == stack_deploys.c.deployed_number),
+        )
         .where(stack_deploys.c.latest_rollout_id.is_not(None))
         .order_by(stack_deploys.c.stack)
     )
     if names is not None:
-        summary = summary.where(stack_deploys.c.stack.in_(names))
-    rows = list(conn.execute(summary))
-    latest_keys = [(row.latest_rollout_id, row.stack) for row in rows]
-    deployed_keys = [(row.deployed_rollout_id, row.stack) for row in rows if row.deployed_rollout_id]
-    columns = (
-        attempts.c.number,
-        attempts.c.started_at,
-        attempts.c.finished_at,
-        attempts.c.error,
-        attempts.c.summary,
-    )
-    latest = _by_key(conn, attempts, latest_keys, columns)
-    deployed = _by_key(
-        conn, attempts, deployed_keys, (attempts.c.number, attempts.c.finished_at, attempts.c.versions)
-    )
-    statuses = _by_key(conn, stacks, latest_keys, (stacks.c.status,))
-    kind_query = select(rollouts.c.id, rollouts.c.kind).where(rollouts.c.id.in_({r for r, _ in latest_keys}))
-    kinds = {rollout_id: kind for rollout_id, kind in conn.execute(kind_query)}
+        query = query.where(stack_deploys.c.stack.in_(names))
+    point_lookups(conn)
     result = []
-    for row in rows:
-        attempt = _numbered(latest, (row.latest_rollout_id, row.stack), row.latest_number)
-        success = _numbered(deployed, (row.deployed_rollout_id, row.stack), row.deployed_number)
-        status = StackStatus(statuses[(row.latest_rollout_id, row.stack)][0].status)
-        if status is StackStatus.SUCCEEDED and _destroyed(attempt.summary):
+    kinds = {kind.value: kind for kind in RolloutKind}
+    statuses = {status.value: status for status in StackStatus}
+    for row in conn.execute(query).all():
+        (stack, rollout_id, kind, status_text, when, error, action) = row[:7]
+        deployed_rollout_id, deployed_at, deployed_versions = row[7:]
+        status = statuses[status_text]
+        if status is StackStatus.SUCCEEDED and action == "destroy":
             continue  # offboarded: its stack is gone (the history keeps the record)
         result.append(
             StackDeployment(
-                stack=row.stack,
-                rollout_id=row.latest_rollout_id,
-                rollout_kind=RolloutKind(kinds[row.latest_rollout_id]),
+                stack=stack,
+                rollout_id=rollout_id,
+                rollout_kind=kinds[kind],
                 status=status,
-                when=attempt.finished_at or attempt.started_at,
-                error=attempt.error,
-                deployed_versions=None if success is None else success.versions,
-                deployed_at=None if success is None else success.finished_at,
-                deployed_rollout_id=row.deployed_rollout_id,
+                when=when,
+                error=error,
+                deployed_versions=deployed_versions if deployed_rollout_id else None,
+                deployed_at=deployed_at if deployed_rollout_id else None,
+                deployed_rollout_id=deployed_rollout_id,
             )
         )
     return result
 
 
-_KEY_BATCH = 500
-
-
-def _by_key(
-    conn: Connection, table: Any, keys: Sequence[tuple[str, str]], columns: Sequence[Any]
-) -> dict[tuple[str, str], list[Any]]:
-    """Rows of ``table`` (rollout_stacks or stack_attempts) by (rollout id, stack), looked up
-    through the primary key's prefix in batches: a plan no planner turns into a scan."""
-    by_rollout: dict[str, list[str]] = defaultdict(list)
-    for rollout_id, stack in dict.fromkeys(keys):
-        by_rollout[rollout_id].append(stack)
-    found: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    for rollout_id, names in by_rollout.items():
-        for start in range(0, len(names), _KEY_BATCH):
-            query = select(table.c.stack, *columns).where(
-                (table.c.rollout_id == rollout_id) & table.c.stack.in_(names[start : start + _KEY_BATCH])
-            )
-            for row in conn.execute(query):
-                found[(rollout_id, row.stack)].append(row)
-    return found
-
-
-def _numbered(found: dict[tuple[str, str], list[Any]], key: tuple[Any, str], number: int | None) -> Any:
-    return next((row for row in found.get(key, ()) if row.number == number), None)
+def _deploys_joined(table: Any, rollout_column: Any, *, numbered: bool) -> Any:
+    """The join of ``stack_deploys`` to ``table``'s row that ``rollout_column`` (and, for
+    attempts, the matching number column) points at, by that row's primary key."""
+    condition = (table.c.rollout_id == rollout_column) & (table.c.stack == stack_deploys.c.stack)
+    if numbered:
+        number = (
+            stack_deploys.c.deployed_number
+            if rollout_column is stack_deploys.c.deployed_rollout_id
+            else stack_deploys.c.latest_number
+        )
+        condition = condition & (table.c.number == number)
+    return stack_deploys.join(table, condition)
 
 
 def last_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDryRun]:
     """Per stack, its state in the newest dry-run rollout (not drift check) that included it:
-    ``stack_deploys.dry_rollout_id``, then that stack row by primary key."""
-    summary = select(stack_deploys.c.stack, stack_deploys.c.dry_rollout_id).where(
-        stack_deploys.c.dry_rollout_id.is_not(None)
+    ``stack_deploys.dry_rollout_id`` joined to that stack row by primary key."""
+    query = (
+        select(stack_deploys.c.stack, stack_deploys.c.dry_rollout_id, stacks.c.status, stacks.c.updated_at)
+        .select_from(_deploys_joined(stacks, stack_deploys.c.dry_rollout_id, numbered=False))
+        .order_by(stack_deploys.c.stack)
     )
     if names is not None:
-        summary = summary.where(stack_deploys.c.stack.in_(names))
-    keys = [(row.dry_rollout_id, row.stack) for row in conn.execute(summary.order_by(stack_deploys.c.stack))]
-    found = _by_key(conn, stacks, keys, (stacks.c.status, stacks.c.updated_at))
-    result = []
-    for rollout_id, stack in keys:
-        for row in found.get((rollout_id, stack), ()):
-            result.append(StackDryRun(stack, rollout_id, StackStatus(row.status), row.updated_at))
-    return result
+        query = query.where(stack_deploys.c.stack.in_(names))
+    point_lookups(conn)
+    statuses = {status.value: status for status in StackStatus}
+    return [
+        StackDryRun(stack, rollout_id, statuses[status], updated_at)
+        for stack, rollout_id, status, updated_at in conn.execute(query).all()
+    ]
 
 
 def ranked_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[StackDryRun]:
@@ -299,32 +331,27 @@ def ranked_dry_runs(conn: Connection, names: Sequence[str] | None) -> list[Stack
 
 def deployed_versions(conn: Connection) -> dict[str, Any]:
     """Per stack, the version set of its last successful non-dry-run attempt."""
-    rows = list(conn.execute(select(stack_deploys).where(stack_deploys.c.deployed_rollout_id.is_not(None))))
-    keys = [(row.deployed_rollout_id, row.stack) for row in rows]
-    found = _by_key(conn, attempts, keys, (attempts.c.number, attempts.c.versions))
-    versions = {}
-    for row in rows:
-        attempt = _numbered(found, (row.deployed_rollout_id, row.stack), row.deployed_number)
-        if attempt is not None and attempt.versions is not None:
-            versions[row.stack] = attempt.versions
-    return versions
+    query = (
+        select(stack_deploys.c.stack, attempts.c.versions)
+        .select_from(_deploys_joined(attempts, stack_deploys.c.deployed_rollout_id, numbered=True))
+        .order_by(stack_deploys.c.stack)
+    )
+    point_lookups(conn)
+    return {stack: versions for stack, versions in conn.execute(query).all() if versions is not None}
 
 
 def _deployed_summaries(conn: Connection, names: Sequence[str] | None) -> dict[str, Any]:
     """Per stack (all, or ``names``), the summary of its last successful real attempt, read
     through ``stack_deploys`` by primary key."""
-    query = select(stack_deploys).where(stack_deploys.c.deployed_rollout_id.is_not(None))
+    query = (
+        select(stack_deploys.c.stack, attempts.c.summary)
+        .select_from(_deploys_joined(attempts, stack_deploys.c.deployed_rollout_id, numbered=True))
+        .order_by(stack_deploys.c.stack)
+    )
     if names is not None:
         query = query.where(stack_deploys.c.stack.in_(list(names)))
-    rows = list(conn.execute(query))
-    keys = [(row.deployed_rollout_id, row.stack) for row in rows]
-    found = _by_key(conn, attempts, keys, (attempts.c.number, attempts.c.summary))
-    summaries = {}
-    for row in rows:
-        attempt = _numbered(found, (row.deployed_rollout_id, row.stack), row.deployed_number)
-        if attempt is not None:
-            summaries[row.stack] = attempt.summary
-    return summaries
+    point_lookups(conn)
+    return dict(conn.execute(query).all())
 
 
 def deployed_summaries(conn: Connection, names: Sequence[str] | None) -> dict[str, Any]:

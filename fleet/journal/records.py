@@ -82,6 +82,12 @@ class ClaimResult(StrEnum):
     """The rollout is being cancelled: do not start."""
     NOT_RUNNING = "not_running"
     """The rollout is not in the ``running`` state (paused, halted, finished): do not start."""
+    FULL = "full"
+    """``max_parallel`` of the rollout's stacks are running already: not now (the coordinator
+    queues jobs ahead of free slots, and the claim is what holds the limit)."""
+    OVER_BUDGET = "over_budget"
+    """More of the rollout's stacks failed than its failure budget allows: do not start (the
+    coordinator halts the rollout as soon as it sees the failures)."""
 
 
 @dataclass(frozen=True)

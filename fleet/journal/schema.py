@@ -71,6 +71,8 @@ stacks = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("change_seq", Integer, nullable=False, server_default="0"),
     Index("ix_rollout_stacks_changes", "rollout_id", "change_seq"),
+    # A claim counts the rollout's running and failed stacks (max_parallel, failure budget).
+    Index("ix_rollout_stacks_status", "rollout_id", "status"),
 )
 
 attempts = Table(

@@ -43,6 +43,7 @@ from fleet.journal.records import (
     StackDryRun,
     StackState,
     StackStatus,
+    WaveRecord,
     WaveStatus,
 )
 from fleet.journal.schema import ALL_TABLES, renders, rollouts, stacks, waves
@@ -233,6 +234,12 @@ class Journal:
             states = tuple(queries.stack_states(conn, rollout_id))
         return RolloutDetail(rollout, wave_list, queries.total_counts(wave_list), states)
 
+    def waves(self, rollout_id: str) -> list[WaveRecord]:
+        """The rollout's waves with their stack counts, without the stacks' attempts."""
+        with self.database.read() as conn:
+            queries.rollout_row(conn, rollout_id)
+            return queries.wave_records(conn, [rollout_id])[rollout_id]
+
     def stack_changes(self, rollout_id: str, since: int | None = None) -> StackChanges:
         """The rollout and the statuses of its stacks that changed after change ``since`` (all of
         them when None): a coordinator's cheap look, whatever the rollout's size. Pass the
@@ -377,7 +384,9 @@ class Journal:
         """Atomically decide whether ``worker`` may run ``stack`` now, and if so record an attempt.
 
         Refused when the stack already succeeded in this rollout (exactly-once success), when a
-        cancel was requested, when the rollout is not ``running``, or when another attempt is
+        cancel was requested, when the rollout is not ``running``, when starting it would break
+        the rollout's policy (``max_parallel`` stacks running: ``full``; more failed than the
+        ``failure_budget``: ``over_budget``), or when another attempt is
         running and its worker heart-beat within ``heartbeat_ttl``. That running attempt is taken
         over (closed as ``lost``) only when its heartbeat is stale or ``previous_worker_lost`` says
         the caller knows its worker died (e.g. Celery redelivered the task after a worker loss).
@@ -411,7 +420,7 @@ class Journal:
         summary: Mapping[str, Any] | None = None,
         output: str | None = None,
         truncated: int = 0,
-    ) -> StackState:
+    ) -> None:
         """Record how an attempt ended, and set the stack's status when it is the latest attempt.
 
         ``error`` is stored on one line (never put secrets in it); ``versions`` is the version set
@@ -419,8 +428,13 @@ class Journal:
         engine's output (already scrubbed and capped; ``truncated`` characters of it were left
         out), kept beside the attempt for ``fleet logs``. An attempt that
         was taken over as ``lost`` still gets its real outcome recorded. OperationError when the
-        attempt does not exist or already has an outcome.
+        attempt does not exist or already has an outcome. It returns nothing: every worker
+        finishes through here, and reading the stack back would hold the write lock longer.
         """
+        # Everything that can be computed is, before the write lock is taken.
+        versions_data = None if versions is None else json_data(versions, "versions")
+        summary_data = None if summary is None else json_data(summary, "summary")
+        error_line = None if error is None else one_line(error)
         with self.database.write() as conn:
             attempt_rows.finish(
                 conn,
@@ -429,13 +443,12 @@ class Journal:
                 attempt,
                 Outcome(outcome),
                 now=self.database.clock(),
-                error=None if error is None else one_line(error),
-                versions=None if versions is None else json_data(versions, "versions"),
-                summary=None if summary is None else json_data(summary, "summary"),
+                error=error_line,
+                versions=versions_data,
+                summary=summary_data,
                 output=output,
                 truncated=truncated,
             )
-            return queries.stack_states(conn, rollout_id, [stack])[0]
 
     def attempt_outputs(self, rollout_id: str, stack: str) -> list[AttemptOutput]:
         """Every attempt of ``stack`` in the rollout with its engine output (``fleet logs``).

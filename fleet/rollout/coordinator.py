@@ -5,7 +5,11 @@ job whose message or result got lost (a Redis restart without persistence, a kil
 noticed in the journal, pending too long or running without a heartbeat, and submitted again;
 that is safe because a task claims its stack first and a succeeded stack is never run twice.
 
-Per wave: at most ``max_parallel`` stacks in flight; more failures than ``failure_budget``
+Per wave: at most ``max_parallel`` stacks running. The coordinator keeps as many more jobs
+queued behind them (a look-ahead), so a worker that finishes a stack takes the next one straight
+from the queue instead of waiting for a round trip through the coordinator; the journal's claim
+is what holds the limit (a claim beyond ``max_parallel`` running, or past the failure budget, is
+refused and the job goes back to the coordinator's queue). More failures than ``failure_budget``
 halts the rollout (running stacks finish, nothing new starts, the rest are ``skipped``); a
 cancel request (``fleet rollout cancel``) stops it the same way with ``cancelled``. Between waves
 the coordinator bakes for ``bake_time``, asks ``may_start_wave`` (maintenance windows) and,
@@ -31,6 +35,7 @@ from fleet.executors.base import Executor, ExecutorUnavailable
 from fleet.executors.jobs import JobState, StackJob
 from fleet.inventory.durations import parse_duration
 from fleet.journal import (
+    ClaimResult,
     Journal,
     Rollout,
     RolloutDetail,
@@ -54,6 +59,9 @@ WaveHook = Callable[[WaveRecord], "str | None"]
 CANARY_WAVE = "canary"
 
 _DONE = {StackStatus.SUCCEEDED, StackStatus.FAILED, StackStatus.SKIPPED, StackStatus.CANCELLED}
+
+_LIMITS = {ClaimResult.FULL.value, ClaimResult.OVER_BUDGET.value}
+"""Claims refused for the rollout's policy (its slots are taken, its failure budget is spent)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,15 @@ class _Run:
     """HALTED or CANCELLING once the rollout must stop starting stacks."""
     reason: str | None = None
     inflight: dict[str, _InFlight] = field(default_factory=dict)
+    lookahead: int = 0
+    """Jobs queued beyond ``max_parallel`` in the current wave (0 once a claim said ``full``)."""
+    refused: bool = False
+    """A claim refused a job for the policy's limits since the last look."""
+    refused_at: int | None = None
+    """The journal's change count at the first look after such a refusal: nothing more is
+    submitted until a stack's status changes after it (no loop of refused claims)."""
+    submitted: dict[str, int] = field(default_factory=dict)
+    """The last submission number of each job sent back to the queue: the next one counts on."""
 
 
 @dataclass
@@ -270,11 +287,15 @@ class Coordinator:
         self._statuses.apply(self.journal.stack_changes(self.rollout_id))
         status = self._statuses.status
         todo = [name for name in wave.stacks if status[name] not in _DONE]
+        run.lookahead, run.refused, run.refused_at = self.max_parallel, False, None
         last_read = self.monotonic()
         while True:
             events = self.executor.poll()
             for event in events:
                 if event.state in (JobState.declined, JobState.error) and event.key.stack in run.inflight:
+                    if event.info.get("reason") in _LIMITS:
+                        todo = self._requeue(event.key.stack, event.info["reason"], todo, wave, run)
+                        continue
                     flight = run.inflight[event.key.stack]
                     flight.waiting = event.info.get("reason") == "busy"
                     if flight.waiting and not flight.answered:
@@ -283,6 +304,8 @@ class Coordinator:
                     flight.answered = True
             if events or self.monotonic() - last_read >= self.timing.reconcile:
                 rollout = self._look()
+                if run.refused:
+                    run.refused, run.refused_at = False, self._statuses.seq
                 last_read = self.monotonic()
                 self._reconcile(run)
                 self._check_cancel(run, rollout)
@@ -312,10 +335,26 @@ class Coordinator:
         cost = self.monotonic() - now
         self._next_view = now + max(self.timing.reconcile, 10 * cost)
 
+    def _requeue(self, name: str, reason: str, todo: list[str], wave: WaveRecord, run: _Run) -> list[str]:
+        """A job its claim refused for the policy's limits goes back to the queue, in wave order.
+
+        ``full`` means more processes take jobs than ``max_parallel`` (or a slot is still held):
+        the look-ahead only costs refused claims then, so the wave goes on without it.
+        """
+        run.submitted[name] = run.inflight.pop(name).job.attempt
+        if run.lookahead:
+            log.info("stack %s: claim refused (%s); no look-ahead for the rest of the wave", name, reason)
+        run.lookahead, run.refused = 0, True
+        position = {stack: index for index, stack in enumerate(wave.stacks)}
+        return sorted([*todo, name], key=position.__getitem__)
+
     def _submit(self, todo: list[str], run: _Run) -> list[str]:
-        while todo and len(run.inflight) < self.max_parallel:
+        if run.refused or run.refused_at == self._statuses.seq:
+            return todo  # refused for the limits, and nothing has changed since
+        while todo and len(run.inflight) < self.max_parallel + run.lookahead:
             action = self.actions.get(todo[0], self.action)
-            job = StackJob(self.rollout_id, todo[0], action, self.engine, self.inventory)
+            attempt = run.submitted.pop(todo[0], 0) + 1
+            job = StackJob(self.rollout_id, todo[0], action, self.engine, self.inventory, attempt)
             if not self._send(job):
                 break
             run.inflight[todo.pop(0)] = _InFlight(job, self.monotonic())
@@ -333,8 +372,12 @@ class Coordinator:
         """Compare each job in flight with the journal; resubmit the ones that got lost."""
         now = self.monotonic()
         silent: list[str] = []
+        running = sum(self._statuses.status[name] is StackStatus.RUNNING for name in run.inflight)
         for name, flight in list(run.inflight.items()):
             status = self._statuses.status[name]
+            if status is StackStatus.PENDING and not flight.answered and running >= self.max_parallel:
+                # Queued while every slot is taken: waiting for a slot is not being lost.
+                flight.submitted_at = now
             if status in _DONE:
                 del run.inflight[name]
             elif status is StackStatus.RUNNING:
@@ -433,12 +476,13 @@ class Coordinator:
         self.journal.mark_wave(self.rollout_id, wave.index, final)
 
     def _finish(self, run: _Run) -> RolloutDetail:
-        detail = self._refresh()
-        self._check_cancel(run, detail)
+        # Every stack's status, not every attempt: the full view is read once, at the very end.
+        changes = self.journal.stack_changes(self.rollout_id)
+        self._check_cancel(run, changes.rollout)
         if run.stop is RolloutStatus.CANCELLING:
             self.journal.set_status(self.rollout_id, RolloutStatus.CANCELLED)
         elif run.stop is None:
-            ok = all(state.status is StackStatus.SUCCEEDED for state in detail.stacks)
+            ok = all(status is StackStatus.SUCCEEDED for status in changes.statuses.values())
             self.journal.set_status(self.rollout_id, RolloutStatus.SUCCEEDED if ok else RolloutStatus.FAILED)
         return self._refresh()
 
@@ -451,7 +495,7 @@ class Coordinator:
         return self._detail
 
     def _wave(self, index: int) -> WaveRecord:
-        return next(wave for wave in self._refresh().waves if wave.index == index)
+        return next(wave for wave in self.journal.waves(self.rollout_id) if wave.index == index)
 
 
 def _heartbeat_age(state: StackState, now: datetime) -> timedelta:

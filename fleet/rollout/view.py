@@ -114,6 +114,8 @@ def gate_line(wave: WaveRecord) -> str | None:
 def without_stack_name(stack: str, error: str | None) -> str:
     """``error`` without a leading ``<stack>: `` (or ``organization/<project>/<stack>: ``, as
     Pulumi names it): wherever an error is shown, the stack's name is already next to it."""
+    if not error:
+        return ""  # most stacks: no pattern to compile (10,000 of them overflowed re's cache)
     pattern = re.compile(rf"^(?:stack )?(?:\S+/)?{re.escape(stack)}: ")
     text = error or ""
     while (match := pattern.match(text)) is not None:

@@ -32,20 +32,24 @@ def stack_components(stack: str) -> tuple[str, ...]:
 
 def desired_versions(inventory: Inventory, stack: str) -> dict[str, str]:
     """The versions the inventory asks ``stack`` to run, per component it deploys."""
+    # Read field by field (no model_dump or model_copy): `fleet validate` asks for every stack.
+    fleet_set = inventory.fleet.spec.versions
     if stack == CONTROLROOM:
-        versions = inventory.fleet.spec.versions
-    else:
-        workload = inventory.workload(stack)
-        versions = inventory.fleet.spec.versions.with_pins(workload.spec.versions)
-    data = versions.model_dump()
-    return {component: data[component] for component in stack_components(stack)}
+        return {component: getattr(fleet_set, component) for component in CONTROLROOM_COMPONENTS}
+    pins = inventory.workload(stack).spec.versions
+    desired = {}
+    for component in COMPONENTS:
+        pinned = getattr(pins, component)
+        desired[component] = getattr(fleet_set, component) if pinned is None else pinned
+    return desired
 
 
 def pinned_components(inventory: Inventory, stack: str) -> dict[str, str]:
     """The components ``stack`` pins to its own version (none for the control room)."""
     if stack == CONTROLROOM:
         return {}
-    return inventory.workload(stack).spec.versions.pinned()
+    pins = inventory.workload(stack).spec.versions
+    return {c: version for c in COMPONENTS if (version := getattr(pins, c)) is not None}
 
 
 @dataclass(frozen=True)

@@ -126,11 +126,14 @@ def _central_keep(config_text: str) -> list[str] | None:
 def check_alerting(stack: StackObjects) -> list[Violation]:
     """On the rendered objects: in a workload, the central filter its Alloy really runs (read from
     the ConfigMap the DaemonSet mounts) keeps every metric the hub's workload alerts read; in the
-    control room, every shipped rule and every provisioned dashboard query parses."""
+    control room, every shipped rule and every provisioned dashboard query parses; in both, every
+    ruler and Alertmanager on shipped files is wired (``fleet.verify.rulers``: the local alerting
+    of a workload, the control room's)."""
+    from fleet.verify.rulers import check_rulers
     from kit.alerting.catalogue import controlroom_rule_groups
     from kit.alerting.rules import AlertRule
 
-    violations: list[Violation] = []
+    violations: list[Violation] = check_rulers(stack)
     expected = stack.expect.alloy
     if expected is not None:
         namespace, config_map, key, _ = expected

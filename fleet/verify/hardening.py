@@ -219,6 +219,17 @@ def _hops(
             ("Alloy", alloy, "Loki's write path", _find(pods, "loki", "write"), "http-metrics"),
             ("Alloy", alloy, "Grafana", grafana, "grafana"),
         ]
+        alertmanager = _find(pods, "mimir", "alertmanager")
+        if alertmanager is not None:  # local alerting: Loki's ruler sends to it
+            hops.append(
+                (
+                    "Loki's ruler",
+                    _find(pods, "loki", "backend"),
+                    "the Alertmanager",
+                    alertmanager,
+                    "http-metrics",
+                )
+            )
         if expect.grafana_ingress:
             hops.append(("the ingress controller", ingress, "Grafana", grafana, "grafana"))
     missing = sorted(
@@ -249,6 +260,9 @@ def _external_hops(stack: StackObjects, pods: list[Pod]) -> list[tuple[str, Pod 
     if stack.expect.events is not None:
         events = _find(pods, "alloy", instance=stack.expect.events[1])
         hops.append(("the events collector", events, "api_server"))
+    alertmanager = _find(pods, "mimir", "alertmanager")
+    if alertmanager is not None:  # local alerting: the workload's own receivers
+        hops.append(("Mimir's alertmanager", alertmanager, "notifications"))
     return hops
 
 

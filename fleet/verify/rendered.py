@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fleet.charts.cache import ChartCache, default_cache_dir
 from fleet.charts.expand import expand_plan, kubernetes_objects
 from fleet.engines.base import EventSink
-from fleet.inventory.models import CONTROLROOM, Cluster, Egress
+from fleet.inventory.models import CONTROLROOM, AlertRouting, Cluster, Egress
 from fleet.verify.alerting import check_alerting
 from fleet.verify.dataflow import Violation
 from fleet.verify.hardening import check_hardening
@@ -52,6 +52,18 @@ def egress_addresses(egress: Egress) -> dict[str, tuple[str, int]] | None:
     return found
 
 
+def _receiver_secrets(routing: AlertRouting, namespace: str) -> set[tuple[str, str, str]]:
+    """The existing Secrets the receivers' ``kubernetes:`` references name (a secret store keeps
+    them beside the Alertmanager, in ``namespace``): provided, not created by the stack."""
+    from kit.alerting.alertmanager import secret_refs
+
+    return {
+        ("Secret", namespace, ref.kubernetes.partition("/")[0])
+        for ref in secret_refs(routing).values()
+        if ref.kubernetes is not None
+    }
+
+
 def expectation(inventory: Inventory, stack: str) -> Expectation:
     """What the inventory says ``stack``'s objects must be."""
     from controlroom.program import MIMIR_NAMESPACE
@@ -59,12 +71,14 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
     from workloads.alloy_events import CONFIG_MAP as EVENTS_CONFIG_MAP
     from workloads.alloy_events import RELEASE as EVENTS_RELEASE
     from workloads.program import ALLOY_NAMESPACE, GRAFANA_NAMESPACE
+    from workloads.program import MIMIR_NAMESPACE as WORKLOAD_MIMIR_NAMESPACE
 
     if stack == CONTROLROOM:
         room = inventory.fleet.spec.control_room
         provided: set[tuple[str, str, str]] = set()
         if room.tls is not None and room.tls.secret is not None:
             provided.add(("Secret", MIMIR_NAMESPACE, room.tls.secret))
+        provided |= _receiver_secrets(inventory.fleet.spec.alerting, MIMIR_NAMESPACE)
         return Expectation(
             cloud=room.cloud,
             kubeconfig=_kubeconfig(room.cluster),
@@ -81,6 +95,8 @@ def expectation(inventory: Inventory, stack: str) -> Expectation:
     workload_provided: set[tuple[str, str, str]] = set()
     if spec.grafana.tls is not None and spec.grafana.tls.secret is not None:
         workload_provided.add(("Secret", GRAFANA_NAMESPACE, spec.grafana.tls.secret))
+    if spec.alerting.enabled:
+        workload_provided |= _receiver_secrets(spec.alerting, WORKLOAD_MIMIR_NAMESPACE)
     return Expectation(
         provided=frozenset(workload_provided),
         cloud=spec.cloud,

@@ -88,25 +88,42 @@ _SHIPPED_STORES = {
 }
 """Mimir stores that may be ``local`` when the stack ships their content as a ConfigMap: the
 component that reads the store, and the key of its local path."""
+_LOKI_RULERS = ("backend", "ruler", "single-binary")
+"""The loki chart's components whose pods run Loki's ruler (simple scalable, distributed, single binary)."""
 
 
 def _judge_shipped_store(
     stack: StackObjects, chart: str, item: KubeObject, config: Mapping[str, Any], store: str
 ) -> list[Violation]:
-    """A ``local`` ruler or Alertmanager store holds configuration the stack ships (rules, the
-    Alertmanager's routes), never data: every pod of the component that reads it mounts, at or
-    below its path, a ConfigMap the plan creates."""
+    """A Mimir ``local`` ruler or Alertmanager store: see :func:`_judge_mounted`."""
     component, key = _SHIPPED_STORES[store]
-    path = str(((config.get(store) or {}).get("local") or {}).get(key) or "").rstrip("/")
+    path = str(((config.get(store) or {}).get("local") or {}).get(key) or "")
+    return _judge_mounted(stack, chart, item, store, key, path, (component,))
+
+
+def _judge_mounted(
+    stack: StackObjects,
+    chart: str,
+    item: KubeObject,
+    store: str,
+    key: str,
+    path: str,
+    components: tuple[str, ...],
+) -> list[Violation]:
+    """A ``local`` ruler or Alertmanager store holds configuration the stack ships (rules, the
+    Alertmanager's routes), never data: every pod of the components that read it mounts, at or
+    below its path, a ConfigMap the plan creates."""
+    path = path.rstrip("/")
     if not path:
         return [Violation("storage", item.label, f"{store} is local with no {key}")]
     pods = [
         o
         for o in stack.of_kind("Deployment", "StatefulSet")
-        if o.chart == chart and _component(o) == component
+        if o.chart == chart and _component(o) in components
     ]
     if not pods:
-        return [Violation("storage", item.label, f"{store} is local but the chart runs no {component}")]
+        runs = " or ".join(components)
+        return [Violation("storage", item.label, f"{store} is local but the chart runs no {runs}")]
     violations: list[Violation] = []
     for pod in pods:
         spec = pod_spec(pod) or {}
@@ -202,7 +219,14 @@ def check_storage(stack: StackObjects) -> list[Violation]:
             for item, config in found:
                 assert config is not None
                 for store, got_backend, got_bucket in _loki_stores(config):
-                    judge(item.label, store, got_backend, got_bucket)
+                    if store == "ruler.storage" and got_backend == "local":
+                        ruler = (config.get("ruler") or {}).get("storage") or {}
+                        path = str((ruler.get("local") or {}).get("directory") or "")
+                        violations += _judge_mounted(
+                            stack, chart.resource, item, store, "local.directory", path, _LOKI_RULERS
+                        )
+                    else:
+                        judge(item.label, store, got_backend, got_bucket)
     return violations
 
 

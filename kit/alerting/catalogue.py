@@ -11,8 +11,10 @@ Control room (tenant :data:`OWNER_TENANT`, the hub's own; its Alertmanager gets 
   storage, ruler and Alertmanager health.
 
 Workload (optional, ``spec.alerting.enabled``): ``fleet-local`` on the local Mimir (the same Alloy
-and reject rules, a no-data rule, the local Mimir's health) and ``fleet-local-logs`` on the local
-Loki (LogQL: errors logged by the pipeline's own components, the kernel's OOM killer).
+and reject rules, a no-data rule, the local Mimir's health), ``fleet-local-kubernetes`` on the same
+Mimir (the pipeline's pods down or short of replicas, pods crash-looping, nodes not ready, from
+kube-state-metrics and ``up``) and ``fleet-local-logs`` on the local Loki (LogQL: errors logged by
+the pipeline's own components, the kernel's OOM killer).
 
 Why federated rather than per tenant: docs/architecture.md, "Alerting".
 """
@@ -381,8 +383,76 @@ def controlroom_rule_groups(workloads: Sequence[str], thresholds: AlertThreshold
     return tuple(groups)
 
 
-def local_rule_groups(workload: str, thresholds: AlertThresholds) -> tuple[RuleGroup, ...]:
-    """The rules a workload's own Mimir runs when its local alerting is on."""
+# --- a workload's Kubernetes basics (kube-state-metrics and ``up``, read locally) ----------------
+
+
+def _kubernetes_alerts(namespaces: Sequence[str], thresholds: AlertThresholds) -> list[AlertRule]:
+    """The pipeline's own pods (in ``namespaces``) down or short of replicas, and the cluster's
+    pods crash-looping and nodes not ready. kube-state-metrics' ``namespace``/``pod`` labels
+    describe the objects (Alloy scrapes it with ``honor_labels``)."""
+    pending = promql_duration(_seconds(thresholds.pending))
+    names = sorted(set(namespaces))
+    pipeline = f"namespace=~{promql_string('|'.join(names))}"
+    jobs = promql_string("|".join(["alloy", "kube-state-metrics", *(f"{name}/.+" for name in names)]))
+    statefulsets = "workload, namespace, statefulset"
+    # The Mimir and Loki gateways are nginx: their http-metrics port serves no /metrics, so Alloy's
+    # scrape of them always fails (job mimir/gateway, loki/nginx); their health shows in the
+    # replicas rule below and in the write errors of Alloy.
+    gateways = promql_string(".+/(gateway|nginx)")
+    return [
+        AlertRule(
+            "FleetPipelineTargetDown",
+            f"count by (workload, job) (up{{job=~{jobs}, job!~{gateways}}} == 0) > 0",
+            "warning",
+            "{{ $value }} targets of {{ $labels.job }} are down in {{ $labels.workload }}",
+            "Alloy cannot scrape them: the component is unhealthy, and the alerts on its metrics are blind.",
+            for_=pending,
+        ),
+        AlertRule(
+            "FleetPipelineReplicasUnavailable",
+            f"sum by (workload, namespace, deployment) "
+            f"(kube_deployment_status_replicas_unavailable{{{pipeline}}}) > 0\n"
+            f"or\nsum by (workload, namespace, daemonset) "
+            f"(kube_daemonset_status_number_unavailable{{{pipeline}}}) > 0\n"
+            f"or\n(\n  max by ({statefulsets}) (kube_statefulset_replicas{{{pipeline}}})\n"
+            f"  - max by ({statefulsets}) (kube_statefulset_status_replicas_ready{{{pipeline}}})\n) > 0",
+            "warning",
+            "The observability pipeline of {{ $labels.workload }} misses replicas in {{ $labels.namespace }}",
+            "{{ $value }} replicas of "
+            "{{ $labels.deployment }}{{ $labels.daemonset }}{{ $labels.statefulset }} in "
+            "{{ $labels.namespace }} are not ready: pods pending, crashing or evicted.",
+            for_=pending,
+        ),
+        AlertRule(
+            "FleetKubePodCrashLooping",
+            "max by (workload, namespace, pod, container) "
+            '(kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff"}) > 0',
+            "warning",
+            "{{ $labels.namespace }}/{{ $labels.pod }} is crash-looping",
+            "Container {{ $labels.container }} of {{ $labels.namespace }}/{{ $labels.pod }} keeps "
+            "restarting (CrashLoopBackOff).",
+            for_=pending,
+        ),
+        AlertRule(
+            "FleetKubeNodeNotReady",
+            'max by (workload, node) (kube_node_status_condition{condition="Ready", status="true"}) == 0',
+            "warning",
+            "Node {{ $labels.node }} of {{ $labels.workload }} is not ready",
+            "The kubelet of {{ $labels.node }} does not report Ready: its pods are not scheduled or run "
+            "unobserved.",
+            for_=pending,
+        ),
+    ]
+
+
+def local_rule_groups(
+    workload: str, thresholds: AlertThresholds, *, namespaces: Sequence[str]
+) -> tuple[RuleGroup, ...]:
+    """The rules a workload's own Mimir runs when its local alerting is on.
+
+    ``namespaces`` are the pipeline's own (Alloy, Mimir, Loki, Grafana): their pods' health is
+    ``fleet-local-kubernetes``'s business.
+    """
     scope = _Scope("FleetLocal", ("workload",), "this workload's Mimir")
     return (
         RuleGroup(
@@ -394,6 +464,7 @@ def local_rule_groups(workload: str, thresholds: AlertThresholds) -> tuple[RuleG
                 *_mimir_health(scope, thresholds),
             ),
         ),
+        RuleGroup("fleet-local-kubernetes", tuple(_kubernetes_alerts(namespaces, thresholds))),
     )
 
 
@@ -404,14 +475,15 @@ def local_log_rule_groups(
 
     ``namespaces`` are the pipeline's own (Alloy, Mimir, Loki, Grafana): errors they log mean the
     pipeline itself is in trouble. With ``system_logs`` (the nodes' journal is collected), the
-    kernel's OOM killer is watched too.
+    kernel's OOM killer is watched too. Every stream carries ``workload`` (Alloy's external
+    label), kept by each rule as the Mimir rules keep it, for the same routes and grouping.
     """
     pending = promql_duration(_seconds(thresholds.pending))
     pattern = "|".join(sorted(set(namespaces)))
     rules = [
         AlertRule(
             "FleetLogsPipelineErrors",
-            f"sum by (namespace, container) (count_over_time("
+            f"sum by (workload, namespace, container) (count_over_time("
             f'{{namespace=~{promql_string(pattern)}}} |= "level=error" [{RATE}])) > 5',
             "warning",
             "{{ $labels.namespace }}/{{ $labels.container }} logs errors",
@@ -424,7 +496,7 @@ def local_log_rule_groups(
         rules.append(
             AlertRule(
                 "FleetLogsOOMKills",
-                "sum by (node) (count_over_time("
+                "sum by (workload, node) (count_over_time("
                 f'{{job="systemd-journal"}} |= "Out of memory: Killed process" [{RATE}])) > 0',
                 "warning",
                 "The kernel's OOM killer struck on {{ $labels.node }}",

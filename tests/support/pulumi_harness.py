@@ -3,8 +3,8 @@ inventory on disk (fixtures for tests/workloads and tests/kit, whose conftests i
 
 The mocks stand in only for what the program cannot reach offline: the clouds (which assign ARNs,
 client ids and resource names) and ``random`` (a password). The workload's central password is
-its secret stack configuration ``fleet:centralPassword``, set as fleet's engines set it. Every
-resource the program declares is recorded with its inputs, as the engine receives them.
+handed to the program as an argument, as fleet's engines hand it (no stack configuration holds
+it). Every resource the program declares is recorded with its inputs, as the engine receives them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.config import set_all_config
 
 from fleet.inventory.loader import load_inventory
-from fleet.inventory.models import CENTRAL_PASSWORD_CONFIG, WorkloadStack
+from fleet.inventory.models import WorkloadStack
 
 ACCOUNT_ID = "123456789012"
 SUBSCRIPTION_ID = "0b5e9f43-7c2a-4d8e-9a61-3f2d8c4b1e07"
@@ -209,16 +209,16 @@ def credentials() -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture
-def pulumi_runtime(credentials: dict[str, dict[str, str]]) -> Iterator[Callable[..., FleetMocks]]:
-    """Install fresh mocks for one test, with the stack's own central password as its secret
-    configuration (what fleet's engines hand a workload); the configuration is cleared after."""
+def pulumi_runtime() -> Iterator[Callable[..., FleetMocks]]:
+    """Install fresh mocks for one test, with the stack configuration given (``secret_keys``: the
+    secret ones; none by default: fleet's programs read none); the configuration is cleared after."""
 
-    def install(stack: str = "web") -> FleetMocks:
+    def install(
+        stack: str = "web", config: dict[str, str] | None = None, secret_keys: tuple[str, ...] = ()
+    ) -> FleetMocks:
         mocks = FleetMocks()
         pulumi.runtime.set_mocks(mocks, project="fleet-demo", stack=stack, preview=False)
-        own = credentials.get(stack)
-        config = {CENTRAL_PASSWORD_CONFIG: own["password"]} if own is not None else {}
-        set_all_config(config, list(config))
+        set_all_config(dict(config or {}), list(secret_keys))
         return mocks
 
     yield install
@@ -226,20 +226,32 @@ def pulumi_runtime(credentials: dict[str, dict[str, str]]) -> Iterator[Callable[
 
 
 @pytest.fixture
-def render(pulumi_runtime: Callable[..., FleetMocks]) -> Callable[..., Rendered]:
-    """Run ``workload_program(spec)`` under the mocks and return what it declared."""
+def render(
+    pulumi_runtime: Callable[..., FleetMocks], credentials: dict[str, dict[str, str]]
+) -> Callable[..., Rendered]:
+    """Run ``workload_program(spec, credential)`` under the mocks and return what it declared.
+    ``credential``: what the program is handed, by default the workload's own password from
+    ``credentials`` as a plain string (the program must mark it secret itself); ``config``: stack
+    configuration to run with (none by default)."""
     from workloads.program import workload_program
 
-    def run(spec: WorkloadStack, cluster: dict[str, str] | None = None) -> Rendered:
+    def run(
+        spec: WorkloadStack,
+        cluster: dict[str, str] | None = None,
+        *,
+        credential: Any = None,
+        config: dict[str, str] | None = None,
+    ) -> Rendered:
         cluster = {"oidc_issuer": EKS_ISSUER} if cluster is None else cluster
         settings = spec.workload.spec
         settings = settings.model_copy(update={"cluster": settings.cluster.model_copy(update=cluster)})
         spec = spec.model_copy(update={"workload": spec.workload.model_copy(update={"spec": settings})})
-        mocks = pulumi_runtime(spec.workload.name)
+        mocks = pulumi_runtime(spec.workload.name, config, tuple(config or ()))
+        given = credentials[spec.workload.name]["password"] if credential is None else credential
 
         @pulumi.runtime.test
         def program() -> None:
-            workload_program(spec)
+            workload_program(spec, given)
 
         program()
         return Rendered(mocks, spec, mocks.resources)

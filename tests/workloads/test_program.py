@@ -261,22 +261,46 @@ def test_every_direct_kubernetes_object_is_valid(render: Render, inventory_stack
             kubernetes_validate.validate(resource.inputs, latest_version(), strict=True)
 
 
-def test_the_password_is_the_stacks_own_secret_config_and_no_stack_is_referenced(
+def test_the_secret_holds_the_handed_credential_marked_secret_and_no_stack_is_referenced(
     render: Render, inventory_stack: Stack, credentials: Any
 ) -> None:
     spec = inventory_stack(workload_document("web"), workload_document("payments"))
-    rendered = render(spec)
+    rendered = render(spec)  # handed the plain string: the program marks it secret itself
     assert rendered.of_type("pulumi:pulumi:StackReference") == []
     auth = rendered.one(SECRET, "alloy-mimir-auth")
     assert is_secret(auth.raw_inputs["stringData"])
     assert auth.inputs["stringData"]["password"] == credentials["web"]["password"]
     everything = json.dumps([r.inputs for r in rendered.resources])
+    assert everything.count(credentials["web"]["password"]) == 1  # in the Secret alone
     assert credentials["payments"]["password"] not in everything
 
 
-def test_without_its_secret_config_the_program_stops_naming_the_key(
-    render: Render, inventory_stack: Stack, credentials: Any
+def test_a_secret_output_handed_in_stays_secret(render: Render, inventory_stack: Stack) -> None:
+    password = "handed-" + "x" * 24
+    spec = inventory_stack(workload_document("web"))
+    rendered = render(spec, credential=pulumi.Output.secret(password))
+    auth = rendered.one(SECRET, "alloy-mimir-auth")
+    assert is_secret(auth.raw_inputs["stringData"])
+    assert auth.inputs["stringData"]["password"] == password
+
+
+def test_the_program_reads_no_stack_configuration(
+    render: Render, inventory_stack: Stack, credentials: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    del credentials["web"]  # the harness then sets no fleet:centralPassword for the stack
-    with pytest.raises(pulumi.ConfigMissingError, match="fleet:centralPassword"):
-        render(inventory_stack(workload_document("web")))
+    import pulumi.config
+
+    read: list[str] = []
+    original = pulumi.config.get_config
+
+    def recording(key: str) -> Any:
+        read.append(key)
+        return original(key)
+
+    monkeypatch.setattr(pulumi.config, "get_config", recording)
+    decoy = "decoy-" + "y" * 24  # what an earlier fleet version left as configuration
+    spec = inventory_stack(workload_document("web"))
+    rendered = render(spec, config={"fleet:centralPassword": decoy})
+    assert read == []
+    everything = json.dumps([r.inputs for r in rendered.resources])
+    assert decoy not in everything
+    assert credentials["web"]["password"] in everything

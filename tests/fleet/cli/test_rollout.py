@@ -186,7 +186,14 @@ def test_bad_arguments_exit_2_with_one_line(
 
 def test_cancel_lets_running_stacks_finish_and_cancels_the_rest(inventory: Path, tmp_path: Path) -> None:
     log = tmp_path / "runs.log"
-    script = write_script(tmp_path / "script.json", log=str(log), default={"duration": 3})
+    # The control room runs long enough for the cancel to land while it runs, even on a loaded
+    # machine (starting `fleet rollout cancel` took over 3 s at a load average of 12).
+    script = write_script(
+        tmp_path / "script.json",
+        log=str(log),
+        default={"duration": 3},
+        stacks={"controlroom": {"duration": 15}},
+    )
     env = _local_env(inventory, script, FLEET_WORKERS="1")
     cli = start_fleet(env, tmp_path / "cli.log", "rollout", "--all", "--yes", "--max-parallel", "1")
     try:

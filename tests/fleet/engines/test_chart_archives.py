@@ -28,7 +28,6 @@ from fleet.engines.render import render_config
 from fleet.errors import UserError
 from fleet.inventory.loader import Inventory, load_inventory
 from fleet.inventory.models import (
-    CENTRAL_PASSWORD_CONFIG,
     CONTROLROOM,
     GRAFANA_COMMUNITY_REPOSITORY,
     GRAFANA_REPOSITORY,
@@ -69,16 +68,16 @@ def filled(cache: ChartCache, inventory: Inventory) -> ChartCache:
 def charts_of(inventory: Inventory, stack: str, archives: dict[str, str]) -> dict[str, dict[str, Any]]:
     """The ``helm.v4.Chart`` inputs the Pulumi engine's program for ``stack`` declares, by
     resource name, run under the mock runtime."""
-    secret: dict[str, str] = {}
+    password: str | None = None
     if stack == CONTROLROOM:
         account: Any = inventory.fleet.spec.control_room
     else:
         account = inventory.workload(stack).spec
-        secret = {CENTRAL_PASSWORD_CONFIG: "p" * 32}  # what the engine hands a workload
+        password = "p" * 32  # what the engine hands a workload's program
     recorder = Recorder(stack, cloud_context(account))
-    program = stack_program(inventory, stack, archives)
-    config = {**render_config(inventory.fleet.name, stack, account), **secret}
-    run_program(program, pulumi_project(inventory.fleet.name), stack, recorder, config, list(secret))
+    program = stack_program(inventory, stack, archives)(password)
+    config = render_config(inventory.fleet.name, stack, account)
+    run_program(program, pulumi_project(inventory.fleet.name), stack, recorder, config)
     return {name: inputs for type_, name, _parent, inputs in recorder.resources if type_ == CHART}
 
 

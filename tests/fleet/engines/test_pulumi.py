@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import uuid
@@ -408,11 +409,16 @@ def test_drift_names_resources_and_properties_never_values() -> None:
 needs_cli = pytest.mark.skipif(shutil.which("pulumi") is None, reason="the pulumi CLI is not on PATH")
 
 
-def tiny_program() -> None:
+def _tiny_room() -> None:
     import pulumi
 
     pulumi.export("query_url", "https://mimir.ctrl.acme.example/prometheus")
     pulumi.export("reader", pulumi.Output.secret({"username": "fleet-reader", "password": "s3cr3t-reader"}))
+
+
+def tiny_program(_password: str | None) -> Callable[[], None]:
+    """A :data:`ProgramFor` of a program that needs no credential."""
+    return _tiny_room
 
 
 @pytest.mark.pulumi_cli
@@ -595,10 +601,19 @@ OTHER = "Other0Workloads0Password000000000000000"
 class _Workspace:
     """A stand-in for a stack's workspace: the control room's outputs, as the CLI returns them."""
 
-    def __init__(self, outputs: dict[str, auto.OutputValue] | None) -> None:
+    def __init__(
+        self, outputs: dict[str, auto.OutputValue] | None, settings: dict[str, object] | None = None
+    ) -> None:
         self.outputs = outputs
+        self.settings = settings
         self.asked: list[str] = []
         self.removed: list[str] = []
+        self.program: Callable[[], None] | None = None
+
+    def stack_settings(self, stack_name: str) -> auto.StackSettings:
+        if self.settings is None:  # as the workspace answers before the file is written
+            raise FileNotFoundError(f"failed to find stack settings file for {stack_name}")
+        return auto.StackSettings(config=dict(self.settings))
 
     def stack_outputs(self, stack_name: str) -> dict[str, auto.OutputValue]:
         self.asked.append(stack_name)
@@ -621,9 +636,21 @@ class _Stack:
         self.config: dict[str, auto.ConfigValue] = {}
         self.failure = failure
         self.ran: list[str] = []
+        self.config_calls: list[tuple[str, object]] = []
+        """Every configuration command, with what it was given (as it would reach the CLI)."""
 
     def set_all_config(self, config: dict[str, auto.ConfigValue], *, path: bool = False) -> None:
+        self.config_calls.append(("set_all_config", dict(config)))
         self.config.update(config)
+
+    def set_config(self, key: str, value: auto.ConfigValue, *, path: bool = False) -> None:
+        self.config_calls.append(("set_config", (key, value)))
+        self.config[key] = value
+
+    def remove_config(self, key: str, *, path: bool = False) -> None:
+        self.config_calls.append(("remove_config", key))
+        assert self.workspace.settings is not None and key in self.workspace.settings
+        del self.workspace.settings[key]
 
     def up(self, **_: object) -> object:
         self.ran.append("up")
@@ -660,9 +687,13 @@ def fake_stack(monkeypatch: pytest.MonkeyPatch) -> Callable[..., _Stack]:
     """``create_or_select_stack`` / ``select_stack`` answered by one :class:`_Stack`."""
     import fleet.engines.pulumi as engine
 
-    def install(outputs: dict[str, auto.OutputValue] | str | None = "default", failure: str = "") -> _Stack:
+    def install(
+        outputs: dict[str, auto.OutputValue] | str | None = "default",
+        failure: str = "",
+        settings: dict[str, object] | None = None,
+    ) -> _Stack:
         found = _control_room_outputs() if outputs == "default" else outputs
-        stack = _Stack(_Workspace(found if isinstance(found, dict) else None), failure)
+        stack = _Stack(_Workspace(found if isinstance(found, dict) else None, settings), failure)
         monkeypatch.setattr(engine, "require_pulumi_cli", lambda: "/usr/bin/pulumi")
         monkeypatch.setattr(engine.auto, "create_or_select_stack", lambda *_, **__: stack)
         monkeypatch.setattr(engine.auto, "select_stack", lambda *_, **__: stack)
@@ -671,26 +702,85 @@ def fake_stack(monkeypatch: pytest.MonkeyPatch) -> Callable[..., _Stack]:
     return install
 
 
+class _Handed:
+    """A :data:`ProgramFor` that records the password each program it builds is given."""
+
+    def __init__(self) -> None:
+        self.passwords: list[str | None] = []
+
+    def __call__(self, password: str | None) -> Callable[[], None]:
+        self.passwords.append(password)
+        return _tiny_room
+
+
+def _no_password_in_config(stack: _Stack) -> None:
+    """No configuration command carried a password (they would reach the CLI's command line)."""
+    carried = repr([(name, _unmasked(given)) for name, given in stack.config_calls])
+    assert OWN not in carried and OTHER not in carried and "r3ader" not in carried
+    assert "fleet:centralPassword" not in stack.config
+
+
+def _unmasked(given: object) -> object:
+    if isinstance(given, dict):
+        return {key: _unmasked(value) for key, value in given.items()}
+    if isinstance(given, tuple):
+        return tuple(_unmasked(value) for value in given)
+    return given.value if isinstance(given, auto.ConfigValue) else given
+
+
 @pytest.mark.usefixtures("clean_env")
-def test_a_workload_run_gets_only_its_own_password_as_secret_config(
+def test_a_workload_run_hands_its_program_only_its_own_password_and_sets_none_as_config(
     tmp_path: Path, fake_stack: Callable[..., _Stack]
 ) -> None:
     stack = fake_stack()
     target = stack_target(make_inventory(tmp_path / "inv"), "payments-prod", Settings(passphrase=PASSPHRASE))
+    handed = _Handed()
     seen: list[str] = []
 
-    outcome = run_program(target, tiny_program, Action.up, seen.append)
+    outcome = run_program(target, handed, Action.up, seen.append)
 
     assert outcome.ok, outcome.error
     assert stack.workspace.asked == ["organization/fleet-acme/controlroom"]  # the control room alone
-    password = stack.config["fleet:centralPassword"]
-    assert (password.value, password.secret) == (OWN, True)
-    assert repr(password) != repr(OWN)  # the Automation API masks secret values in reprs
+    assert handed.passwords == [None, OWN]  # opened without one, then given its own to run
+    assert stack.workspace.program is _tiny_room
+    _no_password_in_config(stack)
     provider = stack_config(load_inventory(tmp_path / "inv"), "payments-prod")
-    assert sorted(stack.config) == sorted([*provider, "fleet:centralPassword"])
-    values = [value.value for value in stack.config.values()]
-    assert OTHER not in values and "r3ader" not in str(values)
+    assert sorted(stack.config) == sorted(provider)
     assert OWN not in json.dumps(outcome.to_json()) + "".join(seen)
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_the_real_workload_program_gets_the_password_as_a_secret_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pulumi
+
+    import fleet.engines.pulumi as engine
+    import workloads.program
+
+    given: list[object] = []
+    monkeypatch.setattr(
+        workloads.program, "workload_program", lambda spec, credential, archives: given.append(credential)
+    )
+    program = engine.stack_program(make_inventory(tmp_path / "inv"), "payments-prod")
+
+    with pytest.raises(OperationError, match="cannot run without its credential"):
+        program(None)()
+    assert given == []
+
+    async def run() -> tuple[object, bool, object]:
+        program(OWN)()  # on a running loop, as under the Pulumi runtime
+        (credential,) = given
+        assert isinstance(credential, pulumi.Output)
+        return credential, await credential.is_secret(), await credential.future()
+
+    loop = asyncio.new_event_loop()
+    try:
+        credential, secret, value = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert (secret, value) == (True, OWN)
+    assert OWN not in repr(credential)
 
 
 @pytest.mark.usefixtures("clean_env")
@@ -710,19 +800,50 @@ def test_runs_that_do_not_run_the_program_read_no_credential(
 ) -> None:
     stack = fake_stack()
     target = stack_target(make_inventory(tmp_path / "inv"), "payments-prod", Settings(passphrase=PASSPHRASE))
-    outcome = run_program(target, tiny_program, action)
+    handed = _Handed()
+    outcome = run_program(target, handed, action)
     assert outcome.ok, outcome.error
     assert stack.workspace.asked == []
-    assert "fleet:centralPassword" not in stack.config
+    assert handed.passwords == [None]
+    _no_password_in_config(stack)
 
 
 @pytest.mark.usefixtures("clean_env")
 def test_the_control_room_reads_no_credential(tmp_path: Path, fake_stack: Callable[..., _Stack]) -> None:
-    stack = fake_stack()
+    stack = fake_stack(settings={"fleet:centralPassword": {"secure": "v1:never-touched"}})
     target = stack_target(make_inventory(tmp_path / "inv"), "controlroom", Settings(passphrase=PASSPHRASE))
-    assert run_program(target, tiny_program, Action.up).ok
+    handed = _Handed()
+    assert run_program(target, handed, Action.up).ok
     assert stack.workspace.asked == []
-    assert "fleet:centralPassword" not in stack.config
+    assert handed.passwords == [None]
+    assert [name for name, _ in stack.config_calls] == ["set_all_config"]  # its provider settings only
+
+
+STALE = {"aws:region": "eu-west-1", "fleet:centralPassword": {"secure": "v1:c2FsdA==:ZW5jcnlwdGVk"}}
+
+
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize("action", [Action.up, Action.preview, Action.refresh, Action.destroy])
+def test_a_password_an_earlier_version_left_in_the_settings_file_is_removed(
+    tmp_path: Path, fake_stack: Callable[..., _Stack], action: Action
+) -> None:
+    stack = fake_stack(settings=dict(STALE))
+    target = stack_target(make_inventory(tmp_path / "inv"), "payments-prod", Settings(passphrase=PASSPHRASE))
+    assert run_program(target, tiny_program, action).ok
+    assert ("remove_config", "fleet:centralPassword") in stack.config_calls
+    assert stack.workspace.settings == {"aws:region": "eu-west-1"}
+    _no_password_in_config(stack)
+
+
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize("settings", [None, {"aws:region": "eu-west-1"}])
+def test_nothing_is_removed_when_no_password_was_left(
+    tmp_path: Path, fake_stack: Callable[..., _Stack], settings: dict[str, object] | None
+) -> None:
+    stack = fake_stack(settings=settings)
+    target = stack_target(make_inventory(tmp_path / "inv"), "payments-prod", Settings(passphrase=PASSPHRASE))
+    assert run_program(target, tiny_program, Action.up).ok
+    assert [name for name, _ in stack.config_calls] == ["set_all_config"]
 
 
 @pytest.mark.usefixtures("clean_env")
@@ -745,13 +866,19 @@ def test_a_control_room_without_the_workloads_output_is_a_one_line_error(
 
 @pytest.mark.usefixtures("clean_env")
 def test_previews_hand_the_workload_its_credential_too(
-    tmp_path: Path, fake_stack: Callable[..., _Stack]
+    tmp_path: Path, fake_stack: Callable[..., _Stack], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import fleet.engines.pulumi as engine
+
     stack = fake_stack()
+    handed = _Handed()
+    monkeypatch.setattr(engine, "stack_program", lambda *_, **__: handed)
+    monkeypatch.setattr(engine, "chart_archives", lambda *_, **__: {})
     inventory = make_inventory(tmp_path / "inv")
     assert preview_changes(inventory, "payments-prod", settings=Settings(passphrase=PASSPHRASE)) == []
-    assert stack.config["fleet:centralPassword"].value == OWN
+    assert handed.passwords == [None, OWN]
     assert stack.workspace.asked == ["organization/fleet-acme/controlroom"]
+    _no_password_in_config(stack)
 
 
 @pytest.mark.usefixtures("clean_env")
@@ -769,19 +896,28 @@ def test_a_workload_before_its_control_room_exists_is_a_one_line_error(
     assert stack.ran == []
 
 
-def tiny_hub() -> None:
-    import pulumi
+def tiny_hub(_password: str | None) -> Callable[[], None]:
+    def program() -> None:
+        import pulumi
 
-    pulumi.export("credential-payments-prod", pulumi.Output.secret(OWN))
-    pulumi.export("credential-analytics-prod", pulumi.Output.secret(OTHER))
+        pulumi.export("credential-payments-prod", pulumi.Output.secret(OWN))
+        pulumi.export("credential-analytics-prod", pulumi.Output.secret(OTHER))
+
+    return program
 
 
-def tiny_spoke() -> None:
-    import pulumi
+def tiny_spoke(password: str | None) -> Callable[[], None]:
+    """Built as :func:`fleet.engines.pulumi.stack_program` builds a workload's program."""
 
-    password = pulumi.Config("fleet").require_secret("centralPassword")
-    pulumi.export("received", password)
-    pulumi.export("length", password.apply(len))
+    def program() -> None:
+        import pulumi
+
+        assert password is not None
+        received = pulumi.Output.secret(password)
+        pulumi.export("received", received)
+        pulumi.export("length", received.apply(len))
+
+    return program
 
 
 @pytest.mark.pulumi_cli
@@ -808,3 +944,23 @@ def test_a_workload_receives_its_own_credential_on_a_file_backend(tmp_path: Path
     for path in workload_files:
         text = path.read_text(encoding="utf-8", errors="replace")
         assert OTHER not in text and OWN not in text, path
+    settings_file = inventory.root / ".fleet" / "work" / "payments-prod" / "Pulumi.payments-prod.yaml"
+    assert "centralPassword" not in settings_file.read_text(encoding="utf-8")
+
+
+@pytest.mark.pulumi_cli
+@needs_cli
+@pytest.mark.usefixtures("clean_env")
+def test_a_password_left_as_config_by_an_earlier_version_is_removed_for_real(tmp_path: Path) -> None:
+    inventory = make_inventory(tmp_path / "inv", backend=f"file://{tmp_path / 'state'}")
+    settings = Settings(passphrase=PASSPHRASE)
+    assert run_program(stack_target(inventory, "controlroom", settings), tiny_hub, Action.up).ok
+    target = stack_target(inventory, "payments-prod", settings)
+    legacy = auto.create_or_select_stack(
+        target.name, project_name=target.project, program=tiny_spoke(OWN), opts=target.workspace_options()
+    )
+    legacy.set_config("fleet:centralPassword", auto.ConfigValue(OWN, secret=True))
+    settings_file = target.work_dir / "Pulumi.payments-prod.yaml"
+    assert "centralPassword" in settings_file.read_text(encoding="utf-8")
+    assert run_program(target, tiny_spoke, Action.up).ok
+    assert "centralPassword" not in settings_file.read_text(encoding="utf-8")

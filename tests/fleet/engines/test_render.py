@@ -19,11 +19,11 @@ from fleet.engines.render import (
     load_plans,
     render_all,
     render_secrets,
-    workload_config,
+    workload_credential,
 )
 from fleet.errors import OperationError, UserError
 from fleet.inventory.loader import Inventory, load_inventory
-from fleet.inventory.models import CENTRAL_PASSWORD_CONFIG, ControlRoomStack, WorkloadStack, credential_output
+from fleet.inventory.models import ControlRoomStack, WorkloadStack, credential_output
 from fleet.kinds import Action
 
 
@@ -32,7 +32,7 @@ def _inventory(root: Path, workloads: list[str]) -> Inventory:
 
 
 # A tiny hub and spoke with the same credential flow as the real programs: one secret output per
-# workload in the control room, read by the engine into the workload's secret configuration.
+# workload in the control room, read by the engine and handed to the workload's program.
 def tiny_controlroom(spec: ControlRoomStack) -> None:
     passwords = {w: random.RandomPassword(f"cred-{w}", length=24, special=False) for w in spec.workloads}
     k8s.core.v1.Secret(
@@ -47,10 +47,8 @@ def tiny_controlroom(spec: ControlRoomStack) -> None:
         pulumi.export(credential_output(workload), pulumi.Output.secret(password.result))
 
 
-def tiny_workload(spec: WorkloadStack) -> None:
+def tiny_workload(spec: WorkloadStack, password: pulumi.Input[str]) -> None:
     name = spec.workload.name
-    namespace, key = CENTRAL_PASSWORD_CONFIG.split(":")
-    password = pulumi.Config(namespace).require_secret(key)
     k8s.core.v1.Secret(
         "mimir-auth",
         metadata={"name": "mimir-auth", "namespace": "alloy"},
@@ -120,12 +118,36 @@ def test_a_workload_is_handed_its_own_credential_and_no_other(tmp_path: Path) ->
     assert state is not None
     alpha, beta = (state.outputs[credential_output(w)] for w in ("alpha", "beta"))
     assert alpha != beta
-    assert workload_config("alpha", state) == {CENTRAL_PASSWORD_CONFIG: alpha}
-    assert workload_config("beta", state) == {CENTRAL_PASSWORD_CONFIG: beta}
+    assert workload_credential("alpha", state) == alpha
+    assert workload_credential("beta", state) == beta
+
+
+def test_the_workload_program_is_handed_a_secret_output_and_no_configuration(tmp_path: Path) -> None:
+    read: list[object] = []
+
+    def inspecting(spec: WorkloadStack, credential: pulumi.Input[str]) -> None:
+        read.append(pulumi.Config("fleet").get("centralPassword"))
+        assert isinstance(credential, pulumi.Output)
+        # Derived from the credential and unlike any known password: redacted only if it is secret.
+        pulumi.export("reversed", credential.apply(lambda value: value[::-1]))
+        tiny_workload(spec, credential)
+
+    programs = Programs(tiny_controlroom, inspecting)
+    inventory = _inventory(tmp_path / "inv", ["alpha"])
+    render_all(inventory, None, tmp_path / "shown", show_secrets=True, programs=programs)
+    shown = load_plans(tmp_path / "shown")
+    own = shown["controlroom"]["outputs"]["credential-alpha"]
+    assert shown["alpha"]["outputs"]["reversed"] == own[::-1]
+    (auth,) = [r for r in shown["alpha"]["resources"] if r["name"] == "mimir-auth"]
+    assert auth["inputs"]["stringData"]["password"] == own
+    render_all(inventory, None, tmp_path / "hidden", programs=programs)
+    hidden = load_plans(tmp_path / "hidden")
+    assert hidden["alpha"]["outputs"]["reversed"] == REDACTED
+    assert read == [None, None]  # no stack configuration holds it
 
 
 def test_a_program_that_references_another_stack_does_not_render(tmp_path: Path) -> None:
-    def peeking(spec: WorkloadStack) -> None:
+    def peeking(spec: WorkloadStack, _credential: pulumi.Input[str]) -> None:
         pulumi.StackReference("organization/fleet-acme/controlroom")
 
     inventory = _inventory(tmp_path / "inv", ["alpha"])
@@ -179,7 +201,7 @@ def test_unknown_stacks_are_user_errors(tmp_path: Path) -> None:
 
 
 def test_a_failure_writes_nothing(tmp_path: Path) -> None:
-    def broken(spec: WorkloadStack) -> None:
+    def broken(spec: WorkloadStack, _credential: pulumi.Input[str]) -> None:
         k8s.core.v1.ConfigMap("ok", data={"a": "b"})
         raise RuntimeError("cannot build this workload")
 
@@ -194,7 +216,7 @@ def test_a_failure_writes_nothing(tmp_path: Path) -> None:
 def test_a_failed_output_does_not_break_later_runs(tmp_path: Path) -> None:
     # A lookup that fails inside an Output leaves tasks behind in Pulumi's runtime; the next
     # runs in the same process (a worker renders many stacks) must not trip over them.
-    def failing_lookup(spec: WorkloadStack) -> None:
+    def failing_lookup(spec: WorkloadStack, _credential: pulumi.Input[str]) -> None:
         def fail(_: str) -> str:
             raise ValueError("the cluster reports no OIDC issuer")
 

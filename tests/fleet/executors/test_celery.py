@@ -14,6 +14,7 @@ from fleet.executors.base import ExecutorEvent, ExecutorUnavailable
 from fleet.executors.celery import CeleryExecutor
 from fleet.executors.celery_app import DEFAULT_QUEUE, create_app
 from fleet.executors.jobs import JobState, StackJob
+from fleet.journal import Journal, journal_url_for
 from fleet.kinds import Action, EngineKind
 from fleet.settings import Settings
 
@@ -72,6 +73,63 @@ def test_a_worker_runs_the_job_and_the_result_comes_back_as_an_event(
     assert by_stack["payments-prod"].state is JobState.failed
     assert by_stack["payments-prod"].info["error"] == "boom"
     assert by_stack["search-staging"].state is JobState.succeeded
+
+
+def test_a_result_left_under_the_same_task_id_is_not_taken_for_this_submissions(
+    executor: CeleryExecutor, inventory: Path
+) -> None:
+    job = StackJob("r-1", "payments-prod", Action.up, EngineKind.scripted, str(inventory))
+    # What an earlier coordinator of this rollout left behind (it submitted the same id before a resume).
+    executor.app.backend.store_result(job.task_id, {"schema": 1, "state": "declined", "info": {}}, "SUCCESS")
+
+    executor.submit(job)  # no worker runs: nothing has answered this submission
+
+    assert executor.poll() == []
+
+
+def test_a_poll_reads_every_pending_result_in_one_round_trip(
+    executor: CeleryExecutor, redis_server: RedisServer, inventory: Path
+) -> None:
+    jobs = [StackJob("r-1", f"stack-{n}", Action.up, EngineKind.scripted, str(inventory)) for n in range(20)]
+    for job in jobs:
+        executor.submit(job)
+    for job in jobs[:5]:  # as a worker would: five finished
+        result = {"schema": 1, "state": "succeeded", "info": {}}
+        executor.app.backend.store_result(job.task_id, result, "SUCCESS")
+    redis = redis_server.client()
+    redis.config_resetstat()
+
+    events = executor.poll()
+
+    assert sorted(event.key.stack for event in events) == [f"stack-{n}" for n in range(5)]
+    stats = redis.info("commandstats")
+    assert stats["cmdstat_mget"]["calls"] == 1
+    assert "cmdstat_get" not in stats
+
+
+@pytest.mark.parametrize(("recycle", "processes"), [("0", 1), ("1", 3)])
+def test_max_tasks_per_child_replaces_a_process_after_that_many_stacks_and_0_never(
+    executor: CeleryExecutor,
+    redis_server: RedisServer,
+    fleet_workers: Workers,
+    inventory: Path,
+    tmp_path: Path,
+    recycle: str,
+    processes: int,
+) -> None:
+    script = write_script(tmp_path / "script.json", default={"duration": 0})
+    env = fleet_env(inventory, script, redis_server.url)
+    fleet_workers.start(env, 1, None, "--max-tasks-per-child", recycle)
+    stacks = ["payments-prod", "search-staging", "analytics-prod"]
+    rollout_id = running_rollout(inventory, stacks)
+    for stack in stacks:  # one after the other: each on the worker's one process of the moment
+        executor.submit(StackJob(rollout_id, stack, Action.up, EngineKind.scripted, str(inventory)))
+        wait_for(lambda: executor.poll() != [], f"{stack} to finish")
+
+    with Journal(journal_url_for(inventory)) as journal:
+        detail = journal.get_rollout(rollout_id)
+    workers = {detail.stack(stack).attempts[0].worker for stack in stacks}
+    assert len(workers) == processes, workers
 
 
 def test_an_unreachable_broker_is_reported_as_a_value_not_a_crash(

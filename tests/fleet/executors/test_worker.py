@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,25 @@ def test_a_job_runs_once_and_a_redelivered_job_is_declined(inventory: Path, tmp_
     attempt = state.attempts[0]
     assert attempt.versions is not None and attempt.versions["mimir"] == "6.0.0"
     assert attempt.summary is not None and len(attempt.summary["spec_hash"]) == 64
+
+
+def test_a_long_job_heart_beats_its_attempt_and_a_finished_one_is_beaten_no_more(
+    inventory: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = write_script(tmp_path / "script.json", default={"duration": 2.5})
+    rollout_id = running_rollout(inventory, ["payments-prod", "search-staging"])
+    settings = _settings(script)  # a heartbeat every lock_ttl / 5 = 1 s
+
+    for stack in ("payments-prod", "search-staging"):  # the process's one heartbeat thread, twice
+        assert run_job(_job(rollout_id, stack, inventory), settings).state is JobState.succeeded
+    with Journal(journal_url_for(inventory)) as journal:
+        detail = journal.get_rollout(rollout_id)
+    for stack in ("payments-prod", "search-staging"):
+        [attempt] = detail.stack(stack).attempts
+        assert attempt.heartbeat_at > attempt.started_at, stack
+    caplog.set_level("WARNING", logger="fleet")
+    time.sleep(1.5)  # a beat of a finished attempt would be taken for a takeover
+    assert not [record for record in caplog.records if "taken over" in record.getMessage()]
 
 
 def test_a_program_error_is_recorded_as_a_failure_and_not_retried(inventory: Path, tmp_path: Path) -> None:

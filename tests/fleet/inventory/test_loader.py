@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import stat
@@ -330,6 +331,23 @@ def test_a_workloads_central_limits_reach_the_control_room(inventory_dir: Path) 
     assert sorted(limits) == ["analytics-prod", "payments-prod", "search-staging"]
     assert (limits["payments-prod"].series, limits["payments-prod"].burst) == (2_000_000, 1_500_000)
     assert limits["search-staging"].series == 800_000  # the default
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_loading_leaves_the_garbage_collector_as_it_found_it(inventory_dir: Path, enabled: bool) -> None:
+    # The collector is off while the files load (its passes were most of pydantic's time),
+    # then back as it was: on for the long-running processes that load inventories, off if off.
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        load_inventory(inventory_dir)
+        assert gc.isenabled() is enabled
+        (inventory_dir / "workloads" / "broken.yaml").write_text("name: [\n", encoding="utf-8")
+        with pytest.raises(InvalidInventory):
+            load_inventory(inventory_dir)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_egress_destinations_and_the_events_switch_are_validated_at_their_line(inventory_dir: Path) -> None:

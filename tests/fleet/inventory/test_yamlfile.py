@@ -129,6 +129,18 @@ def test_only_utf8_text_of_bounded_size_is_read(
     assert (caught.value.line, caught.value.message) == (line, message)
 
 
+@pytest.mark.parametrize("size", [0, 1, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1, MAX_FILE_BYTES])
+def test_a_file_up_to_the_limit_is_read_whole(tmp_path: Path, size: int) -> None:
+    # Read in chunks: every size up to the limit, across chunk boundaries, comes back entire.
+    text = ("a: 1\n" + "#" * size)[:size]
+    path = tmp_path / "w.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert read_text(path) == text
+    path.write_text(text + "#" * (MAX_FILE_BYTES + 1 - size), encoding="utf-8")
+    with pytest.raises(DocumentError, match="larger than 1024 KiB"):
+        read_text(path)
+
+
 def test_a_utf8_byte_order_mark_is_dropped(tmp_path: Path) -> None:
     path = tmp_path / "w.yaml"
     path.write_bytes(b"\xef\xbb\xbfa: 1\n")

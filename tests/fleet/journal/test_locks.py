@@ -89,6 +89,25 @@ def test_a_live_holder_keeps_its_stacks_and_nothing_is_taken(
     assert [lock.stack for lock in locks.held()] == ["dev-1", "eu-prod"]  # stage-1 was not taken
 
 
+def test_a_fleet_of_stacks_is_locked_renewed_and_refused_all_or_nothing(
+    locks: StackLocks, clock: Clock, live_process: LockHolder
+) -> None:
+    me = LockHolder.this_process("ana@laptop")
+    names = [f"w-{n:04d}" for n in range(1200)]  # several statements' worth
+    assert locks.acquire(names[:700], "r-1", me) == []
+    clock.advance(minutes=1)
+    assert locks.acquire(names, "r-1", me) == []  # re-entrant (renewed) and grows
+    held = locks.held()
+    assert [lock.stack for lock in held] == names
+    assert {lock.heartbeat_at for lock in held} == {clock.now}
+
+    locks.acquire(["x-other"], "r-2", live_process)
+    with pytest.raises(StacksLocked) as raised:
+        locks.acquire([*names[::-1], "x-other", "y-new"], "r-3", me)
+    assert [lock.stack for lock in raised.value.held] == [*names, "x-other"]
+    assert [lock.stack for lock in locks.held()] == [*names, "x-other"]  # y-new was not taken
+
+
 def test_the_same_rollout_run_twice_is_refused(locks: StackLocks, live_process: LockHolder) -> None:
     locks.acquire(["dev-1"], "r-1", live_process)
     with pytest.raises(StacksLocked, match="stack dev-1 locked by rollout r-1"):

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -133,7 +134,7 @@ def test_claim_run_finish_is_exactly_once(journal: Journal) -> None:
     busy = journal.claim(rollout_id, "dev-1", "host-b:202")
     assert (busy.result, busy.attempt, busy.holder) == (ClaimResult.BUSY, 1, "host-a:101")
 
-    state = journal.finish(
+    journal.finish(
         rollout_id,
         "dev-1",
         1,
@@ -141,6 +142,7 @@ def test_claim_run_finish_is_exactly_once(journal: Journal) -> None:
         versions=VERSIONS,
         summary={"create": 3, "update": 1, "delete": 0},
     )
+    [state] = journal.stack_states(rollout_id, ["dev-1"])
     assert state.status is StackStatus.SUCCEEDED
     assert state.last_attempt is not None
     assert state.last_attempt.outcome is Outcome.SUCCEEDED
@@ -187,10 +189,12 @@ def test_a_silent_worker_is_taken_over_after_the_ttl(journal: Journal, clock: Cl
 
     # The old worker learns it lost the stack; its late report is kept but does not win.
     assert not journal.heartbeat_attempt(rollout_id, "stage-1", 1)
-    state = journal.finish(rollout_id, "stage-1", 1, "failed", error="interrupted")
+    journal.finish(rollout_id, "stage-1", 1, "failed", error="interrupted")
+    [state] = journal.stack_states(rollout_id, ["stage-1"])
     assert state.status is StackStatus.RUNNING
     assert [a.outcome for a in state.attempts] == [Outcome.FAILED, None]
-    assert journal.finish(rollout_id, "stage-1", 2, "succeeded").status is StackStatus.SUCCEEDED
+    journal.finish(rollout_id, "stage-1", 2, "succeeded")
+    assert journal.stack_states(rollout_id, ["stage-1"])[0].status is StackStatus.SUCCEEDED
 
 
 def test_a_worker_reported_lost_is_taken_over_at_once(journal: Journal) -> None:
@@ -244,6 +248,40 @@ def test_claims_are_refused_unless_the_rollout_runs(journal: Journal) -> None:
     journal.set_status(rollout.id, "paused")
     assert journal.claim(rollout.id, "dev-1", "w").result is ClaimResult.NOT_RUNNING
     assert journal.get_rollout(rollout.id).stack("dev-1").status is StackStatus.PENDING
+
+
+def test_a_claim_holds_max_parallel_and_the_failure_budget(journal: Journal, clock: Clock) -> None:
+    waves = [Wave(0, "all", ("a", "b", "c", "d", "e"))]
+    policy = {"max_parallel": 2, "failure_budget": 0}
+    rollout_id = journal.create_rollout(waves, kind="rollout", dry_run=False, policy=policy, versions={}).id
+    journal.set_status(rollout_id, "running")
+    a, b = journal.claim(rollout_id, "a", "w1"), journal.claim(rollout_id, "b", "w2")
+    assert a.granted and b.granted and a.attempt is not None
+
+    full = journal.claim(rollout_id, "c", "w3")  # queued ahead of a free slot: not now
+    assert full.result is ClaimResult.FULL and full.attempt is None
+    assert journal.get_rollout(rollout_id).stack("c").status is StackStatus.PENDING
+    clock.advance(minutes=10)  # b's worker went silent: taking it over needs no new slot
+    assert journal.claim(rollout_id, "b", "w4").granted
+
+    journal.finish(rollout_id, "a", a.attempt, "succeeded")
+    assert journal.claim(rollout_id, "c", "w1").granted  # a freed its slot
+    c = journal.get_rollout(rollout_id).stack("c").last_attempt
+    assert c is not None
+    journal.finish(rollout_id, "c", c.number, "failed")
+    # One failure is over a budget of 0: nothing new starts before the coordinator halts.
+    assert journal.claim(rollout_id, "d", "w1").result is ClaimResult.OVER_BUDGET
+    assert journal.get_rollout(rollout_id).stack("d").status is StackStatus.PENDING
+
+
+def test_a_policy_without_limits_limits_nothing(journal: Journal) -> None:
+    rollout = journal.create_rollout(WAVES, kind="drift", dry_run=True, policy={}, versions={})
+    journal.set_status(rollout.id, "running")
+    for stack in ("controlroom", "dev-1", "stage-1"):
+        claim = journal.claim(rollout.id, stack, "w")
+        assert claim.granted and claim.attempt is not None
+        journal.finish(rollout.id, stack, claim.attempt, "failed")
+    assert journal.claim(rollout.id, "eu-prod", "w").granted
 
 
 def test_cancel_a_running_rollout(journal: Journal) -> None:
@@ -509,6 +547,30 @@ def test_default_sqlite_journal_lives_in_the_inventory(tmp_path: Path) -> None:
     with sqlite3.connect(database) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     conn.close()
+
+
+def test_a_writer_waits_for_the_sqlite_write_lock_and_one_held_too_long_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "fleet.db"
+    with Journal(f"sqlite:///{database}") as journal:
+        rollout_id = start(journal)
+        other = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        releaser = threading.Timer(0.3, other.execute, args=("COMMIT",))
+        releaser.start()
+        assert journal.claim(rollout_id, "controlroom", "w1").granted  # waited, then wrote
+        releaser.join()
+
+        monkeypatch.setattr("fleet.journal.db.SQLITE_BUSY_TIMEOUT_SECONDS", 0.2)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(
+            OperationError, match=r"^journal database sqlite:///\S+ failed: database is locked$"
+        ):
+            journal.claim(rollout_id, "dev-1", "w1")
+        other.execute("ROLLBACK")
+        other.close()
+        assert journal.get_rollout(rollout_id).stack("dev-1").status is StackStatus.PENDING
 
 
 def test_bad_urls_and_unreachable_servers() -> None:

@@ -195,3 +195,76 @@ def test_a_second_overlapping_rollout_refuses_at_once_naming_the_holder(
     assert first.returncode == 0, (tmp_path / "first.log").read_text()
     with Journal(journal_url_for(inventory)) as journal:
         assert len(journal.list_rollouts()) == 1  # the refused one left no record
+
+
+def _most_at_once(log: Path) -> int:
+    """The most stacks the engine ran at the same moment: its log's lines are appended in the
+    order things happened, each ``start`` after its claim and each ``end`` before its finish."""
+    most = running = 0
+    for line in log.read_text(encoding="utf-8").splitlines():
+        running += {"start": 1, "end": -1}[line.split()[0]]
+        most = max(most, running)
+    return most
+
+
+def test_jobs_queue_ahead_of_free_slots_and_the_claim_holds_max_parallel(
+    inventory: Path, redis_server: RedisServer, fleet_workers: Workers, tmp_path: Path
+) -> None:
+    names = add_workloads(inventory, 8)
+    log = tmp_path / "runs.log"
+    script = write_script(tmp_path / "script.json", log=str(log), default={"duration": 0.5})
+    env = fleet_env(inventory, script, redis_server.url)
+    fleet_workers.start(env, concurrency=4)  # twice max_parallel: queued jobs find idle processes
+
+    result = run_fleet(
+        env, "rollout", *names, "--yes", "--canary", "0", "--wave-size", "100%", "--max-parallel", "2"
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    detail = _detail(inventory)
+    assert detail is not None
+    _assert_each_stack_succeeded_exactly_once(detail)
+    assert _most_at_once(log) == 2
+
+
+def test_a_job_queued_behind_a_failure_does_not_start_past_the_failure_budget(
+    inventory: Path, redis_server: RedisServer, fleet_workers: Workers, tmp_path: Path
+) -> None:
+    names = add_workloads(inventory, 4)
+    log = tmp_path / "runs.log"
+    script = write_script(
+        tmp_path / "script.json",
+        log=str(log),
+        default={"duration": 0.3},
+        stacks={"extra-01": {"fail": "alloy chart failed to install"}},
+    )
+    env = fleet_env(inventory, script, redis_server.url)
+    fleet_workers.start(env, concurrency=1)  # extra-02 waits in the queue right behind extra-01
+
+    result = run_fleet(
+        env,
+        "rollout",
+        *names,
+        "--yes",
+        "--canary",
+        "0",
+        "--wave-size",
+        "100%",
+        "--max-parallel",
+        "1",
+        "--failure-budget",
+        "0",
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    detail = _detail(inventory)
+    assert detail is not None
+    assert detail.rollout.status is RolloutStatus.HALTED
+    assert detail.stack("extra-01").status is StackStatus.FAILED
+    for name in names[1:]:
+        assert detail.stack(name).status is StackStatus.SKIPPED, name
+        assert detail.stack(name).attempts == (), name
+    started = [
+        line.split()[1] for line in log.read_text(encoding="utf-8").splitlines() if line.startswith("start")
+    ]
+    assert "extra-01" in started and not set(started) & set(names[1:])

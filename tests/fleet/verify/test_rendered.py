@@ -136,7 +136,8 @@ def test_a_gateway_url_with_a_wrong_name_fails_urls(
                 data = resource["inputs"]["data"]
                 data["config.alloy"] = data["config.alloy"].replace("//mimir-gateway.", "//mimir-gw.")
 
-    violations = prove(inventory, plans, "payments-prod", edit)
+    # search-staging: no local alerting, so Alloy's is the one ConfigMap the program declares.
+    violations = prove(inventory, plans, "search-staging", edit)
     assert summary(violations) == [("urls", "ConfigMap alloy/alloy-config")]
     assert "no Service mimir/mimir-gw in the stack" in violations[0].message
 
@@ -177,7 +178,8 @@ def test_blocks_sharing_the_rulers_prefix_fails_storage(
         config = chart_values(plan, "mimir-chart")["mimir"]["structuredConfig"]
         config["ruler_storage"]["storage_prefix"] = "blocks"
 
-    violations = prove(inventory, plans, "payments-prod", edit)
+    # search-staging: no local alerting, so its ruler keeps its rules in the bucket.
+    violations = prove(inventory, plans, "search-staging", edit)
     assert summary(violations) == [("storage", "ConfigMap mimir/mimir-config")]
     assert "blocks_storage and ruler_storage share bucket and prefix" in violations[0].message
 

@@ -34,6 +34,7 @@ LIMITED = 'reason="per_user_series_limit"'
 FAILURES = "thanos_objstore_bucket_operation_failures_total"
 
 WORKLOADS = ("a", "b")
+PIPELINE = ("alloy", "grafana", "loki", "mimir")
 CENTRAL = 'component_id="prometheus.remote_write.central"'
 
 
@@ -285,6 +286,71 @@ def _health_cases(prefix: str) -> list[Case]:
     ]
 
 
+def _kubernetes_cases() -> list[Case]:
+    """A workload's own Kubernetes basics, from kube-state-metrics and ``up`` (read locally)."""
+    ingester = 'namespace="mimir", statefulset="mimir-ingester"'
+    gateway = 'namespace="loki", deployment="loki-gateway"'
+    ready = 'kube_node_status_condition{condition="Ready", node="n-1"'
+    crash = 'kube_pod_container_status_waiting_reason{namespace="payments", pod="api-0", container="api"'
+    return [
+        Case(
+            "FleetPipelineTargetDown",
+            fire={
+                'up{job="mimir/ingester", instance="i-0"}': "0x40",
+                'up{job="mimir/ingester", instance="i-1"}': "1x40",
+            },
+            # An application's target is its team's business, not the pipeline's; the nginx
+            # gateways serve no metrics at all.
+            quiet={
+                'up{job="mimir/ingester", instance="i-0"}': "1x40",
+                'up{job="payments/api", instance="p-0"}': "0x40",
+                'up{job="loki/nginx", instance="g-0"}': "0x40",
+                'up{job="mimir/gateway", instance="g-1"}': "0x40",
+            },
+            labels=[{"severity": "warning", "job": "mimir/ingester"}],
+        ),
+        Case(
+            "FleetPipelineReplicasUnavailable",
+            fire={
+                f"kube_statefulset_replicas{{{ingester}}}": "3x40",
+                f"kube_statefulset_status_replicas_ready{{{ingester}}}": "2x40",
+                f"kube_deployment_status_replicas_unavailable{{{gateway}}}": "1x40",
+            },
+            quiet={
+                f"kube_statefulset_replicas{{{ingester}}}": "3x40",
+                f"kube_statefulset_status_replicas_ready{{{ingester}}}": "3x40",
+                'kube_deployment_status_replicas_unavailable{namespace="payments", deployment="api"}': "2x40",
+                'kube_daemonset_status_number_unavailable{namespace="alloy", daemonset="alloy"}': "0x40",
+            },
+            labels=[
+                {"severity": "warning", "namespace": "mimir", "statefulset": "mimir-ingester"},
+                {"severity": "warning", "namespace": "loki", "deployment": "loki-gateway"},
+            ],
+        ),
+        Case(
+            "FleetKubePodCrashLooping",
+            fire={f'{crash}, reason="CrashLoopBackOff"}}': "1x40"},
+            # Crash-looping for 5 minutes only (less than pending), and another waiting reason.
+            quiet={
+                f'{crash}, reason="CrashLoopBackOff"}}': "_x25 1x15",
+                'kube_pod_container_status_waiting_reason{namespace="payments", pod="api-1", '
+                'container="api", reason="ContainerCreating"}': "1x40",
+            },
+            labels=[{"severity": "warning", "namespace": "payments", "pod": "api-0", "container": "api"}],
+        ),
+        Case(
+            "FleetKubeNodeNotReady",
+            fire={
+                f'{ready}, status="true"}}': "0x40",
+                f'{ready}, status="false"}}': "1x40",
+                'kube_node_status_condition{condition="Ready", node="n-0", status="true"}': "1x40",
+            },
+            quiet={f'{ready}, status="true"}}': "1x40", f'{ready}, status="false"}}': "0x40"},
+            labels=[{"severity": "warning", "node": "n-1"}],
+        ),
+    ]
+
+
 def _hub_cases() -> list[Case]:
     return [
         Case(
@@ -356,11 +422,12 @@ def test_controlroom_rules_fire_and_stay_quiet(tmp_path: Path) -> None:
 
 
 def test_local_rules_pass_promtool_check(tmp_path: Path) -> None:
-    check_rules(_write(tmp_path, "local.yaml", rule_file(local_rule_groups("a", AlertThresholds()))))
+    groups = local_rule_groups("a", AlertThresholds(), namespaces=PIPELINE)
+    check_rules(_write(tmp_path, "local.yaml", rule_file(groups)))
 
 
 def test_local_rules_fire_and_stay_quiet(tmp_path: Path) -> None:
-    groups = local_rule_groups("a", AlertThresholds())
+    groups = local_rule_groups("a", AlertThresholds(), namespaces=PIPELINE)
     no_data = Case(
         "FleetLocalNoData",
         fire={'up{workload="a", job="pods"}': "1x5"},
@@ -368,7 +435,7 @@ def test_local_rules_fire_and_stay_quiet(tmp_path: Path) -> None:
         labels=[{"severity": "critical", "workload": "a"}],
         at="20m",
     )
-    cases = [no_data, *_alloy_cases(), *_reject_cases(), *_health_cases("FleetLocal")]
+    cases = [no_data, *_alloy_cases(), *_reject_cases(), *_health_cases("FleetLocal"), *_kubernetes_cases()]
     _assert_every_alert_tested(groups, cases)
     path = _write(tmp_path, "local.yaml", for_unit_tests(rule_file(groups)))
     _run(path, cases, tmp_path, workload="a")

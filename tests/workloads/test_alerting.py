@@ -1,0 +1,326 @@
+"""A workload's local alerting, proved on the objects mimir-distributed and loki render for real
+with fleet's values: the local Mimir's ruler and Alertmanager read the shipped rules and
+configuration from the ConfigMaps the stack creates, mounted in the no-auth tenant's place;
+Loki's ruler (in its backend pods, at both supported Loki chart versions) reads the log rules the
+same way and sends to that Alertmanager; every `fleet verify` proof passes, and the alerting
+proof catches rules mounted for the wrong tenant or a log rule Loki would refuse."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from charts import real_charts
+from inventories import AWS_WORKLOAD, fleet_yaml, workload_yaml, write_inventory
+from promtool import check_rules, needs_promtool
+
+from fleet.charts.cache import ChartCache
+from fleet.charts.expand import KubeObject, expand_plan, kubernetes_objects
+from fleet.engines.render import RenderEngine, default_programs
+from fleet.inventory.loader import load_inventory
+from fleet.verify.alerting import check_alerting
+from fleet.verify.hardening import check_hardening
+from fleet.verify.logql import logql_problems
+from fleet.verify.objects import StackObjects, check_references, pod_spec
+from fleet.verify.rendered import expectation
+from fleet.verify.stores import check_storage
+from kit.alerting.alertmanager import ENV_SECRET, SECRETS_DIR
+from workloads.alerting import (
+    ALERTMANAGER_CONFIGMAP,
+    ALERTMANAGER_DIR,
+    LOG_RULES_CONFIGMAP,
+    LOKI_RULES_DIR,
+    LOKI_TENANT,
+    MIMIR_TENANT,
+    RULES_CONFIGMAP,
+    RULES_DIR,
+    alertmanager_url,
+)
+
+WEBHOOK = "https://hooks.example.net/T0/shop-secret-9931"
+ALERTING = (
+    "  alerting:\n"
+    "    enabled: true\n"
+    "    thresholds: {pending: 5m}\n"
+    "    receiver: shop-oncall\n"
+    "    receivers:\n"
+    "      - name: shop-oncall\n"
+    "        webhook: {url: {env: FLEET_TEST_SHOP_URL}}\n"
+    "      - name: shop-chat\n"
+    "        slack: {api_url: {kubernetes: alertmanager-slack/url}}\n"
+)
+LOKI_VERSIONS = {"shop": "6.46.0", "legacy": "6.30.1"}
+
+
+@dataclass
+class Rendered:
+    plan: dict[str, Any]
+    objects: StackObjects
+
+    def pods(self, chart: str, component: str) -> list[KubeObject]:
+        return [
+            o
+            for o in self.objects.of_kind("Deployment", "StatefulSet")
+            if o.chart == chart
+            and (o.manifest["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == component
+        ]
+
+    def config(self, key: str) -> dict[str, Any]:
+        (found,) = [
+            yaml.safe_load(o.manifest["data"][key])
+            for o in self.objects.of_kind("ConfigMap")
+            if key in (o.manifest.get("data") or {})
+        ]
+        return dict(found)
+
+    def data(self, namespace: str, name: str) -> dict[str, str]:
+        config_map = self.objects.find("ConfigMap", namespace, name)
+        assert config_map is not None, f"no ConfigMap {namespace}/{name}"
+        return dict(config_map.manifest["data"])
+
+
+def _mounts(item: KubeObject) -> dict[str, dict[str, Any]]:
+    """Mount path -> the volume mounted there, across the pod's containers."""
+    spec = pod_spec(item) or {}
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    return {
+        m["mountPath"]: volumes[m["name"]]
+        for c in spec.get("containers") or []
+        for m in c.get("volumeMounts") or []
+        if m["name"] in volumes
+    }
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Rendered]]:
+    root = tmp_path_factory.mktemp("local-alerting")
+    inventory_dir = write_inventory(root / "inventory", ["plain"], fleet=fleet_yaml())
+    for name, loki in LOKI_VERSIONS.items():
+        spec = AWS_WORKLOAD + f'  versions: {{loki: "{loki}"}}\n' + ALERTING
+        (inventory_dir / "workloads" / f"{name}.yaml").write_text(workload_yaml(name, spec), encoding="utf-8")
+    nologs = AWS_WORKLOAD + ALERTING + "    logs: false\n"
+    (inventory_dir / "workloads" / "nologs.yaml").write_text(
+        workload_yaml("nologs", nologs), encoding="utf-8"
+    )
+    with real_charts() as cache, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLEET_TEST_SHOP_URL", WEBHOOK)
+        inventory = load_inventory(inventory_dir)
+        engine = RenderEngine(root / "render", show_secrets=False, programs=default_programs())
+        paths = engine.render_many(inventory, ["controlroom", "plain", "nologs", *LOKI_VERSIONS])
+        stacks = {}
+        for name in ("plain", "nologs", *LOKI_VERSIONS):
+            plan = json.loads(paths[name].read_text(encoding="utf-8"))
+            expect = expectation(inventory, name)
+            charts = expand_plan(plan, ChartCache(cache), expect.kubernetes_version)
+            objects = StackObjects(name, plan, charts, kubernetes_objects(plan, charts), expect)
+            stacks[name] = Rendered(plan, objects)
+        yield stacks
+
+
+def test_off_by_default_nothing_is_installed(rendered: dict[str, Rendered]) -> None:
+    plain = rendered["plain"]
+    assert plain.pods("mimir-chart", "alertmanager") == []
+    assert plain.config("mimir.yaml")["ruler_storage"]["backend"] == "s3"
+    assert plain.config("config.yaml")["ruler"]["storage"]["type"] == "s3"
+    names = {o.name for o in plain.objects.of_kind("ConfigMap")}
+    assert not names & {RULES_CONFIGMAP, ALERTMANAGER_CONFIGMAP, LOG_RULES_CONFIGMAP}
+
+
+def test_without_logs_only_the_mimir_rules_are_installed(rendered: dict[str, Rendered]) -> None:
+    nologs = rendered["nologs"]
+    assert nologs.config("config.yaml")["ruler"]["storage"]["type"] == "s3"
+    assert nologs.objects.find("ConfigMap", "loki", LOG_RULES_CONFIGMAP) is None
+    assert nologs.config("mimir.yaml")["ruler_storage"]["backend"] == "local"
+    assert nologs.pods("mimir-chart", "alertmanager")
+
+
+def test_mimir_runs_its_ruler_and_alertmanager_on_the_shipped_files(rendered: dict[str, Rendered]) -> None:
+    shop = rendered["shop"]
+    config = shop.config("mimir.yaml")
+    assert config["multitenancy_enabled"] is False
+    assert config["ruler_storage"] == {"backend": "local", "local": {"directory": RULES_DIR}}
+    assert config["alertmanager_storage"] == {"backend": "local", "local": {"path": ALERTMANAGER_DIR}}
+    assert "mimir-alertmanager-headless" in config["ruler"]["alertmanager_url"]
+    rulers = shop.pods("mimir-chart", "ruler")
+    assert rulers, "the chart renders no ruler"
+    for ruler in rulers:
+        assert _mounts(ruler)[f"{RULES_DIR}/{MIMIR_TENANT}"]["configMap"]["name"] == RULES_CONFIGMAP
+    alertmanagers = shop.pods("mimir-chart", "alertmanager")
+    assert alertmanagers, "the chart renders no Alertmanager"
+    for alertmanager in alertmanagers:
+        mounts = _mounts(alertmanager)
+        assert mounts[ALERTMANAGER_DIR]["configMap"]["name"] == ALERTMANAGER_CONFIGMAP
+        sources = [s["secret"]["name"] for s in mounts[SECRETS_DIR]["projected"]["sources"]]
+        assert sources == [ENV_SECRET, "alertmanager-slack"]
+
+
+@needs_promtool
+def test_the_shipped_rule_files_pass_promtool(rendered: dict[str, Rendered], tmp_path: Path) -> None:
+    files = rendered["shop"].data("mimir", RULES_CONFIGMAP)
+    assert set(files) == {"fleet-local.yaml", "fleet-local-kubernetes.yaml"}
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        check_rules(path)
+    # The workload's own pending threshold (5m), not the fleet's default.
+    (group,) = yaml.safe_load(files["fleet-local-kubernetes.yaml"])["groups"]
+    assert {rule["for"] for rule in group["rules"]} == {"5m"}
+
+
+@pytest.mark.parametrize("workload", sorted(LOKI_VERSIONS))
+def test_loki_runs_the_log_rules_and_sends_to_the_local_alertmanager(
+    rendered: dict[str, Rendered], workload: str
+) -> None:
+    stack = rendered[workload]
+    (chart,) = [c for c in stack.objects.charts if c.chart == "loki"]
+    assert chart.version == LOKI_VERSIONS[workload]
+    ruler = stack.config("config.yaml")["ruler"]
+    assert ruler["storage"]["type"] == "local"
+    assert ruler["storage"]["local"] == {"directory": LOKI_RULES_DIR}
+    assert ruler["alertmanager_url"] == alertmanager_url("mimir")
+    assert ruler["enable_alertmanager_discovery"] is True
+    backends = stack.pods("loki-chart", "backend")
+    assert backends, "the chart renders no backend (where the simple-scalable ruler runs)"
+    for backend in backends:
+        assert _mounts(backend)[f"{LOKI_RULES_DIR}/{LOKI_TENANT}"]["configMap"]["name"] == LOG_RULES_CONFIGMAP
+    (group,) = yaml.safe_load(stack.data("loki", LOG_RULES_CONFIGMAP)["fleet-local-logs.yaml"])["groups"]
+    alerts = {rule["alert"]: rule["expr"] for rule in group["rules"]}
+    # The workload collects the journal (system_logs defaults to true): the OOM rule is there.
+    assert set(alerts) == {"FleetLogsPipelineErrors", "FleetLogsOOMKills"}
+    assert all(logql_problems(expr) == [] for expr in alerts.values())
+    assert 'namespace=~"alloy|grafana|loki|mimir"' in alerts["FleetLogsPipelineErrors"]
+
+
+def test_the_alertmanager_configuration_holds_no_secret_and_amtool_accepts_it(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    shop = rendered["shop"]
+    text = shop.data("mimir", ALERTMANAGER_CONFIGMAP)[f"{MIMIR_TENANT}.yaml"]
+    assert WEBHOOK not in text and WEBHOOK not in json.dumps(shop.plan)
+    config = yaml.safe_load(text)
+    assert config["route"]["receiver"] == "shop-oncall"
+    assert shop.objects.find("Secret", "mimir", ENV_SECRET) is not None
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.skip(
+            "amtool is not installed (apt-get install prometheus-alertmanager; see .ci/apt-packages.txt)"
+        )
+    # Debian's amtool predates url_file; the rest of the configuration it must accept.
+    for receiver in config["receivers"]:
+        receiver.pop("webhook_configs", None)
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    done = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("workload", ["plain", "nologs", *sorted(LOKI_VERSIONS)])
+def test_the_verify_proofs_pass(rendered: dict[str, Rendered], workload: str) -> None:
+    objects = rendered[workload].objects
+    assert check_alerting(objects) == []
+    assert check_storage(objects) == []
+    assert check_references(objects) == []
+    assert check_hardening(objects)["network"] == []
+
+
+def _edited(stack: Rendered, kind: str, name: str, edit: Any) -> StackObjects:
+    changed = []
+    for item in stack.objects.objects:
+        if item.kind == kind and item.name == name:
+            manifest = json.loads(json.dumps(item.manifest))
+            edit(manifest)
+            item = replace(item, manifest=manifest)
+        changed.append(item)
+    return replace(stack.objects, objects=changed)
+
+
+def test_verify_catches_rules_mounted_for_another_tenant(rendered: dict[str, Rendered]) -> None:
+    def elsewhere(manifest: dict[str, Any]) -> None:
+        for container in manifest["spec"]["template"]["spec"]["containers"]:
+            for mount in container.get("volumeMounts") or []:
+                if mount["mountPath"] == f"{RULES_DIR}/{MIMIR_TENANT}":
+                    mount["mountPath"] = f"{RULES_DIR}/shop"
+
+    objects = _edited(rendered["shop"], "StatefulSet", "mimir-ruler", elsewhere)
+    if objects == rendered["shop"].objects:
+        objects = _edited(rendered["shop"], "Deployment", "mimir-ruler", elsewhere)
+    (violation,) = check_alerting(objects)
+    assert "the ruler reads tenant anonymous's" in violation.message
+
+
+def test_verify_catches_a_log_rule_loki_would_refuse(rendered: dict[str, Rendered]) -> None:
+    def broken(manifest: dict[str, Any]) -> None:
+        manifest["data"]["fleet-local-logs.yaml"] = manifest["data"]["fleet-local-logs.yaml"].replace(
+            '|= "level=error"', '|~ "level=(error"'
+        )
+
+    (violation,) = check_alerting(_edited(rendered["shop"], "ConfigMap", LOG_RULES_CONFIGMAP, broken))
+    assert "FleetLogsPipelineErrors" in violation.message and "does not compile" in violation.message
+
+
+def test_verify_catches_an_alertmanager_url_that_names_no_service(rendered: dict[str, Rendered]) -> None:
+    def astray(manifest: dict[str, Any]) -> None:
+        manifest["data"]["config.yaml"] = manifest["data"]["config.yaml"].replace(
+            "mimir-alertmanager-headless", "alertmanager"
+        )
+
+    (config_map,) = [
+        o
+        for o in rendered["shop"].objects.of_kind("ConfigMap")
+        if "config.yaml" in o.manifest.get("data", {})
+    ]
+    (violation,) = check_alerting(_edited(rendered["shop"], "ConfigMap", config_map.name, astray))
+    assert "no Service mimir/alertmanager" in violation.message
+
+
+def test_a_receiver_secret_missing_from_the_environment_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    from fleet.errors import FleetError
+
+    inventory_dir = write_inventory(tmp_path / "inventory", [], fleet=fleet_yaml())
+    (inventory_dir / "workloads" / "shop.yaml").write_text(
+        workload_yaml("shop", AWS_WORKLOAD + ALERTING), encoding="utf-8"
+    )
+    with real_charts(), pytest.MonkeyPatch.context() as patch:
+        patch.delenv("FLEET_TEST_SHOP_URL", raising=False)
+        engine = RenderEngine(tmp_path / "render", show_secrets=False, programs=default_programs())
+        with pytest.raises(FleetError) as caught:
+            engine.render_many(load_inventory(inventory_dir), ["controlroom", "shop"])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "workloads/shop.yaml: spec.alerting" in message and "FLEET_TEST_SHOP_URL" in message
+
+
+def test_verify_catches_a_local_rule_reading_what_alloy_does_not_collect(
+    rendered: dict[str, Rendered],
+) -> None:
+    """Without the kube-state-metrics scrape, the Kubernetes rules would never fire."""
+    from kit.alloy.parser import parse
+    from kit.alloy.syntax import Block
+    from kit.alloy.writer import write_block
+
+    def without_kube_state_metrics(manifest: dict[str, Any]) -> None:
+        tree = parse(manifest["data"]["config.alloy"])
+        scrape = ("prometheus.scrape", "kube_state_metrics")
+        kept = [item for item in tree.body if isinstance(item, Block) and (item.name, item.label) != scrape]
+        assert len(kept) == len(tree.body) - 1
+        manifest["data"]["config.alloy"] = "\n".join(write_block(block) for block in kept)
+
+    violations = check_alerting(
+        _edited(rendered["shop"], "ConfigMap", "alloy-config", without_kube_state_metrics)
+    )
+    assert violations
+    assert {v.component for v in violations} == {
+        f"ConfigMap mimir/{RULES_CONFIGMAP} fleet-local-kubernetes.yaml"
+    }
+    assert all("but Alloy has no prometheus.scrape.kube_state_metrics" in v.message for v in violations)
+    assert any(
+        v.message.startswith("rule FleetKubeNodeNotReady reads kube_node_status_condition")
+        for v in violations
+    )
