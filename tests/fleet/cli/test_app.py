@@ -93,7 +93,7 @@ def test_a_usage_error_is_click_s_message_and_exit_2(inventory: Path, argv: list
 
 def test_a_journal_that_cannot_be_created_is_one_line_naming_it_and_the_fix(inventory: Path) -> None:
     (inventory / ".fleet").write_text("not a directory")  # as a read-only inventory would refuse it
-    for argv in (["status"], ["history"], ["rollout", "--all", "--dry-run"]):
+    for argv in (["rollout", "--all", "--dry-run"], ["drift", "--all", "--offline"]):
         result = CliRunner().invoke(app, ["-i", str(inventory), *argv])
         assert result.exit_code == 1, result.output
         [line] = result.output.splitlines()
