@@ -10,15 +10,17 @@ asyncio), a quarter of `fleet validate` at 1000 workloads.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fleet.errors import UserError
 from fleet.kinds import EngineKind
 
 _MAX_ECHO = 80
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 ENV_PREFIX = "FLEET_"
 
 
@@ -74,6 +76,15 @@ class Settings(BaseModel):
         default="WARNING", description="Log level of the fleet commands (DEBUG, INFO, WARNING, ERROR)"
     )
 
+    @field_validator("broker_url", "result_backend")
+    @classmethod
+    def _redis_only(cls, url: str | None) -> str | None:
+        # The scheduler's lease, the result polling and the visibility timeout are Redis's; any
+        # other Celery transport failed later, inside a worker, with a traceback.
+        if url is not None and not url.startswith(("redis://", "rediss://")):
+            raise ValueError("fleet runs on Redis: use a redis:// or rediss:// URL")
+        return url
+
     @model_validator(mode="before")
     @classmethod
     def _from_variables(cls, data: Any) -> Any:
@@ -93,14 +104,13 @@ class Settings(BaseModel):
             first = error.errors(include_url=False)[0]
             name = str(first["loc"][0]) if first["loc"] else ""
             variable = f"FLEET_{name.upper()}"
-            value = repr(first.get("input"))
+            value = _PASSWORD_IN_URL.sub(r"\1***@", repr(first.get("input")))
             if len(value) > _MAX_ECHO:
                 value = f"{value[:_MAX_ECHO]}… ({len(value)} characters)"
             info = cls.model_fields.get(name)
             meaning = f" ({info.description})" if info is not None and info.description else ""
-            raise UserError(
-                f"{variable}={value}: {first['msg']}{meaning}; fix it or unset {variable}"
-            ) from None
+            message = first["msg"].removeprefix("Value error, ")
+            raise UserError(f"{variable}={value}: {message}{meaning}; fix it or unset {variable}") from None
 
     @property
     def rollout_engine(self) -> EngineKind:

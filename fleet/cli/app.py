@@ -4,6 +4,7 @@ imports them all and runs it."""
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import re
@@ -12,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
@@ -180,12 +180,19 @@ class FleetGroup(HelpGroup):
             for line in report_lines(exc):
                 typer.echo(line, err=True)
             ctx.exit(exc.exit_code)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, typer.Exit, typer.Abort):
-            raise  # not errors to report here: usage errors, exit codes, Ctrl-C at a prompt
+        except (typer.TyperException, typer.Exit, typer.Abort):
+            # Not errors to report here: usage errors, exit codes, Ctrl-C at a prompt. Typer
+            # raises its own click's exceptions (typer._click), never the click package's.
+            raise
         except Exception as exc:
-            # The last resort: a bug, or a failure nothing above knew how to describe.
-            if _debug(ctx):
+            # A closed pipe (`fleet history | head`) is click's to end quietly.
+            if _debug(ctx) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
                 raise
+            if isinstance(exc, OSError) and exc.filename is not None:
+                # The file system refused (read-only, full, not a directory): the path says where.
+                typer.echo(cut_line(f"error: {exc.filename}: {exc.strerror or exc}"), err=True)
+                ctx.exit(1)
+            # The last resort: a bug, or a failure nothing above knew how to describe.
             detail = next(iter(str(exc).strip().splitlines()), "")
             typer.echo(
                 cut_line(f"error: unexpected {type(exc).__name__}: {detail} (--debug shows the traceback)"),

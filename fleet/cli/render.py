@@ -48,13 +48,15 @@ def render(
 ) -> None:
     """Render stacks offline (no cloud, cluster or pulumi CLI): <out>/<stack>/plan.json each.
 
-    The control room is rendered first; each workload is rendered with its own credential from it.
+    The control room is rendered first; each workload is rendered with its own credential from it
+    (rendering workloads alone renders the control room too when it has no render yet).
     Each chart's entry lists the objects it creates (Helm, from the chart cache) and its hooks,
     which helm.v4.Chart never applies. Plans are written only when every stack rendered.
     """
     from fleet.charts.cache import ChartCache, default_cache_dir
     from fleet.charts.expand import chart_resources, expand_chart
     from fleet.engines.render import Plan, RenderEngine
+    from fleet.inventory.models import CONTROLROOM
 
     if names and all_stacks:
         raise UserError("give stack NAMEs or --all, not both")
@@ -69,6 +71,14 @@ def render(
             f"unknown stack{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}{hint}; "
             f"choose from: {', '.join(inventory.stacks())}"
         )
+    if wanted and CONTROLROOM not in wanted and not engine.has_control_room_render(inventory):
+        # A workload's render reads the control room's credentials: render it too, first.
+        typer.echo(
+            f"{CONTROLROOM}: rendered first (no render of it here yet); its credentials feed "
+            f"{', '.join(wanted)}",
+            err=True,
+        )
+        wanted.insert(0, CONTROLROOM)
     total = len(wanted) if wanted else len(inventory.stacks())
     counts: dict[str, int] = {}
     started = time.monotonic()

@@ -39,8 +39,12 @@ def versions(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     # 40,000 rows out in 13 s of CPU at 10,000 workloads.
     typer.echo(columns(("stack", "component", "deployed", "desired", "state"), cells), nl=False)
     behind = sorted({e.stack for e in entries if e.state == "differs"})
+    # In the table's order; "0 differ" alone would read as "all current" for a fleet never deployed.
+    undeployed = list(dict.fromkeys(e.stack for e in entries if e.state == "not deployed"))
     typer.echo(
-        f"{len(behind)} stack(s) differ from the inventory" + (f": {', '.join(behind)}" if behind else "")
+        f"{len(behind)} stack(s) differ from the inventory"
+        + (f": {', '.join(behind)}" if behind else "")
+        + (f"; {len(undeployed)} not deployed yet: {', '.join(undeployed)}" if undeployed else "")
     )
     if missing is not None:
         typer.echo(nothing_recorded(missing))

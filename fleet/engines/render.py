@@ -258,6 +258,11 @@ class RenderEngine:
             return self.out_dir / STATE_DIR
         return user_render_state_dir(inventory)
 
+    def has_control_room_render(self, inventory: Inventory) -> bool:
+        """Whether a render of the control room is kept (its credentials, which a workload's render
+        reads) where this engine keeps the render state."""
+        return _ControlRoomState.load(self.state_directory(inventory)) is not None
+
     def run(
         self,
         inventory: Inventory,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gc
 import os
-import tempfile
+import re
+import secrets
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -151,7 +153,13 @@ def _problems(model: type[BaseModel], error: ValidationError, doc: Document, whe
         elif kind == "missing":
             message = "required field is missing"
         elif kind == "string_type":
-            message = f"expected a string, got {shorten(repr(item['input']))}; quote the value"
+            # Quoting makes a number or a boolean a string; a list or a mapping needs rewriting.
+            quote = "; quote the value" if not isinstance(value, list | dict) else ""
+            message = f"expected a string, got {shorten(repr(value))}{quote}"
+        elif kind in ("literal_error", "enum"):
+            expected = str(item.get("ctx", {}).get("expected", ""))
+            guess = did_you_mean(value, re.findall(r"'([^']*)'", expected)) if isinstance(value, str) else ""
+            message = f"expected {expected}, got {shorten(repr(value))}{guess}"
         elif kind in _STRICT_TYPES:
             message = f"expected {_STRICT_TYPES[kind]}, got {shorten(repr(item['input']))}"
         elif kind == "value_error" and ": " in message:
@@ -312,10 +320,20 @@ def _load_inventory(root: Path) -> Inventory:
 def write_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half.
 
-    ``mode`` (e.g. ``0o600`` for a file with secrets) is set before any byte is written.
+    ``mode`` (e.g. ``0o600`` for a file with secrets) is set before any byte is written; without
+    it, a file that exists keeps its mode and a new one gets what the umask allows (as an editor
+    would write it), not the 0600 of a bare temporary file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if mode is None and path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+            break
+        except FileExistsError:
+            continue
     try:
         if mode is not None:
             os.fchmod(fd, mode)

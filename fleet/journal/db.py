@@ -59,10 +59,16 @@ def utc_now() -> datetime:
 def journal_url_for(inventory_dir: Path) -> str:
     """The default journal URL of an inventory: SQLite at ``<inventory>/.fleet/fleet.db``.
 
-    Creates the ``.fleet`` directory when it is missing.
+    Creates the ``.fleet`` directory when it is missing; OperationError when it cannot.
     """
     state_dir = inventory_dir / ".fleet"
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OperationError(
+            f"cannot create the journal's directory {state_dir}: {error.strerror or error}; "
+            "make the inventory writable, or set FLEET_DATABASE_URL to a journal elsewhere"
+        ) from None
     return f"sqlite:///{(state_dir / 'fleet.db').resolve()}"
 
 
@@ -178,7 +184,10 @@ class Database:
                 ) from None
             if not error.connection_invalidated and not _is_operational(error):
                 raise
-            raise OperationError(f"journal database {self.safe_url} failed: {detail}") from None
+            fix = ""
+            if not self.is_postgresql and "unable to open database file" in detail:
+                fix = "; its directory must exist and be writable (FLEET_DATABASE_URL sets where it is)"
+            raise OperationError(f"journal database {self.safe_url} failed: {detail}{fix}") from None
 
 
 def _is_corrupt(detail: str) -> bool:

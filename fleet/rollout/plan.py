@@ -219,6 +219,11 @@ def plan_rollout(
 
 def _nothing_selected(text: str | None, selector: Selector | None, targets: Sequence[PlanTarget]) -> str:
     """Why nothing was selected, naming a selector key no workload has (and what it resembles)."""
+    if not targets:
+        return (
+            "no workloads in the inventory (workloads/ is empty): onboard one with `fleet workload "
+            f"add FILE`, or roll out the control room alone with `fleet rollout {CONTROLROOM}`"
+        )
     if text is None or selector is None:
         return "no workloads"
     known = {key for target in targets for key in target.labels} | set(FIELDS)
@@ -226,4 +231,15 @@ def _nothing_selected(text: str | None, selector: Selector | None, targets: Sequ
         if key not in known:
             hint = did_you_mean(key, known)
             return f"no workload matches the selector {text!r}: no workload has a label {key!r}{hint}"
+    for req in selector.requirements:
+        if req.op != "in":
+            continue
+        held = {value for target in targets if (value := _value_of(target, req.key)) is not None}
+        for value in sorted(req.values - held):
+            if hint := did_you_mean(value, held):
+                return f"no workload matches the selector {text!r}: no workload has {req.key}={value!r}{hint}"
     return f"no workload matches the selector {text!r}"
+
+
+def _value_of(target: PlanTarget, key: str) -> str | None:
+    return target.fields.get(key) if key in FIELDS else target.labels.get(key)

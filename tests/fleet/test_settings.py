@@ -54,6 +54,17 @@ def test_an_unknown_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ("FLEET_ENGINE", "bogus", "FLEET_ENGINE='bogus': Input should be 'pulumi', 'render' or 'scripted'"),
         ("FLEET_LOCK_TTL", "9" * 100_000, "FLEET_LOCK_TTL='99999999"),
+        (
+            "FLEET_BROKER_URL",
+            "amqp://guest:hunter2@rabbit//",
+            "FLEET_BROKER_URL='amqp://guest:***@rabbit//': "
+            "fleet runs on Redis: use a redis:// or rediss:// URL",
+        ),
+        (
+            "FLEET_RESULT_BACKEND",
+            "rpc://",
+            "FLEET_RESULT_BACKEND='rpc://': fleet runs on Redis: use a redis:// or rediss:// URL",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_user_error_naming_the_variable(

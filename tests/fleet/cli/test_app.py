@@ -3,6 +3,8 @@ never a traceback unless --debug asks (issue 11, point 10)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,60 @@ def test_no_error_line_is_longer_than_the_cap(inventory: Path, monkeypatch: pyte
     [line] = result.output.splitlines()
     assert result.exit_code == 2
     assert len(line) < MAX_LINE + 40 and line.endswith("(50000007 characters)")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--bogus"],
+        ["rollout", "--bogus"],
+        ["credentials", "rotate", "payments-prod", "--force"],
+        ["workload", "list", "--output", "xml"],
+        ["history", "a", "b"],
+    ],
+)
+def test_a_usage_error_is_click_s_message_and_exit_2(inventory: Path, argv: list[str]) -> None:
+    # Typer raises its own (vendored) click's exceptions: they are usage errors, not bugs.
+    result = CliRunner().invoke(app, ["-i", str(inventory), *argv])
+    assert result.exit_code == 2, result.output
+    assert "error: unexpected" not in result.output
+    assert "Error: " in result.output
+
+
+def test_a_journal_that_cannot_be_created_is_one_line_naming_it_and_the_fix(inventory: Path) -> None:
+    (inventory / ".fleet").write_text("not a directory")  # as a read-only inventory would refuse it
+    for argv in (["rollout", "--all", "--dry-run"], ["drift", "--all", "--offline"]):
+        result = CliRunner().invoke(app, ["-i", str(inventory), *argv])
+        assert result.exit_code == 1, result.output
+        [line] = result.output.splitlines()
+        assert line.startswith(f"error: cannot create the journal's directory {inventory / '.fleet'}: ")
+        assert line.endswith("make the inventory writable, or set FLEET_DATABASE_URL to a journal elsewhere")
+
+
+def test_a_file_system_error_names_the_file_without_unexpected(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    result = CliRunner().invoke(app, ["init", str(tmp_path / "file" / "new")])
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith(f"error: {tmp_path / 'file' / 'new'}") and "Not a directory" in line
+    assert "unexpected" not in line
+
+
+def test_a_sqlite_journal_on_a_path_that_cannot_be_opened_says_what_to_check(
+    inventory: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'no-such-dir' / 'fleet.db'}"
+    result = CliRunner().invoke(app, ["-i", str(inventory), "status"], env={"FLEET_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: journal database {url} failed: unable to open database file; its directory must "
+        "exist and be writable (FLEET_DATABASE_URL sets where it is)\n"
+    )
+
+
+def test_a_reader_that_stops_early_gets_no_error(inventory: Path) -> None:
+    # `fleet history | head -1`: a closed pipe is not a file-system error to report. `true` exits
+    # before fleet writes a byte, so every write meets the closed pipe.
+    command = f"{sys.executable} -m fleet -i {inventory} upgrade plan --to alloy=1.5.0 -o yaml | true"
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120, check=False)
+    assert result.stderr == ""

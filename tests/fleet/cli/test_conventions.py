@@ -327,12 +327,32 @@ def test_rollout_selects_with_kubectl_selectors(
             "no workload has a label 'rign'; did you mean 'ring'?",
         ),
         (("rollout", "-l", "ring in canary", "--dry-run"), "error: bad label selector 'ring in canary'"),
+        (
+            ("rollout", "-l", "ring=canry", "--dry-run"),
+            "no workload has ring='canry'; did you mean 'canary'?",
+        ),
+        (
+            ("rollout", "-l", "environment in (stagin,development)", "--dry-run"),
+            "no workload has environment='stagin'; did you mean 'staging'?",
+        ),
     ],
 )
 def test_typos_get_one_line_with_a_did_you_mean(inv: Path, args: tuple[str, ...], message: str) -> None:
     result = fleet(*args, "-i", inv)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_fleet_without_workloads_says_how_to_go_on(inv: Path) -> None:
+    for path in (inv / "workloads").iterdir():
+        path.unlink()
+    result = fleet("rollout", "--all", "--dry-run", "-i", inv)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "error: no workloads in the inventory (workloads/ is empty): onboard one with "
+        "`fleet workload add FILE`, or roll out the control room alone with `fleet rollout controlroom`\n"
+    )
+    assert not (inv / ".fleet" / "fleet.db").exists()
 
 
 def test_an_unknown_inventory_key_gets_a_did_you_mean(inv: Path) -> None:

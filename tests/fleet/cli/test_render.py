@@ -49,6 +49,26 @@ def test_render_names_and_out(tmp_path: Path) -> None:
     assert not (out / "alpha").exists()
 
 
+@pytest.mark.parametrize("out", [False, True])
+def test_a_workload_alone_renders_the_control_room_first_when_none_was(tmp_path: Path, out: bool) -> None:
+    # The README's `fleet render payments-prod --show-secrets --out /tmp/plans`, on a fresh machine.
+    root = _inventory(tmp_path / "inv")
+    plans = tmp_path / "plans" if out else root / ".fleet" / "render"
+    argv = ["-i", str(root), "render", "--no-charts", "alpha"] + (["--out", str(plans)] if out else [])
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.stdout.splitlines()[:-1]] == ["controlroom", "alpha"]
+    note = "controlroom: rendered first (no render of it here yet); its credentials feed alpha"
+    assert note in result.stderr
+    alpha = json.loads((plans / "alpha" / "plan.json").read_text(encoding="utf-8"))
+    room = json.loads((plans / "controlroom" / "plan.json").read_text(encoding="utf-8"))
+    assert alpha["resources"] and room["resources"]
+    # Once the control room is rendered, a workload renders alone.
+    again = CliRunner().invoke(app, argv)
+    assert again.exit_code == 0, again.output
+    assert [line.split()[0] for line in again.stdout.splitlines()[:-1]] == ["alpha"]
+
+
 def test_show_secrets_writes_the_values(tmp_path: Path) -> None:
     root = _inventory(tmp_path / "inv")
     out = tmp_path / "plans"

@@ -127,6 +127,15 @@ def test_apply_now_runs_an_upgrade_rollout(inv: Path, tmp_path: Path) -> None:
     assert set(states.values()) == {"current"}
 
 
+def test_versions_of_a_fleet_never_deployed_says_so(inv: Path) -> None:
+    result = fleet("-i", inv, "versions")
+    assert result.exit_code == 0, result.output
+    assert (
+        "0 stack(s) differ from the inventory; 4 not deployed yet: "
+        "controlroom, analytics-prod, payments-prod, search-staging\n"
+    ) in result.stdout
+
+
 def test_versions_shows_the_skew(inv: Path) -> None:
     deploy_all(inv)
     path = inv / "fleet.yaml"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import stat
 from pathlib import Path
@@ -68,6 +69,35 @@ def test_wrong_type_is_reported_with_its_line(inventory_dir: Path) -> None:
     [line] = problems(inventory_dir)
     assert line.startswith("fleet.yaml:17: spec.rollout.max_parallel:")
     assert "integer" in line
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expect"),
+    [
+        (
+            "environment: staging",
+            "environment: stag",
+            "workloads/search-staging.yaml:8: spec.environment: expected 'production', 'staging' or "
+            "'development', got 'stag'; did you mean 'staging'?",
+        ),
+        (
+            "kind: Workload",
+            "kind: Fleet",
+            "workloads/search-staging.yaml:2: kind: expected 'Workload', got 'Fleet'",
+        ),
+        (
+            "labels: {ring: canary, team: search}",
+            "labels: {ring: canary, team: [search]}",
+            "workloads/search-staging.yaml:9: spec.labels.team: expected a string, got ['search']",
+        ),
+    ],
+)
+def test_a_wrong_choice_or_a_list_for_a_string_is_said_in_the_inventory_s_words(
+    inventory_dir: Path, old: str, new: str, expect: str
+) -> None:
+    # Not pydantic's "Input should be ..." nor "quote the value" for a value quoting cannot fix.
+    edit(inventory_dir / "workloads/search-staging.yaml", old, new)
+    assert problems(inventory_dir) == [expect]
 
 
 @pytest.mark.parametrize(
@@ -176,6 +206,26 @@ def test_write_atomically_replaces_a_file_and_can_make_it_private(tmp_path: Path
     assert path.read_text(encoding="utf-8") == "new\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["plan.json"]  # no temporary file left
+
+
+def test_write_atomically_makes_a_new_file_as_the_umask_says_and_keeps_an_old_one_s_mode(
+    tmp_path: Path,
+) -> None:
+    # `fleet init`, `workload add` and `upgrade apply` write inventory files a team shares (and
+    # workers running as another user read): not 0600, as a bare temporary file would be.
+    previous = os.umask(0o022)
+    try:
+        write_atomically(tmp_path / "fleet.yaml", "a: 1\n")
+        assert stat.S_IMODE((tmp_path / "fleet.yaml").stat().st_mode) == 0o644
+        os.umask(0o077)
+        write_atomically(tmp_path / "private.yaml", "a: 1\n")
+        assert stat.S_IMODE((tmp_path / "private.yaml").stat().st_mode) == 0o600
+        (tmp_path / "fleet.yaml").chmod(0o664)
+        write_atomically(tmp_path / "fleet.yaml", "a: 2\n")  # upgrade apply rewriting fleet.yaml
+        assert stat.S_IMODE((tmp_path / "fleet.yaml").stat().st_mode) == 0o664
+    finally:
+        os.umask(previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet.yaml", "private.yaml"]
 
 
 def test_alerting_errors_point_at_the_line_and_thresholds_reach_the_stacks(inventory_dir: Path) -> None:
