@@ -32,7 +32,6 @@ import pulumi_kubernetes as k8s
 from fleet.inventory.models import AlertThresholds, LocalAlerting
 from kit.alerting.alertmanager import (
     ENV_SECRET,
-    MissingSecret,
     alertmanager_yaml,
     environment_secrets,
     secrets_mount,
@@ -206,10 +205,8 @@ class WorkloadAlerting(pulumi.ComponentResource):
         if args.alerting.logs:
             files = log_rule_files(args.thresholds, namespaces, system_logs=args.system_logs)
             self.resources.append(config_map("log-rules", args.loki_namespace, LOG_RULES_CONFIGMAP, files))
-        try:
-            values = environment_secrets(args.alerting, os.environ if args.environ is None else args.environ)
-        except MissingSecret as error:
-            raise MissingSecret(f"workloads/{args.workload}.yaml: {error}") from None
+        environ = os.environ if args.environ is None else args.environ
+        values = environment_secrets(args.alerting, environ, f"workloads/{args.workload}.yaml")
         if values:
             self.resources.append(
                 k8s.core.v1.Secret(

@@ -168,7 +168,10 @@ def render_and_verify(
         render_all(inventory, None, out, show_secrets=False, events=events, on_rendered=on_rendered)
         redacted = read_render(out)
         secrets = render_secrets(out)
-        render_all(inventory, [CONTROLROOM], out, show_secrets=True, on_rendered=keep)
+        # The same inventory again: its unset receiver secrets were warned about above.
+        render_all(
+            inventory, [CONTROLROOM], out, show_secrets=True, on_rendered=keep, warn_unset_secrets=False
+        )
     plans = {**redacted, CONTROLROOM: shown[CONTROLROOM]}
     leaks = check_no_secret_leak(redacted, secrets)
     objects = verify_objects(inventory, redacted, events=events) if charts else None
