@@ -594,10 +594,10 @@ class PulumiEngine:
         from fleet.charts.deploy import local_archives
 
         try:
-            require_pulumi_cli()
             if action in _RUNS_PROGRAM:
                 # Before any lock or state is touched: the program would stop half-way without it.
                 require_receiver_secrets(inventory, stack, os.environ)
+            require_pulumi_cli()
             target = stack_target(inventory, stack, self.settings)
             origins = chart_origins(inventory, stack, self.settings) if action is not Action.destroy else []
             program = stack_program(inventory, stack, local_archives(origins))
