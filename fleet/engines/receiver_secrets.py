@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fleet.errors import UserError
-from fleet.inventory.models import CONTROLROOM
+from fleet.inventory.models import CONTROLROOM, AlertRouting
 
 if TYPE_CHECKING:
     from fleet.inventory.loader import Inventory
@@ -36,6 +36,7 @@ def unset_receiver_secrets(inventory: Inventory, stack: str, environ: Mapping[st
     control room's ``spec.alerting`` in fleet.yaml, a workload's own when its local alerting is on."""
     from kit.alerting.alertmanager import unset_env_secrets
 
+    routing: AlertRouting
     if stack == CONTROLROOM:
         routing, source = inventory.fleet.spec.alerting, "fleet.yaml"
     else:
