@@ -32,24 +32,20 @@ from controlroom.gateway import HTTP_PORT, upstream_host
 from controlroom.gateway import RELEASE as MIMIR_RELEASE
 from controlroom.kube import namespace
 from kit.alerting.catalogue import GATEWAY_REQUESTS, OWNER_TENANT
+from kit.alloy.chart import ALLOY_USER, alloy_chart, chart_values, single_replica_controller, storage_mount
+from kit.alloy.chart import CONFIG_KEY as CONFIG_KEY
+from kit.alloy.chart import config_map as alloy_config_map
 from kit.alloy.syntax import Block
 from kit.alloy.writer import attr, call, ref, write_block
-from kit.charts import grafana_chart
-from kit.namespaces import MANAGED_BY
 from kit.network import HUB_COLLECTOR
-from kit.security import container_security_context, pod_security_context
-from kit.sizing import SIDECAR, Sizing
+from kit.security import pod_security_context
+from kit.sizing import Sizing
 
 NAMESPACE = "hub-collector"
 RELEASE = HUB_COLLECTOR
 """The Alloy chart's release (and ``fullnameOverride``): its pods are ``app.kubernetes.io/name:
 alloy``, ``app.kubernetes.io/instance: hub-collector``."""
 CONFIG_MAP = "hub-collector-config"
-CONFIG_KEY = "config.alloy"
-ALLOY_USER = 473
-"""The ``alloy`` user of Grafana's Alloy image."""
-STORAGE_PATH = "/tmp/alloy"
-"""The remote-write WAL: an emptyDir, the root filesystem is read-only."""
 GATEWAY_CONTAINER = "gateway"
 """The mimir-distributed chart's name for the gateway's nginx container."""
 COUNTER_PREFIX = "fleet_gateway_"
@@ -284,28 +280,16 @@ def collector_values(mimir_namespace: str, sizing: Sizing | None = None) -> dict
     """The Alloy chart's values: one replica (the log tail must count each line once), fleet's
     ConfigMap, a Role in Mimir's namespace only, sized and restricted."""
     sizing = sizing or Sizing()
-    return {
-        "fullnameOverride": RELEASE,
-        "crds": {"create": False},
-        "global": {"podSecurityContext": pod_security_context(ALLOY_USER)},
-        "controller": {
-            "type": "deployment",
-            "replicas": 1,
-            "volumes": {"extra": [{"name": "alloy-storage", "emptyDir": {}}]},
-        },
-        "alloy": {
-            "configMap": {"create": False, "name": CONFIG_MAP, "key": CONFIG_KEY},
-            "clustering": {"enabled": False},
-            "enableReporting": False,
-            "storagePath": STORAGE_PATH,
-            "mounts": {"extra": [{"name": "alloy-storage", "mountPath": STORAGE_PATH}]},
-            "resources": sizing.resources("hub-collector"),
-            "securityContext": container_security_context(),
-        },
-        "configReloader": {"resources": SIDECAR.values(), "securityContext": container_security_context()},
-        "serviceAccount": {"create": True},
-        "rbac": {"create": True, "namespaces": [mimir_namespace], "rules": RBAC_RULES},
-    }
+    return chart_values(
+        release=RELEASE,
+        config_map=CONFIG_MAP,
+        pod_security_context=pod_security_context(ALLOY_USER),
+        controller=single_replica_controller(),
+        clustering=False,
+        mounts=[storage_mount()],
+        resources=sizing.resources("hub-collector"),
+        rbac={"create": True, "namespaces": [mimir_namespace], "rules": RBAC_RULES},
+    )
 
 
 @dataclass(frozen=True)
@@ -332,18 +316,12 @@ class HubCollector(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = namespace(f"{name}-namespace", NAMESPACE, child)
         self.config_text = collector_config(args.mimir_namespace, args.workloads)
-        config_map = k8s.core.v1.ConfigMap(
-            f"{name}-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=CONFIG_MAP, namespace=self.namespace.metadata.name, labels=dict(MANAGED_BY)
-            ),
-            data={CONFIG_KEY: self.config_text},
-            opts=child,
+        config_map = alloy_config_map(
+            f"{name}-config", CONFIG_MAP, self.namespace.metadata.name, self.config_text, child
         )
-        self.chart = grafana_chart(
+        self.chart = alloy_chart(
             f"{name}-chart",
             release=RELEASE,
-            chart="alloy",
             version=args.version,
             repository=args.repository,
             archive=args.archive,
