@@ -106,34 +106,38 @@ def _mixin_labels() -> list[Block]:
     ]
 
 
-def _mimir_scrape(mimir_namespace: str) -> list[Block]:
-    namespaces = Block("namespaces", None, (attr("names", [mimir_namespace]),))
+def _keep(label: str, regex: str, action: str = "keep") -> Block:
+    return _rule(attr("source_labels", [label]), attr("regex", regex), attr("action", action))
+
+
+def _mimir_pods(
+    name: str, mimir_namespace: str, rules: Sequence[Block], selector: str | None = None
+) -> list[Block]:
+    """``discovery.kubernetes`` ``name`` of the pods in Mimir's namespace (those ``selector``
+    matches, if given) and ``discovery.relabel`` ``name`` applying ``rules`` to them."""
+    scope = [Block("namespaces", None, (attr("names", [mimir_namespace]),))]
+    if selector is not None:
+        scope.append(Block("selectors", None, (attr("role", "pod"), attr("label", selector))))
     return [
-        Block("discovery.kubernetes", "mimir", (attr("role", "pod"), namespaces)),
+        Block("discovery.kubernetes", name, (attr("role", "pod"), *scope)),
         Block(
             "discovery.relabel",
-            "mimir",
-            (
-                attr("targets", ref("discovery.kubernetes.mimir.targets")),
-                _rule(
-                    attr("source_labels", ["__meta_kubernetes_pod_container_port_name"]),
-                    attr("regex", "http-metrics"),
-                    attr("action", "keep"),
-                ),
-                # The gateway's port serves fleet's nginx.conf, which has no metrics.
-                _rule(
-                    attr("source_labels", [_COMPONENT_LABEL]),
-                    attr("regex", "gateway"),
-                    attr("action", "drop"),
-                ),
-                _rule(
-                    attr("source_labels", ["__meta_kubernetes_pod_phase"]),
-                    attr("regex", "Pending|Succeeded|Failed|Unknown"),
-                    attr("action", "drop"),
-                ),
-                *_mixin_labels(),
-            ),
+            name,
+            (attr("targets", ref(f"discovery.kubernetes.{name}.targets")), *rules),
         ),
+    ]
+
+
+def _mimir_scrape(mimir_namespace: str) -> list[Block]:
+    rules = [
+        _keep("__meta_kubernetes_pod_container_port_name", "http-metrics"),
+        # The gateway's port serves fleet's nginx.conf, which has no metrics.
+        _keep(_COMPONENT_LABEL, "gateway", "drop"),
+        _keep("__meta_kubernetes_pod_phase", "Pending|Succeeded|Failed|Unknown", "drop"),
+        *_mixin_labels(),
+    ]
+    return [
+        *_mimir_pods("mimir", mimir_namespace, rules),
         Block(
             "prometheus.scrape",
             "mimir",
@@ -204,28 +208,9 @@ def _gateway_requests(mimir_namespace: str, workloads: Sequence[str]) -> list[Bl
             ),
         ),
     ]
+    keep = _keep("__meta_kubernetes_pod_container_name", GATEWAY_CONTAINER)
     return [
-        Block(
-            "discovery.kubernetes",
-            "gateway",
-            (
-                attr("role", "pod"),
-                Block("namespaces", None, (attr("names", [mimir_namespace]),)),
-                Block("selectors", None, (attr("role", "pod"), attr("label", selector))),
-            ),
-        ),
-        Block(
-            "discovery.relabel",
-            "gateway",
-            (
-                attr("targets", ref("discovery.kubernetes.gateway.targets")),
-                _rule(
-                    attr("source_labels", ["__meta_kubernetes_pod_container_name"]),
-                    attr("regex", GATEWAY_CONTAINER),
-                    attr("action", "keep"),
-                ),
-            ),
-        ),
+        *_mimir_pods("gateway", mimir_namespace, [keep], selector),
         Block(
             "loki.source.kubernetes",
             "gateway",
