@@ -167,11 +167,14 @@ def workload_program(
         opts=on_cluster,
     )
 
+    # The DaemonSet and the events collector: two releases of one chart in one namespace.
+    alloy_pin = chart_pin(spec, archives, "alloy")
+    alloy_namespace = namespaces.names[ALLOY_NAMESPACE]
     Alloy(
         "alloy",
         AlloyArgs(
-            **chart_pin(spec, archives, "alloy"),
-            namespace=namespaces.names[ALLOY_NAMESPACE],
+            **alloy_pin,
+            namespace=alloy_namespace,
             workload=name,
             settings=settings.alloy,
             central=settings.central,
@@ -190,8 +193,8 @@ def workload_program(
         AlloyEvents(
             "alloy-events",
             AlloyEventsArgs(
-                **chart_pin(spec, archives, "alloy"),
-                namespace=namespaces.names[ALLOY_NAMESPACE],
+                **alloy_pin,
+                namespace=alloy_namespace,
                 workload=name,
                 local_logs_url=loki.push_url,
                 namespaces=tuple(settings.alloy.namespaces),
@@ -201,7 +204,7 @@ def workload_program(
         )
     KubeStateMetrics(
         "kube-state-metrics",
-        KubeStateMetricsArgs(namespace=namespaces.names[ALLOY_NAMESPACE], sizing=sizing),
+        KubeStateMetricsArgs(namespace=alloy_namespace, sizing=sizing),
         opts=on_cluster,
     )
     network_policies(
