@@ -128,6 +128,19 @@ def _mimir_pods(
     ]
 
 
+def _hub_scrape(name: str, *, job: str) -> Block:
+    """``prometheus.scrape`` ``name`` of ``discovery.relabel`` ``name``'s targets into the hub tenant."""
+    return Block(
+        "prometheus.scrape",
+        name,
+        (
+            attr("targets", ref(f"discovery.relabel.{name}.output")),
+            attr("job_name", job),
+            attr("forward_to", [ref("prometheus.remote_write.hub.receiver")]),
+        ),
+    )
+
+
 def _mimir_scrape(mimir_namespace: str) -> list[Block]:
     rules = [
         _keep("__meta_kubernetes_pod_container_port_name", "http-metrics"),
@@ -138,15 +151,7 @@ def _mimir_scrape(mimir_namespace: str) -> list[Block]:
     ]
     return [
         *_mimir_pods("mimir", mimir_namespace, rules),
-        Block(
-            "prometheus.scrape",
-            "mimir",
-            (
-                attr("targets", ref("discovery.relabel.mimir.output")),
-                attr("job_name", "mimir"),
-                attr("forward_to", [ref("prometheus.remote_write.hub.receiver")]),
-            ),
-        ),
+        _hub_scrape("mimir", job="mimir"),
     ]
 
 
@@ -166,15 +171,7 @@ def _self_scrape() -> list[Block]:
                 _rule(attr("target_label", "instance"), attr("replacement", pod)),
             ),
         ),
-        Block(
-            "prometheus.scrape",
-            "collector",
-            (
-                attr("targets", ref("discovery.relabel.collector.output")),
-                attr("job_name", "hub-collector"),
-                attr("forward_to", [ref("prometheus.remote_write.hub.receiver")]),
-            ),
-        ),
+        _hub_scrape("collector", job="hub-collector"),
     ]
 
 
@@ -306,10 +303,8 @@ class HubCollector(pulumi.ComponentResource):
         )
         self.chart = alloy_chart(
             f"{name}-chart",
-            release=RELEASE,
-            version=args.version,
-            repository=args.repository,
-            archive=args.archive,
+            RELEASE,
+            args,
             namespace=self.namespace.metadata.name,
             values=collector_values(args.mimir_namespace, args.sizing),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),

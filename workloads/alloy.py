@@ -203,10 +203,8 @@ class Alloy(pulumi.ComponentResource):
         )
         self.chart = alloy_chart(
             f"{name}-chart",
-            release=RELEASE,
-            version=args.version,
-            repository=args.repository,
-            archive=args.archive,
+            RELEASE,
+            args,
             namespace=args.namespace,
             values=alloy_values(
                 args.settings.system_logs, sizing=args.sizing, tolerations=args.settings.tolerations

@@ -161,10 +161,8 @@ class AlloyEvents(pulumi.ComponentResource):
         )
         self.chart = alloy_chart(
             f"{name}-chart",
-            release=RELEASE,
-            version=args.version,
-            repository=args.repository,
-            archive=args.archive,
+            RELEASE,
+            args,
             namespace=args.namespace,
             values=events_values(sizing=args.sizing),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config_map, self.binding]),

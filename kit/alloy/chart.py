@@ -5,7 +5,7 @@ fleet grants a release's service account itself rather than through the chart.""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -139,25 +139,34 @@ def grant(
     return created, binding
 
 
+class PinnedChart(Protocol):
+    """A component's Args: where its chart comes from (see :func:`kit.charts.chart_pin`)."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def repository(self) -> str: ...
+    @property
+    def archive(self) -> str | None: ...
+
+
 def alloy_chart(
     name: str,
-    *,
     release: str,
-    version: str,
-    repository: str,
-    archive: str | None,
+    pin: PinnedChart,
+    *,
     namespace: pulumi.Input[str],
     values: dict[str, Any],
     opts: pulumi.ResourceOptions,
 ) -> k8s.helm.v4.Chart:
-    """The Alloy chart at ``version`` installed as ``release`` (see :func:`kit.charts.grafana_chart`)."""
+    """The Alloy chart at ``pin``'s version installed as ``release`` (:func:`kit.charts.grafana_chart`)."""
     return grafana_chart(
         name,
         release=release,
         chart="alloy",
-        version=version,
-        repository=repository,
-        archive=archive,
+        version=pin.version,
+        repository=pin.repository,
+        archive=pin.archive,
         namespace=namespace,
         values=values,
         opts=opts,
