@@ -22,16 +22,14 @@ import json
 import math
 import os
 import resource
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+from broker import fleet_env, free_port, start, start_redis, start_worker, stop
 
 from fleet.inventory.loader import Inventory, load_inventory
 from fleet.inventory.models import RolloutPolicy
@@ -64,12 +62,6 @@ class Run:
     began: datetime
     """When the rollout was started (the journal's clock: UTC)."""
     ended: datetime
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _inventory(root: Path, count: int) -> list[str]:
@@ -119,19 +111,6 @@ def _drive(
     return drive(settings, journal, locks, rollout.id, inventory=inventory)
 
 
-def _start(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(60)
-
-
 def _rss_mib(pid: int) -> float:
     """Resident memory of a process and its children, MiB."""
     total = 0
@@ -154,7 +133,7 @@ def _celery_baseline(env: dict[str, str], work: Path, args: argparse.Namespace) 
     from celery_baseline import app, sleep
 
     celery = str(Path(sys.executable).with_name("celery"))
-    worker = _start(
+    worker = start(
         [
             celery,
             "-A",
@@ -181,7 +160,7 @@ def _celery_baseline(env: dict[str, str], work: Path, args: argparse.Namespace) 
             result.get(timeout=args.stacks * args.duration + 600)
         return time.monotonic() - started
     finally:
-        _stop(worker)
+        stop(worker)
         app.close()
 
 
@@ -206,10 +185,6 @@ def main() -> int:
         help="fleet: skip the Celery and local-executor baselines (e.g. for the memory figure at 10,000)",
     )
     args = parser.parse_args()
-    redis_server = shutil.which("redis-server")
-    if redis_server is None:
-        sys.exit("redis-server is not installed")
-    fleet_bin = str(Path(sys.executable).with_name("fleet"))
     sys.path.insert(0, str(Path(__file__).parent))
     print(
         f"stacks {args.stacks}, worker processes {args.concurrency}, stack duration {args.duration:g}s, "
@@ -222,40 +197,17 @@ def main() -> int:
         names = _inventory(work / "inventory", args.stacks)
         script = work / "script.json"
         script.write_text(json.dumps({"default": {"duration": args.duration}}), encoding="utf-8")
-        port = _free_port()
-        env = {key: value for key, value in os.environ.items() if not key.startswith("FLEET_")}
-        env.update(
-            FLEET_INVENTORY=str(work / "inventory"),
-            FLEET_BROKER_URL=f"redis://127.0.0.1:{port}/0",
-            FLEET_ENGINE="scripted",
-            FLEET_ENGINE_SCRIPT=str(script),
-            FLEET_VISIBILITY_TIMEOUT="600",
-        )
-        redis = _start(
-            [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", tmp],
-            work / "redis.log",
-        )
+        port = free_port()
+        env = fleet_env(work / "inventory", port, FLEET_ENGINE_SCRIPT=str(script))
+        redis = start_redis(port, work)
         os.environ.update(env)  # the coordinator's own settings (the journal path) match the worker's
         worker = None
         try:
-            worker = _start(
-                [
-                    fleet_bin,
-                    "worker",
-                    "--concurrency",
-                    str(args.concurrency),
-                    "--max-tasks-per-child",
-                    str(args.max_tasks_per_child),
-                    "--loglevel",
-                    "WARNING",
-                ],
-                work / "worker.log",
-                env,
-            )
+            worker = start_worker(args.concurrency, args.max_tasks_per_child, work / "worker.log", env)
             settings = Settings()
             fleet = _rollout(settings, names, args.concurrency)
             worker_rss = _rss_mib(worker.pid)
-            _stop(worker)
+            stop(worker)
             celery = local = None
             if args.only == "all":
                 celery = _celery_baseline(env, work, args)
@@ -266,8 +218,8 @@ def main() -> int:
                 local = _rollout(Settings(), names, args.concurrency).makespan
         finally:
             if worker is not None:
-                _stop(worker)
-            _stop(redis)
+                stop(worker)
+            stop(redis)
 
     _report(args, fleet, worker_rss, celery, local)
     ideal = math.ceil(args.stacks / args.concurrency) * args.duration

@@ -23,14 +23,14 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import sqlite3
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
-from fanout import _drive, _free_port, _inventory, _plan, _start, _stop
+from broker import fleet_env, free_port, start_redis, start_worker, stop
+from fanout import _drive, _inventory, _plan
 
 from fleet.inventory.loader import Inventory, load_inventory
 from fleet.inventory.models import RolloutPolicy
@@ -86,21 +86,7 @@ def measure(
     database = work / f"{recycle}.db"
     env = {**env, "FLEET_ENGINE_SCRIPT": str(script), "FLEET_DATABASE_URL": f"sqlite:///{database}"}
     os.environ.update(env)
-    fleet = str(Path(sys.executable).with_name("fleet"))
-    worker = _start(
-        [
-            fleet,
-            "worker",
-            "--concurrency",
-            "1",
-            "--max-tasks-per-child",
-            str(recycle),
-            "--loglevel",
-            "WARNING",
-        ],
-        work / f"worker-{recycle}.log",
-        env,
-    )
+    worker = start_worker(1, recycle, work / f"worker-{recycle}.log", env)
     samples: list[tuple[int, int]] = []
     done = threading.Event()
 
@@ -125,7 +111,7 @@ def measure(
     finally:
         done.set()
         sampler.join()
-        _stop(worker)
+        stop(worker)
     return samples
 
 
@@ -146,9 +132,6 @@ def main() -> None:
         "--recycle", type=int, action="append", help="--max-tasks-per-child values to compare with 0"
     )
     args = parser.parse_args()
-    redis_server = shutil.which("redis-server")
-    if redis_server is None:
-        sys.exit("redis-server is not installed")
     modes = [0, *(args.recycle or [8])]
     print(
         f"stacks {args.stacks} ({args.engine} engine), one worker process, duration {args.duration:g}s; "
@@ -157,18 +140,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         work = Path(tmp)
         names = _inventory(work / "inventory", args.stacks)
-        port = _free_port()
-        env = {key: value for key, value in os.environ.items() if not key.startswith("FLEET_")}
-        env.update(
-            FLEET_INVENTORY=str(work / "inventory"),
-            FLEET_BROKER_URL=f"redis://127.0.0.1:{port}/0",
-            FLEET_ENGINE="scripted",
-            FLEET_VISIBILITY_TIMEOUT="600",
-        )
-        redis = _start(
-            [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", tmp],
-            work / "redis.log",
-        )
+        port = free_port()
+        env = fleet_env(work / "inventory", port)
+        redis = start_redis(port, work)
         try:
             for recycle in modes:
                 samples = measure(work, names, args.duration, recycle, env, args.engine)
@@ -185,7 +159,7 @@ def main() -> None:
                     f"growth {growth / 1024:+.2f} MiB per 100 stacks"
                 )
         finally:
-            _stop(redis)
+            stop(redis)
 
 
 if __name__ == "__main__":

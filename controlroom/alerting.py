@@ -22,79 +22,37 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from fleet.inventory.models import Alerting
-from kit.alerting.alertmanager import (
-    ENV_SECRET,
-    alertmanager_yaml,
-    environment_secrets,
-    secrets_mount,
-    secrets_volume,
-)
+from kit.alerting import mimir
+from kit.alerting.alertmanager import alertmanager_yaml, environment_secrets
 from kit.alerting.catalogue import OWNER_TENANT, controlroom_rule_groups
-from kit.alerting.rules import rule_file
+from kit.alerting.rules import rule_files as group_files
 
 RULES_CONFIGMAP = "fleet-rules"
 """The ConfigMap of the control room's rule files, one key a rule namespace."""
 ALERTMANAGER_CONFIGMAP = "fleet-alertmanager"
 """The ConfigMap holding the owner tenant's Alertmanager configuration."""
-RULES_DIR = "/etc/fleet/rules"
-"""Mimir's ``ruler_storage.local.directory``; the rules sit in ``<dir>/<tenant>/``."""
-ALERTMANAGER_DIR = "/etc/fleet/alertmanager"
-"""Mimir's ``alertmanager_storage.local.path``; the configuration is ``<dir>/<tenant>.yaml``."""
-_RULES_VOLUME = "fleet-rules"
-_ALERTMANAGER_VOLUME = "fleet-alertmanager"
 
 
 def rule_files(workloads: Sequence[str], alerting: Alerting) -> dict[str, str]:
     """The control room's rule files by file name (``<group>.yaml``), each a Mimir rule namespace."""
-    groups = controlroom_rule_groups(workloads, alerting.thresholds)
-    return {f"{group.name}.yaml": rule_file([group]) for group in groups}
+    return group_files(controlroom_rule_groups(workloads, alerting.thresholds))
 
 
 def ruler_alertmanager_values(alerting: Alerting) -> dict[str, Any]:
     """The mimir-distributed values that run the ruler on the shipped rules and the Alertmanager
-    on the shipped configuration (merged into the central Mimir's values)."""
-    alertmanager_volumes: list[dict[str, Any]] = [
-        {"name": _ALERTMANAGER_VOLUME, "configMap": {"name": ALERTMANAGER_CONFIGMAP}}
-    ]
-    alertmanager_mounts: list[dict[str, Any]] = [
-        {"name": _ALERTMANAGER_VOLUME, "mountPath": ALERTMANAGER_DIR, "readOnly": True}
-    ]
-    secrets = secrets_volume(alerting)
-    if secrets is not None:
-        alertmanager_volumes.append(secrets)
-        alertmanager_mounts.append(secrets_mount())
-    return {
-        "ruler": {
-            "enabled": True,
-            "extraVolumes": [{"name": _RULES_VOLUME, "configMap": {"name": RULES_CONFIGMAP}}],
-            "extraVolumeMounts": [
-                {"name": _RULES_VOLUME, "mountPath": f"{RULES_DIR}/{OWNER_TENANT}", "readOnly": True}
-            ],
-        },
-        "alertmanager": {
-            "enabled": True,
-            "extraVolumes": alertmanager_volumes,
-            "extraVolumeMounts": alertmanager_mounts,
-        },
-        "mimir": {
-            "structuredConfig": {
-                # Federated rule groups (source_tenants) need both switches.
-                "ruler": {"tenant_federation": {"enabled": True}},
-            }
-        },
-    }
-
-
-def shipped_stores() -> dict[str, Any]:
-    """Mimir's ``ruler_storage`` and ``alertmanager_storage``, whole: ``local``, on the mounted
-    ConfigMaps (they replace the cloud stores, they are not merged into them)."""
-    return {
-        "ruler_storage": {"backend": "local", "local": {"directory": RULES_DIR}},
-        "alertmanager_storage": {"backend": "local", "local": {"path": ALERTMANAGER_DIR}},
-    }
+    on the shipped configuration (merged into the central Mimir's values); the stores are
+    :func:`kit.alerting.mimir.shipped_stores`."""
+    values = mimir.ruler_alertmanager_values(
+        alerting,
+        tenant=OWNER_TENANT,
+        rules_configmap=RULES_CONFIGMAP,
+        alertmanager_configmap=ALERTMANAGER_CONFIGMAP,
+    )
+    # Federated rule groups (source_tenants) need both switches.
+    values["mimir"] = {"structuredConfig": {"ruler": {"tenant_federation": {"enabled": True}}}}
+    return values
 
 
 @dataclass(frozen=True)
@@ -116,32 +74,23 @@ class ControlRoomAlerting(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlertingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleet:controlroom:Alerting", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = {"app.kubernetes.io/managed-by": "fleet", "app.kubernetes.io/part-of": "fleet-alerting"}
-        rules = k8s.core.v1.ConfigMap(
-            f"{name}-rules",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=RULES_CONFIGMAP, namespace=args.namespace, labels=labels
+        self.resources = [
+            mimir.shipped_config_map(
+                f"{name}-rules",
+                RULES_CONFIGMAP,
+                args.namespace,
+                rule_files(args.workloads, args.alerting),
+                child,
             ),
-            data=rule_files(args.workloads, args.alerting),
-            opts=child,
-        )
-        config = k8s.core.v1.ConfigMap(
-            f"{name}-alertmanager",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ALERTMANAGER_CONFIGMAP, namespace=args.namespace, labels=labels
+            mimir.shipped_config_map(
+                f"{name}-alertmanager",
+                ALERTMANAGER_CONFIGMAP,
+                args.namespace,
+                {f"{OWNER_TENANT}.yaml": alertmanager_yaml(args.alerting)},
+                child,
             ),
-            data={f"{OWNER_TENANT}.yaml": alertmanager_yaml(args.alerting)},
-            opts=child,
-        )
-        self.resources = [rules, config]
+        ]
         values = environment_secrets(args.alerting, os.environ if args.environ is None else args.environ)
         if values:
-            secret = k8s.core.v1.Secret(
-                f"{name}-receivers",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=ENV_SECRET, namespace=args.namespace, labels=labels),
-                type="Opaque",
-                string_data={key: pulumi.Output.secret(value) for key, value in values.items()},
-                opts=child,
-            )
-            self.resources.append(secret)
+            self.resources.append(mimir.receivers_secret(f"{name}-receivers", args.namespace, values, child))
         self.register_outputs({})

@@ -32,24 +32,20 @@ from controlroom.gateway import HTTP_PORT, upstream_host
 from controlroom.gateway import RELEASE as MIMIR_RELEASE
 from controlroom.kube import namespace
 from kit.alerting.catalogue import GATEWAY_REQUESTS, OWNER_TENANT
+from kit.alloy.chart import ALLOY_USER, alloy_chart, chart_values, single_replica_controller, storage_mount
+from kit.alloy.chart import CONFIG_KEY as CONFIG_KEY
+from kit.alloy.chart import config_map as alloy_config_map
 from kit.alloy.syntax import Block
 from kit.alloy.writer import attr, call, ref, write_block
-from kit.charts import grafana_chart
-from kit.namespaces import MANAGED_BY
 from kit.network import HUB_COLLECTOR
-from kit.security import container_security_context, pod_security_context
-from kit.sizing import SIDECAR, Sizing
+from kit.security import pod_security_context
+from kit.sizing import Sizing
 
 NAMESPACE = "hub-collector"
 RELEASE = HUB_COLLECTOR
 """The Alloy chart's release (and ``fullnameOverride``): its pods are ``app.kubernetes.io/name:
 alloy``, ``app.kubernetes.io/instance: hub-collector``."""
 CONFIG_MAP = "hub-collector-config"
-CONFIG_KEY = "config.alloy"
-ALLOY_USER = 473
-"""The ``alloy`` user of Grafana's Alloy image."""
-STORAGE_PATH = "/tmp/alloy"
-"""The remote-write WAL: an emptyDir, the root filesystem is read-only."""
 GATEWAY_CONTAINER = "gateway"
 """The mimir-distributed chart's name for the gateway's nginx container."""
 COUNTER_PREFIX = "fleet_gateway_"
@@ -110,43 +106,52 @@ def _mixin_labels() -> list[Block]:
     ]
 
 
-def _mimir_scrape(mimir_namespace: str) -> list[Block]:
-    namespaces = Block("namespaces", None, (attr("names", [mimir_namespace]),))
+def _keep(label: str, regex: str, action: str = "keep") -> Block:
+    return _rule(attr("source_labels", [label]), attr("regex", regex), attr("action", action))
+
+
+def _mimir_pods(
+    name: str, mimir_namespace: str, rules: Sequence[Block], selector: str | None = None
+) -> list[Block]:
+    """``discovery.kubernetes`` ``name`` of the pods in Mimir's namespace (those ``selector``
+    matches, if given) and ``discovery.relabel`` ``name`` applying ``rules`` to them."""
+    scope = [Block("namespaces", None, (attr("names", [mimir_namespace]),))]
+    if selector is not None:
+        scope.append(Block("selectors", None, (attr("role", "pod"), attr("label", selector))))
     return [
-        Block("discovery.kubernetes", "mimir", (attr("role", "pod"), namespaces)),
+        Block("discovery.kubernetes", name, (attr("role", "pod"), *scope)),
         Block(
             "discovery.relabel",
-            "mimir",
-            (
-                attr("targets", ref("discovery.kubernetes.mimir.targets")),
-                _rule(
-                    attr("source_labels", ["__meta_kubernetes_pod_container_port_name"]),
-                    attr("regex", "http-metrics"),
-                    attr("action", "keep"),
-                ),
-                # The gateway's port serves fleet's nginx.conf, which has no metrics.
-                _rule(
-                    attr("source_labels", [_COMPONENT_LABEL]),
-                    attr("regex", "gateway"),
-                    attr("action", "drop"),
-                ),
-                _rule(
-                    attr("source_labels", ["__meta_kubernetes_pod_phase"]),
-                    attr("regex", "Pending|Succeeded|Failed|Unknown"),
-                    attr("action", "drop"),
-                ),
-                *_mixin_labels(),
-            ),
+            name,
+            (attr("targets", ref(f"discovery.kubernetes.{name}.targets")), *rules),
         ),
-        Block(
-            "prometheus.scrape",
-            "mimir",
-            (
-                attr("targets", ref("discovery.relabel.mimir.output")),
-                attr("job_name", "mimir"),
-                attr("forward_to", [ref("prometheus.remote_write.hub.receiver")]),
-            ),
+    ]
+
+
+def _hub_scrape(name: str, *, job: str) -> Block:
+    """``prometheus.scrape`` ``name`` of ``discovery.relabel`` ``name``'s targets into the hub tenant."""
+    return Block(
+        "prometheus.scrape",
+        name,
+        (
+            attr("targets", ref(f"discovery.relabel.{name}.output")),
+            attr("job_name", job),
+            attr("forward_to", [ref("prometheus.remote_write.hub.receiver")]),
         ),
+    )
+
+
+def _mimir_scrape(mimir_namespace: str) -> list[Block]:
+    rules = [
+        _keep("__meta_kubernetes_pod_container_port_name", "http-metrics"),
+        # The gateway's port serves fleet's nginx.conf, which has no metrics.
+        _keep(_COMPONENT_LABEL, "gateway", "drop"),
+        _keep("__meta_kubernetes_pod_phase", "Pending|Succeeded|Failed|Unknown", "drop"),
+        *_mixin_labels(),
+    ]
+    return [
+        *_mimir_pods("mimir", mimir_namespace, rules),
+        _hub_scrape("mimir", job="mimir"),
     ]
 
 
@@ -166,15 +171,7 @@ def _self_scrape() -> list[Block]:
                 _rule(attr("target_label", "instance"), attr("replacement", pod)),
             ),
         ),
-        Block(
-            "prometheus.scrape",
-            "collector",
-            (
-                attr("targets", ref("discovery.relabel.collector.output")),
-                attr("job_name", "hub-collector"),
-                attr("forward_to", [ref("prometheus.remote_write.hub.receiver")]),
-            ),
-        ),
+        _hub_scrape("collector", job="hub-collector"),
     ]
 
 
@@ -208,28 +205,9 @@ def _gateway_requests(mimir_namespace: str, workloads: Sequence[str]) -> list[Bl
             ),
         ),
     ]
+    keep = _keep("__meta_kubernetes_pod_container_name", GATEWAY_CONTAINER)
     return [
-        Block(
-            "discovery.kubernetes",
-            "gateway",
-            (
-                attr("role", "pod"),
-                Block("namespaces", None, (attr("names", [mimir_namespace]),)),
-                Block("selectors", None, (attr("role", "pod"), attr("label", selector))),
-            ),
-        ),
-        Block(
-            "discovery.relabel",
-            "gateway",
-            (
-                attr("targets", ref("discovery.kubernetes.gateway.targets")),
-                _rule(
-                    attr("source_labels", ["__meta_kubernetes_pod_container_name"]),
-                    attr("regex", GATEWAY_CONTAINER),
-                    attr("action", "keep"),
-                ),
-            ),
-        ),
+        *_mimir_pods("gateway", mimir_namespace, [keep], selector),
         Block(
             "loki.source.kubernetes",
             "gateway",
@@ -284,28 +262,16 @@ def collector_values(mimir_namespace: str, sizing: Sizing | None = None) -> dict
     """The Alloy chart's values: one replica (the log tail must count each line once), fleet's
     ConfigMap, a Role in Mimir's namespace only, sized and restricted."""
     sizing = sizing or Sizing()
-    return {
-        "fullnameOverride": RELEASE,
-        "crds": {"create": False},
-        "global": {"podSecurityContext": pod_security_context(ALLOY_USER)},
-        "controller": {
-            "type": "deployment",
-            "replicas": 1,
-            "volumes": {"extra": [{"name": "alloy-storage", "emptyDir": {}}]},
-        },
-        "alloy": {
-            "configMap": {"create": False, "name": CONFIG_MAP, "key": CONFIG_KEY},
-            "clustering": {"enabled": False},
-            "enableReporting": False,
-            "storagePath": STORAGE_PATH,
-            "mounts": {"extra": [{"name": "alloy-storage", "mountPath": STORAGE_PATH}]},
-            "resources": sizing.resources("hub-collector"),
-            "securityContext": container_security_context(),
-        },
-        "configReloader": {"resources": SIDECAR.values(), "securityContext": container_security_context()},
-        "serviceAccount": {"create": True},
-        "rbac": {"create": True, "namespaces": [mimir_namespace], "rules": RBAC_RULES},
-    }
+    return chart_values(
+        release=RELEASE,
+        config_map=CONFIG_MAP,
+        pod_security_context=pod_security_context(ALLOY_USER),
+        controller=single_replica_controller(),
+        clustering=False,
+        mounts=[storage_mount()],
+        resources=sizing.resources("hub-collector"),
+        rbac={"create": True, "namespaces": [mimir_namespace], "rules": RBAC_RULES},
+    )
 
 
 @dataclass(frozen=True)
@@ -332,21 +298,13 @@ class HubCollector(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = namespace(f"{name}-namespace", NAMESPACE, child)
         self.config_text = collector_config(args.mimir_namespace, args.workloads)
-        config_map = k8s.core.v1.ConfigMap(
-            f"{name}-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=CONFIG_MAP, namespace=self.namespace.metadata.name, labels=dict(MANAGED_BY)
-            ),
-            data={CONFIG_KEY: self.config_text},
-            opts=child,
+        config_map = alloy_config_map(
+            f"{name}-config", CONFIG_MAP, self.namespace.metadata.name, self.config_text, child
         )
-        self.chart = grafana_chart(
+        self.chart = alloy_chart(
             f"{name}-chart",
-            release=RELEASE,
-            chart="alloy",
-            version=args.version,
-            repository=args.repository,
-            archive=args.archive,
+            RELEASE,
+            args,
             namespace=self.namespace.metadata.name,
             values=collector_values(args.mimir_namespace, args.sizing),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),

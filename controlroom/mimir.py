@@ -12,10 +12,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from controlroom.alerting import ruler_alertmanager_values, shipped_stores
+from controlroom.alerting import ruler_alertmanager_values
 from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET
 from controlroom.gateway import READER_HTPASSWD_DIR, RELEASE, ROTATION_HTPASSWD_DIR, gateway_nginx_config
 from fleet.inventory.models import Alerting, ControlRoom, MetricLimits
+from kit.alerting.mimir import shipped_stores
 from kit.charts import chart_source, gateway_url, merged
 from kit.mimir import architecture, pod_labels, storage_config
 from kit.sizing import Sizing, mimir_resources

@@ -17,7 +17,7 @@ from controlroom.grafana import Grafana, GrafanaArgs
 from controlroom.kube import namespace
 from controlroom.mimir import NAMESPACE, SERVICE_ACCOUNT, Mimir, MimirArgs
 from fleet.inventory.models import CONTROLROOM, ControlRoomStack, credential_output
-from kit.charts import gateway_url
+from kit.charts import chart_pin, gateway_url
 from kit.network import controlroom_policies, network_policies
 from kit.provider import kubernetes_provider
 from kit.sizing import stack_sizing
@@ -75,9 +75,7 @@ def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | No
     grafana = Grafana(
         "grafana",
         GrafanaArgs(
-            version=spec.versions.grafana,
-            repository=spec.charts.repository("grafana"),
-            archive=archives.get("grafana"),
+            **chart_pin(spec, archives, "grafana"),
             workloads=spec.workloads,
             mimir_url=gateway_url(MIMIR_RELEASE, MIMIR_NAMESPACE),
             reader_password=credentials.reader_password,
@@ -90,9 +88,7 @@ def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | No
         "mimir",
         MimirArgs(
             control_room=room,
-            version=spec.versions.mimir,
-            repository=spec.charts.repository("mimir"),
-            archive=archives.get("mimir"),
+            **chart_pin(spec, archives, "mimir"),
             namespace=mimir_namespace.metadata.name,
             storage=storage.bindings["mimir"],
             alerting=spec.alerting,
@@ -113,9 +109,7 @@ def controlroom_program(spec: ControlRoomStack, archives: Mapping[str, str] | No
     collector = HubCollector(
         "hub-collector",
         HubCollectorArgs(
-            version=spec.versions.alloy,
-            repository=spec.charts.repository("alloy"),
-            archive=archives.get("alloy"),
+            **chart_pin(spec, archives, "alloy"),
             mimir_namespace=MIMIR_NAMESPACE,
             workloads=spec.workloads,
             sizing=sizing,

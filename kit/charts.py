@@ -4,12 +4,37 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from fleet.inventory.durations import parse_duration
+from fleet.inventory.models import ControlRoomStack, WorkloadStack
+
+Component = Literal["alloy", "mimir", "loki", "grafana"]
+"""The four components whose charts a stack installs."""
+
+
+class ChartPin(TypedDict):
+    """Where a component's chart comes from: the ``version``, ``repository`` and ``archive``
+    arguments every component's Args takes."""
+
+    version: str
+    repository: str
+    archive: str | None
+
+
+def chart_pin(
+    spec: ControlRoomStack | WorkloadStack, archives: Mapping[str, str], component: Component
+) -> ChartPin:
+    """``component``'s chart in ``spec``: its version in the version set, its repository
+    (``spec.charts``) and the cached archive the deploying engine gives for it, if any."""
+    return {
+        "version": getattr(spec.versions, component),
+        "repository": spec.charts.repository(component),
+        "archive": archives.get(component),
+    }
 
 
 def chart_source(chart: str, repository: str, archive: str | None = None) -> dict[str, Any]:

@@ -27,18 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from fleet.inventory.models import AlertThresholds, LocalAlerting
-from kit.alerting.alertmanager import (
-    ENV_SECRET,
-    alertmanager_yaml,
-    environment_secrets,
-    secrets_mount,
-    secrets_volume,
-)
+from kit.alerting import mimir
+from kit.alerting.alertmanager import alertmanager_yaml, environment_secrets
 from kit.alerting.catalogue import local_log_rule_groups, local_rule_groups
-from kit.alerting.rules import rule_file
+from kit.alerting.rules import rule_files as group_files
 
 MIMIR_TENANT = "anonymous"
 """Mimir's ``no_auth_tenant`` (its default): with multitenancy off, every request is this tenant's."""
@@ -50,31 +44,23 @@ ALERTMANAGER_CONFIGMAP = "fleet-local-alertmanager"
 """The Alertmanager configuration of :data:`MIMIR_TENANT` (in Mimir's namespace)."""
 LOG_RULES_CONFIGMAP = "fleet-local-log-rules"
 """Loki's rule files (in Loki's namespace)."""
-RULES_DIR = "/etc/fleet/rules"
-"""Mimir's ``ruler_storage.local.directory``."""
-ALERTMANAGER_DIR = "/etc/fleet/alertmanager"
-"""Mimir's ``alertmanager_storage.local.path``."""
 LOKI_RULES_DIR = "/etc/fleet/loki-rules"
 """Loki's ``ruler.storage.local.directory``."""
 ALERTMANAGER_SERVICE = "mimir-alertmanager-headless"
 """The headless Service mimir-distributed renders for the Alertmanager (release ``mimir``)."""
-_RULES_VOLUME = "fleet-rules"
-_ALERTMANAGER_VOLUME = "fleet-alertmanager"
 _LOKI_RULES_VOLUME = "fleet-log-rules"
 
 
 def rule_files(workload: str, thresholds: AlertThresholds, namespaces: Sequence[str]) -> dict[str, str]:
     """The local Mimir's rule files by file name (``<group>.yaml``), each a rule namespace."""
-    groups = local_rule_groups(workload, thresholds, namespaces=namespaces)
-    return {f"{group.name}.yaml": rule_file([group]) for group in groups}
+    return group_files(local_rule_groups(workload, thresholds, namespaces=namespaces))
 
 
 def log_rule_files(
     thresholds: AlertThresholds, namespaces: Sequence[str], *, system_logs: bool
 ) -> dict[str, str]:
     """Loki's rule files by file name (``<group>.yaml``)."""
-    groups = local_log_rule_groups(thresholds, namespaces=namespaces, system_logs=system_logs)
-    return {f"{group.name}.yaml": rule_file([group]) for group in groups}
+    return group_files(local_log_rule_groups(thresholds, namespaces=namespaces, system_logs=system_logs))
 
 
 def alertmanager_url(mimir_namespace: str) -> str:
@@ -86,41 +72,15 @@ def alertmanager_url(mimir_namespace: str) -> str:
 
 def mimir_alerting_values(alerting: LocalAlerting, replicas: int) -> dict[str, Any]:
     """mimir-distributed values that run the ruler on the shipped rules and the Alertmanager
-    (``replicas`` of them) on the shipped configuration. The stores are :func:`shipped_stores`."""
-    alertmanager_volumes: list[dict[str, Any]] = [
-        {"name": _ALERTMANAGER_VOLUME, "configMap": {"name": ALERTMANAGER_CONFIGMAP}}
-    ]
-    alertmanager_mounts: list[dict[str, Any]] = [
-        {"name": _ALERTMANAGER_VOLUME, "mountPath": ALERTMANAGER_DIR, "readOnly": True}
-    ]
-    secrets = secrets_volume(alerting)
-    if secrets is not None:
-        alertmanager_volumes.append(secrets)
-        alertmanager_mounts.append(secrets_mount())
-    return {
-        "ruler": {
-            "enabled": True,
-            "extraVolumes": [{"name": _RULES_VOLUME, "configMap": {"name": RULES_CONFIGMAP}}],
-            "extraVolumeMounts": [
-                {"name": _RULES_VOLUME, "mountPath": f"{RULES_DIR}/{MIMIR_TENANT}", "readOnly": True}
-            ],
-        },
-        "alertmanager": {
-            "enabled": True,
-            "replicas": replicas,
-            "extraVolumes": alertmanager_volumes,
-            "extraVolumeMounts": alertmanager_mounts,
-        },
-    }
-
-
-def shipped_stores() -> dict[str, Any]:
-    """Mimir's ``ruler_storage`` and ``alertmanager_storage``, whole: ``local``, on the mounted
-    ConfigMaps (they replace the bucket's stores, they are not merged into them)."""
-    return {
-        "ruler_storage": {"backend": "local", "local": {"directory": RULES_DIR}},
-        "alertmanager_storage": {"backend": "local", "local": {"path": ALERTMANAGER_DIR}},
-    }
+    (``replicas`` of them) on the shipped configuration. The stores are
+    :func:`kit.alerting.mimir.shipped_stores`."""
+    return mimir.ruler_alertmanager_values(
+        alerting,
+        tenant=MIMIR_TENANT,
+        rules_configmap=RULES_CONFIGMAP,
+        alertmanager_configmap=ALERTMANAGER_CONFIGMAP,
+        replicas=replicas,
+    )
 
 
 def loki_ruler_values(mimir_namespace: str) -> dict[str, Any]:
@@ -177,15 +137,9 @@ class WorkloadAlerting(pulumi.ComponentResource):
     ) -> None:
         super().__init__("fleet:workload:Alerting", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = {"app.kubernetes.io/managed-by": "fleet", "app.kubernetes.io/part-of": "fleet-alerting"}
 
         def config_map(suffix: str, namespace: pulumi.Input[str], cm: str, data: dict[str, str]) -> Any:
-            return k8s.core.v1.ConfigMap(
-                f"{name}-{suffix}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=cm, namespace=namespace, labels=labels),
-                data=data,
-                opts=child,
-            )
+            return mimir.shipped_config_map(f"{name}-{suffix}", cm, namespace, data, child)
 
         namespaces = tuple(args.pipeline_namespaces)
         self.resources = [
@@ -209,14 +163,6 @@ class WorkloadAlerting(pulumi.ComponentResource):
         values = environment_secrets(args.alerting, environ, f"workloads/{args.workload}.yaml")
         if values:
             self.resources.append(
-                k8s.core.v1.Secret(
-                    f"{name}-receivers",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=ENV_SECRET, namespace=args.mimir_namespace, labels=labels
-                    ),
-                    type="Opaque",
-                    string_data={key: pulumi.Output.secret(value) for key, value in values.items()},
-                    opts=child,
-                )
+                mimir.receivers_secret(f"{name}-receivers", args.mimir_namespace, values, child)
             )
         self.register_outputs({})

@@ -17,16 +17,17 @@ import pulumi_kubernetes as k8s
 
 from fleet.inventory.models import AlloySettings, CentralExport, Toleration
 from kit.alerting.catalogue import HUB_READS_FROM_WORKLOADS
-from kit.charts import grafana_chart
+from kit.alloy.chart import ALLOY_USER, alloy_chart, chart_values, grant, storage_mount, storage_volume
+from kit.alloy.chart import CONFIG_KEY as CONFIG_KEY
+from kit.alloy.chart import config_map as alloy_config_map
 from kit.namespaces import MANAGED_BY
-from kit.security import SECCOMP, container_security_context, pod_security_context
-from kit.sizing import SIDECAR, Sizing
+from kit.security import SECCOMP, pod_security_context
+from kit.sizing import Sizing
 from workloads.alloy_config import AlloyPipeline, render_alloy_config
 
 RELEASE = "alloy"
 SERVICE_ACCOUNT = RELEASE
 CONFIG_MAP = "alloy-config"
-CONFIG_KEY = "config.alloy"
 AUTH_SECRET = "mimir-auth"
 AUTH_PASSWORD_KEY = "password"
 AUTH_USERNAME_KEY = "username"
@@ -113,12 +114,6 @@ def alloy_pipeline(
     )
 
 
-ALLOY_USER = 473
-"""The ``alloy`` user of Grafana's Alloy image."""
-STORAGE_PATH = "/tmp/alloy"
-"""Alloy's data directory (the remote-write WAL, log positions): an emptyDir, the root is read-only."""
-
-
 def alloy_values(
     system_logs: bool,
     *,
@@ -132,7 +127,7 @@ def alloy_values(
     volumes: list[dict[str, Any]] = [
         {"name": volume, "hostPath": {"path": host}} for volume, host, _ in paths
     ]
-    volumes.append({"name": "alloy-storage", "emptyDir": {}})
+    volumes.append(storage_volume())
     if system_logs:
         # EXCEPTION (kit.security.EXCEPTIONS["alloy", "runAsNonRoot"]): the journal's files are
         # root:systemd-journal 0640 and that group's id differs between node images, so Alloy
@@ -147,29 +142,21 @@ def alloy_values(
         else {"name": volume, "mountPath": inside, "readOnly": True}
         for volume, host, inside in paths
     ]
-    mounts.append({"name": "alloy-storage", "mountPath": STORAGE_PATH})
-    return {
-        "fullnameOverride": RELEASE,
-        "crds": {"create": False},
-        "global": {"podSecurityContext": pod_context},
-        "controller": {
+    mounts.append(storage_mount())
+    return chart_values(
+        release=RELEASE,
+        config_map=CONFIG_MAP,
+        pod_security_context=pod_context,
+        controller={
             "type": "daemonset",
             "volumes": {"extra": volumes},
             "tolerations": [toleration.kubernetes() for toleration in tolerations],
         },
-        "alloy": {
-            "configMap": {"create": False, "name": CONFIG_MAP, "key": CONFIG_KEY},
-            "clustering": {"enabled": True},
-            "enableReporting": False,
-            "storagePath": STORAGE_PATH,
-            "mounts": {"extra": mounts},
-            "resources": sizing.resources("alloy"),
-            "securityContext": container_security_context(),
-        },
-        "configReloader": {"resources": SIDECAR.values(), "securityContext": container_security_context()},
-        "serviceAccount": {"create": True},
-        "rbac": {"create": True, "rules": NAMESPACED_RULES, "clusterRules": CLUSTER_RULES},
-    }
+        clustering=True,
+        mounts=mounts,
+        resources=sizing.resources("alloy"),
+        rbac={"create": True, "rules": NAMESPACED_RULES, "clusterRules": CLUSTER_RULES},
+    )
 
 
 class Alloy(pulumi.ComponentResource):
@@ -195,17 +182,12 @@ class Alloy(pulumi.ComponentResource):
         self.config_text = pulumi.Output.all(
             args.namespace, args.local_metrics_url, args.local_logs_url
         ).apply(lambda parts: render_alloy_config(alloy_pipeline(args, *parts)))
-        self.config_map = k8s.core.v1.ConfigMap(
-            f"{name}-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_MAP, namespace=args.namespace, labels=labels),
-            data={CONFIG_KEY: self.config_text},
-            opts=child,
+        self.config_map = alloy_config_map(
+            f"{name}-config", CONFIG_MAP, args.namespace, self.config_text, child
         )
-        self.secret_reader = k8s.rbac.v1.Role(
+        self.secret_reader, self.secret_reader_binding = grant(
             f"{name}-read-mimir-auth",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{RELEASE}-read-{AUTH_SECRET}", namespace=args.namespace, labels=labels
-            ),
+            role=f"{RELEASE}-read-{AUTH_SECRET}",
             rules=[
                 k8s.rbac.v1.PolicyRuleArgs(
                     api_groups=[""],
@@ -214,28 +196,15 @@ class Alloy(pulumi.ComponentResource):
                     verbs=["get", "list", "watch"],
                 )
             ],
-            opts=child,
+            service_account=SERVICE_ACCOUNT,
+            service_account_namespace=args.namespace,
+            namespace=args.namespace,
+            parent=self,
         )
-        self.secret_reader_binding = k8s.rbac.v1.RoleBinding(
-            f"{name}-read-mimir-auth",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{RELEASE}-read-{AUTH_SECRET}", namespace=args.namespace, labels=labels
-            ),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=f"{RELEASE}-read-{AUTH_SECRET}"
-            ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=args.namespace)
-            ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret_reader]),
-        )
-        self.chart = grafana_chart(
+        self.chart = alloy_chart(
             f"{name}-chart",
-            release=RELEASE,
-            chart="alloy",
-            version=args.version,
-            repository=args.repository,
-            archive=args.archive,
+            RELEASE,
+            args,
             namespace=args.namespace,
             values=alloy_values(
                 args.settings.system_logs, sizing=args.sizing, tolerations=args.settings.tolerations

@@ -24,13 +24,19 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi_kubernetes as k8s
 
+from kit.alloy.chart import (
+    ALLOY_USER,
+    alloy_chart,
+    chart_values,
+    config_map,
+    grant,
+    single_replica_controller,
+    storage_mount,
+)
 from kit.alloy.syntax import Block, Item
 from kit.alloy.writer import attr, ref, write_block
-from kit.charts import grafana_chart
-from kit.namespaces import MANAGED_BY
-from kit.security import container_security_context, pod_security_context
-from kit.sizing import SIDECAR, Sizing
-from workloads.alloy import ALLOY_USER, CONFIG_KEY, STORAGE_PATH
+from kit.security import pod_security_context
+from kit.sizing import Sizing
 
 RELEASE = "alloy-events"
 SERVICE_ACCOUNT = RELEASE
@@ -98,31 +104,18 @@ def events_values(*, sizing: Sizing | None = None) -> dict[str, Any]:
     """The Alloy chart's values for the collector: one replica, recreated rather than rolled (two
     replicas would send every event twice), restricted, sized, reading only events."""
     sizing = sizing or Sizing()
-    return {
-        "fullnameOverride": RELEASE,
-        "crds": {"create": False},
-        "global": {"podSecurityContext": pod_security_context(ALLOY_USER)},
-        "controller": {
-            "type": "deployment",
-            "replicas": 1,
-            "updateStrategy": {"type": "Recreate"},
-            "volumes": {"extra": [{"name": "alloy-storage", "emptyDir": {}}]},
-        },
-        "alloy": {
-            "configMap": {"create": False, "name": CONFIG_MAP, "key": CONFIG_KEY},
-            "clustering": {"enabled": False},
-            "enableReporting": False,
-            "storagePath": STORAGE_PATH,
-            "mounts": {"extra": [{"name": "alloy-storage", "mountPath": STORAGE_PATH}]},
-            "resources": sizing.resources("alloy-events"),
-            "securityContext": container_security_context(),
-        },
-        "configReloader": {"resources": SIDECAR.values(), "securityContext": container_security_context()},
-        "serviceAccount": {"create": True},
+    return chart_values(
+        release=RELEASE,
+        config_map=CONFIG_MAP,
+        pod_security_context=pod_security_context(ALLOY_USER),
+        controller=single_replica_controller(updateStrategy={"type": "Recreate"}),
+        clustering=False,
+        mounts=[storage_mount()],
+        resources=sizing.resources("alloy-events"),
         # The chart's ClusterRole joins rules and clusterRules and breaks on an empty list; the
         # one rule the collector needs is the program's own ClusterRole (AlloyEvents).
-        "rbac": {"create": False},
-    }
+        rbac={"create": False},
+    )
 
 
 @dataclass(frozen=True)
@@ -150,39 +143,26 @@ class AlloyEvents(pulumi.ComponentResource):
         self.config_text = pulumi.Output.from_input(args.local_logs_url).apply(
             lambda url: render_events_config(EventsPipeline(args.workload, url, args.namespaces))
         )
-        self.config_map = k8s.core.v1.ConfigMap(
+        self.config_map = config_map(
             f"{name}-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=CONFIG_MAP, namespace=args.namespace, labels=dict(MANAGED_BY)
-            ),
-            data={CONFIG_KEY: self.config_text},
-            opts=pulumi.ResourceOptions(parent=self),
+            CONFIG_MAP,
+            args.namespace,
+            self.config_text,
+            pulumi.ResourceOptions(parent=self),
         )
-        labels = dict(MANAGED_BY)
-        self.role = k8s.rbac.v1.ClusterRole(
+        self.role, self.binding = grant(
             f"{name}-watch-events",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{RELEASE}-watch-events", labels=labels),
+            role=f"{RELEASE}-watch-events",
             rules=[k8s.rbac.v1.PolicyRuleArgs(**_snake(rule)) for rule in RULES],
-            opts=pulumi.ResourceOptions(parent=self),
+            service_account=SERVICE_ACCOUNT,
+            service_account_namespace=args.namespace,
+            namespace=None,
+            parent=self,
         )
-        self.binding = k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-watch-events",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{RELEASE}-watch-events", labels=labels),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=f"{RELEASE}-watch-events"
-            ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=args.namespace)
-            ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role]),
-        )
-        self.chart = grafana_chart(
+        self.chart = alloy_chart(
             f"{name}-chart",
-            release=RELEASE,
-            chart="alloy",
-            version=args.version,
-            repository=args.repository,
-            archive=args.archive,
+            RELEASE,
+            args,
             namespace=args.namespace,
             values=events_values(sizing=args.sizing),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config_map, self.binding]),

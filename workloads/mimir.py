@@ -9,11 +9,12 @@ from typing import Any
 import pulumi
 
 from fleet.inventory.models import LocalAlerting, MimirSettings
+from kit.alerting.mimir import shipped_stores
 from kit.charts import gateway_url, grafana_chart, hours, merged
 from kit.mimir import architecture, pod_labels, storage_config
 from kit.sizing import Sizing, mimir_resources
 from kit.storage import BucketBinding
-from workloads.alerting import mimir_alerting_values, shipped_stores
+from workloads.alerting import mimir_alerting_values
 
 RELEASE = "mimir"
 SERVICE_ACCOUNT = "mimir"

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 import pulumi
 
 from fleet.inventory.models import WorkloadStack
+from kit.charts import chart_pin
 from kit.namespaces import Namespaces, NamespacesArgs, NamespaceSpec
 from kit.network import WorkloadNamespaces, network_policies, workload_policies
 from kit.provider import kubernetes_provider
@@ -129,9 +130,7 @@ def workload_program(
     mimir = Mimir(
         "mimir",
         MimirArgs(
-            version=spec.versions.mimir,
-            repository=spec.charts.repository("mimir"),
-            archive=archives.get("mimir"),
+            **chart_pin(spec, archives, "mimir"),
             namespace=namespaces.names[MIMIR_NAMESPACE],
             settings=settings.mimir,
             storage=storage.bindings["mimir"],
@@ -144,9 +143,7 @@ def workload_program(
     loki = Loki(
         "loki",
         LokiArgs(
-            version=spec.versions.loki,
-            repository=spec.charts.repository("loki"),
-            archive=archives.get("loki"),
+            **chart_pin(spec, archives, "loki"),
             namespace=namespaces.names[LOKI_NAMESPACE],
             settings=settings.loki,
             storage=storage.bindings["loki"],
@@ -159,9 +156,7 @@ def workload_program(
     grafana = Grafana(
         "grafana",
         GrafanaArgs(
-            version=spec.versions.grafana,
-            repository=spec.charts.repository("grafana"),
-            archive=archives.get("grafana"),
+            **chart_pin(spec, archives, "grafana"),
             namespace=namespaces.names[GRAFANA_NAMESPACE],
             settings=settings.grafana,
             mimir_url=mimir.query_url,
@@ -172,13 +167,14 @@ def workload_program(
         opts=on_cluster,
     )
 
+    # The DaemonSet and the events collector: two releases of one chart in one namespace.
+    alloy_pin = chart_pin(spec, archives, "alloy")
+    alloy_namespace = namespaces.names[ALLOY_NAMESPACE]
     Alloy(
         "alloy",
         AlloyArgs(
-            version=spec.versions.alloy,
-            repository=spec.charts.repository("alloy"),
-            archive=archives.get("alloy"),
-            namespace=namespaces.names[ALLOY_NAMESPACE],
+            **alloy_pin,
+            namespace=alloy_namespace,
             workload=name,
             settings=settings.alloy,
             central=settings.central,
@@ -197,10 +193,8 @@ def workload_program(
         AlloyEvents(
             "alloy-events",
             AlloyEventsArgs(
-                version=spec.versions.alloy,
-                repository=spec.charts.repository("alloy"),
-                archive=archives.get("alloy"),
-                namespace=namespaces.names[ALLOY_NAMESPACE],
+                **alloy_pin,
+                namespace=alloy_namespace,
                 workload=name,
                 local_logs_url=loki.push_url,
                 namespaces=tuple(settings.alloy.namespaces),
@@ -210,7 +204,7 @@ def workload_program(
         )
     KubeStateMetrics(
         "kube-state-metrics",
-        KubeStateMetricsArgs(namespace=namespaces.names[ALLOY_NAMESPACE], sizing=sizing),
+        KubeStateMetricsArgs(namespace=alloy_namespace, sizing=sizing),
         opts=on_cluster,
     )
     network_policies(

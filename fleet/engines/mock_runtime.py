@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import functools
 import hashlib
 import logging
 import secrets
@@ -344,26 +345,20 @@ def run_program(
     its own loop, or a ``@pulumi.runtime.test`` test next); its exception is re-raised here.
     """
     secret = tuple(secret_keys)
-    contextvars.Context().run(_run_in_thread, program, project, stack, recorder, config, secret)
+    run = functools.partial(_run_program_here, program, project, stack, recorder, config, secret)
+    contextvars.Context().run(_run_in_thread, run, f"render-{stack}")
 
 
-def _run_in_thread(
-    program: Callable[[], None],
-    project: str,
-    stack: str,
-    recorder: Recorder,
-    config: Mapping[str, str],
-    secret_keys: tuple[str, ...],
-) -> None:
+def _run_in_thread(run: Callable[[], None], thread_name: str) -> None:
     failure: list[BaseException] = []
 
     def body() -> None:
         try:
-            _run_program_here(program, project, stack, recorder, config, secret_keys)
+            run()
         except BaseException as exc:  # handed to the calling thread below
             failure.append(exc)
 
-    worker = threading.Thread(target=body, name=f"render-{stack}")
+    worker = threading.Thread(target=body, name=thread_name)
     worker.start()
     worker.join()
     if failure:

@@ -128,6 +128,11 @@ def rule_file(groups: Sequence[RuleGroup], *, prometheus: bool = False) -> str:
     return dump_yaml({"groups": [group.to_yaml(prometheus=prometheus) for group in groups]})
 
 
+def rule_files(groups: Sequence[RuleGroup]) -> dict[str, str]:
+    """One rule file a group, by file name (``<group>.yaml``): each file a rule namespace."""
+    return {f"{group.name}.yaml": rule_file([group]) for group in groups}
+
+
 def dump_yaml(data: Any) -> str:
     """``data`` as block-style YAML, multi-line strings as literal blocks, keys in given order."""
     yaml = YAML(typ="rt")

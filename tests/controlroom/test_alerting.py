@@ -18,7 +18,7 @@ import yaml
 from charts import real_charts
 from inventories import AWS_ROOM, fleet_yaml, write_inventory
 
-from controlroom.alerting import ALERTMANAGER_CONFIGMAP, ALERTMANAGER_DIR, RULES_CONFIGMAP, RULES_DIR
+from controlroom.alerting import ALERTMANAGER_CONFIGMAP, RULES_CONFIGMAP
 from fleet.charts.cache import ChartCache
 from fleet.charts.expand import KubeObject, expand_plan, kubernetes_objects
 from fleet.engines.render import RenderEngine, default_programs
@@ -28,6 +28,7 @@ from fleet.verify.rendered import expectation
 from fleet.verify.stores import check_storage
 from kit.alerting.alertmanager import ENV_SECRET, SECRETS_DIR
 from kit.alerting.catalogue import OWNER_TENANT
+from kit.alerting.mimir import ALERTMANAGER_DIR, RULES_DIR
 
 WEBHOOK = "https://hooks.example.net/T0/secret-path-4417"
 ALERTING = (

@@ -32,15 +32,14 @@ from fleet.verify.objects import StackObjects, check_references, pod_spec
 from fleet.verify.rendered import expectation
 from fleet.verify.stores import check_storage
 from kit.alerting.alertmanager import ENV_SECRET, SECRETS_DIR
+from kit.alerting.mimir import ALERTMANAGER_DIR, RULES_DIR
 from workloads.alerting import (
     ALERTMANAGER_CONFIGMAP,
-    ALERTMANAGER_DIR,
     LOG_RULES_CONFIGMAP,
     LOKI_RULES_DIR,
     LOKI_TENANT,
     MIMIR_TENANT,
     RULES_CONFIGMAP,
-    RULES_DIR,
     alertmanager_url,
 )
 
