@@ -30,7 +30,7 @@ import pulumi
 
 from fleet.inventory.models import AlertThresholds, LocalAlerting
 from kit.alerting import mimir
-from kit.alerting.alertmanager import MissingSecret, alertmanager_yaml, environment_secrets
+from kit.alerting.alertmanager import alertmanager_yaml, environment_secrets
 from kit.alerting.catalogue import local_log_rule_groups, local_rule_groups
 from kit.alerting.rules import rule_files as group_files
 
@@ -159,10 +159,8 @@ class WorkloadAlerting(pulumi.ComponentResource):
         if args.alerting.logs:
             files = log_rule_files(args.thresholds, namespaces, system_logs=args.system_logs)
             self.resources.append(config_map("log-rules", args.loki_namespace, LOG_RULES_CONFIGMAP, files))
-        try:
-            values = environment_secrets(args.alerting, os.environ if args.environ is None else args.environ)
-        except MissingSecret as error:
-            raise MissingSecret(f"workloads/{args.workload}.yaml: {error}") from None
+        environ = os.environ if args.environ is None else args.environ
+        values = environment_secrets(args.alerting, environ, f"workloads/{args.workload}.yaml")
         if values:
             self.resources.append(
                 mimir.receivers_secret(f"{name}-receivers", args.mimir_namespace, values, child)

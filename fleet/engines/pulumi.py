@@ -34,6 +34,7 @@ from pulumi import automation as auto
 from pulumi.automation.events import EngineEvent, OpType, StepEventMetadata
 
 from fleet.engines.base import REDACTED, EventSink, StackOutcome
+from fleet.engines.receiver_secrets import require_receiver_secrets
 from fleet.errors import FleetError, MissingTool, OperationError, UserError
 from fleet.inventory.models import (
     CHARTS,
@@ -593,6 +594,9 @@ class PulumiEngine:
         from fleet.charts.deploy import local_archives
 
         try:
+            if action in _RUNS_PROGRAM:
+                # Before any lock or state is touched: the program would stop half-way without it.
+                require_receiver_secrets(inventory, stack, os.environ)
             require_pulumi_cli()
             target = stack_target(inventory, stack, self.settings)
             origins = chart_origins(inventory, stack, self.settings) if action is not Action.destroy else []
@@ -661,6 +665,7 @@ def preview_expect_no_changes(
     (the preview reads the live resources into an in-memory copy of the state; unlike ``pulumi
     refresh``, it never saves it). Returns the resources that differ (empty: no drift)."""
     require_pulumi_cli()
+    require_receiver_secrets(inventory, stack, os.environ)
     target = stack_target(inventory, stack, settings)
     drifted: list[ResourceDrift] = []
     secrets = list(target.secrets)
@@ -690,6 +695,7 @@ def preview_changes(
     """``pulumi preview`` of ``stack``: the resources an update would create, update, replace or
     delete (operation, type, name and the names of the properties that differ; never values)."""
     require_pulumi_cli()
+    require_receiver_secrets(inventory, stack, os.environ)
     target = stack_target(inventory, stack, settings)
     found: list[ResourceDrift] = []
     secrets = list(target.secrets)

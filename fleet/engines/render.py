@@ -21,6 +21,11 @@ default), or in ``<out>/.state/`` when plans go to an explicit ``out_dir``.
 
 Each program runs under :func:`fleet.engines.mock_runtime.run_program`, isolated from every other
 render in the process.
+
+A render needs no real receiver secret: an ``env:`` reference whose variable is unset is rendered
+as a marked placeholder (``kit.alerting.alertmanager.placeholder``; a secret like any other, so
+redacted in plans), and a warning names the file, the field and the variable once per variable.
+A real rollout still refuses it (``fleet.engines.receiver_secrets``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from fleet.engines import parallel
 from fleet.engines.base import REDACTED, EventSink, StackOutcome
 from fleet.engines.mock_runtime import Recorder, cloud_context, is_secret, run_program, unwrapped
+from fleet.engines.receiver_secrets import unset_receiver_secrets
 from fleet.errors import FleetError, OperationError, UserError
 from fleet.inventory.loader import write_atomically
 from fleet.inventory.models import (
@@ -70,6 +76,8 @@ PLAN_FILE = "plan.json"
 STATE_DIR = ".state"
 STATE_FILE = "controlroom.json"
 STATE_VERSION = 1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -233,14 +241,18 @@ class RenderEngine:
         show_secrets: bool = False,
         programs: Programs | None = None,
         jobs: int = 0,
+        warn_unset_secrets: bool = True,
     ) -> None:
         self.out_dir = out_dir
+        self.warn_unset_secrets = warn_unset_secrets
         self.show_secrets = show_secrets
         self._programs = programs
         self.jobs = jobs
         """Processes for the workloads of a render of many (0: every core; 1: this process only).
         Only the default programs travel to other processes."""
         self._own_programs = programs is not None
+        self._warned: set[str] = set()
+        """The unset secret variables already warned about (once per variable per engine)."""
 
     @property
     def programs(self) -> Programs:
@@ -305,6 +317,7 @@ class RenderEngine:
         succeeded, so a failure leaves the previous render as it was. Raises UserError for an
         unknown stack, OperationError when a stack cannot be rendered."""
         names = _stack_names(inventory, stacks)
+        self._warn_unset_secrets(inventory, names)
         out_dir = self.directory(inventory)
         state_dir = self.state_directory(inventory)
         state = _ControlRoomState.load(state_dir)
@@ -330,6 +343,20 @@ class RenderEngine:
                     state = result.state
                 rendered[name] = result
         return self._write(out_dir, state_dir, rendered, events)
+
+    def _warn_unset_secrets(self, inventory: Inventory, names: Iterable[str]) -> None:
+        if not self.warn_unset_secrets:
+            return
+        for name in names:
+            for unset in unset_receiver_secrets(inventory, name, os.environ):
+                if unset.variable in self._warned:
+                    continue
+                self._warned.add(unset.variable)
+                log.warning(
+                    "%s: %s is not set; rendered with a placeholder; a real rollout needs it",
+                    unset.where,
+                    unset.variable,
+                )
 
     def _write(
         self, out_dir: Path, state_dir: Path, rendered: Mapping[str, _Rendered], events: EventSink | None
@@ -407,8 +434,15 @@ class RenderEngine:
         recorder: Recorder,
         config: Mapping[str, str],
     ) -> None:
+        from kit.alerting.alertmanager import offline_placeholders
+
+        def offline() -> None:
+            # Here, in the program's own thread and context: an unset env: secret is a placeholder.
+            with offline_placeholders():
+                program()
+
         try:
-            run_program(program, project, stack, recorder, config)
+            run_program(offline, project, stack, recorder, config)
         except FleetError:
             raise
         except Exception as exc:
@@ -444,12 +478,17 @@ def render_all(
     programs: Programs | None = None,
     events: EventSink | None = None,
     on_rendered: Callable[[str, Plan], None] | None = None,
+    warn_unset_secrets: bool = True,
 ) -> dict[str, Path]:
     """Render ``stacks`` (every stack when None) into ``out_dir``, the control room first.
 
     Returns each stack's plan path. Plans are written only when every stack rendered.
+    ``warn_unset_secrets``: warn about unset ``env:`` receiver secrets (off for a second render of
+    the same inventory).
     """
-    engine = RenderEngine(out_dir, show_secrets=show_secrets, programs=programs)
+    engine = RenderEngine(
+        out_dir, show_secrets=show_secrets, programs=programs, warn_unset_secrets=warn_unset_secrets
+    )
     return engine.render_many(inventory, stacks, events, on_rendered)
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "check_references",
     "check_schema",
     "pod_spec",
+    "provided_references",
 ]
 
 _POD_OWNERS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
@@ -237,6 +238,21 @@ def _claim_templates(item: KubeObject) -> set[str]:
         return set()
     templates = (item.manifest.get("spec") or {}).get("volumeClaimTemplates") or []
     return {str((t.get("metadata") or {}).get("name")) for t in templates}
+
+
+def provided_references(stack: StackObjects) -> list[str]:
+    """The objects the stack's pods reference that it does not create but the inventory names as
+    provided outside fleet (a secret store's Secret), as ``Kind namespace/name``, sorted."""
+    found: set[str] = set()
+    for item in stack.objects:
+        spec = pod_spec(item)
+        if spec is None:
+            continue
+        namespace = item.namespace or ""
+        for kind, name, _ in _pod_references(spec):
+            if (kind, namespace, name) in stack.expect.provided and stack.find(kind, namespace, name) is None:
+                found.add(f"{kind} {namespace}/{name}")
+    return sorted(found)
 
 
 def check_references(stack: StackObjects) -> list[Violation]:

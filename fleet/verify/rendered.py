@@ -19,7 +19,14 @@ from fleet.inventory.models import CONTROLROOM, AlertRouting, Cluster, Egress
 from fleet.verify.alerting import check_alerting
 from fleet.verify.dataflow import Violation
 from fleet.verify.hardening import check_hardening
-from fleet.verify.objects import Expectation, StackObjects, check_provider, check_references, check_schema
+from fleet.verify.objects import (
+    Expectation,
+    StackObjects,
+    check_provider,
+    check_references,
+    check_schema,
+    provided_references,
+)
 from fleet.verify.stores import check_replicas, check_storage
 from fleet.verify.values import check_values
 from fleet.verify.wiring import check_alloy, check_urls
@@ -120,8 +127,12 @@ def verify_objects(
     plans: Mapping[str, Mapping[str, Any]],
     cache: ChartCache | None = None,
     events: EventSink | None = None,
+    notes: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, dict[str, list[Violation]]]:
     """The object proofs of every inventory stack in ``plans``, by stack then invariant.
+
+    ``notes``, when given, receives what a passing proof relied on, by stack then invariant (the
+    ``references`` proof: the objects provided outside fleet it accepted).
 
     ``events`` hears one line per stack as it starts. Raises
     :class:`fleet.charts.expand.ChartNotCached` (exit 1, naming the chart, its version
@@ -152,4 +163,9 @@ def verify_objects(
         proofs["alerting"] = check_alerting(objects)
         proofs.update(check_hardening(objects))
         results[stack] = proofs
+        provided = provided_references(objects)
+        if notes is not None and provided:
+            notes.setdefault(stack, {})["references"] = (
+                f"{', '.join(provided)}: provided outside fleet, named by the inventory"
+            )
     return results

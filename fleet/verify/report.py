@@ -42,6 +42,8 @@ class StackReport:
     not_proven: list[Violation] = field(default_factory=list)
     invariants: list[int | str] = field(default_factory=list)
     """Every invariant checked on this stack, in report order."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """What a passing invariant relied on, by invariant (printed after its PASS line)."""
 
     @property
     def status(self) -> str:
@@ -61,7 +63,8 @@ class StackReport:
             failed = [v for v in self.failures if v.invariant == invariant]
             hidden = [v for v in self.not_proven if v.invariant == invariant]
             if not failed and not hidden:
-                lines.append(f"PASS {self.stack}: invariant {invariant}")
+                note = self.notes.get(str(invariant))
+                lines.append(f"PASS {self.stack}: invariant {invariant}" + (f" ({note})" if note else ""))
             lines += [_line("FAIL", self.stack, v) for v in failed]
             lines += [_line("SKIP", self.stack, v) for v in hidden]
         return lines
@@ -73,6 +76,7 @@ class StackReport:
             "invariants": [str(i) for i in self.invariants],
             "violations": [_violation_json(v) for v in self.failures],
             "not_proven": [_violation_json(v) for v in self.not_proven],
+            "notes": dict(self.notes),
         }
 
 
@@ -94,13 +98,14 @@ def build_reports(
     stack_order: tuple[str, ...],
     leaks: list[tuple[str, Violation]] | None = None,
     objects: Mapping[str, Mapping[str, list[Violation]]] | None = None,
+    notes: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[StackReport]:
     """One report per inventory stack and per stray plan, in ``stack_order`` then by name.
 
     ``workloads`` maps each inventory workload to its central push URL; ``leaks`` are the
     results of :func:`fleet.verify.plans.check_no_secret_leak`, added to their stacks;
     ``objects`` the object proofs (:func:`fleet.verify.rendered.verify_objects`) by stack and
-    invariant.
+    invariant; ``notes`` what passing proofs relied on, by stack and invariant.
     """
     results = verify_plans(plans, workloads)
     for stack, violations in check_plan_set(plans, workloads).items():
@@ -110,7 +115,7 @@ def build_reports(
     ordered = [s for s in stack_order if s in results] + sorted(set(results) - set(stack_order))
     reports = []
     for stack in ordered:
-        report = StackReport(stack)
+        report = StackReport(stack, notes=dict((notes or {}).get(stack, {})))
         if stack == CONTROLROOM:
             report.invariants.append(5)
         elif stack in workloads:
@@ -168,11 +173,15 @@ def render_and_verify(
         render_all(inventory, None, out, show_secrets=False, events=events, on_rendered=on_rendered)
         redacted = read_render(out)
         secrets = render_secrets(out)
-        render_all(inventory, [CONTROLROOM], out, show_secrets=True, on_rendered=keep)
+        # The same inventory again: its unset receiver secrets were warned about above.
+        render_all(
+            inventory, [CONTROLROOM], out, show_secrets=True, on_rendered=keep, warn_unset_secrets=False
+        )
     plans = {**redacted, CONTROLROOM: shown[CONTROLROOM]}
     leaks = check_no_secret_leak(redacted, secrets)
-    objects = verify_objects(inventory, redacted, events=events) if charts else None
-    return build_reports(plans, _central_urls(inventory), inventory.stacks(), leaks, objects)
+    notes: dict[str, dict[str, str]] = {}
+    objects = verify_objects(inventory, redacted, events=events, notes=notes) if charts else None
+    return build_reports(plans, _central_urls(inventory), inventory.stacks(), leaks, objects, notes)
 
 
 def verify_render(
@@ -180,8 +189,9 @@ def verify_render(
 ) -> list[StackReport]:
     """Verify an existing render; what its redacted values hide is reported as not proven."""
     plans = read_render(render_dir)
-    objects = verify_objects(inventory, plans, events=events) if charts else None
-    return build_reports(plans, _central_urls(inventory), inventory.stacks(), objects=objects)
+    notes: dict[str, dict[str, str]] = {}
+    objects = verify_objects(inventory, plans, events=events, notes=notes) if charts else None
+    return build_reports(plans, _central_urls(inventory), inventory.stacks(), objects=objects, notes=notes)
 
 
 def _central_urls(inventory: Inventory) -> dict[str, str]:

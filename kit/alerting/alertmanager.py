@@ -11,11 +11,19 @@ Mimir accepts ``*_file`` fields only in configurations it reads from a file (its
 configuration or local storage), never in ones uploaded through its API; fleet installs the
 configuration in Mimir's read-only ``local`` Alertmanager store, as the rule-owning tenant's
 (``controlroom.alerting`` says why not the fallback).
+
+An offline render (``fleet render``, ``fleet verify``, dry runs) needs no real secret: inside
+:func:`offline_placeholders` an unset ``env`` reference reads as :func:`placeholder` (a marked,
+obviously fake value, still a secret Output, so plans redact it). Everywhere else, a real rollout
+included, an unset one is :class:`MissingSecret`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from fleet.inventory.models import (
@@ -34,12 +42,17 @@ from kit.alerting.rules import dump_yaml
 __all__ = [
     "ENV_SECRET",
     "SECRETS_DIR",
+    "EnvSecret",
     "MissingSecret",
     "alertmanager_config",
     "alertmanager_yaml",
+    "env_secrets",
     "environment_secrets",
+    "offline_placeholders",
+    "placeholder",
     "secret_refs",
     "secrets_volume",
+    "unset_env_secrets",
 ]
 
 SECRETS_DIR = "/etc/fleet/alertmanager-secrets"
@@ -57,6 +70,57 @@ _INHIBIT = (
 
 class MissingSecret(ValueError):
     """A receiver's secret is not where its reference says (the message never holds a value)."""
+
+
+_OFFLINE: ContextVar[bool] = ContextVar("fleet_offline_secret_placeholders", default=False)
+
+
+@contextmanager
+def offline_placeholders() -> Iterator[None]:
+    """Within this block (an offline render), an unset ``env`` secret reads as :func:`placeholder`
+    instead of raising :class:`MissingSecret`."""
+    token = _OFFLINE.set(True)
+    try:
+        yield
+    finally:
+        _OFFLINE.reset(token)
+
+
+def placeholder(variable: str) -> str:
+    """The value an offline render uses for the unset environment variable ``variable``."""
+    return f"fleet-offline-placeholder:{variable}-is-not-set"
+
+
+@dataclass(frozen=True)
+class EnvSecret:
+    """One ``env`` reference of the receivers: where it is written and the variable it reads."""
+
+    ref_id: str
+    field: str
+    """Its place in ``spec.alerting``, e.g. ``spec.alerting.receivers[oncall].pagerduty.routing_key``."""
+    variable: str
+
+
+def env_secrets(routing: AlertRouting) -> list[EnvSecret]:
+    """Every ``env`` reference of ``routing``'s receivers, in the order the file lists them."""
+    found: list[EnvSecret] = []
+    for receiver in routing.receivers:
+        for kind, integration in receiver.integrations().items():
+            for field_name, value in integration:
+                if isinstance(value, SecretRef) and value.env is not None:
+                    found.append(
+                        EnvSecret(
+                            ref_id=receiver.secret_id(kind, field_name),
+                            field=f"spec.alerting.receivers[{receiver.name}].{kind}.{field_name}",
+                            variable=value.env,
+                        )
+                    )
+    return found
+
+
+def unset_env_secrets(routing: AlertRouting, environ: Mapping[str, str]) -> list[EnvSecret]:
+    """The ``env`` references whose variable is unset or empty in ``environ``."""
+    return [secret for secret in env_secrets(routing) if not environ.get(secret.variable, "")]
 
 
 def secret_refs(routing: AlertRouting) -> dict[str, SecretRef]:
@@ -173,22 +237,26 @@ def alertmanager_yaml(routing: AlertRouting) -> str:
     return dump_yaml(alertmanager_config(routing))
 
 
-def environment_secrets(routing: AlertRouting, environ: Mapping[str, str]) -> dict[str, str]:
+def environment_secrets(
+    routing: AlertRouting, environ: Mapping[str, str], source: str = "fleet.yaml"
+) -> dict[str, str]:
     """The values of ``routing``'s ``env`` references, by reference id, read from ``environ``.
 
-    Raises :class:`MissingSecret` naming the receiver and the variable when one is unset or empty.
+    Raises :class:`MissingSecret` naming ``source`` (the file), the field and the variable when
+    one is unset or empty, except inside :func:`offline_placeholders`, where it reads as
+    :func:`placeholder`.
     """
     values: dict[str, str] = {}
-    for ref_id, ref in secret_refs(routing).items():
-        if ref.env is None:
-            continue
-        value = environ.get(ref.env, "")
+    for secret in env_secrets(routing):
+        value = environ.get(secret.variable, "")
         if not value:
-            raise MissingSecret(
-                f"spec.alerting: receiver secret {ref_id} reads the environment variable {ref.env}, "
-                "which is not set where this stack runs; export it (or use kubernetes: <secret>/<key>)"
-            )
-        values[ref_id] = value
+            if not _OFFLINE.get():
+                raise MissingSecret(
+                    f"{source} {secret.field}: {secret.variable} is not set where this stack runs; "
+                    "export it (or use kubernetes: <secret>/<key>)"
+                )
+            value = placeholder(secret.variable)
+        values[secret.ref_id] = value
     return values
 
 

@@ -233,3 +233,50 @@ def test_verify_alerting_names_the_alerts_a_workloads_filter_blinds() -> None:
     assert any("FleetWorkloadSilent reads up" in v.message for v in blind)
     assert all(v.component == "ConfigMap alloy/alloy-config" for v in blind)
     assert check_alerting(stack(HUB_READS_FROM_WORKLOADS)) == []
+
+
+def test_the_readme_receivers_render_offline_with_placeholders_and_a_provided_secret(tmp_path: Path) -> None:
+    """The README's receivers, their variables unset: the receivers' Secret holds the marked
+    placeholders (shown here only because the render shows secrets), and the references proof
+    accepts the `kubernetes: alertmanager-slack/url` Secret as provided outside fleet, and only
+    because the inventory names it."""
+    from inventories import README_ALERTING_VARIABLES, copy_example, with_readme_alerting
+
+    from fleet.verify.objects import check_references
+    from kit.alerting.alertmanager import placeholder
+
+    root = with_readme_alerting(copy_example(tmp_path / "inventory"))
+    with real_charts() as cache, pytest.MonkeyPatch.context() as patch:
+        for variable in README_ALERTING_VARIABLES:
+            patch.delenv(variable, raising=False)
+        inventory = load_inventory(root)
+        engine = RenderEngine(tmp_path / "render", show_secrets=True, programs=default_programs())
+        plan = json.loads(engine.render(inventory, "controlroom").read_text(encoding="utf-8"))
+        expect = expectation(inventory, "controlroom")
+        charts = expand_plan(plan, ChartCache(cache), expect.kubernetes_version)
+    (secret,) = [
+        r["inputs"]
+        for r in plan["resources"]
+        if r["type"] == "kubernetes:core/v1:Secret" and r["inputs"]["metadata"]["name"] == ENV_SECRET
+    ]
+    assert secret["stringData"] == {
+        "oncall-pagerduty-routing-key": placeholder("PAGERDUTY_ROUTING_KEY"),
+        "payments-email-password": placeholder("SMTP_PASSWORD"),
+    }
+    objects = StackObjects("controlroom", plan, charts, kubernetes_objects(plan, charts), expect)
+    mounted = {
+        source["secret"]["name"]
+        for o in objects.of_kind("StatefulSet")
+        for volume in (pod_spec(o) or {}).get("volumes") or []
+        for source in (volume.get("projected") or {}).get("sources") or []
+        if "secret" in source
+    }
+    assert {"alertmanager-slack", ENV_SECRET} <= mounted
+    assert objects.find("Secret", "mimir", "alertmanager-slack") is None  # fleet never creates it
+    assert ("Secret", "mimir", "alertmanager-slack") in expect.provided
+    assert check_references(objects) == []
+    unnamed = replace(expect, provided=expect.provided - {("Secret", "mimir", "alertmanager-slack")})
+    violations = check_references(replace(objects, expect=unnamed))
+    assert violations and all(
+        "Secret mimir/alertmanager-slack does not exist" in v.message for v in violations
+    )

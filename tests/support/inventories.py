@@ -74,3 +74,24 @@ def write_inventory(root: Path, workloads: Iterable[str], *, fleet: str | None =
     for name in workloads:
         (root / "workloads" / f"{name}.yaml").write_text(workload_yaml(name), encoding="utf-8")
     return root
+
+
+README = EXAMPLE_INVENTORY.parents[1] / "README.md"
+README_ALERTING_VARIABLES = ("PAGERDUTY_ROUTING_KEY", "SMTP_PASSWORD")
+"""The environment variables the README's alerting example reads."""
+
+
+def with_readme_alerting(root: Path) -> Path:
+    """Give the inventory at ``root`` the ``spec.alerting`` of the README's "Alerting and
+    dashboards" example, as written there (its receivers read README_ALERTING_VARIABLES and the
+    Secret ``alertmanager-slack``)."""
+    import yaml
+
+    section = README.read_text(encoding="utf-8").split("## Alerting and dashboards", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    alerting = yaml.safe_load(block)["spec"]["alerting"]
+    path = root / "fleet.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["spec"]["alerting"] = alerting
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return root

@@ -279,8 +279,12 @@ def test_verify_catches_an_alertmanager_url_that_names_no_service(rendered: dict
     assert "no Service mimir/alertmanager" in violation.message
 
 
-def test_a_receiver_secret_missing_from_the_environment_is_one_line_naming_the_file(tmp_path: Path) -> None:
-    from fleet.errors import FleetError
+def test_a_receiver_secret_missing_from_the_environment_is_one_line_naming_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Offline: a warning naming the workload's file and field, and a render. For real: one line."""
+    from fleet.engines.receiver_secrets import require_receiver_secrets
+    from fleet.errors import UserError
 
     inventory_dir = write_inventory(tmp_path / "inventory", [], fleet=fleet_yaml())
     (inventory_dir / "workloads" / "shop.yaml").write_text(
@@ -288,12 +292,23 @@ def test_a_receiver_secret_missing_from_the_environment_is_one_line_naming_the_f
     )
     with real_charts(), pytest.MonkeyPatch.context() as patch:
         patch.delenv("FLEET_TEST_SHOP_URL", raising=False)
+        inventory = load_inventory(inventory_dir)
         engine = RenderEngine(tmp_path / "render", show_secrets=False, programs=default_programs())
-        with pytest.raises(FleetError) as caught:
-            engine.render_many(load_inventory(inventory_dir), ["controlroom", "shop"])
+        with caplog.at_level("WARNING", logger="fleet"):
+            paths = engine.render_many(inventory, ["controlroom", "shop"])
+        with pytest.raises(UserError) as caught:
+            require_receiver_secrets(inventory, "shop", {})
+    assert [r.getMessage() for r in caplog.records] == [
+        "workloads/shop.yaml spec.alerting.receivers[shop-oncall].webhook.url: FLEET_TEST_SHOP_URL is not "
+        "set; rendered with a placeholder; a real rollout needs it"
+    ]
+    assert "fleet-offline-placeholder" not in paths["shop"].read_text(encoding="utf-8")
     message = str(caught.value)
     assert "\n" not in message
-    assert "workloads/shop.yaml: spec.alerting" in message and "FLEET_TEST_SHOP_URL" in message
+    assert (
+        message.startswith("workloads/shop.yaml spec.alerting.receivers[")
+        and "FLEET_TEST_SHOP_URL" in message
+    )
 
 
 def test_verify_catches_a_local_rule_reading_what_alloy_does_not_collect(

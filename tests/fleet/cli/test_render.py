@@ -178,3 +178,51 @@ def test_render_uses_the_password_generations_the_journal_records(
     with Journal(journal_url_for(root)) as journal:
         finish_rotation(journal, "r-rotation")
     assert passwords() == ["cred-alpha-1"]  # rotated: the new one only
+
+
+def test_the_readme_alerting_example_renders_offline_without_its_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI renders without production paging keys: each unset variable is one warning naming the
+    file and field, the plan holds a redacted placeholder, and no value leaks."""
+    from inventories import README_ALERTING_VARIABLES, with_readme_alerting
+
+    from kit.alerting.alertmanager import ENV_SECRET, placeholder
+
+    for variable in README_ALERTING_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    root = with_readme_alerting(copy_example(tmp_path / "inv"))
+    out = tmp_path / "plans"
+    result = CliRunner().invoke(app, ["-i", str(root), "render", "--no-charts", "--all", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: fleet.yaml spec.alerting.receivers[oncall].pagerduty.routing_key: PAGERDUTY_ROUTING_KEY "
+        "is not set; rendered with a placeholder; a real rollout needs it",
+        "warning: fleet.yaml spec.alerting.receivers[payments].email.password: SMTP_PASSWORD "
+        "is not set; rendered with a placeholder; a real rollout needs it",
+    ]
+    room = json.loads((out / "controlroom" / "plan.json").read_text(encoding="utf-8"))
+    (secret,) = [
+        r["inputs"]
+        for r in room["resources"]
+        if r["type"] == "kubernetes:core/v1:Secret" and r["inputs"]["metadata"]["name"] == ENV_SECRET
+    ]
+    assert secret["stringData"] == "[secret]"
+    for stack in ("controlroom", *load_inventory(root).names):
+        text = (out / stack / "plan.json").read_text(encoding="utf-8")
+        assert "fleet-offline-placeholder" not in text
+    assert "fleet-offline-placeholder" not in result.output
+
+    # With the variables set, the real values are used (and still redacted); no warning.
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", "pd-r0uting-key-5521")
+    monkeypatch.setenv("SMTP_PASSWORD", "smtp-pa55word-0917")
+    shown = tmp_path / "shown"
+    result = CliRunner().invoke(
+        app, ["-i", str(root), "render", "--no-charts", "controlroom", "--out", str(shown), "--show-secrets"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning:" not in result.stderr
+    text = (shown / "controlroom" / "plan.json").read_text(encoding="utf-8")
+    assert "pd-r0uting-key-5521" in text and placeholder("PAGERDUTY_ROUTING_KEY") not in text
+    assert "pd-r0uting-key-5521" not in result.output

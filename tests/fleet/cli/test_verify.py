@@ -328,3 +328,30 @@ def test_rendered_reads_the_inventorys_render_directory(inventory: Path, pristin
         assert both.exit_code == 2
     finally:
         shutil.rmtree(inventory / ".fleet")
+
+
+def test_the_readme_alerting_example_verifies_offline_without_its_secrets(tmp_path: Path) -> None:
+    """CI runs `fleet verify` without production paging keys: it passes, every proof included
+    (the Secret named by `kubernetes: alertmanager-slack/url` is provided outside fleet), warns
+    once per unset variable, and prints no placeholder."""
+    from charts import real_charts
+    from inventories import README_ALERTING_VARIABLES, with_readme_alerting
+
+    root = with_readme_alerting(copy_example(tmp_path / "inv"))
+    with real_charts(), pytest.MonkeyPatch.context() as patch:
+        for variable in README_ALERTING_VARIABLES:
+            patch.delenv(variable, raising=False)
+        result = fleet("-i", root, "verify")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert [w.split(": ")[1] for w in warnings] == [
+        "fleet.yaml spec.alerting.receivers[oncall].pagerduty.routing_key",
+        "fleet.yaml spec.alerting.receivers[payments].email.password",
+    ]
+    lines = result.stdout.splitlines()
+    assert (
+        "PASS controlroom: invariant references "
+        "(Secret mimir/alertmanager-slack: provided outside fleet, named by the inventory)"
+    ) in lines
+    assert lines[-1] == f"verified {len(load_inventory(root).stacks())} stacks: all passed"
+    assert "placeholder:" not in result.output

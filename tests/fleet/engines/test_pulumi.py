@@ -108,6 +108,37 @@ def test_run_without_cli_fails_as_a_value_before_touching_anything(tmp_path: Pat
     assert not inventory.state_dir.exists()
 
 
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize("action", [Action.up, Action.preview])
+def test_a_real_rollout_refuses_an_unset_receiver_secret_before_touching_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: Action
+) -> None:
+    """An offline render uses a placeholder; a real one never does: it stops before the CLI,
+    the state backend or any lock is reached (PATH holds no pulumi: this check comes first)."""
+    from inventories import README_ALERTING_VARIABLES, with_readme_alerting
+
+    for variable in README_ALERTING_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("SMTP_PASSWORD", "smtp-pa55word-0917")
+    root = make_inventory(tmp_path / "inv").root
+    inventory = load_inventory(with_readme_alerting(root))
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    outcome = PulumiEngine(Settings(passphrase=PASSPHRASE)).run(inventory, "controlroom", action)
+    assert not outcome.ok and not outcome.transient
+    assert outcome.error == (
+        "fleet.yaml spec.alerting.receivers[oncall].pagerduty.routing_key: PAGERDUTY_ROUTING_KEY is not "
+        "set where this stack runs; export it (or use kubernetes: <secret>/<key>); nothing was changed"
+    )
+    assert "smtp-pa55word-0917" not in outcome.error
+    assert not (inventory.root / "state").exists()
+    assert not inventory.state_dir.exists()
+    # A workload without local alerting reads none of the control room's receivers.
+    workload = PulumiEngine(Settings(passphrase=PASSPHRASE)).run(inventory, "payments-prod", action)
+    assert workload.error is not None and "pulumi CLI is not on PATH" in workload.error
+
+
 @pytest.mark.usefixtures("no_pulumi", "clean_env")
 def test_preflight_checks_the_cli_first(tmp_path: Path) -> None:
     with pytest.raises(MissingTool):

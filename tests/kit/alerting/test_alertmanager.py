@@ -163,3 +163,21 @@ def test_a_missing_variable_is_named_without_any_value() -> None:
     with pytest.raises(MissingSecret, match="FLEET_TEST_PD_KEY") as caught:
         environment_secrets(routing, {"FLEET_TEST_OPSGENIE": "og-s3cret"})
     assert "og-s3cret" not in str(caught.value)
+
+
+def test_an_offline_render_reads_an_unset_variable_as_a_marked_placeholder() -> None:
+    from kit.alerting.alertmanager import offline_placeholders, placeholder, unset_env_secrets
+
+    routing = Alerting.model_validate(EVERY_KIND)
+    environ = {"FLEET_TEST_OPSGENIE": "og-s3cret"}
+    unset = unset_env_secrets(routing, environ)
+    assert "FLEET_TEST_PD_KEY" in {s.variable for s in unset}
+    assert "FLEET_TEST_OPSGENIE" not in {s.variable for s in unset}
+    with offline_placeholders():
+        values = environment_secrets(routing, environ)
+    assert values["team-opsgenie-api-key"] == "og-s3cret"
+    assert values["oncall-pagerduty-routing-key"] == placeholder("FLEET_TEST_PD_KEY")
+    assert "FLEET_TEST_PD_KEY" in placeholder("FLEET_TEST_PD_KEY") and "placeholder" in placeholder("X")
+    # Outside the block, the same call refuses again.
+    with pytest.raises(MissingSecret, match=r"^fleet.yaml spec\.alerting\.receivers\["):
+        environment_secrets(routing, environ)
