@@ -2,10 +2,10 @@
 
 Workers are started with the ``spawn`` method: Pulumi's Python runtime keeps per-process state
 and gRPC does not survive ``fork``, so each worker is a fresh interpreter that runs one stack at
-a time, outside the terminal's process group (Ctrl-C lets its stack finish). A worker that
-dies (killed, out of memory) breaks the pool; its jobs come back as
-``error`` events and the next submission starts a new pool. The journal then tells the
-coordinator which of those stacks really ran.
+a time, outside the terminal's process group (Ctrl-C lets its stack finish); a worker whose CLI
+was killed finishes its stack and exits. A worker that dies (killed, out of memory) breaks the
+pool; its jobs come back as ``error`` events and the next submission starts a new pool. The
+journal then tells the coordinator which of those stacks really ran.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -50,11 +51,11 @@ class LocalExecutor:
             if self._pool is None:
                 self._pool = self._new_pool()
             try:
-                future = self._pool.submit(self._runner, job.to_json())
+                future = self._pool.submit(_run_job, self._runner, job.to_json())
             except BrokenProcessPool:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = self._new_pool()
-                future = self._pool.submit(self._runner, job.to_json())
+                future = self._pool.submit(_run_job, self._runner, job.to_json())
         future.add_done_callback(partial(self._finished, job.key))
 
     def poll(self) -> list[ExecutorEvent]:
@@ -106,3 +107,26 @@ def _start_worker(log_level: int) -> None:
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(log_level)
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+
+
+_job_lock = threading.Lock()
+"""Held by a worker while it runs a job."""
+
+
+def _run_job(runner: Runner, message: str) -> dict[str, Any]:
+    with _job_lock:
+        return runner(message)
+
+
+def _exit_when_orphaned(parent: int, every: float = 0.5) -> None:
+    """Exit once the process that started this worker is gone and no job runs here.
+
+    A pool's workers wait for work on a pipe their siblings also hold open, so they would never
+    see the end of a CLI killed outright (``kill -9``): each would finish its stack (as it must)
+    and then wait forever. Taking the job lock before exiting means no job starts or is cut short.
+    """
+    while True:
+        time.sleep(every)
+        if os.getppid() != parent and _job_lock.acquire(blocking=False):
+            os._exit(0)

@@ -452,3 +452,56 @@ def test_ctrl_c_lets_the_running_stack_finish_and_records_it(inventory: Path, tm
         after = journal.get_rollout(rollout_id)
     assert after.rollout.status is RolloutStatus.SUCCEEDED
     assert len(after.stack("controlroom").attempts) == 1
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (Linux's /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_cli_s_workers_finish_their_stack_then_exit(inventory: Path, tmp_path: Path) -> None:
+    """A CLI killed outright leaves its local workers behind: each finishes (and records) the
+    stack it runs, then exits instead of waiting forever for work nobody will send."""
+    log = tmp_path / "runs.log"
+    script = write_script(
+        tmp_path / "script.json",
+        log=str(log),
+        default={"duration": 0.2},
+        stacks={"controlroom": {"duration": 3}},
+    )
+    env = _local_env(inventory, script, FLEET_WORKERS="2")
+    cli = start_fleet(env, tmp_path / "cli.log", "rollout", "--all", "--yes")
+    try:
+        wait_for(lambda: log.exists() and "start controlroom" in log.read_text(), "the control room to start")
+        workers = wait_for(lambda: len(_children(cli.pid)) >= 2 and _children(cli.pid), "the pool's workers")
+        os.kill(cli.pid, signal.SIGKILL)
+        cli.wait(30)
+    finally:
+        stop_process(cli)
+    try:
+        wait_for(lambda: "end controlroom" in log.read_text(), "the running stack to finish")
+        wait_for(lambda: not any(_alive(pid) for pid in workers), "the orphaned workers to exit", timeout=30)
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    rollout_id = _rollout_id((tmp_path / "cli.log").read_text())
+    with Journal(journal_url_for(inventory)) as journal:
+        assert journal.get_rollout(rollout_id).stack("controlroom").status is StackStatus.SUCCEEDED
