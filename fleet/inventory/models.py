@@ -119,9 +119,19 @@ def _prometheus_duration(value: str) -> str:
     return checked
 
 
+def _unit_needed(value: object) -> object:
+    """YAML reads ``rotate_every: 90`` as a number: say that a duration needs its unit (quoting
+    the number, which the generic advice for a string field would suggest, is no better)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value == 0:
+            return "0"
+        raise ValueError(f"{value!r} has no unit; expected a number and a unit: 90s, 5m, 4h, {value!r}d")
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-Duration = Annotated[str, AfterValidator(_duration)]
-StorageDuration = Annotated[str, AfterValidator(_prometheus_duration)]
+Duration = Annotated[str, BeforeValidator(_unit_needed), AfterValidator(_duration)]
+StorageDuration = Annotated[str, BeforeValidator(_unit_needed), AfterValidator(_prometheus_duration)]
 """A duration that reaches Mimir's or Loki's configuration: in the form they parse."""
 ChartVersion = Annotated[str, AfterValidator(_version)]
 Regex = Annotated[str, AfterValidator(_regex)]

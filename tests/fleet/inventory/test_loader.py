@@ -314,6 +314,14 @@ def test_a_retention_mimir_cannot_parse_is_refused_with_the_form_to_write(invent
     assert "write '1d12h'" in line
 
 
+def test_a_duration_written_as_a_bare_number_is_told_it_needs_a_unit(inventory_dir: Path) -> None:
+    edit(inventory_dir / "workloads/payments-prod.yaml", "retention: 60d", "retention: 60")
+    [line] = problems(inventory_dir)
+    assert line.startswith("workloads/payments-prod.yaml:11: spec.mimir.retention: ")
+    assert "60 has no unit" in line and "60d" in line
+    assert "quote" not in line  # quoting a bare number would not make it a duration
+
+
 def test_a_central_metrics_regex_alloy_cannot_compile_is_refused(inventory_dir: Path) -> None:
     edit(inventory_dir / "workloads/payments-prod.yaml", '"payments_.*"', '"(?!go_).*"')
     [line] = problems(inventory_dir)
