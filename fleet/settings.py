@@ -44,6 +44,7 @@ class Settings(BaseModel):
     result_backend: str | None = Field(default=None, description="Celery results; default: the broker")
     visibility_timeout: int = Field(
         default=4 * 3600,
+        ge=1,
         description="Seconds before an unacknowledged task is redelivered; above the longest update",
     )
     workers: int = Field(default=0, ge=0, description="Local executor processes; 0: one per core")

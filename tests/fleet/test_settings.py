@@ -52,6 +52,11 @@ def test_an_unknown_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
             "FLEET_WORKERS='-1': Input should be greater than or equal to 0 "
             "(Local executor processes; 0: one per core); fix it or unset FLEET_WORKERS",
         ),
+        (
+            "FLEET_VISIBILITY_TIMEOUT",
+            "0",
+            "FLEET_VISIBILITY_TIMEOUT='0': Input should be greater than or equal to 1",
+        ),
         ("FLEET_ENGINE", "bogus", "FLEET_ENGINE='bogus': Input should be 'pulumi', 'render' or 'scripted'"),
         ("FLEET_LOCK_TTL", "9" * 100_000, "FLEET_LOCK_TTL='99999999"),
         (
