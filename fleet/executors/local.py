@@ -83,7 +83,9 @@ class LocalExecutor:
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self._log_level,),
+            # This process's pid, not the worker's getppid(): a worker spawned just before its
+            # CLI was killed starts with init as its parent already.
+            initargs=(self._log_level, os.getpid()),
         )
 
     def _finished(self, key: JobKey, future: Future[dict[str, Any]]) -> None:
@@ -98,7 +100,7 @@ class LocalExecutor:
         self._events.put(ExecutorEvent(key, JobState(result["state"]), dict(result.get("info") or {})))
 
 
-def _start_worker(log_level: int) -> None:
+def _start_worker(log_level: int, parent: int) -> None:
     """A pool worker's start. Ctrl-C in a terminal reaches the whole foreground process group; the
     CLI answers it by starting nothing new and waiting for the running stacks (``shutdown``), so a
     worker must finish (and record) the stack it runs instead of dying mid-way. It leaves the
@@ -107,7 +109,7 @@ def _start_worker(log_level: int) -> None:
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(log_level)
-    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
 
 
 _job_lock = threading.Lock()
