@@ -35,6 +35,7 @@ from kit.alerting.catalogue import GATEWAY_REQUESTS, OWNER_TENANT
 from kit.alloy.chart import ALLOY_USER, alloy_chart, chart_values, single_replica_controller, storage_mount
 from kit.alloy.chart import CONFIG_KEY as CONFIG_KEY
 from kit.alloy.chart import config_map as alloy_config_map
+from kit.alloy.discovery import copy_label, match, rule, selected_pods
 from kit.alloy.syntax import Block
 from kit.alloy.writer import attr, call, ref, write_block
 from kit.network import HUB_COLLECTOR
@@ -75,55 +76,25 @@ def workload_pattern(workloads: Sequence[str]) -> str | None:
     return "^(?P<user>" + "|".join(re.escape(name) for name in names) + ")$"
 
 
-def _rule(*items: Any) -> Block:
-    return Block("rule", None, tuple(items))
-
-
-def _copy(source: str, target: str) -> Block:
-    return _rule(attr("source_labels", [source]), attr("target_label", target))
-
-
 def _mixin_labels() -> list[Block]:
     """``cluster``, ``namespace``, ``pod``, ``container`` and the mixin's ``job``:
     ``<namespace>/<component>``, or ``<namespace>/<name>`` for a pod without a component (the
     rollout-operator)."""
     return [
-        _rule(attr("target_label", "cluster"), attr("replacement", MIXIN_CLUSTER)),
-        _copy("__meta_kubernetes_namespace", "namespace"),
-        _copy("__meta_kubernetes_pod_name", "pod"),
-        _copy("__meta_kubernetes_pod_container_name", "container"),
-        _rule(
+        rule(attr("target_label", "cluster"), attr("replacement", MIXIN_CLUSTER)),
+        copy_label("__meta_kubernetes_namespace", "namespace"),
+        copy_label("__meta_kubernetes_pod_name", "pod"),
+        copy_label("__meta_kubernetes_pod_container_name", "container"),
+        rule(
             attr("source_labels", ["__meta_kubernetes_namespace", _NAME_LABEL]),
             attr("separator", "/"),
             attr("target_label", "job"),
         ),
-        _rule(
+        rule(
             attr("source_labels", ["__meta_kubernetes_namespace", _COMPONENT_LABEL]),
             attr("separator", "/"),
             attr("regex", "(.+/.+)"),
             attr("target_label", "job"),
-        ),
-    ]
-
-
-def _keep(label: str, regex: str, action: str = "keep") -> Block:
-    return _rule(attr("source_labels", [label]), attr("regex", regex), attr("action", action))
-
-
-def _mimir_pods(
-    name: str, mimir_namespace: str, rules: Sequence[Block], selector: str | None = None
-) -> list[Block]:
-    """``discovery.kubernetes`` ``name`` of the pods in Mimir's namespace (those ``selector``
-    matches, if given) and ``discovery.relabel`` ``name`` applying ``rules`` to them."""
-    scope = [Block("namespaces", None, (attr("names", [mimir_namespace]),))]
-    if selector is not None:
-        scope.append(Block("selectors", None, (attr("role", "pod"), attr("label", selector))))
-    return [
-        Block("discovery.kubernetes", name, (attr("role", "pod"), *scope)),
-        Block(
-            "discovery.relabel",
-            name,
-            (attr("targets", ref(f"discovery.kubernetes.{name}.targets")), *rules),
         ),
     ]
 
@@ -143,14 +114,14 @@ def _hub_scrape(name: str, *, job: str) -> Block:
 
 def _mimir_scrape(mimir_namespace: str) -> list[Block]:
     rules = [
-        _keep("__meta_kubernetes_pod_container_port_name", "http-metrics"),
+        match("__meta_kubernetes_pod_container_port_name", "http-metrics"),
         # The gateway's port serves fleet's nginx.conf, which has no metrics.
-        _keep(_COMPONENT_LABEL, "gateway", "drop"),
-        _keep("__meta_kubernetes_pod_phase", "Pending|Succeeded|Failed|Unknown", "drop"),
+        match(_COMPONENT_LABEL, "gateway", "drop"),
+        match("__meta_kubernetes_pod_phase", "Pending|Succeeded|Failed|Unknown", "drop"),
         *_mixin_labels(),
     ]
     return [
-        *_mimir_pods("mimir", mimir_namespace, rules),
+        *selected_pods("mimir", rules, namespaces=[mimir_namespace]),
         _hub_scrape("mimir", job="mimir"),
     ]
 
@@ -164,11 +135,11 @@ def _self_scrape() -> list[Block]:
             "collector",
             (
                 attr("targets", ref("prometheus.exporter.self.collector.targets")),
-                _rule(attr("target_label", "cluster"), attr("replacement", MIXIN_CLUSTER)),
-                _rule(attr("target_label", "namespace"), attr("replacement", NAMESPACE)),
-                _rule(attr("target_label", "job"), attr("replacement", f"{NAMESPACE}/alloy")),
-                _rule(attr("target_label", "pod"), attr("replacement", pod)),
-                _rule(attr("target_label", "instance"), attr("replacement", pod)),
+                rule(attr("target_label", "cluster"), attr("replacement", MIXIN_CLUSTER)),
+                rule(attr("target_label", "namespace"), attr("replacement", NAMESPACE)),
+                rule(attr("target_label", "job"), attr("replacement", f"{NAMESPACE}/alloy")),
+                rule(attr("target_label", "pod"), attr("replacement", pod)),
+                rule(attr("target_label", "instance"), attr("replacement", pod)),
             ),
         ),
         _hub_scrape("collector", job="hub-collector"),
@@ -205,9 +176,9 @@ def _gateway_requests(mimir_namespace: str, workloads: Sequence[str]) -> list[Bl
             ),
         ),
     ]
-    keep = _keep("__meta_kubernetes_pod_container_name", GATEWAY_CONTAINER)
+    keep = match("__meta_kubernetes_pod_container_name", GATEWAY_CONTAINER)
     return [
-        *_mimir_pods("gateway", mimir_namespace, [keep], selector),
+        *selected_pods("gateway", [keep], namespaces=[mimir_namespace], selector=selector),
         Block(
             "loki.source.kubernetes",
             "gateway",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fleet.inventory.models import re2_problem
+from kit.alloy.discovery import copy_label, match, rule, selected_pods
 from kit.alloy.syntax import Block, Item
 from kit.alloy.writer import attr, call, index, ref, write_block
 
@@ -94,6 +95,10 @@ class AlloyPipeline:
             path = getattr(self, field)
             if not path.startswith("/") or "\n" in path:
                 raise ValueError(f"{field} {path!r} is not an absolute path")
+
+
+PORT_NAME = "__meta_kubernetes_pod_container_port_name"
+"""The discovery label of a pod's container port's name, which scrapes select by."""
 
 
 def render_alloy_config(pipeline: AlloyPipeline) -> str:
@@ -191,10 +196,6 @@ def _pod_discovery(pipeline: AlloyPipeline) -> Block:
     return Block("discovery.kubernetes", "pods", tuple(body))
 
 
-def _copy_label(source: str, target: str) -> Block:
-    return Block("rule", None, (attr("source_labels", [source]), attr("target_label", target)))
-
-
 def _scrape(label: str, targets: str, *extra: Item, clustering: bool = True) -> Block:
     body: list[Item] = [
         attr("targets", ref(targets)),
@@ -259,9 +260,9 @@ def _pod_metrics(pipeline: AlloyPipeline) -> list[Block]:
                 attr("target_label", "__scheme__"),
             ),
         ),
-        _copy_label("__meta_kubernetes_namespace", "namespace"),
-        _copy_label("__meta_kubernetes_pod_name", "pod"),
-        _copy_label("__meta_kubernetes_pod_container_name", "container"),
+        copy_label("__meta_kubernetes_namespace", "namespace"),
+        copy_label("__meta_kubernetes_pod_name", "pod"),
+        copy_label("__meta_kubernetes_pod_container_name", "container"),
     )
     return [
         _pod_discovery(pipeline),
@@ -305,8 +306,8 @@ def _node_metrics() -> list[Block]:
                         ),
                     ),
                     # Every target has the API server's address: name the node instead.
-                    _copy_label("__meta_kubernetes_node_name", "instance"),
-                    _copy_label("__meta_kubernetes_node_name", "node"),
+                    copy_label("__meta_kubernetes_node_name", "instance"),
+                    copy_label("__meta_kubernetes_node_name", "node"),
                 ),
             )
         )
@@ -362,33 +363,10 @@ def _node_exporter(pipeline: AlloyPipeline) -> list[Block]:
 def _kube_state_metrics(pipeline: AlloyPipeline) -> list[Block]:
     # Cluster-scoped objects: not limited to ``namespaces``.
     return [
-        Block(
-            "discovery.kubernetes",
+        *selected_pods(
             "kube_state_metrics",
-            (
-                attr("role", "pod"),
-                Block(
-                    "selectors",
-                    None,
-                    (attr("role", "pod"), attr("label", pipeline.kube_state_metrics_selector)),
-                ),
-            ),
-        ),
-        Block(
-            "discovery.relabel",
-            "kube_state_metrics",
-            (
-                attr("targets", ref("discovery.kubernetes.kube_state_metrics.targets")),
-                Block(
-                    "rule",
-                    None,
-                    (
-                        attr("source_labels", ["__meta_kubernetes_pod_container_port_name"]),
-                        attr("regex", "http"),
-                        attr("action", "keep"),
-                    ),
-                ),
-            ),
+            [match(PORT_NAME, "http")],
+            selector=pipeline.kube_state_metrics_selector,
         ),
         # kube-state-metrics' own namespace/pod labels describe the objects: keep them.
         _scrape(
@@ -408,54 +386,25 @@ def _self_monitoring(pipeline: AlloyPipeline) -> list[Block]:
         return blocks
     return [
         *blocks,
-        Block(
-            "discovery.kubernetes",
+        *selected_pods(
             "stack",
-            (
-                attr("role", "pod"),
-                Block("namespaces", None, (attr("names", list(pipeline.stack_namespaces)),)),
-            ),
-        ),
-        Block(
-            "discovery.relabel",
-            "stack",
-            (
-                attr("targets", ref("discovery.kubernetes.stack.targets")),
+            [
                 # Mimir's and Loki's charts name their metrics port http-metrics; Grafana's is grafana.
-                Block(
-                    "rule",
-                    None,
-                    (
-                        attr("source_labels", ["__meta_kubernetes_pod_container_port_name"]),
-                        attr("regex", "http-metrics|grafana"),
-                        attr("action", "keep"),
+                match(PORT_NAME, "http-metrics|grafana"),
+                match("__meta_kubernetes_pod_phase", "Pending|Succeeded|Failed|Unknown", "drop"),
+                copy_label("__meta_kubernetes_namespace", "namespace"),
+                copy_label("__meta_kubernetes_pod_name", "pod"),
+                copy_label("__meta_kubernetes_pod_container_name", "container"),
+                rule(
+                    attr(
+                        "source_labels",
+                        ["__meta_kubernetes_namespace", "__meta_kubernetes_pod_container_name"],
                     ),
+                    attr("separator", "/"),
+                    attr("target_label", "job"),
                 ),
-                Block(
-                    "rule",
-                    None,
-                    (
-                        attr("source_labels", ["__meta_kubernetes_pod_phase"]),
-                        attr("regex", "Pending|Succeeded|Failed|Unknown"),
-                        attr("action", "drop"),
-                    ),
-                ),
-                _copy_label("__meta_kubernetes_namespace", "namespace"),
-                _copy_label("__meta_kubernetes_pod_name", "pod"),
-                _copy_label("__meta_kubernetes_pod_container_name", "container"),
-                Block(
-                    "rule",
-                    None,
-                    (
-                        attr(
-                            "source_labels",
-                            ["__meta_kubernetes_namespace", "__meta_kubernetes_pod_container_name"],
-                        ),
-                        attr("separator", "/"),
-                        attr("target_label", "job"),
-                    ),
-                ),
-            ),
+            ],
+            namespaces=pipeline.stack_namespaces,
         ),
         _scrape("stack", "discovery.relabel.stack.output"),
     ]
@@ -467,35 +416,11 @@ def _events_collector_metrics(pipeline: AlloyPipeline) -> list[Block]:
     if pipeline.events_collector_selector is None:
         return []
     return [
-        Block(
-            "discovery.kubernetes",
+        *selected_pods(
             "alloy_events",
-            (
-                attr("role", "pod"),
-                Block("namespaces", None, (attr("names", [pipeline.central_secret_namespace]),)),
-                Block(
-                    "selectors",
-                    None,
-                    (attr("role", "pod"), attr("label", pipeline.events_collector_selector)),
-                ),
-            ),
-        ),
-        Block(
-            "discovery.relabel",
-            "alloy_events",
-            (
-                attr("targets", ref("discovery.kubernetes.alloy_events.targets")),
-                Block(
-                    "rule",
-                    None,
-                    (
-                        attr("source_labels", ["__meta_kubernetes_pod_container_port_name"]),
-                        attr("regex", "http-metrics"),
-                        attr("action", "keep"),
-                    ),
-                ),
-                _copy_label("__meta_kubernetes_pod_name", "instance"),
-            ),
+            [match(PORT_NAME, "http-metrics"), copy_label("__meta_kubernetes_pod_name", "instance")],
+            namespaces=[pipeline.central_secret_namespace],
+            selector=pipeline.events_collector_selector,
         ),
         _scrape("alloy_events", "discovery.relabel.alloy_events.output", attr("job_name", "alloy")),
     ]
@@ -536,10 +461,10 @@ def _logs(pipeline: AlloyPipeline) -> list[Block]:
             "pod_logs",
             (
                 attr("targets", ref("discovery.kubernetes.pods.targets")),
-                _copy_label("__meta_kubernetes_namespace", "namespace"),
-                _copy_label("__meta_kubernetes_pod_name", "pod"),
-                _copy_label("__meta_kubernetes_pod_container_name", "container"),
-                _copy_label("__meta_kubernetes_pod_node_name", "node"),
+                copy_label("__meta_kubernetes_namespace", "namespace"),
+                copy_label("__meta_kubernetes_pod_name", "pod"),
+                copy_label("__meta_kubernetes_pod_container_name", "container"),
+                copy_label("__meta_kubernetes_pod_node_name", "node"),
             ),
         ),
         Block(
@@ -574,9 +499,9 @@ def _logs(pipeline: AlloyPipeline) -> list[Block]:
                 "journal",
                 (
                     attr("forward_to", []),
-                    _copy_label("__journal__systemd_unit", "unit"),
-                    _copy_label("__journal__hostname", "node"),
-                    _copy_label("__journal_priority_keyword", "level"),
+                    copy_label("__journal__systemd_unit", "unit"),
+                    copy_label("__journal__hostname", "node"),
+                    copy_label("__journal_priority_keyword", "level"),
                 ),
             ),
             Block(
