@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
+from fleet import forkserver
 from fleet.cli.app import app, run_as_process
 
 COMMAND_MODULES = (
@@ -37,4 +38,5 @@ for _module in COMMAND_MODULES:
 def run() -> None:
     """Console-script entry point."""
     run_as_process()
+    forkserver.preload([__name__])  # a pool's processes run the `fleet` script again: cheap then
     sys.exit(app(prog_name="fleet", standalone_mode=True))

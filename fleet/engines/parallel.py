@@ -17,14 +17,15 @@ two processes. Small renders still stay serial (:func:`worth_a_pool`).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
 
 from fleet.errors import FleetError, OperationError
+from fleet.forkserver import forkserver_context
 
 if TYPE_CHECKING:
     from fleet.engines.render import Plan, RenderEngine
@@ -43,11 +44,9 @@ _PRELOAD = ["fleet.engines.render", "fleet.engines.mock_runtime", "controlroom.p
 """What the forkserver imports once, so every render process starts with it."""
 
 
-def pool_context() -> multiprocessing.context.BaseContext:
+def pool_context() -> BaseContext:
     """How render processes start: forked from a forkserver that has imported the render code."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_PRELOAD)  # read when the server starts (once per process)
-    return context
+    return forkserver_context(_PRELOAD)
 
 
 def worth_a_pool(stacks: int, jobs: int) -> bool:

@@ -468,6 +468,11 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _pool_workers(cli: int) -> list[int]:
+    """The local pool's workers of the CLI ``cli``: they are forked by its forkserver, a child."""
+    return [worker for child in _children(cli) for worker in _children(child)]
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -490,7 +495,9 @@ def test_a_killed_cli_s_workers_finish_their_stack_then_exit(inventory: Path, tm
     cli = start_fleet(env, tmp_path / "cli.log", "rollout", "--all", "--yes")
     try:
         wait_for(lambda: log.exists() and "start controlroom" in log.read_text(), "the control room to start")
-        workers = wait_for(lambda: len(_children(cli.pid)) >= 2 and _children(cli.pid), "the pool's workers")
+        workers = wait_for(
+            lambda: _pool_workers(cli.pid), "the pool's worker (started when a job is submitted)"
+        )
         os.kill(cli.pid, signal.SIGKILL)
         cli.wait(30)
     finally:
@@ -505,3 +512,55 @@ def test_a_killed_cli_s_workers_finish_their_stack_then_exit(inventory: Path, tm
     rollout_id = _rollout_id((tmp_path / "cli.log").read_text())
     with Journal(journal_url_for(inventory)) as journal:
         assert journal.get_rollout(rollout_id).stack("controlroom").status is StackStatus.SUCCEEDED
+
+
+def test_a_killed_cli_s_worker_starts_none_of_the_stacks_queued_for_it(
+    inventory: Path, tmp_path: Path
+) -> None:
+    """The pool holds jobs queued behind the running ones (the look-ahead). Once its CLI is
+    gone, nobody drives the rollout nor waits for a result: the worker finishes the stack it
+    runs and exits, leaving the queued stacks pending for a resume."""
+    log = tmp_path / "runs.log"
+    script = write_script(
+        tmp_path / "script.json",
+        log=str(log),
+        default={"duration": 2},
+        stacks={"controlroom": {"duration": 0.1}},
+    )
+    env = _local_env(inventory, script, FLEET_WORKERS="1")
+    args = ("rollout", "--all", "--yes", "--canary", "0", "--wave-size", "100%", "--max-parallel", "1")
+    cli = start_fleet(env, tmp_path / "cli.log", *args)
+    try:
+        started = wait_for(
+            lambda: (
+                log.exists()
+                and [
+                    line.split()
+                    for line in log.read_text().splitlines()
+                    if line.startswith("start ") and not line.startswith("start controlroom")
+                ]
+            ),
+            "a workload to start",
+        )
+        _event, stack, worker = started[0][:3]
+        os.kill(cli.pid, signal.SIGKILL)
+        cli.wait(30)
+    finally:
+        stop_process(cli)
+    try:
+        wait_for(lambda: not _alive(int(worker)), "the orphaned worker to exit", timeout=30)
+    finally:
+        if _alive(int(worker)):
+            os.kill(int(worker), signal.SIGKILL)
+    lines = log.read_text().splitlines()
+    assert f"end {stack} {worker} ok" in lines  # it finished the stack it ran
+    assert [line for line in lines if line.startswith("start ")] == [
+        line for line in lines if line.startswith(("start controlroom", f"start {stack}"))
+    ]  # and started nothing else, though the next stack was queued for it
+    rollout_id = _rollout_id((tmp_path / "cli.log").read_text())
+    with Journal(journal_url_for(inventory)) as journal:
+        detail = journal.get_rollout(rollout_id)
+    assert detail.stack(stack).status is StackStatus.SUCCEEDED
+    assert [state.status for state in detail.stacks if state.stack not in ("controlroom", stack)] == [
+        StackStatus.PENDING
+    ] * (len(detail.stacks) - 2)

@@ -88,3 +88,31 @@ def test_a_killed_worker_is_an_error_event_and_the_pool_recovers(
     executor.submit(StackJob(rollout_id, "search-staging", Action.up, EngineKind.scripted, str(inventory)))
     [after] = _events(executor, 1)
     assert (after.key.stack, after.state) == ("search-staging", JobState.succeeded)
+
+
+def test_a_pool_s_workers_take_the_environment_this_process_has_when_it_starts_them(
+    inventory: Path, local_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Workers are forked from a forkserver started earlier, with the environment of that time:
+    a pool started after a change (another script here) still runs with what this process has."""
+    rollout_id = running_rollout(inventory, ["payments-prod", "search-staging"])
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    write_script(local_env, log=str(first_log))
+    first = LocalExecutor(1)
+    try:
+        first.submit(StackJob(rollout_id, "payments-prod", Action.up, EngineKind.scripted, str(inventory)))
+        [event] = _events(first, 1)
+    finally:
+        first.shutdown()
+    second_script = write_script(tmp_path / "second.json", log=str(second_log))
+    monkeypatch.setenv("FLEET_ENGINE_SCRIPT", str(second_script))
+    second = LocalExecutor(1)
+    try:
+        second.submit(StackJob(rollout_id, "search-staging", Action.up, EngineKind.scripted, str(inventory)))
+        [after] = _events(second, 1)
+    finally:
+        second.shutdown()
+
+    assert (event.state, after.state) == (JobState.succeeded, JobState.succeeded)
+    assert "search-staging" not in first_log.read_text()
+    assert second_log.read_text().startswith("start search-staging ")
