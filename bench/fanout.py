@@ -31,6 +31,7 @@ from pathlib import Path
 
 from broker import fleet_env, free_port, start, start_redis, start_worker, stop
 
+from fleet import forkserver
 from fleet.inventory.loader import Inventory, load_inventory
 from fleet.inventory.models import RolloutPolicy
 from fleet.journal import Journal, RolloutDetail
@@ -186,6 +187,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
+    # As the `fleet` CLI does: the local pool's processes run this script again, cheap once imported.
+    forkserver.preload(["fanout"])
     print(
         f"stacks {args.stacks}, worker processes {args.concurrency}, stack duration {args.duration:g}s, "
         f"max tasks per child {args.max_tasks_per_child}; load average {os.getloadavg()[0]:.1f} "
