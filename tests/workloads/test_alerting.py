@@ -2,12 +2,14 @@
 with fleet's values: the local Mimir's ruler and Alertmanager read the shipped rules and
 configuration from the ConfigMaps the stack creates, mounted in the no-auth tenant's place;
 Loki's ruler (in its backend pods, at both supported Loki chart versions) reads the log rules the
-same way and sends to that Alertmanager; every `fleet verify` proof passes, and the alerting
-proof catches rules mounted for the wrong tenant or a log rule Loki would refuse."""
+same way and sends to that Alertmanager; the workload's Grafana shows that Alertmanager (a
+provisioned datasource the Mimir gateway routes to it); every `fleet verify` proof passes, and the
+alerting proof catches rules mounted for the wrong tenant or a log rule Loki would refuse."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -31,6 +33,7 @@ from fleet.verify.logql import logql_problems
 from fleet.verify.objects import StackObjects, check_references, pod_spec
 from fleet.verify.rendered import expectation
 from fleet.verify.stores import check_storage
+from fleet.verify.wiring import check_urls
 from kit.alerting.alertmanager import ENV_SECRET, SECRETS_DIR
 from kit.alerting.mimir import ALERTMANAGER_DIR, RULES_DIR
 from workloads.alerting import (
@@ -195,6 +198,51 @@ def test_loki_runs_the_log_rules_and_sends_to_the_local_alertmanager(
     assert set(alerts) == {"FleetLogsPipelineErrors", "FleetLogsOOMKills"}
     assert all(logql_problems(expr) == [] for expr in alerts.values())
     assert 'namespace=~"alloy|grafana|loki|mimir"' in alerts["FleetLogsPipelineErrors"]
+
+
+def _datasources(stack: Rendered) -> dict[str, dict[str, Any]]:
+    """Grafana's provisioned datasources by type, as the chart renders them."""
+    config_map = stack.objects.find("ConfigMap", "grafana", "grafana")
+    assert config_map is not None, "the grafana chart renders no ConfigMap grafana"
+    provisioned = yaml.safe_load(config_map.manifest["data"]["datasources.yaml"])
+    return {source["type"]: source for source in provisioned["datasources"]}
+
+
+def _service_ports(stack: Rendered, name: str) -> set[int]:
+    service = stack.objects.find("Service", "mimir", name)
+    assert service is not None, f"no Service mimir/{name}"
+    return {int(port["port"]) for port in service.manifest["spec"]["ports"]}
+
+
+def test_grafana_shows_the_local_alertmanager_through_the_mimir_gateway(
+    rendered: dict[str, Rendered],
+) -> None:
+    shop = rendered["shop"]
+    source = _datasources(shop)["alertmanager"]
+    assert source["url"] == "http://mimir-gateway.mimir.svc.cluster.local"
+    assert source["access"] == "proxy"
+    # Grafana adds /alertmanager/api/v2/... itself for Mimir; single-tenant: no tenant header.
+    assert source["jsonData"] == {"implementation": "mimir", "handleGrafanaManagedAlerts": False}
+    assert "secureJsonData" not in source
+    # The Service the URL names, on port 80 (the URL's), is the chart's gateway...
+    assert 80 in _service_ports(shop, "mimir-gateway")
+    # ...whose nginx sends Mimir's Alertmanager prefix (not overridden: its default) to the
+    # Alertmanager's Service, on the port that Service exposes.
+    assert "alertmanager_http_prefix" not in (shop.config("mimir.yaml").get("api") or {})
+    nginx = shop.data("mimir", "mimir-gateway-nginx")["nginx.conf"]
+    location = nginx.split("location /alertmanager {", 1)[1].split("}", 1)[0]
+    upstream = re.search(r"set \$alertmanager ([a-z0-9-]+)\.mimir\.svc\.cluster\.local\.?;", location)
+    assert upstream is not None, location
+    port = re.search(r"proxy_pass +http://\$alertmanager:(\d+)\$request_uri;", location)
+    assert port is not None, location
+    assert upstream[1] == "mimir-alertmanager-headless"
+    assert int(port[1]) in _service_ports(shop, upstream[1])
+    assert check_urls(shop.objects) == []
+
+
+def test_without_local_alerting_grafana_has_no_alertmanager(rendered: dict[str, Rendered]) -> None:
+    assert sorted(_datasources(rendered["plain"])) == ["loki", "prometheus"]
+    assert "alertmanager" in _datasources(rendered["nologs"])
 
 
 def test_the_alertmanager_configuration_holds_no_secret_and_amtool_accepts_it(
