@@ -1,11 +1,14 @@
 """The control room's ruler and Alertmanager, proved on the objects mimir-distributed renders for
 real with fleet's values: Mimir's effective configuration reads the shipped rules and
-Alertmanager configuration from the ConfigMaps the stack creates, mounted where it looks, and a
-receiver's secret reaches Alertmanager as a file, never in the configuration or a plan."""
+Alertmanager configuration from the ConfigMaps the stack creates, mounted where it looks, a
+receiver's secret reaches Alertmanager as a file, never in the configuration or a plan, and the
+fleet Grafana shows that Alertmanager's alerts (a datasource through the gateway, in the tenant
+the alerts land in)."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -19,6 +22,7 @@ from charts import real_charts
 from inventories import AWS_ROOM, fleet_yaml, write_inventory
 
 from controlroom.alerting import ALERTMANAGER_CONFIGMAP, RULES_CONFIGMAP
+from controlroom.grafana import READER_ENV
 from fleet.charts.cache import ChartCache
 from fleet.charts.expand import KubeObject, expand_plan, kubernetes_objects
 from fleet.engines.render import RenderEngine, default_programs
@@ -26,6 +30,7 @@ from fleet.inventory.loader import Inventory, load_inventory
 from fleet.verify.objects import StackObjects, pod_spec
 from fleet.verify.rendered import expectation
 from fleet.verify.stores import check_storage
+from fleet.verify.wiring import check_urls
 from kit.alerting.alertmanager import ENV_SECRET, SECRETS_DIR
 from kit.alerting.catalogue import OWNER_TENANT
 from kit.alerting.mimir import ALERTMANAGER_DIR, RULES_DIR
@@ -113,6 +118,50 @@ def test_mimir_runs_the_ruler_and_alertmanager_on_the_shipped_files(rendered: Re
         assert mounts[ALERTMANAGER_DIR]["configMap"]["name"] == ALERTMANAGER_CONFIGMAP
         sources = mounts[SECRETS_DIR]["projected"]["sources"]
         assert [s["secret"]["name"] for s in sources] == [ENV_SECRET]
+
+
+def _service_ports(rendered: Rendered, name: str) -> set[int]:
+    service = rendered.objects.find("Service", "mimir", name)
+    assert service is not None, f"no Service mimir/{name}"
+    return {int(port["port"]) for port in service.manifest["spec"]["ports"]}
+
+
+def test_grafana_shows_the_hubs_alertmanager_through_the_gateway(rendered: Rendered) -> None:
+    config_map = rendered.objects.find("ConfigMap", "grafana", "grafana")
+    assert config_map is not None, "the grafana chart renders no ConfigMap grafana"
+    provisioned = yaml.safe_load(config_map.manifest["data"]["datasources.yaml"])
+    by_type = {source["type"]: source for source in provisioned["datasources"]}
+    assert sorted(by_type) == ["alertmanager", "prometheus"]
+    source = by_type["alertmanager"]
+    # The gateway's root: Grafana adds /alertmanager/api/v2/... itself for Mimir.
+    assert source["url"] == "http://mimir-gateway.mimir.svc.cluster.local"
+    assert source["jsonData"] == {
+        "implementation": "mimir",
+        "handleGrafanaManagedAlerts": False,
+        "httpHeaderName1": "X-Scope-OrgID",
+    }
+    # The tenant the ruler's alerts land in; the password from the environment, not the values.
+    assert source["secureJsonData"] == {
+        "httpHeaderValue1": OWNER_TENANT,
+        "basicAuthPassword": f"${READER_ENV}",
+    }
+    assert source["basicAuth"] is True and source["basicAuthUser"] == "fleet-reader"
+    assert 80 in _service_ports(rendered, "mimir-gateway")
+    # The gateway (fleet's nginx.conf, through the chart) sends Mimir's Alertmanager prefix, its
+    # default, to the Alertmanager's Service on a port that Service has, in that tenant.
+    assert "alertmanager_http_prefix" not in (_mimir_config(rendered).get("api") or {})
+    nginx = rendered.objects.find("ConfigMap", "mimir", "mimir-gateway-nginx")
+    assert nginx is not None
+    text = nginx.manifest["data"]["nginx.conf"]
+    locations = re.findall(r"\n    location [^\n]*/alertmanager/api/v2/[^\n]*\{(.*?)\n    \}", text, re.S)
+    assert len(locations) == 3
+    for location in locations:
+        upstream = re.search(r"set \$alertmanager ([a-z0-9-]+)\.mimir\.svc\.cluster\.local;", location)
+        target = re.search(r"proxy_pass +http://\$alertmanager:(\d+)/alertmanager/api/v2/", location)
+        assert upstream is not None and target is not None, location
+        assert int(target[1]) in _service_ports(rendered, upstream[1])
+        assert f"proxy_set_header     X-Scope-OrgID {OWNER_TENANT};" in location
+    assert check_urls(rendered.objects) == []
 
 
 def test_the_rule_files_are_the_federated_groups_over_every_workload(rendered: Rendered) -> None:

@@ -200,6 +200,20 @@ def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_fron
     assert not admits(policies, Pod("default", {}), ingester, 9095)
 
 
+def test_the_fleet_grafana_reaches_the_hubs_alertmanager_through_the_gateway(
+    stacks: dict[str, Stack],
+) -> None:
+    stack = stacks["controlroom"]
+    policies = stack.policies
+    grafana = stack.pod("grafana", name="grafana")
+    gateway = stack.pod("mimir", name="mimir", component="gateway")
+    alertmanager = stack.pod("mimir", name="mimir", component="alertmanager")
+    assert connects(policies, grafana, gateway, 8080)
+    assert connects(policies, gateway, alertmanager, 8080)
+    assert not connects(policies, grafana, alertmanager, 8080)  # only through the gateway
+    assert not admits(policies, Pod("ingress-nginx", {}), alertmanager, 8080)
+
+
 def test_the_hub_collector_reaches_mimirs_metrics_and_admits_nobody(stacks: dict[str, Stack]) -> None:
     stack = stacks["controlroom"]
     policies = stack.policies
