@@ -317,6 +317,8 @@ def test_the_reader_sees_and_silences_the_hubs_alerts_in_its_tenant_only(gateway
         ("GET", "/alertmanager/api/v1/alerts", 404),
         ("GET", "/alertmanager/", 404),
         ("GET", "/multitenant_alertmanager/status", 404),
+        # Prometheus's Alertmanager path: Grafana's health check would take it for one.
+        ("GET", "/api/v2/status", 404),
     ],
 )
 def test_the_rest_of_the_alertmanager_api_is_closed(

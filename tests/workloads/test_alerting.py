@@ -8,6 +8,7 @@ alerting proof catches rules mounted for the wrong tenant or a log rule Loki wou
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import shutil
@@ -21,6 +22,7 @@ import pytest
 import yaml
 from charts import real_charts
 from inventories import AWS_WORKLOAD, fleet_yaml, workload_yaml, write_inventory
+from nginx import RecordingUpstream, free_port, replace_each, require_nginx, run_nginx
 from promtool import check_rules, needs_promtool
 
 from fleet.charts.cache import ChartCache
@@ -38,6 +40,7 @@ from kit.alerting.alertmanager import ENV_SECRET, SECRETS_DIR
 from kit.alerting.mimir import ALERTMANAGER_DIR, RULES_DIR
 from workloads.alerting import (
     ALERTMANAGER_CONFIGMAP,
+    ALERTMANAGER_SERVICE,
     LOG_RULES_CONFIGMAP,
     LOKI_RULES_DIR,
     LOKI_TENANT,
@@ -235,9 +238,60 @@ def test_grafana_shows_the_local_alertmanager_through_the_mimir_gateway(
     assert upstream is not None, location
     port = re.search(r"proxy_pass +http://\$alertmanager:(\d+)\$request_uri;", location)
     assert port is not None, location
-    assert upstream[1] == "mimir-alertmanager-headless"
+    assert upstream[1] == ALERTMANAGER_SERVICE
     assert int(port[1]) in _service_ports(shop, upstream[1])
     assert check_urls(shop.objects) == []
+
+
+def _send(port: int, method: str, path: str, body: bytes = b"") -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_grafanas_alertmanager_calls_reach_the_alertmanager_through_the_rendered_gateway(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    """The chart's own gateway nginx.conf, run by a real nginx: what Grafana's Alertmanager
+    datasource (implementation mimir) calls on the gateway's root reaches the Alertmanager, path
+    and query unchanged; Prometheus's Alertmanager path does not (Grafana's health check would
+    otherwise take the datasource for a Prometheus Alertmanager)."""
+    require_nginx()
+    nginx = rendered["shop"].data("mimir", "mimir-gateway-nginx")["nginx.conf"]
+    port = free_port()
+    with RecordingUpstream() as alertmanager, RecordingUpstream() as others:
+        config = replace_each(
+            nginx,
+            {
+                "/tmp/": f"{tmp_path}/",
+                "listen [::]:8080;": "",
+                "listen 8080;": f"listen 127.0.0.1:{port};",
+                "resolver kube-dns.kube-system.svc.cluster.local.;": "resolver 127.0.0.1;",
+                f"$alertmanager {ALERTMANAGER_SERVICE}.mimir.svc.cluster.local.;": "$alertmanager 127.0.0.1;",
+                "$alertmanager:8080$request_uri": f"$alertmanager:{alertmanager.port}$request_uri",
+            },
+        )
+        config = re.sub(r"(set \$\w+) [a-z0-9.-]+\.svc\.cluster\.local\.;", r"\1 127.0.0.1;", config)
+        config = config.replace(":8080$request_uri", f":{others.port}$request_uri")
+        calls = [
+            ("GET", "/alertmanager/api/v2/alerts/groups?silenced=false&inhibited=false"),
+            ("GET", "/alertmanager/api/v2/silences"),
+            ("POST", "/alertmanager/api/v2/silences"),
+            ("DELETE", "/alertmanager/api/v2/silence/4f6a1d2e-9b1c-4e57-8a3d-2c0b5e7f9a10"),
+            ("GET", "/alertmanager/api/v2/status"),
+            ("GET", "/api/v1/alerts"),  # the configuration, which Grafana reads for Mimir
+        ]
+        with run_nginx(config, tmp_path / "nginx", port):
+            for method, path in calls:
+                assert _send(port, method, path, b"{}" if method == "POST" else b"") == 200, path
+            assert _send(port, "GET", "/api/v2/status") == 404
+    assert [(r.method, r.path) for r in alertmanager.requests] == calls
+    assert others.requests == []
 
 
 def test_without_local_alerting_grafana_has_no_alertmanager(rendered: dict[str, Rendered]) -> None:
