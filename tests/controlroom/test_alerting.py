@@ -149,7 +149,10 @@ def test_grafana_shows_the_hubs_alertmanager_through_the_gateway(rendered: Rende
     assert 80 in _service_ports(rendered, "mimir-gateway")
     # The gateway (fleet's nginx.conf, through the chart) sends Mimir's Alertmanager prefix, its
     # default, to the Alertmanager's Service on a port that Service has, in that tenant.
-    assert "alertmanager_http_prefix" not in (_mimir_config(rendered).get("api") or {})
+    config = _mimir_config(rendered)
+    assert "alertmanager_http_prefix" not in (config.get("api") or {})
+    # The Alertmanager serves its API under its external URL's path: the same prefix.
+    assert config["alertmanager"]["external_url"] == "/alertmanager"
     nginx = rendered.objects.find("ConfigMap", "mimir", "mimir-gateway-nginx")
     assert nginx is not None
     text = nginx.manifest["data"]["nginx.conf"]

@@ -231,7 +231,10 @@ def test_grafana_shows_the_local_alertmanager_through_the_mimir_gateway(
     assert 80 in _service_ports(shop, "mimir-gateway")
     # ...whose nginx sends Mimir's Alertmanager prefix (not overridden: its default) to the
     # Alertmanager's Service, on the port that Service exposes.
-    assert "alertmanager_http_prefix" not in (shop.config("mimir.yaml").get("api") or {})
+    config = shop.config("mimir.yaml")
+    assert "alertmanager_http_prefix" not in (config.get("api") or {})
+    # The Alertmanager serves its API under its external URL's path: the same prefix.
+    assert config["alertmanager"]["external_url"] == "/alertmanager"
     nginx = shop.data("mimir", "mimir-gateway-nginx")["nginx.conf"]
     location = nginx.split("location /alertmanager {", 1)[1].split("}", 1)[0]
     upstream = re.search(r"set \$alertmanager ([a-z0-9-]+)\.mimir\.svc\.cluster\.local\.?;", location)
