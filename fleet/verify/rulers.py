@@ -30,7 +30,7 @@ from fleet.charts.expand import KubeObject
 from fleet.charts.helm import load_yaml
 from fleet.verify.dataflow import Violation
 from fleet.verify.logql import logql_problems
-from fleet.verify.objects import StackObjects, pod_spec
+from fleet.verify.objects import StackObjects, pod_spec, volume_config_maps
 
 __all__ = ["check_rulers"]
 
@@ -112,18 +112,15 @@ def _component(item: KubeObject) -> str:
 
 def _mounted(stack: StackObjects, pod: KubeObject, below: str) -> Iterator[tuple[str, KubeObject | None]]:
     """(mount path, ConfigMap or None when the plan has none) of every ConfigMap ``pod`` mounts
-    at or below ``below``."""
+    at or below ``below`` (each source of a projected volume too)."""
     spec = pod_spec(pod) or {}
-    volumes = {
-        str(v.get("name")): str((v.get("configMap") or {}).get("name"))
-        for v in spec.get("volumes") or []
-        if v.get("configMap")
-    }
+    volumes = volume_config_maps(spec)
     for container in spec.get("containers") or []:
         for mount in container.get("volumeMounts") or []:
             path = str(mount.get("mountPath", "")).rstrip("/")
             if mount.get("name") in volumes and (path + "/").startswith(below.rstrip("/") + "/"):
-                yield path, stack.find("ConfigMap", pod.namespace, volumes[str(mount.get("name"))])
+                for name in volumes[str(mount.get("name"))]:
+                    yield path, stack.find("ConfigMap", pod.namespace, name)
 
 
 def _rule_problems(text: str, logql: bool, collected: set[str] | None = None) -> list[str]:

@@ -18,7 +18,7 @@ import yaml
 from charts import real_charts
 from inventories import AWS_ROOM, fleet_yaml, write_inventory
 
-from controlroom.alerting import ALERTMANAGER_CONFIGMAP, RULES_CONFIGMAP
+from controlroom.alerting import ALERTMANAGER_CONFIGMAP, MIXIN_RULES_CONFIGMAP, RULES_CONFIGMAP
 from fleet.charts.cache import ChartCache
 from fleet.charts.expand import KubeObject, expand_plan, kubernetes_objects
 from fleet.engines.render import RenderEngine, default_programs
@@ -105,7 +105,8 @@ def test_mimir_runs_the_ruler_and_alertmanager_on_the_shipped_files(rendered: Re
     assert rulers, "the chart renders no ruler"
     for ruler in rulers:
         volume = _mounts(ruler)[f"{RULES_DIR}/{OWNER_TENANT}"]
-        assert volume["configMap"]["name"] == RULES_CONFIGMAP
+        sources = volume["projected"]["sources"]
+        assert [s["configMap"]["name"] for s in sources] == [RULES_CONFIGMAP, MIXIN_RULES_CONFIGMAP]
     alertmanagers = rendered.pods("alertmanager")
     assert alertmanagers, "the chart renders no Alertmanager"
     for alertmanager in alertmanagers:
