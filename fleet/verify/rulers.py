@@ -32,7 +32,7 @@ from fleet.verify.dataflow import Violation
 from fleet.verify.logql import logql_problems
 from fleet.verify.objects import StackObjects, pod_spec, volume_config_maps
 
-__all__ = ["check_rulers"]
+__all__ = ["check_rulers", "recorded_series"]
 
 _LOKI_RULERS = ("backend", "ruler", "single-binary")
 _LOKI_NO_AUTH_TENANT = "fake"
@@ -280,3 +280,29 @@ def check_rulers(stack: StackObjects) -> list[Violation]:
             violations += _rules(stack, chart.resource, _LOKI_RULERS, directory, tenant, logql=True)
             violations += _alertmanager_url(stack, item.label, str(ruler.get("alertmanager_url") or ""))
     return violations
+
+
+def recorded_series(stack: StackObjects) -> set[str]:
+    """The series recorded by the rules every Mimir ruler of the stack loads from its ``local``
+    store (the rule files mounted in its rule directory, each source of a projected volume too)."""
+    recorded: set[str] = set()
+    for chart in stack.charts:
+        if chart.chart != "mimir-distributed":
+            continue
+        found = _config(stack, chart.resource, "mimir.yaml")
+        rules = (found[1].get("ruler_storage") or {}) if found is not None else {}
+        if rules.get("backend") != "local":
+            continue
+        directory = str((rules.get("local") or {}).get("directory") or "")
+        pods = [o for o in stack.of_kind("Deployment", "StatefulSet") if o.chart == chart.resource]
+        for pod in (p for p in pods if _component(p) == "ruler"):
+            for _path, config_map in _mounted(stack, pod, directory):
+                for text in ((config_map.manifest.get("data") or {}) if config_map else {}).values():
+                    try:
+                        document = load_yaml(str(text))
+                    except yaml.YAMLError:
+                        continue
+                    groups = document.get("groups") if isinstance(document, Mapping) else None
+                    for group in groups or []:
+                        recorded.update(str(r["record"]) for r in group.get("rules") or [] if r.get("record"))
+    return recorded
