@@ -3,7 +3,8 @@ dashboards their data, written into the hub's own tenant (:data:`OWNER_TENANT`).
 
 - **Mimir's components**: every pod of the central Mimir with an ``http-metrics`` port (the
   gateway's nginx has no metrics endpoint and is left out), labelled as the Mimir mixin's
-  dashboards expect: ``cluster``, ``namespace``, ``pod`` and ``job="<namespace>/<component>"``.
+  dashboards expect: ``cluster``, ``namespace``, ``pod`` and ``job="<namespace>/<component>"``;
+  every 15 s (:data:`MIMIR_SCRAPE_INTERVAL`), which the mixin's recording rules need.
 - **The gateway's requests**: its JSON access log, tailed through the Kubernetes API
   (``loki.source.kubernetes``), counted by workload and status into
   ``fleet_gateway_requests_total`` (:data:`kit.alerting.catalogue.GATEWAY_REQUESTS`); the
