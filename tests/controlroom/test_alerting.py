@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from charts import real_charts
+from charts import helm_path, real_charts
 from inventories import AWS_ROOM, fleet_yaml, write_inventory
 from promtool import check_rules, needs_promtool
 
@@ -28,6 +28,7 @@ from controlroom.alerting import (
     MIXIN_RULES_CONFIGMAP,
     MIXIN_RULES_FILE,
     RULES_CONFIGMAP,
+    mixin_rules_object,
 )
 from controlroom.grafana import mimir_datasource
 from fleet.charts.cache import ChartCache
@@ -255,6 +256,45 @@ def test_the_mixin_rules_are_the_charts_own_file_and_promtool_accepts_them(
     path = tmp_path / MIXIN_RULES_FILE
     path.write_text(text, encoding="utf-8")
     check_rules(path)
+
+
+def test_a_chart_without_the_mixin_rules_fails_to_render_naming_the_file(
+    rendered: Rendered, tmp_path: Path
+) -> None:
+    helm = helm_path()
+    assert helm is not None  # the fixture's real_charts() found one
+    version = rendered.inventory.fleet.spec.versions.mimir
+    with tarfile.open(rendered.charts / f"mimir-distributed-{version}.tgz") as archive:
+        archive.extractall(tmp_path, filter="data")
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"extraObjects": [mixin_rules_object()]}), encoding="utf-8")
+
+    def template() -> subprocess.CompletedProcess[str]:
+        command = [
+            helm,
+            "template",
+            "mimir",
+            str(tmp_path / "mimir-distributed"),
+            "-n",
+            "mimir",
+            "-f",
+            str(values),
+        ]
+        return subprocess.run(
+            [*command, "--show-only", "templates/extra-manifests.yaml"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    done = template()
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["metadata"]["name"] == MIXIN_RULES_CONFIGMAP
+    (tmp_path / "mimir-distributed" / CHART_MIXIN_RULES).unlink()
+    done = template()
+    assert done.returncode != 0
+    assert f"mimir-distributed has no {CHART_MIXIN_RULES}" in done.stderr
 
 
 def test_every_recording_rule_the_dashboards_read_is_recorded_in_the_tenant_they_read(
