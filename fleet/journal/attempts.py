@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BindParameter,
     Connection,
     bindparam,
     case,
@@ -58,7 +59,9 @@ def json_data(value: Mapping[str, Any], what: str) -> Any:
 # caching a statement cost several times more than SQLite took to run it. Parameter names carry
 # a ``k_`` (key) or ``v_`` (value) prefix: a bound parameter named like a column is reserved in
 # UPDATE and INSERT statements.
-_R, _S, _N = bindparam("k_rollout_id"), bindparam("k_stack"), bindparam("k_number")
+_R: BindParameter[str] = bindparam("k_rollout_id")
+_S: BindParameter[str] = bindparam("k_stack")
+_N: BindParameter[int] = bindparam("k_number")
 _STACK = (stacks.c.rollout_id == _R) & (stacks.c.stack == _S)
 _MINE = (attempts.c.rollout_id == _R) & (attempts.c.stack == _S)
 

@@ -38,7 +38,8 @@ def _random_history(journal: Journal, clock: Clock, rng: random.Random) -> None:
             if open_attempts and rng.random() < 0.5:
                 stack, number = open_attempts.pop(rng.randrange(len(open_attempts)))
                 outcome = rng.choice(["succeeded", "failed"])
-                journal.finish(rollout.id, stack, number, outcome, versions={"loki": f"{rollout.id}/{number}"})
+                versions = {"loki": f"{rollout.id}/{number}"}
+                journal.finish(rollout.id, stack, number, outcome, versions=versions)
                 continue
             claim = journal.claim(rollout.id, stack, "w", previous_worker_lost=rng.random() < 0.5)
             if claim.granted:
