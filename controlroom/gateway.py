@@ -5,10 +5,10 @@ Write path (``/api/v1/push``, ``/otlp/v1/metrics``): basic auth against the work
 ever write its own tenant. Read path (``/prometheus/api/v1/<endpoint>``, a fixed list of
 Prometheus query endpoints): basic auth against the reader's htpasswd; the client's
 ``X-Scope-OrgID`` passes through so one query can federate ``a|b|c``. Alertmanager path
-(``/alertmanager/api/v2/...``: the alerts, their groups, the receivers and status to read, the
-silences to read, create and expire; what Grafana's Alertmanager datasource calls): the reader's
-htpasswd too, the tenant always the hub's own (where the fleet's alerts land), whatever the client
-sent. Every other path (posting alerts, the configuration API) is 404 or 403.
+(``/alertmanager/api/v2/...``: the alerts, their groups, the receivers, status and silences, to
+read; what Grafana's Alertmanager datasource calls): the reader's htpasswd too, the tenant always
+the hub's own (where the fleet's alerts land), whatever the client sent. The reader stays
+read-only: creating or expiring a silence, posting alerts and the configuration API are 403 or 404.
 
 Hardening, each decision next to its directive below: rate limits per client address (before the
 password check, so a flood of wrong passwords cannot burn the CPU on bcrypt) and per credential
@@ -115,7 +115,7 @@ def _alertmanager_location(
       auth_basic           "Mimir read";
       auth_basic_user_file {READER_HTPASSWD_DIR}/.htpasswd;
       # The hub's own tenant, where the ruler's alerts land: whatever tenant the client names,
-      # it sees and silences no other.
+      # it sees no other.
       proxy_set_header     X-Scope-OrgID {OWNER_TENANT};
       proxy_set_header     Authorization "";
       set $alertmanager {upstream_host(namespace, "alertmanager-headless")};
@@ -125,8 +125,9 @@ def _alertmanager_location(
 
 
 def _alertmanager_locations(namespace: str, gateway: ControlRoomGateway) -> str:
-    """The Alertmanager API Grafana's datasource calls: read the alerts, read, create and expire
-    silences; nothing else."""
+    """The Alertmanager API Grafana's datasource calls, to read: the alerts, their groups, the
+    receivers, status and silences. The reader's credential also serves the health gates and is
+    a stack output: it changes nothing, so a silence is not its to create or expire."""
     read = "|".join(ALERTMANAGER_READ_ENDPOINTS)
     prefix = f"{ALERTMANAGER_PREFIX}/api/v2"
     return "".join(
@@ -134,11 +135,11 @@ def _alertmanager_locations(namespace: str, gateway: ControlRoomGateway) -> str:
             _alertmanager_location(
                 f"~ ^{prefix}/(?<am_endpoint>{read})$", "GET", "$am_endpoint", namespace, gateway
             ),
-            _alertmanager_location(f"= {prefix}/silences", "GET POST", "silences", namespace, gateway),
+            _alertmanager_location(f"= {prefix}/silences", "GET", "silences", namespace, gateway),
             _alertmanager_location(
                 # Quoted: nginx reads an unquoted brace as the start of a block.
                 f'~ "^{prefix}/silence/(?<silence_id>{SILENCE_ID})$"',
-                "GET DELETE",
+                "GET",
                 "silence/$silence_id",
                 namespace,
                 gateway,

@@ -1,7 +1,7 @@
 """The control room's Grafana: one metrics datasource, the central Mimir, querying every
 workload's tenant and the hub's own at once through tenant federation
 (``X-Scope-OrgID: a|b|controlroom``), and the central Mimir's Alertmanager, where the fleet's
-alerts are (the hub's own tenant), to see them and silence them.
+alerts are (the hub's own tenant), to see them and their silences (read-only).
 fleet's dashboards are provisioned from the values; Mimir's own (the chart's mixin dashboards,
 ConfigMaps the Mimir release puts in Grafana's namespace) are loaded by the chart's dashboards
 sidecar, which reads ConfigMaps in its own namespace only.

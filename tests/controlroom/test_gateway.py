@@ -275,7 +275,7 @@ def test_the_rate_limit_engages_per_address_before_the_password_check(gateway: G
 SILENCE = "/alertmanager/api/v2/silence/4f6a1d2e-9b1c-4e57-8a3d-2c0b5e7f9a10"
 
 
-def test_the_reader_sees_and_silences_the_hubs_alerts_in_its_tenant_only(gateway: Gateway) -> None:
+def test_the_reader_sees_the_hubs_alerts_and_silences_in_its_tenant_only(gateway: Gateway) -> None:
     """What Grafana's Alertmanager datasource (implementation mimir) calls, each to the hub's own
     tenant whatever tenant the client names; the query string passes, the credential does not."""
     client = "198.51.100.20"
@@ -286,28 +286,24 @@ def test_the_reader_sees_and_silences_the_hubs_alerts_in_its_tenant_only(gateway
         ("GET", "/alertmanager/api/v2/status"),
         ("GET", "/alertmanager/api/v2/receivers"),
         ("GET", "/alertmanager/api/v2/silences"),
-        ("POST", "/alertmanager/api/v2/silences"),
         ("GET", SILENCE),
-        ("DELETE", SILENCE),
     ]
     mark = len(gateway.upstream.requests)
     for method, path in calls:
-        body = b'{"matchers": []}' if method == "POST" else b""
-        status = gateway.send_within_budget(
-            method, path, client=client, auth=gateway.reader, headers=forged, body=body
-        )
+        status = gateway.send_within_budget(method, path, client=client, auth=gateway.reader, headers=forged)
         assert status == 200, (method, path, status)
     recorded = gateway.recorded_since(mark)
     assert [(r.method, r.path) for r in recorded] == calls
     assert all(r.header_values("X-Scope-OrgID") == ["controlroom"] for r in recorded)
     assert all(not r.header_values("Authorization") for r in recorded)
-    assert recorded[5].body == b'{"matchers": []}'
 
 
 @pytest.mark.parametrize(
     ("method", "path", "expected"),
     [
         ("POST", "/alertmanager/api/v2/alerts", 403),  # no one injects alerts
+        ("POST", "/alertmanager/api/v2/silences", 403),  # the reader changes nothing
+        ("DELETE", SILENCE, 403),
         ("DELETE", "/alertmanager/api/v2/silences", 403),
         ("POST", SILENCE, 403),
         ("GET", "/api/v1/alerts", 404),  # the configuration API: files the stack ships
@@ -336,7 +332,7 @@ def test_workloads_and_strangers_cannot_reach_the_alertmanager(gateway: Gateway)
     for auth in (alpha, None, ("fleet-reader", "wrong")):
         for method, path in (
             ("GET", "/alertmanager/api/v2/alerts"),
-            ("POST", "/alertmanager/api/v2/silences"),
+            ("GET", "/alertmanager/api/v2/silences"),
         ):
             assert gateway.send(method, path, client="198.51.100.22", auth=auth) == 401, (auth, path)
     assert gateway.recorded_since(mark) == []
