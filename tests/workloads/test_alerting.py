@@ -25,7 +25,7 @@ from fleet.charts.cache import ChartCache
 from fleet.charts.expand import KubeObject, expand_plan, kubernetes_objects
 from fleet.engines.render import RenderEngine, default_programs
 from fleet.inventory.loader import load_inventory
-from fleet.verify.alerting import check_alerting
+from fleet.verify.alerting import check_alerting, dashboard_queries, recording_rule_series
 from fleet.verify.hardening import check_hardening
 from fleet.verify.logql import logql_problems
 from fleet.verify.objects import StackObjects, check_references, pod_spec
@@ -162,6 +162,26 @@ def test_mimir_runs_its_ruler_and_alertmanager_on_the_shipped_files(rendered: di
 
 
 @needs_promtool
+def test_a_workloads_dashboards_read_no_recording_rule(rendered: dict[str, Rendered]) -> None:
+    """A workload's Grafana shows fleet's own dashboards only (its Mimir renders none of the
+    mixin's), and they read raw series: no workload needs recording rules for its panels."""
+    for name, stack in rendered.items():
+        dashboards = {
+            key: text
+            for item in stack.objects.of_kind("ConfigMap")
+            for key, text in (item.manifest.get("data") or {}).items()
+            if key.endswith(".json") and '"panels"' in text
+        }
+        assert set(dashboards) == {"fleet-pipeline.json", "fleet-kubernetes.json"}, name
+        read = {
+            series
+            for key, text in dashboards.items()
+            for _where, query in dashboard_queries(key, json.loads(text))
+            for series in recording_rule_series(query)
+        }
+        assert read == set(), name
+
+
 def test_the_shipped_rule_files_pass_promtool(rendered: dict[str, Rendered], tmp_path: Path) -> None:
     files = rendered["shop"].data("mimir", RULES_CONFIGMAP)
     assert set(files) == {"fleet-local.yaml", "fleet-local-kubernetes.yaml"}
