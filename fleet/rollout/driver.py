@@ -92,13 +92,15 @@ def drive(
     its record calls for, read from ``inventory`` (default: the one it was planned from);
     ``in_window`` forces the maintenance-window check on or off. ``on_update`` gets every view.
     ``executor`` defaults to the one ``settings`` ask for, shut down afterwards. A succeeded
-    offboarding gets its last step here, whichever entry point drove it: the workload's file goes.
+    offboarding gets its last step here, whichever entry point drove it: the workload's work
+    directory and file go.
     """
     serve_metrics(settings)
-    detail = journal.get_rollout(rollout_id)
-    if detail.rollout.status in FINAL:
-        complete_offboarding(detail.rollout)  # a crash may have come between the end and this step
-        complete_rotation(journal, detail.rollout)
+    rollout = journal.rollout(rollout_id)
+    if rollout.status in FINAL:
+        complete_offboarding(rollout)  # a crash may have come between the end and this step
+        complete_rotation(journal, rollout)
+        detail = journal.get_rollout(rollout_id)
         if on_update is not None:
             on_update(detail)
         return detail
