@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fleet.errors import UserError
 from fleet.kinds import EngineKind
+from fleet.messages import plain_message
 
 _MAX_ECHO = 80
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
@@ -47,8 +48,11 @@ class Settings(BaseModel):
         ge=1,
         description="Seconds before an unacknowledged task is redelivered; above the longest update",
     )
-    workers: int = Field(default=0, ge=0, description="Local executor processes; 0: one per core")
-    lock_ttl: int = Field(default=300, ge=5, description="Seconds after which a silent lock is stale")
+    # Upper bounds far beyond any machine or wait: a larger value overflowed mid-rollout.
+    workers: int = Field(default=0, ge=0, le=1024, description="Local executor processes; 0: one per core")
+    lock_ttl: int = Field(
+        default=300, ge=5, le=7 * 86400, description="Seconds after which a silent lock is stale"
+    )
     passphrase: str | None = Field(default=None, repr=False, description="Pulumi config passphrase")
     engine: EngineKind | None = Field(
         default=None,
@@ -110,7 +114,7 @@ class Settings(BaseModel):
                 value = f"{value[:_MAX_ECHO]}… ({len(value)} characters)"
             info = cls.model_fields.get(name)
             meaning = f" ({info.description})" if info is not None and info.description else ""
-            message = first["msg"].removeprefix("Value error, ")
+            message = plain_message(first)
             raise UserError(f"{variable}={value}: {message}{meaning}; fix it or unset {variable}") from None
 
     @property

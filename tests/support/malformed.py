@@ -198,6 +198,18 @@ def _cases() -> list[Case]:
         Case("lock-ttl-not-a-number", 10, _nothing, "FLEET_LOCK_TTL", env={"FLEET_LOCK_TTL": "abc"}),
         Case("workers-negative", 10, _nothing, "FLEET_WORKERS", env={"FLEET_WORKERS": "-1"}),
         Case("engine-unknown", 10, _nothing, "FLEET_ENGINE", env={"FLEET_ENGINE": "bogus"}),
+        *(
+            # Beyond any machine: it overflowed mid-rollout, after the rollout was recorded.
+            Case(
+                f"{variable.lower().replace('_', '-')}-huge",
+                10,
+                _nothing,
+                f"{variable}='{value}': must be at most",
+                args=("rollout", "--all", "--dry-run", "--yes"),
+                env={variable: value},
+            )
+            for variable, value in (("FLEET_WORKERS", "9" * 23), ("FLEET_LOCK_TTL", "9999999999"))
+        ),
         Case(
             "corrupt-journal",
             10,
