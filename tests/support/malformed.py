@@ -287,6 +287,13 @@ def _cases() -> list[Case]:
             )
             for verb in ("watch", "resume", "cancel")
         ),
+        Case(
+            "logs-unknown-rollout",
+            11,
+            _nothing,
+            "no rollout 'r-bogus'",
+            args=("logs", "r-bogus", "payments-prod"),
+        ),
     ]
     return cases
 
