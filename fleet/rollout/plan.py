@@ -144,6 +144,8 @@ def select_stacks(
         raise UserError("name the workloads to roll out, or use --all or --selector (-l) ring=canary")
     if names and select_all:
         raise UserError("give workload names or --all, not both")
+    if select_all and selector is not None:
+        raise UserError("give --all or --selector (-l), not both")
     force_controlroom = CONTROLROOM in names
     wanted = [name for name in names if name != CONTROLROOM]
     targets = [

@@ -252,6 +252,13 @@ def _cases() -> list[Case]:
             args=("rollout", "--selector", "=", "--dry-run", "--yes"),
         ),
         Case(
+            "rollout-all-and-selector",
+            11,
+            _nothing,
+            "--all or --selector",
+            args=("rollout", "--all", "-l", "ring=canary", "--dry-run", "--yes"),
+        ),
+        Case(
             "rollout-bad-wave-size",
             11,
             _nothing,
