@@ -23,6 +23,7 @@ from fleet.messages import plain_message
 _MAX_ECHO = 80
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 ENV_PREFIX = "FLEET_"
+_JOURNAL_URL = re.compile(r"(sqlite|postgresql)(\+\w+)?://")
 
 
 class Settings(BaseModel):
@@ -80,6 +81,14 @@ class Settings(BaseModel):
     log_level: str = Field(
         default="WARNING", description="Log level of the fleet commands (DEBUG, INFO, WARNING, ERROR)"
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _journal_database(cls, url: str | None) -> str | None:
+        # The journal is SQLite or PostgreSQL; anything else failed later without naming the variable.
+        if url is not None and not _JOURNAL_URL.match(url):
+            raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+        return url
 
     @field_validator("broker_url", "result_backend")
     @classmethod

@@ -61,6 +61,16 @@ def test_an_unknown_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         ("FLEET_WORKERS", "9" * 23, "FLEET_WORKERS='99999999999999999999999': must be at most 1024"),
         ("FLEET_LOCK_TTL", "9999999999", "FLEET_LOCK_TTL='9999999999': must be at most 604800"),
         (
+            "FLEET_DATABASE_URL",
+            "garbage",
+            "FLEET_DATABASE_URL='garbage': use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+        ),
+        (
+            "FLEET_DATABASE_URL",
+            "mysql://fleet:hunter2@db/fleet",
+            "FLEET_DATABASE_URL='mysql://fleet:***@db/fleet': use sqlite:///PATH or postgresql+psycopg://",
+        ),
+        (
             "FLEET_CHARTS_OFFLINE",
             "maybe",
             "FLEET_CHARTS_OFFLINE='maybe': expected true or false",

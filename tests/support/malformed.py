@@ -198,6 +198,14 @@ def _cases() -> list[Case]:
         Case("lock-ttl-not-a-number", 10, _nothing, "FLEET_LOCK_TTL", env={"FLEET_LOCK_TTL": "abc"}),
         Case("workers-negative", 10, _nothing, "FLEET_WORKERS", env={"FLEET_WORKERS": "-1"}),
         Case("engine-unknown", 10, _nothing, "FLEET_ENGINE", env={"FLEET_ENGINE": "bogus"}),
+        Case(
+            "database-url-not-a-url",
+            10,
+            _nothing,
+            "FLEET_DATABASE_URL='garbage'",
+            args=("status",),
+            env={"FLEET_DATABASE_URL": "garbage"},
+        ),
         *(
             # Beyond any machine: it overflowed mid-rollout, after the rollout was recorded.
             Case(
