@@ -34,7 +34,7 @@ TO_OPTION = typer.Option(
 
 def _plan(st: Any, to: list[str]) -> Any:
     from fleet.journal import utc_now
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import existing_journal
     from fleet.upgrade.plan import plan_upgrade
     from fleet.upgrade.versionset import apply_changes, edit_fleet_text, parse_changes
 
@@ -42,9 +42,11 @@ def _plan(st: Any, to: list[str]) -> Any:
     changes = parse_changes(to)
     target = apply_changes(inventory.fleet.spec.versions, changes)
     edit_fleet_text((inventory.root / "fleet.yaml").read_text(encoding="utf-8"), changes)  # fails early
-    journal, _locks = open_journal(st.settings)
-    with journal:
-        deployed = journal.deployed_versions()
+    deployed: dict[str, Any] = {}
+    journal = existing_journal(st.settings)  # a plan only reads: no journal yet, nothing deployed
+    if journal is not None:
+        with journal:
+            deployed = dict(journal.deployed_versions())
     return changes, plan_upgrade(inventory, target, deployed=deployed, now=utc_now())
 
 

@@ -156,3 +156,22 @@ def test_beat_needs_a_broker(inv: Path) -> None:
         result.stderr
         == "error: fleet beat needs a broker: set FLEET_BROKER_URL (e.g. redis://localhost:6379/0)\n"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["upgrade", "plan", "--to", "alloy=1.5.0"],
+        ["upgrade", "plan", "--to", "alloy=1.5.0", "-o", "json"],
+        ["upgrade", "apply", "--to", "alloy=1.5.0", "--diff"],
+        ["upgrade", "apply", "--to", "alloy=1.5.0", "--diff", "--at", "next-window"],
+    ],
+)
+def test_a_plan_or_a_diff_of_a_never_deployed_inventory_creates_no_journal(
+    inv: Path, args: list[str]
+) -> None:
+    # "write nothing": it left an empty .fleet/fleet.db behind.
+    result = fleet("-i", inv, *args)
+    assert result.exit_code == 0, result.output
+    assert "alloy 1.4.0 -> 1.5.0" in result.stdout or '"alloy": "1.5.0"' in result.stdout
+    assert not (inv / ".fleet").exists()
