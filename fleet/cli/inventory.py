@@ -56,10 +56,15 @@ def validate(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     from fleet.charts.needs import unpublished_problems
     from fleet.errors import InvalidInventory
 
-    inventory = state(ctx).inventory()
-    problems = unpublished_problems(inventory, ChartCache(default_cache_dir()))
-    if problems:
-        raise InvalidInventory(problems)
+    try:
+        inventory = state(ctx).inventory()
+        problems = unpublished_problems(inventory, ChartCache(default_cache_dir()))
+        if problems:
+            raise InvalidInventory(problems)
+    except UserError as error:
+        if output is not Output.table:  # scripts get the problems as a document too (stderr: as ever)
+            emit({"ok": False, "error": error.message, "problems": error.lines()}, output, table=str)
+        raise
     room = inventory.fleet.spec.control_room
     clouds = Counter(w.spec.cloud for w in inventory.workloads)
     by_cloud = ", ".join(f"{n} {cloud}" for cloud, n in sorted(clouds.items()))

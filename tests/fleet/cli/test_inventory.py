@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from inventories import EXAMPLE_INVENTORY as EXAMPLE
@@ -64,6 +65,30 @@ def test_invalid_inventory_exits_2_with_one_line_per_problem(inv: Path) -> None:
     assert lines[1].startswith("workloads/payments-prod.yaml:9: spec.lables: unknown key")
     assert lines[-1] == "error: 2 problems in the inventory"
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("output", ["json", "yaml"])
+def test_validate_for_scripts_prints_every_problem_as_a_document_too(inv: Path, output: str) -> None:
+    # A CI linter reading -o json got {"ok": true, ...} or nothing at all.
+    path = inv / "workloads/payments-prod.yaml"
+    path.write_text(path.read_text().replace("region: eu-west-1", "region: EU").replace("labels:", "lables:"))
+    result = fleet("-i", inv, "validate", "-o", output)
+    assert result.exit_code == 2
+    document = json.loads(result.stdout) if output == "json" else yaml.safe_load(result.stdout)
+    assert document["ok"] is False
+    assert document["error"] == "2 problems in the inventory"
+    assert [problem[:45] for problem in document["problems"]] == [
+        "workloads/payments-prod.yaml:6: spec.region: ",
+        "workloads/payments-prod.yaml:9: spec.lables: ",
+    ]
+    assert result.stderr.splitlines()[-1] == "error: 2 problems in the inventory"
+
+
+def test_validate_json_of_an_inventory_that_cannot_be_read_is_a_document_too(tmp_path: Path) -> None:
+    result = fleet("-i", tmp_path, "validate", "-o", "json")
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and "no fleet.yaml here" in document["problems"][0]
 
 
 def test_validate_refuses_what_mimir_and_alloy_would_refuse(inv: Path) -> None:
