@@ -332,6 +332,11 @@ def load_inventory(root: Path) -> Inventory:
 def _load_inventory(root: Path) -> Inventory:
     root = root.expanduser()
     fleet_path = root / FLEET_FILE
+    if root.is_file():
+        raise UserError(
+            f"{root}: a file, not an inventory directory; "
+            f"pass the directory that holds {FLEET_FILE} (--inventory {root.parent})"
+        )
     if not fleet_path.is_symlink() and not fleet_path.exists():
         raise UserError(
             f"{fleet_path}: no fleet.yaml here; pass --inventory DIR (or set FLEET_INVENTORY), "

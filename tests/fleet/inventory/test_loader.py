@@ -496,3 +496,13 @@ def test_an_unknown_key_in_a_list_item_lists_the_allowed_keys(inventory_dir: Pat
     [line] = problems(inventory_dir)
     assert line.startswith("workloads/payments-prod.yaml:20: spec.alerting.receivers[0].pager: unknown key")
     assert "allowed keys: name, webhook, slack, pagerduty, opsgenie, email" in line
+
+
+def test_an_inventory_path_that_is_a_file_is_told_to_name_the_directory(inventory_dir: Path) -> None:
+    # `-i fleet.yaml` said "fleet.yaml/fleet.yaml: no fleet.yaml here".
+    with pytest.raises(UserError) as caught:
+        load_inventory(inventory_dir / "fleet.yaml")
+    assert caught.value.message == (
+        f"{inventory_dir / 'fleet.yaml'}: a file, not an inventory directory; "
+        f"pass the directory that holds fleet.yaml (--inventory {inventory_dir})"
+    )
