@@ -14,6 +14,7 @@ from fleet.cli.confirm import YES_OPTION, confirm
 from fleet.cli.driving import drive_here, finish, preflight
 from fleet.cli.help import examples
 from fleet.cli.output import OUTPUT_OPTION, Output, console, emit
+from fleet.cli.status import MAX_LIMIT
 
 
 class RolloutGroup(HelpGroup):
@@ -321,7 +322,7 @@ def _detach(inventory: Any, rollout_id: str, locks: Any, output: Output = Output
 def rollout_list(
     ctx: typer.Context,
     output: Output = OUTPUT_OPTION,
-    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many rollouts"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, max=MAX_LIMIT, help="How many rollouts"),
 ) -> None:
     """Rollouts, newest first (the same as `fleet history`)."""
     from fleet.cli.status import show_history

@@ -150,3 +150,15 @@ def test_a_bad_flag_value_is_said_in_fleet_s_words_not_pydantic_s(
     assert said in result.output
     assert "Input should" not in result.output and "Value error" not in result.output
     assert not (inventory / ".fleet").exists()
+
+
+@pytest.mark.parametrize("command", [["history"], ["rollout", "list"]])
+def test_a_limit_beyond_any_history_is_refused_not_an_overflow(inventory: Path, command: list[str]) -> None:
+    from fleet.journal import Journal, journal_url_for
+
+    with Journal(journal_url_for(inventory)):
+        pass  # a journal, so the limit reaches the query (it overflowed SQLite's integers)
+    result = CliRunner().invoke(app, ["-i", str(inventory), *command, "-n", "9" * 20])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--limit' / '-n': must be at most 100000" in result.output
+    assert "unexpected" not in result.output
