@@ -219,8 +219,9 @@ def upgrade_run(
     output: Output = OUTPUT_OPTION,
 ) -> None:
     """Run (or continue) an upgrade rollout in the foreground; `fleet beat` starts this itself."""
+    from fleet.errors import did_you_mean
     from fleet.journal import RolloutKind
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import open_journal, open_recorded_journal
     from fleet.rollout.hooks import SCHEDULER_ACTOR
     from fleet.upgrade.start import start_upgrade
 
@@ -228,11 +229,23 @@ def upgrade_run(
         raise UserError("give either a rollout id or --stacks")
     st = state(ctx)
     inventory = st.inventory()
-    journal, locks = open_journal(st.settings)
+    names: list[str] = []
+    if stacks is not None:  # checked before the journal exists: an invalid request writes nothing
+        names = [name.strip() for name in stacks.split(",") if name.strip()]
+        if not names:
+            raise UserError("--stacks: no stack names; give names like payments-prod,search-staging")
+        known = inventory.stacks()
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            noun = "stack" if len(unknown) == 1 else "stacks"
+            hint = did_you_mean(unknown[0], known) if len(unknown) == 1 else ""
+            raise UserError(f"--stacks: unknown {noun}: {', '.join(unknown)}{hint}")
+        preflight(st, st.settings.rollout_engine)
+    journal, locks = (
+        open_journal(st.settings) if rollout_id is None else open_recorded_journal(st.settings, rollout_id)
+    )
     with journal:
         if stacks is not None:
-            preflight(st, st.settings.rollout_engine)  # before anything is recorded
-            names = [name.strip() for name in stacks.split(",") if name.strip()]
             started_by = SCHEDULER_ACTOR if scheduled else None
             rollout_id = start_upgrade(
                 inventory, journal, locks, names, engine=st.settings.rollout_engine, started_by=started_by

@@ -175,3 +175,26 @@ def test_a_plan_or_a_diff_of_a_never_deployed_inventory_creates_no_journal(
     assert result.exit_code == 0, result.output
     assert "alloy 1.4.0 -> 1.5.0" in result.stdout or '"alloy": "1.5.0"' in result.stdout
     assert not (inv / ".fleet").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stacks", "nonexistent"], "error: --stacks: unknown stack: nonexistent"),
+        (["--stacks", "payments-prod,paymnets-prod"], "error: --stacks: unknown stack: paymnets-prod"),
+        (["--stacks", " , "], "error: --stacks: no stack names; give names like payments-prod"),
+        (["r-bogus"], "error: no rollout 'r-bogus': nothing is recorded for this inventory yet"),
+    ],
+)
+def test_upgrade_run_refuses_unknown_stacks_and_ids_and_records_nothing(
+    inv: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    # --stacks nonexistent recorded an upgrade rollout that "succeeded: no stacks", exit 0.
+    script = tmp_path / "script.json"
+    script.write_text("{}")
+    env = {"FLEET_ENGINE": "scripted", "FLEET_ENGINE_SCRIPT": str(script)}
+    result = fleet("-i", inv, "upgrade", "run", *args, env=env)
+    assert result.exit_code == 2, result.output
+    [line] = result.output.splitlines()
+    assert line.startswith(message)
+    assert not (inv / ".fleet").exists()
