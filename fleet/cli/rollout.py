@@ -151,7 +151,7 @@ def rollout_start(
                 emit(document, output, table=str)
             return
         if preview:
-            _preview(inventory, journal, plan)
+            _preview(inventory, journal, plan, output)
             return
         if not dry_run:
             confirm("Start this rollout?", yes=yes)
@@ -269,8 +269,9 @@ def rollout_cancel(
         )
 
 
-def _preview(inventory: Any, journal: Any, plan: Any) -> None:
-    """Print each planned stack's preview: resources to create, update, replace or delete."""
+def _preview(inventory: Any, journal: Any, plan: Any, output: Output = Output.table) -> None:
+    """Print each planned stack's preview: resources to create, update, replace or delete (with
+    ``-o json|yaml``, one document: ``preview``, ``stacks[]``)."""
     from fleet.journal.credentials import with_recorded_credentials
     from fleet.kinds import EngineKind
     from fleet.rollout.preview import live_preview, preview_lines, render_preview
@@ -280,9 +281,13 @@ def _preview(inventory: Any, journal: Any, plan: Any) -> None:
         previews = live_preview(inventory, plan.stacks, parallel=plan.policy.max_parallel)
     else:
         previews = render_preview(inventory, journal, plan.stacks)
-    out = console()
-    for line in preview_lines(previews):
-        out.print(line, markup=False, highlight=False)
+    if output is not Output.table:
+        document = {"preview": True, "stacks": [found.to_json() for found in previews]}
+        emit(document, output, table=str)
+    else:
+        out = console()
+        for line in preview_lines(previews):
+            out.print(line, markup=False, highlight=False)
     if any(found.error is not None for found in previews):
         raise typer.Exit(1)
 
