@@ -147,13 +147,27 @@ def upgrade_apply(
     new_text = edit_fleet_text(old_text, changes)
     if new_text == old_text:
         say("fleet.yaml already holds these versions; nothing to write.")
+    edits = [
+        {"line": number, "before": old.strip(), "after": new.strip()}
+        for number, (old, new) in enumerate(zip(old_text.splitlines(), new_text.splitlines(), strict=True), 1)
+        if old != new
+    ]
+
+    def document(*, written: bool) -> None:  # -o json|yaml when no rollout starts here
+        if output is not Output.table:
+            emit(
+                {**plan.to_json(), "fleet_yaml": edits, "written": written, "started": None},
+                output,
+                table=str,
+            )
+
     if dry_run:
-        for number, (old, new) in enumerate(
-            zip(old_text.splitlines(), new_text.splitlines(), strict=True), 1
-        ):
-            if old != new:
-                say(f"fleet.yaml:{number}: - {old.strip()}\nfleet.yaml:{number}: + {new.strip()}")
+        for edit in edits:
+            say(
+                f"fleet.yaml:{edit['line']}: - {edit['before']}\nfleet.yaml:{edit['line']}: + {edit['after']}"
+            )
         say("diff only: nothing written, nothing started.")
+        document(written=False)
         return
     confirm("Write fleet.yaml and upgrade?", yes=yes)
     if at is not None:
@@ -164,11 +178,13 @@ def upgrade_apply(
             f"The scheduler (fleet beat) upgrades {len(plan.stacks)} stack(s) in the window "
             f"{window.start.isoformat()} to {window.end.isoformat()}."
         )
+        document(written=True)
         return
     if not plan.stacks:
         write_version_set(inventory.root, changes)
         say(f"Wrote the new version set to {path}.")
         say("No stack needs a change.")
+        document(written=True)
         return
     _start_now(ctx, changes, list(plan.stack_names), output)
 

@@ -198,3 +198,28 @@ def test_upgrade_run_refuses_unknown_stacks_and_ids_and_records_nothing(
     [line] = result.output.splitlines()
     assert line.startswith(message)
     assert not (inv / ".fleet").exists()
+
+
+def test_apply_diff_for_scripts_is_one_document_with_the_plan_and_the_file_change(inv: Path) -> None:
+    # -o json put everything on stderr: a script read an empty stdout.
+    before = (inv / "fleet.yaml").read_bytes()
+    result = fleet("-i", inv, "upgrade", "apply", "--to", "alloy=1.5.0", "--diff", "-o", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["written"] is False and document["started"] is None
+    assert document["to"]["alloy"] == "1.5.0"
+    [change] = document["fleet_yaml"]
+    assert change["line"] == 16 and '"1.4.0"' in change["before"] and '"1.5.0"' in change["after"]
+    assert "diff only: nothing written, nothing started." in result.stderr
+    assert (inv / "fleet.yaml").read_bytes() == before
+
+
+def test_apply_at_next_window_for_scripts_says_what_it_wrote_and_when(inv: Path) -> None:
+    result = fleet(
+        "-i", inv, "upgrade", "apply", "--to", "alloy=1.5.0", "--at", "next-window", "--yes", "-o", "json"
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["written"] is True and document["started"] is None
+    assert document["window"]["start"] < document["window"]["end"]
+    assert b'alloy: "1.5.0"' in (inv / "fleet.yaml").read_bytes()
