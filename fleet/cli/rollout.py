@@ -112,7 +112,7 @@ def rollout_start(
     st = state(ctx)
     inventory = st.inventory()
     engine = EngineKind.render if dry_run else st.settings.rollout_engine
-    preflight(st, engine)  # before the journal or a lock is touched
+    preflight(st, engine, instead="; or, offline: --dry-run")  # before the journal or a lock is touched
     overrides = {
         "canary": canary,
         "wave_size": wave_size,

@@ -139,7 +139,8 @@ def upgrade_apply(
     if at is not None and inventory.fleet.spec.upgrades is None:
         raise UserError("--at next-window: fleet.yaml has no spec.upgrades schedule")
     if at is None and not dry_run:
-        preflight(st, st.settings.rollout_engine)  # before anything is shown, asked or written
+        # Before anything is shown, asked or written.
+        preflight(st, st.settings.rollout_engine, instead="; or, to see the change only: --diff")
     changes, plan = _plan(st, to)
     _show_plan(plan, stderr=output is not Output.table)
     path = inventory.root / "fleet.yaml"

@@ -124,7 +124,7 @@ def workload_remove(
         _show_deletions(inventory, name)
         return
     engine = st.settings.rollout_engine
-    preflight(st, engine)
+    preflight(st, engine, instead="; or, to see what it deletes: --dry-run")
     journal, locks = open_journal(st.settings)
     with journal:
         unfinished = unfinished_offboardings(journal, include_failed=True).get(name)
