@@ -12,10 +12,18 @@ from files the stack ships, never from Mimir's API.
   ``local``: Alertmanager's state (silences, notification log) is not written to object storage;
   it is replicated between the Alertmanager replicas, and lost only when all restart at once.
 - The receivers' secrets are files in one projected volume (``kit.alerting.alertmanager``).
+- The Mimir mixin's recording rules, which Mimir's own dashboards read, are the chart's:
+  mimir-distributed carries the mixin's compiled rules (``mixins/rules.yaml``) and renders them
+  only as a Prometheus Operator ``PrometheusRule``, which nothing here would load. So the release
+  renders them into a ConfigMap of its own (:func:`mixin_rules_object`, Helm reading the file
+  out of the very archive it installs), projected beside fleet's rule files into the owner
+  tenant's directory: they are evaluated on the hub collector's series, and what they record
+  lands in the tenant the control room's Grafana reads Mimir's dashboards from.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +41,12 @@ RULES_CONFIGMAP = "fleet-rules"
 """The ConfigMap of the control room's rule files, one key a rule namespace."""
 ALERTMANAGER_CONFIGMAP = "fleet-alertmanager"
 """The ConfigMap holding the owner tenant's Alertmanager configuration."""
+MIXIN_RULES_CONFIGMAP = "fleet-mimir-mixin-rules"
+"""The ConfigMap the Mimir release renders from its chart's mixin rules."""
+MIXIN_RULES_FILE = "mimir-mixin.yaml"
+"""The mixin rules' file name in the ruler's tenant directory: their rule namespace."""
+CHART_MIXIN_RULES = "mixins/rules.yaml"
+"""Where mimir-distributed keeps the mixin's compiled recording rules in its archive."""
 
 
 def rule_files(workloads: Sequence[str], alerting: Alerting) -> dict[str, str]:
@@ -40,16 +54,41 @@ def rule_files(workloads: Sequence[str], alerting: Alerting) -> dict[str, str]:
     return group_files(controlroom_rule_groups(workloads, alerting.thresholds))
 
 
+def mixin_rules_object() -> str:
+    """A mimir-distributed ``extraObjects`` entry (a template the chart renders with ``tpl``):
+    the ConfigMap :data:`MIXIN_RULES_CONFIGMAP` holding the chart's own :data:`CHART_MIXIN_RULES`
+    as :data:`MIXIN_RULES_FILE`, byte for byte. Helm reads the file from the archive it installs,
+    so the rules always match that chart version's dashboards; a chart without the file fails to
+    render, naming it, rather than leaving the dashboards silently empty."""
+    missing = json.dumps(f"mimir-distributed has no {CHART_MIXIN_RULES}: the Mimir dashboards need its rules")
+    return "\n".join(
+        [
+            "apiVersion: v1",
+            "kind: ConfigMap",
+            "metadata:",
+            f"  name: {MIXIN_RULES_CONFIGMAP}",
+            "  namespace: {{ .Release.Namespace }}",
+            f"  labels: {json.dumps(mimir.LABELS)}",
+            "data:",
+            f"  {MIXIN_RULES_FILE}: |",
+            f"    {{{{- required {missing} (.Files.Get {json.dumps(CHART_MIXIN_RULES)}) | nindent 4 }}}}",
+            "",
+        ]
+    )
+
+
 def ruler_alertmanager_values(alerting: Alerting) -> dict[str, Any]:
-    """The mimir-distributed values that run the ruler on the shipped rules and the Alertmanager
-    on the shipped configuration (merged into the central Mimir's values); the stores are
-    :func:`kit.alerting.mimir.shipped_stores`."""
+    """The mimir-distributed values that run the ruler on the shipped rules and the chart's mixin
+    rules (:func:`mixin_rules_object`), and the Alertmanager on the shipped configuration (merged
+    into the central Mimir's values); the stores are :func:`kit.alerting.mimir.shipped_stores`."""
     values = mimir.ruler_alertmanager_values(
         alerting,
         tenant=OWNER_TENANT,
         rules_configmap=RULES_CONFIGMAP,
         alertmanager_configmap=ALERTMANAGER_CONFIGMAP,
+        chart_rules_configmap=MIXIN_RULES_CONFIGMAP,
     )
+    values["extraObjects"] = [mixin_rules_object()]
     # Federated rule groups (source_tenants) need both switches.
     values["mimir"] = {"structuredConfig": {"ruler": {"tenant_federation": {"enabled": True}}}}
     return values

@@ -3,7 +3,8 @@ dashboards their data, written into the hub's own tenant (:data:`OWNER_TENANT`).
 
 - **Mimir's components**: every pod of the central Mimir with an ``http-metrics`` port (the
   gateway's nginx has no metrics endpoint and is left out), labelled as the Mimir mixin's
-  dashboards expect: ``cluster``, ``namespace``, ``pod`` and ``job="<namespace>/<component>"``.
+  dashboards expect: ``cluster``, ``namespace``, ``pod`` and ``job="<namespace>/<component>"``;
+  every 15 s (:data:`MIMIR_SCRAPE_INTERVAL`), which the mixin's recording rules need.
 - **The gateway's requests**: its JSON access log, tailed through the Kubernetes API
   (``loki.source.kubernetes``), counted by workload and status into
   ``fleet_gateway_requests_total`` (:data:`kit.alerting.catalogue.GATEWAY_REQUESTS`); the
@@ -64,6 +65,10 @@ escaped as JSON, so a claimed user name cannot end its field); other lines (ngin
 match and are not counted. Go's RE2 syntax; the tests run it on lines the real nginx wrote."""
 MIXIN_CLUSTER = "controlroom"
 """The ``cluster`` label of every series the collector writes (the mixin dashboards select on it)."""
+MIMIR_SCRAPE_INTERVAL = "15s"
+"""How often Mimir's pods are scraped. The mixin's recording rules take ``rate(...[1m])``, and
+Mimir 3 (Prometheus 3's PromQL) reads a range without its left end: at Alloy's default 60s a
+1m window holds one sample and those rules record nothing; at 15s it holds four."""
 _COMPONENT_LABEL = "__meta_kubernetes_pod_label_app_kubernetes_io_component"
 _NAME_LABEL = "__meta_kubernetes_pod_label_app_kubernetes_io_name"
 
@@ -99,14 +104,17 @@ def _mixin_labels() -> list[Block]:
     ]
 
 
-def _hub_scrape(name: str, *, job: str) -> Block:
-    """``prometheus.scrape`` ``name`` of ``discovery.relabel`` ``name``'s targets into the hub tenant."""
+def _hub_scrape(name: str, *, job: str, interval: str | None = None) -> Block:
+    """``prometheus.scrape`` ``name`` of ``discovery.relabel`` ``name``'s targets into the hub
+    tenant, every ``interval`` (None: Alloy's default, 60s)."""
+    every = (attr("scrape_interval", interval),) if interval is not None else ()
     return Block(
         "prometheus.scrape",
         name,
         (
             attr("targets", ref(f"discovery.relabel.{name}.output")),
             attr("job_name", job),
+            *every,
             attr("forward_to", [ref("prometheus.remote_write.hub.receiver")]),
         ),
     )
@@ -122,7 +130,7 @@ def _mimir_scrape(mimir_namespace: str) -> list[Block]:
     ]
     return [
         *selected_pods("mimir", rules, namespaces=[mimir_namespace]),
-        _hub_scrape("mimir", job="mimir"),
+        _hub_scrape("mimir", job="mimir", interval=MIMIR_SCRAPE_INTERVAL),
     ]
 
 

@@ -4,7 +4,11 @@ Write path (``/api/v1/push``, ``/otlp/v1/metrics``): basic auth against the work
 ``X-Scope-OrgID`` is set to ``$remote_user`` whatever the client sent, so a workload can only
 ever write its own tenant. Read path (``/prometheus/api/v1/<endpoint>``, a fixed list of
 Prometheus query endpoints): basic auth against the reader's htpasswd; the client's
-``X-Scope-OrgID`` passes through so one query can federate ``a|b|c``. Every other path is 404.
+``X-Scope-OrgID`` passes through so one query can federate ``a|b|c``. Alertmanager path
+(``/alertmanager/api/v2/...``: the alerts, their groups, the receivers, status and silences, to
+read; what Grafana's Alertmanager datasource calls): the reader's htpasswd too, the tenant always
+the hub's own (where the fleet's alerts land), whatever the client sent. The reader stays
+read-only: creating or expiring a silence, posting alerts and the configuration API are 403 or 404.
 
 Hardening, each decision next to its directive below: rate limits per client address (before the
 password check, so a flood of wrong passwords cannot burn the CPU on bcrypt) and per credential
@@ -19,6 +23,7 @@ which leaves text without ``{{`` unchanged): the test suite runs exactly this fi
 from __future__ import annotations
 
 from fleet.inventory.models import ControlRoomGateway
+from kit.alerting.catalogue import OWNER_TENANT
 
 RELEASE = "mimir"
 """The Helm release (and ``mimir.fullname``): Service names are ``mimir-<component>``."""
@@ -47,6 +52,13 @@ READ_ENDPOINTS = (
     "alerts",
 )
 """The Prometheus API endpoints Grafana and the health gates use (read-only)."""
+ALERTMANAGER_PREFIX = "/alertmanager"
+"""Mimir's ``-http.alertmanager-http-prefix`` (its default), under which Grafana's Alertmanager
+datasource (``implementation: mimir``) calls ``/api/v2/...``."""
+ALERTMANAGER_READ_ENDPOINTS = ("alerts", "alerts/groups", "receivers", "status")
+"""Alertmanager API v2 endpoints the reader may GET (never POST: no one injects alerts here)."""
+SILENCE_ID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+"""Alertmanager's silence ids are UUIDs."""
 MAX_BODY = "10m"
 """Alloy sends at most 2,000 samples per push, snappy-compressed: well under 1 MB. 10 MB leaves room
 for OTLP batches and metadata while keeping one client from parking hundreds of MB per request."""
@@ -91,6 +103,49 @@ def _write_location(path: str, rotation: str, namespace: str, gateway: ControlRo
       auth_basic_user_file {ROTATION_HTPASSWD_DIR}/.htpasswd;
 {_write_proxy(path, namespace)}
     }}"""
+
+
+def _alertmanager_location(
+    match: str, methods: str, path: str, namespace: str, gateway: ControlRoomGateway
+) -> str:
+    return f"""
+    location {match} {{
+      limit_except {methods} {{ deny all; }}{_limits(gateway)}
+      client_max_body_size 1m;
+      auth_basic           "Mimir read";
+      auth_basic_user_file {READER_HTPASSWD_DIR}/.htpasswd;
+      # The hub's own tenant, where the ruler's alerts land: whatever tenant the client names,
+      # it sees no other.
+      proxy_set_header     X-Scope-OrgID {OWNER_TENANT};
+      proxy_set_header     Authorization "";
+      set $alertmanager {upstream_host(namespace, "alertmanager-headless")};
+      # The path is rebuilt from what the location matched; only the query string passes.
+      proxy_pass           http://$alertmanager:{HTTP_PORT}{ALERTMANAGER_PREFIX}/api/v2/{path}$is_args$args;
+    }}"""
+
+
+def _alertmanager_locations(namespace: str, gateway: ControlRoomGateway) -> str:
+    """The Alertmanager API Grafana's datasource calls, to read: the alerts, their groups, the
+    receivers, status and silences. The reader's credential also serves the health gates and is
+    a stack output: it changes nothing, so a silence is not its to create or expire."""
+    read = "|".join(ALERTMANAGER_READ_ENDPOINTS)
+    prefix = f"{ALERTMANAGER_PREFIX}/api/v2"
+    return "".join(
+        (
+            _alertmanager_location(
+                f"~ ^{prefix}/(?<am_endpoint>{read})$", "GET", "$am_endpoint", namespace, gateway
+            ),
+            _alertmanager_location(f"= {prefix}/silences", "GET", "silences", namespace, gateway),
+            _alertmanager_location(
+                # Quoted: nginx reads an unquoted brace as the start of a block.
+                f'~ "^{prefix}/silence/(?<silence_id>{SILENCE_ID})$"',
+                "GET",
+                "silence/$silence_id",
+                namespace,
+                gateway,
+            ),
+        )
+    )
 
 
 def gateway_nginx_config(gateway: ControlRoomGateway, namespace: str) -> str:
@@ -199,6 +254,7 @@ http {{
       # client wrote besides the query string reaches Mimir.
       proxy_pass           http://$query_frontend:{HTTP_PORT}/prometheus/api/v1/$endpoint$is_args$args;
     }}
+{_alertmanager_locations(namespace, gateway)}
 
     location / {{
       return 404;

@@ -1,12 +1,15 @@
-"""The control room's Grafana: one datasource, the central Mimir, querying every workload's
-tenant and the hub's own at once through tenant federation (``X-Scope-OrgID: a|b|controlroom``).
+"""The control room's Grafana: one metrics datasource, the central Mimir, querying every
+workload's tenant and the hub's own at once through tenant federation
+(``X-Scope-OrgID: a|b|controlroom``), and the central Mimir's Alertmanager, where the fleet's
+alerts are (the hub's own tenant), to see them and their silences (read-only).
 fleet's dashboards are provisioned from the values; Mimir's own (the chart's mixin dashboards,
 ConfigMaps the Mimir release puts in Grafana's namespace) are loaded by the chart's dashboards
 sidecar, which reads ConfigMaps in its own namespace only.
 
 No Loki datasource: logs never leave the workloads. The reader password reaches Grafana through a
 Secret and an environment variable, never through the chart values; the admin password is random
-and lives in its own Secret.
+and lives in its own Secret. Both datasources go through the hub's gateway with the reader's
+credential; the gateway lets the reader reach the Alertmanager of the hub's own tenant only.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ ADMIN_SECRET = "grafana-admin"
 READER_SECRET = "grafana-mimir-reader"
 READER_ENV = "MIMIR_READER_PASSWORD"
 DATASOURCE_UID = "fleet-mimir"
+ALERTMANAGER_UID = "fleet-alertmanager"
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_LABEL_VALUE = "1"
 """The label mimir-distributed puts on its dashboards' ConfigMaps (``metaMonitoring.dashboards``)."""
@@ -68,16 +72,39 @@ def mimir_datasource(url: str, workloads: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def alertmanager_datasource(url: str) -> dict[str, Any]:
+    """Grafana's provisioned datasource for the central Mimir's Alertmanager, through the gateway
+    at ``url`` (its root: with ``implementation: mimir`` Grafana adds ``/alertmanager/api/v2/...``),
+    in the hub's own tenant (:data:`OWNER_TENANT`), where the ruler sends the fleet's alerts."""
+    return {
+        "name": "Alertmanager (fleet)",
+        "uid": ALERTMANAGER_UID,
+        "type": "alertmanager",
+        "access": "proxy",
+        "url": url,
+        "editable": False,
+        "basicAuth": True,
+        "basicAuthUser": READER_USERNAME,
+        # The fleet's alerts are Mimir's ruler's; Grafana's own alerting sends nothing here.
+        "jsonData": {
+            "implementation": "mimir",
+            "handleGrafanaManagedAlerts": False,
+            "httpHeaderName1": "X-Scope-OrgID",
+        },
+        "secureJsonData": {"httpHeaderValue1": OWNER_TENANT, "basicAuthPassword": f"${READER_ENV}"},
+    }
+
+
 def grafana_values(
-    query_url: str, workloads: Sequence[str], sizing: Sizing | None = None, replication_factor: int = 3
+    gateway_url: str, workloads: Sequence[str], sizing: Sizing | None = None, replication_factor: int = 3
 ) -> dict[str, Any]:
-    """The chart values for the control room's Grafana, with fleet's dashboards provisioned."""
+    """The chart values for the control room's Grafana (its datasources on the Mimir gateway at
+    ``gateway_url``), with fleet's dashboards provisioned."""
+    sources = [mimir_datasource(f"{gateway_url}/prometheus", workloads), alertmanager_datasource(gateway_url)]
     values: dict[str, Any] = {
         "admin": {"existingSecret": ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
         "envValueFrom": {READER_ENV: {"secretKeyRef": {"name": READER_SECRET, "key": "password"}}},
-        "datasources": {
-            "datasources.yaml": {"apiVersion": 1, "datasources": [mimir_datasource(query_url, workloads)]}
-        },
+        "datasources": {"datasources.yaml": {"apiVersion": 1, "datasources": sources}},
         # Mimir's own dashboards: the chart's ConfigMaps in this namespace, loaded by the sidecar.
         "sidecar": {
             "resources": SIDECAR.values(),
@@ -112,7 +139,8 @@ class GrafanaArgs:
     """Where the chart is published (``spec.charts`` in fleet.yaml)."""
     workloads: Sequence[str]
     mimir_url: pulumi.Input[str]
-    """In-cluster base URL of the Mimir gateway; the datasource queries ``<url>/prometheus``."""
+    """In-cluster base URL of the Mimir gateway; the metrics datasource queries
+    ``<url>/prometheus``, the Alertmanager datasource ``<url>/alertmanager``."""
     reader_password: pulumi.Input[str]
     sizing: Sizing = field(default_factory=Sizing)
     replication_factor: int = 3
@@ -123,7 +151,7 @@ class GrafanaArgs:
 
 
 class Grafana(pulumi.ComponentResource):
-    """Grafana for the whole fleet, reading only the central Mimir."""
+    """Grafana for the whole fleet, reading only the central Mimir (and its Alertmanager)."""
 
     chart: k8s.helm.v4.Chart
     namespace: k8s.core.v1.Namespace
@@ -155,7 +183,7 @@ class Grafana(pulumi.ComponentResource):
         )
         workloads = tuple(args.workloads)
         values = pulumi.Output.from_input(args.mimir_url).apply(
-            lambda url: grafana_values(f"{url}/prometheus", workloads, args.sizing, args.replication_factor)
+            lambda url: grafana_values(url, workloads, args.sizing, args.replication_factor)
         )
         self.chart = k8s.helm.v4.Chart(
             f"{name}-chart",

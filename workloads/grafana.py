@@ -1,4 +1,5 @@
-"""The workload's Grafana: reads the local Mimir and the local Loki, nothing else."""
+"""The workload's Grafana: reads the local Mimir and the local Loki, nothing else; with local
+alerting on, also the local Mimir's Alertmanager (its alerts and silences)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ USER_KEY = "admin-user"
 PASSWORD_KEY = "admin-password"
 MIMIR_UID = "mimir"
 """The local Mimir datasource's uid, which the dashboards name."""
+ALERTMANAGER_UID = "alertmanager"
 INGRESS_TLS_SECRET = "grafana-tls"
 
 
@@ -37,6 +39,9 @@ class GrafanaArgs:
     """The local Mimir's Prometheus API, ``.../prometheus``."""
     loki_url: pulumi.Input[str]
     """The local Loki gateway."""
+    alertmanager_url: pulumi.Input[str] | None = None
+    """The local Mimir's gateway (Grafana adds ``/alertmanager/api/v2/...``) when the workload
+    runs local alerting; None: no Alertmanager datasource."""
     workload: str = ""
     """The workload's name, which its dashboards filter on."""
     sizing: Sizing = field(default_factory=Sizing)
@@ -45,40 +50,65 @@ class GrafanaArgs:
     fleet's chart cache; None: from ``repository``."""
 
 
-def datasources(mimir_url: pulumi.Input[str], loki_url: pulumi.Input[str]) -> dict[str, Any]:
-    """Grafana's provisioned datasources: the workload's own Mimir (default) and Loki."""
+def alertmanager_datasource(url: pulumi.Input[str]) -> dict[str, Any]:
+    """The local Mimir's Alertmanager as a Grafana datasource. ``url`` is the Mimir gateway's
+    root: with ``implementation: mimir`` Grafana itself adds Mimir's Alertmanager prefix
+    (``/alertmanager/api/v2/...``, Mimir's default ``-http.alertmanager-http-prefix``), which
+    the gateway sends to the Alertmanager. No tenant header: the local Mimir is single-tenant,
+    every request is its no-auth tenant, where the workload's alerts land."""
     return {
-        "apiVersion": 1,
-        "datasources": [
-            {
-                "name": "Mimir",
-                "uid": MIMIR_UID,
-                "type": "prometheus",
-                "access": "proxy",
-                "url": mimir_url,
-                "isDefault": True,
-                "editable": False,
-                "jsonData": {"prometheusType": "Mimir", "httpMethod": "POST"},
-            },
-            {
-                "name": "Loki",
-                "uid": "loki",
-                "type": "loki",
-                "access": "proxy",
-                "url": loki_url,
-                "editable": False,
-            },
-        ],
+        "name": "Alertmanager",
+        "uid": ALERTMANAGER_UID,
+        "type": "alertmanager",
+        "access": "proxy",
+        "url": url,
+        "editable": False,
+        # fleet's alerts are Mimir's and Loki's rulers'; Grafana's own alerting sends nothing here.
+        "jsonData": {"implementation": "mimir", "handleGrafanaManagedAlerts": False},
     }
 
 
+def datasources(
+    mimir_url: pulumi.Input[str],
+    loki_url: pulumi.Input[str],
+    alertmanager_url: pulumi.Input[str] | None = None,
+) -> dict[str, Any]:
+    """Grafana's provisioned datasources: the workload's own Mimir (default) and Loki, and its
+    Mimir's Alertmanager when ``alertmanager_url`` is given (local alerting)."""
+    sources: list[dict[str, Any]] = [
+        {
+            "name": "Mimir",
+            "uid": MIMIR_UID,
+            "type": "prometheus",
+            "access": "proxy",
+            "url": mimir_url,
+            "isDefault": True,
+            "editable": False,
+            "jsonData": {"prometheusType": "Mimir", "httpMethod": "POST"},
+        },
+        {
+            "name": "Loki",
+            "uid": "loki",
+            "type": "loki",
+            "access": "proxy",
+            "url": loki_url,
+            "editable": False,
+        },
+    ]
+    if alertmanager_url is not None:
+        sources.append(alertmanager_datasource(alertmanager_url))
+    return {"apiVersion": 1, "datasources": sources}
+
+
 def grafana_values(args: GrafanaArgs) -> dict[str, Any]:
-    """The chart values: the admin login from our Secret, the two datasources, fleet's
+    """The chart values: the admin login from our Secret, the datasources, fleet's
     dashboards of the workload's pipeline, optional ingress."""
     values: dict[str, Any] = {
         "fullnameOverride": RELEASE,
         "admin": {"existingSecret": ADMIN_SECRET, "userKey": USER_KEY, "passwordKey": PASSWORD_KEY},
-        "datasources": {"datasources.yaml": datasources(args.mimir_url, args.loki_url)},
+        "datasources": {
+            "datasources.yaml": datasources(args.mimir_url, args.loki_url, args.alertmanager_url)
+        },
         "grafana.ini": {"analytics": {"reporting_enabled": False, "check_for_updates": False}},
         **grafana_dashboard_values(workload_dashboards(MIMIR_UID, args.workload)),
     }

@@ -103,12 +103,16 @@ class Mimir(pulumi.ComponentResource):
     """Where Alloy writes: ``http://mimir-gateway.<namespace>.svc.cluster.local/api/v1/push``."""
     query_url: pulumi.Output[str]
     """The Prometheus API Grafana reads: ``.../prometheus``."""
+    alertmanager_url: pulumi.Output[str]
+    """The gateway's root, for Grafana's Alertmanager datasource: the chart's gateway sends
+    Mimir's Alertmanager prefix (``/alertmanager``, and ``/api/v1/alerts``) to the Alertmanager."""
 
     def __init__(self, name: str, args: MimirArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("fleet:workload:Mimir", name, None, opts)
         base = pulumi.Output.from_input(args.namespace).apply(lambda ns: gateway_url(RELEASE, ns))
         self.push_url = base.apply(lambda url: f"{url}/api/v1/push")
         self.query_url = base.apply(lambda url: f"{url}/prometheus")
+        self.alertmanager_url = base
         self.chart = grafana_chart(
             f"{name}-chart",
             release=RELEASE,
@@ -120,4 +124,10 @@ class Mimir(pulumi.ComponentResource):
             values=mimir_values(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
-        self.register_outputs({"push_url": self.push_url, "query_url": self.query_url})
+        self.register_outputs(
+            {
+                "push_url": self.push_url,
+                "query_url": self.query_url,
+                "alertmanager_url": self.alertmanager_url,
+            }
+        )

@@ -1,7 +1,8 @@
 """The workload ("spoke") program: Alloy, Mimir, Loki and Grafana on one workload cluster.
 
 Metrics are written twice by Alloy (the local Mimir, the control room's Mimir); logs go to the
-local Loki only; Grafana reads the local Mimir and Loki. The workload's password for the control
+local Loki only; Grafana reads the local Mimir and Loki (and, with local alerting, the local
+Mimir's Alertmanager). The workload's password for the control
 room is an argument of the program (``credential``, a secret Output), straight into a Secret:
 fleet runs the program inline, in the engine's own process, and hands it the control room's
 output for this workload alone, read right before each run. The program reads no stack
@@ -161,6 +162,8 @@ def workload_program(
             settings=settings.grafana,
             mimir_url=mimir.query_url,
             loki_url=loki.query_url,
+            # The local Alertmanager runs only with local alerting.
+            alertmanager_url=mimir.alertmanager_url if local_alerting.enabled else None,
             workload=workload.name,
             sizing=sizing,
         ),

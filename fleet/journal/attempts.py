@@ -16,11 +16,24 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    BindParameter,
+    Connection,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fleet.errors import OperationError
 from fleet.journal import queries
+from fleet.journal.db import UTCDateTime
 from fleet.journal.records import Claim, ClaimResult, Outcome, RolloutKind, RolloutStatus, StackStatus
 from fleet.journal.schema import attempt_outputs, attempts, rollouts, stack_deploys, stack_locks, stacks
 
@@ -41,23 +54,122 @@ def json_data(value: Mapping[str, Any], what: str) -> Any:
         raise TypeError(f"{what} must be JSON data: {error}") from None
 
 
-def stack_key(rollout_id: str, stack: str) -> ColumnElement[bool]:
-    return (stacks.c.rollout_id == rollout_id) & (stacks.c.stack == stack)
+# The statements of a claim, a finish and a heartbeat are built once, with bound parameters:
+# every stack costs a claim and a finish under the journal's write lock, and building and
+# caching a statement cost several times more than SQLite took to run it. Parameter names carry
+# a ``k_`` (key) or ``v_`` (value) prefix: a bound parameter named like a column is reserved in
+# UPDATE and INSERT statements.
+_R: BindParameter[str] = bindparam("k_rollout_id")
+_S: BindParameter[str] = bindparam("k_stack")
+_N: BindParameter[int] = bindparam("k_number")
+_STACK = (stacks.c.rollout_id == _R) & (stacks.c.stack == _S)
+_MINE = (attempts.c.rollout_id == _R) & (attempts.c.stack == _S)
+
+_BUMP_CHANGE = (
+    update(rollouts)
+    .where(rollouts.c.id == _R)
+    .values(change_seq=rollouts.c.change_seq + 1)
+    .returning(rollouts.c.change_seq)
+)
+_SET_STATUS = (
+    update(stacks)
+    .where(_STACK)
+    .values(
+        status=bindparam("v_status"),
+        updated_at=bindparam("v_now", type_=UTCDateTime),
+        change_seq=bindparam("v_seq"),
+    )
+)
+_STACK_LOCK = select(stack_locks.c.rollout_id).where(stack_locks.c.stack == _S).with_for_update()
+_STACK_STATE = select(stacks.c.status).where(_STACK).with_for_update()
+_RUNNING_AND_FAILED = (
+    select(stacks.c.status, func.count())
+    .where(
+        (stacks.c.rollout_id == _R)
+        & stacks.c.status.in_([StackStatus.RUNNING.value, StackStatus.FAILED.value])
+    )
+    .group_by(stacks.c.status)
+)
+_MY_ATTEMPTS = select(attempts).where(_MINE).order_by(attempts.c.number.desc())
+_OPEN_ELSEWHERE = select(attempts).where(
+    (attempts.c.stack == _S) & (attempts.c.rollout_id != _R) & attempts.c.outcome.is_(None)
+)
+_INSERT_ATTEMPT = insert(attempts).values(
+    rollout_id=_R,
+    stack=_S,
+    number=_N,
+    worker=bindparam("v_worker"),
+    started_at=bindparam("v_now", type_=UTCDateTime),
+    heartbeat_at=bindparam("v_now", type_=UTCDateTime),
+)
+_MY_OUTCOMES = select(attempts.c.number, attempts.c.outcome).where(_MINE)
+_FINISH_ATTEMPT = (
+    update(attempts)
+    .where(_MINE & (attempts.c.number == _N))
+    .values(
+        outcome=bindparam("v_outcome"),
+        finished_at=bindparam("v_now", type_=UTCDateTime),
+        error=bindparam("v_error"),
+        versions=bindparam("v_versions", type_=JSON),
+        summary=bindparam("v_summary", type_=JSON),
+    )
+)
+_INSERT_OUTPUT = insert(attempt_outputs).values(
+    rollout_id=_R, stack=_S, number=_N, output=bindparam("v_output"), truncated=bindparam("v_truncated")
+)
+_HEARTBEAT = (
+    update(attempts)
+    .where(_MINE & (attempts.c.number == _N) & attempts.c.outcome.is_(None))
+    .values(heartbeat_at=bindparam("v_now", type_=UTCDateTime))
+)
 
 
-def attempt_key(rollout_id: str, stack: str) -> ColumnElement[bool]:
-    return (attempts.c.rollout_id == rollout_id) & (attempts.c.stack == stack)
+def _track_deploy_statements() -> dict[tuple[str, bool], Any]:
+    """One upsert per dialect and kind (a claim; a success), keeping a stack's ``stack_deploys``
+    row current in one statement: the claimed or succeeded attempt becomes the newest one when
+    its (rollout seq, number) is newer than the recorded one, and, for a success, the deployed
+    one unless a newer deploy is recorded."""
+    built: dict[tuple[str, bool], Any] = {}
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql)):
+        for succeeded in (False, True):
+            row = {
+                "stack": _S,
+                "latest_rollout_id": _R,
+                "latest_seq": bindparam("v_seq"),
+                "latest_number": _N,
+            }
+            if succeeded:
+                row |= {"deployed_rollout_id": _R, "deployed_seq": bindparam("v_seq"), "deployed_number": _N}
+            upsert = dialect.insert(stack_deploys).values(row)
+            new, old = upsert.excluded, stack_deploys.c
+            newer = or_(
+                old.latest_seq.is_(None),
+                tuple_(old.latest_seq, old.latest_number) < tuple_(new.latest_seq, new.latest_number),
+            )
+            changes = {
+                column: case((newer, new[column]), else_=old[column])
+                for column in ("latest_rollout_id", "latest_seq", "latest_number")
+            }
+            if succeeded:
+                newest = or_(
+                    old.deployed_seq.is_(None),
+                    tuple_(old.deployed_seq, old.deployed_number)
+                    <= tuple_(new.deployed_seq, new.deployed_number),
+                )
+                changes |= {
+                    column: case((newest, new[column]), else_=old[column])
+                    for column in ("deployed_rollout_id", "deployed_seq", "deployed_number")
+                }
+            built[name, succeeded] = upsert.on_conflict_do_update(index_elements=["stack"], set_=changes)
+    return built
+
+
+_TRACK_DEPLOY = _track_deploy_statements()
 
 
 def next_change(conn: Connection, rollout_id: str) -> int:
     """Bump the rollout's change counter (locking its row until the commit); the new value."""
-    bumped = (
-        update(rollouts)
-        .where(rollouts.c.id == rollout_id)
-        .values(change_seq=rollouts.c.change_seq + 1)
-        .returning(rollouts.c.change_seq)
-    )
-    return int(conn.execute(bumped).scalar_one())
+    return int(conn.execute(_BUMP_CHANGE, {"k_rollout_id": rollout_id}).scalar_one())
 
 
 def set_stack_status(
@@ -65,9 +177,8 @@ def set_stack_status(
 ) -> None:
     seq = next_change(conn, rollout_id)
     conn.execute(
-        update(stacks)
-        .where(stack_key(rollout_id, stack))
-        .values(status=status.value, updated_at=now, change_seq=seq)
+        _SET_STATUS,
+        {"k_rollout_id": rollout_id, "k_stack": stack, "v_status": status.value, "v_now": now, "v_seq": seq},
     )
 
 
@@ -83,13 +194,10 @@ def claim(
 ) -> Claim:
     """See :meth:`fleet.journal.Journal.claim`. An open attempt is stale when its last heartbeat
     is older than ``stale_before``."""
+    key = {"k_rollout_id": rollout_id, "k_stack": stack}
     rollout = queries.rollout_row(conn, rollout_id, lock="update")
-    lock = conn.execute(
-        select(stack_locks.c.rollout_id).where(stack_locks.c.stack == stack).with_for_update()
-    ).one_or_none()
-    state = conn.execute(
-        select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update()
-    ).one_or_none()
+    lock = conn.execute(_STACK_LOCK, key).one_or_none()
+    state = conn.execute(_STACK_STATE, key).one_or_none()
     if state is None:
         raise OperationError(f"stack {stack!r} is not part of rollout {rollout_id}")
     refused = _refusal(rollout, StackStatus(state.status))
@@ -105,19 +213,13 @@ def claim(
         return Claim(limited, rollout_id, stack, worker, None)
 
     # This stack's attempts in this rollout, newest first (a few at most): the open one and the last number.
-    mine = conn.execute(
-        select(attempts).where(attempt_key(rollout_id, stack)).order_by(attempts.c.number.desc())
-    ).all()
+    mine = conn.execute(_MY_ATTEMPTS, key).all()
     running = next((row for row in mine if row.outcome is None), None)
     if running is not None and running.heartbeat_at >= stale_before and not previous_worker_lost:
         return Claim(ClaimResult.BUSY, rollout_id, stack, worker, running.number, running.worker)
     # A stack is never run by two rollouts at once, whatever died: an attempt of another rollout
     # (its coordinator killed, its worker still running) keeps the stack until it ends or goes silent.
-    others = conn.execute(
-        select(attempts).where(
-            (attempts.c.stack == stack) & (attempts.c.rollout_id != rollout_id) & attempts.c.outcome.is_(None)
-        )
-    ).all()
+    others = conn.execute(_OPEN_ELSEWHERE, key).all()
     for other in others:
         if other.heartbeat_at >= stale_before:
             holder = f"{other.worker} (rollout {other.rollout_id})"
@@ -129,7 +231,11 @@ def claim(
         taker = worker if stale.rollout_id == rollout_id else f"{worker} of rollout {rollout_id}"
         conn.execute(
             update(attempts)
-            .where(attempt_key(stale.rollout_id, stack) & (attempts.c.number == stale.number))
+            .where(
+                (attempts.c.rollout_id == stale.rollout_id)
+                & (attempts.c.stack == stack)
+                & (attempts.c.number == stale.number)
+            )
             .values(
                 outcome=Outcome.LOST.value,
                 finished_at=now,
@@ -139,11 +245,7 @@ def claim(
         recovered_from = stale.worker
 
     number = (mine[0].number if mine else 0) + 1
-    conn.execute(
-        insert(attempts).values(
-            rollout_id=rollout_id, stack=stack, number=number, worker=worker, started_at=now, heartbeat_at=now
-        )
-    )
+    conn.execute(_INSERT_ATTEMPT, {**key, "k_number": number, "v_worker": worker, "v_now": now})
     set_stack_status(conn, rollout_id, stack, StackStatus.RUNNING, now)
     track_deploy(conn, rollout, stack, number, succeeded=False)
     return Claim(ClaimResult.GRANTED, rollout_id, stack, worker, number, recovered_from=recovered_from)
@@ -166,28 +268,29 @@ def finish(
     """See :meth:`fleet.journal.Journal.finish`."""
     if outcome is Outcome.LOST:
         raise ValueError("'lost' is recorded by claim(), not reported by a worker")
+    key = {"k_rollout_id": rollout_id, "k_stack": stack, "k_number": attempt}
     rollout = queries.rollout_row(conn, rollout_id, lock="update")
     if conn.dialect.name == "postgresql":  # the lock order; SQLite's write lock is held already
-        conn.execute(select(stacks.c.status).where(stack_key(rollout_id, stack)).with_for_update())
-    key = attempt_key(rollout_id, stack) & (attempts.c.number == attempt)
+        conn.execute(_STACK_STATE, key)
     # Every attempt of the stack in this rollout (a few at most): this one's outcome, the newest number.
-    mine = select(attempts.c.number, attempts.c.outcome).where(attempt_key(rollout_id, stack))
-    numbers: dict[int, str | None] = {row.number: row.outcome for row in conn.execute(mine)}
+    numbers: dict[int, str | None] = {row.number: row.outcome for row in conn.execute(_MY_OUTCOMES, key)}
     if attempt not in numbers:
         raise OperationError(f"no attempt {attempt} of stack {stack!r} in rollout {rollout_id}")
     if numbers[attempt] not in (None, Outcome.LOST.value):
         raise OperationError(f"attempt {attempt} of stack {stack!r} already {numbers[attempt]}")
     conn.execute(
-        update(attempts)
-        .where(key)
-        .values(outcome=outcome.value, finished_at=now, error=error, versions=versions, summary=summary)
+        _FINISH_ATTEMPT,
+        {
+            **key,
+            "v_outcome": outcome.value,
+            "v_now": now,
+            "v_error": error,
+            "v_versions": versions,
+            "v_summary": summary,
+        },
     )
     if output is not None:
-        conn.execute(
-            insert(attempt_outputs).values(
-                rollout_id=rollout_id, stack=stack, number=attempt, output=output, truncated=truncated
-            )
-        )
+        conn.execute(_INSERT_OUTPUT, {**key, "v_output": output, "v_truncated": truncated})
     # A late report from a taken-over attempt is kept on its row; the stack follows the newest attempt.
     if max(numbers) == attempt:
         set_stack_status(conn, rollout_id, stack, StackStatus(outcome.value), now)
@@ -201,25 +304,8 @@ def track_deploy(conn: Connection, rollout: Any, stack: str, number: int, *, suc
     unless a newer one already is). Dry runs and drift checks deploy nothing."""
     if rollout.dry_run or rollout.kind == RolloutKind.DRIFT.value:
         return
-    key = (int(rollout.seq), number)
-    values = {
-        "stack": stack,
-        "latest_rollout_id": rollout.id,
-        "latest_seq": key[0],
-        "latest_number": number,
-    }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    # One statement inserts the stack's row or, when it exists, locks it and returns it as it is.
-    upsert = dialect.insert(stack_deploys).values(values)
-    upsert = upsert.on_conflict_do_update(index_elements=["stack"], set_={"stack": upsert.excluded.stack})
-    row = conn.execute(upsert.returning(*stack_deploys.c)).one()
-    changes: dict[str, Any] = {}
-    if row.latest_seq is None or key > (row.latest_seq, row.latest_number):
-        changes.update(values)
-    if succeeded and (row.deployed_seq is None or key >= (row.deployed_seq, row.deployed_number)):
-        changes.update(deployed_rollout_id=rollout.id, deployed_seq=key[0], deployed_number=number)
-    if changes:
-        conn.execute(update(stack_deploys).where(stack_deploys.c.stack == stack).values(**changes))
+    params = {"k_rollout_id": rollout.id, "k_stack": stack, "k_number": number, "v_seq": int(rollout.seq)}
+    conn.execute(_TRACK_DEPLOY[conn.dialect.name, succeeded], params)
 
 
 def track_dry_run(conn: Connection, rollout_id: str, names: list[str]) -> None:
@@ -238,10 +324,8 @@ def track_dry_run(conn: Connection, rollout_id: str, names: list[str]) -> None:
 
 def heartbeat(conn: Connection, rollout_id: str, stack: str, attempt: int, now: datetime) -> bool:
     """Refresh an open attempt's heartbeat; False when it is no longer open."""
-    open_attempt = (
-        attempt_key(rollout_id, stack) & (attempts.c.number == attempt) & attempts.c.outcome.is_(None)
-    )
-    return conn.execute(update(attempts).where(open_attempt).values(heartbeat_at=now)).rowcount == 1
+    params = {"k_rollout_id": rollout_id, "k_stack": stack, "k_number": attempt, "v_now": now}
+    return conn.execute(_HEARTBEAT, params).rowcount == 1
 
 
 def _over_limits(conn: Connection, rollout: Any) -> ClaimResult | None:
@@ -252,14 +336,7 @@ def _over_limits(conn: Connection, rollout: Any) -> ClaimResult | None:
     limit, budget = policy.get("max_parallel"), policy.get("failure_budget")
     if limit is None and budget is None:
         return None
-    rows = conn.execute(
-        select(stacks.c.status, func.count())
-        .where(
-            (stacks.c.rollout_id == rollout.id)
-            & stacks.c.status.in_([StackStatus.RUNNING.value, StackStatus.FAILED.value])
-        )
-        .group_by(stacks.c.status)
-    )
+    rows = conn.execute(_RUNNING_AND_FAILED, {"k_rollout_id": rollout.id})
     counted = {status: int(count) for status, count in rows}
     if budget is not None and counted.get(StackStatus.FAILED.value, 0) > int(budget):
         return ClaimResult.OVER_BUDGET

@@ -194,11 +194,15 @@ class StackLocks:
             "acquired_at": now,
             "heartbeat_at": now,
         }
+        wanted = sorted(set(stacks))
         with self.database.write() as conn:
+            # Held already (a rollout this process just started, now driven): renewed, done.
+            if self._renew(conn, wanted, rollout_id, holder, now) == len(wanted):
+                return []
             # One order for everyone, so two acquirers on PostgreSQL never wait on each other in a
             # cycle; a few statements per 500 stacks, not one or two per stack.
             mine: list[str] = []
-            for current in self._insert_or_lock(conn, sorted(set(stacks)), row):
+            for current in self._insert_or_lock(conn, wanted, row):
                 if current.rollout_id == rollout_id and current.holder == holder:
                     mine.append(current.stack)
                     continue
@@ -234,6 +238,17 @@ class StackLocks:
             with contextlib.suppress(RolloutNotFound):  # a lock for work the journal does not record
                 self.journal.interrupt(previous_id, why)
         return recovered
+
+    def _renew(
+        self, conn: Connection, stacks: list[str], rollout_id: str, holder: LockHolder, now: datetime
+    ) -> int:
+        """Refresh the heartbeat of the locks of ``stacks`` that ``holder`` holds for ``rollout_id``;
+        how many there were."""
+        renewed = 0
+        for chunk in _chunks(stacks):
+            held = _held_by(rollout_id, holder) & stack_locks.c.stack.in_(chunk)
+            renewed += conn.execute(update(stack_locks).where(held).values(heartbeat_at=now)).rowcount
+        return renewed
 
     def _insert_or_lock(self, conn: Connection, stacks: list[str], row: dict[str, Any]) -> list[StackLock]:
         """Insert the lock of every stack in ``stacks`` that has none; lock (``FOR UPDATE``) and

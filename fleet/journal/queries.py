@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 
 from fleet.errors import UserError
 from fleet.journal.db import UTCDateTime
@@ -40,14 +40,21 @@ class RolloutNotFound(UserError):
         self.rollout_id = rollout_id
 
 
+_ROLLOUT_ROW = select(rollouts).where(rollouts.c.id == bindparam("k_rollout_id"))
+_ROLLOUT_ROWS = {
+    None: _ROLLOUT_ROW,
+    "share": _ROLLOUT_ROW.with_for_update(read=True),
+    "update": _ROLLOUT_ROW.with_for_update(),
+}
+"""Built once: a claim and a finish each read the rollout's row, and building the statement cost
+more than running it."""
+
+
 def rollout_row(
     conn: Connection, rollout_id: str, *, lock: Literal["share", "update"] | None = None
 ) -> Row[Any]:
     """The rollout's row; RolloutNotFound when missing. ``lock`` takes a row lock (PostgreSQL)."""
-    query = select(rollouts).where(rollouts.c.id == rollout_id)
-    if lock is not None:
-        query = query.with_for_update(read=lock == "share")
-    row = conn.execute(query).one_or_none()
+    row = conn.execute(_ROLLOUT_ROWS[lock], {"k_rollout_id": rollout_id}).one_or_none()
     if row is None:
         raise RolloutNotFound(rollout_id)
     return row

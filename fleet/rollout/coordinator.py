@@ -179,22 +179,21 @@ def start_rollout(
         raise
 
 
-def prepare_resume(journal: Journal, locks: StackLocks, rollout_id: str) -> RolloutDetail:
+def prepare_resume(journal: Journal, locks: StackLocks, rollout_id: str) -> None:
     """Take the rollout's locks back (stale ones of a dead coordinator are recovered) and reopen it.
 
     Stacks that did not succeed (failed, skipped, cancelled by a halt) become pending again;
     succeeded stacks are never run again. UserError when the rollout already finished for good;
     StacksLocked when its coordinator is still alive.
     """
-    detail = journal.get_rollout(rollout_id)
-    status = detail.rollout.status
+    changes = journal.stack_changes(rollout_id)  # every stack's status, not its attempts
+    status = changes.rollout.status
     if status in (RolloutStatus.SUCCEEDED, RolloutStatus.CANCELLED):
         raise UserError(f"rollout {rollout_id} already finished ({status}); nothing to resume")
-    locks.acquire([state.stack for state in detail.stacks], rollout_id)
+    locks.acquire(list(changes.statuses), rollout_id)
     if status is not RolloutStatus.CANCELLING:
         journal.reopen_stacks(rollout_id)
         journal.set_status(rollout_id, RolloutStatus.RUNNING)
-    return journal.get_rollout(rollout_id)
 
 
 class Coordinator:
@@ -222,8 +221,10 @@ class Coordinator:
         self.monotonic = monotonic
         self._statuses = _Statuses()
         self._next_view = 0.0
-        self._detail = journal.get_rollout(rollout_id)
-        policy = self._detail.rollout.policy
+        # The record and the waves: every stack's state is read only when something shows it.
+        rollout = journal.rollout(rollout_id)
+        self._waves = journal.waves(rollout_id)
+        policy = rollout.policy
         self.max_parallel = int(policy["max_parallel"])
         self.failure_budget = int(policy["failure_budget"])
         self.bake_time = parse_duration(str(policy["bake_time"]))
@@ -239,18 +240,21 @@ class Coordinator:
         """Run every wave that has not succeeded yet; returns the final journal view."""
         run = _Run()
         self._keeper = LockKeeper(
-            self.locks, self.rollout_id, len(self._detail.stacks), every=self.timing.lock_heartbeat
+            self.locks,
+            self.rollout_id,
+            sum(len(wave.stacks) for wave in self._waves),
+            every=self.timing.lock_heartbeat,
         )
         try:
             self._keeper.start()
             ran_a_wave = False
-            for wave in self._detail.waves:
+            for wave in self._waves:
                 if wave.status is WaveStatus.SUCCEEDED:
                     continue
                 if run.stop is None and ran_a_wave and self.bake_time and not self._baked_canary(wave):
                     self._bake(run)
                 if run.stop is None:
-                    self._check_cancel(run, self._refresh())
+                    self._check_cancel(run, self._latest())
                 if run.stop is not None:
                     self._close_wave(wave, run)
                     continue
@@ -280,7 +284,8 @@ class Coordinator:
 
     def _run_wave(self, wave: WaveRecord, run: _Run) -> None:
         self.journal.mark_wave(self.rollout_id, wave.index, WaveStatus.RUNNING)
-        self._refresh()
+        if self.hooks.on_update is not None:
+            self._refresh()
         # Every status once per wave; from then on only what changed (a look costs the same at
         # 10 stacks as at 10,000).
         self._statuses = _Statuses()
@@ -441,7 +446,7 @@ class Coordinator:
 
     def _baked_canary(self, wave: WaveRecord) -> bool:
         # The wave after the canary: the canary bake (longer) was its pause already.
-        before = [w for w in self._detail.waves if w.index < wave.index]
+        before = [w for w in self._waves if w.index < wave.index]
         return bool(before) and before[-1].name == CANARY_WAVE and self._bakes_canary()
 
     def _bakes_canary(self) -> bool:
@@ -489,10 +494,18 @@ class Coordinator:
     # -- journal and locks ---------------------------------------------------------------------
 
     def _refresh(self) -> RolloutDetail:
-        self._detail = self.journal.get_rollout(self.rollout_id)
+        """The full view (every stack with its attempts), handed to ``on_update`` too."""
+        detail = self.journal.get_rollout(self.rollout_id)
         if self.hooks.on_update is not None:
-            self.hooks.on_update(self._detail)
-        return self._detail
+            self.hooks.on_update(detail)
+        return detail
+
+    def _latest(self) -> Rollout:
+        """The rollout's record as the journal has it now; the live view follows, if there is one
+        (without one, a rollout of 10,000 stacks is not read whole to learn its status)."""
+        if self.hooks.on_update is not None:
+            return self._refresh().rollout
+        return self.journal.rollout(self.rollout_id)
 
     def _wave(self, index: int) -> WaveRecord:
         return next(wave for wave in self.journal.waves(self.rollout_id) if wave.index == index)

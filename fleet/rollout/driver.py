@@ -95,10 +95,11 @@ def drive(
     offboarding gets its last step here, whichever entry point drove it: the workload's file goes.
     """
     serve_metrics(settings)
-    detail = journal.get_rollout(rollout_id)
-    if detail.rollout.status in FINAL:
-        complete_offboarding(detail.rollout)  # a crash may have come between the end and this step
-        complete_rotation(journal, detail.rollout)
+    rollout = journal.rollout(rollout_id)
+    if rollout.status in FINAL:
+        complete_offboarding(rollout)  # a crash may have come between the end and this step
+        complete_rotation(journal, rollout)
+        detail = journal.get_rollout(rollout_id)
         if on_update is not None:
             on_update(detail)
         return detail

@@ -24,7 +24,14 @@ from fleet.verify.dataflow import Violation
 if TYPE_CHECKING:
     from fleet.verify.objects import StackObjects
 
-__all__ = ["blinded_alerts", "check_alerting", "metric_names", "query_errors"]
+__all__ = [
+    "blinded_alerts",
+    "check_alerting",
+    "metric_names",
+    "query_errors",
+    "recording_rule_series",
+    "unrecorded_series",
+]
 
 _THRESHOLDS = AlertThresholds()
 """Thresholds change numbers in the rules, never the metrics they read."""
@@ -238,10 +245,11 @@ def check_alerting(stack: StackObjects) -> list[Violation]:
     """On the rendered objects: in a workload, the central filter its Alloy really runs (read from
     the ConfigMap the DaemonSet mounts) keeps every metric the hub's workload alerts read; in the
     control room, the hub's collector collects what the rules on the hub's own tenant read
-    (``fleet-hub``), and every shipped rule and every provisioned dashboard query parses; in both,
+    (``fleet-hub``), every shipped rule and every provisioned dashboard query parses, and every
+    recording rule's series a dashboard reads is recorded by a rule the ruler loads; in both,
     every ruler and Alertmanager on shipped files is wired (``fleet.verify.rulers``: the local
     alerting of a workload, the control room's)."""
-    from fleet.verify.rulers import check_rulers
+    from fleet.verify.rulers import check_rulers, recorded_series
     from kit.alerting.catalogue import controlroom_rule_groups
     from kit.alerting.rules import AlertRule
 
@@ -266,12 +274,14 @@ def check_alerting(stack: StackObjects) -> list[Violation]:
             ]
         return violations
     violations += _hub_collection(stack)
+    panels: list[tuple[str, str]] = []
     for item in stack.of_kind("ConfigMap"):
         data = item.manifest.get("data") or {}
         for name, text in data.items():
             queries: list[tuple[str, str]] = []
             if name.endswith(".json") and '"panels"' in str(text):
                 queries = dashboard_queries(name, json.loads(str(text)))
+                panels += queries
             elif name.endswith(".yaml") and "groups:" in str(text) and "expr:" in str(text):
                 groups = yaml.safe_load(str(text)).get("groups") or []
                 queries = [
@@ -282,4 +292,26 @@ def check_alerting(stack: StackObjects) -> list[Violation]:
             violations += [
                 Violation("alerting", where.split(" ", 1)[0], where) for where in query_errors(queries)
             ]
+    return violations + unrecorded_series(panels, recorded_series(stack))
+
+
+def recording_rule_series(expr: str) -> set[str]:
+    """The recording rules' series ``expr`` reads: the metric names with a colon, which by
+    Prometheus's naming convention only recording rules write (unparsable queries: none, the
+    parse proof reports them)."""
+    try:
+        return {name for name in metric_names(expr) if ":" in name}
+    except QueryError:
+        return set()
+
+
+def unrecorded_series(queries: Iterable[tuple[str, str]], recorded: set[str]) -> list[Violation]:
+    """A violation for every recording rule's series a dashboard query (``(where, query)``) reads
+    that no rule of ``recorded`` records: its panel would stay empty."""
+    violations = []
+    for where, query in queries:
+        for name in sorted(recording_rule_series(query) - recorded):
+            violations.append(
+                Violation("alerting", where.split(" ", 1)[0], f"{where} reads {name}, which no rule records")
+            )
     return violations

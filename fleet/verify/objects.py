@@ -32,6 +32,7 @@ __all__ = [
     "check_schema",
     "pod_spec",
     "provided_references",
+    "volume_config_maps",
 ]
 
 _POD_OWNERS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
@@ -190,6 +191,20 @@ def pod_spec(item: KubeObject) -> Mapping[str, Any] | None:
         job = (spec.get("jobTemplate") or {}).get("spec") or {}
         return ((job.get("template") or {}).get("spec")) or {}
     return None
+
+
+def volume_config_maps(spec: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Each volume of a pod spec that holds ConfigMaps, by name: the ConfigMap of a ``configMap``
+    volume, or those a ``projected`` volume's sources name, in order."""
+    found: dict[str, list[str]] = {}
+    for volume in spec.get("volumes") or []:
+        names = [str(volume["configMap"].get("name"))] if volume.get("configMap") else []
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if source.get("configMap"):
+                names.append(str(source["configMap"].get("name")))
+        if names:
+            found[str(volume.get("name"))] = names
+    return found
 
 
 def _pod_references(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:

@@ -30,9 +30,9 @@ from fleet.charts.expand import KubeObject
 from fleet.charts.helm import load_yaml
 from fleet.verify.dataflow import Violation
 from fleet.verify.logql import logql_problems
-from fleet.verify.objects import StackObjects, pod_spec
+from fleet.verify.objects import StackObjects, pod_spec, volume_config_maps
 
-__all__ = ["check_rulers"]
+__all__ = ["check_rulers", "recorded_series"]
 
 _LOKI_RULERS = ("backend", "ruler", "single-binary")
 _LOKI_NO_AUTH_TENANT = "fake"
@@ -112,18 +112,15 @@ def _component(item: KubeObject) -> str:
 
 def _mounted(stack: StackObjects, pod: KubeObject, below: str) -> Iterator[tuple[str, KubeObject | None]]:
     """(mount path, ConfigMap or None when the plan has none) of every ConfigMap ``pod`` mounts
-    at or below ``below``."""
+    at or below ``below`` (each source of a projected volume too)."""
     spec = pod_spec(pod) or {}
-    volumes = {
-        str(v.get("name")): str((v.get("configMap") or {}).get("name"))
-        for v in spec.get("volumes") or []
-        if v.get("configMap")
-    }
+    volumes = volume_config_maps(spec)
     for container in spec.get("containers") or []:
         for mount in container.get("volumeMounts") or []:
             path = str(mount.get("mountPath", "")).rstrip("/")
             if mount.get("name") in volumes and (path + "/").startswith(below.rstrip("/") + "/"):
-                yield path, stack.find("ConfigMap", pod.namespace, volumes[str(mount.get("name"))])
+                for name in volumes[str(mount.get("name"))]:
+                    yield path, stack.find("ConfigMap", pod.namespace, name)
 
 
 def _rule_problems(text: str, logql: bool, collected: set[str] | None = None) -> list[str]:
@@ -283,3 +280,29 @@ def check_rulers(stack: StackObjects) -> list[Violation]:
             violations += _rules(stack, chart.resource, _LOKI_RULERS, directory, tenant, logql=True)
             violations += _alertmanager_url(stack, item.label, str(ruler.get("alertmanager_url") or ""))
     return violations
+
+
+def recorded_series(stack: StackObjects) -> set[str]:
+    """The series recorded by the rules every Mimir ruler of the stack loads from its ``local``
+    store (the rule files mounted in its rule directory, each source of a projected volume too)."""
+    recorded: set[str] = set()
+    for chart in stack.charts:
+        if chart.chart != "mimir-distributed":
+            continue
+        found = _config(stack, chart.resource, "mimir.yaml")
+        rules = (found[1].get("ruler_storage") or {}) if found is not None else {}
+        if rules.get("backend") != "local":
+            continue
+        directory = str((rules.get("local") or {}).get("directory") or "")
+        pods = [o for o in stack.of_kind("Deployment", "StatefulSet") if o.chart == chart.resource]
+        for pod in (p for p in pods if _component(p) == "ruler"):
+            for _path, config_map in _mounted(stack, pod, directory):
+                for text in ((config_map.manifest.get("data") or {}) if config_map else {}).values():
+                    try:
+                        document = load_yaml(str(text))
+                    except yaml.YAMLError:
+                        continue
+                    groups = document.get("groups") if isinstance(document, Mapping) else None
+                    for group in groups or []:
+                        recorded.update(str(r["record"]) for r in group.get("rules") or [] if r.get("record"))
+    return recorded

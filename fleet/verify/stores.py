@@ -15,7 +15,7 @@ import yaml
 from fleet.charts.expand import KubeObject
 from fleet.charts.helm import load_yaml
 from fleet.verify.dataflow import Violation
-from fleet.verify.objects import StackObjects, pod_spec
+from fleet.verify.objects import StackObjects, pod_spec, volume_config_maps
 
 __all__ = ["check_replicas", "check_storage"]
 
@@ -127,17 +127,14 @@ def _judge_mounted(
     violations: list[Violation] = []
     for pod in pods:
         spec = pod_spec(pod) or {}
-        config_maps = {
-            str(v.get("name")): str((v.get("configMap") or {}).get("name"))
-            for v in spec.get("volumes") or []
-            if v.get("configMap")
-        }
+        config_maps = volume_config_maps(spec)
         shipped = [
-            config_maps[mount.get("name")]
+            name
             for container in spec.get("containers") or []
             for mount in container.get("volumeMounts") or []
             if mount.get("name") in config_maps
             and (mount.get("mountPath", "").rstrip("/") + "/").startswith(path + "/")
+            for name in config_maps[mount.get("name")]
         ]
         if not shipped:
             violations.append(

@@ -36,10 +36,15 @@ def ruler_alertmanager_values(
     rules_configmap: str,
     alertmanager_configmap: str,
     replicas: int | None = None,
+    chart_rules_configmap: str | None = None,
 ) -> dict[str, Any]:
     """mimir-distributed values that run the ruler on ``rules_configmap`` (``tenant``'s rules)
     and the Alertmanager (``replicas`` of them; None: the chart's number) on
-    ``alertmanager_configmap`` and the receivers' secrets. The stores are :func:`shipped_stores`."""
+    ``alertmanager_configmap`` and the receivers' secrets. The stores are :func:`shipped_stores`.
+
+    ``chart_rules_configmap``: a second ConfigMap of rule files (one the chart renders itself),
+    projected into the same tenant directory beside ``rules_configmap``: the local store reads
+    only the files directly in it, so two rule sets share one volume."""
     alertmanager_volumes: list[dict[str, Any]] = [
         {"name": _ALERTMANAGER_VOLUME, "configMap": {"name": alertmanager_configmap}}
     ]
@@ -55,10 +60,14 @@ def ruler_alertmanager_values(
         alertmanager["replicas"] = replicas
     alertmanager["extraVolumes"] = alertmanager_volumes
     alertmanager["extraVolumeMounts"] = alertmanager_mounts
+    rules_volume: dict[str, Any] = {"name": _RULES_VOLUME, "configMap": {"name": rules_configmap}}
+    if chart_rules_configmap is not None:
+        sources = [{"configMap": {"name": name}} for name in (rules_configmap, chart_rules_configmap)]
+        rules_volume = {"name": _RULES_VOLUME, "projected": {"sources": sources}}
     return {
         "ruler": {
             "enabled": True,
-            "extraVolumes": [{"name": _RULES_VOLUME, "configMap": {"name": rules_configmap}}],
+            "extraVolumes": [rules_volume],
             "extraVolumeMounts": [
                 {"name": _RULES_VOLUME, "mountPath": f"{RULES_DIR}/{tenant}", "readOnly": True}
             ],

@@ -1,13 +1,18 @@
 """The control room's ruler and Alertmanager, proved on the objects mimir-distributed renders for
 real with fleet's values: Mimir's effective configuration reads the shipped rules and
-Alertmanager configuration from the ConfigMaps the stack creates, mounted where it looks, and a
-receiver's secret reaches Alertmanager as a file, never in the configuration or a plan."""
+Alertmanager configuration from the ConfigMaps the stack creates, mounted where it looks, a
+receiver's secret reaches Alertmanager as a file, never in the configuration or a plan, and the
+fleet Grafana shows that Alertmanager's alerts (a datasource through the gateway, in the tenant
+the alerts land in). The ruler also loads the chart's own mixin recording rules, which record
+every recording rule's series the dashboards of the control room's Grafana read."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,17 +20,29 @@ from typing import Any
 
 import pytest
 import yaml
-from charts import real_charts
+from charts import helm_path, real_charts
 from inventories import AWS_ROOM, fleet_yaml, write_inventory
+from promtool import check_rules, needs_promtool
 
-from controlroom.alerting import ALERTMANAGER_CONFIGMAP, RULES_CONFIGMAP
+from controlroom.alerting import (
+    ALERTMANAGER_CONFIGMAP,
+    CHART_MIXIN_RULES,
+    MIXIN_RULES_CONFIGMAP,
+    MIXIN_RULES_FILE,
+    RULES_CONFIGMAP,
+    mixin_rules_object,
+)
+from controlroom.grafana import READER_ENV, mimir_datasource
 from fleet.charts.cache import ChartCache
 from fleet.charts.expand import KubeObject, expand_plan, kubernetes_objects
 from fleet.engines.render import RenderEngine, default_programs
 from fleet.inventory.loader import Inventory, load_inventory
+from fleet.verify.alerting import check_alerting, dashboard_queries, metric_names, recording_rule_series
+from fleet.verify.collector import check_hub_collection
 from fleet.verify.objects import StackObjects, pod_spec
 from fleet.verify.rendered import expectation
 from fleet.verify.stores import check_storage
+from fleet.verify.wiring import check_urls
 from kit.alerting.alertmanager import ENV_SECRET, SECRETS_DIR
 from kit.alerting.catalogue import OWNER_TENANT
 from kit.alerting.mimir import ALERTMANAGER_DIR, RULES_DIR
@@ -45,6 +62,8 @@ class Rendered:
     inventory: Inventory
     plan: dict[str, Any]
     objects: StackObjects
+    charts: Path
+    """The real chart archives the render was expanded from."""
 
     def pods(self, component: str) -> list[KubeObject]:
         return [
@@ -68,7 +87,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rendered]:
         expect = expectation(inventory, "controlroom")
         charts = expand_plan(plan, ChartCache(cache), expect.kubernetes_version)
         objects = StackObjects("controlroom", plan, charts, kubernetes_objects(plan, charts), expect)
-        yield Rendered(inventory, plan, objects)
+        yield Rendered(inventory, plan, objects, cache)
 
 
 def _mimir_config(rendered: Rendered) -> dict[str, Any]:
@@ -105,7 +124,8 @@ def test_mimir_runs_the_ruler_and_alertmanager_on_the_shipped_files(rendered: Re
     assert rulers, "the chart renders no ruler"
     for ruler in rulers:
         volume = _mounts(ruler)[f"{RULES_DIR}/{OWNER_TENANT}"]
-        assert volume["configMap"]["name"] == RULES_CONFIGMAP
+        sources = volume["projected"]["sources"]
+        assert [s["configMap"]["name"] for s in sources] == [RULES_CONFIGMAP, MIXIN_RULES_CONFIGMAP]
     alertmanagers = rendered.pods("alertmanager")
     assert alertmanagers, "the chart renders no Alertmanager"
     for alertmanager in alertmanagers:
@@ -113,6 +133,53 @@ def test_mimir_runs_the_ruler_and_alertmanager_on_the_shipped_files(rendered: Re
         assert mounts[ALERTMANAGER_DIR]["configMap"]["name"] == ALERTMANAGER_CONFIGMAP
         sources = mounts[SECRETS_DIR]["projected"]["sources"]
         assert [s["secret"]["name"] for s in sources] == [ENV_SECRET]
+
+
+def _service_ports(rendered: Rendered, name: str) -> set[int]:
+    service = rendered.objects.find("Service", "mimir", name)
+    assert service is not None, f"no Service mimir/{name}"
+    return {int(port["port"]) for port in service.manifest["spec"]["ports"]}
+
+
+def test_grafana_shows_the_hubs_alertmanager_through_the_gateway(rendered: Rendered) -> None:
+    config_map = rendered.objects.find("ConfigMap", "grafana", "grafana")
+    assert config_map is not None, "the grafana chart renders no ConfigMap grafana"
+    provisioned = yaml.safe_load(config_map.manifest["data"]["datasources.yaml"])
+    by_type = {source["type"]: source for source in provisioned["datasources"]}
+    assert sorted(by_type) == ["alertmanager", "prometheus"]
+    source = by_type["alertmanager"]
+    # The gateway's root: Grafana adds /alertmanager/api/v2/... itself for Mimir.
+    assert source["url"] == "http://mimir-gateway.mimir.svc.cluster.local"
+    assert source["jsonData"] == {
+        "implementation": "mimir",
+        "handleGrafanaManagedAlerts": False,
+        "httpHeaderName1": "X-Scope-OrgID",
+    }
+    # The tenant the ruler's alerts land in; the password from the environment, not the values.
+    assert source["secureJsonData"] == {
+        "httpHeaderValue1": OWNER_TENANT,
+        "basicAuthPassword": f"${READER_ENV}",
+    }
+    assert source["basicAuth"] is True and source["basicAuthUser"] == "fleet-reader"
+    assert 80 in _service_ports(rendered, "mimir-gateway")
+    # The gateway (fleet's nginx.conf, through the chart) sends Mimir's Alertmanager prefix, its
+    # default, to the Alertmanager's Service on a port that Service has, in that tenant.
+    config = _mimir_config(rendered)
+    assert "alertmanager_http_prefix" not in (config.get("api") or {})
+    # The Alertmanager serves its API under its external URL's path: the same prefix.
+    assert config["alertmanager"]["external_url"] == "/alertmanager"
+    nginx = rendered.objects.find("ConfigMap", "mimir", "mimir-gateway-nginx")
+    assert nginx is not None
+    text = nginx.manifest["data"]["nginx.conf"]
+    locations = re.findall(r"\n    location [^\n]*/alertmanager/api/v2/[^\n]*\{(.*?)\n    \}", text, re.S)
+    assert len(locations) == 3
+    for location in locations:
+        upstream = re.search(r"set \$alertmanager ([a-z0-9-]+)\.mimir\.svc\.cluster\.local;", location)
+        target = re.search(r"proxy_pass +http://\$alertmanager:(\d+)/alertmanager/api/v2/", location)
+        assert upstream is not None and target is not None, location
+        assert int(target[1]) in _service_ports(rendered, upstream[1])
+        assert f"proxy_set_header     X-Scope-OrgID {OWNER_TENANT};" in location
+    assert check_urls(rendered.objects) == []
 
 
 def test_the_rule_files_are_the_federated_groups_over_every_workload(rendered: Rendered) -> None:
@@ -180,8 +247,6 @@ def test_verify_fails_when_nothing_is_mounted_where_the_local_store_reads(render
 
 
 def test_verify_alerting_passes_and_catches_a_dashboard_query_that_does_not_parse(rendered: Rendered) -> None:
-    from fleet.verify.alerting import check_alerting
-
     assert check_alerting(rendered.objects) == []
     broken: list[KubeObject] = []
     for item in rendered.objects.objects:
@@ -195,9 +260,164 @@ def test_verify_alerting_passes_and_catches_a_dashboard_query_that_does_not_pars
     assert violation.invariant == "alerting" and "does not parse" in violation.message
 
 
+# --- the Mimir mixin's recording rules ------------------------------------------------------------
+
+
+def _recorded(texts: list[str]) -> set[str]:
+    """The series the rule files ``texts`` record."""
+    return {
+        str(rule["record"])
+        for text in texts
+        for group in yaml.safe_load(text)["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
+
+
+def _dashboard_series(rendered: Rendered) -> dict[str, set[str]]:
+    """Every recording rule's series a dashboard of the control room's Grafana reads (fleet's own,
+    the Mimir chart's), with the dashboards that read it."""
+    read: dict[str, set[str]] = {}
+    for item in rendered.objects.of_kind("ConfigMap"):
+        for key, text in (item.manifest.get("data") or {}).items():
+            if key.endswith(".json") and '"panels"' in text:
+                for _where, query in dashboard_queries(key, json.loads(text)):
+                    for name in recording_rule_series(query):
+                        read.setdefault(name, set()).add(key)
+    return read
+
+
+def _mixin_rules(rendered: Rendered) -> str:
+    config_map = rendered.objects.find("ConfigMap", "mimir", MIXIN_RULES_CONFIGMAP)
+    assert config_map is not None, "the Mimir release renders no mixin rules"
+    return str(config_map.manifest["data"][MIXIN_RULES_FILE])
+
+
+@needs_promtool
+def test_the_mixin_rules_are_the_charts_own_file_and_promtool_accepts_them(
+    rendered: Rendered, tmp_path: Path
+) -> None:
+    text = _mixin_rules(rendered)
+    version = rendered.inventory.fleet.spec.versions.mimir
+    with tarfile.open(rendered.charts / f"mimir-distributed-{version}.tgz") as archive:
+        member = archive.extractfile(f"mimir-distributed/{CHART_MIXIN_RULES}")
+        assert member is not None
+        assert text == member.read().decode("utf-8")
+    path = tmp_path / MIXIN_RULES_FILE
+    path.write_text(text, encoding="utf-8")
+    check_rules(path)
+
+
+def test_a_chart_without_the_mixin_rules_fails_to_render_naming_the_file(
+    rendered: Rendered, tmp_path: Path
+) -> None:
+    helm = helm_path()
+    assert helm is not None  # the fixture's real_charts() found one
+    version = rendered.inventory.fleet.spec.versions.mimir
+    with tarfile.open(rendered.charts / f"mimir-distributed-{version}.tgz") as archive:
+        archive.extractall(tmp_path, filter="data")
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"extraObjects": [mixin_rules_object()]}), encoding="utf-8")
+
+    def template() -> subprocess.CompletedProcess[str]:
+        command = [
+            helm,
+            "template",
+            "mimir",
+            str(tmp_path / "mimir-distributed"),
+            "-n",
+            "mimir",
+            "-f",
+            str(values),
+        ]
+        return subprocess.run(
+            [*command, "--show-only", "templates/extra-manifests.yaml"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    done = template()
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["metadata"]["name"] == MIXIN_RULES_CONFIGMAP
+    (tmp_path / "mimir-distributed" / CHART_MIXIN_RULES).unlink()
+    done = template()
+    assert done.returncode != 0
+    assert f"mimir-distributed has no {CHART_MIXIN_RULES}" in done.stderr
+
+
+def test_every_recording_rule_the_dashboards_read_is_recorded_in_the_tenant_they_read(
+    rendered: Rendered,
+) -> None:
+    read = _dashboard_series(rendered)
+    # The mixin's writes, reads, queries, alertmanager, overview and scaling dashboards.
+    assert "cluster_job_route:cortex_request_duration_seconds_bucket:sum_rate" in read
+    assert len(read) >= 30 and any(len(keys) > 1 for keys in read.values())
+    rulers = rendered.pods("ruler")
+    assert rulers
+    for ruler in rulers:
+        sources = _mounts(ruler)[f"{RULES_DIR}/{OWNER_TENANT}"]["projected"]["sources"]
+        texts = []
+        for source in sources:
+            config_map = rendered.objects.find("ConfigMap", "mimir", source["configMap"]["name"])
+            assert config_map is not None
+            texts += list(config_map.manifest["data"].values())
+        assert sorted(set(read) - _recorded(texts)) == []
+    # What the owner tenant's rules record, the dashboards' one datasource reads.
+    header = mimir_datasource("http://mimir", ["alpha", "beta"])["secureJsonData"]["httpHeaderValue1"]
+    assert OWNER_TENANT in header.split("|")
+
+
+def test_the_rules_read_what_the_hub_collects_but_for_the_scaling_dashboard(rendered: Rendered) -> None:
+    """Every recorded series a dashboard reads comes from what the hub's collector scrapes, but
+    the scaling dashboard's two: they need kube-state-metrics and cAdvisor (and the caches'
+    memcached exporter) in the control room, which fleet does not run. Their panels stay empty."""
+    groups = [group for group in yaml.safe_load(_mixin_rules(rendered))["groups"]]
+    inputs: dict[str, set[str]] = {}
+    for group in groups:
+        for rule in group["rules"]:
+            if "record" in rule:
+                inputs.setdefault(rule["record"], set()).update(metric_names(rule["expr"]))
+
+    def raw(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        found: set[str] = set()
+        for metric in inputs.get(name, set()) - seen:
+            found |= raw(metric, seen | {metric}) if metric in inputs else {metric}
+        return found
+
+    reads = {name: raw(name) for name in _dashboard_series(rendered)}
+    configs = [
+        (item.label, str(text))
+        for item in rendered.objects.of_kind("ConfigMap")
+        for key, text in (item.manifest.get("data") or {}).items()
+        if key.endswith(".alloy")
+    ]
+    violations = check_hub_collection(configs, reads, OWNER_TENANT, "mimir")
+    unfed = {v.message.split(" reads ", 1)[0] for v in violations}
+    assert unfed == {
+        "cluster_namespace_deployment:actual_replicas:count",
+        "cluster_namespace_deployment_reason:required_replicas:count",
+    }
+    missing = {v.message.split(" reads ", 1)[1].split(",", 1)[0] for v in violations}
+    assert all(m.startswith(("kube_", "container_", "memcached_")) for m in missing), missing
+
+
+def test_verify_names_the_panels_whose_recording_rules_nothing_records(rendered: Rendered) -> None:
+    without = [
+        o for o in rendered.objects.objects if not (o.kind == "ConfigMap" and o.name == MIXIN_RULES_CONFIGMAP)
+    ]
+    violations = check_alerting(replace(rendered.objects, objects=without))
+    assert violations and all(v.message.endswith("which no rule records") for v in violations)
+    assert any(
+        "mimir-writes.json panel 'Latency' reads cluster_job_route:cortex_request_duration_seconds_bucket"
+        in v.message
+        for v in violations
+    )
+
+
 def test_verify_alerting_names_the_alerts_a_workloads_filter_blinds() -> None:
     """The proof reads the filter out of the Alloy ConfigMap a workload really runs."""
-    from fleet.verify.alerting import check_alerting
     from fleet.verify.objects import Expectation
     from workloads.alloy_config import AlloyPipeline, render_alloy_config
 

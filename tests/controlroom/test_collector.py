@@ -1,7 +1,7 @@
 """The hub's collector, judged on what it will really read: the access-log lines Debian's nginx
 writes with the rendered gateway configuration, the pods the rendered Mimir chart runs, the
-dashboards the rendered chart ships; and the 401 rule evaluated by promtool on series labelled
-exactly as the collector labels them.
+dashboards the rendered chart ships; and the 401 rule and the Mimir mixin's recording rules
+evaluated by promtool on series labelled exactly as the collector labels them.
 
 The collector's configuration is read back out of the rendered ConfigMap and parsed; its stages and
 relabel rules are applied here with RE2 (``google-re2``, the engine Alloy's Go regexp follows).
@@ -19,19 +19,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import promql_parser
 import pytest
 import re2
+import yaml
 from charts import real_charts
 from inventories import AWS_ROOM, fleet_yaml, write_inventory
 from nginx import RecordingUpstream, free_port, gateway_on_loopback, require_nginx, run_nginx
 from promtool import for_unit_tests, needs_promtool, run_rule_tests
 
+from controlroom.alerting import MIXIN_RULES_CONFIGMAP, MIXIN_RULES_FILE
 from controlroom.collector import CONFIG_KEY, CONFIG_MAP, NAMESPACE
 from controlroom.credentials import HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET
 from controlroom.grafana import DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE
 from fleet.charts.cache import ChartCache
 from fleet.charts.expand import chart_resources, expand_chart
 from fleet.engines.render import RenderEngine, default_programs
+from fleet.inventory.durations import parse_duration
 from fleet.inventory.loader import load_inventory
 from fleet.inventory.models import AlertThresholds, credential_output
 from fleet.verify.alerting import dashboard_queries
@@ -356,3 +360,102 @@ def test_the_dashboards_land_where_grafanas_sidecar_reads_them(room: Room) -> No
     assert role["metadata"]["namespace"] == namespace
     assert any("configmaps" in r["resources"] and "watch" in r["verbs"] for r in role["rules"])
     assert not [o for o in grafana if o["kind"] == "ClusterRole"]
+
+
+# --- the mixin's recording rules on the collected series ----------------------------------------
+
+
+def _mixin_rules(room: Room) -> str:
+    (config_map,) = [
+        o
+        for o in room.chart_objects("mimir-chart")
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == MIXIN_RULES_CONFIGMAP
+    ]
+    return str(config_map["data"][MIXIN_RULES_FILE])
+
+
+def _mimir_scrape_seconds(room: Room) -> float:
+    interval = _value(room.collector()["prometheus.scrape.mimir"].attribute("scrape_interval"))
+    return parse_duration(interval if isinstance(interval, str) else "60s")  # Alloy's default
+
+
+def test_every_range_the_mixin_rules_take_holds_four_scrapes_of_mimir(room: Room) -> None:
+    """Mimir 3 reads a range without its left end: ``rate(x[1m])`` of a series scraped every 60s
+    sees one sample and records nothing. Four samples a range is Grafana's rule for rates."""
+    ranges: list[float] = []
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.MatrixSelector):
+            ranges.append(node.range.total_seconds())
+
+    for group in yaml.safe_load(_mixin_rules(room))["groups"]:
+        for rule in group["rules"]:
+            promql_parser.walk(promql_parser.parse(rule["expr"]), visit)
+    assert min(ranges) == 60
+    assert min(ranges) >= 4 * _mimir_scrape_seconds(room)
+
+
+def _writes_query(room: Room, panel: str, *needles: str) -> str:
+    """The writes dashboard's query of ``panel`` containing ``needles``, interpolated as Grafana
+    sends it for Mimir's namespace."""
+    (config_map,) = [
+        o for o in room.chart_objects("mimir-chart") if o["metadata"]["name"] == "mimir-writes-dashboard"
+    ]
+    ((key, text),) = config_map["data"].items()
+    model = json.loads(text)
+    for variable in model["templating"]["list"]:
+        if variable["name"] == "namespace":
+            variable["current"] = {"value": "mimir"}
+    (query,) = [
+        q
+        for where, q in dashboard_queries(key, model)
+        if where.endswith(repr(panel)) and all(n in q for n in needles)
+    ]
+    return query
+
+
+@needs_promtool
+def test_the_writes_dashboard_reads_what_the_mixin_rules_record_from_the_collected_series(
+    room: Room, tmp_path: Path
+) -> None:
+    rules = room.collector()["discovery.relabel.mimir"].blocks("rule")
+    scraped = [labels for t in _mimir_targets(room) if (labels := relabel(rules, t)) is not None]
+    (distributor,) = [labels for labels in scraped if labels["job"] == "mimir/distributor"]
+    every = _mimir_scrape_seconds(room)
+    steps = int(900 // every)
+
+    def series(metric: str, rate: float, **extra: str) -> dict[str, str]:
+        labels = ", ".join(f'{k}="{v}"' for k, v in sorted({**distributor, **extra}.items()))
+        return {"series": f"{metric}{{{labels}}}", "values": f"0+{rate * every:g}x{steps}"}
+
+    push = {"route": "api_v1_push", "method": "POST", "status_code": "200", "ws": "false"}
+    bucket = "cortex_request_duration_seconds_bucket"
+    path = tmp_path / MIXIN_RULES_FILE
+    path.write_text(for_unit_tests(_mixin_rules(room)), encoding="utf-8")
+    test = {
+        "name": "a distributor receiving 15 samples/s, half its pushes under 250ms",
+        "interval": f"{every:g}s",
+        "input_series": [
+            series("cortex_distributor_received_samples_total", 10, user="alpha"),
+            series("cortex_distributor_received_samples_total", 5, user="beta"),
+            series(bucket, 1, le="0.25", **push),
+            series(bucket, 2, le="0.5", **push),
+            series(bucket, 2, le="+Inf", **push),
+        ],
+        "promql_expr_test": [
+            {
+                "expr": _writes_query(room, "Samples / sec"),
+                "eval_time": "10m",
+                "exp_samples": [{"labels": "{}", "value": 15}],
+            },
+            {
+                # The median write latency, in milliseconds.
+                "expr": _writes_query(
+                    room, "Latency", "0.50, sum by (le) (cluster_job_route:", "(distributor"
+                ),
+                "eval_time": "10m",
+                "exp_samples": [{"labels": "{}", "value": 250}],
+            },
+        ],
+    }
+    run_rule_tests(path, [test], tmp_path)

@@ -68,6 +68,16 @@ class Gateway:
         finally:
             connection.close()
 
+    def send_within_budget(self, method: str, path: str, **kwargs: Any) -> int:
+        """:meth:`send`, again after a pause while the credential's rate limit answers 429 (the
+        reader's budget is shared by every test of the module; a 429 reaches no upstream)."""
+        for _ in range(100):
+            status = self.send(method, path, **kwargs)
+            if status != 429:
+                return status
+            time.sleep(0.1)
+        return status
+
     def push(self, workload: str, *, client: str, password: str | None = None, **kwargs: Any) -> int:
         secret = self.credentials[workload] if password is None else password
         return self.send("POST", "/api/v1/push", client=client, auth=(workload, secret), **kwargs)
@@ -259,3 +269,70 @@ def test_the_rate_limit_engages_per_address_before_the_password_check(gateway: G
     assert gateway.push("delta", client="192.0.2.50") == 200
     # And the attacker's address is refused even with a right password until its budget refills.
     assert gateway.push("alpha", client=attacker) == 429
+
+
+# The Alertmanager path, last: the reader's rate-limit budget is shared with the tests above.
+SILENCE = "/alertmanager/api/v2/silence/4f6a1d2e-9b1c-4e57-8a3d-2c0b5e7f9a10"
+
+
+def test_the_reader_sees_the_hubs_alerts_and_silences_in_its_tenant_only(gateway: Gateway) -> None:
+    """What Grafana's Alertmanager datasource (implementation mimir) calls, each to the hub's own
+    tenant whatever tenant the client names; the query string passes, the credential does not."""
+    client = "198.51.100.20"
+    forged = [("X-Scope-OrgID", "alpha|beta")]
+    calls = [
+        ("GET", "/alertmanager/api/v2/alerts/groups?silenced=false&filter=workload%3D%22alpha%22"),
+        ("GET", "/alertmanager/api/v2/alerts?active=true"),
+        ("GET", "/alertmanager/api/v2/status"),
+        ("GET", "/alertmanager/api/v2/receivers"),
+        ("GET", "/alertmanager/api/v2/silences"),
+        ("GET", SILENCE),
+    ]
+    mark = len(gateway.upstream.requests)
+    for method, path in calls:
+        status = gateway.send_within_budget(method, path, client=client, auth=gateway.reader, headers=forged)
+        assert status == 200, (method, path, status)
+    recorded = gateway.recorded_since(mark)
+    assert [(r.method, r.path) for r in recorded] == calls
+    assert all(r.header_values("X-Scope-OrgID") == ["controlroom"] for r in recorded)
+    assert all(not r.header_values("Authorization") for r in recorded)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("POST", "/alertmanager/api/v2/alerts", 403),  # no one injects alerts
+        ("POST", "/alertmanager/api/v2/silences", 403),  # the reader changes nothing
+        ("DELETE", SILENCE, 403),
+        ("DELETE", "/alertmanager/api/v2/silences", 403),
+        ("POST", SILENCE, 403),
+        ("GET", "/api/v1/alerts", 404),  # the configuration API: files the stack ships
+        ("POST", "/api/v1/alerts", 404),
+        ("GET", "/alertmanager/api/v2/silence/../../../multitenant_alertmanager/status", 404),
+        ("GET", "/alertmanager/api/v2/silence/not-an-id", 404),
+        ("GET", "/alertmanager/api/v1/alerts", 404),
+        ("GET", "/alertmanager/", 404),
+        ("GET", "/multitenant_alertmanager/status", 404),
+        # Prometheus's Alertmanager path: Grafana's health check would take it for one.
+        ("GET", "/api/v2/status", 404),
+    ],
+)
+def test_the_rest_of_the_alertmanager_api_is_closed(
+    gateway: Gateway, method: str, path: str, expected: int
+) -> None:
+    mark = len(gateway.upstream.requests)
+    status = gateway.send_within_budget(method, path, client="198.51.100.21", auth=gateway.reader)
+    assert status == expected
+    assert gateway.recorded_since(mark) == []
+
+
+def test_workloads_and_strangers_cannot_reach_the_alertmanager(gateway: Gateway) -> None:
+    mark = len(gateway.upstream.requests)
+    alpha = ("alpha", gateway.credentials["alpha"])
+    for auth in (alpha, None, ("fleet-reader", "wrong")):
+        for method, path in (
+            ("GET", "/alertmanager/api/v2/alerts"),
+            ("GET", "/alertmanager/api/v2/silences"),
+        ):
+            assert gateway.send(method, path, client="198.51.100.22", auth=auth) == 401, (auth, path)
+    assert gateway.recorded_since(mark) == []

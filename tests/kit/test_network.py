@@ -75,10 +75,14 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack
     (path / "workloads" / "analytics-prod.yaml").write_text(
         workload_yaml("analytics-prod", AWS_WORKLOAD + hostname), encoding="utf-8"
     )
+    alerting = "  alerting: {enabled: true}\n"
+    (path / "workloads" / "shop-prod.yaml").write_text(
+        workload_yaml("shop-prod", AWS_WORKLOAD + alerting), encoding="utf-8"
+    )
     inventory = load_inventory(path)
     engine = RenderEngine(root / "render", show_secrets=True, programs=default_programs())
     result = {}
-    for stack in ("controlroom", "payments-prod", "analytics-prod"):
+    for stack in ("controlroom", "payments-prod", "analytics-prod", "shop-prod"):
         plan = json.loads(engine.render(inventory, stack).read_text(encoding="utf-8"))
         policies = [
             {"metadata": r["inputs"]["metadata"], "spec": r["inputs"]["spec"]}
@@ -156,6 +160,22 @@ def test_a_workload_grafana_with_a_hostname_admits_the_ingress_controller(stacks
     assert not admits(stack.policies, Pod("default", {}), grafana, 3000)
 
 
+def test_a_workload_grafana_reaches_the_local_alertmanager_through_the_gateway(
+    stacks: dict[str, Stack],
+) -> None:
+    """With local alerting, Grafana's Alertmanager datasource (the Mimir gateway's /alertmanager)
+    gets through, ingress and egress: Grafana to the gateway, the gateway to the Alertmanager."""
+    stack = stacks["shop-prod"]
+    policies = stack.policies
+    grafana = stack.pod("grafana", name="grafana")
+    gateway = stack.pod("mimir", name="mimir", component="gateway")
+    alertmanager = stack.pod("mimir", name="mimir", component="alertmanager")
+    assert connects(policies, grafana, gateway, 8080)
+    assert connects(policies, gateway, alertmanager, 8080)
+    assert not connects(policies, grafana, alertmanager, 8080)  # only through the gateway
+    assert not admits(policies, STRANGER, alertmanager, 8080)
+
+
 def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_frontend(
     stacks: dict[str, Stack],
 ) -> None:
@@ -178,6 +198,20 @@ def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_fron
     assert admits(policies, grafana, gateway, 8080)
     assert not admits(policies, Pod("default", {}), gateway, 8080)
     assert not admits(policies, Pod("default", {}), ingester, 9095)
+
+
+def test_the_fleet_grafana_reaches_the_hubs_alertmanager_through_the_gateway(
+    stacks: dict[str, Stack],
+) -> None:
+    stack = stacks["controlroom"]
+    policies = stack.policies
+    grafana = stack.pod("grafana", name="grafana")
+    gateway = stack.pod("mimir", name="mimir", component="gateway")
+    alertmanager = stack.pod("mimir", name="mimir", component="alertmanager")
+    assert connects(policies, grafana, gateway, 8080)
+    assert connects(policies, gateway, alertmanager, 8080)
+    assert not connects(policies, grafana, alertmanager, 8080)  # only through the gateway
+    assert not admits(policies, Pod("ingress-nginx", {}), alertmanager, 8080)
 
 
 def test_the_hub_collector_reaches_mimirs_metrics_and_admits_nobody(stacks: dict[str, Stack]) -> None:

@@ -185,7 +185,7 @@ def gateway_on_loopback(
     """The control room's rendered gateway nginx.conf, runnable here.
 
     Changes only where things are: the listen address, the cluster DNS resolver, the Mimir
-    Services (both become the recording upstream), the mounted htpasswd files (the workloads',
+    Services (all become the recording upstream), the mounted htpasswd files (the workloads',
     the reader's, the rotation's) and ``/tmp``.
     """
     from controlroom.gateway import (
@@ -207,6 +207,7 @@ def gateway_on_loopback(
             f"resolver {DNS_SERVICE}.svc.{CLUSTER_DOMAIN}": "resolver 127.0.0.1",
             f"{upstream_host('mimir', 'distributor-headless')};": "127.0.0.1;",
             f"{upstream_host('mimir', 'query-frontend')};": "127.0.0.1;",
+            f"{upstream_host('mimir', 'alertmanager-headless')};": "127.0.0.1;",
             f":{HTTP_PORT}/": f":{upstream_port}/",
             WRITE_HTPASSWD: str(write_htpasswd),
             READER_HTPASSWD_DIR: str(reader_htpasswd_dir),

@@ -2,12 +2,15 @@
 with fleet's values: the local Mimir's ruler and Alertmanager read the shipped rules and
 configuration from the ConfigMaps the stack creates, mounted in the no-auth tenant's place;
 Loki's ruler (in its backend pods, at both supported Loki chart versions) reads the log rules the
-same way and sends to that Alertmanager; every `fleet verify` proof passes, and the alerting
-proof catches rules mounted for the wrong tenant or a log rule Loki would refuse."""
+same way and sends to that Alertmanager; the workload's Grafana shows that Alertmanager (a
+provisioned datasource the Mimir gateway routes to it); every `fleet verify` proof passes, and the
+alerting proof catches rules mounted for the wrong tenant or a log rule Loki would refuse."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -19,22 +22,25 @@ import pytest
 import yaml
 from charts import real_charts
 from inventories import AWS_WORKLOAD, fleet_yaml, workload_yaml, write_inventory
+from nginx import RecordingUpstream, free_port, replace_each, require_nginx, run_nginx
 from promtool import check_rules, needs_promtool
 
 from fleet.charts.cache import ChartCache
 from fleet.charts.expand import KubeObject, expand_plan, kubernetes_objects
 from fleet.engines.render import RenderEngine, default_programs
 from fleet.inventory.loader import load_inventory
-from fleet.verify.alerting import check_alerting
+from fleet.verify.alerting import check_alerting, dashboard_queries, recording_rule_series
 from fleet.verify.hardening import check_hardening
 from fleet.verify.logql import logql_problems
 from fleet.verify.objects import StackObjects, check_references, pod_spec
 from fleet.verify.rendered import expectation
 from fleet.verify.stores import check_storage
+from fleet.verify.wiring import check_urls
 from kit.alerting.alertmanager import ENV_SECRET, SECRETS_DIR
 from kit.alerting.mimir import ALERTMANAGER_DIR, RULES_DIR
 from workloads.alerting import (
     ALERTMANAGER_CONFIGMAP,
+    ALERTMANAGER_SERVICE,
     LOG_RULES_CONFIGMAP,
     LOKI_RULES_DIR,
     LOKI_TENANT,
@@ -161,6 +167,26 @@ def test_mimir_runs_its_ruler_and_alertmanager_on_the_shipped_files(rendered: di
 
 
 @needs_promtool
+def test_a_workloads_dashboards_read_no_recording_rule(rendered: dict[str, Rendered]) -> None:
+    """A workload's Grafana shows fleet's own dashboards only (its Mimir renders none of the
+    mixin's), and they read raw series: no workload needs recording rules for its panels."""
+    for name, stack in rendered.items():
+        dashboards = {
+            key: text
+            for item in stack.objects.of_kind("ConfigMap")
+            for key, text in (item.manifest.get("data") or {}).items()
+            if key.endswith(".json") and '"panels"' in text
+        }
+        assert set(dashboards) == {"fleet-pipeline.json", "fleet-kubernetes.json"}, name
+        read = {
+            series
+            for key, text in dashboards.items()
+            for _where, query in dashboard_queries(key, json.loads(text))
+            for series in recording_rule_series(query)
+        }
+        assert read == set(), name
+
+
 def test_the_shipped_rule_files_pass_promtool(rendered: dict[str, Rendered], tmp_path: Path) -> None:
     files = rendered["shop"].data("mimir", RULES_CONFIGMAP)
     assert set(files) == {"fleet-local.yaml", "fleet-local-kubernetes.yaml"}
@@ -195,6 +221,105 @@ def test_loki_runs_the_log_rules_and_sends_to_the_local_alertmanager(
     assert set(alerts) == {"FleetLogsPipelineErrors", "FleetLogsOOMKills"}
     assert all(logql_problems(expr) == [] for expr in alerts.values())
     assert 'namespace=~"alloy|grafana|loki|mimir"' in alerts["FleetLogsPipelineErrors"]
+
+
+def _datasources(stack: Rendered) -> dict[str, dict[str, Any]]:
+    """Grafana's provisioned datasources by type, as the chart renders them."""
+    config_map = stack.objects.find("ConfigMap", "grafana", "grafana")
+    assert config_map is not None, "the grafana chart renders no ConfigMap grafana"
+    provisioned = yaml.safe_load(config_map.manifest["data"]["datasources.yaml"])
+    return {source["type"]: source for source in provisioned["datasources"]}
+
+
+def _service_ports(stack: Rendered, name: str) -> set[int]:
+    service = stack.objects.find("Service", "mimir", name)
+    assert service is not None, f"no Service mimir/{name}"
+    return {int(port["port"]) for port in service.manifest["spec"]["ports"]}
+
+
+def test_grafana_shows_the_local_alertmanager_through_the_mimir_gateway(
+    rendered: dict[str, Rendered],
+) -> None:
+    shop = rendered["shop"]
+    source = _datasources(shop)["alertmanager"]
+    assert source["url"] == "http://mimir-gateway.mimir.svc.cluster.local"
+    assert source["access"] == "proxy"
+    # Grafana adds /alertmanager/api/v2/... itself for Mimir; single-tenant: no tenant header.
+    assert source["jsonData"] == {"implementation": "mimir", "handleGrafanaManagedAlerts": False}
+    assert "secureJsonData" not in source
+    # The Service the URL names, on port 80 (the URL's), is the chart's gateway...
+    assert 80 in _service_ports(shop, "mimir-gateway")
+    # ...whose nginx sends Mimir's Alertmanager prefix (not overridden: its default) to the
+    # Alertmanager's Service, on the port that Service exposes.
+    config = shop.config("mimir.yaml")
+    assert "alertmanager_http_prefix" not in (config.get("api") or {})
+    # The Alertmanager serves its API under its external URL's path: the same prefix.
+    assert config["alertmanager"]["external_url"] == "/alertmanager"
+    nginx = shop.data("mimir", "mimir-gateway-nginx")["nginx.conf"]
+    location = nginx.split("location /alertmanager {", 1)[1].split("}", 1)[0]
+    upstream = re.search(r"set \$alertmanager ([a-z0-9-]+)\.mimir\.svc\.cluster\.local\.?;", location)
+    assert upstream is not None, location
+    port = re.search(r"proxy_pass +http://\$alertmanager:(\d+)\$request_uri;", location)
+    assert port is not None, location
+    assert upstream[1] == ALERTMANAGER_SERVICE
+    assert int(port[1]) in _service_ports(shop, upstream[1])
+    assert check_urls(shop.objects) == []
+
+
+def _send(port: int, method: str, path: str, body: bytes = b"") -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_grafanas_alertmanager_calls_reach_the_alertmanager_through_the_rendered_gateway(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    """The chart's own gateway nginx.conf, run by a real nginx: what Grafana's Alertmanager
+    datasource (implementation mimir) calls on the gateway's root reaches the Alertmanager, path
+    and query unchanged; Prometheus's Alertmanager path does not (Grafana's health check would
+    otherwise take the datasource for a Prometheus Alertmanager)."""
+    require_nginx()
+    nginx = rendered["shop"].data("mimir", "mimir-gateway-nginx")["nginx.conf"]
+    port = free_port()
+    with RecordingUpstream() as alertmanager, RecordingUpstream() as others:
+        config = replace_each(
+            nginx,
+            {
+                "/tmp/": f"{tmp_path}/",
+                "listen [::]:8080;": "",
+                "listen 8080;": f"listen 127.0.0.1:{port};",
+                "resolver kube-dns.kube-system.svc.cluster.local.;": "resolver 127.0.0.1;",
+                f"$alertmanager {ALERTMANAGER_SERVICE}.mimir.svc.cluster.local.;": "$alertmanager 127.0.0.1;",
+                "$alertmanager:8080$request_uri": f"$alertmanager:{alertmanager.port}$request_uri",
+            },
+        )
+        config = re.sub(r"(set \$\w+) [a-z0-9.-]+\.svc\.cluster\.local\.;", r"\1 127.0.0.1;", config)
+        config = config.replace(":8080$request_uri", f":{others.port}$request_uri")
+        calls = [
+            ("GET", "/alertmanager/api/v2/alerts/groups?silenced=false&inhibited=false"),
+            ("GET", "/alertmanager/api/v2/silences"),
+            ("POST", "/alertmanager/api/v2/silences"),
+            ("DELETE", "/alertmanager/api/v2/silence/4f6a1d2e-9b1c-4e57-8a3d-2c0b5e7f9a10"),
+            ("GET", "/alertmanager/api/v2/status"),
+            ("GET", "/api/v1/alerts"),  # the configuration, which Grafana reads for Mimir
+        ]
+        with run_nginx(config, tmp_path / "nginx", port):
+            for method, path in calls:
+                assert _send(port, method, path, b"{}" if method == "POST" else b"") == 200, path
+            assert _send(port, "GET", "/api/v2/status") == 404
+    assert [(r.method, r.path) for r in alertmanager.requests] == calls
+    assert others.requests == []
+
+
+def test_without_local_alerting_grafana_has_no_alertmanager(rendered: dict[str, Rendered]) -> None:
+    assert sorted(_datasources(rendered["plain"])) == ["loki", "prometheus"]
+    assert "alertmanager" in _datasources(rendered["nologs"])
 
 
 def test_the_alertmanager_configuration_holds_no_secret_and_amtool_accepts_it(

@@ -23,6 +23,17 @@ def test_datasources_are_the_local_mimir_and_loki() -> None:
     assert by_type["loki"]["url"] == LOKI
 
 
+def test_with_local_alerting_grafana_reads_the_local_alertmanager() -> None:
+    gateway = "http://mimir-gateway.mimir.svc.cluster.local"
+    provisioned = datasources(MIMIR, LOKI, gateway)
+    by_type = {source["type"]: source for source in provisioned["datasources"]}
+    assert sorted(by_type) == ["alertmanager", "loki", "prometheus"]
+    alertmanager = by_type["alertmanager"]
+    assert alertmanager["url"] == gateway
+    assert alertmanager["jsonData"]["implementation"] == "mimir"
+    assert alertmanager.get("isDefault") is None
+
+
 def test_admin_password_lives_in_a_secret(pulumi_runtime: Callable[..., FleetMocks]) -> None:
     mocks = pulumi_runtime()
 

@@ -108,6 +108,28 @@ def test_a_fleet_of_stacks_is_locked_renewed_and_refused_all_or_nothing(
     assert [lock.stack for lock in locks.held()] == [*names, "x-other"]  # y-new was not taken
 
 
+def test_locks_held_already_are_renewed_and_nobody_elses_are_touched(
+    locks: StackLocks, clock: Clock, live_process: LockHolder
+) -> None:
+    me = LockHolder.this_process("ana@laptop")
+    names = [f"w-{n:04d}" for n in range(1200)]  # several statements' worth
+    assert locks.acquire(names, "r-1", me) == []
+    locks.acquire(["x-other"], "r-2", live_process)
+    started = clock.now
+    clock.advance(minutes=1)
+    assert locks.acquire(names[::-1], "r-1", me) == []  # all held: renewed, nothing taken
+    held = {lock.stack: lock for lock in locks.held()}
+    assert {held[name].heartbeat_at for name in names} == {clock.now}
+    assert {held[name].acquired_at for name in names} == {started}
+    assert held["x-other"].heartbeat_at == started and held["x-other"].rollout_id == "r-2"
+    # The same stacks under another rollout id are not this rollout's: refused, as ever.
+    with pytest.raises(StacksLocked):
+        locks.acquire(names[:3], "r-3", me)
+    # Another process of the same name holds nothing of it: its token differs.
+    with pytest.raises(StacksLocked):
+        locks.acquire(names[:3], "r-1", LockHolder("ana@laptop", HOST, live_process.pid))
+
+
 def test_the_same_rollout_run_twice_is_refused(locks: StackLocks, live_process: LockHolder) -> None:
     locks.acquire(["dev-1"], "r-1", live_process)
     with pytest.raises(StacksLocked, match="stack dev-1 locked by rollout r-1"):

@@ -1,12 +1,21 @@
 """The proofs over rules and dashboards: metric names read by a real PromQL parser, blind alerts
-found for a central.metrics filter, unparsable queries named."""
+found for a central.metrics filter, unparsable queries named, recording rules' series a
+dashboard reads and nothing records named."""
 
 from __future__ import annotations
 
 import pytest
 
 from fleet.inventory.models import AlertThresholds
-from fleet.verify.alerting import QueryError, blinded_alerts, kept_by, metric_names, query_errors
+from fleet.verify.alerting import (
+    QueryError,
+    blinded_alerts,
+    kept_by,
+    metric_names,
+    query_errors,
+    recording_rule_series,
+    unrecorded_series,
+)
 from kit.alerting.catalogue import controlroom_rule_groups
 from kit.dashboards import all_queries, controlroom_dashboards, workload_dashboards
 
@@ -56,3 +65,17 @@ def test_query_errors_name_where() -> None:
     assert query_errors([("ok", "up"), ("panel 3", "sum(")]) == [
         "panel 3: does not parse: " + query_errors([("x", "sum(")])[0].split(": ", 2)[2]
     ]
+
+
+def test_recording_rule_series_are_the_names_with_a_colon() -> None:
+    expr = 'histogram_quantile(0.99, sum by (le) (a:b_bucket:sum_rate{job="x"})) / on () c_total + d:e'
+    assert recording_rule_series(expr) == {"a:b_bucket:sum_rate", "d:e"}
+    assert recording_rule_series("sum(rate(a_total[5m])") == set()  # the parse proof names it
+
+
+def test_unrecorded_series_name_the_panel_and_the_series() -> None:
+    queries = [("w.json panel 'Latency'", "sum(a:b:rate5m) + sum(c:d:rate5m)"), ("w.json panel 'Up'", "up")]
+    (violation,) = unrecorded_series(queries, {"a:b:rate5m"})
+    assert violation.component == "w.json"
+    assert violation.message == "w.json panel 'Latency' reads c:d:rate5m, which no rule records"
+    assert unrecorded_series(queries, {"a:b:rate5m", "c:d:rate5m"}) == []
