@@ -1045,9 +1045,18 @@ class WorkloadSpec(CloudAccount):
         for key, val in value.items():
             if len(key) > 63 or not _LABEL_KEY.match(key):
                 raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+            if key in SELECTOR_FIELDS:
+                raise ValueError(
+                    f"label {key!r} would be hidden by the field spec.{key}, which selectors "
+                    f"(-l {key}=...) read instead; rename the label"
+                )
             if len(val) > 63 or not _LABEL_VALUE.match(val):
                 raise ValueError(f"label {key}={val!r}: value is not a valid Kubernetes label value")
         return value
+
+
+SELECTOR_FIELDS = ("environment", "cloud", "region")
+"""Workload fields a selector reads by name (fleet/rollout/selectors.py): no label may take one."""
 
 
 def _workload_name(value: str) -> str:

@@ -506,3 +506,17 @@ def test_an_inventory_path_that_is_a_file_is_told_to_name_the_directory(inventor
         f"{inventory_dir / 'fleet.yaml'}: a file, not an inventory directory; "
         f"pass the directory that holds fleet.yaml (--inventory {inventory_dir})"
     )
+
+
+@pytest.mark.parametrize("field", ["environment", "cloud", "region"])
+def test_a_label_named_after_a_selector_field_is_refused(inventory_dir: Path, field: str) -> None:
+    # `-l environment=blue` reads the field, so a label `environment: blue` could never be selected.
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "labels: {team: payments}",
+        f"labels: {{team: payments, {field}: blue}}",
+    )
+    assert problems(inventory_dir) == [
+        f"workloads/payments-prod.yaml:9: spec.labels: label {field!r} would be hidden by the field "
+        f"spec.{field}, which selectors (-l {field}=...) read instead; rename the label"
+    ]
