@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -313,3 +314,38 @@ def test_validate_never_crashes_on_mutated_workloads(inv: Path, text: str) -> No
     if result.exit_code == 2:
         assert result.stderr.strip(), "an invalid file must explain itself"
         assert "Traceback" not in result.stderr
+
+
+def test_init_never_overwrites_a_workload_file_that_is_there(tmp_path: Path) -> None:
+    # It replaced workloads/example-dev.yaml with the scaffold's.
+    mine = tmp_path / "workloads" / "example-dev.yaml"
+    mine.parent.mkdir()
+    mine.write_text("mine\n")
+    result = fleet("init", tmp_path)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"error: {mine}: already exists; fleet init only creates new inventories (move it aside first)"
+    ]
+    assert mine.read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["example-dev.yaml", "workloads"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda d: (d / ".gitignore").mkdir(parents=True),
+            "{d}/.gitignore: not a file; fleet init adds .fleet/ to it",
+        ),
+        (lambda d: d.write_text("x"), "{d}: not a directory; give fleet init a directory for the inventory"),
+    ],
+)
+def test_init_checks_everything_before_it_writes_anything(tmp_path: Path, make: Any, message: str) -> None:
+    # A .gitignore that is a directory left workloads/ written and no fleet.yaml, naming a temp file.
+    target = tmp_path / "inv"
+    make(target)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    result = fleet("init", target)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == ["error: " + message.format(d=target)]
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
