@@ -520,3 +520,31 @@ def test_a_label_named_after_a_selector_field_is_refused(inventory_dir: Path, fi
         f"workloads/payments-prod.yaml:9: spec.labels: label {field!r} would be hidden by the field "
         f"spec.{field}, which selectors (-l {field}=...) read instead; rename the label"
     ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "expect"),
+    [
+        (
+            '{env: "sk-live-hunter2"}',
+            "spec.alerting.receivers[0].slack.api_url.env: not an environment variable name like "
+            "PAGERDUTY_KEY (the secret itself? name the variable that holds it)",
+        ),
+        (
+            '{kubernetes: "xoxb-hunter2"}',
+            "spec.alerting.receivers[0].slack.api_url.kubernetes: not <secret>/<key> like "
+            "alertmanager-pagerduty/routing-key (the secret itself? name the Secret and key that hold it)",
+        ),
+    ],
+)
+def test_a_secret_pasted_as_its_reference_is_refused_without_repeating_it(
+    inventory_dir: Path, reference: str, expect: str
+) -> None:
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "api_url: {kubernetes: alertmanager-slack/url}",
+        f"api_url: {reference}",
+    )
+    [line] = problems(inventory_dir)
+    assert line == f"workloads/payments-prod.yaml:20: {expect}"
+    assert "hunter2" not in line
