@@ -190,7 +190,9 @@ def _problems(model: type[BaseModel], error: ValidationError, doc: Document, whe
             else:
                 keys = _allowed_keys(model, loc)
                 listed = f" (keys: {', '.join(keys)})" if keys else ""
-                message = f"expected a mapping{listed}, got {shorten(repr(value))}"
+                # A string is never repeated: where a mapping belongs it may be a receiver's secret URL.
+                got = "a string" if isinstance(value, str) else shorten(repr(value))
+                message = f"expected a mapping{listed}, got {got}"
         elif kind in _BOUNDS:
             message = f"{plain_message(item)}, got {shorten(repr(value))}"
         elif kind in _SAID_OF_THE_VALUE:

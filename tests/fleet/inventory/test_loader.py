@@ -548,3 +548,17 @@ def test_a_secret_pasted_as_its_reference_is_refused_without_repeating_it(
     [line] = problems(inventory_dir)
     assert line == f"workloads/payments-prod.yaml:20: {expect}"
     assert "hunter2" not in line
+
+
+def test_a_receiver_written_as_a_url_is_told_its_keys_without_repeating_the_url(inventory_dir: Path) -> None:
+    # A receiver's URL often is its secret (a Slack webhook): "got '<url>'" would print it.
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        'slack: {api_url: {kubernetes: alertmanager-slack/url}, channel: "#payments-alerts"}',
+        'slack: "https://hooks.slack.com/services/T0/B0/hunter2"',
+    )
+    [line] = problems(inventory_dir)
+    assert line == (
+        "workloads/payments-prod.yaml:20: spec.alerting.receivers[0].slack: expected a mapping "
+        "(keys: api_url, channel), got a string"
+    )
