@@ -170,16 +170,22 @@ def upgrade_apply(
         say("diff only: nothing written, nothing started.")
         document(written=False)
         return
+    changed = new_text != old_text
+    if not changed and not plan.stacks:
+        say("No stack needs a change.")
+        document(written=False)
+        return
     confirm("Write fleet.yaml and upgrade?", yes=yes)
     if at is not None:
-        write_version_set(inventory.root, changes)
-        say(f"Wrote the new version set to {path}.")
+        if changed:
+            write_version_set(inventory.root, changes)
+            say(f"Wrote the new version set to {path}.")
         window = plan.window
         say(
             f"The scheduler (fleet beat) upgrades {len(plan.stacks)} stack(s) in the window "
             f"{window.start.isoformat()} to {window.end.isoformat()}."
         )
-        document(written=True)
+        document(written=changed)
         return
     if not plan.stacks:
         write_version_set(inventory.root, changes)

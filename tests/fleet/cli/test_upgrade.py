@@ -223,3 +223,20 @@ def test_apply_at_next_window_for_scripts_says_what_it_wrote_and_when(inv: Path)
     assert document["written"] is True and document["started"] is None
     assert document["window"]["start"] < document["window"]["end"]
     assert b'alloy: "1.5.0"' in (inv / "fleet.yaml").read_bytes()
+
+
+def test_apply_of_the_versions_fleet_yaml_holds_writes_nothing_and_says_so_once(
+    inv: Path, tmp_path: Path
+) -> None:
+    # It said "already holds these versions; nothing to write", then "Wrote the new version set".
+    script = tmp_path / "script.json"
+    script.write_text("{}")
+    env = {"FLEET_ENGINE": "scripted", "FLEET_ENGINE_SCRIPT": str(script)}
+    deploy_all(inv)
+    before = (inv / "fleet.yaml").stat().st_mtime_ns
+    result = fleet("-i", inv, "upgrade", "apply", "--to", "alloy=1.4.0", "--yes", "-o", "json", env=env)
+    assert result.exit_code == 0, result.output
+    assert "already holds these versions; nothing to write" in result.stderr
+    assert "Wrote" not in result.output
+    assert json.loads(result.stdout)["written"] is False
+    assert (inv / "fleet.yaml").stat().st_mtime_ns == before
