@@ -13,12 +13,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "support"))
 
-from inventories import copy_example  # noqa: E402
-from malformed import CASES, snapshot, verdict  # noqa: E402
+if TYPE_CHECKING:
+    # This script's own module name is the corpus's (``malformed``), so mypy, which checks
+    # bench/ as top-level modules, knows the corpus by its path from the repository's root.
+    from tests.support.inventories import copy_example
+    from tests.support.malformed import CASES, snapshot, verdict
+else:
+    from inventories import copy_example
+    from malformed import CASES, snapshot, verdict
 
 FLEET = Path(sys.executable).parent / "fleet"
 

@@ -16,10 +16,10 @@ Egress (``cluster.egress``, restricted by default): every namespace denies all e
 In-cluster: a backend's pods reach each other, Grafana and the events collector reach their
 gateways, Alloy reaches the pods it scrapes (every namespace, or ``alloy.namespaces`` and the
 stack's). Outside the pods, by address (``ipBlock``): the API server for the pods that call it
-(Alloy, the events collector, kube-state-metrics, the rollout-operator, Loki's rules sidecar),
-object storage for Mimir and Loki, the hub for Alloy, notification receivers for the hub's
-Alertmanager and, with local alerting, a workload's (whose Loki ruler also reaches it in-cluster);
-the hub's collector reaches Mimir's metrics ports and the API server.
+(Alloy, the events collector, kube-state-metrics, the rollout-operator), object storage for Mimir
+and Loki, the hub for Alloy, notification receivers for the hub's Alertmanager and, with local
+alerting, a workload's (whose Loki ruler also reaches it in-cluster); the hub's collector reaches
+Mimir's metrics ports and the API server.
 
 Selectors use the labels the charts give their pods (``app.kubernetes.io/name``, ``instance``,
 ``component``), and namespaces are selected by ``kubernetes.io/metadata.name``.
@@ -367,8 +367,6 @@ def _workload_egress(
             )
         )
     policies.append(egress("mimir-rollout-operator", ns.mimir, _rollout_operator("mimir"), api_server))
-    # Loki's rules sidecar (in the backend pods) reads the rules' ConfigMaps from the API.
-    policies.append(egress("loki-backend-sidecar", ns.loki, app("loki", "loki", "backend"), api_server))
     if local_alerting:
         alertmanager = app("mimir", "mimir", "alertmanager")
         policies += [

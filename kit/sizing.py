@@ -66,7 +66,7 @@ TABLE: dict[str, dict[str, Resources]] = {
     "hub-collector": _r((50, 128), (100, 256), (250, 512)),
 }
 SIDECAR = Resources(10, 32)
-"""Config reloaders, cache exporters and rule sidecars: the same at every size."""
+"""Config reloaders, cache exporters, Grafana's sidecar and init container: the same at every size."""
 COMPONENTS: tuple[str, ...] = tuple(TABLE)
 
 

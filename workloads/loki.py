@@ -124,8 +124,8 @@ def _values(args: LokiArgs) -> dict[str, Any]:
             },
             "compactor": {"retention_enabled": True, "delete_request_store": backend},
         },
-        # The rules sidecar reads ConfigMaps and Secrets: in Loki's own namespace only, never
-        # cluster-wide (where it could read Alloy's central credential).
+        # No Role or ClusterRole at all: the chart's only rules are the rules sidecar's (off,
+        # below); cluster-wide it would still bind an empty ClusterRole to Loki.
         "rbac": {"namespaced": True},
         "write": {"replicas": replicas, "resources": sizing.resources("loki-write")},
         "read": {"replicas": replicas, "resources": sizing.resources("loki-read")},
@@ -141,7 +141,9 @@ def _values(args: LokiArgs) -> dict[str, Any]:
         "resultsCache": _cache(RESULTS_CACHE_MB_PER_REPLICA * replicas),
         "memcached": {"podSecurityContext": {"seccompProfile": dict(SECCOMP)}},
         "memcachedExporter": {"resources": SIDECAR.values()},
-        "sidecar": {"resources": SIDECAR.values()},
+        # The ruler reads the rules mounted from a ConfigMap (Loki's `local` rule store), so the
+        # chart's rules sidecar, which watches ConfigMaps and Secrets through the API, stays off.
+        "sidecar": {"rules": {"enabled": False}},
         "minio": {"enabled": False},
         "lokiCanary": {"enabled": False},
         "test": {"enabled": False},

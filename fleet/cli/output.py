@@ -10,10 +10,11 @@ from __future__ import annotations
 import enum
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console, RenderableType
 from rich.table import Table
 
@@ -78,6 +79,29 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+LONGEST_UNCUT_WORD = 20
+"""A word up to this many cells is never cut in a wrapped column (the column is at least as wide,
+or left out); a longer token (a URL, a long error token) is folded across lines, shown whole."""
+_GAP = 2
+"""Cells between two columns (each column's padding of 1 on either side; none at the edges)."""
+
+
+def _longest_word(texts: Iterable[str]) -> int:
+    return max((cell_len(word) for text in texts for word in text.split()), default=0)
+
+
+def _share(spare: int, floors: dict[int, int], fulls: dict[int, int]) -> dict[int, int]:
+    """Widths from ``floors`` up to ``fulls``: ``spare`` cells, each to the column that still
+    lacks the most (so no column wraps while another keeps room it does not need)."""
+    widths = dict(floors)
+    for _ in range(spare):
+        i = max(widths, key=lambda i: fulls[i] - widths[i], default=None)
+        if i is None or widths[i] >= fulls[i]:
+            break
+        widths[i] += 1
+    return widths
+
+
 def fitting_table(
     columns: Sequence[str],
     rows: Sequence[Sequence[str]],
@@ -85,26 +109,38 @@ def fitting_table(
     keep: Sequence[str] = (),
     width: int | None = None,
 ) -> Table:
-    """A table whose ``keep`` columns (names, ids) are never cut: they get their full width, the
-    other columns wrap, and when even that does not fit in ``width`` (the terminal's), the
-    rightmost optional columns are left out first."""
+    """A table whose ``keep`` columns (names, ids) are never cut: they get their full width; the
+    other columns wrap between words, each at least as wide as its longest word (up to
+    :data:`LONGEST_UNCUT_WORD`: a longer token folds across lines) and at least 8 cells (or its
+    full width if less). When that does not fit in ``width`` (the terminal's), the rightmost
+    optional columns are left out first."""
     width = width if width is not None else console().width
     shown = list(range(len(columns)))
-    full = [max([len(columns[i]), *(len(row[i]) for row in rows)]) for i in shown]
+    texts = [[columns[i], *(row[i] for row in rows)] for i in shown]
+    full = [max(cell_len(line) for text in texts[i] for line in text.splitlines() or [""]) for i in shown]
+    floor = [
+        full[i]
+        if columns[i] in keep
+        else max(min(full[i], 8), min(_longest_word(texts[i]), LONGEST_UNCUT_WORD))
+        for i in shown
+    ]
 
     def needed(indices: list[int]) -> int:
-        # kept columns at full width; others at least 8 characters (or less if they are short)
-        cells = sum(full[i] if columns[i] in keep else min(full[i], 8) for i in indices)
-        return cells + 2 * (len(indices) - 1)
+        return sum(floor[i] for i in indices) + _GAP * (len(indices) - 1)
 
     while needed(shown) > width and any(columns[i] not in keep for i in shown):
         shown.remove(next(i for i in reversed(shown) if columns[i] not in keep))
+    wrapped = [i for i in shown if columns[i] not in keep]
+    widths = _share(
+        max(0, width - needed(shown)), {i: floor[i] for i in wrapped}, {i: full[i] for i in wrapped}
+    )
     table = Table(box=None, header_style="bold", pad_edge=False)
     for i in shown:
         if columns[i] in keep:
             table.add_column(columns[i], no_wrap=True, min_width=full[i])
         else:
-            table.add_column(columns[i], overflow="fold")
+            # rich wraps at word boundaries; "fold" breaks only a word longer than the column
+            table.add_column(columns[i], width=widths[i], overflow="fold")
     for row in rows:
         table.add_row(*(row[i] for i in shown))
     return table

@@ -231,7 +231,7 @@ def stack_target(
         project=pulumi_project(inventory.fleet.name),
         backend=backend_url(state, inventory.root),
         secrets_provider=state.secrets_provider,
-        work_dir=inventory.state_dir / "work" / stack,
+        work_dir=inventory.work_dir(stack),
         env=pulumi_env(state, settings or Settings(), os.environ if environ is None else environ),
         config=stack_config(inventory, stack),
         credential=None

@@ -44,6 +44,12 @@ from fleet.messages import plain_message
 M = TypeVar("M", bound=BaseModel)
 
 
+def stack_work_dir(root: Path, stack: str) -> Path:
+    """``<root>/.fleet/work/<stack>``: where the Pulumi engine keeps one stack's workspace
+    (``Pulumi.yaml`` and the stack's settings file; the stack's state lives in the backend)."""
+    return root / ".fleet" / "work" / stack
+
+
 @dataclass(frozen=True)
 class Inventory:
     """A loaded, valid inventory."""
@@ -74,6 +80,10 @@ class Inventory:
     def state_dir(self) -> Path:
         """``<inventory>/.fleet``: the journal, renders and work dirs live here."""
         return self.root / ".fleet"
+
+    def work_dir(self, stack: str) -> Path:
+        """The Pulumi workspace directory of ``stack`` (:func:`stack_work_dir`)."""
+        return stack_work_dir(self.root, stack)
 
     def controlroom_stack(self) -> ControlRoomStack:
         """The control-room program's input."""

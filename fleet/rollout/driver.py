@@ -92,7 +92,8 @@ def drive(
     its record calls for, read from ``inventory`` (default: the one it was planned from);
     ``in_window`` forces the maintenance-window check on or off. ``on_update`` gets every view.
     ``executor`` defaults to the one ``settings`` ask for, shut down afterwards. A succeeded
-    offboarding gets its last step here, whichever entry point drove it: the workload's file goes.
+    offboarding gets its last step here, whichever entry point drove it: the workload's work
+    directory and file go.
     """
     serve_metrics(settings)
     rollout = journal.rollout(rollout_id)

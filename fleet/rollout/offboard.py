@@ -8,28 +8,33 @@ An ``offboard`` rollout has two waves, run by the same coordinator and workers a
    ``offboard`` names it, and the worker leaves it out of the control room's inventory), so its
    credential stops authenticating at the gateway.
 
-Then the workload's file is removed from the inventory (:func:`complete_offboarding`, one
-``unlink``: atomic). That last step runs wherever the rollout is seen to have succeeded (the
-driver calls it after every drive, resumes included), so a crash at any point resumes where it
-stopped: succeeded stacks are never run again and the file goes only after both stacks
-succeeded. Until then the workload is "being offboarded": a plain rollout refuses to touch it.
+Then the workload's Pulumi workspace directory (``.fleet/work/<name>``) goes, and its file is
+removed from the inventory (:func:`complete_offboarding`, one ``unlink``: atomic). That last
+step runs wherever the rollout is seen to have succeeded (the driver calls it after every drive,
+resumes included), so a crash at any point resumes where it stopped: succeeded stacks are never
+run again and the file goes only after both stacks succeeded. Until then the workload is "being
+offboarded": a plain rollout refuses to touch it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from fleet.errors import UserError
-from fleet.inventory.loader import WORKLOADS_DIR, Inventory
+from fleet.inventory.loader import WORKLOADS_DIR, Inventory, stack_work_dir
 from fleet.inventory.models import CONTROLROOM
 from fleet.journal import Journal, Rollout, RolloutKind, RolloutStatus
 from fleet.kinds import Action, EngineKind
 from fleet.rollout.fingerprint import StackChange
 from fleet.rollout.plan import RolloutPlan
 from fleet.rollout.waves import Wave
+
+log = logging.getLogger(__name__)
 
 DESTROY_WAVE = "destroy"
 OFFBOARD_KEY = "offboard"
@@ -96,15 +101,50 @@ def workload_file(inventory_root: Path, name: str) -> Path | None:
     return None
 
 
-def complete_offboarding(rollout: Rollout) -> Path | None:
-    """After a succeeded offboarding, remove the workload's file; returns it if it was removed.
+def remove_work_dir(inventory_root: Path, name: str) -> Path | None:
+    """Remove the Pulumi workspace directory of workload ``name`` (``.fleet/work/<name>``);
+    returns it if it was removed.
 
-    Idempotent: a file already gone is fine. Nothing happens before the rollout succeeded.
+    Only for a stack already destroyed and removed from the backend: the directory then holds
+    nothing but ``Pulumi.yaml``, which the engine writes again on every run (``pulumi stack rm``
+    took the stack's settings file). A missing directory is fine; a symlink in its place is
+    removed, never followed, and nothing is removed when ``.fleet/work`` leads out of ``.fleet``.
+    A directory that cannot be removed is logged and left: the offboarding is done regardless.
+    """
+    work_dir = stack_work_dir(inventory_root, name)
+    if work_dir.name != name or name.startswith("."):
+        return None  # not one plain entry of .fleet/work
+    state_dir = work_dir.parents[1]
+    try:
+        if not work_dir.parent.resolve().is_relative_to(state_dir.resolve()):
+            log.warning("not removing %s: %s leads out of %s", work_dir, work_dir.parent, state_dir)
+            return None
+        if work_dir.is_symlink():
+            work_dir.unlink()
+        elif work_dir.is_dir():
+            shutil.rmtree(work_dir)  # removes the links inside it, never what they point to
+        else:
+            return None  # missing (or not a directory: not the engine's)
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
+        log.warning("could not remove %s: %s", work_dir, getattr(error, "strerror", None) or error)
+        return None
+    return work_dir
+
+
+def complete_offboarding(rollout: Rollout) -> Path | None:
+    """After a succeeded offboarding, remove the workload's Pulumi workspace directory
+    (:func:`remove_work_dir`), then its file; returns the file if it was removed.
+
+    Idempotent: a file or directory already gone is fine. Nothing happens before the rollout
+    succeeded. The directory goes first, so a crash between the two steps is finished by the next
+    call (the driver calls this whenever it sees the succeeded offboarding).
     """
     name = offboarded_workload(rollout)
     if name is None or rollout.status is not RolloutStatus.SUCCEEDED or rollout.dry_run:
         return None
-    path = workload_file(Path(str(rollout.policy["inventory"])), name)
+    root = Path(str(rollout.policy["inventory"]))
+    remove_work_dir(root, name)
+    path = workload_file(root, name)
     if path is not None:
         path.unlink(missing_ok=True)  # one unlink: the file is there or it is not
     return path

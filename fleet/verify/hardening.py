@@ -279,7 +279,6 @@ def _external_hops(stack: StackObjects, pods: list[Pod]) -> list[tuple[str, Pod 
         ("Alloy", _find(pods, "alloy", instance="alloy"), "api_server"),
         ("Alloy", _find(pods, "alloy", instance="alloy"), "control_room"),
         ("kube-state-metrics", _find(pods, "kube-state-metrics"), "api_server"),
-        ("Loki's backend (rules sidecar)", _find(pods, "loki", "backend"), "api_server"),
     ]
     if stack.expect.events is not None:
         events = _find(pods, "alloy", instance=stack.expect.events[1])

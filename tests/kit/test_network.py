@@ -257,10 +257,12 @@ def test_a_workload_restricts_egress_to_dns_the_data_path_and_its_outside_addres
     ingester = stack.pod("mimir", name="mimir", component="ingester")
     loki_backend = stack.pod("loki", name="loki", component="backend")
     # The API server (443, or kubeadm's 6443) for the pods that read it; the hub for Alloy.
-    for pod in (alloy, events, kube_state_metrics, loki_backend, stack.pod("mimir", name="rollout-operator")):
+    for pod in (alloy, events, kube_state_metrics, stack.pod("mimir", name="rollout-operator")):
         assert connects(policies, pod, ANYWHERE, 443), pod.name
         assert connects(policies, pod, ANYWHERE, 6443), pod.name
-    assert connects(policies, ingester, ANYWHERE, 443)  # object storage
+    for pod in (ingester, loki_backend):  # object storage, and not the API server: Loki runs no sidecar
+        assert connects(policies, pod, ANYWHERE, 443), pod.name
+        assert not connects(policies, pod, ANYWHERE, 6443), pod.name
     assert not connects(policies, ingester, ANYWHERE, 80)
     for pod in (grafana, mimir_gateway):
         assert not connects(policies, pod, ANYWHERE, 443), pod.name  # nothing outside for them

@@ -62,6 +62,7 @@ ALERTING = (
     "        slack: {api_url: {kubernetes: alertmanager-slack/url}}\n"
 )
 LOKI_VERSIONS = {"shop": "6.46.0", "legacy": "6.30.1"}
+RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 
 
 @dataclass
@@ -320,6 +321,32 @@ def test_grafanas_alertmanager_calls_reach_the_alertmanager_through_the_rendered
 def test_without_local_alerting_grafana_has_no_alertmanager(rendered: dict[str, Rendered]) -> None:
     assert sorted(_datasources(rendered["plain"])) == ["loki", "prometheus"]
     assert "alertmanager" in _datasources(rendered["nologs"])
+
+
+@pytest.mark.parametrize("workload", ["plain", *sorted(LOKI_VERSIONS)])
+def test_no_loki_pod_runs_the_rules_sidecar_and_loki_gets_no_api_access(
+    rendered: dict[str, Rendered], workload: str
+) -> None:
+    """The ruler reads a mounted ConfigMap: the chart's rules sidecar (which watches ConfigMaps and
+    Secrets through the API) runs in no Loki pod, and no Role or binding grants Loki anything."""
+    objects = rendered[workload].objects
+    loki = [o for o in objects.objects if o.chart == "loki-chart"]
+    workloads = [o for o in loki if o.kind in ("Deployment", "StatefulSet", "DaemonSet", "Job")]
+    assert rendered[workload].pods("loki-chart", "backend"), "the chart renders no backend"
+    for item in workloads:
+        spec = pod_spec(item) or {}
+        containers = [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+        assert containers, item.label
+        for container in containers:
+            assert container["name"] != "loki-sc-rules", item.label
+            assert "k8s-sidecar" not in container["image"], item.label
+        assert "sc-rules-volume" not in {v["name"] for v in spec.get("volumes") or []}, item.label
+    for backend in rendered[workload].pods("loki-chart", "backend"):
+        assert [c["name"] for c in (pod_spec(backend) or {})["containers"]] == ["loki"]
+    assert [o.label for o in loki if o.kind in RBAC_KINDS] == []
+    for binding in objects.of_kind("RoleBinding", "ClusterRoleBinding"):
+        subjects = {(s.get("namespace"), s["name"]) for s in binding.manifest.get("subjects") or []}
+        assert ("loki", "loki") not in subjects, binding.label
 
 
 def test_the_alertmanager_configuration_holds_no_secret_and_amtool_accepts_it(

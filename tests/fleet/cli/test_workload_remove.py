@@ -35,6 +35,10 @@ def test_an_offboarding_killed_after_the_destroy_resumes_and_completes(
     assert run_fleet(env, "rollout", "--all", "--yes").returncode == 0
     expected = fingerprint(load_inventory(inventory), "controlroom")  # with payments-prod
     write_script(script, log=str(log), stacks={"controlroom": {"duration": 6}})
+    work = inventory / ".fleet" / "work"
+    for stack in ("payments-prod", "analytics-prod"):  # what the Pulumi engine leaves there
+        (work / stack).mkdir(parents=True)
+        (work / stack / "Pulumi.yaml").write_text("name: fleet-example\nruntime: python\n")
 
     cli = start_fleet(env, tmp_path / "cli.log", "workload", "remove", "payments-prod", "--yes")
     try:
@@ -50,6 +54,7 @@ def test_an_offboarding_killed_after_the_destroy_resumes_and_completes(
     rollout_id = re.search(r"\b(r-\d{8}-\d{4}-[0-9a-f]{4})\b", output).group(1)  # type: ignore[union-attr]
     assert "end payments-prod" in log.read_text()
     assert (inventory / "workloads" / "payments-prod.yaml").exists()  # not half-removed
+    assert (work / "payments-prod" / "Pulumi.yaml").exists()
     refused = run_fleet(env, "rollout", "payments-prod", "--yes")
     assert refused.returncode == 2 and f"being offboarded (rollout {rollout_id})" in refused.stderr
 
@@ -59,6 +64,7 @@ def test_an_offboarding_killed_after_the_destroy_resumes_and_completes(
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"Continuing the offboarding of payments-prod (rollout {rollout_id})" in resumed.stdout
     assert not (inventory / "workloads" / "payments-prod.yaml").exists()
+    assert sorted(path.name for path in work.iterdir()) == ["analytics-prod"]  # its work dir went too
     runs = [line.split() for line in log.read_text().splitlines() if line.startswith("start ")]
     assert [(run[1], run[3]) for run in runs if run[1] == "payments-prod"][-1] == ("payments-prod", "destroy")
     assert sum(1 for run in runs if run[1] == "payments-prod" and run[3] == "destroy") == 1  # never again

@@ -27,6 +27,7 @@ from fleet.inventory.loader import Inventory
 from fleet.verify.dataflow import Violation
 from fleet.verify.hardening import HARDENING_INVARIANTS
 from fleet.verify.rendered import verify_objects
+from kit.sizing import SIDECAR
 
 AZURE_ROOM = """\
     cloud: azure
@@ -239,8 +240,10 @@ def test_another_reader_of_the_credential_fails_alloy(
     inventory: Inventory, plans: dict[str, dict[str, Any]]
 ) -> None:
     def edit(plan: dict[str, Any]) -> None:
-        # The Loki chart's default: a ClusterRole reading every Secret, for its rules sidecar.
-        chart_values(plan, "loki-chart")["rbac"] = {"namespaced": False}
+        # The Loki chart's defaults: its rules sidecar, and a ClusterRole reading every Secret for it.
+        values = chart_values(plan, "loki-chart")
+        values["rbac"] = {"namespaced": False}
+        values["sidecar"] = {"resources": SIDECAR.values(), "rules": {"enabled": True}}
 
     violations = prove(inventory, plans, "search-staging", edit)
     assert summary(violations) == [("alloy", "Secret alloy/mimir-auth")]
