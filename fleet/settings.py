@@ -18,10 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fleet.errors import UserError
 from fleet.kinds import EngineKind
+from fleet.messages import plain_message
 
 _MAX_ECHO = 80
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 ENV_PREFIX = "FLEET_"
+_JOURNAL_URL = re.compile(r"(sqlite|postgresql)(\+\w+)?://")
 
 
 class Settings(BaseModel):
@@ -47,8 +49,11 @@ class Settings(BaseModel):
         ge=1,
         description="Seconds before an unacknowledged task is redelivered; above the longest update",
     )
-    workers: int = Field(default=0, ge=0, description="Local executor processes; 0: one per core")
-    lock_ttl: int = Field(default=300, ge=5, description="Seconds after which a silent lock is stale")
+    # Upper bounds far beyond any machine or wait: a larger value overflowed mid-rollout.
+    workers: int = Field(default=0, ge=0, le=1024, description="Local executor processes; 0: one per core")
+    lock_ttl: int = Field(
+        default=300, ge=5, le=7 * 86400, description="Seconds after which a silent lock is stale"
+    )
     passphrase: str | None = Field(default=None, repr=False, description="Pulumi config passphrase")
     engine: EngineKind | None = Field(
         default=None,
@@ -76,6 +81,14 @@ class Settings(BaseModel):
     log_level: str = Field(
         default="WARNING", description="Log level of the fleet commands (DEBUG, INFO, WARNING, ERROR)"
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _journal_database(cls, url: str | None) -> str | None:
+        # The journal is SQLite or PostgreSQL; anything else failed later without naming the variable.
+        if url is not None and not _JOURNAL_URL.match(url):
+            raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+        return url
 
     @field_validator("broker_url", "result_backend")
     @classmethod
@@ -110,7 +123,7 @@ class Settings(BaseModel):
                 value = f"{value[:_MAX_ECHO]}… ({len(value)} characters)"
             info = cls.model_fields.get(name)
             meaning = f" ({info.description})" if info is not None and info.description else ""
-            message = first["msg"].removeprefix("Value error, ")
+            message = plain_message(first)
             raise UserError(f"{variable}={value}: {message}{meaning}; fix it or unset {variable}") from None
 
     @property

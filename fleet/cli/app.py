@@ -180,9 +180,10 @@ class FleetGroup(HelpGroup):
             for line in report_lines(exc):
                 typer.echo(line, err=True)
             ctx.exit(exc.exit_code)
-        except (typer.TyperException, typer.Exit, typer.Abort):
+        except (typer.TyperException, typer.Exit, typer.Abort) as exc:
             # Not errors to report here: usage errors, exit codes, Ctrl-C at a prompt. Typer
             # raises its own click's exceptions (typer._click), never the click package's.
+            _in_plain_words(exc)
             raise
         except Exception as exc:
             # A closed pipe (`fleet history | head`) is click's to end quietly.
@@ -199,6 +200,18 @@ class FleetGroup(HelpGroup):
                 err=True,
             )
             ctx.exit(1)
+
+
+def _in_plain_words(error: BaseException) -> None:
+    """A flag's bad value, which Typer checks with pydantic, said as fleet says it ("must be at
+    least 1", not "Input should be greater than or equal to 1"); click still prints it."""
+    from pydantic import ValidationError
+
+    from fleet.messages import plain_message
+
+    cause = error.__cause__
+    if isinstance(error, typer.BadParameter) and isinstance(cause, ValidationError) and cause.errors():
+        error.message = plain_message(cause.errors(include_url=False)[0])
 
 
 def _debug(ctx: typer.Context) -> bool:

@@ -38,3 +38,18 @@ def confirm(question: str, *, yes: bool) -> None:
     if not agreed:
         typer.echo("Cancelled; nothing was changed.", err=True)
         raise typer.Exit(EXIT_DECLINED)
+
+
+def confirm_name(question: str, name: str, *, declined: str) -> None:
+    """Return when the user typed ``name`` at ``question`` (a destructive command's stronger
+    confirmation); otherwise print ``declined`` and exit 1. Ctrl-C and Ctrl-D decline too.
+
+    The caller has checked for a terminal (and ``--yes``) first."""
+    try:
+        typed = typer.prompt(question, default="", show_default=False, err=True)
+    except typer.Abort:
+        typed = None
+        typer.echo("", err=True)
+    if typed is None or typed.strip() != name:
+        typer.echo(declined, err=True)
+        raise typer.Exit(EXIT_DECLINED)

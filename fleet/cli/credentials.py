@@ -69,7 +69,7 @@ def credentials_rotate(
     inventory = st.inventory()
     out = console()
     engine = st.settings.rollout_engine
-    preflight(st, engine)
+    preflight(st, engine, instead="; or, to see its phases: --dry-run")
     journal, locks = open_journal(st.settings)
     with journal:
         step = next_step(journal)

@@ -76,9 +76,11 @@ def drift(
     else:
         stacks = stacks_for(inventory, names or (), all_)
         if not dry_run:
+            from fleet.cli.driving import without_pulumi
             from fleet.engines.pulumi import require_pulumi_cli
 
-            require_pulumi_cli()  # before anything is recorded
+            with without_pulumi("; or, offline: --offline"):
+                require_pulumi_cli()  # before anything is recorded
     journal, locks = open_journal(st.settings)
     with journal, progress(f"checking {len(stacks) or 'the recorded'} stacks for drift"):
         inventory = with_recorded_credentials(inventory, journal)  # the control room as deployed

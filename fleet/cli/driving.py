@@ -8,6 +8,8 @@ commands that only follow one (``rollout watch``) end through :func:`finish` the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import typer
@@ -17,9 +19,10 @@ from fleet.cli.output import Output, console, emit
 from fleet.kinds import EngineKind
 
 
-def preflight(st: State, engine: EngineKind | str | None) -> None:
+def preflight(st: State, engine: EngineKind | str | None, *, instead: str | None = None) -> None:
     """Stop before anything is touched when a rollout cannot run here: state that only this machine
-    sees while stacks may run on any machine (exit 2), or no ``pulumi`` CLI."""
+    sees while stacks may run on any machine (exit 2), or no ``pulumi`` CLI (its error then ends
+    with ``instead``, the command's own way to go on without it, when it has one)."""
     if engine is None:
         return
     from fleet.engines import require_shared_state
@@ -28,7 +31,21 @@ def preflight(st: State, engine: EngineKind | str | None) -> None:
     if EngineKind(engine) is EngineKind.pulumi:
         from fleet.engines.pulumi import PulumiEngine
 
-        PulumiEngine(st.settings).preflight(st.inventory())
+        with without_pulumi(instead):
+            PulumiEngine(st.settings).preflight(st.inventory())
+
+
+@contextmanager
+def without_pulumi(instead: str | None) -> Iterator[None]:
+    """A missing ``pulumi`` CLI's error, followed by ``instead`` (``"; or, offline: --dry-run"``)."""
+    from fleet.errors import MissingTool
+
+    try:
+        yield
+    except MissingTool as error:
+        if instead is None or "pulumi CLI" not in error.message:
+            raise
+        raise MissingTool(f"{error.message}{instead}") from None
 
 
 def drive_here(

@@ -30,11 +30,20 @@ def init(
     from fleet.inventory.loader import FLEET_FILE, WORKLOADS_DIR, write_atomically
 
     target = directory / FLEET_FILE
+    example = directory / WORKLOADS_DIR / "example-dev.yaml"
+    ignore = directory / ".gitignore"
+    # Everything checked before anything is written: a refused init leaves no half an inventory.
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{directory}: not a directory; give fleet init a directory for the inventory")
     if target.exists():
         raise UserError(f"{target}: already exists; fleet init only creates new inventories")
-    example = directory / WORKLOADS_DIR / "example-dev.yaml"
+    if example.exists() or example.is_symlink():
+        raise UserError(
+            f"{example}: already exists; fleet init only creates new inventories (move it aside first)"
+        )
+    if ignore.exists() and not ignore.is_file():
+        raise UserError(f"{ignore}: not a file; fleet init adds .fleet/ to it")
     write_atomically(example, _scaffold("workload.yaml"))
-    ignore = directory / ".gitignore"
     existing = ignore.read_text(encoding="utf-8") if ignore.is_file() else ""
     if ".fleet/" not in existing.splitlines():
         prefix = existing if not existing or existing.endswith("\n") else existing + "\n"
@@ -56,10 +65,15 @@ def validate(ctx: typer.Context, output: Output = OUTPUT_OPTION) -> None:
     from fleet.charts.needs import unpublished_problems
     from fleet.errors import InvalidInventory
 
-    inventory = state(ctx).inventory()
-    problems = unpublished_problems(inventory, ChartCache(default_cache_dir()))
-    if problems:
-        raise InvalidInventory(problems)
+    try:
+        inventory = state(ctx).inventory()
+        problems = unpublished_problems(inventory, ChartCache(default_cache_dir()))
+        if problems:
+            raise InvalidInventory(problems)
+    except UserError as error:
+        if output is not Output.table:  # scripts get the problems as a document too (stderr: as ever)
+            emit({"ok": False, "error": error.message, "problems": error.lines()}, output, table=str)
+        raise
     room = inventory.fleet.spec.control_room
     clouds = Counter(w.spec.cloud for w in inventory.workloads)
     by_cloud = ", ".join(f"{n} {cloud}" for cloud, n in sorted(clouds.items()))

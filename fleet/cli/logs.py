@@ -27,9 +27,9 @@ def logs(
     """Show what the engine printed for STACK in ROLLOUT, attempt by attempt (secrets scrubbed;
     the newest part of a long output)."""
     from fleet.errors import UserError
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import open_recorded_journal
 
-    journal, _ = open_journal(state(ctx).settings)
+    journal, _ = open_recorded_journal(state(ctx).settings, rollout_id)
     with journal:
         found = journal.attempt_outputs(rollout_id, stack)
     if attempt is not None:

@@ -60,6 +60,8 @@ def render(
 
     if names and all_stacks:
         raise UserError("give stack NAMEs or --all, not both")
+    if out is not None:
+        _check_out(out)
     st = state(ctx)
     inventory = _as_deployed(st.settings, st.inventory())
     engine = RenderEngine(out, show_secrets=show_secrets, jobs=jobs)
@@ -145,3 +147,12 @@ def _kube_version(inventory: Inventory, stack: str) -> str:
     if stack == CONTROLROOM:
         return inventory.fleet.spec.control_room.cluster.kubernetes_version
     return inventory.workload_stack(stack).workload.spec.cluster.kubernetes_version
+
+
+def _check_out(out: Path) -> None:
+    """UserError when ``out`` (or a folder above it) is no directory: no plan could be written there."""
+    for place in (out, *out.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise UserError(f"--out {out}: {place} is not a directory; give a directory for the plans")
+            return

@@ -14,6 +14,7 @@ from fleet.cli.confirm import YES_OPTION, confirm
 from fleet.cli.driving import drive_here, finish, preflight
 from fleet.cli.help import examples
 from fleet.cli.output import OUTPUT_OPTION, Output, console, emit
+from fleet.cli.status import MAX_LIMIT
 
 
 class RolloutGroup(HelpGroup):
@@ -111,7 +112,7 @@ def rollout_start(
     st = state(ctx)
     inventory = st.inventory()
     engine = EngineKind.render if dry_run else st.settings.rollout_engine
-    preflight(st, engine)  # before the journal or a lock is touched
+    preflight(st, engine, instead="; or, offline: --dry-run")  # before the journal or a lock is touched
     overrides = {
         "canary": canary,
         "wave_size": wave_size,
@@ -150,7 +151,7 @@ def rollout_start(
                 emit(document, output, table=str)
             return
         if preview:
-            _preview(inventory, journal, plan)
+            _preview(inventory, journal, plan, output)
             return
         if not dry_run:
             confirm("Start this rollout?", yes=yes)
@@ -268,8 +269,9 @@ def rollout_cancel(
         )
 
 
-def _preview(inventory: Any, journal: Any, plan: Any) -> None:
-    """Print each planned stack's preview: resources to create, update, replace or delete."""
+def _preview(inventory: Any, journal: Any, plan: Any, output: Output = Output.table) -> None:
+    """Print each planned stack's preview: resources to create, update, replace or delete (with
+    ``-o json|yaml``, one document: ``preview``, ``stacks[]``)."""
     from fleet.journal.credentials import with_recorded_credentials
     from fleet.kinds import EngineKind
     from fleet.rollout.preview import live_preview, preview_lines, render_preview
@@ -279,9 +281,13 @@ def _preview(inventory: Any, journal: Any, plan: Any) -> None:
         previews = live_preview(inventory, plan.stacks, parallel=plan.policy.max_parallel)
     else:
         previews = render_preview(inventory, journal, plan.stacks)
-    out = console()
-    for line in preview_lines(previews):
-        out.print(line, markup=False, highlight=False)
+    if output is not Output.table:
+        document = {"preview": True, "stacks": [found.to_json() for found in previews]}
+        emit(document, output, table=str)
+    else:
+        out = console()
+        for line in preview_lines(previews):
+            out.print(line, markup=False, highlight=False)
     if any(found.error is not None for found in previews):
         raise typer.Exit(1)
 
@@ -321,7 +327,7 @@ def _detach(inventory: Any, rollout_id: str, locks: Any, output: Output = Output
 def rollout_list(
     ctx: typer.Context,
     output: Output = OUTPUT_OPTION,
-    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many rollouts"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, max=MAX_LIMIT, help="How many rollouts"),
 ) -> None:
     """Rollouts, newest first (the same as `fleet history`)."""
     from fleet.cli.status import show_history

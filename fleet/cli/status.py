@@ -65,6 +65,8 @@ def nothing_recorded(path: Any) -> str:
     return f"nothing is recorded for this inventory yet (no {path}; a rollout creates it)"
 
 
+MAX_LIMIT = 100_000
+"""The most rollouts `fleet history -n` lists (far more overflowed the journal's integers)."""
 PLAIN_ROWS = 1000
 """Above this many stacks, ``fleet status`` prints plain columns (:mod:`fleet.cli.columns`), not
 a table fitted to the terminal: rich laid 10,000 rows out in 5 s of CPU. Each error is cut to
@@ -129,7 +131,7 @@ def history(
     ctx: typer.Context,
     rollout_id: str | None = typer.Argument(None, metavar="ID", help="Show this rollout in full"),
     output: Output = OUTPUT_OPTION,
-    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many rollouts"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, max=MAX_LIMIT, help="How many rollouts"),
 ) -> None:
     """Rollouts, newest first, with each wave's result and health gate; or one rollout in full."""
     show_history(ctx, rollout_id, output=output, limit=limit)

@@ -34,7 +34,7 @@ TO_OPTION = typer.Option(
 
 def _plan(st: Any, to: list[str]) -> Any:
     from fleet.journal import utc_now
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import existing_journal
     from fleet.upgrade.plan import plan_upgrade
     from fleet.upgrade.versionset import apply_changes, edit_fleet_text, parse_changes
 
@@ -42,9 +42,11 @@ def _plan(st: Any, to: list[str]) -> Any:
     changes = parse_changes(to)
     target = apply_changes(inventory.fleet.spec.versions, changes)
     edit_fleet_text((inventory.root / "fleet.yaml").read_text(encoding="utf-8"), changes)  # fails early
-    journal, _locks = open_journal(st.settings)
-    with journal:
-        deployed = journal.deployed_versions()
+    deployed: dict[str, Any] = {}
+    journal = existing_journal(st.settings)  # a plan only reads: no journal yet, nothing deployed
+    if journal is not None:
+        with journal:
+            deployed = dict(journal.deployed_versions())
     return changes, plan_upgrade(inventory, target, deployed=deployed, now=utc_now())
 
 
@@ -137,7 +139,8 @@ def upgrade_apply(
     if at is not None and inventory.fleet.spec.upgrades is None:
         raise UserError("--at next-window: fleet.yaml has no spec.upgrades schedule")
     if at is None and not dry_run:
-        preflight(st, st.settings.rollout_engine)  # before anything is shown, asked or written
+        # Before anything is shown, asked or written.
+        preflight(st, st.settings.rollout_engine, instead="; or, to see the change only: --diff")
     changes, plan = _plan(st, to)
     _show_plan(plan, stderr=output is not Output.table)
     path = inventory.root / "fleet.yaml"
@@ -145,28 +148,50 @@ def upgrade_apply(
     new_text = edit_fleet_text(old_text, changes)
     if new_text == old_text:
         say("fleet.yaml already holds these versions; nothing to write.")
+    edits = [
+        {"line": number, "before": old.strip(), "after": new.strip()}
+        for number, (old, new) in enumerate(zip(old_text.splitlines(), new_text.splitlines(), strict=True), 1)
+        if old != new
+    ]
+
+    def document(*, written: bool) -> None:  # -o json|yaml when no rollout starts here
+        if output is not Output.table:
+            emit(
+                {**plan.to_json(), "fleet_yaml": edits, "written": written, "started": None},
+                output,
+                table=str,
+            )
+
     if dry_run:
-        for number, (old, new) in enumerate(
-            zip(old_text.splitlines(), new_text.splitlines(), strict=True), 1
-        ):
-            if old != new:
-                say(f"fleet.yaml:{number}: - {old.strip()}\nfleet.yaml:{number}: + {new.strip()}")
+        for edit in edits:
+            say(
+                f"fleet.yaml:{edit['line']}: - {edit['before']}\nfleet.yaml:{edit['line']}: + {edit['after']}"
+            )
         say("diff only: nothing written, nothing started.")
+        document(written=False)
+        return
+    changed = new_text != old_text
+    if not changed and not plan.stacks:
+        say("No stack needs a change.")
+        document(written=False)
         return
     confirm("Write fleet.yaml and upgrade?", yes=yes)
     if at is not None:
-        write_version_set(inventory.root, changes)
-        say(f"Wrote the new version set to {path}.")
+        if changed:
+            write_version_set(inventory.root, changes)
+            say(f"Wrote the new version set to {path}.")
         window = plan.window
         say(
             f"The scheduler (fleet beat) upgrades {len(plan.stacks)} stack(s) in the window "
             f"{window.start.isoformat()} to {window.end.isoformat()}."
         )
+        document(written=changed)
         return
     if not plan.stacks:
         write_version_set(inventory.root, changes)
         say(f"Wrote the new version set to {path}.")
         say("No stack needs a change.")
+        document(written=True)
         return
     _start_now(ctx, changes, list(plan.stack_names), output)
 
@@ -217,8 +242,9 @@ def upgrade_run(
     output: Output = OUTPUT_OPTION,
 ) -> None:
     """Run (or continue) an upgrade rollout in the foreground; `fleet beat` starts this itself."""
+    from fleet.errors import did_you_mean
     from fleet.journal import RolloutKind
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import open_journal, open_recorded_journal
     from fleet.rollout.hooks import SCHEDULER_ACTOR
     from fleet.upgrade.start import start_upgrade
 
@@ -226,11 +252,23 @@ def upgrade_run(
         raise UserError("give either a rollout id or --stacks")
     st = state(ctx)
     inventory = st.inventory()
-    journal, locks = open_journal(st.settings)
+    names: list[str] = []
+    if stacks is not None:  # checked before the journal exists: an invalid request writes nothing
+        names = [name.strip() for name in stacks.split(",") if name.strip()]
+        if not names:
+            raise UserError("--stacks: no stack names; give names like payments-prod,search-staging")
+        known = inventory.stacks()
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            noun = "stack" if len(unknown) == 1 else "stacks"
+            hint = did_you_mean(unknown[0], known) if len(unknown) == 1 else ""
+            raise UserError(f"--stacks: unknown {noun}: {', '.join(unknown)}{hint}")
+        preflight(st, st.settings.rollout_engine)
+    journal, locks = (
+        open_journal(st.settings) if rollout_id is None else open_recorded_journal(st.settings, rollout_id)
+    )
     with journal:
         if stacks is not None:
-            preflight(st, st.settings.rollout_engine)  # before anything is recorded
-            names = [name.strip() for name in stacks.split(",") if name.strip()]
             started_by = SCHEDULER_ACTOR if scheduled else None
             rollout_id = start_upgrade(
                 inventory, journal, locks, names, engine=st.settings.rollout_engine, started_by=started_by

@@ -11,6 +11,7 @@ from fleet.cli.app import app, state
 from fleet.cli.help import examples
 
 MAX_TASKS_PER_CHILD = 8
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @app.command(
@@ -46,13 +47,19 @@ def worker(
     ),
 ) -> None:
     """Run a Celery worker: one stack per process at a time (needs FLEET_BROKER_URL)."""
+    from fleet.errors import FleetError, UserError
+
+    # Checked here, before Celery: its own refusal escaped as an "unexpected" error, exit 1.
+    if loglevel.upper() not in LOG_LEVELS:
+        raise UserError(f"--loglevel: {loglevel!r} is not a log level; use DEBUG, INFO, WARNING or ERROR")
+    if queues is not None and not any(name.strip() for name in queues.split(",")):
+        raise UserError(f"--queues: {queues!r} names no queue; give names like fleet,fleet-beat")
     if metrics_port is not None:
         # Before anything imports prometheus_client: the forked processes write their counts
         # where this process sums them.
         from fleet.metrics import enable_multiprocess
 
         enable_multiprocess()
-    from fleet.errors import FleetError, UserError
     from fleet.executors.celery_app import BEAT_QUEUE, DEFAULT_QUEUE, create_app
     from fleet.executors.worker import load_job_inventory
 
@@ -67,7 +74,7 @@ def worker(
         "--pool=prefork",
         f"--concurrency={concurrency or os.cpu_count() or 1}",
         f"--queues={queues or f'{DEFAULT_QUEUE},{BEAT_QUEUE}'}",
-        f"--loglevel={loglevel}",
+        f"--loglevel={loglevel.upper()}",
         "--without-gossip",
         "--without-mingle",
     ]

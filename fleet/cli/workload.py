@@ -107,6 +107,7 @@ def workload_remove(
     room without its credential, then remove its file. Recorded; a crash resumes where it stopped
     (`fleet workload remove NAME` again, or `fleet rollout resume ID`)."""
 
+    from fleet.cli.confirm import confirm_name
     from fleet.cli.driving import drive_here, preflight
     from fleet.journal import RolloutKind
     from fleet.journal.connect import open_journal
@@ -123,7 +124,7 @@ def workload_remove(
         _show_deletions(inventory, name)
         return
     engine = st.settings.rollout_engine
-    preflight(st, engine)
+    preflight(st, engine, instead="; or, to see what it deletes: --dry-run")
     journal, locks = open_journal(st.settings)
     with journal:
         unfinished = unfinished_offboardings(journal, include_failed=True).get(name)
@@ -135,12 +136,11 @@ def workload_remove(
         if not yes:
             if not sys.stdin.isatty():
                 raise UserError(f"workload remove {name}: not on a terminal; pass --yes to remove it")
-            typed = typer.prompt(
-                f"This destroys {name}'s stack. Type its name to confirm", default="", err=True
+            confirm_name(
+                f"This destroys {name}'s stack. Type its name to confirm",
+                name,
+                declined="Not removed; nothing was changed.",
             )
-            if typed.strip() != name:
-                typer.echo("Not removed; nothing was changed.", err=True)
-                raise typer.Exit(1)
         rollout = start_rollout(journal, locks, plan, kind=RolloutKind.OFFBOARD)
         drive_here(st, journal, locks, rollout.id, inventory=inventory)
 

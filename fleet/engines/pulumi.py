@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = (
     "install it with `curl -fsSL https://get.pulumi.com | sh` "
-    "(https://www.pulumi.com/docs/iac/download-install/), or use --dry-run"
+    "(https://www.pulumi.com/docs/iac/download-install/)"
 )
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 

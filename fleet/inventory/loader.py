@@ -39,6 +39,7 @@ from fleet.inventory.models import (
     WorkloadStack,
 )
 from fleet.inventory.yamlfile import MAX_ECHO, Document, DocumentError, parse_text, read_text, shorten
+from fleet.messages import plain_message
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -128,22 +129,41 @@ def _field(loc: Iterable[str | int]) -> str:
     return out or "(document)"
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds: itself, or the model inside ``list[...]``, ``... | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
 def _allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
-    current: Any = model
+    current: type[BaseModel] | None = model
     for part in loc:
-        fields = getattr(current, "model_fields", None)
-        if fields is None or isinstance(part, int):
-            return []
+        if isinstance(part, int):
+            continue  # an item of a list: ``current`` is already the list's model
+        fields = current.model_fields if current is not None else {}
         info = next((f for n, f in fields.items() if (f.alias or n) == part), None)
-        if info is None:
-            return []
-        annotation = info.annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        current = _model_in(info.annotation) if info is not None else None
         if current is None:
             return []
-    fields = getattr(current, "model_fields", {})
-    return [f.alias or n for n, f in fields.items()]
+    return [f.alias or n for n, f in (current.model_fields if current is not None else {}).items()]
+
+
+SECRET_INLINE = (
+    "a secret is never written into the inventory; refer to it: {env: VARIABLE} or "
+    "{kubernetes: <secret>/<key>}"
+)
+"""What a receiver's secret field given as a value is told (the value is never repeated)."""
+
+_SAID_OF_THE_VALUE = frozenset(
+    {"string_pattern_mismatch", "too_short", "too_long", "string_too_short", "string_too_long"}
+)
+"""Pydantic's checks of a value's form: said as ``'<value>' <what it must be>``."""
+_BOUNDS = frozenset({"greater_than_equal", "greater_than", "less_than_equal", "less_than"})
 
 
 def _problems(model: type[BaseModel], error: ValidationError, doc: Document, where: str) -> list[str]:
@@ -166,6 +186,27 @@ def _problems(model: type[BaseModel], error: ValidationError, doc: Document, whe
             # Quoting makes a number or a boolean a string; a list or a mapping needs rewriting.
             quote = "; quote the value" if not isinstance(value, list | dict) else ""
             message = f"expected a string, got {shorten(repr(value))}{quote}"
+        elif loc and loc[-1] == "[key]" and kind in ("literal_error", "enum"):
+            # A key of a mapping whose keys are fixed names (resources: {<component>: ...}).
+            key, loc = loc[-2], loc[:-2]
+            allowed = re.findall(r"'([^']*)'", str(item.get("ctx", {}).get("expected", "")))
+            guess = did_you_mean(str(key), allowed)
+            message = (
+                f"unknown key {shorten(repr(key))}{guess or ' (a typo?)'}; allowed keys: {', '.join(allowed)}"
+            )
+        elif kind in ("model_type", "model_attributes_type"):
+            if item.get("ctx", {}).get("class_name") == "SecretRef":
+                message = SECRET_INLINE
+            else:
+                keys = _allowed_keys(model, loc)
+                listed = f" (keys: {', '.join(keys)})" if keys else ""
+                # A string is never repeated: where a mapping belongs it may be a receiver's secret URL.
+                got = "a string" if isinstance(value, str) else shorten(repr(value))
+                message = f"expected a mapping{listed}, got {got}"
+        elif kind in _BOUNDS:
+            message = f"{plain_message(item)}, got {shorten(repr(value))}"
+        elif kind in _SAID_OF_THE_VALUE:
+            message = f"{shorten(repr(value))} {plain_message(item)}"
         elif kind in ("literal_error", "enum"):
             expected = str(item.get("ctx", {}).get("expected", ""))
             guess = did_you_mean(value, re.findall(r"'([^']*)'", expected)) if isinstance(value, str) else ""
@@ -303,6 +344,11 @@ def load_inventory(root: Path) -> Inventory:
 def _load_inventory(root: Path) -> Inventory:
     root = root.expanduser()
     fleet_path = root / FLEET_FILE
+    if root.is_file():
+        raise UserError(
+            f"{root}: a file, not an inventory directory; "
+            f"pass the directory that holds {FLEET_FILE} (--inventory {root.parent})"
+        )
     if not fleet_path.is_symlink() and not fleet_path.exists():
         raise UserError(
             f"{fleet_path}: no fleet.yaml here; pass --inventory DIR (or set FLEET_INVENTORY), "

@@ -754,7 +754,11 @@ class SecretRef(Model):
     @classmethod
     def _env(cls, value: str | None) -> str | None:
         if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name like PAGERDUTY_KEY")
+            # Never repeated: a value that is no name is likely the secret itself.
+            raise ValueError(
+                "not an environment variable name like PAGERDUTY_KEY "
+                "(the secret itself? name the variable that holds it)"
+            )
         return value
 
     @field_validator("kubernetes")
@@ -764,7 +768,10 @@ class SecretRef(Model):
             return value
         name, _, key = value.partition("/")
         if not key or len(name) > 253 or not _DNS_LABEL.match(name) or not _SECRET_KEY.match(key):
-            raise ValueError(f"{value!r} is not <secret>/<key>, like alertmanager-pagerduty/routing-key")
+            raise ValueError(
+                "not <secret>/<key> like alertmanager-pagerduty/routing-key "
+                "(the secret itself? name the Secret and key that hold it)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -1045,9 +1052,18 @@ class WorkloadSpec(CloudAccount):
         for key, val in value.items():
             if len(key) > 63 or not _LABEL_KEY.match(key):
                 raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+            if key in SELECTOR_FIELDS:
+                raise ValueError(
+                    f"label {key!r} would be hidden by the field spec.{key}, which selectors "
+                    f"(-l {key}=...) read instead; rename the label"
+                )
             if len(val) > 63 or not _LABEL_VALUE.match(val):
                 raise ValueError(f"label {key}={val!r}: value is not a valid Kubernetes label value")
         return value
+
+
+SELECTOR_FIELDS = ("environment", "cloud", "region")
+"""Workload fields a selector reads by name (fleet/rollout/selectors.py): no label may take one."""
 
 
 def _workload_name(value: str) -> str:

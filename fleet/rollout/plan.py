@@ -24,6 +24,7 @@ from fleet.inventory.models import CONTROLROOM, RolloutPolicy
 from fleet.journal import Journal
 from fleet.journal.credentials import credential_generations
 from fleet.kinds import Action, EngineKind
+from fleet.messages import plain_message
 from fleet.rollout.fingerprint import StackChange, compare, fingerprint
 from fleet.rollout.selectors import FIELDS, Selector, did_you_mean, parse_selector
 from fleet.rollout.waves import PlanTarget, Wave, plan_waves, select
@@ -86,9 +87,7 @@ def effective_policy(base: RolloutPolicy, overrides: Mapping[str, Any]) -> Rollo
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         field = ".".join(str(part) for part in first["loc"]) or "policy"
-        raise UserError(
-            f"--{field.replace('_', '-')}: {first['msg'].removeprefix('Value error, ')}"
-        ) from None
+        raise UserError(f"--{field.replace('_', '-')}: {plain_message(first)}") from None
 
 
 def stack_changes(inventory: Inventory, journal: Journal, stacks: Sequence[str]) -> list[StackChange]:
@@ -145,6 +144,8 @@ def select_stacks(
         raise UserError("name the workloads to roll out, or use --all or --selector (-l) ring=canary")
     if names and select_all:
         raise UserError("give workload names or --all, not both")
+    if select_all and selector is not None:
+        raise UserError("give --all or --selector (-l), not both")
     force_controlroom = CONTROLROOM in names
     wanted = [name for name in names if name != CONTROLROOM]
     targets = [

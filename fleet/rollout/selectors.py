@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fleet.errors import UserError, did_you_mean
+from fleet.inventory.models import SELECTOR_FIELDS
 
 __all__ = ["FIELDS", "Requirement", "Selector", "did_you_mean", "parse_selector"]
 
-FIELDS = ("environment", "cloud", "region")
+FIELDS = SELECTOR_FIELDS
 """Workload fields a selector may use as keys, besides the labels."""
 
 _KEY = r"[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?"

@@ -24,6 +24,7 @@ from ruamel.yaml.error import YAMLError
 from fleet.errors import InvalidInventory, OperationError, UserError
 from fleet.inventory.loader import FLEET_FILE, Inventory, parse_fleet, write_atomically
 from fleet.inventory.models import COMPONENTS, VersionSet
+from fleet.messages import plain_message
 
 _PAIR = re.compile(r"\s*([A-Za-z]+)\s*=\s*(\S+)\s*")
 # Where a plain scalar inside a flow mapping (`{alloy: 1.4.0, mimir: ...}`) or a block ends.
@@ -69,8 +70,7 @@ def apply_changes(current: VersionSet, changes: Mapping[str, str]) -> VersionSet
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         component = str(first["loc"][0]) if first["loc"] else "versions"
-        message = first["msg"].removeprefix("Value error, ")
-        raise UserError(f"--to {component}: {message}") from None
+        raise UserError(f"--to {component}: {plain_message(first)}") from None
 
 
 def edit_fleet_text(text: str, changes: Mapping[str, str]) -> str:

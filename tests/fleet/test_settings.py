@@ -43,21 +43,39 @@ def test_an_unknown_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             "FLEET_LOCK_TTL",
             "abc",
-            "FLEET_LOCK_TTL='abc': Input should be a valid integer, unable to parse string as an integer "
+            "FLEET_LOCK_TTL='abc': expected a whole number "
             "(Seconds after which a silent lock is stale); fix it or unset FLEET_LOCK_TTL",
         ),
         (
             "FLEET_WORKERS",
             "-1",
-            "FLEET_WORKERS='-1': Input should be greater than or equal to 0 "
+            "FLEET_WORKERS='-1': must be at least 0 "
             "(Local executor processes; 0: one per core); fix it or unset FLEET_WORKERS",
         ),
         (
             "FLEET_VISIBILITY_TIMEOUT",
             "0",
-            "FLEET_VISIBILITY_TIMEOUT='0': Input should be greater than or equal to 1",
+            "FLEET_VISIBILITY_TIMEOUT='0': must be at least 1",
         ),
-        ("FLEET_ENGINE", "bogus", "FLEET_ENGINE='bogus': Input should be 'pulumi', 'render' or 'scripted'"),
+        # Far beyond what a machine runs or waits; such a value crashed a rollout it had recorded.
+        ("FLEET_WORKERS", "9" * 23, "FLEET_WORKERS='99999999999999999999999': must be at most 1024"),
+        ("FLEET_LOCK_TTL", "9999999999", "FLEET_LOCK_TTL='9999999999': must be at most 604800"),
+        (
+            "FLEET_DATABASE_URL",
+            "garbage",
+            "FLEET_DATABASE_URL='garbage': use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+        ),
+        (
+            "FLEET_DATABASE_URL",
+            "mysql://fleet:hunter2@db/fleet",
+            "FLEET_DATABASE_URL='mysql://fleet:***@db/fleet': use sqlite:///PATH or postgresql+psycopg://",
+        ),
+        (
+            "FLEET_CHARTS_OFFLINE",
+            "maybe",
+            "FLEET_CHARTS_OFFLINE='maybe': expected true or false",
+        ),
+        ("FLEET_ENGINE", "bogus", "FLEET_ENGINE='bogus': expected 'pulumi', 'render' or 'scripted'"),
         ("FLEET_LOCK_TTL", "9" * 100_000, "FLEET_LOCK_TTL='99999999"),
         (
             "FLEET_BROKER_URL",

@@ -199,6 +199,26 @@ def _cases() -> list[Case]:
         Case("workers-negative", 10, _nothing, "FLEET_WORKERS", env={"FLEET_WORKERS": "-1"}),
         Case("engine-unknown", 10, _nothing, "FLEET_ENGINE", env={"FLEET_ENGINE": "bogus"}),
         Case(
+            "database-url-not-a-url",
+            10,
+            _nothing,
+            "FLEET_DATABASE_URL='garbage'",
+            args=("status",),
+            env={"FLEET_DATABASE_URL": "garbage"},
+        ),
+        *(
+            # Beyond any machine: it overflowed mid-rollout, after the rollout was recorded.
+            Case(
+                f"{variable.lower().replace('_', '-')}-huge",
+                10,
+                _nothing,
+                f"{variable}='{value}': must be at most",
+                args=("rollout", "--all", "--dry-run", "--yes"),
+                env={variable: value},
+            )
+            for variable, value in (("FLEET_WORKERS", "9" * 23), ("FLEET_LOCK_TTL", "9999999999"))
+        ),
+        Case(
             "corrupt-journal",
             10,
             _write(".fleet/fleet.db", b"not a database at all" * 100),
@@ -240,6 +260,13 @@ def _cases() -> list[Case]:
             args=("rollout", "--selector", "=", "--dry-run", "--yes"),
         ),
         Case(
+            "rollout-all-and-selector",
+            11,
+            _nothing,
+            "--all or --selector",
+            args=("rollout", "--all", "-l", "ring=canary", "--dry-run", "--yes"),
+        ),
+        Case(
             "rollout-bad-wave-size",
             11,
             _nothing,
@@ -274,6 +301,13 @@ def _cases() -> list[Case]:
                 args=("rollout", verb, "r-bogus"),
             )
             for verb in ("watch", "resume", "cancel")
+        ),
+        Case(
+            "logs-unknown-rollout",
+            11,
+            _nothing,
+            "no rollout 'r-bogus'",
+            args=("logs", "r-bogus", "payments-prod"),
         ),
     ]
     return cases

@@ -128,3 +128,37 @@ def test_a_reader_that_stops_early_gets_no_error(inventory: Path) -> None:
     command = f"{sys.executable} -m fleet -i {inventory} upgrade plan --to alloy=1.5.0 -o yaml | true"
     result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120, check=False)
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["rollout", "--all", "--dry-run", "--canary", "abc"],
+            "Invalid value for '--canary': expected a whole number",
+        ),
+        (["history", "-n", "0"], "Invalid value for '--limit' / '-n': must be at least 1"),
+        (["render", "-j", "-1"], "Invalid value for '--jobs' / '-j': must be at least 0"),
+        (["workload", "list", "-o", "xml"], "'xml' is not one of 'table', 'json', 'yaml'"),
+    ],
+)
+def test_a_bad_flag_value_is_said_in_fleet_s_words_not_pydantic_s(
+    inventory: Path, argv: list[str], said: str
+) -> None:
+    result = CliRunner().invoke(app, ["-i", str(inventory), *argv])
+    assert result.exit_code == 2, result.output
+    assert said in result.output
+    assert "Input should" not in result.output and "Value error" not in result.output
+    assert not (inventory / ".fleet").exists()
+
+
+@pytest.mark.parametrize("command", [["history"], ["rollout", "list"]])
+def test_a_limit_beyond_any_history_is_refused_not_an_overflow(inventory: Path, command: list[str]) -> None:
+    from fleet.journal import Journal, journal_url_for
+
+    with Journal(journal_url_for(inventory)):
+        pass  # a journal, so the limit reaches the query (it overflowed SQLite's integers)
+    result = CliRunner().invoke(app, ["-i", str(inventory), *command, "-n", "9" * 20])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--limit' / '-n': must be at most 100000" in result.output
+    assert "unexpected" not in result.output

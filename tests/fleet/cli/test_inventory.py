@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from inventories import EXAMPLE_INVENTORY as EXAMPLE
@@ -64,6 +66,30 @@ def test_invalid_inventory_exits_2_with_one_line_per_problem(inv: Path) -> None:
     assert lines[1].startswith("workloads/payments-prod.yaml:9: spec.lables: unknown key")
     assert lines[-1] == "error: 2 problems in the inventory"
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("output", ["json", "yaml"])
+def test_validate_for_scripts_prints_every_problem_as_a_document_too(inv: Path, output: str) -> None:
+    # A CI linter reading -o json got {"ok": true, ...} or nothing at all.
+    path = inv / "workloads/payments-prod.yaml"
+    path.write_text(path.read_text().replace("region: eu-west-1", "region: EU").replace("labels:", "lables:"))
+    result = fleet("-i", inv, "validate", "-o", output)
+    assert result.exit_code == 2
+    document = json.loads(result.stdout) if output == "json" else yaml.safe_load(result.stdout)
+    assert document["ok"] is False
+    assert document["error"] == "2 problems in the inventory"
+    assert [problem[:45] for problem in document["problems"]] == [
+        "workloads/payments-prod.yaml:6: spec.region: ",
+        "workloads/payments-prod.yaml:9: spec.lables: ",
+    ]
+    assert result.stderr.splitlines()[-1] == "error: 2 problems in the inventory"
+
+
+def test_validate_json_of_an_inventory_that_cannot_be_read_is_a_document_too(tmp_path: Path) -> None:
+    result = fleet("-i", tmp_path, "validate", "-o", "json")
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and "no fleet.yaml here" in document["problems"][0]
 
 
 def test_validate_refuses_what_mimir_and_alloy_would_refuse(inv: Path) -> None:
@@ -288,3 +314,38 @@ def test_validate_never_crashes_on_mutated_workloads(inv: Path, text: str) -> No
     if result.exit_code == 2:
         assert result.stderr.strip(), "an invalid file must explain itself"
         assert "Traceback" not in result.stderr
+
+
+def test_init_never_overwrites_a_workload_file_that_is_there(tmp_path: Path) -> None:
+    # It replaced workloads/example-dev.yaml with the scaffold's.
+    mine = tmp_path / "workloads" / "example-dev.yaml"
+    mine.parent.mkdir()
+    mine.write_text("mine\n")
+    result = fleet("init", tmp_path)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"error: {mine}: already exists; fleet init only creates new inventories (move it aside first)"
+    ]
+    assert mine.read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["example-dev.yaml", "workloads"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda d: (d / ".gitignore").mkdir(parents=True),
+            "{d}/.gitignore: not a file; fleet init adds .fleet/ to it",
+        ),
+        (lambda d: d.write_text("x"), "{d}: not a directory; give fleet init a directory for the inventory"),
+    ],
+)
+def test_init_checks_everything_before_it_writes_anything(tmp_path: Path, make: Any, message: str) -> None:
+    # A .gitignore that is a directory left workloads/ written and no fleet.yaml, naming a temp file.
+    target = tmp_path / "inv"
+    make(target)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    result = fleet("init", target)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == ["error: " + message.format(d=target)]
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before

@@ -92,6 +92,20 @@ def test_unknown_names_exit_2(tmp_path: Path) -> None:
     assert both.exit_code == 2
 
 
+@pytest.mark.parametrize("out", ["plans.json", "plans.json/sub"])
+def test_an_out_that_is_a_file_is_refused_as_a_bad_flag(tmp_path: Path, out: str) -> None:
+    # It said "<out>/.state/controlroom.json: unreadable render state (NotADirectoryError)", exit 1.
+    root = _inventory(tmp_path / "inv")
+    (tmp_path / "plans.json").write_text("{}")
+    result = CliRunner().invoke(app, ["-i", str(root), "render", "--no-charts", "--out", str(tmp_path / out)])
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        f"error: --out {tmp_path / out}: {tmp_path / 'plans.json'} is not a directory; "
+        "give a directory for the plans"
+    ]
+    assert (tmp_path / "plans.json").read_text() == "{}"
+
+
 # --- the charts, rendered for real ---------------------------------------------------------------
 
 

@@ -60,3 +60,21 @@ def test_preview_shows_the_resources_per_stack_and_records_nothing(inventory: Pa
     assert any(line.startswith("payments-prod: ") and line.endswith(" to create") for line in lines)
     assert any(line.startswith("  + create kubernetes:helm.sh/v4:Chart ") for line in lines)
     assert json.loads(run_fleet(env, "history", "-o", "json").stdout) == []
+
+
+def test_preview_for_scripts_is_one_document_on_stdout(inventory: Path, tmp_path: Path) -> None:
+    # -o json printed the preview's text lines on stdout, which no script could parse.
+    env = fleet_env(inventory, write_script(tmp_path / "script.json"), None)
+
+    result = run_fleet(env, "rollout", "payments-prod", "--dry-run", "--preview", "-o", "json")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert document["preview"] is True
+    by_stack = {stack["stack"]: stack for stack in document["stacks"]}
+    assert set(by_stack) == {"controlroom", "payments-prod"}
+    assert by_stack["payments-prod"]["error"] is None
+    assert any(
+        name.startswith("kubernetes:helm.sh/v4:Chart ") for name in by_stack["payments-prod"]["create"]
+    )
+    assert "Rollout plan:" in result.stderr

@@ -156,3 +156,87 @@ def test_beat_needs_a_broker(inv: Path) -> None:
         result.stderr
         == "error: fleet beat needs a broker: set FLEET_BROKER_URL (e.g. redis://localhost:6379/0)\n"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["upgrade", "plan", "--to", "alloy=1.5.0"],
+        ["upgrade", "plan", "--to", "alloy=1.5.0", "-o", "json"],
+        ["upgrade", "apply", "--to", "alloy=1.5.0", "--diff"],
+        ["upgrade", "apply", "--to", "alloy=1.5.0", "--diff", "--at", "next-window"],
+    ],
+)
+def test_a_plan_or_a_diff_of_a_never_deployed_inventory_creates_no_journal(
+    inv: Path, args: list[str]
+) -> None:
+    # "write nothing": it left an empty .fleet/fleet.db behind.
+    result = fleet("-i", inv, *args)
+    assert result.exit_code == 0, result.output
+    assert "alloy 1.4.0 -> 1.5.0" in result.stdout or '"alloy": "1.5.0"' in result.stdout
+    assert not (inv / ".fleet").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stacks", "nonexistent"], "error: --stacks: unknown stack: nonexistent"),
+        (["--stacks", "payments-prod,paymnets-prod"], "error: --stacks: unknown stack: paymnets-prod"),
+        (["--stacks", " , "], "error: --stacks: no stack names; give names like payments-prod"),
+        (["r-bogus"], "error: no rollout 'r-bogus': nothing is recorded for this inventory yet"),
+    ],
+)
+def test_upgrade_run_refuses_unknown_stacks_and_ids_and_records_nothing(
+    inv: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    # --stacks nonexistent recorded an upgrade rollout that "succeeded: no stacks", exit 0.
+    script = tmp_path / "script.json"
+    script.write_text("{}")
+    env = {"FLEET_ENGINE": "scripted", "FLEET_ENGINE_SCRIPT": str(script)}
+    result = fleet("-i", inv, "upgrade", "run", *args, env=env)
+    assert result.exit_code == 2, result.output
+    [line] = result.output.splitlines()
+    assert line.startswith(message)
+    assert not (inv / ".fleet").exists()
+
+
+def test_apply_diff_for_scripts_is_one_document_with_the_plan_and_the_file_change(inv: Path) -> None:
+    # -o json put everything on stderr: a script read an empty stdout.
+    before = (inv / "fleet.yaml").read_bytes()
+    result = fleet("-i", inv, "upgrade", "apply", "--to", "alloy=1.5.0", "--diff", "-o", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["written"] is False and document["started"] is None
+    assert document["to"]["alloy"] == "1.5.0"
+    [change] = document["fleet_yaml"]
+    assert change["line"] == 16 and '"1.4.0"' in change["before"] and '"1.5.0"' in change["after"]
+    assert "diff only: nothing written, nothing started." in result.stderr
+    assert (inv / "fleet.yaml").read_bytes() == before
+
+
+def test_apply_at_next_window_for_scripts_says_what_it_wrote_and_when(inv: Path) -> None:
+    result = fleet(
+        "-i", inv, "upgrade", "apply", "--to", "alloy=1.5.0", "--at", "next-window", "--yes", "-o", "json"
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["written"] is True and document["started"] is None
+    assert document["window"]["start"] < document["window"]["end"]
+    assert b'alloy: "1.5.0"' in (inv / "fleet.yaml").read_bytes()
+
+
+def test_apply_of_the_versions_fleet_yaml_holds_writes_nothing_and_says_so_once(
+    inv: Path, tmp_path: Path
+) -> None:
+    # It said "already holds these versions; nothing to write", then "Wrote the new version set".
+    script = tmp_path / "script.json"
+    script.write_text("{}")
+    env = {"FLEET_ENGINE": "scripted", "FLEET_ENGINE_SCRIPT": str(script)}
+    deploy_all(inv)
+    before = (inv / "fleet.yaml").stat().st_mtime_ns
+    result = fleet("-i", inv, "upgrade", "apply", "--to", "alloy=1.4.0", "--yes", "-o", "json", env=env)
+    assert result.exit_code == 0, result.output
+    assert "already holds these versions; nothing to write" in result.stderr
+    assert "Wrote" not in result.output
+    assert json.loads(result.stdout)["written"] is False
+    assert (inv / "fleet.yaml").stat().st_mtime_ns == before

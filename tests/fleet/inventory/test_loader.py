@@ -275,7 +275,7 @@ def test_a_mangled_workload_file_is_loaded_or_reported_never_raised(
     [
         ("{}", "give exactly one of cluster_issuer, issuer (cert-manager) or secret"),
         ("{cluster_issuer: a, secret: b}", "give exactly one of"),
-        ("{secret: Not_A_Name}", "should match pattern"),
+        ("{secret: Not_A_Name}", "does not match the pattern"),
     ],
 )
 def test_the_hub_certificate_names_one_source(inventory_dir: Path, tls: str, expect: str) -> None:
@@ -399,3 +399,166 @@ def test_egress_defaults_open_the_https_port_anywhere_and_can_be_narrowed(invent
     spec = load_inventory(inventory_dir).workload_stack("payments-prod").workload.spec
     assert spec.cluster.egress.control_room.cidrs == ["203.0.113.0/24"]
     assert spec.cluster.egress.control_room.ports == [443]
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "expect"),
+    [
+        (
+            "workloads/payments-prod.yaml",
+            "replicas: 3",
+            "replicas: 0",
+            "workloads/payments-prod.yaml:11: spec.mimir.replicas: must be at least 1, got 0",
+        ),
+        (
+            "workloads/payments-prod.yaml",
+            "replicas: 3",
+            "replicas: 5000",
+            "workloads/payments-prod.yaml:11: spec.mimir.replicas: must be at most 50, got 5000",
+        ),
+        (
+            "fleet.yaml",
+            "max_parallel: 4",
+            "max_parallel: 0",
+            "fleet.yaml:17: spec.rollout.max_parallel: must be at least 1, got 0",
+        ),
+        (
+            "workloads/payments-prod.yaml",
+            "mimir: {replicas: 3, retention: 60d}",
+            "mimir: 3",
+            "workloads/payments-prod.yaml:11: spec.mimir: expected a mapping (keys: replicas, retention, "
+            "limits, kafka), got 3",
+        ),
+        (
+            "fleet.yaml",
+            "tls: {cluster_issuer: letsencrypt, ingress_class: nginx}",
+            "tls: {cluster_issuer: Lets_Encrypt, ingress_class: nginx}",
+            "fleet.yaml:12: spec.control_room.tls.cluster_issuer: 'Lets_Encrypt' does not match the "
+            "pattern ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        ),
+        (
+            "fleet.yaml",
+            "context: ctrl}",
+            'context: ctrl, kubernetes_version: "1.31.2"}',
+            "fleet.yaml:11: spec.control_room.cluster.kubernetes_version: '1.31.2' does not match the "
+            "pattern ^1\\.[0-9]{2}$",
+        ),
+    ],
+)
+def test_bounds_mappings_and_patterns_are_said_in_the_inventory_s_words(
+    inventory_dir: Path, path: str, old: str, new: str, expect: str
+) -> None:
+    # Not pydantic's "Input should be greater than or equal to 1" or "... instance of MimirSettings".
+    edit(inventory_dir / path, old, new)
+    assert problems(inventory_dir) == [expect]
+
+
+def test_a_secret_written_into_the_inventory_is_told_to_be_a_reference_and_never_repeated(
+    inventory_dir: Path,
+) -> None:
+    secret = "https://hooks.slack.com/services/T000/B000/hunter2hunter2"
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "api_url: {kubernetes: alertmanager-slack/url}",
+        f'api_url: "{secret}"',
+    )
+    [line] = problems(inventory_dir)
+    assert line == (
+        "workloads/payments-prod.yaml:20: spec.alerting.receivers[0].slack.api_url: a secret is never "
+        "written into the inventory; refer to it: {env: VARIABLE} or {kubernetes: <secret>/<key>}"
+    )
+    assert "hunter2" not in line
+
+
+def test_an_unknown_key_of_a_keyed_mapping_names_the_mapping_and_the_allowed_keys(
+    inventory_dir: Path,
+) -> None:
+    edit(
+        inventory_dir / "fleet.yaml",
+        "tls: {cluster_issuer: letsencrypt, ingress_class: nginx}",
+        "tls: {cluster_issuer: letsencrypt, ingress_class: nginx}\n"
+        "    resources: {mimir-ingestr: {cpu: '1', memory: 1Gi}}",
+    )
+    [line] = problems(inventory_dir)
+    assert line.startswith(
+        "fleet.yaml:13: spec.control_room.resources: unknown key 'mimir-ingestr'; "
+        "did you mean 'mimir-ingester'?"
+    )
+    assert "[key]" not in line and "allowed keys: alloy, alloy-events, mimir-distributor" in line
+
+
+def test_an_unknown_key_in_a_list_item_lists_the_allowed_keys(inventory_dir: Path) -> None:
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "- name: payments-oncall",
+        "- name: payments-oncall\n        pager: x",
+    )
+    [line] = problems(inventory_dir)
+    assert line.startswith("workloads/payments-prod.yaml:20: spec.alerting.receivers[0].pager: unknown key")
+    assert "allowed keys: name, webhook, slack, pagerduty, opsgenie, email" in line
+
+
+def test_an_inventory_path_that_is_a_file_is_told_to_name_the_directory(inventory_dir: Path) -> None:
+    # `-i fleet.yaml` said "fleet.yaml/fleet.yaml: no fleet.yaml here".
+    with pytest.raises(UserError) as caught:
+        load_inventory(inventory_dir / "fleet.yaml")
+    assert caught.value.message == (
+        f"{inventory_dir / 'fleet.yaml'}: a file, not an inventory directory; "
+        f"pass the directory that holds fleet.yaml (--inventory {inventory_dir})"
+    )
+
+
+@pytest.mark.parametrize("field", ["environment", "cloud", "region"])
+def test_a_label_named_after_a_selector_field_is_refused(inventory_dir: Path, field: str) -> None:
+    # `-l environment=blue` reads the field, so a label `environment: blue` could never be selected.
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "labels: {team: payments}",
+        f"labels: {{team: payments, {field}: blue}}",
+    )
+    assert problems(inventory_dir) == [
+        f"workloads/payments-prod.yaml:9: spec.labels: label {field!r} would be hidden by the field "
+        f"spec.{field}, which selectors (-l {field}=...) read instead; rename the label"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "expect"),
+    [
+        (
+            '{env: "sk-live-hunter2"}',
+            "spec.alerting.receivers[0].slack.api_url.env: not an environment variable name like "
+            "PAGERDUTY_KEY (the secret itself? name the variable that holds it)",
+        ),
+        (
+            '{kubernetes: "xoxb-hunter2"}',
+            "spec.alerting.receivers[0].slack.api_url.kubernetes: not <secret>/<key> like "
+            "alertmanager-pagerduty/routing-key (the secret itself? name the Secret and key that hold it)",
+        ),
+    ],
+)
+def test_a_secret_pasted_as_its_reference_is_refused_without_repeating_it(
+    inventory_dir: Path, reference: str, expect: str
+) -> None:
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        "api_url: {kubernetes: alertmanager-slack/url}",
+        f"api_url: {reference}",
+    )
+    [line] = problems(inventory_dir)
+    assert line == f"workloads/payments-prod.yaml:20: {expect}"
+    assert "hunter2" not in line
+
+
+def test_a_receiver_written_as_a_url_is_told_its_keys_without_repeating_the_url(inventory_dir: Path) -> None:
+    # A receiver's URL often is its secret (a Slack webhook): "got '<url>'" would print it.
+    edit(
+        inventory_dir / "workloads/payments-prod.yaml",
+        'slack: {api_url: {kubernetes: alertmanager-slack/url}, channel: "#payments-alerts"}',
+        'slack: "https://hooks.slack.com/services/T0/B0/hunter2"',
+    )
+    [line] = problems(inventory_dir)
+    assert line == (
+        "workloads/payments-prod.yaml:20: spec.alerting.receivers[0].slack: expected a mapping "
+        "(keys: api_url, channel), got a string"
+    )
