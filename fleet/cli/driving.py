@@ -20,14 +20,19 @@ from fleet.kinds import EngineKind
 
 
 def preflight(st: State, engine: EngineKind | str | None, *, instead: str | None = None) -> None:
-    """Stop before anything is touched when a rollout cannot run here: state that only this machine
-    sees while stacks may run on any machine (exit 2), or no ``pulumi`` CLI (its error then ends
-    with ``instead``, the command's own way to go on without it, when it has one)."""
+    """Stop before anything is touched when a rollout cannot run here: state that only this
+    machine sees while stacks may run on any machine (exit 2), a broker that does not answer
+    (exit 1), or no ``pulumi`` CLI (its error then ends with ``instead``, the command's own way
+    to go on without it, when it has one)."""
     if engine is None:
         return
     from fleet.engines import require_shared_state
 
     require_shared_state(st.settings, st.inventory(), EngineKind(engine))
+    if st.settings.broker_url:  # unreachable, a recorded rollout would only wait for it
+        from fleet.executors.celery import check_broker
+
+        check_broker(st.settings.broker_url)
     if EngineKind(engine) is EngineKind.pulumi:
         from fleet.engines.pulumi import PulumiEngine
 

@@ -18,6 +18,7 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
+from fleet.errors import OperationError
 from fleet.executors.base import ExecutorEvent, ExecutorUnavailable
 from fleet.executors.celery_app import DEFAULT_QUEUE, TASK_NAME
 from fleet.executors.jobs import JobKey, JobState, StackJob
@@ -26,6 +27,25 @@ log = logging.getLogger(__name__)
 
 _UNREACHABLE = (OperationalError, RedisError, OSError)
 _SEND_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
+
+
+def check_broker(url: str, timeout: float = 5.0) -> None:
+    """OperationError, naming the broker (its password hidden) and the fix, when nothing answers
+    a PING at ``url``: a rollout recorded now would only wait for it, warning every second."""
+    import redis
+    from sqlalchemy.engine import make_url
+
+    safe = make_url(url).render_as_string(hide_password=True) if "@" in url else url
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        with client:
+            client.ping()
+    except (RedisError, OSError, ValueError) as error:
+        reason = " ".join(str(error).split()).rstrip(".") or type(error).__name__
+        raise OperationError(
+            f"cannot reach the broker {safe} (FLEET_BROKER_URL): {reason}; start it, fix "
+            "FLEET_BROKER_URL, or unset it to run the stacks on this machine"
+        ) from None
 
 
 class CeleryExecutor:

@@ -106,6 +106,30 @@ def test_a_broker_with_a_local_state_backend_is_refused_in_one_line(
     assert not (inv / ".fleet" / "fleet.db").exists()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rollout", "--all", "--yes"),
+        ("upgrade", "apply", "--to", "alloy=1.5.0", "--yes"),
+        ("workload", "remove", "search-staging", "--yes"),
+        ("credentials", "rotate", "--all", "--yes"),
+    ],
+)
+def test_an_unreachable_broker_is_one_line_before_anything_is_recorded(
+    inv: Path, args: tuple[str, ...]
+) -> None:
+    """Recorded, such a rollout would only wait for the broker, warning every second."""
+    before = {path: path.read_bytes() for path in inv.rglob("*.yaml")}
+    env = {"FLEET_BROKER_URL": "redis://:s3cret@127.0.0.1:1/0", "FLEET_ENGINE": "scripted"}
+    result = fleet("-i", inv, *args, env=env)
+    assert result.exit_code == 1, result.output
+    line = _one_line(result)
+    assert "cannot reach the broker redis://:***@127.0.0.1:1/0 (FLEET_BROKER_URL)" in line, line
+    assert "s3cret" not in result.output
+    assert {path: path.read_bytes() for path in inv.rglob("*.yaml")} == before
+    assert not (inv / ".fleet" / "fleet.db").exists()
+
+
 # -- rendered passwords stay out of the inventory ------------------------------------------------------
 
 

@@ -10,8 +10,9 @@ import pytest
 from fleet_services import RedisServer, Workers, fleet_env, wait_for, write_script
 from journals import running_rollout
 
+from fleet.errors import OperationError
 from fleet.executors.base import ExecutorEvent, ExecutorUnavailable
-from fleet.executors.celery import CeleryExecutor
+from fleet.executors.celery import CeleryExecutor, check_broker
 from fleet.executors.celery_app import DEFAULT_QUEUE, create_app
 from fleet.executors.jobs import JobState, StackJob
 from fleet.journal import Journal, journal_url_for
@@ -142,3 +143,14 @@ def test_an_unreachable_broker_is_reported_as_a_value_not_a_crash(
     assert executor.poll() == []
     with pytest.raises(ExecutorUnavailable, match="cannot reach the broker"):
         executor.submit(job.resubmission())
+
+
+def test_a_broker_is_checked_by_a_ping_and_its_password_never_shown(redis_server: RedisServer) -> None:
+    check_broker(redis_server.url)  # answers: nothing to say
+    url = redis_server.url.replace("redis://", "redis://:s3cret@")
+    redis_server.stop()
+    with pytest.raises(OperationError) as raised:
+        check_broker(url, timeout=2)
+    message = raised.value.message
+    assert message.startswith(f"cannot reach the broker redis://:***@127.0.0.1:{redis_server.port}/0")
+    assert "FLEET_BROKER_URL" in message and "s3cret" not in message
