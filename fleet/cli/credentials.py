@@ -60,7 +60,7 @@ def credentials_rotate(
         raise UserError("--output json|yaml goes with --dry-run (a rotation prints its progress)")
     from fleet.cli.driving import drive_shown, finish, preflight
     from fleet.journal import RolloutKind, RolloutStatus
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import planning_journal
     from fleet.rollout.coordinator import start_rollout
     from fleet.rollout.rotation import next_step, plan_phase, rotation_names, start_rotation
     from fleet.rollout.view import plan_table
@@ -70,21 +70,24 @@ def credentials_rotate(
     out = console()
     engine = st.settings.rollout_engine
     preflight(st, engine, instead="; or, to see its phases: --dry-run")
-    journal, locks = open_journal(st.settings)
-    with journal:
-        step = next_step(journal)
+    # Without a journal yet there is no rotation to continue, and the journal is created only
+    # once the first phase is confirmed: a "no" leaves nothing behind.
+    with planning_journal(st.settings) as planning:
+        step = next_step(planning.journal)
         if step is None:
             wanted = rotation_names(inventory, names or [], select_all)
             plan = plan_phase(inventory, "accept", wanted, None, engine)
             out.print(f"Rotating the credentials of {', '.join(wanted)}: phase 1/3 accept", markup=False)
             out.print(plan_table(plan))
             confirm(f"Rotate the central passwords of {len(wanted)} workload(s)?", yes=yes)
+            journal, locks = planning.record()
             rollout = start_rollout(journal, locks, plan, kind=RolloutKind.ROTATE)
             start_rotation(journal, rollout)
             detail = drive_shown(st, journal, locks, rollout.id, inventory=inventory)
             if detail.rollout.status is not RolloutStatus.SUCCEEDED:
                 finish(detail)
         else:
+            journal, locks = planning.record()  # the journal that holds the unfinished rotation
             out.print(
                 f"Continuing the rotation {step.rotation_id} of {', '.join(step.names)} "
                 f"(phase {step.phase}).",

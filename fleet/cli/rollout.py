@@ -102,7 +102,7 @@ def rollout_start(
     A real rollout asks first (on stderr); without a terminal it needs --yes. A dry run never asks.
     With -o json|yaml the plan and the live view go to stderr, and stdout gets the rollout's id and
     result (with --detach: its id and log)."""
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import planning_journal
     from fleet.kinds import EngineKind
     from fleet.rollout.coordinator import start_rollout
     from fleet.rollout.offboard import refuse_offboarding
@@ -123,11 +123,12 @@ def rollout_start(
     }
     # Check the request before the journal exists: an invalid one writes nothing.
     select_stacks(inventory, names=names or (), select_all=all_, selector=selector, overrides=overrides)
-    journal, locks = open_journal(st.settings)
-    with journal:
+    # Planned against an empty journal in memory when there is none yet: a preview, a "no" or
+    # an error before start_rollout leaves no journal behind.
+    with planning_journal(st.settings) as planning:
         plan = plan_rollout(
             inventory,
-            journal,
+            planning.journal,
             names=names or (),
             select_all=all_,
             selector=selector,
@@ -135,7 +136,7 @@ def rollout_start(
             engine=engine,
             force=force,
         )
-        refuse_offboarding(journal, list(plan.stacks))
+        refuse_offboarding(planning.journal, list(plan.stacks))
         console(stderr=output is not Output.table).print(plan_table(plan))
         if not plan.stacks:
             count = len(plan.unchanged)
@@ -151,10 +152,11 @@ def rollout_start(
                 emit(document, output, table=str)
             return
         if preview:
-            _preview(inventory, journal, plan, output)
+            _preview(inventory, planning.journal, plan, output)
             return
         if not dry_run:
             confirm("Start this rollout?", yes=yes)
+        journal, locks = planning.record()
         rollout = start_rollout(journal, locks, plan)
         if detach:
             _detach(st.settings.inventory, rollout.id, locks, output)

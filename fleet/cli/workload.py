@@ -110,7 +110,7 @@ def workload_remove(
     from fleet.cli.confirm import confirm_name
     from fleet.cli.driving import drive_here, preflight
     from fleet.journal import RolloutKind
-    from fleet.journal.connect import open_journal
+    from fleet.journal.connect import planning_journal
     from fleet.kinds import EngineKind
     from fleet.rollout.coordinator import start_rollout
     from fleet.rollout.offboard import plan_offboarding, unfinished_offboardings
@@ -125,11 +125,13 @@ def workload_remove(
         return
     engine = st.settings.rollout_engine
     preflight(st, engine, instead="; or, to see what it deletes: --dry-run")
-    journal, locks = open_journal(st.settings)
-    with journal:
-        unfinished = unfinished_offboardings(journal, include_failed=True).get(name)
+    # Without a journal yet there is no offboarding to continue, and the journal is created only
+    # once the name is typed: a declined prompt (or Ctrl-C) leaves nothing behind.
+    with planning_journal(st.settings) as planning:
+        unfinished = unfinished_offboardings(planning.journal, include_failed=True).get(name)
         if unfinished is not None:
             out.print(f"Continuing the offboarding of {name} (rollout {unfinished}).", markup=False)
+            journal, locks = planning.record()  # the journal that holds it
             drive_here(st, journal, locks, unfinished, inventory=inventory)
         plan = plan_offboarding(inventory, name, engine)
         out.print(plan_table(plan))
@@ -141,6 +143,7 @@ def workload_remove(
                 name,
                 declined="Not removed; nothing was changed.",
             )
+        journal, locks = planning.record()
         rollout = start_rollout(journal, locks, plan, kind=RolloutKind.OFFBOARD)
         drive_here(st, journal, locks, rollout.id, inventory=inventory)
 

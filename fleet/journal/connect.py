@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 from fleet.errors import UserError
-from fleet.journal.db import journal_url_for
+from fleet.journal.db import IN_MEMORY_URL, journal_url_for
 from fleet.journal.locks import StackLocks
 from fleet.journal.store import Journal
 from fleet.settings import Settings
@@ -52,3 +54,51 @@ def open_recorded_journal(settings: Settings, rollout_id: str) -> tuple[Journal,
     if path is not None:
         raise UserError(f"no rollout {rollout_id!r}: nothing is recorded for this inventory yet (no {path})")
     return open_journal(settings)
+
+
+class PlanningJournal:
+    """What a command that may record a rollout plans against, and records into once it may.
+
+    ``journal`` is the real journal when it exists (or FLEET_DATABASE_URL names one); when the
+    inventory's SQLite journal does not exist yet it is an empty journal in memory, which holds
+    what that file would: nothing. :meth:`record` opens (and so creates) the real one, to be
+    called only once the rollout is to be recorded: a preview, a declined prompt or an invalid
+    request leaves no journal behind.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._recording: tuple[Journal, StackLocks] | None = None
+        self._in_memory: Journal | None = None
+        if missing_journal(settings) is None:
+            self._recording = open_journal(settings)
+            self.journal = self._recording[0]
+        else:
+            ttl = timedelta(seconds=settings.lock_ttl)
+            self.journal = self._in_memory = Journal(IN_MEMORY_URL, heartbeat_ttl=ttl)
+
+    def record(self) -> tuple[Journal, StackLocks]:
+        """The real journal and its stack locks, opened (a SQLite file created) on the first call."""
+        if self._recording is None:
+            self._recording = open_journal(self._settings)
+        return self._recording
+
+    def close(self) -> None:
+        """Close the journal planned against and the one recorded into."""
+        if self._recording is not None:
+            self._recording[0].close()
+        if self._in_memory is not None:
+            self._in_memory.close()
+
+
+@contextmanager
+def planning_journal(settings: Settings) -> Iterator[PlanningJournal]:
+    """A :class:`PlanningJournal` for ``settings``'s inventory, closed at the end of the block.
+
+    Plan with ``planning.journal``; call ``planning.record()`` only when the rollout is recorded
+    (after the preview and the confirmation)."""
+    planning = PlanningJournal(settings)
+    try:
+        yield planning
+    finally:
+        planning.close()

@@ -39,6 +39,7 @@ from sqlalchemy.exc import (
     NoSuchModuleError,
     OperationalError,
 )
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from fleet.errors import OperationError, UserError
@@ -47,6 +48,8 @@ Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware. Injected so tests can move time without sleeping."""
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+IN_MEMORY_URL = "sqlite://"
+"""An empty journal that lives as long as its process (a plan on an inventory without a journal)."""
 _READ_ONLY = "fleet_read_only"
 _SCHEMA_LOCK_KEY = 0x666C656574  # "fleet": serialises create_all across processes on PostgreSQL
 
@@ -228,7 +231,12 @@ def _begin_immediate(dbapi_connection: Any) -> None:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    if make_url(url).database in (None, "", ":memory:"):
+        # Every in-memory connection is a database of its own: one connection, whatever the
+        # thread, so the schema and every read see the same one.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -1,25 +1,37 @@
 """The journal listings on an inventory nothing was ever recorded for: they say so, exit 0, and
-create nothing (no ``.fleet/fleet.db`` left behind by a look). And `fleet status` for a large fleet."""
+create nothing (no ``.fleet/fleet.db`` left behind by a look). The commands that record a rollout
+plan against an empty journal and create it only when the rollout is recorded: a preview, a "no"
+or a refused prompt leaves none. And `fleet status` for a large fleet."""
 
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fleet_services import fleet_command, fleet_env, write_script
 from inventories import copy_example
 from typer.testing import CliRunner
 
 from fleet.cli.main import app
+from fleet.journal import RolloutStatus
+from fleet.journal.db import journal_url_for
+from fleet.journal.store import Journal
 
 runner = CliRunner()
 NOTHING = "nothing is recorded for this inventory yet"
 NO_DATABASE: dict[str, str | None] = {"FLEET_DATABASE_URL": None}
 
 
-def fleet(*args: str | Path) -> Any:
-    return runner.invoke(app, [str(a) for a in args], env=NO_DATABASE)
+def fleet(*args: str | Path, env: dict[str, str] | None = None) -> Any:
+    return runner.invoke(app, [str(a) for a in args], env={**NO_DATABASE, **(env or {})})
 
 
 @pytest.fixture
@@ -62,6 +74,150 @@ def test_one_rollout_by_id_is_not_found_and_nothing_is_created(inv: Path) -> Non
     assert result.exit_code == 2
     assert "no rollout 'r-20261201-0930-ab12': nothing is recorded for this inventory yet" in result.stderr
     assert not (inv / ".fleet").exists()
+
+
+@pytest.fixture
+def scripted(tmp_path: Path) -> dict[str, str]:
+    """A real (scripted-engine) rollout on the local executor: every stack succeeds at once."""
+    script = write_script(tmp_path / "script.json", default={"duration": 0})
+    return {"FLEET_ENGINE": "scripted", "FLEET_ENGINE_SCRIPT": str(script), "FLEET_WORKERS": "2"}
+
+
+def no_journal(inv: Path) -> bool:
+    return not (inv / ".fleet" / "fleet.db").exists()
+
+
+@pytest.mark.parametrize("output", [[], ["-o", "json"]])
+def test_a_preview_plans_against_an_empty_journal_and_creates_none(
+    inv: Path, scripted: dict[str, str], output: list[str]
+) -> None:
+    result = fleet("-i", inv, "rollout", "--all", "--preview", *output, env=scripted)
+    assert result.exit_code == 0, result.output
+    if output:
+        document = json.loads(result.stdout)
+        assert document["preview"] is True
+        stacks = {found["stack"]: found for found in document["stacks"]}
+        assert set(stacks) == {"controlroom", "analytics-prod", "payments-prod", "search-staging"}
+        assert all(found["error"] is None for found in stacks.values())
+    else:
+        assert "payments-prod" in result.stdout and "+ create" in result.stdout
+    assert no_journal(inv)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["rollout", "--all"],
+        ["credentials", "rotate", "--all"],
+        ["workload", "remove", "payments-prod"],
+    ],
+)
+def test_a_prompt_nobody_can_answer_creates_no_journal(
+    inv: Path, scripted: dict[str, str], command: list[str]
+) -> None:
+    result = fleet("-i", inv, *command, env=scripted)
+    assert result.exit_code == 2, result.output
+    assert "pass --yes" in result.stderr
+    assert no_journal(inv)
+
+
+def _answer_on_a_terminal(inv: Path, script: Path, command: list[str], question: str, answer: str) -> Any:
+    """Run ``fleet COMMAND`` with a pty as stdin, wait for ``question`` on stderr, then answer
+    (``ctrl-c``: SIGINT instead)."""
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [*fleet_command(), *command],
+            env=fleet_env(inv, script),
+            stdin=terminal,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        errors = b""
+        deadline = time.monotonic() + 120
+        while question.encode() not in errors and time.monotonic() < deadline and process.poll() is None:
+            if select.select([process.stderr], [], [], 1)[0]:
+                errors += os.read(process.stderr.fileno(), 4096)
+        assert question.encode() in errors, errors.decode()
+        if answer == "ctrl-c":
+            process.send_signal(signal.SIGINT)
+        else:
+            os.write(controller, answer.encode())
+        _, rest = process.communicate(timeout=120)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    return process.returncode, (errors + rest).decode()
+
+
+@pytest.mark.parametrize(
+    ("command", "question", "answer", "said"),
+    [
+        (["rollout", "--all"], "Start this rollout? [y/N]", "n\n", "Cancelled; nothing was changed."),
+        (
+            ["upgrade", "apply", "--to", "alloy=1.5.0"],
+            "Write fleet.yaml and upgrade? [y/N]",
+            "n\n",
+            "Cancelled; nothing was changed.",
+        ),
+        (
+            ["credentials", "rotate", "--all"],
+            "Rotate the central passwords of 3 workload(s)? [y/N]",
+            "n\n",
+            "Cancelled; nothing was changed.",
+        ),
+        (
+            ["workload", "remove", "payments-prod"],
+            "Type its name to confirm:",
+            "search-staging\n",
+            "Not removed; nothing was changed.",
+        ),
+        (
+            ["workload", "remove", "payments-prod"],
+            "Type its name to confirm:",
+            "ctrl-c",
+            "Not removed; nothing was changed.",
+        ),
+    ],
+)
+def test_a_declined_prompt_creates_no_journal(
+    inv: Path, tmp_path: Path, command: list[str], question: str, answer: str, said: str
+) -> None:
+    fleet_yaml = (inv / "fleet.yaml").read_bytes()
+    script = write_script(tmp_path / "script.json", default={"duration": 0})
+    code, errors = _answer_on_a_terminal(inv, script, command, question, answer)
+    assert code == 1, errors
+    assert errors.rstrip().endswith(said), errors
+    assert no_journal(inv)
+    assert (inv / "fleet.yaml").read_bytes() == fleet_yaml
+    assert (inv / "workloads" / "payments-prod.yaml").exists()
+
+
+def test_a_confirmed_rollout_records_into_the_real_journal_which_the_next_plan_reads(
+    inv: Path, scripted: dict[str, str]
+) -> None:
+    result = fleet("-i", inv, "rollout", "--all", "--yes", "-o", "json", env=scripted)
+    assert result.exit_code == 0, result.output
+    recorded = json.loads(result.stdout)
+    assert recorded["status"] == "succeeded"
+    with Journal(journal_url_for(inv)) as journal:
+        [summary] = journal.list_rollouts()
+    assert summary.rollout.id == recorded["id"] and summary.rollout.status is RolloutStatus.SUCCEEDED
+
+    again = fleet("-i", inv, "rollout", "--all", "--preview", "-o", "json", env=scripted)
+    assert again.exit_code == 0, again.output
+    document = json.loads(again.stdout)
+    assert document["id"] is None and document["status"] == "nothing to do"
+    assert set(document["unchanged"]) == {"controlroom", "analytics-prod", "payments-prod", "search-staging"}
+
+
+def test_a_first_dry_run_records_into_the_journal_it_creates(inv: Path) -> None:
+    result = fleet("-i", inv, "rollout", "search-staging", "--dry-run", "-o", "json")
+    assert result.exit_code == 0, result.output
+    with Journal(journal_url_for(inv)) as journal:
+        [summary] = journal.list_rollouts()
+    assert summary.rollout.id == json.loads(result.stdout)["id"] and summary.rollout.dry_run
 
 
 def test_a_large_fleet_gets_plain_columns_with_errors_cut(monkeypatch: pytest.MonkeyPatch) -> None:
