@@ -21,7 +21,7 @@ from inventories import copy_example
 from typer.testing import CliRunner
 
 from fleet.cli.main import app
-from fleet.journal import RolloutStatus
+from fleet.journal import RolloutKind, RolloutStatus
 from fleet.journal.db import journal_url_for
 from fleet.journal.store import Journal
 
@@ -210,6 +210,24 @@ def test_a_confirmed_rollout_records_into_the_real_journal_which_the_next_plan_r
     document = json.loads(again.stdout)
     assert document["id"] is None and document["status"] == "nothing to do"
     assert set(document["unchanged"]) == {"controlroom", "analytics-prod", "payments-prod", "search-staging"}
+
+
+@pytest.mark.parametrize(
+    ("command", "kind", "count"),
+    [
+        (["credentials", "rotate", "--all"], RolloutKind.ROTATE, 3),  # accept, switch, retire
+        (["workload", "remove", "search-staging"], RolloutKind.OFFBOARD, 1),
+    ],
+)
+def test_a_confirmed_rotation_or_offboarding_creates_the_journal_and_records_there(
+    inv: Path, scripted: dict[str, str], command: list[str], kind: RolloutKind, count: int
+) -> None:
+    result = fleet("-i", inv, *command, "--yes", env=scripted)
+    assert result.exit_code == 0, result.output
+    with Journal(journal_url_for(inv)) as journal:
+        summaries = journal.list_rollouts()
+    assert [summary.rollout.kind for summary in summaries] == [kind] * count
+    assert {summary.rollout.status for summary in summaries} == {RolloutStatus.SUCCEEDED}
 
 
 def test_a_first_dry_run_records_into_the_journal_it_creates(inv: Path) -> None:
