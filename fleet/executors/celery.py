@@ -57,6 +57,8 @@ class CeleryExecutor:
         self.app = app
         self.queue = queue
         self._pending: dict[str, tuple[JobKey, AsyncResult[Any]]] = {}
+        self._result_keys: dict[str, bytes] = {}
+        """Each pending task's result key, built once: every poll reads them all."""
 
     def submit(self, job: StackJob) -> None:
         """Send ``job`` to the queue; ExecutorUnavailable when the broker cannot be reached.
@@ -79,6 +81,8 @@ class CeleryExecutor:
         except _UNREACHABLE as error:
             raise ExecutorUnavailable(f"cannot reach the broker: {type(error).__name__}") from None
         self._pending[job.task_id] = (job.key, result)
+        if isinstance(backend, BaseKeyValueStoreBackend):
+            self._result_keys[job.task_id] = backend.get_key_for_task(job.task_id)
 
     def poll(self) -> list[ExecutorEvent]:
         """Events of the submitted tasks that have finished (none while the backend is down).
@@ -94,6 +98,7 @@ class CeleryExecutor:
         events = []
         for task_id, (status, value) in finished.items():
             key, _result = self._pending.pop(task_id)
+            self._result_keys.pop(task_id, None)
             if status != states.SUCCESS or not isinstance(value, dict):
                 events.append(ExecutorEvent(key, JobState.error, {"error": repr(value)}))
             else:
@@ -112,7 +117,7 @@ class CeleryExecutor:
                     done[task_id] = (result.state, result.result)
             return done
         ids = list(self._pending)
-        raw = backend.mget([backend.get_key_for_task(task_id) for task_id in ids])
+        raw = backend.mget([self._result_keys[task_id] for task_id in ids])
         done = {}
         for task_id, payload in zip(ids, raw, strict=True):
             if payload is None:
@@ -125,4 +130,5 @@ class CeleryExecutor:
     def shutdown(self) -> None:
         """Forget the pending tasks and close the connections (the workers keep running)."""
         self._pending.clear()
+        self._result_keys.clear()
         self.app.close()

@@ -82,6 +82,10 @@ class Timing:
 
     tick: float = 0.02
     """Seconds between executor polls."""
+    queued_tick: float = 0.1
+    """Seconds between polls while the queue ahead of the workers is full and more jobs wait: a
+    worker that finishes a stack takes the next from the queue, so the coordinator need not look
+    as often (each look is a round trip to the results and, on news, to the journal)."""
     reconcile: float = 1.0
     """Seconds between journal reads when no event arrived."""
     lost_after: float = 300.0
@@ -322,7 +326,8 @@ class Coordinator:
             if not todo and not run.inflight:
                 return
             self._keeper.check()
-            self.sleep(self.timing.tick)
+            queued = run.lookahead and todo and len(run.inflight) >= self.max_parallel + run.lookahead
+            self.sleep(self.timing.queued_tick if queued else self.timing.tick)
 
     def _look(self) -> Rollout:
         """Read what changed in the journal since the last look; the rollout's record."""

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from fleet_services import write_script
 
+from fleet.executors.base import ExecutorEvent
+from fleet.executors.jobs import JobState, StackJob
 from fleet.inventory.loader import load_inventory
 from fleet.journal import Journal, RolloutStatus, StackStatus, WaveRecord, WaveStatus
 from fleet.journal.connect import open_journal
 from fleet.journal.locks import LockHolder, StackLocks, StacksLocked
 from fleet.kinds import EngineKind
-from fleet.rollout.coordinator import Hooks, Timing, prepare_resume, start_rollout
+from fleet.rollout.coordinator import Coordinator, Hooks, Timing, prepare_resume, start_rollout
 from fleet.rollout.driver import drive
 from fleet.rollout.plan import plan_rollout
 from fleet.settings import Settings
@@ -161,3 +163,47 @@ def test_a_health_gate_longer_than_the_lock_ttl_keeps_the_locks(
     assert detail.rollout.status is RolloutStatus.SUCCEEDED
     assert len(attempts) == 3 and all(f"locked by rollout {rollout_id}" in message for message in attempts)
     assert locks.held() == []
+
+
+class _OneAPoll:
+    """An executor whose every poll runs the oldest submitted job to success in the journal."""
+
+    name = "one-a-poll"
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.queue: list[StackJob] = []
+
+    def submit(self, job: StackJob) -> None:
+        self.queue.append(job)
+
+    def poll(self) -> list[ExecutorEvent]:
+        if not self.queue:
+            return []
+        job = self.queue.pop(0)
+        claim = self.journal.claim(job.rollout_id, job.stack, "w:1")
+        assert claim.attempt is not None, claim
+        self.journal.finish(job.rollout_id, job.stack, claim.attempt, "succeeded")
+        return [ExecutorEvent(job.key, JobState.succeeded, {})]
+
+    def shutdown(self) -> None:
+        self.queue.clear()
+
+
+def test_the_coordinator_looks_less_often_while_the_queue_ahead_of_the_workers_is_full(
+    settings: Settings, journal: tuple[Journal, StackLocks]
+) -> None:
+    db, locks = journal
+    rollout_id = _start(db, locks, settings, canary=0, wave_size="100%", max_parallel=1)
+    timing = Timing(tick=0.001, queued_tick=0.002, reconcile=0.0)
+    slept: list[float] = []
+    coordinator = Coordinator(db, locks, _OneAPoll(db), rollout_id, timing=timing, sleep=slept.append)
+
+    detail = coordinator.run()
+
+    assert detail.rollout.status is RolloutStatus.SUCCEEDED
+    # The workloads' wave: two jobs out (one running, one queued behind it) and one more to send:
+    # the queue is full, so the slower pace; then, with nothing left to send, the fast one to the end.
+    assert slept.count(timing.queued_tick) >= 1
+    last = slept[len(slept) - slept[::-1].index(timing.queued_tick) :]
+    assert last and set(last) == {timing.tick}
