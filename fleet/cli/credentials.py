@@ -69,6 +69,8 @@ def credentials_rotate(
     inventory = st.inventory()
     out = console()
     engine = st.settings.rollout_engine
+    if names or select_all:  # bad names are bad input, whatever the broker or the journal says
+        rotation_names(inventory, names or [], select_all)
     preflight(st, engine, instead="; or, to see its phases: --dry-run")
     # Without a journal yet there is no rotation to continue, and the journal is created only
     # once the first phase is confirmed: a "no" leaves nothing behind.

@@ -112,7 +112,6 @@ def rollout_start(
     st = state(ctx)
     inventory = st.inventory()
     engine = EngineKind.render if dry_run else st.settings.rollout_engine
-    preflight(st, engine, instead="; or, offline: --dry-run")  # before the journal or a lock is touched
     overrides = {
         "canary": canary,
         "wave_size": wave_size,
@@ -121,8 +120,9 @@ def rollout_start(
         "bake_time": bake_time,
         "canary_bake_time": canary_bake_time,
     }
-    # Check the request before the journal exists: an invalid one writes nothing.
+    # Check the request, then what it needs, before the journal exists: an invalid one writes nothing.
     select_stacks(inventory, names=names or (), select_all=all_, selector=selector, overrides=overrides)
+    preflight(st, engine, instead="; or, offline: --dry-run")
     # Planned against an empty journal in memory when there is none yet: a preview, a "no" or
     # an error before start_rollout leaves no journal behind.
     with planning_journal(st.settings) as planning:

@@ -117,12 +117,14 @@ def test_a_rotation_killed_in_each_phase_resumes_and_ends_with_only_new_password
 
 
 def test_bad_names_are_refused_before_anything_is_recorded(inventory: Path, tmp_path: Path) -> None:
-    env = fleet_env(inventory, write_script(tmp_path / "script.json"), "redis://127.0.0.1:9/0")
-    for args, message in [
-        (("nope",), "no workload named 'nope'"),
-        ((), "name the workloads whose credentials to rotate, or use --all"),
-        (("payments-prod", "--all"), "give workload names or --all, not both"),
-        (("--all",), "stdin is not a terminal, so nobody can confirm; pass --yes"),
+    script = write_script(tmp_path / "script.json")
+    dead_broker = fleet_env(inventory, script, "redis://127.0.0.1:9/0")  # bad names come first
+    local = fleet_env(inventory, script)
+    for env, args, message in [
+        (dead_broker, ("nope",), "no workload named 'nope'"),
+        (local, (), "name the workloads whose credentials to rotate, or use --all"),
+        (dead_broker, ("payments-prod", "--all"), "give workload names or --all, not both"),
+        (local, ("--all",), "stdin is not a terminal, so nobody can confirm; pass --yes"),
     ]:
         result = run_fleet(env, "credentials", "rotate", *args)
         assert result.returncode == 2, result.stdout + result.stderr
