@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from fleet.errors import UserError
-from fleet.journal.db import IN_MEMORY_URL, journal_url_for
+from fleet.journal.db import IN_MEMORY_URL, check_journal_dir, journal_url_for
 from fleet.journal.locks import StackLocks
 from fleet.journal.store import Journal
 from fleet.settings import Settings
@@ -74,6 +74,7 @@ class PlanningJournal:
             self._recording = open_journal(settings)
             self.journal = self._recording[0]
         else:
+            check_journal_dir(settings.inventory)  # said now, not after the plan was shown
             ttl = timedelta(seconds=settings.lock_ttl)
             self.journal = self._in_memory = Journal(IN_MEMORY_URL, heartbeat_ttl=ttl)
 

@@ -9,6 +9,7 @@ unique keys. Every method that changes state commits its own transaction.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -68,11 +69,25 @@ def journal_url_for(inventory_dir: Path) -> str:
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OperationError(
-            f"cannot create the journal's directory {state_dir}: {error.strerror or error}; "
-            "make the inventory writable, or set FLEET_DATABASE_URL to a journal elsewhere"
-        ) from None
+        raise _no_journal_dir(state_dir, error.strerror or str(error)) from None
     return f"sqlite:///{(state_dir / 'fleet.db').resolve()}"
+
+
+def check_journal_dir(inventory_dir: Path) -> None:
+    """The OperationError :func:`journal_url_for` would raise, told before anything is shown or
+    created: ``.fleet`` is there but no directory, or cannot be made in ``inventory_dir``."""
+    state_dir = inventory_dir / ".fleet"
+    if state_dir.exists() and not state_dir.is_dir():
+        raise _no_journal_dir(state_dir, "Not a directory")
+    if not state_dir.exists() and not os.access(inventory_dir, os.W_OK | os.X_OK):
+        raise _no_journal_dir(state_dir, "Permission denied")
+
+
+def _no_journal_dir(state_dir: Path, reason: str) -> OperationError:
+    return OperationError(
+        f"cannot create the journal's directory {state_dir}: {reason}; "
+        "make the inventory writable, or set FLEET_DATABASE_URL to a journal elsewhere"
+    )
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -255,8 +255,8 @@ def test_every_direct_kubernetes_object_is_valid(render: Render, inventory_stack
         # namespaces, 2 Secrets + 2 ConfigMaps (Alloy's, the events collector's), Role +
         # RoleBinding, kube-state-metrics (ServiceAccount, ClusterRole, ClusterRoleBinding,
         # Deployment), the events collector's ClusterRole + ClusterRoleBinding, NetworkPolicies:
-        # 15 ingress (no Grafana hostname), 18 egress
-        assert len(direct) == 4 + 4 + 2 + 4 + 2 + 15 + 18
+        # 15 ingress (no Grafana hostname), 17 egress
+        assert len(direct) == 4 + 4 + 2 + 4 + 2 + 15 + 17
         for resource in direct:
             kubernetes_validate.validate(resource.inputs, latest_version(), strict=True)
 
