@@ -160,12 +160,14 @@ def test_a_workload_grafana_with_a_hostname_admits_the_ingress_controller(stacks
     assert not admits(stack.policies, Pod("default", {}), grafana, 3000)
 
 
-def test_a_workload_grafana_reaches_the_local_alertmanager_through_the_gateway(
-    stacks: dict[str, Stack],
+@pytest.mark.parametrize("name", ["shop-prod", "controlroom"])
+def test_grafana_reaches_its_alertmanager_through_the_gateway_only(
+    stacks: dict[str, Stack], name: str
 ) -> None:
-    """With local alerting, Grafana's Alertmanager datasource (the Mimir gateway's /alertmanager)
-    gets through, ingress and egress: Grafana to the gateway, the gateway to the Alertmanager."""
-    stack = stacks["shop-prod"]
+    """Grafana's Alertmanager datasource (the Mimir gateway's /alertmanager) gets through, ingress
+    and egress: Grafana to the gateway, the gateway to the Alertmanager; nothing else reaches it.
+    A workload's with local alerting, and the fleet Grafana's in the control room."""
+    stack = stacks[name]
     policies = stack.policies
     grafana = stack.pod("grafana", name="grafana")
     gateway = stack.pod("mimir", name="mimir", component="gateway")
@@ -174,6 +176,7 @@ def test_a_workload_grafana_reaches_the_local_alertmanager_through_the_gateway(
     assert connects(policies, gateway, alertmanager, 8080)
     assert not connects(policies, grafana, alertmanager, 8080)  # only through the gateway
     assert not admits(policies, STRANGER, alertmanager, 8080)
+    assert not admits(policies, Pod("ingress-nginx", {}), alertmanager, 8080)
 
 
 def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_frontend(
@@ -198,20 +201,6 @@ def test_in_the_control_room_only_the_gateway_reaches_distributor_and_query_fron
     assert admits(policies, grafana, gateway, 8080)
     assert not admits(policies, Pod("default", {}), gateway, 8080)
     assert not admits(policies, Pod("default", {}), ingester, 9095)
-
-
-def test_the_fleet_grafana_reaches_the_hubs_alertmanager_through_the_gateway(
-    stacks: dict[str, Stack],
-) -> None:
-    stack = stacks["controlroom"]
-    policies = stack.policies
-    grafana = stack.pod("grafana", name="grafana")
-    gateway = stack.pod("mimir", name="mimir", component="gateway")
-    alertmanager = stack.pod("mimir", name="mimir", component="alertmanager")
-    assert connects(policies, grafana, gateway, 8080)
-    assert connects(policies, gateway, alertmanager, 8080)
-    assert not connects(policies, grafana, alertmanager, 8080)  # only through the gateway
-    assert not admits(policies, Pod("ingress-nginx", {}), alertmanager, 8080)
 
 
 def test_the_hub_collector_reaches_mimirs_metrics_and_admits_nobody(stacks: dict[str, Stack]) -> None:

@@ -6,18 +6,13 @@ or a refused prompt leaves none. And `fleet status` for a large fleet."""
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import signal
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fleet_services import fleet_command, fleet_env, write_script
+from fleet_services import fleet_env, write_script
 from inventories import copy_example
+from terminals import answer_on_a_terminal
 from typer.testing import CliRunner
 
 from fleet.cli.main import app
@@ -121,36 +116,6 @@ def test_a_prompt_nobody_can_answer_creates_no_journal(
     assert no_journal(inv)
 
 
-def _answer_on_a_terminal(inv: Path, script: Path, command: list[str], question: str, answer: str) -> Any:
-    """Run ``fleet COMMAND`` with a pty as stdin, wait for ``question`` on stderr, then answer
-    (``ctrl-c``: SIGINT instead)."""
-    controller, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            [*fleet_command(), *command],
-            env=fleet_env(inv, script),
-            stdin=terminal,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        assert process.stderr is not None
-        errors = b""
-        deadline = time.monotonic() + 120
-        while question.encode() not in errors and time.monotonic() < deadline and process.poll() is None:
-            if select.select([process.stderr], [], [], 1)[0]:
-                errors += os.read(process.stderr.fileno(), 4096)
-        assert question.encode() in errors, errors.decode()
-        if answer == "ctrl-c":
-            process.send_signal(signal.SIGINT)
-        else:
-            os.write(controller, answer.encode())
-        _, rest = process.communicate(timeout=120)
-    finally:
-        os.close(controller)
-        os.close(terminal)
-    return process.returncode, (errors + rest).decode()
-
-
 @pytest.mark.parametrize(
     ("command", "question", "answer", "said"),
     [
@@ -186,7 +151,7 @@ def test_a_declined_prompt_creates_no_journal(
 ) -> None:
     fleet_yaml = (inv / "fleet.yaml").read_bytes()
     script = write_script(tmp_path / "script.json", default={"duration": 0})
-    code, errors = _answer_on_a_terminal(inv, script, command, question, answer)
+    code, errors = answer_on_a_terminal(fleet_env(inv, script), command, question, answer)
     assert code == 1, errors
     assert errors.rstrip().endswith(said), errors
     assert no_journal(inv)
