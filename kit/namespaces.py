@@ -1,8 +1,9 @@
-"""The workload's namespaces: one per component, each with a Pod Security level."""
+"""The workload's namespaces: one per component, each with a Pod Security level; and the ConfigMaps
+of files fleet writes itself, labelled as fleet's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,6 +13,23 @@ import pulumi_kubernetes as k8s
 PodSecurity = Literal["privileged", "baseline", "restricted"]
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "fleet"}
+
+
+def managed_config_map(
+    name: str,
+    config_map_name: str,
+    namespace: pulumi.Input[str],
+    data: Mapping[str, pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+    labels: Mapping[str, str] = MANAGED_BY,
+) -> k8s.core.v1.ConfigMap:
+    """The ConfigMap ``config_map_name`` holding ``data`` (file name -> text), with ``labels``."""
+    return k8s.core.v1.ConfigMap(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=config_map_name, namespace=namespace, labels=dict(labels)),
+        data=dict(data),
+        opts=opts,
+    )
 
 
 @dataclass(frozen=True)

@@ -69,15 +69,15 @@ def credentials_rotate(
     inventory = st.inventory()
     out = console()
     engine = st.settings.rollout_engine
-    if names or select_all:  # bad names are bad input, whatever the broker or the journal says
-        rotation_names(inventory, names or [], select_all)
+    # Bad names are bad input, whatever the broker or the journal says (none: maybe a continuation).
+    named = rotation_names(inventory, names or [], select_all) if names or select_all else None
     preflight(st, engine, instead="; or, to see its phases: --dry-run")
     # Without a journal yet there is no rotation to continue, and the journal is created only
     # once the first phase is confirmed: a "no" leaves nothing behind.
     with planning_journal(st.settings) as planning:
         step = next_step(planning.journal)
         if step is None:
-            wanted = rotation_names(inventory, names or [], select_all)
+            wanted = named if named is not None else rotation_names(inventory, [], select_all)
             plan = plan_phase(inventory, "accept", wanted, None, engine)
             out.print(f"Rotating the credentials of {', '.join(wanted)}: phase 1/3 accept", markup=False)
             out.print(plan_table(plan))

@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from fleet.inventory.models import AlertRouting
 from kit.alerting.alertmanager import ENV_SECRET, secrets_mount, secrets_volume
+from kit.namespaces import managed_config_map
 
 RULES_DIR = "/etc/fleet/rules"
 """Mimir's ``ruler_storage.local.directory``; the rules sit in ``<dir>/<tenant>/``."""
@@ -93,12 +94,7 @@ def shipped_config_map(
     opts: pulumi.ResourceOptions,
 ) -> k8s.core.v1.ConfigMap:
     """The ConfigMap ``config_map`` of shipped files (rules or the Alertmanager configuration)."""
-    return k8s.core.v1.ConfigMap(
-        name,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=config_map, namespace=namespace, labels=LABELS),
-        data=dict(data),
-        opts=opts,
-    )
+    return managed_config_map(name, config_map, namespace, data, opts, labels=LABELS)
 
 
 def receivers_secret(

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from kit.charts import grafana_chart
-from kit.namespaces import MANAGED_BY
+from kit.namespaces import MANAGED_BY, managed_config_map
 from kit.security import container_security_context
 from kit.sizing import SIDECAR
 
@@ -82,14 +82,7 @@ def config_map(
     opts: pulumi.ResourceOptions,
 ) -> k8s.core.v1.ConfigMap:
     """The ConfigMap ``config_map_name`` holding Alloy's configuration ``text`` (key :data:`CONFIG_KEY`)."""
-    return k8s.core.v1.ConfigMap(
-        name,
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=config_map_name, namespace=namespace, labels=dict(MANAGED_BY)
-        ),
-        data={CONFIG_KEY: text},
-        opts=opts,
-    )
+    return managed_config_map(name, config_map_name, namespace, {CONFIG_KEY: text}, opts)
 
 
 def grant(
