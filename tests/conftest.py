@@ -16,6 +16,7 @@ import http.server
 import json
 import os
 import secrets
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,12 @@ import hypothesis  # noqa: F401
 import pytest
 
 ADMIN_DSN = os.environ.get("FLEET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+# A test run started as a background job (`make test &`) has Ctrl-C ignored, and a process passes
+# an ignored signal on to what it starts: the fleet CLIs whose Ctrl-C the tests send would ignore
+# it too. A handler is not passed on (the started program gets the default), so one is set here.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
