@@ -163,10 +163,7 @@ def _show_deletions(inventory: Inventory, name: str) -> None:
 
     from fleet.engines.render import RenderEngine
 
-    found: dict[str, Any] = {}
-    RenderEngine().render_many(
-        inventory, ["controlroom", name], on_rendered=lambda stack, plan: found.update({stack: plan})
-    )
+    found = RenderEngine().render_plans(inventory, ["controlroom", name])  # nothing written
     plan = json.loads(json.dumps(found[name].to_json()))
     resources = sorted(f"{resource['type']} {resource['name']}" for resource in plan["resources"])
     out = console()
