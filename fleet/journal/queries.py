@@ -161,7 +161,8 @@ def stack_states(conn: Connection, rollout_id: str, names: Sequence[str] | None 
         stack_query = stack_query.where(stacks.c.stack.in_(names))
         attempt_query = attempt_query.where(attempts.c.stack.in_(names))
     by_stack: dict[str, list[Attempt]] = defaultdict(list)
-    for row in conn.execute(attempt_query.order_by(attempts.c.stack, attempts.c.number)):
+    # Fetched whole (one driver call, not one per row): a view reads every attempt anyway.
+    for row in conn.execute(attempt_query.order_by(attempts.c.stack, attempts.c.number)).all():
         by_stack[row.stack].append(to_attempt(row))
     return [
         StackState(
@@ -172,7 +173,7 @@ def stack_states(conn: Connection, rollout_id: str, names: Sequence[str] | None 
             updated_at=row.updated_at,
             attempts=tuple(by_stack[row.stack]),
         )
-        for row in conn.execute(stack_query.order_by(stacks.c.wave_index, stacks.c.position))
+        for row in conn.execute(stack_query.order_by(stacks.c.wave_index, stacks.c.position)).all()
     ]
 
 
