@@ -135,7 +135,7 @@ def kube_state_metrics(
             )
         )
     for where in watched:
-        role = k8s.rbac.v1.Role(
+        namespaced = k8s.rbac.v1.Role(
             f"{name}-role-{where}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=NAME, namespace=where, labels=labels),
             rules=cluster_rules(resources),
@@ -149,7 +149,7 @@ def kube_state_metrics(
                     api_group="rbac.authorization.k8s.io", kind="Role", name=NAME
                 ),
                 subjects=subjects,
-                opts=pulumi.ResourceOptions(parent=parent, depends_on=[role, account]),
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=[namespaced, account]),
             )
         )
     # Passed as Any: checking a Deployment spec against pulumi_kubernetes' nested Input and
