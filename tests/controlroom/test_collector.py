@@ -696,3 +696,115 @@ def test_the_collector_reads_the_nodes_through_the_proxy_and_no_secret(room: Roo
         assert where in (None, "mimir", NAMESPACE)
     own = {r for where, rule in granted if where == NAMESPACE for r in rule["resources"]}
     assert own == {"pods"}  # to find kube-state-metrics
+
+
+def _resources_query(room: Room, cluster: str, panel: str, metric: str, container: str) -> str:
+    """The writes resources dashboard's ``panel`` query of ``metric`` for ``container``,
+    interpolated as Grafana sends it for the collector's cluster and Mimir's namespace."""
+    (config_map,) = [
+        o
+        for o in room.chart_objects("mimir-chart")
+        if o["metadata"]["name"] == "mimir-writes-resources-dashboard"
+    ]
+    ((key, text),) = config_map["data"].items()
+    model = json.loads(text)
+    for variable in model["templating"]["list"]:
+        if variable["name"] in ("namespace", "cluster"):
+            variable["current"] = {"value": "mimir" if variable["name"] == "namespace" else cluster}
+    (query,) = {
+        q
+        for where, q in dashboard_queries(key, model)
+        if where.endswith(repr(panel)) and f'container=~"{container}"' in q and f"{metric}{{" in q
+    }
+    return query
+
+
+@needs_promtool
+def test_the_scaling_rules_and_resources_panels_read_the_collected_resource_series(
+    room: Room, tmp_path: Path
+) -> None:
+    """Two ingesters (one a zone) each using half a core of the one they request, as cAdvisor and
+    kube-state-metrics expose them, labelled as the collector's targets label them and passed
+    through its keep rules: the mixin's rules record one deployment with two replicas, one core
+    used of two requested, and the writes resources dashboard shows each pod's half core."""
+    found = room.collector()
+    every = parse_duration(str(_value(found["prometheus.scrape.cadvisor"].attribute("scrape_interval"))))
+    steps = int(900 // every)
+    node = relabel(found["discovery.relabel.cadvisor"].blocks("rule"), NODE)
+    exporter = relabel(
+        found["discovery.relabel.kube_state_metrics"].blocks("rule"),
+        {"__meta_kubernetes_pod_container_port_name": "http", "__meta_kubernetes_pod_phase": "Running"},
+    )
+    assert node is not None and exporter is not None
+    sources = {
+        "cadvisor": {**node, "job": "cadvisor"},
+        "kube_state_metrics": {**exporter, "job": "kube-state-metrics", "instance": "10.0.0.9:8080"},
+    }
+    pods = {
+        "mimir-ingester-zone-a-0": "mimir-ingester-zone-a",
+        "mimir-ingester-zone-b-0": "mimir-ingester-zone-b",
+    }
+    series = []
+
+    def add(source: str, metric: str, values: str, **own: str) -> None:
+        labels = {**sources[source], "namespace": "mimir", **own}
+        (relabeler,) = _forwards(found[f"prometheus.scrape.{source}"])
+        assert relabel(found[relabeler].blocks("rule"), {"__name__": metric, **labels}) is not None
+        text = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        series.append({"series": f"{metric}{{{text}}}", "values": values})
+
+    for pod, statefulset in pods.items():
+        container = {"pod": pod, "container": "ingester"}
+        add(
+            "cadvisor",
+            "container_cpu_usage_seconds_total",
+            f"0+{0.5 * every:g}x{steps}",
+            image="mimir",
+            **container,
+        )
+        add("kube_state_metrics", "kube_statefulset_replicas", f"1x{steps}", statefulset=statefulset)
+        add(
+            "kube_state_metrics",
+            "kube_pod_container_resource_requests",
+            f"1x{steps}",
+            resource="cpu",
+            unit="core",
+            **container,
+        )
+    path = tmp_path / MIXIN_RULES_FILE
+    path.write_text(for_unit_tests(_mixin_rules(room)), encoding="utf-8")
+    cluster = sources["cadvisor"]["cluster"]
+    deployment = f'{{cluster="{cluster}", deployment="mimir-ingester", namespace="mimir"}}'
+    recorded = {
+        "cluster_namespace_deployment:actual_replicas:count": 2,
+        "cluster_namespace_deployment:container_cpu_usage_seconds_total:sum_rate": 1,
+        "cluster_namespace_deployment:kube_pod_container_resource_requests_cpu_cores:sum": 2,
+    }
+    test = {
+        "name": "two ingesters, half a core used of each one requested",
+        "interval": f"{every:g}s",
+        "input_series": series,
+        "promql_expr_test": [
+            *(
+                {
+                    "expr": record,
+                    "eval_time": "10m",
+                    "exp_samples": [
+                        {
+                            "labels": f"{record}{deployment}",
+                            "value": value,
+                        }
+                    ],
+                }
+                for record, value in recorded.items()
+            ),
+            {
+                "expr": _resources_query(
+                    room, cluster, "CPU", "container_cpu_usage_seconds_total", "ingester"
+                ),
+                "eval_time": "10m",
+                "exp_samples": [{"labels": f'{{pod="{pod}"}}', "value": 0.5} for pod in sorted(pods)],
+            },
+        ],
+    }
+    run_rule_tests(path, [test], tmp_path, evaluation_interval=f"{every:g}s")
