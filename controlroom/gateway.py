@@ -4,11 +4,13 @@ Write path (``/api/v1/push``, ``/otlp/v1/metrics``): basic auth against the work
 ``X-Scope-OrgID`` is set to ``$remote_user`` whatever the client sent, so a workload can only
 ever write its own tenant. Read path (``/prometheus/api/v1/<endpoint>``, a fixed list of
 Prometheus query endpoints): basic auth against the reader's htpasswd; the client's
-``X-Scope-OrgID`` passes through so one query can federate ``a|b|c``. Alertmanager path
-(``/alertmanager/api/v2/...``: the alerts, their groups, the receivers, status and silences, to
-read; what Grafana's Alertmanager datasource calls): the reader's htpasswd too, the tenant always
-the hub's own (where the fleet's alerts land), whatever the client sent. The reader stays
-read-only: creating or expiring a silence, posting alerts and the configuration API are 403 or 404.
+``X-Scope-OrgID`` passes through so one query can federate ``a|b|c``. Alertmanager path (what
+Grafana's Alertmanager datasource with ``implementation: mimir`` calls: ``/alertmanager/api/v2/...``
+for the alerts, their groups, the receivers, status and silences, and Mimir's configuration API
+``/api/v1/alerts`` for the contact points and notification policies), to read: the reader's
+htpasswd too, the tenant always the hub's own (where the fleet's alerts land), whatever the client
+sent. The reader stays read-only: creating or expiring a silence, posting alerts and writing or
+deleting the configuration are 403; the rest of the Alertmanager API is 404.
 
 Hardening, each decision next to its directive below: rate limits per client address (before the
 password check, so a flood of wrong passwords cannot burn the CPU on bcrypt) and per credential
@@ -57,6 +59,11 @@ ALERTMANAGER_PREFIX = "/alertmanager"
 datasource (``implementation: mimir``) calls ``/api/v2/...``."""
 ALERTMANAGER_READ_ENDPOINTS = ("alerts", "alerts/groups", "receivers", "status")
 """Alertmanager API v2 endpoints the reader may GET (never POST: no one injects alerts here)."""
+ALERTMANAGER_CONFIG_PATH = "/api/v1/alerts"
+"""Mimir's per-tenant Alertmanager configuration API (``-server.path-prefix``, not under the
+Alertmanager prefix): GET answers ``template_files`` and ``alertmanager_config`` as YAML, which is
+where Grafana reads a Mimir Alertmanager's contact points and notification policies. POST and
+DELETE would replace or remove the configuration: never through the gateway."""
 SILENCE_ID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 """Alertmanager's silence ids are UUIDs."""
 MAX_BODY = "10m"
@@ -106,11 +113,13 @@ def _write_location(path: str, rotation: str, namespace: str, gateway: ControlRo
 
 
 def _alertmanager_location(
-    match: str, methods: str, path: str, namespace: str, gateway: ControlRoomGateway
+    match: str, upstream: str, comment: str, namespace: str, gateway: ControlRoomGateway
 ) -> str:
+    """One GET-only location of the Alertmanager path, sent to ``upstream`` (the path on the
+    Alertmanager, rebuilt by the gateway)."""
     return f"""
     location {match} {{
-      limit_except {methods} {{ deny all; }}{_limits(gateway)}
+      limit_except GET {{ deny all; }}{_limits(gateway)}
       client_max_body_size 1m;
       auth_basic           "Mimir read";
       auth_basic_user_file {READER_HTPASSWD_DIR}/.htpasswd;
@@ -119,28 +128,43 @@ def _alertmanager_location(
       proxy_set_header     X-Scope-OrgID {OWNER_TENANT};
       proxy_set_header     Authorization "";
       set $alertmanager {upstream_host(namespace, "alertmanager-headless")};
-      # The path is rebuilt from what the location matched; only the query string passes.
-      proxy_pass           http://$alertmanager:{HTTP_PORT}{ALERTMANAGER_PREFIX}/api/v2/{path}$is_args$args;
+      # {comment}
+      proxy_pass           http://$alertmanager:{HTTP_PORT}{upstream};
     }}"""
 
 
 def _alertmanager_locations(namespace: str, gateway: ControlRoomGateway) -> str:
     """The Alertmanager API Grafana's datasource calls, to read: the alerts, their groups, the
-    receivers, status and silences. The reader's credential also serves the health gates and is
-    a stack output: it changes nothing, so a silence is not its to create or expire."""
+    receivers, status and silences, and the tenant's configuration. The reader's credential also
+    serves the health gates and is a stack output: it changes nothing, so a silence is not its to
+    create or expire, nor the configuration its to replace (the ``local`` store is read-only too)."""
     read = "|".join(ALERTMANAGER_READ_ENDPOINTS)
     prefix = f"{ALERTMANAGER_PREFIX}/api/v2"
+    query = "The path is rebuilt from what the location matched; only the query string passes."
     return "".join(
         (
             _alertmanager_location(
-                f"~ ^{prefix}/(?<am_endpoint>{read})$", "GET", "$am_endpoint", namespace, gateway
+                f"~ ^{prefix}/(?<am_endpoint>{read})$",
+                f"{prefix}/$am_endpoint$is_args$args",
+                query,
+                namespace,
+                gateway,
             ),
-            _alertmanager_location(f"= {prefix}/silences", "GET", "silences", namespace, gateway),
+            _alertmanager_location(
+                f"= {prefix}/silences", f"{prefix}/silences$is_args$args", query, namespace, gateway
+            ),
             _alertmanager_location(
                 # Quoted: nginx reads an unquoted brace as the start of a block.
                 f'~ "^{prefix}/silence/(?<silence_id>{SILENCE_ID})$"',
-                "GET",
-                "silence/$silence_id",
+                f"{prefix}/silence/$silence_id$is_args$args",
+                query,
+                namespace,
+                gateway,
+            ),
+            _alertmanager_location(
+                f"= {ALERTMANAGER_CONFIG_PATH}",
+                ALERTMANAGER_CONFIG_PATH,
+                "A fixed path and no query string: Mimir's configuration API takes no parameters.",
                 namespace,
                 gateway,
             ),

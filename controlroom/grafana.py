@@ -1,7 +1,8 @@
 """The control room's Grafana: one metrics datasource, the central Mimir, querying every
 workload's tenant and the hub's own at once through tenant federation
 (``X-Scope-OrgID: a|b|controlroom``), and the central Mimir's Alertmanager, where the fleet's
-alerts are (the hub's own tenant), to see them and their silences (read-only).
+alerts are (the hub's own tenant), to see them, their silences and the configuration (contact
+points, notification policies) read-only.
 fleet's dashboards are provisioned from the values; Mimir's own (the chart's mixin dashboards,
 ConfigMaps the Mimir release puts in Grafana's namespace) are loaded by the chart's dashboards
 sidecar, which reads ConfigMaps in its own namespace only.
@@ -74,8 +75,12 @@ def mimir_datasource(url: str, workloads: Sequence[str]) -> dict[str, Any]:
 
 def alertmanager_datasource(url: str) -> dict[str, Any]:
     """Grafana's provisioned datasource for the central Mimir's Alertmanager, through the gateway
-    at ``url`` (its root: with ``implementation: mimir`` Grafana adds ``/alertmanager/api/v2/...``),
-    in the hub's own tenant (:data:`OWNER_TENANT`), where the ruler sends the fleet's alerts."""
+    at ``url`` (its root: with ``implementation: mimir`` Grafana adds ``/alertmanager/api/v2/...``
+    and, for contact points and notification policies, Mimir's configuration API
+    ``/api/v1/alerts``), in the hub's own tenant (:data:`OWNER_TENANT`), where the ruler sends the
+    fleet's alerts. The jsonData keys are Grafana's (``AlertManagerDataSourceJsonData``:
+    ``implementation``, ``handleGrafanaManagedAlerts``; ``httpHeaderName1`` with
+    ``secureJsonData.httpHeaderValue1``, the datasource proxy's custom header)."""
     return {
         "name": "Alertmanager (fleet)",
         "uid": ALERTMANAGER_UID,
@@ -140,7 +145,8 @@ class GrafanaArgs:
     workloads: Sequence[str]
     mimir_url: pulumi.Input[str]
     """In-cluster base URL of the Mimir gateway; the metrics datasource queries
-    ``<url>/prometheus``, the Alertmanager datasource ``<url>/alertmanager``."""
+    ``<url>/prometheus``, the Alertmanager datasource is ``<url>`` itself (Grafana adds
+    ``/alertmanager/api/v2/...`` and ``/api/v1/alerts``)."""
     reader_password: pulumi.Input[str]
     sizing: Sizing = field(default_factory=Sizing)
     replication_factor: int = 3

@@ -10,6 +10,7 @@ nothing: the coordinator tries again, and the journal tells it what really happe
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from celery import Celery, states
@@ -56,33 +57,36 @@ class CeleryExecutor:
     def __init__(self, app: Celery, queue: str = DEFAULT_QUEUE) -> None:
         self.app = app
         self.queue = queue
+        self._run = secrets.token_hex(4)
+        """This executor's mark on its task ids: a coordinator that drove the rollout before (a
+        resume) submitted the same jobs, and its results must not be taken for this one's."""
         self._pending: dict[str, tuple[JobKey, AsyncResult[Any]]] = {}
         self._result_keys: dict[str, bytes] = {}
         """Each pending task's result key, built once: every poll reads them all."""
 
-    def submit(self, job: StackJob) -> None:
-        """Send ``job`` to the queue; ExecutorUnavailable when the broker cannot be reached.
+    def task_id(self, job: StackJob) -> str:
+        """The Celery task id of ``job`` sent by this executor: the job's own id and this
+        executor's mark, so a poll only ever reads the answer to this submission."""
+        return f"{job.task_id}:{self._run}"
 
-        A result left under the same task id (a coordinator that ran this rollout before a
-        resume submitted it too) is forgotten first: a poll reports this submission's answer only.
-        """
-        backend = self.app.backend
+    def submit(self, job: StackJob) -> None:
+        """Send ``job`` to the queue; ExecutorUnavailable when the broker cannot be reached."""
+        task_id = self.task_id(job)
         try:
-            if isinstance(backend, BaseKeyValueStoreBackend):
-                backend.delete(backend.get_key_for_task(job.task_id))
             result = self.app.send_task(
                 TASK_NAME,
                 args=[job.to_json()],
-                task_id=job.task_id,
+                task_id=task_id,
                 queue=self.queue,
                 retry=True,
                 retry_policy=_SEND_RETRY,
             )
         except _UNREACHABLE as error:
             raise ExecutorUnavailable(f"cannot reach the broker: {type(error).__name__}") from None
-        self._pending[job.task_id] = (job.key, result)
+        self._pending[task_id] = (job.key, result)
+        backend = self.app.backend
         if isinstance(backend, BaseKeyValueStoreBackend):
-            self._result_keys[job.task_id] = backend.get_key_for_task(job.task_id)
+            self._result_keys[task_id] = backend.get_key_for_task(task_id)
 
     def poll(self) -> list[ExecutorEvent]:
         """Events of the submitted tasks that have finished (none while the backend is down).

@@ -8,6 +8,7 @@ past it the oldest lines go, since the end of a failing run says most.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -27,8 +28,14 @@ _MIN_SECRET_CHARS = 4
 def environment_secrets(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """Values of the variables whose names look secret (``*PASSWORD*``, ``*TOKEN*``, ``*_KEY``...)."""
     environ = os.environ if environ is None else environ
-    values = {value for name, value in environ.items() if _SECRET_NAME.search(name) and value}
+    values = {value for name, value in environ.items() if value and _secret_name(name)}
     return tuple(sorted((v for v in values if len(v) >= _MIN_SECRET_CHARS), key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_name(name: str) -> bool:
+    # Every job scans the environment; a name's verdict never changes.
+    return _SECRET_NAME.search(name) is not None
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

@@ -90,8 +90,16 @@ _RUNNING_AND_FAILED = (
     )
     .group_by(stacks.c.status)
 )
-_MY_ATTEMPTS = select(attempts).where(_MINE).order_by(attempts.c.number.desc())
-_OPEN_ELSEWHERE = select(attempts).where(
+# What a claim reads of the attempts: never their JSON (versions, summary).
+_CLAIM_COLUMNS = (
+    attempts.c.rollout_id,
+    attempts.c.number,
+    attempts.c.worker,
+    attempts.c.heartbeat_at,
+    attempts.c.outcome,
+)
+_MY_ATTEMPTS = select(*_CLAIM_COLUMNS).where(_MINE).order_by(attempts.c.number.desc())
+_OPEN_ELSEWHERE = select(*_CLAIM_COLUMNS).where(
     (attempts.c.stack == _S) & (attempts.c.rollout_id != _R) & attempts.c.outcome.is_(None)
 )
 _INSERT_ATTEMPT = insert(attempts).values(

@@ -244,6 +244,9 @@ class StackLocks:
     ) -> int:
         """Refresh the heartbeat of the locks of ``stacks`` that ``holder`` holds for ``rollout_id``;
         how many there were."""
+        any_held = select(stack_locks.c.stack).where(_held_by(rollout_id, holder)).limit(1)
+        if conn.execute(any_held).first() is None:
+            return 0  # none at all (a rollout being started): one look, not an update per 500
         renewed = 0
         for chunk in _chunks(stacks):
             held = _held_by(rollout_id, holder) & stack_locks.c.stack.in_(chunk)

@@ -89,6 +89,12 @@ def _status_index(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_rollout_stacks_status ON rollout_stacks (rollout_id, status)"))
 
 
+def _open_attempts_index(conn: Connection) -> None:
+    conn.execute(
+        text("CREATE INDEX ix_stack_attempts_open ON stack_attempts (stack, outcome) WHERE outcome IS NULL")
+    )
+
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "stack_locks.token: the holder's token", _lock_tokens),
     Migration(2, "attempt_outputs: each attempt's engine output", _attempt_outputs),
@@ -101,6 +107,11 @@ MIGRATIONS: Sequence[Migration] = (
     ),
     Migration(
         6, "an index of each rollout's stacks by status (a claim counts the running ones)", _status_index
+    ),
+    Migration(
+        7,
+        "an index of the open attempts by stack (a claim's cost stays flat as the history grows)",
+        _open_attempts_index,
     ),
 )
 """Every migration, in order: numbers 1, 2, 3, ... (version 0 is the first schema)."""

@@ -6,7 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, bindparam, func, select
+from sqlalchemy import JSON, Connection, Row, bindparam, case, cast, func, literal, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 
 from fleet.errors import UserError
 from fleet.journal.db import UTCDateTime
@@ -135,10 +136,27 @@ def total_counts(wave_list: Iterable[WaveRecord]) -> StatusCounts:
     return total
 
 
+def _view_columns(dialect: str) -> list[Any]:
+    # An attempt's summary holds its fingerprint (a digest per input field: most of its size),
+    # which only the planner reads; the database drops it before a view decodes every attempt.
+    summary: Any
+    if dialect == "postgresql":
+        data = cast(attempts.c.summary, JSONB)
+        stripped = data.op("-")(literal("fingerprint"))
+        summary = case((func.jsonb_typeof(data) == "object", stripped), else_=data)
+    else:
+        summary = func.json_remove(attempts.c.summary, "$.fingerprint")
+    columns = [column for column in attempts.c if column.name != "summary"]
+    return [*columns, type_coerce(summary, JSON).label("summary")]
+
+
+_VIEW_COLUMNS = {dialect: _view_columns(dialect) for dialect in ("sqlite", "postgresql")}
+
+
 def stack_states(conn: Connection, rollout_id: str, names: Sequence[str] | None = None) -> list[StackState]:
     """The stacks of a rollout (all, or those in ``names``) in wave order, with their attempts."""
     stack_query = select(stacks).where(stacks.c.rollout_id == rollout_id)
-    attempt_query = select(attempts).where(attempts.c.rollout_id == rollout_id)
+    attempt_query = select(*_VIEW_COLUMNS[conn.dialect.name]).where(attempts.c.rollout_id == rollout_id)
     if names is not None:
         stack_query = stack_query.where(stacks.c.stack.in_(names))
         attempt_query = attempt_query.where(attempts.c.stack.in_(names))

@@ -142,6 +142,9 @@ class Attempt:
     error: str | None
     versions: Mapping[str, Any] | None
     summary: Mapping[str, Any] | None
+    """What the worker reported (action, engine, changes, ``spec_hash``...). Without the
+    desired-state fingerprint it also recorded: a digest per input field, read only by the
+    planner (:meth:`fleet.journal.Journal.deployed_fingerprints`)."""
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,16 @@ attempts = Table(
     Index("ix_stack_attempts_stack", "stack"),
 )
 
+# The attempts still open, by stack: a claim looks for one of another rollout (its coordinator
+# died, its worker may still run the stack), and a stack's history grows with every rollout.
+Index(
+    "ix_stack_attempts_open",
+    attempts.c.stack,
+    attempts.c.outcome,
+    sqlite_where=attempts.c.outcome.is_(None),
+    postgresql_where=attempts.c.outcome.is_(None),
+)
+
 stack_deploys = Table(
     "stack_deploys",
     metadata,

@@ -102,5 +102,18 @@ def _leaves(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
 
 
 def _digest(value: Any) -> str:
+    # Most leaves are scalars a fleet shares (versions, defaults, the push URL): each distinct one
+    # is digested once per process. The type is part of the key: True, 1 and 1.0 differ in JSON.
+    if value is None or isinstance(value, str | int | float):
+        return _scalar_digest(type(value).__name__, value)
+    return _text_digest(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _scalar_digest(kind: str, value: Any) -> str:
+    return _text_digest(value)
+
+
+def _text_digest(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:_DIGEST_CHARS]

@@ -298,6 +298,37 @@ def test_the_reader_sees_the_hubs_alerts_and_silences_in_its_tenant_only(gateway
     assert all(not r.header_values("Authorization") for r in recorded)
 
 
+def test_the_reader_reads_the_hubs_alertmanager_configuration_and_no_other_tenants(gateway: Gateway) -> None:
+    """Grafana's Contact points and Notification policies pages for a Mimir Alertmanager read
+    ``GET /api/v1/alerts`` (Mimir's configuration API, at the root, not under ``/alertmanager``):
+    it reaches the Alertmanager at that fixed path, in the hub's own tenant whatever tenant the
+    client names, with no query string and without the credential."""
+    client = "198.51.100.23"
+    mark = len(gateway.upstream.requests)
+    for path, forged in (
+        ("/api/v1/alerts", [("X-Scope-OrgID", "alpha")]),
+        ("/api/v1/alerts?tenant=beta", [("X-Scope-OrgID", "beta|gamma")]),
+        ("/api/v1/alerts", []),
+    ):
+        status = gateway.send_within_budget("GET", path, client=client, auth=gateway.reader, headers=forged)
+        assert status == 200, (path, forged, status)
+    recorded = gateway.recorded_since(mark)
+    assert [(r.method, r.path) for r in recorded] == [("GET", "/api/v1/alerts")] * 3
+    assert all(r.header_values("X-Scope-OrgID") == ["controlroom"] for r in recorded)
+    assert all(not r.header_values("Authorization") for r in recorded)
+    # Two tenant headers: nginx from 1.23 joins them and the gateway refuses the request (400);
+    # older ones read the first. Either way no tenant but the hub's reaches the Alertmanager.
+    mark = len(gateway.upstream.requests)
+    two = [("X-Scope-OrgID", "alpha"), ("X-Scope-OrgID", "controlroom")]
+    status = gateway.send_within_budget(
+        "GET", "/api/v1/alerts", client=client, auth=gateway.reader, headers=two
+    )
+    assert status in (200, 400)
+    assert [r.header_values("X-Scope-OrgID") for r in gateway.recorded_since(mark)] == (
+        [["controlroom"]] if status == 200 else []
+    )
+
+
 @pytest.mark.parametrize(
     ("method", "path", "expected"),
     [
@@ -306,8 +337,20 @@ def test_the_reader_sees_the_hubs_alerts_and_silences_in_its_tenant_only(gateway
         ("DELETE", SILENCE, 403),
         ("DELETE", "/alertmanager/api/v2/silences", 403),
         ("POST", SILENCE, 403),
-        ("GET", "/api/v1/alerts", 404),  # the configuration API: files the stack ships
-        ("POST", "/api/v1/alerts", 404),
+        # The configuration is read, never replaced or deleted (the shipped files are the truth).
+        ("POST", "/api/v1/alerts", 403),
+        ("DELETE", "/api/v1/alerts", 403),
+        ("PUT", "/api/v1/alerts", 403),
+        ("PATCH", "/api/v1/alerts", 403),
+        ("POST", "/api/v1/alerts?tenant=controlroom", 403),
+        ("GET", "/api/v1/alerts/", 404),
+        ("GET", "/api/v1/alerts/../../../multitenant_alertmanager/configs", 404),
+        ("GET", "/api/v1/alerts%2f..%2f..%2fconfig", 404),
+        ("GET", "/multitenant_alertmanager/configs", 404),  # every tenant's configuration
+        ("POST", "/multitenant_alertmanager/delete_tenant_config", 404),
+        # Grafana's feature discovery asks this of the datasource; a 404 means "no lazily
+        # created configuration", which the shipped configuration never needs.
+        ("GET", "/api/v1/status/buildinfo", 404),
         ("GET", "/alertmanager/api/v2/silence/../../../multitenant_alertmanager/status", 404),
         ("GET", "/alertmanager/api/v2/silence/not-an-id", 404),
         ("GET", "/alertmanager/api/v1/alerts", 404),
@@ -333,6 +376,11 @@ def test_workloads_and_strangers_cannot_reach_the_alertmanager(gateway: Gateway)
         for method, path in (
             ("GET", "/alertmanager/api/v2/alerts"),
             ("GET", "/alertmanager/api/v2/silences"),
+            ("GET", "/api/v1/alerts"),
         ):
             assert gateway.send(method, path, client="198.51.100.22", auth=auth) == 401, (auth, path)
+        # Writing the configuration is refused whoever asks, before or at the password check.
+        for method in ("POST", "DELETE"):
+            status = gateway.send(method, "/api/v1/alerts", client="198.51.100.22", auth=auth, body=b"x")
+            assert status in (401, 403), (auth, method, status)
     assert gateway.recorded_since(mark) == []

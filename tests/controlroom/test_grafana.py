@@ -37,6 +37,14 @@ def test_one_metrics_datasource_the_central_mimir_across_all_tenants(
         "basicAuthPassword": "$MIMIR_READER_PASSWORD",
     }
     assert "controlroom" not in json.dumps(alertmanager["jsonData"])
+    # Grafana's names (AlertManagerDataSourceJsonData): "mimir" makes Grafana call
+    # /alertmanager/api/v2/... and /api/v1/alerts on the gateway's root, the paths it opens.
+    assert alertmanager["jsonData"] == {
+        "implementation": "mimir",
+        "handleGrafanaManagedAlerts": False,
+        "httpHeaderName1": "X-Scope-OrgID",
+    }
+    assert alertmanager["access"] == "proxy" and alertmanager["editable"] is False
     assert values["envValueFrom"]["MIMIR_READER_PASSWORD"] == {
         "secretKeyRef": {"name": "grafana-mimir-reader", "key": "password"}
     }

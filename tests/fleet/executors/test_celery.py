@@ -42,7 +42,8 @@ def test_the_task_message_in_redis_is_the_small_job_and_holds_no_secret(
     assert PASSPHRASE.encode() not in raw
     message = json.loads(raw)
     assert message["headers"]["task"] == "fleet.run_stack"
-    assert message["headers"]["id"] == job.task_id
+    assert message["headers"]["id"] == executor.task_id(job)
+    assert executor.task_id(job).startswith(f"{job.task_id}:")  # readable: rollout, stack, attempt
     assert "argsrepr" in message["headers"] and PASSPHRASE not in message["headers"]["argsrepr"]
     body = message["body"]
     import base64
@@ -76,15 +77,23 @@ def test_a_worker_runs_the_job_and_the_result_comes_back_as_an_event(
     assert by_stack["search-staging"].state is JobState.succeeded
 
 
-def test_a_result_left_under_the_same_task_id_is_not_taken_for_this_submissions(
-    executor: CeleryExecutor, inventory: Path
+def test_a_result_an_earlier_coordinator_got_for_the_same_job_is_not_taken_for_this_submissions(
+    executor: CeleryExecutor, redis_server: RedisServer, inventory: Path
 ) -> None:
     job = StackJob("r-1", "payments-prod", Action.up, EngineKind.scripted, str(inventory))
-    # What an earlier coordinator of this rollout left behind (it submitted the same id before a resume).
-    executor.app.backend.store_result(job.task_id, {"schema": 1, "state": "declined", "info": {}}, "SUCCESS")
+    settings = Settings(broker_url=redis_server.url, visibility_timeout=30)
+    earlier = CeleryExecutor(create_app(settings))  # drove this rollout before a resume
+    try:
+        earlier.submit(job)
+        result = {"schema": 1, "state": "declined", "info": {}}
+        earlier.app.backend.store_result(earlier.task_id(job), result, "SUCCESS")
+        assert [event.state for event in earlier.poll()] == [JobState.declined]
 
-    executor.submit(job)  # no worker runs: nothing has answered this submission
+        executor.submit(job)  # the same job again: no worker has answered this submission
+    finally:
+        earlier.shutdown()
 
+    assert executor.task_id(job) != earlier.task_id(job)
     assert executor.poll() == []
 
 
@@ -96,7 +105,7 @@ def test_a_poll_reads_every_pending_result_in_one_round_trip(
         executor.submit(job)
     for job in jobs[:5]:  # as a worker would: five finished
         result = {"schema": 1, "state": "succeeded", "info": {}}
-        executor.app.backend.store_result(job.task_id, result, "SUCCESS")
+        executor.app.backend.store_result(executor.task_id(job), result, "SUCCESS")
     redis = redis_server.client()
     redis.config_resetstat()
 

@@ -59,7 +59,28 @@ def test_the_deploy_summary_kept_on_write_matches_the_history(database_url: str,
         kept = _rows(journal)
         with journal.database.write() as conn:  # as a journal of version 4 would be: no summary
             conn.execute(stack_deploys.delete())
-            conn.execute(text("DROP INDEX ix_rollout_stacks_status"))  # nor what migration 6 adds
+            conn.execute(text("DROP INDEX ix_rollout_stacks_status"))  # nor what migrations 6 and 7 add
+            conn.execute(text("DROP INDEX ix_stack_attempts_open"))
             conn.execute(text("UPDATE fleet_schema SET version = 4"))
     with Journal(database_url, clock=clock) as journal:
         assert _rows(journal) == kept
+
+
+def test_a_claim_looks_up_open_attempts_of_other_rollouts_in_their_own_index(database_url: str) -> None:
+    # A stack's attempts grow with every rollout; the open ones stay a handful. A journal of
+    # version 6 gains the index when it is opened.
+    from sqlalchemy import inspect
+    from sqlalchemy.dialects import sqlite
+
+    from fleet.journal.attempts import _OPEN_ELSEWHERE
+
+    with Journal(database_url) as journal, journal.database.write() as conn:
+        conn.execute(text("DROP INDEX ix_stack_attempts_open"))
+        conn.execute(text("UPDATE fleet_schema SET version = 6"))
+    with Journal(database_url) as journal, journal.database.read() as conn:
+        indexes = {index["name"]: index for index in inspect(conn).get_indexes("stack_attempts")}
+        assert indexes["ix_stack_attempts_open"]["column_names"] == ["stack", "outcome"]
+        if conn.dialect.name == "sqlite":  # the planner's own word
+            sql = str(_OPEN_ELSEWHERE.compile(dialect=sqlite.dialect()))
+            plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("s", "r")))
+            assert "USING INDEX ix_stack_attempts_open" in plan, plan

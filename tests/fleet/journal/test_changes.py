@@ -52,6 +52,7 @@ def test_a_journal_from_before_the_counter_is_migrated(database_url: str) -> Non
         with journal.database.write() as conn:  # back to the shape of version 2
             conn.execute(text("DROP INDEX ix_rollout_stacks_changes"))
             conn.execute(text("DROP INDEX ix_rollout_stacks_status"))
+            conn.execute(text("DROP INDEX ix_stack_attempts_open"))
             conn.execute(text("ALTER TABLE rollout_stacks DROP COLUMN change_seq"))
             conn.execute(text("ALTER TABLE rollouts DROP COLUMN change_seq"))
             conn.execute(text("UPDATE fleet_schema SET version = 2"))

@@ -116,7 +116,8 @@ def test_an_old_journal_gets_its_deploy_summary_from_its_history(database_url: s
         assert [(d.stack, d.rollout_id) for d in kept_dry] == [("eu-prod", dry.id), ("stage-1", dry.id)]
         with journal.database.write() as conn:  # as a journal of version 4 would be: no summary
             conn.execute(stack_deploys.delete())
-            conn.execute(text("DROP INDEX ix_rollout_stacks_status"))  # nor what migration 6 adds
+            conn.execute(text("DROP INDEX ix_rollout_stacks_status"))  # nor what migrations 6 and 7 add
+            conn.execute(text("DROP INDEX ix_stack_attempts_open"))
             conn.execute(text("UPDATE fleet_schema SET version = 4"))
     with Journal(database_url) as journal:
         assert journal.stack_status() == kept
@@ -132,9 +133,10 @@ def test_a_journal_from_before_lock_tokens_gains_them(database_url: str) -> None
 
     with Journal(database_url) as journal, journal.database.write() as conn:
         conn.execute(text("ALTER TABLE stack_locks DROP COLUMN token"))
-        # and without what migrations 3, 4 and 6 added (5 only fills a table created with the others)
+        # and without what migrations 3, 4, 6 and 7 added (5 only fills a table created with the others)
         conn.execute(text("DROP INDEX ix_rollout_stacks_changes"))
         conn.execute(text("DROP INDEX ix_rollout_stacks_status"))
+        conn.execute(text("DROP INDEX ix_stack_attempts_open"))
         conn.execute(text("ALTER TABLE rollout_stacks DROP COLUMN change_seq"))
         conn.execute(text("ALTER TABLE rollouts DROP COLUMN change_seq"))
         conn.execute(text("UPDATE fleet_schema SET version = 0"))
@@ -150,8 +152,9 @@ def test_a_journal_from_before_lock_tokens_gains_them(database_url: str) -> None
 def test_a_journal_from_before_attempt_outputs_is_brought_forward(database_url: str) -> None:
     with Journal(database_url) as journal, journal.database.write() as conn:
         conn.execute(text("DROP TABLE attempt_outputs"))
-        conn.execute(text("DROP INDEX ix_rollout_stacks_changes"))  # and what migrations 4 and 6 added
+        conn.execute(text("DROP INDEX ix_rollout_stacks_changes"))  # and what migrations 4, 6 and 7 added
         conn.execute(text("DROP INDEX ix_rollout_stacks_status"))
+        conn.execute(text("DROP INDEX ix_stack_attempts_open"))
         conn.execute(text("ALTER TABLE rollout_stacks DROP COLUMN change_seq"))
         conn.execute(text("ALTER TABLE rollouts DROP COLUMN change_seq"))
         conn.execute(text("UPDATE fleet_schema SET version = 1"))

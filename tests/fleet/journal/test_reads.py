@@ -106,3 +106,22 @@ def test_each_fleet_wide_read_looks_rows_up_by_key(history: Journal, read: str) 
             assert f"SCAN {table}\n" not in f"{plan}\n", plan  # SQLite: SEARCH ... USING INDEX
             assert f"Seq Scan on {table} " not in plan, plan
         assert "Hash Join" not in plan and "Merge Join" not in plan, plan
+
+
+def test_a_rollout_view_leaves_the_fingerprints_to_the_planner(journal: Journal) -> None:
+    rollout_id = _rollout(journal)
+    summary = {"action": "up", "spec_hash": "abc", "fingerprint": {"versions.loki": "1f2e"}}
+    _deploy(journal, rollout_id, "dev-1", "succeeded", summary=summary)
+    _deploy(journal, rollout_id, "eu-prod", "failed", error="boom")  # no summary at all
+    _deploy(journal, rollout_id, "gone", "succeeded", summary={"fingerprint": "not a mapping"})
+
+    detail = journal.get_rollout(rollout_id)
+
+    assert detail.stack("dev-1").attempts[-1].summary == {"action": "up", "spec_hash": "abc"}
+    assert detail.stack("eu-prod").attempts[-1].summary is None
+    assert detail.stack("gone").attempts[-1].summary == {}
+    assert journal.stack_states(rollout_id, ["dev-1"])[0].attempts[-1].summary == {
+        "action": "up",
+        "spec_hash": "abc",
+    }
+    assert journal.deployed_fingerprints(["dev-1"]) == {"dev-1": {"versions.loki": "1f2e"}}

@@ -39,3 +39,23 @@ def test_the_control_room_fingerprint_follows_the_workload_list(inventory: Path)
     # The workload list, and the hub's limits of the workload that left.
     assert "workloads" in change.fields
     assert all(f == "workloads" or f.startswith("tenant_limits.search-staging.") for f in change.fields)
+
+
+def test_each_field_is_the_sha256_of_its_json_value_and_json_types_stay_apart(inventory: Path) -> None:
+    import hashlib
+    import json
+
+    from fleet.rollout.fingerprint import _digest
+
+    def expected(value: object) -> str:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    # Digests of repeated scalars are remembered: a remembered one must not stand for another
+    # value that compares equal in Python but not in JSON.
+    for value in (True, 1, 1.0, "1", None, 0, False, [1, True], {"a": 1}):
+        assert _digest(value) == expected(value)
+        assert _digest(value) == expected(value)  # the second time, from memory
+    fields = fingerprint(load_inventory(inventory), "payments-prod")
+    again = fingerprint(load_inventory(inventory), "payments-prod")
+    assert fields == again
