@@ -11,8 +11,8 @@ from pathlib import Path
 from fleet.charts.cache import ChartCache
 from fleet.charts.index import RepositoryIndex, published_elsewhere
 from fleet.inventory.loader import FLEET_FILE, WORKLOADS_DIR, Inventory
-from fleet.inventory.models import CHARTS, COMPONENTS, CONTROLROOM
-from fleet.inventory.yamlfile import DocumentError, load_document
+from fleet.inventory.models import CHARTS, COMPONENTS, CONTROLROOM, Workload
+from fleet.inventory.yamlfile import Document, DocumentError, load_document
 from fleet.upgrade.skew import desired_versions, pinned_components
 
 
@@ -98,8 +98,19 @@ def chart_needs(inventory: Inventory, stacks: Collection[str] | None = None) -> 
 def unpublished(need: ChartNeed, index: RepositoryIndex, known: Collection[RepositoryIndex]) -> list[str]:
     """One problem line per place that names ``need`` when ``index`` (its repository's) does not
     publish it; names the repositories among ``known`` that do."""
-    if index.entry(need.chart, need.version) is not None:
+    message = unpublished_message(need, index, known)
+    if message is None:
         return []
+    return [f"{place}: {message}" for place in need.places] or [f"{FLEET_FILE}:1: spec.charts: {message}"]
+
+
+def unpublished_message(
+    need: ChartNeed, index: RepositoryIndex, known: Collection[RepositoryIndex]
+) -> str | None:
+    """Why ``need`` cannot be installed from its repository (whose index is ``index``), with the
+    fix, or None when the repository publishes it."""
+    if index.entry(need.chart, need.version) is not None:
+        return None
     elsewhere = sorted(published_elsewhere(known, need.chart, need.version, besides=need.repository))
     newest = index.versions(need.chart)[:3]
     if elsewhere:
@@ -111,8 +122,7 @@ def unpublished(need: ChartNeed, index: RepositoryIndex, known: Collection[Repos
         hint = f"; its newest there: {', '.join(newest)}"
     else:
         hint = f"; it publishes no {need.chart} chart at all"
-    message = f"{need.chart} {need.version} is not published in {need.repository}{hint}"
-    return [f"{place}: {message}" for place in need.places] or [f"{FLEET_FILE}:1: spec.charts: {message}"]
+    return f"{need.chart} {need.version} is not published in {need.repository}{hint}"
 
 
 def unpublished_problems(inventory: Inventory, cache: ChartCache) -> list[str]:
@@ -124,4 +134,29 @@ def unpublished_problems(inventory: Inventory, cache: ChartCache) -> list[str]:
         index = cache.read_index(need.repository)
         if index is not None:
             problems.extend(unpublished(need, index, known))
+    return problems
+
+
+def onboarding_problems(
+    inventory: Inventory, workload: Workload, where: str, doc: Document, cache: ChartCache
+) -> list[str]:
+    """What keeps ``workload`` (read from ``where``, parsed as ``doc``) from joining ``inventory``
+    as far as charts go: every version the inventory already names that its repository does not
+    publish (as ``fleet validate`` reports them), then the workload's own pins that are not.
+    Repositories without a cached index are not checked: nothing is fetched."""
+    problems = unpublished_problems(inventory, cache)
+    known = cache.indexes()
+    charts = inventory.fleet.spec.charts
+    for component, version in workload.spec.versions.pinned().items():
+        repository = charts.repository(component)
+        index = cache.read_index(repository)
+        if index is None:
+            continue
+        need = ChartNeed(
+            component, CHARTS[component], version, repository, (workload.name,), inventory.root, ()
+        )
+        message = unpublished_message(need, index, known)
+        if message is not None:
+            line = doc.line_of(("spec", "versions", component))
+            problems.append(f"{where}:{line}: spec.versions.{component}: {message}")
     return problems

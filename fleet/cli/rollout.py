@@ -80,9 +80,13 @@ def rollout_start(
     failure_budget: int | None = typer.Option(
         None, "--failure-budget", help="Failures tolerated before halting"
     ),
-    bake_time: str | None = typer.Option(None, "--bake-time", help="Pause between waves, e.g. 5m"),
+    bake_time: str | None = typer.Option(
+        None, "--bake-time", help="Pause between waves, e.g. 5m (at most 24h)"
+    ),
     canary_bake_time: str | None = typer.Option(
-        None, "--canary-bake-time", help="How long the canary runs before its gate (real deploys), e.g. 10m"
+        None,
+        "--canary-bake-time",
+        help="How long the canary runs before its gate (real deploys), e.g. 10m (at most 24h)",
     ),
     yes: bool = YES_OPTION,
     detach: bool = typer.Option(False, "--detach", help="Run in the background; print the rollout id"),

@@ -41,8 +41,11 @@ def workload_add(
     ),
 ) -> None:
     """Onboard a workload: check FILE (or stdin) and write it into the inventory atomically, as
-    workloads/<name>.yaml after the document's name (whatever FILE is called)."""
+    workloads/<name>.yaml after the document's name (whatever FILE is called). Refused while the
+    inventory has a problem `fleet validate` reports (chart versions included)."""
 
+    from fleet.charts.cache import ChartCache, default_cache_dir
+    from fleet.charts.needs import onboarding_problems
     from fleet.inventory.loader import add_workload
     from fleet.inventory.yamlfile import DocumentError, read_stream
 
@@ -53,7 +56,13 @@ def workload_add(
             text = read_stream(sys.stdin.buffer)  # at most an inventory file's 1 MiB, then stops
         except DocumentError as error:
             raise UserError(error.at("<stdin>")) from None
-    workload = add_workload(root, Path("<stdin>") if text is not None else file, text)
+    cache = ChartCache(default_cache_dir())
+    workload = add_workload(
+        root,
+        Path("<stdin>") if text is not None else file,
+        text,
+        check=lambda inventory, new, where, doc: onboarding_problems(inventory, new, where, doc, cache),
+    )
     typer.echo(f"Added workload {workload.name} ({workload.spec.cloud}, {workload.spec.region}).")
     typer.echo(f"Roll it out with: fleet -i {root} rollout {workload.name}")
 
@@ -154,10 +163,7 @@ def _show_deletions(inventory: Inventory, name: str) -> None:
 
     from fleet.engines.render import RenderEngine
 
-    found: dict[str, Any] = {}
-    RenderEngine().render_many(
-        inventory, ["controlroom", name], on_rendered=lambda stack, plan: found.update({stack: plan})
-    )
+    found = RenderEngine().render_plans(inventory, ["controlroom", name])  # nothing written
     plan = json.loads(json.dumps(found[name].to_json()))
     resources = sorted(f"{resource['type']} {resource['name']}" for resource in plan["resources"])
     out = console()

@@ -71,15 +71,14 @@ def render_drift(
     """Render ``stacks`` offline and compare each with its last recorded render (see the module)."""
     from fleet.engines.render import RenderEngine
 
-    plans: dict[str, dict[str, Any]] = {}
     inventory = with_recorded_credentials(inventory, journal)
-
-    def keep(name: str, plan: Any) -> None:
-        plans[name] = json.loads(json.dumps(plan.to_json()))
-
-    # The control room renders first, whatever is asked: its outputs feed the workloads.
+    # The control room renders first, whatever is asked: its outputs feed the workloads. The
+    # plans stay in memory (the journal records what is kept): nothing lands in .fleet/render.
     wanted = list(dict.fromkeys(["controlroom", *stacks])) if stacks else []
-    RenderEngine().render_many(inventory, wanted, on_rendered=keep)
+    rendered = RenderEngine().render_plans(inventory, wanted)
+    plans: dict[str, dict[str, Any]] = {
+        name: json.loads(json.dumps(plan.to_json())) for name, plan in rendered.items()
+    }
     results = []
     for stack in stacks:
         previous = journal.last_render(stack)

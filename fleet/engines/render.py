@@ -316,9 +316,32 @@ class RenderEngine:
         """Render ``stacks`` (all when None), control room first; write every plan only when all
         succeeded, so a failure leaves the previous render as it was. Raises UserError for an
         unknown stack, OperationError when a stack cannot be rendered."""
+        rendered, state_dir = self._render_all(inventory, stacks, events, on_rendered)
+        return self._write(self.directory(inventory), state_dir, rendered, events)
+
+    def render_plans(
+        self,
+        inventory: Inventory,
+        stacks: Iterable[str] | None = None,
+        events: EventSink | None = None,
+    ) -> dict[str, Plan]:
+        """Render ``stacks`` like :meth:`render_many`, but keep the plans in memory: for a look
+        that records nothing (a preview, an offline drift check). No plan is written, so nothing
+        lands in the inventory; only the control room's render state is kept (outside it) so that
+        later renders agree with this one."""
+        rendered, state_dir = self._render_all(inventory, stacks, events, None)
+        self._save_state(state_dir, rendered)
+        return {name: result.plan for name, result in rendered.items()}
+
+    def _render_all(
+        self,
+        inventory: Inventory,
+        stacks: Iterable[str] | None,
+        events: EventSink | None,
+        on_rendered: Callable[[str, Plan], None] | None,
+    ) -> tuple[dict[str, _Rendered], Path]:
         names = _stack_names(inventory, stacks)
         self._warn_unset_secrets(inventory, names)
-        out_dir = self.directory(inventory)
         state_dir = self.state_directory(inventory)
         state = _ControlRoomState.load(state_dir)
         rendered: dict[str, _Rendered] = {}
@@ -342,7 +365,7 @@ class RenderEngine:
                 if result.state is not None:
                     state = result.state
                 rendered[name] = result
-        return self._write(out_dir, state_dir, rendered, events)
+        return rendered, state_dir
 
     def _warn_unset_secrets(self, inventory: Inventory, names: Iterable[str]) -> None:
         if not self.warn_unset_secrets:
@@ -362,9 +385,7 @@ class RenderEngine:
         self, out_dir: Path, state_dir: Path, rendered: Mapping[str, _Rendered], events: EventSink | None
     ) -> dict[str, Path]:
         paths: dict[str, Path] = {}
-        for result in rendered.values():
-            if result.state is not None:
-                result.state.save(state_dir)
+        self._save_state(state_dir, rendered)
         for name, result in rendered.items():
             path = out_dir / name / PLAN_FILE
             text = json.dumps(result.plan.to_json(), indent=2, ensure_ascii=False) + "\n"
@@ -374,6 +395,12 @@ class RenderEngine:
             if events is not None:
                 events(f"wrote {path} ({len(result.plan.resources)} resources)")
         return paths
+
+    @staticmethod
+    def _save_state(state_dir: Path, rendered: Mapping[str, _Rendered]) -> None:
+        for result in rendered.values():
+            if result.state is not None:
+                result.state.save(state_dir)
 
     def _render_logged(
         self,

@@ -11,7 +11,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -403,11 +403,18 @@ def write_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
         raise
 
 
-def add_workload(root: Path, source: Path, text: str | None = None) -> Workload:
+OnboardingCheck = Callable[[Inventory, Workload, str, Document], list[str]]
+"""A further check of a workload about to be added: ``(inventory, workload, where, doc)`` to the
+problems, as ``file:line: field: message`` lines (the CLI's checks the charts)."""
+
+
+def add_workload(
+    root: Path, source: Path, text: str | None = None, *, check: OnboardingCheck | None = None
+) -> Workload:
     """Onboard the workload in ``source`` (or ``text``, read from ``source`` when None; the CLI
-    passes stdin's text for ``-``): check it against the schema and the inventory, then write it
-    to ``workloads/<name>.yaml``, named from its ``name``, atomically. Nothing is written when
-    anything is wrong."""
+    passes stdin's text for ``-``): check it against the schema, the inventory and ``check``, then
+    write it to ``workloads/<name>.yaml``, named from its ``name``, atomically. Nothing is written
+    when anything is wrong, in the new file or in the inventory."""
     inventory = load_inventory(root)
     if text is None:
         if not source.is_file():
@@ -427,6 +434,9 @@ def add_workload(root: Path, source: Path, text: str | None = None) -> Workload:
                 f"{WORKLOADS_DIR}/{workload.name}.yaml; choose another name or edit that file"
             ]
         )
+    problems = check(inventory, workload, str(source), doc) if check is not None else []
+    if problems:
+        raise InvalidInventory(problems)
     target = root / WORKLOADS_DIR / f"{workload.name}.yaml"
     if target.exists():  # e.g. an unparseable leftover with that name
         raise UserError(f"{_display(target, root)} already exists; remove it or choose another name")

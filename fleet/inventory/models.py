@@ -53,10 +53,10 @@ def _duration(value: str) -> str:
     return value
 
 
-def _at_most(limit: str) -> AfterValidator:
+def _at_most(limit: str, hint: str = "") -> AfterValidator:
     def check(value: str) -> str:
         if parse_duration(value) > parse_duration(limit):
-            raise ValueError(f"{value!r} is too long; at most {limit}")
+            raise ValueError(f"{value!r} is too long; at most {limit}{hint}")
         return value
 
     return AfterValidator(check)
@@ -69,9 +69,30 @@ def _version(value: str) -> str:
 
 
 def _region(value: str) -> str:
-    if not re.fullmatch(r"[a-z]{2,}[a-z0-9-]*[a-z0-9]", value):
+    if len(value) > 50 or not re.fullmatch(r"[a-z]{2,}[a-z0-9-]*[a-z0-9]", value):
         raise ValueError(f"{value!r} is not a cloud region; expected a name like us-east-1 or eastus")
     return value
+
+
+# Region names by their shape, not a list that goes stale as clouds open regions. AWS: an area,
+# optional partition words and a direction, then a number (us-east-1, us-gov-west-1,
+# cn-northwest-1, eusc-de-east-1, us-isob-east-1). Azure: one lowercase word, digits allowed
+# (westeurope, eastus2, usgovvirginia, chinanorth3). The two shapes never overlap.
+REGION_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
+    "aws": (re.compile(r"[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}"), "us-east-1, us-gov-west-1 or ap-southeast-2"),
+    "azure": (re.compile(r"[a-z][a-z0-9]*"), "westeurope, eastus2 or usgovvirginia"),
+}
+CLOUD_NAMES = {"aws": "AWS", "azure": "Azure"}
+
+
+def region_problem(cloud: str, region: str) -> str | None:
+    """Why ``region`` is not shaped like one of ``cloud``'s regions, or None."""
+    pattern, examples = REGION_SHAPES[cloud]
+    if pattern.fullmatch(region):
+        return None
+    other = next((c for c, (p, _) in REGION_SHAPES.items() if c != cloud and p.fullmatch(region)), None)
+    hint = f" ({region!r} looks like an {CLOUD_NAMES[other]} region: cloud: {other}?)" if other else ""
+    return f"{region!r} is not an {CLOUD_NAMES[cloud]} region; use a name like {examples}{hint}"
 
 
 def _account_id(value: str) -> str:
@@ -349,6 +370,9 @@ class CloudAccount(Model):
 
     @model_validator(mode="after")
     def _cloud_fields(self) -> CloudAccount:
+        problem = region_problem(self.cloud, self.region)
+        if problem is not None:
+            raise ValueError(f"region: {problem}")
         if self.cloud == "aws":
             if self.account_id is None:
                 raise ValueError("account_id: required when cloud is aws (12 digits)")
@@ -655,6 +679,12 @@ def _wave_size(value: int | str) -> int | str:
     return value
 
 
+MAX_BAKE = "24h"
+"""The longest ``bake_time`` and ``canary_bake_time``: a rollout holds its stacks' locks and its
+coordinator waits through every bake, so a longer watch is a rollout of its own (the canary ring
+first, the rest once it has been watched), not a pause inside one."""
+
+
 class RolloutPolicy(Model):
     canary: int = Field(default=1, ge=0, description="Stacks in the canary wave; 0: none")
     wave_size: Annotated[int | str, BeforeValidator(_wave_size_type), AfterValidator(_wave_size)] = Field(
@@ -662,24 +692,36 @@ class RolloutPolicy(Model):
     )
     max_parallel: int = Field(default=8, ge=1, le=1000, description="Stacks updated at once")
     failure_budget: int = Field(default=0, ge=0, description="Failures tolerated before halting")
-    bake_time: Annotated[Duration, _at_most("24h")] = Field(default="0s", description="Pause between waves")
-    canary_bake_time: Duration = Field(
+    bake_time: Annotated[Duration, _at_most(MAX_BAKE)] = Field(
+        default="0s", description=f"Pause between waves (at most {MAX_BAKE})"
+    )
+    canary_bake_time: Annotated[
+        Duration,
+        _at_most(
+            MAX_BAKE,
+            "; to watch a canary longer, roll it out on its own first (fleet rollout -l ring=canary)",
+        ),
+    ] = Field(
         default="5m",
         description="How long the canary wave runs before its health gate judges it and the next wave "
-        "starts (real deploys only; at least bake_time)",
+        f"starts (real deploys only; at least bake_time, at most {MAX_BAKE})",
     )
 
 
 class UpgradeSchedule(Model):
     schedule: str = Field(description="Cron expression (5 fields) in `timezone`")
-    window: Duration = "4h"
+    window: Duration = Field(
+        default="4h",
+        description="How long each firing's window stays open; at most the gap between two firings",
+    )
     timezone: str = "UTC"
 
     @model_validator(mode="after")
     def _check(self) -> UpgradeSchedule:
-        from fleet.schedule.windows import validate_schedule
+        from fleet.schedule.windows import check_window_fits, validate_schedule
 
         validate_schedule(self.schedule, self.window, self.timezone)
+        check_window_fits(self.schedule, self.window)
         return self
 
 

@@ -5,8 +5,9 @@ rollout holds it: it serialises claims of one stack across rollouts), then the s
 attempt rows, then the stack's ``stack_deploys`` row. With one order, PostgreSQL never deadlocks
 two of these transactions; on SQLite ``BEGIN IMMEDIATE`` serialises them anyway. A claim and a
 finish take the rollout row exclusively: each change of a stack's status bumps the rollout's
-change counter (:func:`next_change`), so a coordinator can read only what changed, and a change
-counted ``n`` is committed before any change counted ``n + 1``.
+change counter (:func:`next_change`; a finish bumps it first thing, even for a late report that
+leaves the status alone), so a coordinator can read only what changed, and a change counted ``n``
+is committed before any change counted ``n + 1``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -71,6 +73,9 @@ _BUMP_CHANGE = (
     .values(change_seq=rollouts.c.change_seq + 1)
     .returning(rollouts.c.change_seq)
 )
+_BUMP_FOR_FINISH = _BUMP_CHANGE.returning(rollouts.c.id, rollouts.c.seq, rollouts.c.dry_run, rollouts.c.kind)
+"""A finish's first statement: it locks the rollout's row, counts the change and reads what
+the finish needs of the rollout, in one round trip."""
 _SET_STATUS = (
     update(stacks)
     .where(_STACK)
@@ -98,10 +103,12 @@ _CLAIM_COLUMNS = (
     attempts.c.heartbeat_at,
     attempts.c.outcome,
 )
-_MY_ATTEMPTS = select(*_CLAIM_COLUMNS).where(_MINE).order_by(attempts.c.number.desc())
+_MY_ATTEMPTS = select(*_CLAIM_COLUMNS).where(_MINE)
 _OPEN_ELSEWHERE = select(*_CLAIM_COLUMNS).where(
     (attempts.c.stack == _S) & (attempts.c.rollout_id != _R) & attempts.c.outcome.is_(None)
 )
+_CLAIM_ATTEMPTS = union_all(_MY_ATTEMPTS, _OPEN_ELSEWHERE)
+"""One round trip for both: each part reads its own index (the primary key; the open attempts)."""
 _INSERT_ATTEMPT = insert(attempts).values(
     rollout_id=_R,
     stack=_S,
@@ -220,14 +227,16 @@ def claim(
     if limited is not None:
         return Claim(limited, rollout_id, stack, worker, None)
 
-    # This stack's attempts in this rollout, newest first (a few at most): the open one and the last number.
-    mine = conn.execute(_MY_ATTEMPTS, key).all()
+    # This stack's attempts in this rollout, newest first (a few at most: the open one and the
+    # last number), and the open attempts of other rollouts.
+    found = conn.execute(_CLAIM_ATTEMPTS, key).all()
+    mine = sorted((row for row in found if row.rollout_id == rollout_id), key=lambda row: -row.number)
+    others = [row for row in found if row.rollout_id != rollout_id]
     running = next((row for row in mine if row.outcome is None), None)
     if running is not None and running.heartbeat_at >= stale_before and not previous_worker_lost:
         return Claim(ClaimResult.BUSY, rollout_id, stack, worker, running.number, running.worker)
     # A stack is never run by two rollouts at once, whatever died: an attempt of another rollout
     # (its coordinator killed, its worker still running) keeps the stack until it ends or goes silent.
-    others = conn.execute(_OPEN_ELSEWHERE, key).all()
     for other in others:
         if other.heartbeat_at >= stale_before:
             holder = f"{other.worker} (rollout {other.rollout_id})"
@@ -277,7 +286,11 @@ def finish(
     if outcome is Outcome.LOST:
         raise ValueError("'lost' is recorded by claim(), not reported by a worker")
     key = {"k_rollout_id": rollout_id, "k_stack": stack, "k_number": attempt}
-    rollout = queries.rollout_row(conn, rollout_id, lock="update")
+    # The change is counted up front (a late report of a taken-over attempt, which leaves the
+    # stack's status alone, counts one too: a look then finds nothing new, which costs nothing).
+    rollout = conn.execute(_BUMP_FOR_FINISH, key).one_or_none()
+    if rollout is None:
+        raise queries.RolloutNotFound(rollout_id)
     if conn.dialect.name == "postgresql":  # the lock order; SQLite's write lock is held already
         conn.execute(_STACK_STATE, key)
     # Every attempt of the stack in this rollout (a few at most): this one's outcome, the newest number.
@@ -301,7 +314,8 @@ def finish(
         conn.execute(_INSERT_OUTPUT, {**key, "v_output": output, "v_truncated": truncated})
     # A late report from a taken-over attempt is kept on its row; the stack follows the newest attempt.
     if max(numbers) == attempt:
-        set_stack_status(conn, rollout_id, stack, StackStatus(outcome.value), now)
+        status = {"v_status": outcome.value, "v_now": now, "v_seq": rollout.change_seq}
+        conn.execute(_SET_STATUS, {"k_rollout_id": rollout_id, "k_stack": stack, **status})
     if outcome is Outcome.SUCCEEDED:
         track_deploy(conn, rollout, stack, attempt, succeeded=True)
 

@@ -69,19 +69,15 @@ def render_preview(inventory: Inventory, journal: Journal, stacks: Sequence[str]
     from fleet.drift.diff import diff_plans
     from fleet.engines.render import RenderEngine
 
-    plans: dict[str, dict[str, Any]] = {}
     inventory = with_recorded_credentials(inventory, journal)
-
-    def keep(name: str, plan: Any) -> None:
-        plans[name] = json.loads(json.dumps(plan.to_json()))
-
-    # The control room renders first, whatever is asked: its outputs feed the workloads.
-    RenderEngine().render_many(inventory, list(dict.fromkeys(["controlroom", *stacks])), on_rendered=keep)
+    # The control room renders first, whatever is asked: its outputs feed the workloads. The
+    # plans stay in memory: a preview writes nothing into the inventory (no .fleet/render).
+    rendered = RenderEngine().render_plans(inventory, list(dict.fromkeys(["controlroom", *stacks])))
     previews = []
     for stack in stacks:
         previous = journal.last_render(stack)
         before = json.loads(previous.plan) if previous is not None else {"resources": []}
-        changes = diff_plans(before, plans[stack])
+        changes = diff_plans(before, json.loads(json.dumps(rendered[stack].to_json())))
         previews.append(_grouped(stack, ((_RENDER_OPS[c.kind], f"{c.type} {c.name}") for c in changes)))
     return previews
 

@@ -16,14 +16,17 @@ Daylight-saving rules (decided here, relied on by the tests):
   back to 01:00) fires once, at its first occurrence (still on daylight time).
 - A window's end is its start plus the length in absolute time: a 4h window that spans a
   transition is 4 real hours long, whatever the wall clock shows.
-- Windows longer than the gap between fires overlap; the window containing ``now`` is then the
-  one that started last.
+- A window may not be longer than the shortest gap between two consecutive fire times, on the
+  wall clock (:func:`check_window_fits`): longer ones would overlap, and an 8d window on a weekly
+  schedule would never close. Around a DST change a window that just fits may still overlap the
+  next by the clock's jump; the window containing ``now`` is then the one that started last.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -58,6 +61,73 @@ def validate_schedule(schedule: str, length: str | float, tz: str) -> None:
     positive duration (``"4h"`` or seconds), ``tz`` an IANA time zone name.
     """
     _parse(schedule, length, tz)
+
+
+def check_window_fits(schedule: str, length: str | float) -> None:
+    """Raise ValueError, naming two fire times and the longest window that fits, when a window of
+    ``length`` is longer than the gap between two consecutive fire times of ``schedule``.
+
+    Gaps are measured on the wall clock (a DST change is the zone's, not the schedule's) over the
+    fire times from 2024 to 2028, a leap-day cycle; ``schedule`` is a valid cron expression
+    (:func:`validate_schedule`).
+    """
+    seconds = parse_duration(length) if isinstance(length, str) else float(length)
+    found = _gap_shorter_than(schedule, timedelta(seconds=seconds))
+    if found is None:
+        return
+    first, second = found
+    gap = _short_duration((second - first).total_seconds())
+    shown = length if isinstance(length, str) else _short_duration(seconds)
+    raise ValueError(
+        f"window: {shown!r} is longer than the {gap} between two firings of {schedule!r} "
+        f"({first:%a %Y-%m-%d %H:%M} and {second:%a %Y-%m-%d %H:%M}), so windows would overlap; "
+        f"use a window of at most {gap}, or a schedule that fires less often"
+    )
+
+
+# Where fit checks look: the same fire times for every caller, a leap-day cycle and two months
+# more (a schedule on 29 February fires in 2024 and 2028), at most so many fire times.
+_FIT_FROM = datetime(2024, 1, 1)
+_FIT_UNTIL = datetime(2028, 3, 1)
+_FIT_MAX_FIRES = 2000
+_MINUTES_A_DAY = 24 * 60
+
+
+def _gap_shorter_than(schedule: str, length: timedelta) -> tuple[datetime, datetime] | None:
+    """Two consecutive fire times (naive wall times) less than ``length`` apart, or None."""
+    fields = croniter(schedule).expanded
+    minutes, hours = _expanded(fields[0], 60), _expanded(fields[1], 24)
+    times = sorted(h * 60 + m for h in hours for m in minutes)
+    # Without walking: no two fire times are closer than the closest two of one day, nor than
+    # the last of a day and the first of the next.
+    within_a_day = [b - a for a, b in itertools.pairwise(times)]
+    closest = min([*within_a_day, _MINUTES_A_DAY - (times[-1] - times[0])])
+    if length <= timedelta(minutes=closest):
+        return None
+    previous: datetime | None = None
+    for count, wall in enumerate(_walls(schedule, _FIT_FROM - timedelta(minutes=1), backwards=False)):
+        if previous is not None and wall - previous < length:
+            return previous, wall
+        if count >= _FIT_MAX_FIRES or (wall >= _FIT_UNTIL and previous is not None):
+            return None
+        previous = wall
+    return None
+
+
+def _expanded(field: Sequence[object], every: int) -> list[int]:
+    """A minute or hour field as croniter expands it (``["*"]`` for every value) as numbers."""
+    return list(range(every)) if field == ["*"] else [int(str(value)) for value in field]
+
+
+def _short_duration(seconds: float) -> str:
+    """``seconds`` as the inventory writes a duration: ``7d``, ``1d12h``, ``45m``."""
+    remaining = round(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, remaining = divmod(remaining, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 def window_containing(now: datetime, schedule: str, length: str | float, tz: str) -> Window | None:

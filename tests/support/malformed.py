@@ -375,3 +375,24 @@ def verdict(case: Case, code: int, output: str, before: dict[str, object], root:
     if snapshot(root) != before:
         return "the inventory changed"
     return None
+
+
+def edit(relative: str, old: str, new: str) -> Callable[[Path], None]:
+    """A case's ``make``: replace ``old`` by ``new`` (once) in the inventory file ``relative``."""
+    return _edit(relative, old, new)
+
+
+def refused(case: Case, root: Path) -> str:
+    """Break the inventory at ``root`` as ``case`` says, run ``fleet`` on it through the Typer app
+    (the CLI's error boundary) and hold it to the contract (exit 2, one line naming the problem,
+    nothing written); returns that line."""
+    from typer.testing import CliRunner
+
+    from fleet.cli.main import app
+
+    case.make(root)
+    before = snapshot(root)
+    result = CliRunner().invoke(app, case.argv(root), env=case.env)
+    problem = verdict(case, result.exit_code, result.output, before, root)
+    assert problem is None, f"{case.name}: {problem}\n{result.output[:2000]}"
+    return result.output.strip()

@@ -349,3 +349,67 @@ def test_init_checks_everything_before_it_writes_anything(tmp_path: Path, make: 
     assert result.exit_code == 2, result.output
     assert result.output.splitlines() == ["error: " + message.format(d=target)]
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.fixture
+def chart_cache(tmp_path: Path) -> dict[str, str]:
+    """A chart cache holding the real Grafana repositories' indexes (the shared offline copies),
+    as `fleet charts pull --from` leaves it: `fleet validate` checks chart versions against it."""
+    from charts import SHARED_CHARTS
+
+    if not (SHARED_CHARTS / "index").is_dir():
+        pytest.skip(f"no shared chart indexes in {SHARED_CHARTS}")
+    env = {"FLEET_CHART_CACHE": str(tmp_path / "chart-cache")}
+    pulled = fleet("-i", EXAMPLE, "charts", "pull", "--from", SHARED_CHARTS, env=env)
+    assert pulled.exit_code == 0, pulled.output
+    return env
+
+
+def test_workload_add_refuses_while_another_workload_is_invalid(
+    inv: Path, tmp_path: Path, chart_cache: dict[str, str]
+) -> None:
+    """`fleet validate` refused the inventory (a pin the repository does not publish) while
+    `fleet workload add` wrote a new file into it."""
+    broken = inv / "workloads/analytics-prod.yaml"
+    broken.write_text(broken.read_text().replace('loki: "6.30.1"', 'loki: "6.99.1"'))
+    validate = fleet("-i", inv, "validate", env=chart_cache)
+    assert validate.exit_code == 2
+    source = tmp_path / "billing-dev.yaml"
+    source.write_text(
+        (EXAMPLE / "workloads/search-staging.yaml").read_text().replace("search-staging", "billing-dev")
+    )
+    before = snapshot(inv)
+    result = fleet("-i", inv, "workload", "add", source, env=chart_cache)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == validate.stderr  # the same one line as `fleet validate`
+    assert result.stderr == (
+        "error: workloads/analytics-prod.yaml:12: spec.versions.loki: loki 6.99.1 is not published in "
+        "https://grafana.github.io/helm-charts; its newest there: 7.3.0, 7.2.0, 7.1.0\n"
+    )
+    assert snapshot(inv) == before
+
+
+def test_workload_add_refuses_a_pin_its_repository_does_not_publish(
+    inv: Path, chart_cache: dict[str, str]
+) -> None:
+    text = (EXAMPLE / "workloads/search-staging.yaml").read_text().replace("search-staging", "billing-dev")
+    before = snapshot(inv)
+    result = runner.invoke(
+        app,
+        ["-i", str(inv), "workload", "add", "-"],
+        input=text + '  versions: {mimir: "9.9.9"}\n',
+        env=chart_cache,
+    )
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(
+        "error: <stdin>:12: spec.versions.mimir: mimir-distributed 9.9.9 is not published in "
+        "https://grafana.github.io/helm-charts; its newest there: "
+    )
+    assert snapshot(inv) == before
+    # The same file without the pin joins the inventory.
+    assert (
+        runner.invoke(app, ["-i", str(inv), "workload", "add", "-"], input=text, env=chart_cache).exit_code
+        == 0
+    )

@@ -100,7 +100,7 @@ def test_a_dry_run_lists_every_resource_to_delete_and_changes_nothing(
     assert count == len(deletions) > 5
     assert any("kubernetes:helm.sh/v4:Chart" in line for line in deletions)
     assert (inventory / "workloads" / "payments-prod.yaml").exists()
-    assert not (inventory / ".fleet" / "fleet.db").exists()  # nothing recorded
+    assert not (inventory / ".fleet").exists()  # nothing recorded, no plan written
 
 
 def test_without_a_terminal_remove_needs_yes(inventory: Path, tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ def test_drift_dry_run_records_a_baseline_then_finds_a_change(inv: Path) -> None
         "checked 1 stack (offline): 0 drifted, 0 could not be checked\n"
     )
     assert first.stderr.startswith("recorded as drift check r-")
+    assert not (inv / ".fleet" / "render").exists()  # the journal keeps the baseline, no plan file
 
     scale_mimir(inv, 5)
     second = runner.invoke(app, ["-i", str(inv), "drift", "payments-prod", "--offline", "-o", "json"])

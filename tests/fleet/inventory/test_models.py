@@ -228,3 +228,122 @@ def test_durations_past_their_maximum_fail_validation(
 ) -> None:
     with pytest.raises(ValidationError, match="too long"):
         model.model_validate(data)
+
+
+# --- bake limits and region shapes, as a user meets them ------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from inventories import copy_example  # noqa: E402
+from malformed import Case, edit, refused  # noqa: E402
+
+from fleet.inventory.models import MAX_BAKE, region_problem  # noqa: E402
+
+ROLLOUT = 'bake_time: "0s"}'
+
+
+@pytest.mark.parametrize("field", ["bake_time", "canary_bake_time"])
+def test_both_bakes_stop_at_the_same_limit(field: str) -> None:
+    assert RolloutPolicy.model_validate({field: MAX_BAKE}).model_dump()[field] == MAX_BAKE
+    with pytest.raises(ValidationError, match=f"is too long; at most {MAX_BAKE}"):
+        RolloutPolicy.model_validate({field: "24h1m"})
+
+
+def test_a_ten_year_canary_bake_is_refused_naming_the_file_field_and_fix(tmp_path: Path) -> None:
+    """canary_bake_time took up to 3650d while bake_time stopped at 24h."""
+    case = Case(
+        "canary-bake-3650d",
+        0,
+        edit("fleet.yaml", ROLLOUT, 'bake_time: "0s", canary_bake_time: "3650d"}'),
+        "canary_bake_time",
+    )
+    assert refused(case, copy_example(tmp_path / "inv")) == (
+        "error: fleet.yaml:17: spec.rollout.canary_bake_time: '3650d' is too long; at most 24h; "
+        "to watch a canary longer, roll it out on its own first (fleet rollout -l ring=canary)"
+    )
+
+
+def test_a_canary_bake_on_the_command_line_has_the_same_limit(tmp_path: Path) -> None:
+    case = Case(
+        "canary-bake-flag",
+        0,
+        lambda root: None,
+        "--canary-bake-time",
+        args=("rollout", "--all", "--dry-run", "--canary-bake-time", "25h"),
+    )
+    line = refused(case, copy_example(tmp_path / "inv"))
+    assert line.startswith("error: --canary-bake-time: '25h' is too long; at most 24h; ")
+    assert not (tmp_path / "inv" / ".fleet").exists()  # no journal, no render
+
+
+@pytest.mark.parametrize(
+    ("cloud", "region"),
+    [
+        ("aws", "us-east-1"),
+        ("aws", "us-gov-west-1"),
+        ("aws", "ap-southeast-2"),
+        ("aws", "cn-northwest-1"),
+        ("aws", "il-central-1"),
+        ("aws", "us-isob-east-1"),
+        ("aws", "eusc-de-east-1"),
+        ("azure", "westeurope"),
+        ("azure", "eastus2"),
+        ("azure", "usgovvirginia"),
+        ("azure", "chinanorth3"),
+        ("azure", "southafricanorth"),
+    ],
+)
+def test_region_names_of_each_cloud_are_accepted(cloud: str, region: str) -> None:
+    assert region_problem(cloud, region) is None
+
+
+@pytest.mark.parametrize(
+    ("cloud", "region"),
+    [
+        ("aws", "westeurope"),
+        ("aws", "eastus2"),
+        ("aws", "us-east"),
+        ("aws", "east-1"),
+        ("azure", "us-east-1"),
+        ("azure", "west-europe"),
+        ("azure", "2east"),
+    ],
+)
+def test_region_names_of_another_shape_are_refused(cloud: str, region: str) -> None:
+    assert region_problem(cloud, region) is not None
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "line"),
+    [
+        (
+            "workloads/payments-prod.yaml",
+            "region: eu-west-1",
+            "region: westeurope",
+            "error: workloads/payments-prod.yaml:6: spec.region: 'westeurope' is not an AWS region; "
+            "use a name like us-east-1, us-gov-west-1 or ap-southeast-2 "
+            "('westeurope' looks like an Azure region: cloud: azure?)",
+        ),
+        (
+            "workloads/analytics-prod.yaml",
+            "region: eastus",
+            "region: us-east-1",
+            "error: workloads/analytics-prod.yaml:6: spec.region: 'us-east-1' is not an Azure region; "
+            "use a name like westeurope, eastus2 or usgovvirginia "
+            "('us-east-1' looks like an AWS region: cloud: aws?)",
+        ),
+        (
+            "fleet.yaml",
+            "region: us-east-1",
+            "region: us-east",
+            "error: fleet.yaml:8: spec.control_room.region: 'us-east' is not an AWS region; "
+            "use a name like us-east-1, us-gov-west-1 or ap-southeast-2",
+        ),
+    ],
+)
+def test_a_region_of_another_cloud_is_refused_naming_the_file_field_and_shape(
+    tmp_path: Path, file: str, old: str, new: str, line: str
+) -> None:
+    """A workload on aws could name Azure's westeurope, and the other way round."""
+    case = Case(f"region-{new}", 0, edit(file, old, new), "spec")
+    assert refused(case, copy_example(tmp_path / "inv")) == line

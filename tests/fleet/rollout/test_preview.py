@@ -20,7 +20,7 @@ def test_a_changed_field_previews_as_updates_and_a_new_stack_as_creates(inventor
     with Journal(journal_url_for(inventory)) as journal:
         [first] = render_preview(load_inventory(inventory), journal, ["payments-prod"])
         assert first.counts()["create"] > 0 and first.counts()["update"] == 0  # nothing recorded yet
-        plan = (inventory / ".fleet" / "render" / "payments-prod" / "plan.json").read_text()
+        plan = RenderEngine().render(load_inventory(inventory), "payments-prod").read_text()
         journal.record_render("payments-prod", json.loads(plan))
         path = inventory / "workloads" / "payments-prod.yaml"
         path.write_text(path.read_text().replace("retention: 60d", "retention: 90d"))
@@ -56,3 +56,19 @@ def test_a_rotated_control_room_previews_at_the_generation_the_journal_records(i
         [preview] = render_preview(load_inventory(inventory), journal, ["controlroom"])
     assert preview.error is None
     assert sum(preview.counts().values()) == 0, preview_lines([preview])
+
+
+def test_an_offline_preview_writes_nothing_into_the_inventory(inventory: Path) -> None:
+    """The first offline preview created .fleet/render/ with every stack's plan, which nothing
+    reads: a preview compares with the journal's renders, and keeps its own in memory."""
+    from malformed import snapshot
+    from typer.testing import CliRunner
+
+    from fleet.cli.main import app
+
+    before = snapshot(inventory)
+    result = CliRunner().invoke(app, ["-i", str(inventory), "rollout", "--all", "--dry-run", "--preview"])
+    assert result.exit_code == 0, result.output
+    assert "payments-prod: " in result.output and "to create" in result.output
+    assert not (inventory / ".fleet").exists()  # no render, and no journal either
+    assert snapshot(inventory) == before

@@ -257,3 +257,67 @@ def test_next_window_start_is_open(now: datetime, schedule: str, tz: str, length
     if upcoming.start > now:
         just_before = upcoming.start - timedelta(microseconds=1)
         assert window_containing(just_before, schedule, length, tz) is None
+
+
+# --- a window fits between two firings -------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from inventories import copy_example  # noqa: E402
+from malformed import Case, edit, refused  # noqa: E402
+
+from fleet.schedule.windows import check_window_fits  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("schedule", "length"),
+    [
+        ("0 3 * * SAT", "4h"),
+        ("0 3 * * SAT", "7d"),  # back to back: as long as it may be
+        ("0 22 * * 1-5", "8h"),
+        ("0 0,12 * * *", "12h"),
+        ("0 3 L * *", "28d"),  # February's last day, in 2025, is 28 days after January's
+        ("0 3 29 2 *", "1000d"),
+        ("* * * * *", "1m"),
+    ],
+)
+def test_a_window_that_fits_between_two_firings_is_accepted(schedule: str, length: str) -> None:
+    check_window_fits(schedule, length)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "length", "said"),
+    [
+        ("0 3 * * SAT", "8d", "than the 7d between two firings of '0 3 * * SAT' (Sat 2024-01-06 03:00"),
+        ("0 0,23 * * *", "2h", "than the 1h between two firings of '0 0,23 * * *' (Mon 2024-01-01 23:00"),
+        ("0 22 * * 1-5", "25h", "than the 1d between two firings"),
+        ("0 3 L * *", "29d", "(Fri 2025-01-31 03:00 and Fri 2025-02-28 03:00)"),
+        ("0 3 1 * MON", "2d", "(Sun 2024-09-01 03:00 and Mon 2024-09-02 03:00)"),  # the 1st or a Monday
+        ("*/20 3 * * *", "30m", "use a window of at most 20m"),
+    ],
+)
+def test_a_window_longer_than_a_gap_between_firings_is_refused(schedule: str, length: str, said: str) -> None:
+    with pytest.raises(ValueError, match=r"^window: ") as caught:
+        check_window_fits(schedule, length)
+    assert said in str(caught.value)
+
+
+def test_a_window_past_the_next_firing_is_refused_naming_the_file_field_and_fix(tmp_path: Path) -> None:
+    """An 8d window on a weekly schedule was accepted: a window that never closes."""
+    case = Case("window-8d-weekly", 0, edit("fleet.yaml", 'window: "4h"', 'window: "8d"'), "window")
+    assert refused(case, copy_example(tmp_path / "inv")) == (
+        "error: fleet.yaml:18: spec.upgrades.window: '8d' is longer than the 7d between two firings of "
+        "'0 3 * * SAT' (Sat 2024-01-06 03:00 and Sat 2024-01-13 03:00), so windows would overlap; "
+        "use a window of at most 7d, or a schedule that fires less often"
+    )
+
+
+def test_the_default_window_is_held_to_the_schedule_too(tmp_path: Path) -> None:
+    case = Case(
+        "hourly-default-window",
+        0,
+        edit("fleet.yaml", 'schedule: "0 3 * * SAT", window: "4h"', 'schedule: "0 * * * *"'),
+        "window",
+    )
+    line = refused(case, copy_example(tmp_path / "inv"))
+    assert line.startswith("error: fleet.yaml:18: spec.upgrades.window: '4h' is longer than the 1h between")
