@@ -11,6 +11,16 @@ dashboards their data, written into the hub's own tenant (:data:`OWNER_TENANT`).
   ``user`` label is only ever a workload of the inventory, every other claimed name (anyone can
   claim one on a 401) leaves it empty, so the series stay bounded.
 - **Itself**: Alloy's own metrics, which carry that counter.
+- **Mimir's containers and objects**: what the mixin's resources, networking, rollout and scaling
+  dashboards and its scaling rules read. cAdvisor (``job="cadvisor"``, every 15 s: the scaling
+  rules take 1-minute rates of it) and the kubelets (``job="kubelet"``, volume stats) through
+  the API server's node proxy (a ClusterRole of nodes, ``nodes/proxy`` and ``nodes/metrics``),
+  and kube-state-metrics (``job="kube-state-metrics"``) in the collector's namespace, reporting
+  only on Mimir's namespace and only the pods, Deployments, StatefulSets and HPAs the mixin
+  reads (a Role there, no Secrets). Each scrape keeps only the metric names the mixin reads
+  (:data:`CADVISOR_METRICS`, :data:`KUBELET_METRICS`, :data:`KUBE_STATE_METRICS`) of Mimir's
+  namespace, so the hub's tenant stays small; their own ``namespace``, ``pod`` and ``container``
+  labels are the ones the mixin selects, ``cluster`` is added.
 
 Everything is written straight to the distributor with ``X-Scope-OrgID: controlroom``, not through
 the gateway: Mimir serves ``/metrics`` on the same HTTP port as its write API, so scraping the
@@ -32,12 +42,29 @@ import pulumi_kubernetes as k8s
 from controlroom.gateway import HTTP_PORT, upstream_host
 from controlroom.gateway import RELEASE as MIMIR_RELEASE
 from controlroom.kube import namespace
+from kit import kube_state_metrics as ksm
 from kit.alerting.catalogue import GATEWAY_REQUESTS, OWNER_TENANT
-from kit.alloy.chart import ALLOY_USER, alloy_chart, chart_values, single_replica_controller, storage_mount
+from kit.alloy.chart import (
+    ALLOY_USER,
+    alloy_chart,
+    chart_values,
+    grant,
+    single_replica_controller,
+    storage_mount,
+)
 from kit.alloy.chart import CONFIG_KEY as CONFIG_KEY
 from kit.alloy.chart import config_map as alloy_config_map
-from kit.alloy.discovery import copy_label, match, rule, selected_pods
-from kit.alloy.syntax import Block
+from kit.alloy.discovery import (
+    CADVISOR_PATH,
+    KUBELET_PATH,
+    api_server_client,
+    copy_label,
+    match,
+    node_proxy_rules,
+    rule,
+    selected_pods,
+)
+from kit.alloy.syntax import Block, Item
 from kit.alloy.writer import attr, call, ref, write_block
 from kit.network import HUB_COLLECTOR
 from kit.security import pod_security_context
@@ -69,6 +96,49 @@ MIMIR_SCRAPE_INTERVAL = "15s"
 """How often Mimir's pods are scraped. The mixin's recording rules take ``rate(...[1m])``, and
 Mimir 3 (Prometheus 3's PromQL) reads a range without its left end: at Alloy's default 60s a
 1m window holds one sample and those rules record nothing; at 15s it holds four."""
+CADVISOR_METRICS = (
+    "container_cpu_usage_seconds_total",
+    "container_fs_writes_bytes_total",
+    "container_memory_rss",
+    "container_memory_usage_bytes",
+    "container_memory_working_set_bytes",
+    "container_network_receive_bytes_total",
+    "container_network_transmit_bytes_total",
+    "container_spec_cpu_period",
+    "container_spec_cpu_quota",
+    "container_spec_memory_limit_bytes",
+)
+"""The cAdvisor series the Mimir mixin's dashboards and rules read (the tests derive them from
+the chart's files)."""
+KUBELET_METRICS = ("kubelet_volume_stats_capacity_bytes", "kubelet_volume_stats_used_bytes")
+"""The kubelet's series the mixin reads: its volumes' fill."""
+KUBE_STATE_METRICS = (
+    "kube_deployment_spec_replicas",
+    "kube_deployment_status_replicas",
+    "kube_deployment_status_replicas_ready",
+    "kube_deployment_status_replicas_unavailable",
+    "kube_deployment_status_replicas_updated",
+    "kube_horizontalpodautoscaler_info",
+    "kube_horizontalpodautoscaler_spec_max_replicas",
+    "kube_horizontalpodautoscaler_spec_min_replicas",
+    "kube_horizontalpodautoscaler_spec_target_metric",
+    "kube_horizontalpodautoscaler_status_current_replicas",
+    "kube_pod_container_info",
+    "kube_pod_container_resource_requests",
+    "kube_statefulset_replicas",
+    "kube_statefulset_status_replicas",
+    "kube_statefulset_status_replicas_current",
+    "kube_statefulset_status_replicas_ready",
+    "kube_statefulset_status_replicas_updated",
+)
+"""The kube-state-metrics series the mixin reads (its rules' ``..._cpu_cores`` and
+``..._memory_bytes`` alternatives are kube-state-metrics 1's, gone since 2.0)."""
+KUBE_STATE_METRICS_RESOURCES: ksm.Resources = {
+    "": ("pods",),
+    "apps": ("deployments", "statefulsets"),
+    "autoscaling": ("horizontalpodautoscalers",),
+}
+"""What the control room's kube-state-metrics reports on: the objects behind those series."""
 _COMPONENT_LABEL = "__meta_kubernetes_pod_label_app_kubernetes_io_component"
 _NAME_LABEL = "__meta_kubernetes_pod_label_app_kubernetes_io_name"
 
@@ -104,9 +174,17 @@ def _mixin_labels() -> list[Block]:
     ]
 
 
-def _hub_scrape(name: str, *, job: str, interval: str | None = None) -> Block:
-    """``prometheus.scrape`` ``name`` of ``discovery.relabel`` ``name``'s targets into the hub
-    tenant, every ``interval`` (None: Alloy's default, 60s)."""
+def _hub_scrape(
+    name: str,
+    *,
+    job: str,
+    interval: str | None = None,
+    settings: Sequence[Item] = (),
+    receiver: str = "prometheus.remote_write.hub.receiver",
+) -> Block:
+    """``prometheus.scrape`` ``name`` of ``discovery.relabel`` ``name``'s targets, every
+    ``interval`` (None: Alloy's default, 60s), with further ``settings``, into ``receiver``
+    (the hub tenant's writer)."""
     every = (attr("scrape_interval", interval),) if interval is not None else ()
     return Block(
         "prometheus.scrape",
@@ -115,9 +193,76 @@ def _hub_scrape(name: str, *, job: str, interval: str | None = None) -> Block:
             attr("targets", ref(f"discovery.relabel.{name}.output")),
             attr("job_name", job),
             *every,
-            attr("forward_to", [ref("prometheus.remote_write.hub.receiver")]),
+            *settings,
+            attr("forward_to", [ref(receiver)]),
         ),
     )
+
+
+def _mimir_series_only(name: str, mimir_namespace: str, metrics: Sequence[str]) -> Block:
+    """``prometheus.relabel`` ``name``: of a scrape's series, only ``metrics`` of
+    ``mimir_namespace``'s objects go on to the hub tenant (two keep rules: both must match)."""
+    return Block(
+        "prometheus.relabel",
+        name,
+        (
+            attr("forward_to", [ref("prometheus.remote_write.hub.receiver")]),
+            match("__name__", "|".join(re.escape(metric) for metric in metrics)),
+            match("namespace", re.escape(mimir_namespace)),
+        ),
+    )
+
+
+def _cluster_label() -> Block:
+    return rule(attr("target_label", "cluster"), attr("replacement", MIXIN_CLUSTER))
+
+
+def _node_scrapes(mimir_namespace: str) -> list[Block]:
+    """cAdvisor and the kubelets through the API server's node proxy, Mimir's series only."""
+    blocks = [Block("discovery.kubernetes", "nodes", (attr("role", "node"),))]
+    sources = (
+        ("kubelet", KUBELET_PATH, KUBELET_METRICS, None),
+        # The scaling rules take rate(container_cpu_usage_seconds_total[1m]).
+        ("cadvisor", CADVISOR_PATH, CADVISOR_METRICS, MIMIR_SCRAPE_INTERVAL),
+    )
+    for name, path, metrics, interval in sources:
+        rules = [*node_proxy_rules(path), _cluster_label()]
+        blocks += [
+            Block(
+                "discovery.relabel",
+                name,
+                (attr("targets", ref("discovery.kubernetes.nodes.targets")), *rules),
+            ),
+            _hub_scrape(
+                name,
+                job=name,
+                interval=interval,
+                settings=api_server_client(),
+                receiver=f"prometheus.relabel.{name}.receiver",
+            ),
+            _mimir_series_only(name, mimir_namespace, metrics),
+        ]
+    return blocks
+
+
+def _kube_state_metrics_scrape(mimir_namespace: str) -> list[Block]:
+    """The collector's kube-state-metrics (in its own namespace), Mimir's series only; its own
+    ``namespace``, ``pod`` and ``container`` labels describe the objects and are kept."""
+    rules = [
+        match("__meta_kubernetes_pod_container_port_name", ksm.PORT_NAME),
+        match("__meta_kubernetes_pod_phase", "Pending|Succeeded|Failed|Unknown", "drop"),
+        _cluster_label(),
+    ]
+    return [
+        *selected_pods("kube_state_metrics", rules, namespaces=[NAMESPACE], selector=ksm.SELECTOR),
+        _hub_scrape(
+            "kube_state_metrics",
+            job="kube-state-metrics",
+            settings=[attr("honor_labels", True)],
+            receiver="prometheus.relabel.kube_state_metrics.receiver",
+        ),
+        _mimir_series_only("kube_state_metrics", mimir_namespace, KUBE_STATE_METRICS),
+    ]
 
 
 def _mimir_scrape(mimir_namespace: str) -> list[Block]:
@@ -226,6 +371,8 @@ def collector_config(mimir_namespace: str, workloads: Sequence[str]) -> str:
         *_mimir_scrape(mimir_namespace),
         *_self_scrape(),
         *_gateway_requests(mimir_namespace, workloads),
+        *_node_scrapes(mimir_namespace),
+        *_kube_state_metrics_scrape(mimir_namespace),
     ]
     header = "// Generated by fleet (controlroom/collector.py); edits are overwritten by the next rollout.\n"
     return header + "".join("\n" + write_block(block) for block in blocks)
@@ -235,6 +382,16 @@ RBAC_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
 ]
 """What the collector reads, in Mimir's namespace only: its pods (discovery) and the gateway's logs."""
+NODE_RULES = [
+    k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["nodes"], verbs=["get", "list", "watch"]),
+    k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["nodes/metrics", "nodes/proxy"], verbs=["get"]),
+]
+"""What it reads of the cluster: the nodes (discovery), their kubelets and cAdvisor through the
+API server's proxy."""
+OWN_POD_RULES = [
+    k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods"], verbs=["get", "list", "watch"]),
+]
+"""What it reads in its own namespace: the pods (to find kube-state-metrics)."""
 
 
 def collector_values(mimir_namespace: str, sizing: Sizing | None = None) -> dict[str, Any]:
@@ -267,7 +424,8 @@ class HubCollectorArgs:
 
 
 class HubCollector(pulumi.ComponentResource):
-    """The control room's Alloy, its namespace and its configuration."""
+    """The control room's Alloy, its namespace, its configuration, its access to the nodes and its
+    kube-state-metrics."""
 
     namespace: k8s.core.v1.Namespace
     config_text: str
@@ -280,12 +438,35 @@ class HubCollector(pulumi.ComponentResource):
         config_map = alloy_config_map(
             f"{name}-config", CONFIG_MAP, self.namespace.metadata.name, self.config_text, child
         )
+        grants = [
+            grant(
+                f"{name}-{what}",
+                role=f"{RELEASE}-{what}",
+                rules=rules,
+                service_account=RELEASE,
+                service_account_namespace=self.namespace.metadata.name,
+                namespace=where,
+                parent=self,
+            )[1]
+            for what, rules, where in (
+                ("nodes", NODE_RULES, None),
+                ("pods", OWN_POD_RULES, self.namespace.metadata.name),
+            )
+        ]
+        self.kube_state_metrics = ksm.kube_state_metrics(
+            f"{name}-kube-state-metrics",
+            self.namespace.metadata.name,
+            parent=self,
+            sizing=args.sizing,
+            resources=KUBE_STATE_METRICS_RESOURCES,
+            watched=[args.mimir_namespace],
+        )
         self.chart = alloy_chart(
             f"{name}-chart",
             RELEASE,
             args,
             namespace=self.namespace.metadata.name,
             values=collector_values(args.mimir_namespace, args.sizing),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map, *grants]),
         )
         self.register_outputs({"config_map": CONFIG_MAP})

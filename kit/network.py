@@ -8,8 +8,8 @@ Alloy's pods reach each other (clustering) and kube-state-metrics, and with loca
 ruler (in its backend pods) reaches the local Mimir's Alertmanager. Control room: only the gateway
 reaches the distributor and the query-frontend over HTTP (other Mimir pods reach them only on
 gRPC and memberlist), and only the ingress controller and the fleet Grafana reach the gateway; the
-hub's collector reaches every Mimir pod's metrics port (``HTTP_ENTRY_EXCEPTIONS``). In both, the
-API server reaches the rollout-operator's admission webhooks.
+hub's collector reaches every Mimir pod's metrics port (``HTTP_ENTRY_EXCEPTIONS``) and its own
+kube-state-metrics. In both, the API server reaches the rollout-operator's admission webhooks.
 
 Egress (``cluster.egress``, restricted by default): every namespace denies all egress but DNS
 (kube-system's ``k8s-app=kube-dns`` pods, UDP and TCP 53); each further policy opens one hop.
@@ -19,7 +19,7 @@ stack's). Outside the pods, by address (``ipBlock``): the API server for the pod
 (Alloy, the events collector, kube-state-metrics, the rollout-operator), object storage for Mimir
 and Loki, the hub for Alloy, notification receivers for the hub's Alertmanager and, with local
 alerting, a workload's (whose Loki ruler also reaches it in-cluster); the hub's collector reaches
-Mimir's metrics ports and the API server.
+Mimir's metrics ports, its kube-state-metrics and the API server (as does that kube-state-metrics).
 
 Selectors use the labels the charts give their pods (``app.kubernetes.io/name``, ``instance``,
 ``component``), and namespaces are selected by ``kubernetes.io/metadata.name``.
@@ -404,15 +404,18 @@ port besides the gateway, with the reason ``fleet verify`` accepts them for."""
 def hub_collector_policies(
     *, mimir: str, collector: str, egress_settings: Egress | None = None
 ) -> list[Policy]:
-    """The collector reaches every Mimir pod's metrics port (the gateway's has none) and the
-    rollout-operator's; its own namespace admits only itself (its self-scrape). With egress
-    restricted, it connects to those ports and the API server (discovery, the gateway's logs) only."""
+    """The collector reaches every Mimir pod's metrics port (the gateway's has none), the
+    rollout-operator's and its kube-state-metrics'; its own namespace admits only itself (its
+    self-scrape) and, to kube-state-metrics, the collector. With egress restricted, it connects to
+    those ports and the API server (discovery, the gateway's logs, the kubelets through its
+    proxy) only, kube-state-metrics to the API server only."""
     scraper = app("alloy", HUB_COLLECTOR, namespace=collector)
     mimir_pods = Pods(
         {"app.kubernetes.io/name": "mimir", "app.kubernetes.io/instance": "mimir"},
         not_components=("gateway",),
     )
     operator = _rollout_operator("mimir")
+    kube_state_metrics = app("kube-state-metrics", "kube-state-metrics")
     policies = [
         deny_all(collector),
         Policy(
@@ -420,6 +423,12 @@ def hub_collector_policies(
             collector,
             app("alloy", HUB_COLLECTOR),
             (Rule((app("alloy", HUB_COLLECTOR),), (ALLOY_CLUSTER_PORT,)),),
+        ),
+        Policy(
+            "kube-state-metrics",
+            collector,
+            kube_state_metrics,
+            (Rule((app("alloy", HUB_COLLECTOR),), (KUBE_STATE_METRICS_PORT,)),),
         ),
         Policy("mimir-hub-collector", mimir, mimir_pods, (Rule((scraper,), (GATEWAY_PORT,)),)),
         Policy(
@@ -438,6 +447,13 @@ def hub_collector_policies(
                 app("alloy", HUB_COLLECTOR),
                 Rule((Pods(mimir_pods.labels, mimir, mimir_pods.not_components),), (GATEWAY_PORT,)),
                 Rule((Pods(operator.labels, mimir),), (ROLLOUT_OPERATOR_METRICS_PORT,)),
+                Rule((Pods(kube_state_metrics.labels, collector),), (KUBE_STATE_METRICS_PORT,)),
+                to_addresses(egress_settings.api_server),
+            ),
+            egress(
+                "kube-state-metrics",
+                collector,
+                kube_state_metrics,
                 to_addresses(egress_settings.api_server),
             ),
         ]

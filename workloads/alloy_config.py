@@ -23,14 +23,22 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fleet.inventory.models import re2_problem
-from kit.alloy.discovery import copy_label, match, rule, selected_pods
+from kit.alloy.discovery import (
+    CADVISOR_PATH,
+    KUBELET_PATH,
+    api_server_client,
+    copy_label,
+    match,
+    node_proxy_rules,
+    rule,
+    selected_pods,
+)
 from kit.alloy.syntax import Block, Item
 from kit.alloy.writer import attr, call, index, ref, write_block
 
 __all__ = ["AlloyPipeline", "render_alloy_config"]
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 @dataclass(frozen=True)
@@ -276,50 +284,19 @@ def _pod_metrics(pipeline: AlloyPipeline) -> list[Block]:
 
 
 def _node_metrics() -> list[Block]:
-    # Kubelet and cAdvisor through the API server's node proxy: the API server's certificate is
-    # verified with the service-account CA, where kubelets often serve self-signed certificates.
+    # Kubelet and cAdvisor through the API server's node proxy (kit.alloy.discovery).
     # Needs RBAC: get on nodes/proxy and nodes/metrics.
     blocks: list[Block] = [Block("discovery.kubernetes", "nodes", (attr("role", "node"),))]
-    for label, path in (("kubelet", "metrics"), ("cadvisor", "metrics/cadvisor")):
+    for label, path in (("kubelet", KUBELET_PATH), ("cadvisor", CADVISOR_PATH)):
         blocks.append(
             Block(
                 "discovery.relabel",
                 label,
-                (
-                    attr("targets", ref("discovery.kubernetes.nodes.targets")),
-                    Block(
-                        "rule",
-                        None,
-                        (
-                            attr("target_label", "__address__"),
-                            attr("replacement", "kubernetes.default.svc:443"),
-                        ),
-                    ),
-                    Block(
-                        "rule",
-                        None,
-                        (
-                            attr("source_labels", ["__meta_kubernetes_node_name"]),
-                            attr("regex", "(.+)"),
-                            attr("replacement", f"/api/v1/nodes/$1/proxy/{path}"),
-                            attr("target_label", "__metrics_path__"),
-                        ),
-                    ),
-                    # Every target has the API server's address: name the node instead.
-                    copy_label("__meta_kubernetes_node_name", "instance"),
-                    copy_label("__meta_kubernetes_node_name", "node"),
-                ),
+                (attr("targets", ref("discovery.kubernetes.nodes.targets")), *node_proxy_rules(path)),
             )
         )
         blocks.append(
-            _scrape(
-                label,
-                f"discovery.relabel.{label}.output",
-                attr("job_name", label),
-                attr("scheme", "https"),
-                attr("bearer_token_file", f"{_SERVICE_ACCOUNT}/token"),
-                Block("tls_config", None, (attr("ca_file", f"{_SERVICE_ACCOUNT}/ca.crt"),)),
-            )
+            _scrape(label, f"discovery.relabel.{label}.output", attr("job_name", label), *api_server_client())
         )
     return blocks
 

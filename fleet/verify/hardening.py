@@ -188,6 +188,7 @@ def _hops(
             ),
             ("the ingress controller", ingress, "the gateway", mimir_gateway, "http-metrics"),
             ("Grafana", grafana, "the gateway", mimir_gateway, "http-metrics"),
+            ("the hub collector", collector, "kube-state-metrics", _find(pods, "kube-state-metrics"), "http"),
         ]
     else:
         alloy, grafana = _find(pods, "alloy", instance="alloy"), _find(pods, "grafana")
@@ -273,6 +274,7 @@ def _external_hops(stack: StackObjects, pods: list[Pod]) -> list[tuple[str, Pod 
             # Grafana's dashboards sidecar watches the ConfigMaps of Mimir's dashboards.
             ("Grafana (its dashboards sidecar)", _find(pods, "grafana"), "api_server"),
             ("the hub collector", _find(pods, "alloy"), "api_server"),
+            ("kube-state-metrics", _find(pods, "kube-state-metrics"), "api_server"),
         ]
         return hops
     hops += [

@@ -42,7 +42,8 @@ from fleet.verify.alerting import dashboard_queries
 from kit.alerting.catalogue import GATEWAY_REQUESTS, OWNER_TENANT, controlroom_rule_groups
 from kit.alerting.rules import rule_file
 from kit.alloy.parser import parse
-from kit.alloy.syntax import Array, Block, Expr, Literal, Object, components
+from kit.alloy.syntax import Array, Block, Expr, Literal, Object, components, reference_chain
+from kit.kube_state_metrics import RESOURCES as WORKLOAD_KUBE_STATE_METRICS_RESOURCES
 
 WORKLOADS = ("alpha", "beta")
 HTPASSWD_SECRETS = (HTPASSWD_SECRET, READER_HTPASSWD_SECRET, ROTATION_HTPASSWD_SECRET)
@@ -123,8 +124,11 @@ def process_line(stages: Block, line: str) -> dict[str, str] | None:
     return {k: v for k, v in labels.items() if v} if counted else None
 
 
-def relabel(rules: list[Block], target: Mapping[str, str]) -> dict[str, str] | None:
-    """``target`` after Prometheus relabeling ``rules`` (replace, keep, drop); None: dropped."""
+def relabel(
+    rules: list[Block], target: Mapping[str, str], *, internal: bool = False
+) -> dict[str, str] | None:
+    """``target`` after Prometheus relabeling ``rules`` (replace, keep, drop); None: dropped.
+    ``internal``: keep the ``__`` labels (the address and path the scrape will use)."""
     labels = dict(target)
     for rule in rules:
         sources = _value(rule.attribute("source_labels")) or []
@@ -143,7 +147,7 @@ def relabel(rules: list[Block], target: Mapping[str, str]) -> dict[str, str] | N
             for number, group in reversed(list(enumerate((match.group(0), *match.groups())))):
                 replacement = replacement.replace(f"${number}", group or "")
             labels[_value(rule.attribute("target_label"))] = replacement
-    return {k: v for k, v in labels.items() if not k.startswith("__") and v}
+    return {k: v for k, v in labels.items() if (internal or not k.startswith("__")) and v}
 
 
 # --- the gateway's access log -------------------------------------------------------------------
@@ -459,3 +463,348 @@ def test_the_writes_dashboard_reads_what_the_mixin_rules_record_from_the_collect
         ],
     }
     run_rule_tests(path, [test], tmp_path)
+
+
+# --- Mimir's containers and objects: cAdvisor, the kubelets, kube-state-metrics ----------------
+
+RESOURCE_SOURCES = {"container_": "cadvisor", "kubelet_": "kubelet", "kube_": "kube_state_metrics"}
+"""Where the collector must bring each resource metric family from (its component names)."""
+KUBE_STATE_METRICS_1 = {
+    "kube_pod_container_resource_requests_cpu_cores",
+    "kube_pod_container_resource_requests_memory_bytes",
+}
+"""Names the mixin's scaling rules read only as the kube-state-metrics 1 alternative of an ``or``."""
+NODE = {"__meta_kubernetes_node_name": "node-a", "__address__": "10.0.0.5:10250"}
+"""A ``discovery.kubernetes`` node target."""
+
+
+def _forwards(block: Block) -> list[str]:
+    """The components ``block`` forwards to."""
+    value = block.attribute("forward_to")
+    assert isinstance(value, Array)
+    return [".".join(chain[:-1]) for item in value.items if (chain := reference_chain(item)) is not None]
+
+
+def _shipped_selectors(room: Room) -> dict[str, list[tuple[str, set[str]]]]:
+    """Metric name -> (where, label names matched) of every selector of the mixin as the stack
+    ships it: the chart's dashboard ConfigMaps (interpolated for Mimir's namespace) and the mixin
+    rules' ConfigMap the release renders."""
+    queries: list[tuple[str, str]] = []
+    for item in room.chart_objects("mimir-chart"):
+        if item["kind"] != "ConfigMap" or not (item["metadata"].get("labels") or {}).get(DASHBOARD_LABEL):
+            continue
+        for key, text in item["data"].items():
+            model = json.loads(text)
+            for variable in model["templating"]["list"]:
+                if variable["name"] == "namespace":
+                    variable["current"] = {"value": "mimir"}
+            queries += dashboard_queries(key, model)
+    for group in yaml.safe_load(_mixin_rules(room))["groups"]:
+        queries += [(f"rule {r.get('record') or r.get('alert')}", r["expr"]) for r in group["rules"]]
+    found: dict[str, list[tuple[str, set[str]]]] = {}
+    for where, query in queries:
+
+        def visit(node: object, where: str = where) -> None:
+            if isinstance(node, promql_parser.VectorSelector) and node.name:
+                labels = {m.name for m in node.matchers.matchers if m.name != "__name__"}
+                found.setdefault(node.name, []).append((where, labels))
+
+        promql_parser.walk(promql_parser.parse(query), visit)
+    return found
+
+
+def _resource_metrics(room: Room) -> dict[str, list[tuple[str, set[str]]]]:
+    return {
+        name: uses
+        for name, uses in _shipped_selectors(room).items()
+        if name.startswith(tuple(RESOURCE_SOURCES)) and ":" not in name
+    }
+
+
+def _kube_state_metrics(room: Room) -> dict[str, Any]:
+    (deployment,) = [
+        r["inputs"]
+        for r in room.plan["resources"]
+        if r["type"] == "kubernetes:apps/v1:Deployment"
+        and r["name"] == "hub-collector-kube-state-metrics-deployment"
+    ]
+    return dict(deployment)
+
+
+def _arguments(container: Mapping[str, Any]) -> dict[str, str]:
+    return dict(arg.removeprefix("--").split("=", 1) for arg in container["args"])
+
+
+def test_every_resource_metric_the_shipped_mixin_reads_is_collected_into_the_hub_tenant(room: Room) -> None:
+    """Each ``container_*``, ``kubelet_*`` and ``kube_*`` name a shipped dashboard or rule reads is
+    scraped from the source that exposes it and kept, for Mimir's namespace only, on its way to
+    the hub tenant's writer."""
+    metrics = _resource_metrics(room)
+    # The resources, networking, rollout and scaling dashboards, and the scaling rules.
+    assert len(metrics) >= 25 and {"container_cpu_usage_seconds_total", "kube_statefulset_replicas"} <= set(
+        metrics
+    )
+    # Read only by rules, each time beside the kube-state-metrics 2 name.
+    for name in KUBE_STATE_METRICS_1:
+        assert all(where.startswith("rule ") for where, _ in metrics.pop(name))
+    found = room.collector()
+    (writer,) = [c for c, b in found.items() if b.name == "prometheus.remote_write"]
+    for name in sorted(metrics):
+        (source,) = [s for prefix, s in RESOURCE_SOURCES.items() if name.startswith(prefix)]
+        (relabeler,) = _forwards(found[f"prometheus.scrape.{source}"])
+        assert found[relabeler].name == "prometheus.relabel" and _forwards(found[relabeler]) == [writer]
+        rules = found[relabeler].blocks("rule")
+        assert relabel(rules, {"__name__": name, "namespace": "mimir"}) is not None, name
+        assert relabel(rules, {"__name__": name, "namespace": "kube-system"}) is None, name
+    # What the mixin does not read stays out of the hub tenant.
+    for source, name in (("cadvisor", "container_fs_reads_total"), ("kube_state_metrics", "kube_pod_info")):
+        (relabeler,) = _forwards(found[f"prometheus.scrape.{source}"])
+        assert relabel(found[relabeler].blocks("rule"), {"__name__": name, "namespace": "mimir"}) is None
+
+
+def test_the_sources_are_scraped_where_they_expose_those_metrics(room: Room) -> None:
+    """cAdvisor and the kubelet through the API server's proxy of each node; kube-state-metrics
+    on the port of the rendered Deployment, reporting on every object kind the kept ``kube_*``
+    names describe, in Mimir's namespace."""
+    found = room.collector()
+    for source, path in (("cadvisor", "/metrics/cadvisor"), ("kubelet", "/metrics")):
+        scrape = found[f"prometheus.scrape.{source}"]
+        assert _value(scrape.attribute("scheme")) == "https"
+        (discovery,) = [".".join(c[:-1]) for c in [reference_chain(scrape.attribute("targets"))] if c]
+        target = relabel(found[discovery].blocks("rule"), NODE, internal=True)
+        assert target is not None
+        assert target["__address__"] == "kubernetes.default.svc:443"
+        assert target["__metrics_path__"] == f"/api/v1/nodes/node-a/proxy{path}"
+        assert _value(found["discovery.kubernetes.nodes"].attribute("role")) == "node"
+    deployment = _kube_state_metrics(room)
+    pod = deployment["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    arguments = _arguments(container)
+    assert arguments["namespaces"] == "mimir"
+    reported = set(arguments["resources"].split(","))
+    # kube_<kind>_...: kube-state-metrics names each metric after the object kind it describes.
+    kinds = {name.split("_")[1] for name in _resource_metrics(room) if name.startswith("kube_")}
+    assert {f"{kind}s" for kind in kinds} <= reported, (kinds, reported)
+    discovery = found["discovery.kubernetes.kube_state_metrics"]
+    (namespaces,) = discovery.blocks("namespaces")
+    assert _value(namespaces.attribute("names")) == [deployment["metadata"]["namespace"]] == [NAMESPACE]
+    (selector,) = discovery.blocks("selectors")
+    key, value = _value(selector.attribute("label")).split("=")
+    assert pod["metadata"]["labels"][key] == value
+    port = {p["containerPort"]: p["name"] for p in container["ports"]}[int(arguments["port"])]
+    target = {
+        "__meta_kubernetes_pod_container_port_name": port,
+        "__meta_kubernetes_pod_phase": "Running",
+        "__address__": f"10.0.0.9:{arguments['port']}",
+    }
+    assert relabel(found["discovery.relabel.kube_state_metrics"].blocks("rule"), target) is not None
+    assert _value(found["prometheus.scrape.kube_state_metrics"].attribute("honor_labels")) is True
+
+
+def test_the_resource_series_carry_the_labels_the_mixin_selects(room: Room) -> None:
+    """The series bring their own ``namespace``, ``pod`` and ``container`` (cAdvisor's and
+    kube-state-metrics' describe the container, not the scrape); the targets add the same
+    ``cluster`` as Mimir's pods' (the dashboards' ``$cluster`` comes from ``cortex_build_info``)
+    and never one of the labels the mixin selects that the series carry themselves, which a
+    scrape without honor_labels would rename to ``exported_*``."""
+    found = room.collector()
+    (mimir,) = [t for t in _mimir_targets(room) if "distributor" in t["__meta_kubernetes_pod_name"]][:1]
+    cluster = relabel(found["discovery.relabel.mimir"].blocks("rule"), mimir)
+    assert cluster is not None
+    selected = {label for uses in _resource_metrics(room).values() for _, labels in uses for label in labels}
+    assert {"cluster", "namespace", "container", "pod"} <= selected
+    for source, target in (
+        ("cadvisor", NODE),
+        ("kubelet", NODE),
+        (
+            "kube_state_metrics",
+            {"__meta_kubernetes_pod_container_port_name": "http", "__address__": "x:8080"},
+        ),
+    ):
+        labels = relabel(found[f"discovery.relabel.{source}"].blocks("rule"), target)
+        assert labels is not None and labels["cluster"] == cluster["cluster"], source
+        assert not (set(labels) & (selected - {"cluster"})), (source, labels)
+    jobs = {_value(found[f"prometheus.scrape.{s}"].attribute("job_name")) for s in ("cadvisor", "kubelet")}
+    assert jobs == {"cadvisor", "kubelet"}
+    assert _value(found["prometheus.scrape.kube_state_metrics"].attribute("job_name")) == "kube-state-metrics"
+
+
+def _rbac(room: Room) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every role and every binding of the control room: the program's and the charts'."""
+    objects = [
+        {"kind": r["type"].rsplit(":", 1)[1], **r["inputs"]}
+        for r in room.plan["resources"]
+        if r["type"].startswith("kubernetes:rbac.authorization.k8s.io/v1:")
+    ]
+    for resource in ("mimir-chart", "grafana-chart", "hub-collector-chart"):
+        objects += [o for o in room.chart_objects(resource) if o["kind"].endswith(("Role", "RoleBinding"))]
+    roles = [o for o in objects if o["kind"] in ("Role", "ClusterRole")]
+    bindings = [o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    return roles, bindings
+
+
+def _granted(room: Room, account: str, namespace: str) -> list[tuple[str | None, dict[str, Any]]]:
+    """(namespace or None for the cluster, rule) of everything bound to ``namespace/account``."""
+    roles, bindings = _rbac(room)
+    granted = []
+    for binding in bindings:
+        if not any(
+            s["kind"] == "ServiceAccount" and s["name"] == account and s.get("namespace") == namespace
+            for s in binding["subjects"]
+        ):
+            continue
+        where = binding["metadata"].get("namespace") if binding["kind"] == "RoleBinding" else None
+        ref = binding["roleRef"]
+        (role,) = [
+            r
+            for r in roles
+            if r["kind"] == ref["kind"]
+            and r["metadata"]["name"] == ref["name"]
+            and (r["kind"] == "ClusterRole" or r["metadata"].get("namespace") == where)
+        ]
+        granted += [(where, rule) for rule in role["rules"]]
+    return granted
+
+
+def test_kube_state_metrics_lists_and_watches_what_it_reports_in_mimirs_namespace_only(room: Room) -> None:
+    deployment = _kube_state_metrics(room)
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    granted = _granted(room, account, NAMESPACE)
+    assert granted
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    arguments = _arguments(container)
+    workload = {(g, r) for g, names in WORKLOAD_KUBE_STATE_METRICS_RESOURCES.items() for r in names}
+    reported: set[str] = set()
+    for where, rule in granted:
+        # No cluster-wide grant, nothing but list and watch, no Secret, no more than a workload's.
+        assert where == arguments["namespaces"] == "mimir"
+        assert set(rule["verbs"]) == {"list", "watch"}
+        assert {(g, r) for g in rule["apiGroups"] for r in rule["resources"]} <= workload
+        reported |= set(rule["resources"])
+    # It may list everything it is told to report on.
+    assert reported == set(arguments["resources"].split(","))
+
+
+def test_the_collector_reads_the_nodes_through_the_proxy_and_no_secret(room: Room) -> None:
+    granted = _granted(room, "hub-collector", NAMESPACE)
+    cluster_wide = {r for where, rule in granted if where is None for r in rule["resources"]}
+    assert cluster_wide == {"nodes", "nodes/metrics", "nodes/proxy"}
+    for where, rule in granted:
+        assert "secrets" not in rule["resources"]
+        if where is None and rule["resources"] != ["nodes"]:
+            assert rule["verbs"] == ["get"]
+        assert where in (None, "mimir", NAMESPACE)
+    own = {r for where, rule in granted if where == NAMESPACE for r in rule["resources"]}
+    assert own == {"pods"}  # to find kube-state-metrics
+
+
+def _resources_query(room: Room, cluster: str, panel: str, metric: str, container: str) -> str:
+    """The writes resources dashboard's ``panel`` query of ``metric`` for ``container``,
+    interpolated as Grafana sends it for the collector's cluster and Mimir's namespace."""
+    (config_map,) = [
+        o
+        for o in room.chart_objects("mimir-chart")
+        if o["metadata"]["name"] == "mimir-writes-resources-dashboard"
+    ]
+    ((key, text),) = config_map["data"].items()
+    model = json.loads(text)
+    for variable in model["templating"]["list"]:
+        if variable["name"] in ("namespace", "cluster"):
+            variable["current"] = {"value": "mimir" if variable["name"] == "namespace" else cluster}
+    (query,) = {
+        q
+        for where, q in dashboard_queries(key, model)
+        if where.endswith(repr(panel)) and f'container=~"{container}"' in q and f"{metric}{{" in q
+    }
+    return query
+
+
+@needs_promtool
+def test_the_scaling_rules_and_resources_panels_read_the_collected_resource_series(
+    room: Room, tmp_path: Path
+) -> None:
+    """Two ingesters (one a zone) each using half a core of the one they request, as cAdvisor and
+    kube-state-metrics expose them, labelled as the collector's targets label them and passed
+    through its keep rules: the mixin's rules record one deployment with two replicas, one core
+    used of two requested, and the writes resources dashboard shows each pod's half core."""
+    found = room.collector()
+    every = parse_duration(str(_value(found["prometheus.scrape.cadvisor"].attribute("scrape_interval"))))
+    steps = int(900 // every)
+    node = relabel(found["discovery.relabel.cadvisor"].blocks("rule"), NODE)
+    exporter = relabel(
+        found["discovery.relabel.kube_state_metrics"].blocks("rule"),
+        {"__meta_kubernetes_pod_container_port_name": "http", "__meta_kubernetes_pod_phase": "Running"},
+    )
+    assert node is not None and exporter is not None
+    sources = {
+        "cadvisor": {**node, "job": "cadvisor"},
+        "kube_state_metrics": {**exporter, "job": "kube-state-metrics", "instance": "10.0.0.9:8080"},
+    }
+    pods = {
+        "mimir-ingester-zone-a-0": "mimir-ingester-zone-a",
+        "mimir-ingester-zone-b-0": "mimir-ingester-zone-b",
+    }
+    series = []
+
+    def add(source: str, metric: str, values: str, **own: str) -> None:
+        labels = {**sources[source], "namespace": "mimir", **own}
+        (relabeler,) = _forwards(found[f"prometheus.scrape.{source}"])
+        assert relabel(found[relabeler].blocks("rule"), {"__name__": metric, **labels}) is not None
+        text = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        series.append({"series": f"{metric}{{{text}}}", "values": values})
+
+    for pod, statefulset in pods.items():
+        container = {"pod": pod, "container": "ingester"}
+        add(
+            "cadvisor",
+            "container_cpu_usage_seconds_total",
+            f"0+{0.5 * every:g}x{steps}",
+            image="mimir",
+            **container,
+        )
+        add("kube_state_metrics", "kube_statefulset_replicas", f"1x{steps}", statefulset=statefulset)
+        add(
+            "kube_state_metrics",
+            "kube_pod_container_resource_requests",
+            f"1x{steps}",
+            resource="cpu",
+            unit="core",
+            **container,
+        )
+    path = tmp_path / MIXIN_RULES_FILE
+    path.write_text(for_unit_tests(_mixin_rules(room)), encoding="utf-8")
+    cluster = sources["cadvisor"]["cluster"]
+    deployment = f'{{cluster="{cluster}", deployment="mimir-ingester", namespace="mimir"}}'
+    recorded = {
+        "cluster_namespace_deployment:actual_replicas:count": 2,
+        "cluster_namespace_deployment:container_cpu_usage_seconds_total:sum_rate": 1,
+        "cluster_namespace_deployment:kube_pod_container_resource_requests_cpu_cores:sum": 2,
+    }
+    test = {
+        "name": "two ingesters, half a core used of each one requested",
+        "interval": f"{every:g}s",
+        "input_series": series,
+        "promql_expr_test": [
+            *(
+                {
+                    "expr": record,
+                    "eval_time": "10m",
+                    "exp_samples": [
+                        {
+                            "labels": f"{record}{deployment}",
+                            "value": value,
+                        }
+                    ],
+                }
+                for record, value in recorded.items()
+            ),
+            {
+                "expr": _resources_query(
+                    room, cluster, "CPU", "container_cpu_usage_seconds_total", "ingester"
+                ),
+                "eval_time": "10m",
+                "exp_samples": [{"labels": f'{{pod="{pod}"}}', "value": 0.5} for pod in sorted(pods)],
+            },
+        ],
+    }
+    run_rule_tests(path, [test], tmp_path, evaluation_interval=f"{every:g}s")

@@ -51,15 +51,22 @@ def test_every_kubernetes_object_validates(render_controlroom: RenderControlRoom
     ]
     kinds = sorted({r["type"] for r in objects})
     assert kinds == [
+        "kubernetes:apps/v1:Deployment",
         "kubernetes:core/v1:ConfigMap",
         "kubernetes:core/v1:Namespace",
         "kubernetes:core/v1:Secret",
+        "kubernetes:core/v1:ServiceAccount",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+        "kubernetes:rbac.authorization.k8s.io/v1:Role",
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
     ]
     # 3 namespaces (Mimir, Grafana, the hub collector), 5 Secrets (htpasswd: workloads, reader,
-    # rotation), the rule, Alertmanager and collector ConfigMaps, 11 ingress and 12 egress
-    # NetworkPolicies
-    assert len(objects) == 11 + 11 + 12
+    # rotation), the rule, Alertmanager and collector ConfigMaps, 12 ingress and 13 egress
+    # NetworkPolicies; the collector's kube-state-metrics (ServiceAccount, Role and binding in
+    # Mimir's namespace, Deployment) and its own grants (nodes: cluster-wide; pods: its namespace)
+    assert len(objects) == 11 + 12 + 13 + 4 + 4
     for resource in objects:
         kubernetes_validate.validate(_manifest(resource), KUBERNETES_VERSION, strict=True)
 

@@ -223,6 +223,12 @@ def test_the_hub_collector_reaches_mimirs_metrics_and_admits_nobody(stacks: dict
         "default", {"app.kubernetes.io/name": "alloy", "app.kubernetes.io/instance": "hub-collector"}
     )
     assert not admits(policies, impostor, stack.pod("mimir", name="mimir", component="distributor"), 8080)
+    # Its kube-state-metrics admits the collector only, on its metrics port only.
+    kube_state_metrics = stack.pod("hub-collector", name="kube-state-metrics")
+    assert admits(policies, collector, kube_state_metrics, 8080)
+    assert not admits(policies, collector, kube_state_metrics, 8081)
+    for other in (gateway, grafana, impostor, None):
+        assert not admits(policies, other, kube_state_metrics, 8080)
 
 
 KUBE_DNS = Pod("kube-system", {"k8s-app": "kube-dns"})
@@ -282,7 +288,8 @@ def test_the_control_rooms_egress(stacks: dict[str, Stack]) -> None:
 
 
 def test_the_hub_collectors_egress(stacks: dict[str, Stack]) -> None:
-    """Mimir's metrics ports (and the distributor's, its write) and the API server; nothing else."""
+    """Mimir's metrics ports (and the distributor's, its write), its kube-state-metrics and the API
+    server; nothing else. kube-state-metrics: the API server only."""
     stack = stacks["controlroom"]
     policies = stack.policies
     collector = stack.pod("hub-collector", name="alloy", instance="hub-collector")
@@ -293,9 +300,16 @@ def test_the_hub_collectors_egress(stacks: dict[str, Stack]) -> None:
     assert not connects(policies, collector, stack.pod("mimir", name="mimir", component="ingester"), 9095)
     assert not connects(policies, collector, stack.pod("mimir", name="mimir", component="gateway"), 8080)
     assert not connects(policies, collector, stack.pod("grafana", name="grafana"), 3000)
-    assert connects(policies, collector, ANYWHERE, 443)  # the API server: discovery, the gateway's logs
+    assert connects(policies, collector, ANYWHERE, 443)  # the API server: discovery, logs, the kubelets
     assert not connects(policies, collector, ANYWHERE, 80)
     assert not connects(policies, collector, STRANGER, 8080)
+    kube_state_metrics = stack.pod("hub-collector", name="kube-state-metrics")
+    assert connects(policies, collector, kube_state_metrics, 8080)
+    assert connects(policies, kube_state_metrics, ANYWHERE, 443)  # the API server, and nothing else
+    assert not connects(policies, kube_state_metrics, collector, 12345)
+    assert not connects(
+        policies, kube_state_metrics, stack.pod("mimir", name="mimir", component="ingester"), 8080
+    )
 
 
 def test_egress_left_open_when_the_inventory_says_so_and_narrowed_to_its_addresses() -> None:
