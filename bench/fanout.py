@@ -237,7 +237,7 @@ def _report(
     ok = sum(state.status.value == "succeeded" for state in detail.stacks)
     ideal = math.ceil(n / c) * d
     print(f"rollout {detail.rollout.status.value}: {ok}/{n} stacks succeeded")
-    print(f"makespan, fleet on Celery     {fleet.makespan:8.1f} s")
+    print(f"makespan, fleet on Celery     {fleet.makespan:8.2f} s")
     print(
         f"ideal ceil(N/C)*d             {ideal:8.1f} s   "
         f"fleet/ideal  {fleet.makespan / ideal:.3f} (target <= 1.05)"
@@ -254,21 +254,21 @@ def _report(
         return (makespan - ideal) * c / n * 1000
 
     print(
-        f"orchestration overhead        {per_stack(fleet.makespan):8.0f} ms per stack (target <= 20): "
+        f"orchestration overhead        {per_stack(fleet.makespan):8.1f} ms per stack (target <= 20): "
         "(makespan*C - N*d)/N"
     )
 
     # The formula counts the slots the ideal itself leaves idle in its last round, and the broker's
     # own cost per task: both show as the ideal's and plain Celery's figures by the same formula.
     print(
-        f"  the ideal by that formula    {per_stack(ideal):6.0f} ms per stack (its last round's idle slots)"
+        f"  the ideal by that formula    {per_stack(ideal):6.1f} ms per stack (its last round's idle slots)"
     )
     if celery is not None:
-        print(f"  plain Celery by that formula {per_stack(celery):6.0f} ms per stack (the broker's own)")
-    line = f"  over the ideal, (makespan - ideal)*C/N: fleet {over_ideal(fleet.makespan):.0f} ms per stack"
+        print(f"  plain Celery by that formula {per_stack(celery):6.1f} ms per stack (the broker's own)")
+    line = f"  over the ideal, (makespan - ideal)*C/N: fleet {over_ideal(fleet.makespan):.1f} ms per stack"
     if celery is not None:
         own = over_ideal(fleet.makespan) - over_ideal(celery)
-        line += f", plain Celery {over_ideal(celery):.0f}, fleet's own {own:.0f}"
+        line += f", plain Celery {over_ideal(celery):.1f}, fleet's own {own:.1f}"
     print(line)
     held = [
         (attempt.finished_at - attempt.started_at).total_seconds() - d
@@ -277,13 +277,13 @@ def _report(
         if attempt.finished_at is not None
     ]
     print(
-        f"  of which claim to finish     {1000 * sum(held) / len(held):6.0f} ms per stack (inside the task)"
+        f"  of which claim to finish     {1000 * sum(held) / len(held):6.1f} ms per stack (inside the task)"
     )
     starts = sorted(a.started_at for state in detail.stacks for a in state.attempts)
     ends = sorted(a.finished_at for state in detail.stacks for a in state.attempts if a.finished_at)
     gaps = [(start - end).total_seconds() for start, end in zip(starts[c:], ends, strict=False)]
     if gaps:
-        print(f"  and finish to next claim     {1000 * sum(gaps) / len(gaps):6.0f} ms per stack (dispatch)")
+        print(f"  and finish to next claim     {1000 * sum(gaps) / len(gaps):6.1f} ms per stack (dispatch)")
     if starts and ends:
         first, last = (starts[0] - fleet.began).total_seconds(), (fleet.ended - ends[-1]).total_seconds()
         print(f"  start to first claim {first:6.2f} s, last finish to end {last:6.2f} s (once per rollout)")

@@ -49,6 +49,11 @@ Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware. Injected so tests can move time without sleeping."""
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
+"""SQLite copies the write-ahead log into the database (and syncs the file) once it holds this
+many pages (about 40 MB), in whichever transaction crosses the mark. Its default, 1000 pages,
+put that sync on one stack's claim or finish in every ninety or so, each a few milliseconds
+on the path of that worker's next stack."""
 IN_MEMORY_URL = "sqlite://"
 """An empty journal that lives as long as its process (a plan on an inventory without a journal)."""
 _READ_ONLY = "fleet_read_only"
@@ -261,6 +266,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 

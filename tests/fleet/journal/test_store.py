@@ -25,6 +25,7 @@ from fleet.journal import (
     WaveStatus,
     journal_url_for,
 )
+from fleet.journal.db import SQLITE_WAL_AUTOCHECKPOINT_PAGES
 from fleet.rollout.waves import Wave
 
 WAVES = [
@@ -547,6 +548,10 @@ def test_default_sqlite_journal_lives_in_the_inventory(tmp_path: Path) -> None:
     with sqlite3.connect(database) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     conn.close()
+    with Journal(url) as journal, journal.database.read() as session:
+        # The log is copied into the database every 10,000 pages, not SQLite's default 1000.
+        pages = session.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert pages == SQLITE_WAL_AUTOCHECKPOINT_PAGES == 10_000
 
 
 def test_a_writer_waits_for_the_sqlite_write_lock_and_one_held_too_long_is_one_line(
