@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from fleet.errors import OperationError
 from fleet.journal import queries
 from fleet.journal.db import UTCDateTime
+from fleet.journal.fast import Prebuilt
 from fleet.journal.records import Claim, ClaimResult, Outcome, RolloutKind, RolloutStatus, StackStatus
 from fleet.journal.schema import attempt_outputs, attempts, rollouts, stack_deploys, stack_locks, stacks
 
@@ -91,7 +92,7 @@ _RUNNING_AND_FAILED = (
     select(stacks.c.status, func.count())
     .where(
         (stacks.c.rollout_id == _R)
-        & stacks.c.status.in_([StackStatus.RUNNING.value, StackStatus.FAILED.value])
+        & ((stacks.c.status == StackStatus.RUNNING.value) | (stacks.c.status == StackStatus.FAILED.value))
     )
     .group_by(stacks.c.status)
 )
@@ -139,7 +140,7 @@ _HEARTBEAT = (
 )
 
 
-def _track_deploy_statements() -> dict[tuple[str, bool], Any]:
+def _track_deploy_statements() -> dict[tuple[str, bool], Prebuilt]:
     """One upsert per dialect and kind (a claim; a success), keeping a stack's ``stack_deploys``
     row current in one statement: the claimed or succeeded attempt becomes the newest one when
     its (rollout seq, number) is newer than the recorded one, and, for a success, the deployed
@@ -175,24 +176,56 @@ def _track_deploy_statements() -> dict[tuple[str, bool], Any]:
                     column: case((newest, new[column]), else_=old[column])
                     for column in ("deployed_rollout_id", "deployed_seq", "deployed_number")
                 }
-            built[name, succeeded] = upsert.on_conflict_do_update(index_elements=["stack"], set_=changes)
+            built[name, succeeded] = Prebuilt(
+                upsert.on_conflict_do_update(index_elements=["stack"], set_=changes)
+            )
     return built
 
 
 _TRACK_DEPLOY = _track_deploy_statements()
 
+_ROLLOUT_FOR_CLAIM = Prebuilt(
+    select(
+        rollouts.c.id,
+        rollouts.c.seq,
+        rollouts.c.status,
+        rollouts.c.cancel_requested,
+        rollouts.c.dry_run,
+        rollouts.c.kind,
+        rollouts.c.policy,
+    )
+    .where(rollouts.c.id == _R)
+    .with_for_update()
+)
+"""What a claim reads of the rollout (not its version set), locking the row."""
+
+# The statements of every claim and finish, run on the driver's connection (:mod:`fleet.journal.fast`).
+_FAST_BUMP = Prebuilt(_BUMP_CHANGE)
+_FAST_BUMP_FOR_FINISH = Prebuilt(_BUMP_FOR_FINISH)
+_FAST_SET_STATUS = Prebuilt(_SET_STATUS)
+_FAST_STACK_LOCK = Prebuilt(_STACK_LOCK)
+_FAST_STACK_STATE = Prebuilt(_STACK_STATE)
+_FAST_RUNNING_AND_FAILED = Prebuilt(_RUNNING_AND_FAILED)
+_FAST_CLAIM_ATTEMPTS = Prebuilt(_CLAIM_ATTEMPTS)
+_FAST_INSERT_ATTEMPT = Prebuilt(_INSERT_ATTEMPT)
+_FAST_MY_OUTCOMES = Prebuilt(_MY_OUTCOMES)
+_FAST_FINISH_ATTEMPT = Prebuilt(_FINISH_ATTEMPT)
+_FAST_INSERT_OUTPUT = Prebuilt(_INSERT_OUTPUT)
+_FAST_HEARTBEAT = Prebuilt(_HEARTBEAT)
+
 
 def next_change(conn: Connection, rollout_id: str) -> int:
     """Bump the rollout's change counter (locking its row until the commit); the new value."""
-    return int(conn.execute(_BUMP_CHANGE, {"k_rollout_id": rollout_id}).scalar_one())
+    [row] = _FAST_BUMP.rows(conn, {"k_rollout_id": rollout_id})
+    return int(row.change_seq)
 
 
 def set_stack_status(
     conn: Connection, rollout_id: str, stack: str, status: StackStatus, now: datetime
 ) -> None:
     seq = next_change(conn, rollout_id)
-    conn.execute(
-        _SET_STATUS,
+    _FAST_SET_STATUS.rowcount(
+        conn,
         {"k_rollout_id": rollout_id, "k_stack": stack, "v_status": status.value, "v_now": now, "v_seq": seq},
     )
 
@@ -210,9 +243,11 @@ def claim(
     """See :meth:`fleet.journal.Journal.claim`. An open attempt is stale when its last heartbeat
     is older than ``stale_before``."""
     key = {"k_rollout_id": rollout_id, "k_stack": stack}
-    rollout = queries.rollout_row(conn, rollout_id, lock="update")
-    lock = conn.execute(_STACK_LOCK, key).one_or_none()
-    state = conn.execute(_STACK_STATE, key).one_or_none()
+    rollout = _one_or_none(_ROLLOUT_FOR_CLAIM.rows(conn, key))
+    if rollout is None:
+        raise queries.RolloutNotFound(rollout_id)
+    lock = _one_or_none(_FAST_STACK_LOCK.rows(conn, key))
+    state = _one_or_none(_FAST_STACK_STATE.rows(conn, key))
     if state is None:
         raise OperationError(f"stack {stack!r} is not part of rollout {rollout_id}")
     refused = _refusal(rollout, StackStatus(state.status))
@@ -229,10 +264,10 @@ def claim(
 
     # This stack's attempts in this rollout, newest first (a few at most: the open one and the
     # last number), and the open attempts of other rollouts.
-    found = conn.execute(_CLAIM_ATTEMPTS, key).all()
+    found = _FAST_CLAIM_ATTEMPTS.rows(conn, key)
     mine = sorted((row for row in found if row.rollout_id == rollout_id), key=lambda row: -row.number)
     others = [row for row in found if row.rollout_id != rollout_id]
-    running = next((row for row in mine if row.outcome is None), None)
+    running: Any = next((row for row in mine if row.outcome is None), None)
     if running is not None and running.heartbeat_at >= stale_before and not previous_worker_lost:
         return Claim(ClaimResult.BUSY, rollout_id, stack, worker, running.number, running.worker)
     # A stack is never run by two rollouts at once, whatever died: an attempt of another rollout
@@ -262,7 +297,7 @@ def claim(
         recovered_from = stale.worker
 
     number = (mine[0].number if mine else 0) + 1
-    conn.execute(_INSERT_ATTEMPT, {**key, "k_number": number, "v_worker": worker, "v_now": now})
+    _FAST_INSERT_ATTEMPT.rowcount(conn, {**key, "k_number": number, "v_worker": worker, "v_now": now})
     set_stack_status(conn, rollout_id, stack, StackStatus.RUNNING, now)
     track_deploy(conn, rollout, stack, number, succeeded=False)
     return Claim(ClaimResult.GRANTED, rollout_id, stack, worker, number, recovered_from=recovered_from)
@@ -288,19 +323,19 @@ def finish(
     key = {"k_rollout_id": rollout_id, "k_stack": stack, "k_number": attempt}
     # The change is counted up front (a late report of a taken-over attempt, which leaves the
     # stack's status alone, counts one too: a look then finds nothing new, which costs nothing).
-    rollout = conn.execute(_BUMP_FOR_FINISH, key).one_or_none()
+    rollout = _one_or_none(_FAST_BUMP_FOR_FINISH.rows(conn, key))
     if rollout is None:
         raise queries.RolloutNotFound(rollout_id)
     if conn.dialect.name == "postgresql":  # the lock order; SQLite's write lock is held already
-        conn.execute(_STACK_STATE, key)
+        _FAST_STACK_STATE.rows(conn, key)
     # Every attempt of the stack in this rollout (a few at most): this one's outcome, the newest number.
-    numbers: dict[int, str | None] = {row.number: row.outcome for row in conn.execute(_MY_OUTCOMES, key)}
+    numbers: dict[int, str | None] = {row.number: row.outcome for row in _FAST_MY_OUTCOMES.rows(conn, key)}
     if attempt not in numbers:
         raise OperationError(f"no attempt {attempt} of stack {stack!r} in rollout {rollout_id}")
     if numbers[attempt] not in (None, Outcome.LOST.value):
         raise OperationError(f"attempt {attempt} of stack {stack!r} already {numbers[attempt]}")
-    conn.execute(
-        _FINISH_ATTEMPT,
+    _FAST_FINISH_ATTEMPT.rowcount(
+        conn,
         {
             **key,
             "v_outcome": outcome.value,
@@ -311,11 +346,11 @@ def finish(
         },
     )
     if output is not None:
-        conn.execute(_INSERT_OUTPUT, {**key, "v_output": output, "v_truncated": truncated})
+        _FAST_INSERT_OUTPUT.rowcount(conn, {**key, "v_output": output, "v_truncated": truncated})
     # A late report from a taken-over attempt is kept on its row; the stack follows the newest attempt.
     if max(numbers) == attempt:
         status = {"v_status": outcome.value, "v_now": now, "v_seq": rollout.change_seq}
-        conn.execute(_SET_STATUS, {"k_rollout_id": rollout_id, "k_stack": stack, **status})
+        _FAST_SET_STATUS.rowcount(conn, {"k_rollout_id": rollout_id, "k_stack": stack, **status})
     if outcome is Outcome.SUCCEEDED:
         track_deploy(conn, rollout, stack, attempt, succeeded=True)
 
@@ -327,7 +362,7 @@ def track_deploy(conn: Connection, rollout: Any, stack: str, number: int, *, suc
     if rollout.dry_run or rollout.kind == RolloutKind.DRIFT.value:
         return
     params = {"k_rollout_id": rollout.id, "k_stack": stack, "k_number": number, "v_seq": int(rollout.seq)}
-    conn.execute(_TRACK_DEPLOY[conn.dialect.name, succeeded], params)
+    _TRACK_DEPLOY[conn.dialect.name, succeeded].rowcount(conn, params)
 
 
 def track_dry_run(conn: Connection, rollout_id: str, names: list[str]) -> None:
@@ -347,7 +382,7 @@ def track_dry_run(conn: Connection, rollout_id: str, names: list[str]) -> None:
 def heartbeat(conn: Connection, rollout_id: str, stack: str, attempt: int, now: datetime) -> bool:
     """Refresh an open attempt's heartbeat; False when it is no longer open."""
     params = {"k_rollout_id": rollout_id, "k_stack": stack, "k_number": attempt, "v_now": now}
-    return conn.execute(_HEARTBEAT, params).rowcount == 1
+    return _FAST_HEARTBEAT.rowcount(conn, params) == 1
 
 
 def _over_limits(conn: Connection, rollout: Any) -> ClaimResult | None:
@@ -358,13 +393,19 @@ def _over_limits(conn: Connection, rollout: Any) -> ClaimResult | None:
     limit, budget = policy.get("max_parallel"), policy.get("failure_budget")
     if limit is None and budget is None:
         return None
-    rows = conn.execute(_RUNNING_AND_FAILED, {"k_rollout_id": rollout.id})
+    rows = _FAST_RUNNING_AND_FAILED.rows(conn, {"k_rollout_id": rollout.id})
     counted = {status: int(count) for status, count in rows}
     if budget is not None and counted.get(StackStatus.FAILED.value, 0) > int(budget):
         return ClaimResult.OVER_BUDGET
     if limit is not None and counted.get(StackStatus.RUNNING.value, 0) >= int(limit):
         return ClaimResult.FULL
     return None
+
+
+def _one_or_none(rows: list[Any]) -> Any:
+    if len(rows) > 1:
+        raise OperationError(f"expected one row at most, got {len(rows)}")
+    return rows[0] if rows else None
 
 
 def _refusal(rollout: Any, stack_status: StackStatus) -> ClaimResult | None:
