@@ -12,6 +12,7 @@ the coordinator cost (CPU per stack, peak memory). Then, in the same run, two ba
 
     .venv/bin/python bench/fanout.py                      # N=200, C=8, d=3s
     .venv/bin/python bench/fanout.py -n 1000 -c 16 -d 1   # the issue's figure
+    .venv/bin/python bench/fanout.py -n 1000 -c 16 -d 1 --repeat 3   # the median of three runs each
     .venv/bin/python bench/fanout.py -n 10000 -c 16 -d 0.05 --only fleet   # coordinator memory
 """
 
@@ -89,19 +90,28 @@ def _plan(inventory: Inventory, names: list[str], concurrency: int) -> RolloutPl
     )
 
 
-def _rollout(settings: Settings, names: list[str], concurrency: int) -> Run:
-    """A warm-up rollout of C stacks (worker start-up and imports not counted), then the measured one."""
+def _rollouts(settings: Settings, names: list[str], concurrency: int, repeat: int) -> list[Run]:
+    """A warm-up rollout of C stacks (worker start-up and imports not counted), then ``repeat``
+    measured ones, each a new rollout of all N stacks."""
     inventory = load_inventory(settings.inventory)
     plan = _plan(inventory, names, concurrency)
     journal, locks = open_journal(settings)
+    runs = []
     with journal:
         warm = [PlanTarget(n, {}, "production") for n in names[:concurrency]]
         warm_waves = plan_waves(warm, canary=0, wave_size="100%", include_controlroom=False)
         _drive(settings, journal, locks, replace(plan, waves=tuple(warm_waves)), inventory)
-        began, started, cpu = datetime.now(UTC), time.monotonic(), time.process_time()
-        detail = _drive(settings, journal, locks, plan, inventory)
-        makespan, cpu = time.monotonic() - started, time.process_time() - cpu
-        return Run(makespan, detail, cpu, began, datetime.now(UTC))
+        for _ in range(repeat):
+            began, started, cpu = datetime.now(UTC), time.monotonic(), time.process_time()
+            detail = _drive(settings, journal, locks, plan, inventory)
+            makespan, cpu = time.monotonic() - started, time.process_time() - cpu
+            runs.append(Run(makespan, detail, cpu, began, datetime.now(UTC)))
+    return runs
+
+
+def _median(runs: list[Run]) -> Run:
+    """The run of median makespan (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda run: run.makespan)[(len(runs) - 1) // 2]
 
 
 def _drive(
@@ -129,8 +139,8 @@ def _rss_mib(pid: int) -> float:
     return total / 1024
 
 
-def _celery_baseline(env: dict[str, str], work: Path, args: argparse.Namespace) -> float:
-    """Makespan of N plain Celery tasks of duration d on a worker like fleet's."""
+def _celery_baseline(env: dict[str, str], work: Path, args: argparse.Namespace) -> list[float]:
+    """Makespans of N plain Celery tasks of duration d on a worker like fleet's (``--repeat`` runs)."""
     from celery_baseline import app, sleep
 
     celery = str(Path(sys.executable).with_name("celery"))
@@ -155,11 +165,14 @@ def _celery_baseline(env: dict[str, str], work: Path, args: argparse.Namespace) 
         warm = [sleep.delay(0.01) for _ in range(args.concurrency)]
         for result in warm:
             result.get(timeout=120)
-        started = time.monotonic()
-        results = [sleep.delay(args.duration) for _ in range(args.stacks)]
-        for result in results:
-            result.get(timeout=args.stacks * args.duration + 600)
-        return time.monotonic() - started
+        makespans = []
+        for _ in range(args.repeat):
+            started = time.monotonic()
+            results = [sleep.delay(args.duration) for _ in range(args.stacks)]
+            for result in results:
+                result.get(timeout=args.stacks * args.duration + 600)
+            makespans.append(time.monotonic() - started)
+        return makespans
     finally:
         stop(worker)
         app.close()
@@ -178,6 +191,13 @@ def main() -> int:
         default=100,
         help="worker process recycling; `fleet worker` defaults to 8, which adds a process start "
         "per 8 stacks: nothing next to 10-30 minute updates, but it would dominate 2-second ones",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure each rollout (and each baseline) this many times and report the median run: "
+        "on a shared machine one run's overhead varies by a few milliseconds per stack",
     )
     parser.add_argument(
         "--only",
@@ -208,31 +228,50 @@ def main() -> int:
         try:
             worker = start_worker(args.concurrency, args.max_tasks_per_child, work / "worker.log", env)
             settings = Settings()
-            fleet = _rollout(settings, names, args.concurrency)
+            fleets = _rollouts(settings, names, args.concurrency, args.repeat)
             worker_rss = _rss_mib(worker.pid)
             stop(worker)
-            celery = local = None
+            celeries: list[float] = []
+            locals_: list[float] = []
             if args.only == "all":
-                celery = _celery_baseline(env, work, args)
+                celeries = _celery_baseline(env, work, args)
                 os.environ.pop("FLEET_BROKER_URL")
                 os.environ["FLEET_WORKERS"] = str(args.concurrency)
                 # A journal of its own, so both rollouts start from the same empty history.
                 os.environ["FLEET_DATABASE_URL"] = f"sqlite:///{work / 'local.db'}"
-                local = _rollout(Settings(), names, args.concurrency).makespan
+                local_runs = _rollouts(Settings(), names, args.concurrency, args.repeat)
+                locals_ = [run.makespan for run in local_runs]
         finally:
             if worker is not None:
                 stop(worker)
             stop(redis)
 
-    _report(args, fleet, worker_rss, celery, local)
+    _report(args, fleets, worker_rss, celeries, locals_)
+    fleet = _median(fleets)
     ideal = math.ceil(args.stacks / args.concurrency) * args.duration
     return 0 if fleet.detail.rollout.status.value == "succeeded" and fleet.makespan / ideal <= 1.05 else 1
 
 
 def _report(
-    args: argparse.Namespace, fleet: Run, worker_rss: float, celery: float | None, local: float | None
+    args: argparse.Namespace,
+    fleets: list[Run],
+    worker_rss: float,
+    celeries: list[float],
+    locals_: list[float],
 ) -> None:
+    # With --repeat, each figure is the median run's (the breakdown too); every makespan is listed.
+    fleet = _median(fleets)
+    celery = sorted(celeries)[(len(celeries) - 1) // 2] if celeries else None
+    local = sorted(locals_)[(len(locals_) - 1) // 2] if locals_ else None
     n, c, d = args.stacks, args.concurrency, args.duration
+    if len(fleets) > 1:
+        for label, values in (
+            ("fleet on Celery", [run.makespan for run in fleets]),
+            ("plain Celery", celeries),
+            ("local executor", locals_),
+        ):
+            if values:
+                print(f"{len(values)} runs, {label}: " + ", ".join(f"{value:.2f} s" for value in values))
     detail = fleet.detail
     ok = sum(state.status.value == "succeeded" for state in detail.stacks)
     ideal = math.ceil(n / c) * d
