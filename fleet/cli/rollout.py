@@ -186,12 +186,15 @@ def rollout_watch(
     undriven: str | None = None
     with journal, RolloutView(out, journal_tail(journal)).showing() as view:
         while True:
+            # Who drives it, then its record: a coordinator records the end before it lets go of
+            # its locks, so a rollout still running after its driver was seen gone is undriven
+            # (read the other way round, one that ended between the reads looked abandoned).
+            driver = locks.driver(rollout_id)
             detail = journal.get_rollout(rollout_id)
             view.update(detail)
             status = detail.rollout.status
             if status.finished or status is RolloutStatus.PAUSED:
                 break
-            driver = locks.driver(rollout_id)
             if not driver.alive and status is RolloutStatus.CANCELLING:
                 journal.interrupt(rollout_id, driver.reason or "nobody drives it")  # completes the cancel
                 continue

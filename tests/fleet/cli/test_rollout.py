@@ -564,3 +564,32 @@ def test_a_killed_cli_s_worker_starts_none_of_the_stacks_queued_for_it(
     assert [state.status for state in detail.stacks if state.stack not in ("controlroom", stack)] == [
         StackStatus.PENDING
     ] * (len(detail.stacks) - 2)
+
+
+def test_watch_of_a_rollout_that_ends_as_it_looks_reports_the_end_not_an_abandoned_rollout(
+    inventory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The coordinator records the end, then lets go of its locks. Here it does both while watch
+    # asks who drives the rollout: watch must report the end (exit 0), not "nobody drives it".
+    from journals import running_rollout
+    from typer.testing import CliRunner
+
+    from fleet.cli.main import app
+    from fleet.journal.locks import Driver, StackLocks
+
+    rollout_id = running_rollout(inventory, ["payments-prod"])
+
+    def coordinator_ends_now(self: StackLocks, rollout: str) -> Driver:
+        journal = self.journal
+        claim = journal.claim(rollout, "payments-prod", "worker-a")
+        assert claim.attempt is not None
+        journal.finish(rollout, "payments-prod", claim.attempt, "succeeded")
+        journal.set_status(rollout, RolloutStatus.SUCCEEDED)
+        return Driver(None, "it holds no locks")
+
+    monkeypatch.setattr(StackLocks, "driver", coordinator_ends_now)
+    result = CliRunner().invoke(app, ["-i", str(inventory), "rollout", "watch", rollout_id, "-o", "json"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "succeeded"
+    assert "Nobody drives" not in result.output
