@@ -114,6 +114,11 @@ def _median(runs: list[Run]) -> Run:
     return sorted(runs, key=lambda run: run.makespan)[(len(runs) - 1) // 2]
 
 
+def _median_of(makespans: list[float]) -> float | None:
+    """The median makespan (the lower middle one), None when there was no run."""
+    return sorted(makespans)[(len(makespans) - 1) // 2] if makespans else None
+
+
 def _drive(
     settings: Settings, journal: Journal, locks: StackLocks, plan: RolloutPlan, inventory: Inventory
 ) -> RolloutDetail:
@@ -261,8 +266,7 @@ def _report(
 ) -> None:
     # With --repeat, each figure is the median run's (the breakdown too); every makespan is listed.
     fleet = _median(fleets)
-    celery = sorted(celeries)[(len(celeries) - 1) // 2] if celeries else None
-    local = sorted(locals_)[(len(locals_) - 1) // 2] if locals_ else None
+    celery, local = _median_of(celeries), _median_of(locals_)
     n, c, d = args.stacks, args.concurrency, args.duration
     if len(fleets) > 1:
         for label, values in (

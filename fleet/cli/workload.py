@@ -159,12 +159,11 @@ def workload_remove(
 
 def _show_deletions(inventory: Inventory, name: str) -> None:
     """Render the workload offline and list every resource its destroy would delete."""
-    import json
 
     from fleet.engines.render import RenderEngine
 
     found = RenderEngine().render_plans(inventory, ["controlroom", name])  # nothing written
-    plan = json.loads(json.dumps(found[name].to_json()))
+    plan = found[name].document()
     resources = sorted(f"{resource['type']} {resource['name']}" for resource in plan["resources"])
     out = console()
     out.print(f"{name}: {len(resources)} to delete, then its stack is removed from the backend", markup=False)

@@ -76,9 +76,7 @@ def render_drift(
     # plans stay in memory (the journal records what is kept): nothing lands in .fleet/render.
     wanted = list(dict.fromkeys(["controlroom", *stacks])) if stacks else []
     rendered = RenderEngine().render_plans(inventory, wanted)
-    plans: dict[str, dict[str, Any]] = {
-        name: json.loads(json.dumps(plan.to_json())) for name, plan in rendered.items()
-    }
+    plans: dict[str, dict[str, Any]] = {name: plan.document() for name, plan in rendered.items()}
     results = []
     for stack in stacks:
         previous = journal.last_render(stack)

@@ -108,6 +108,11 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         return {"stack": self.stack, "resources": self.resources, "outputs": self.outputs}
 
+    def document(self) -> dict[str, Any]:
+        """The plan as plain JSON data, as ``plan.json`` and the journal's recorded renders hold it
+        (tuples become lists): what a comparison with a recorded render needs."""
+        return json.loads(json.dumps(self.to_json()))
+
 
 @dataclass
 class _ControlRoomState:

@@ -59,15 +59,22 @@ _PROMETHEUS_SMALL_UNITS = (("m", 60_000), ("s", 1000), ("ms", 1))
 
 def format_prometheus_duration(seconds: float) -> str:
     """``seconds`` in Prometheus's duration form: ``1d12h``, ``90d``, ``1m30s``, ``0s``."""
-    remaining = round(seconds * 1000)
-    if remaining == 0:
-        return "0s"
+    return _spelled(round(seconds * 1000), (*_PROMETHEUS_UNITS, *_PROMETHEUS_SMALL_UNITS))
+
+
+def write_duration(seconds: float) -> str:
+    """``seconds`` as fleet.yaml writes a duration (whole seconds): ``7d``, ``1d12h``, ``45m``."""
+    return _spelled(round(seconds), (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)))
+
+
+def _spelled(amount: int, units: tuple[tuple[str, int], ...]) -> str:
+    # Each unit at most once, largest first, zero ones left out; "0s" for nothing.
     parts = []
-    for unit, size in (*_PROMETHEUS_UNITS, *_PROMETHEUS_SMALL_UNITS):
-        count, remaining = divmod(remaining, size)
+    for unit, size in units:
+        count, amount = divmod(amount, size)
         if count:
             parts.append(f"{count}{unit}")
-    return "".join(parts)
+    return "".join(parts) or "0s"
 
 
 def check_prometheus_duration(text: str) -> str:

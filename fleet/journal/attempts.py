@@ -57,9 +57,10 @@ def json_data(value: Mapping[str, Any], what: str) -> Any:
         raise TypeError(f"{what} must be JSON data: {error}") from None
 
 
-# The statements of a claim, a finish and a heartbeat are built once, with bound parameters:
-# every stack costs a claim and a finish under the journal's write lock, and building and
-# caching a statement cost several times more than SQLite took to run it. Parameter names carry
+# The statements of a claim, a finish and a heartbeat are built once, with bound parameters, and
+# run on the driver's connection (:class:`~fleet.journal.fast.Prebuilt`): every stack costs a
+# claim and a finish under the journal's write lock, and building, caching and executing a
+# statement through SQLAlchemy cost several times more than SQLite took to run it. Parameter names carry
 # a ``k_`` (key) or ``v_`` (value) prefix: a bound parameter named like a column is reserved in
 # UPDATE and INSERT statements.
 _R: BindParameter[str] = bindparam("k_rollout_id")
@@ -68,16 +69,14 @@ _N: BindParameter[int] = bindparam("k_number")
 _STACK = (stacks.c.rollout_id == _R) & (stacks.c.stack == _S)
 _MINE = (attempts.c.rollout_id == _R) & (attempts.c.stack == _S)
 
-_BUMP_CHANGE = (
-    update(rollouts)
-    .where(rollouts.c.id == _R)
-    .values(change_seq=rollouts.c.change_seq + 1)
-    .returning(rollouts.c.change_seq)
+_BUMP = update(rollouts).where(rollouts.c.id == _R).values(change_seq=rollouts.c.change_seq + 1)
+_BUMP_CHANGE = Prebuilt(_BUMP.returning(rollouts.c.change_seq))
+_BUMP_FOR_FINISH = Prebuilt(
+    _BUMP.returning(rollouts.c.change_seq, rollouts.c.id, rollouts.c.seq, rollouts.c.dry_run, rollouts.c.kind)
 )
-_BUMP_FOR_FINISH = _BUMP_CHANGE.returning(rollouts.c.id, rollouts.c.seq, rollouts.c.dry_run, rollouts.c.kind)
 """A finish's first statement: it locks the rollout's row, counts the change and reads what
 the finish needs of the rollout, in one round trip."""
-_SET_STATUS = (
+_SET_STATUS = Prebuilt(
     update(stacks)
     .where(_STACK)
     .values(
@@ -86,9 +85,9 @@ _SET_STATUS = (
         change_seq=bindparam("v_seq"),
     )
 )
-_STACK_LOCK = select(stack_locks.c.rollout_id).where(stack_locks.c.stack == _S).with_for_update()
-_STACK_STATE = select(stacks.c.status).where(_STACK).with_for_update()
-_RUNNING_AND_FAILED = (
+_STACK_LOCK = Prebuilt(select(stack_locks.c.rollout_id).where(stack_locks.c.stack == _S).with_for_update())
+_STACK_STATE = Prebuilt(select(stacks.c.status).where(_STACK).with_for_update())
+_RUNNING_AND_FAILED = Prebuilt(
     select(stacks.c.status, func.count())
     .where(
         (stacks.c.rollout_id == _R)
@@ -108,18 +107,20 @@ _MY_ATTEMPTS = select(*_CLAIM_COLUMNS).where(_MINE)
 _OPEN_ELSEWHERE = select(*_CLAIM_COLUMNS).where(
     (attempts.c.stack == _S) & (attempts.c.rollout_id != _R) & attempts.c.outcome.is_(None)
 )
-_CLAIM_ATTEMPTS = union_all(_MY_ATTEMPTS, _OPEN_ELSEWHERE)
+_CLAIM_ATTEMPTS = Prebuilt(union_all(_MY_ATTEMPTS, _OPEN_ELSEWHERE))
 """One round trip for both: each part reads its own index (the primary key; the open attempts)."""
-_INSERT_ATTEMPT = insert(attempts).values(
-    rollout_id=_R,
-    stack=_S,
-    number=_N,
-    worker=bindparam("v_worker"),
-    started_at=bindparam("v_now", type_=UTCDateTime),
-    heartbeat_at=bindparam("v_now", type_=UTCDateTime),
+_INSERT_ATTEMPT = Prebuilt(
+    insert(attempts).values(
+        rollout_id=_R,
+        stack=_S,
+        number=_N,
+        worker=bindparam("v_worker"),
+        started_at=bindparam("v_now", type_=UTCDateTime),
+        heartbeat_at=bindparam("v_now", type_=UTCDateTime),
+    )
 )
-_MY_OUTCOMES = select(attempts.c.number, attempts.c.outcome).where(_MINE)
-_FINISH_ATTEMPT = (
+_MY_OUTCOMES = Prebuilt(select(attempts.c.number, attempts.c.outcome).where(_MINE))
+_FINISH_ATTEMPT = Prebuilt(
     update(attempts)
     .where(_MINE & (attempts.c.number == _N))
     .values(
@@ -130,10 +131,12 @@ _FINISH_ATTEMPT = (
         summary=bindparam("v_summary", type_=JSON),
     )
 )
-_INSERT_OUTPUT = insert(attempt_outputs).values(
-    rollout_id=_R, stack=_S, number=_N, output=bindparam("v_output"), truncated=bindparam("v_truncated")
+_INSERT_OUTPUT = Prebuilt(
+    insert(attempt_outputs).values(
+        rollout_id=_R, stack=_S, number=_N, output=bindparam("v_output"), truncated=bindparam("v_truncated")
+    )
 )
-_HEARTBEAT = (
+_HEARTBEAT = Prebuilt(
     update(attempts)
     .where(_MINE & (attempts.c.number == _N) & attempts.c.outcome.is_(None))
     .values(heartbeat_at=bindparam("v_now", type_=UTCDateTime))
@@ -199,24 +202,10 @@ _ROLLOUT_FOR_CLAIM = Prebuilt(
 )
 """What a claim reads of the rollout (not its version set), locking the row."""
 
-# The statements of every claim and finish, run on the driver's connection (:mod:`fleet.journal.fast`).
-_FAST_BUMP = Prebuilt(_BUMP_CHANGE)
-_FAST_BUMP_FOR_FINISH = Prebuilt(_BUMP_FOR_FINISH)
-_FAST_SET_STATUS = Prebuilt(_SET_STATUS)
-_FAST_STACK_LOCK = Prebuilt(_STACK_LOCK)
-_FAST_STACK_STATE = Prebuilt(_STACK_STATE)
-_FAST_RUNNING_AND_FAILED = Prebuilt(_RUNNING_AND_FAILED)
-_FAST_CLAIM_ATTEMPTS = Prebuilt(_CLAIM_ATTEMPTS)
-_FAST_INSERT_ATTEMPT = Prebuilt(_INSERT_ATTEMPT)
-_FAST_MY_OUTCOMES = Prebuilt(_MY_OUTCOMES)
-_FAST_FINISH_ATTEMPT = Prebuilt(_FINISH_ATTEMPT)
-_FAST_INSERT_OUTPUT = Prebuilt(_INSERT_OUTPUT)
-_FAST_HEARTBEAT = Prebuilt(_HEARTBEAT)
-
 
 def next_change(conn: Connection, rollout_id: str) -> int:
     """Bump the rollout's change counter (locking its row until the commit); the new value."""
-    [row] = _FAST_BUMP.rows(conn, {"k_rollout_id": rollout_id})
+    [row] = _BUMP_CHANGE.rows(conn, {"k_rollout_id": rollout_id})
     return int(row.change_seq)
 
 
@@ -224,7 +213,7 @@ def set_stack_status(
     conn: Connection, rollout_id: str, stack: str, status: StackStatus, now: datetime
 ) -> None:
     seq = next_change(conn, rollout_id)
-    _FAST_SET_STATUS.rowcount(
+    _SET_STATUS.rowcount(
         conn,
         {"k_rollout_id": rollout_id, "k_stack": stack, "v_status": status.value, "v_now": now, "v_seq": seq},
     )
@@ -246,8 +235,8 @@ def claim(
     rollout = _one_or_none(_ROLLOUT_FOR_CLAIM.rows(conn, key))
     if rollout is None:
         raise queries.RolloutNotFound(rollout_id)
-    lock = _one_or_none(_FAST_STACK_LOCK.rows(conn, key))
-    state = _one_or_none(_FAST_STACK_STATE.rows(conn, key))
+    lock = _one_or_none(_STACK_LOCK.rows(conn, key))
+    state = _one_or_none(_STACK_STATE.rows(conn, key))
     if state is None:
         raise OperationError(f"stack {stack!r} is not part of rollout {rollout_id}")
     refused = _refusal(rollout, StackStatus(state.status))
@@ -264,7 +253,7 @@ def claim(
 
     # This stack's attempts in this rollout, newest first (a few at most: the open one and the
     # last number), and the open attempts of other rollouts.
-    found = _FAST_CLAIM_ATTEMPTS.rows(conn, key)
+    found = _CLAIM_ATTEMPTS.rows(conn, key)
     mine = sorted((row for row in found if row.rollout_id == rollout_id), key=lambda row: -row.number)
     others = [row for row in found if row.rollout_id != rollout_id]
     running: Any = next((row for row in mine if row.outcome is None), None)
@@ -297,7 +286,7 @@ def claim(
         recovered_from = stale.worker
 
     number = (mine[0].number if mine else 0) + 1
-    _FAST_INSERT_ATTEMPT.rowcount(conn, {**key, "k_number": number, "v_worker": worker, "v_now": now})
+    _INSERT_ATTEMPT.rowcount(conn, {**key, "k_number": number, "v_worker": worker, "v_now": now})
     set_stack_status(conn, rollout_id, stack, StackStatus.RUNNING, now)
     track_deploy(conn, rollout, stack, number, succeeded=False)
     return Claim(ClaimResult.GRANTED, rollout_id, stack, worker, number, recovered_from=recovered_from)
@@ -323,18 +312,18 @@ def finish(
     key = {"k_rollout_id": rollout_id, "k_stack": stack, "k_number": attempt}
     # The change is counted up front (a late report of a taken-over attempt, which leaves the
     # stack's status alone, counts one too: a look then finds nothing new, which costs nothing).
-    rollout = _one_or_none(_FAST_BUMP_FOR_FINISH.rows(conn, key))
+    rollout = _one_or_none(_BUMP_FOR_FINISH.rows(conn, key))
     if rollout is None:
         raise queries.RolloutNotFound(rollout_id)
     if conn.dialect.name == "postgresql":  # the lock order; SQLite's write lock is held already
-        _FAST_STACK_STATE.rows(conn, key)
+        _STACK_STATE.rows(conn, key)
     # Every attempt of the stack in this rollout (a few at most): this one's outcome, the newest number.
-    numbers: dict[int, str | None] = {row.number: row.outcome for row in _FAST_MY_OUTCOMES.rows(conn, key)}
+    numbers: dict[int, str | None] = {row.number: row.outcome for row in _MY_OUTCOMES.rows(conn, key)}
     if attempt not in numbers:
         raise OperationError(f"no attempt {attempt} of stack {stack!r} in rollout {rollout_id}")
     if numbers[attempt] not in (None, Outcome.LOST.value):
         raise OperationError(f"attempt {attempt} of stack {stack!r} already {numbers[attempt]}")
-    _FAST_FINISH_ATTEMPT.rowcount(
+    _FINISH_ATTEMPT.rowcount(
         conn,
         {
             **key,
@@ -346,11 +335,11 @@ def finish(
         },
     )
     if output is not None:
-        _FAST_INSERT_OUTPUT.rowcount(conn, {**key, "v_output": output, "v_truncated": truncated})
+        _INSERT_OUTPUT.rowcount(conn, {**key, "v_output": output, "v_truncated": truncated})
     # A late report from a taken-over attempt is kept on its row; the stack follows the newest attempt.
     if max(numbers) == attempt:
         status = {"v_status": outcome.value, "v_now": now, "v_seq": rollout.change_seq}
-        _FAST_SET_STATUS.rowcount(conn, {"k_rollout_id": rollout_id, "k_stack": stack, **status})
+        _SET_STATUS.rowcount(conn, {"k_rollout_id": rollout_id, "k_stack": stack, **status})
     if outcome is Outcome.SUCCEEDED:
         track_deploy(conn, rollout, stack, attempt, succeeded=True)
 
@@ -382,7 +371,7 @@ def track_dry_run(conn: Connection, rollout_id: str, names: list[str]) -> None:
 def heartbeat(conn: Connection, rollout_id: str, stack: str, attempt: int, now: datetime) -> bool:
     """Refresh an open attempt's heartbeat; False when it is no longer open."""
     params = {"k_rollout_id": rollout_id, "k_stack": stack, "k_number": attempt, "v_now": now}
-    return _FAST_HEARTBEAT.rowcount(conn, params) == 1
+    return _HEARTBEAT.rowcount(conn, params) == 1
 
 
 def _over_limits(conn: Connection, rollout: Any) -> ClaimResult | None:
@@ -393,7 +382,7 @@ def _over_limits(conn: Connection, rollout: Any) -> ClaimResult | None:
     limit, budget = policy.get("max_parallel"), policy.get("failure_budget")
     if limit is None and budget is None:
         return None
-    rows = _FAST_RUNNING_AND_FAILED.rows(conn, {"k_rollout_id": rollout.id})
+    rows = _RUNNING_AND_FAILED.rows(conn, {"k_rollout_id": rollout.id})
     counted = {status: int(count) for status, count in rows}
     if budget is not None and counted.get(StackStatus.FAILED.value, 0) > int(budget):
         return ClaimResult.OVER_BUDGET

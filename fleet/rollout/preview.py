@@ -77,7 +77,7 @@ def render_preview(inventory: Inventory, journal: Journal, stacks: Sequence[str]
     for stack in stacks:
         previous = journal.last_render(stack)
         before = json.loads(previous.plan) if previous is not None else {"resources": []}
-        changes = diff_plans(before, json.loads(json.dumps(rendered[stack].to_json())))
+        changes = diff_plans(before, rendered[stack].document())
         previews.append(_grouped(stack, ((_RENDER_OPS[c.kind], f"{c.type} {c.name}") for c in changes)))
     return previews
 

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-from fleet.inventory.durations import parse_duration
+from fleet.inventory.durations import parse_duration, write_duration
 
 # UTC offsets lie within [-12h, +14h], so a wall time and the instant it names are never more
 # than this apart; searches over wall times widen their range by it.
@@ -76,8 +76,8 @@ def check_window_fits(schedule: str, length: str | float) -> None:
     if found is None:
         return
     first, second = found
-    gap = _short_duration((second - first).total_seconds())
-    shown = length if isinstance(length, str) else _short_duration(seconds)
+    gap = write_duration((second - first).total_seconds())
+    shown = length if isinstance(length, str) else write_duration(seconds)
     raise ValueError(
         f"window: {shown!r} is longer than the {gap} between two firings of {schedule!r} "
         f"({first:%a %Y-%m-%d %H:%M} and {second:%a %Y-%m-%d %H:%M}), so windows would overlap; "
@@ -117,17 +117,6 @@ def _gap_shorter_than(schedule: str, length: timedelta) -> tuple[datetime, datet
 def _expanded(field: Sequence[object], every: int) -> list[int]:
     """A minute or hour field as croniter expands it (``["*"]`` for every value) as numbers."""
     return list(range(every)) if field == ["*"] else [int(str(value)) for value in field]
-
-
-def _short_duration(seconds: float) -> str:
-    """``seconds`` as the inventory writes a duration: ``7d``, ``1d12h``, ``45m``."""
-    remaining = round(seconds)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, remaining = divmod(remaining, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
 
 
 def window_containing(now: datetime, schedule: str, length: str | float, tz: str) -> Window | None:
